@@ -1,0 +1,262 @@
+"""Settings in one typed place: TOML file, then ``FUNASR_SUBS_*`` environment, then flags (flags win)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
+from funasr_subs.errors import ConfigError
+
+SendMode = Literal["pcm", "mp4"]
+SUBTITLE_FORMATS = ("srt", "ass", "vtt")
+ENV_PREFIX = "FUNASR_SUBS_"
+
+
+def default_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/funasr-subs/config.toml`` (``~/.config/...`` when unset; ``%APPDATA%`` on Windows)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("APPDATA") or str(Path.home() / ".config")
+    return Path(base) / "funasr-subs" / "config.toml"
+
+
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/funasr-subs`` (``~/.local/state/...`` when unset; ``%LOCALAPPDATA%`` on Windows)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.environ.get("LOCALAPPDATA") or str(Path.home() / ".local" / "state")
+    return Path(base) / "funasr-subs"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one transcription job needs. Keys are the config file's keys (and ``--flag-names``)."""
+
+    # server
+    server: str = "ws://127.0.0.1:10095"
+    insecure: bool = False
+    ca_file: Path | None = None
+    connect_timeout: float = 10.0  # seconds to open the websocket
+    reply_timeout: float = 120.0  # seconds to wait for the reply after the upload ends, plus reply_timeout_ratio ...
+    reply_timeout_ratio: float = 0.5  # ... times the audio duration (the server decodes slower than the upload)
+    retries: int = 3  # extra attempts after a connection failure
+    retry_backoff: float = 1.0  # first wait in seconds, doubled each attempt
+    # request
+    send: SendMode = "pcm"
+    hotwords_file: Path | None = None
+    hotwords: Mapping[str, int] = field(default_factory=dict)
+    itn: bool = True
+    audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
+    # output
+    formats: tuple[str, ...] = ("srt",)
+    lang: str = "zh"
+    output_dir: Path | None = None
+    overwrite: bool = False
+    jobs: int = 1
+    # cues (None = the profile's default)
+    profile: Profile = "zh"
+    max_width: float | None = None
+    max_lines: int | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    min_gap: int | None = None
+    max_cps: float | None = None
+    pause: int | None = None
+    linger: int | None = None
+    fps: float | None = None
+    punctuation: PunctuationStyle | None = None
+
+    def __post_init__(self) -> None:
+        for fmt in self.formats:
+            if fmt not in SUBTITLE_FORMATS:
+                raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
+        if not self.formats:
+            raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
+        if self.jobs < 1:
+            raise ConfigError("--jobs must be at least 1")
+        if not self.server.startswith(("ws://", "wss://")):
+            raise ConfigError(f"server URL {self.server!r} must start with ws:// or wss://")
+        if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
+            raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+
+    def cue_settings(self) -> CueSettings:
+        return CueSettings.for_profile(
+            self.profile,
+            max_width=self.max_width,
+            max_lines=self.max_lines,
+            min_duration=self.min_duration,
+            max_duration=self.max_duration,
+            min_gap=self.min_gap,
+            max_cps=self.max_cps,
+            pause=self.pause,
+            linger=self.linger,
+            fps=self.fps,
+            punctuation=self.punctuation,
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-friendly dict (paths as strings, tuples as lists, None left out)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+
+_HINTS: dict[str, Any] | None = None
+
+
+def _hints() -> dict[str, Any]:
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = get_type_hints(Settings)
+    return _HINTS
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Convert a raw value (TOML value or environment string) to the field's type, or raise ConfigError."""
+    hint = _hints()[key]
+    args = get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args and optional else hint
+    if optional and (value is None or (isinstance(value, str) and value.lower() in ("", "none"))) and key != "lang":
+        return None
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if base is int:
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(value)
+        if base is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if base is Path:
+            return Path(str(value)).expanduser()
+        if key == "formats":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
+        if key == "hotwords":
+            return parse_hotword_items(value, source)
+        if get_args(base):  # Literal
+            allowed = get_args(base)
+            if value not in allowed:
+                raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+            return value
+        if base is str:
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
+    return value
+
+
+def parse_hotword_items(value: Any, source: str) -> dict[str, int]:
+    """Hotwords given as a mapping, a list of ``WORD=WEIGHT`` strings, or one comma-separated string."""
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        items = []
+        for part in parts:
+            part = str(part).strip()
+            if not part:
+                continue
+            word, sep, weight = part.rpartition("=")
+            if not sep or not word.strip():
+                raise ConfigError(f"{source}: hotword {part!r} must look like WORD=WEIGHT (e.g. 达摩院=20)")
+            items.append((word.strip(), weight.strip()))
+    out: dict[str, int] = {}
+    for word, weight in items:
+        try:
+            out[word] = int(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: hotword {word!r} weight {weight!r} must be an integer (1-100)") from None
+    return out
+
+
+def settings_from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate and coerce a mapping of config keys (dashes or underscores) to Settings keyword arguments."""
+    known = {f.name for f in fields(Settings)}
+    out: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = raw_key.replace("-", "_")
+        if key not in known:
+            raise ConfigError(f"{source}: unknown setting {raw_key!r}")
+        out[key] = _coerce(key, value, source)
+    return out
+
+
+def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
+    """The ``[transcribe]``-level keys of a TOML config (top-level keys; other tables are for other commands)."""
+    if path is None:
+        path = default_config_path()
+        required = False
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist: create it or drop --config") from None
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    top = {k: v for k, v in data.items() if not isinstance(v, dict) or k == "hotwords"}
+    return settings_from_mapping(top, str(path))
+
+
+def load_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    data = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in ("config",)
+    }
+    known = {f.name for f in fields(Settings)}
+    data = {k: v for k, v in data.items() if k in known}
+    return settings_from_mapping(data, "environment")
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge config file, environment and flags (each a later layer winning) into Settings.
+
+    ``flags`` holds only the options the user gave (None values are ignored). The config file is ``config_path``,
+    else ``$FUNASR_SUBS_CONFIG``, else the default path (silently absent).
+    """
+    environ = os.environ if environ is None else environ
+    required = config_path is not None or bool(environ.get(ENV_PREFIX + "CONFIG"))
+    if config_path is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_path = Path(environ[ENV_PREFIX + "CONFIG"]).expanduser()
+    merged: dict[str, Any] = {}
+    merged.update(load_config_file(config_path, required=required))
+    merged.update(load_env(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,42 @@
+"""The numbers that decide what a good cue is, per profile (see docs: subtitle rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+Profile = Literal["zh", "en"]
+PunctuationStyle = Literal["keep", "space"]
+
+
+@dataclass(frozen=True, slots=True)
+class CueSettings:
+    """Segmentation, line-breaking and timing rules. Times in milliseconds."""
+
+    profile: Profile = "zh"
+    max_width: float = 16.0  # display width of one line (zh: CJK = 1, half-width = 0.5; en: 1 per character)
+    max_lines: int = 2
+    min_duration: int = 833
+    max_duration: int = 7000
+    min_gap: int = 83
+    max_cps: float = 9.0  # reading speed, characters per second
+    pause: int = 500  # a silence longer than this is a preferred break
+    linger: int = 500  # how long a cue may stay after its last token, into free time
+    fps: float | None = None  # snap every time to frame boundaries when set
+    punctuation: PunctuationStyle = "keep"
+
+    @classmethod
+    def for_profile(cls, profile: Profile, **overrides: object) -> CueSettings:
+        """The profile's defaults with the given non-None overrides applied."""
+        base = PROFILES[profile]
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown cue settings: {', '.join(sorted(unknown))}")
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+PROFILES: dict[Profile, CueSettings] = {
+    "zh": CueSettings(profile="zh", max_width=16.0, max_cps=9.0),
+    "en": CueSettings(profile="en", max_width=42.0, max_cps=20.0),
+}

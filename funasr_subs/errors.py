@@ -1,0 +1,98 @@
+"""The exception tree: callers decide retry/skip by type, and every message names the file and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FunasrSubsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    #: True when trying the same thing again later may succeed (server down, timeout, dropped connection).
+    retryable: bool = False
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return f"{self.path}: {self.message}"
+        return self.message
+
+
+# --- bad input: the file itself is the problem; retrying without changing it is pointless ---------------------
+class BadInputError(FunasrSubsError):
+    """The input file cannot be used (missing, not media, no audio, corrupt)."""
+
+
+class MediaNotFoundError(BadInputError):
+    """The path does not exist."""
+
+
+class NotMediaError(BadInputError):
+    """The file is not something ffmpeg can read as media."""
+
+
+class NoAudioError(BadInputError):
+    """The media has no (selected) audio stream."""
+
+
+class CorruptMediaError(BadInputError):
+    """ffmpeg failed while decoding; the message carries its last stderr line."""
+
+
+class NoSpeechError(BadInputError):
+    """The server recognised nothing: no subtitle is written."""
+
+
+# --- configuration / environment: the user must change something -------------------------------------------
+class ConfigError(FunasrSubsError):
+    """Invalid configuration, flag or hotwords file."""
+
+
+class ToolMissingError(FunasrSubsError):
+    """An external program (ffmpeg/ffprobe) is not installed."""
+
+
+# --- the server -----------------------------------------------------------------------------------------------
+class ServerError(FunasrSubsError):
+    """Something went wrong talking to the FunASR server."""
+
+
+class ServerUnavailableError(ServerError):
+    """Connection refused / unreachable / dropped: worth retrying later."""
+
+    retryable = True
+
+
+class ServerTimeoutError(ServerError):
+    """The server did not connect or answer in time."""
+
+    retryable = True
+
+
+class TLSMismatchError(ServerError):
+    """ws:// against a wss server or the other way round, or an untrusted certificate."""
+
+
+class ProtocolError(ServerError):
+    """The server's reply could not be understood."""
+
+
+class NoTimestampsError(ServerError):
+    """The server's model gives no timestamps, so no subtitle can be timed."""
+
+
+# --- output ---------------------------------------------------------------------------------------------------
+class OutputError(FunasrSubsError):
+    """A subtitle or sidecar could not be written."""
+
+
+class OutputExistsError(OutputError):
+    """A subtitle this tool did not write is in the way and --overwrite was not given."""
+
+
+class CancelledError(FunasrSubsError):
+    """The caller cancelled the job; nothing was written."""
