@@ -1,0 +1,1 @@
+"""One module per sub-command; each exposes ``register(subparsers)`` which sets ``func=run`` (``run(args) -> int``)."""
