@@ -1,0 +1,462 @@
+"""The watch daemon's durable job table: a small SQLite database (WAL) shared by the daemon, hooks and commands.
+
+The file is ``<state_dir>/state.sqlite3``. Any number of processes and threads may open it at once: each thread gets
+its own connection, writes run in ``BEGIN IMMEDIATE`` transactions, and SQLite's busy timeout serialises them.
+
+Schema (``PRAGMA user_version`` = 1)::
+
+    CREATE TABLE jobs (
+        path        TEXT PRIMARY KEY,   -- absolute media path (its folder resolved, the file name kept as given)
+        state       TEXT NOT NULL,      -- 'queued' | 'running' | 'done' | 'failed'
+        attempts    INTEGER NOT NULL,   -- times a worker started this file since it last changed
+        last_error  TEXT,               -- the last failure's one-line message (kept while waiting for a retry)
+        note        TEXT,               -- for done jobs: why nothing was written (e.g. a user's subtitle is there)
+        outputs     TEXT,               -- JSON list of the subtitle files written
+        size        INTEGER,            -- st_size when queued (a change re-queues done/failed files)
+        mtime_ns    INTEGER,            -- st_mtime_ns when queued
+        source      TEXT NOT NULL,      -- who queued it: 'scan', 'event', 'hook', 'http', 'retry', ...
+        changed     INTEGER NOT NULL,   -- 1 when the file changed while running: queue it again when it ends
+        not_before  REAL NOT NULL,      -- epoch seconds before which claim_next() leaves it alone (backoff)
+        created_at  REAL NOT NULL,      -- epoch seconds the row was first written
+        updated_at  REAL NOT NULL,      -- last change of state
+        started_at  REAL,               -- last claim
+        finished_at REAL,               -- last done/failed
+        worker      TEXT                -- 'pid:thread' of the claimer while running
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- 'daemon_pid', 'heartbeat', 'daemon_started'
+
+Liveness: the daemon holds an exclusive ``flock`` on ``<state_dir>/daemon.lock`` for its whole life
+(:meth:`StateDB.acquire_daemon_lock`) and refreshes the ``heartbeat`` row; :meth:`StateDB.daemon_alive` tests the lock
+(or, where ``fcntl`` does not exist, the heartbeat's age).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import stat as stat_module
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal, cast
+
+from funasr_subs.errors import MediaNotFoundError, NotMediaError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+JobState = Literal["queued", "running", "done", "failed"]
+JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
+DB_NAME = "state.sqlite3"
+LOCK_NAME = "daemon.lock"
+SCHEMA_VERSION = 1
+HEARTBEAT_STALE_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    path        TEXT PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    note        TEXT,
+    outputs     TEXT,
+    size        INTEGER,
+    mtime_ns    INTEGER,
+    source      TEXT NOT NULL,
+    changed     INTEGER NOT NULL DEFAULT 0,
+    not_before  REAL NOT NULL DEFAULT 0,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    started_at  REAL,
+    finished_at REAL,
+    worker      TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the job table."""
+
+    path: Path
+    state: JobState
+    attempts: int
+    last_error: str | None
+    note: str | None
+    outputs: tuple[Path, ...]
+    size: int | None
+    mtime_ns: int | None
+    source: str
+    not_before: float
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What ``funasr-subs status`` shows: counts per state, the queue, failures and recent results."""
+
+    counts: dict[str, int]
+    queued: tuple[Job, ...] = ()
+    running: tuple[Job, ...] = ()
+    failures: tuple[Job, ...] = ()
+    recent: tuple[Job, ...] = ()
+    daemon_alive: bool = False
+    daemon_pid: int | None = None
+    heartbeat: float | None = None
+    waiting: tuple[Job, ...] = field(default=())  # queued jobs held back by a backoff, with the reason
+
+
+def media_key(path: Path | str) -> Path:
+    """The path jobs are keyed by: absolute, its folder resolved (symlinks followed) but the file name kept."""
+    p = Path(path).expanduser()
+    p = p if p.is_absolute() else Path.cwd() / p
+    return p.parent.resolve() / p.name
+
+
+class StateDB:
+    """The job table in ``state_dir/state.sqlite3``; safe to share between threads and processes."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.state_dir / DB_NAME
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._lock_fh: IO[str] | None = None
+        self._closed = False
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # --- connections ------------------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"state database {self.path} is closed")
+        conn = cast("sqlite3.Connection | None", getattr(self._local, "conn", None))
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection and release the daemon lock if held."""
+        self.release_daemon_lock()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._closed = True
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- queueing ---------------------------------------------------------------------------------------------
+    def enqueue(
+        self, path: Path | str, *, source: str = "scan", force: bool = False, st: os.stat_result | None = None
+    ) -> bool:
+        """Queue a media file. True when newly queued, or re-queued because its size/mtime changed (or ``force``).
+
+        Idempotent: a file already queued/running, or done/failed with the same size and mtime, is left alone.
+        A file that changes while running is queued again when the run ends. Raises MediaNotFoundError when the
+        path does not exist and NotMediaError when it is not a regular file.
+        """
+        key = media_key(path)
+        if st is None:
+            try:
+                st = key.stat()
+            except FileNotFoundError:
+                raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=key) from None
+            except OSError as exc:
+                raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=key) from None
+        if not stat_module.S_ISREG(st.st_mode):
+            raise NotMediaError("is not a regular file: give a media file", path=key)
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT state, size, mtime_ns FROM jobs WHERE path = ?", (str(key),)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO jobs (path, state, size, mtime_ns, source, created_at, updated_at)"
+                    " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                    (str(key), st.st_size, st.st_mtime_ns, source, now, now),
+                )
+                return True
+            same = row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns
+            if row["state"] == "queued":
+                if not same:
+                    conn.execute(
+                        "UPDATE jobs SET size = ?, mtime_ns = ?, updated_at = ? WHERE path = ?",
+                        (st.st_size, st.st_mtime_ns, now, str(key)),
+                    )
+                return False
+            if row["state"] == "running":
+                if same and not force:
+                    return False
+                conn.execute(
+                    "UPDATE jobs SET size = ?, mtime_ns = ?, changed = 1, updated_at = ? WHERE path = ?",
+                    (st.st_size, st.st_mtime_ns, now, str(key)),
+                )
+                return True
+            if same and not force:
+                return False
+            conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, note = NULL, size = ?,"
+                " mtime_ns = ?, source = ?, changed = 0, not_before = 0, updated_at = ?, worker = NULL"
+                " WHERE path = ?",
+                (st.st_size, st.st_mtime_ns, source, now, str(key)),
+            )
+            return True
+
+    def claim_next(self) -> Job | None:
+        """Atomically take the oldest queued job whose backoff has passed and mark it running, or None."""
+        now = time.time()
+        worker = f"{os.getpid()}:{threading.get_ident()}"
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT path FROM jobs WHERE state = 'queued' AND not_before <= ?"
+                " ORDER BY not_before, created_at LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, updated_at = ?,"
+                " worker = ?, changed = 0 WHERE path = ?",
+                (now, now, worker, row["path"]),
+            )
+            got = conn.execute("SELECT * FROM jobs WHERE path = ?", (row["path"],)).fetchone()
+        return _job(got)
+
+    def next_wakeup(self) -> float | None:
+        """Epoch seconds when the earliest backed-off queued job becomes claimable (None: nothing queued)."""
+        row = self._conn().execute("SELECT MIN(not_before) AS t FROM jobs WHERE state = 'queued'").fetchone()
+        return None if row["t"] is None else float(row["t"])
+
+    def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
+        key = str(media_key(path))
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT changed FROM jobs WHERE path = ?", (key,)).fetchone()
+            if row is not None and row["changed"]:
+                conn.execute(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, changed = 0, last_error = NULL, not_before = 0,"
+                    " updated_at = ?, worker = NULL WHERE path = ?",
+                    (now, key),
+                )
+                return
+            conn.execute(
+                f"UPDATE jobs SET {sets}, updated_at = ?, worker = NULL WHERE path = ?",
+                (*params, now, key),
+            )
+
+    def mark_done(self, path: Path | str, *, written: Sequence[Path] = (), note: str = "") -> None:
+        """Record success (``written`` subtitle paths), or a deliberate skip explained by ``note``."""
+        outputs = json.dumps([str(p) for p in written])
+        self._finish(
+            path,
+            "state = 'done', last_error = NULL, note = ?, outputs = ?, finished_at = ?",
+            (note or None, outputs, time.time()),
+        )
+
+    def mark_failed(self, path: Path | str, error: str, *, retryable: bool, retry_at: float | None = None) -> None:
+        """Record a failure. Retryable ones stay queued (claimable from ``retry_at``); others wait for a change."""
+        if retryable:
+            self._finish(path, "state = 'queued', last_error = ?, not_before = ?", (error, retry_at or time.time()))
+        else:
+            self._finish(path, "state = 'failed', last_error = ?, finished_at = ?", (error, time.time()))
+
+    def requeue(self, path: Path | str) -> None:
+        """Put a running job back in the queue without counting the attempt (shutdown, cancelled, file changed)."""
+        self._finish(path, "state = 'queued', attempts = MAX(attempts - 1, 0), not_before = 0", ())
+
+    def requeue_running(self) -> int:
+        """Queue again every job left 'running' (by a crash or power cut). Call once when the daemon starts."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'queued', changed = 0, not_before = 0, worker = NULL, updated_at = ?"
+                " WHERE state = 'running'",
+                (time.time(),),
+            )
+            return cur.rowcount
+
+    def retry_failed(self, paths: Sequence[Path | str] = ()) -> int:
+        """Queue failed jobs again (all, or only ``paths`` — which are re-queued whatever their state). Count."""
+        now = time.time()
+        with self._write() as conn:
+            if not paths:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, source = 'retry',"
+                    " last_error = NULL, updated_at = ? WHERE state = 'failed'",
+                    (now,),
+                )
+                return cur.rowcount
+            count = 0
+            for p in paths:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, source = 'retry', note = NULL,"
+                    " updated_at = ? WHERE path = ? AND state != 'running'",
+                    (now, str(media_key(p))),
+                )
+                count += cur.rowcount
+            return count
+
+    def forget(self, path: Path | str) -> None:
+        """Drop a file's row (it was deleted)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM jobs WHERE path = ?", (str(media_key(path)),))
+
+    # --- reading ----------------------------------------------------------------------------------------------
+    def get(self, path: Path | str) -> Job | None:
+        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (str(media_key(path)),)).fetchone()
+        return None if row is None else _job(row)
+
+    def jobs(self, state: JobState | None = None) -> list[Job]:
+        if state is None:
+            rows = self._conn().execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        else:
+            rows = self._conn().execute("SELECT * FROM jobs WHERE state = ? ORDER BY created_at", (state,)).fetchall()
+        return [_job(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(JOB_STATES, 0)
+        for row in self._conn().execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state"):
+            out[row["state"]] = int(row["n"])
+        return out
+
+    def status(self, *, limit: int = 20) -> StatusSnapshot:
+        """Counts, the head of the queue, running jobs, failures and the most recent results."""
+        conn = self._conn()
+
+        def rows(sql: str, *args: object) -> tuple[Job, ...]:
+            return tuple(_job(r) for r in conn.execute(sql, args).fetchall())
+
+        now = time.time()
+        pid = self._meta("daemon_pid")
+        beat = self._meta("heartbeat")
+        return StatusSnapshot(
+            counts=self.counts(),
+            queued=rows("SELECT * FROM jobs WHERE state = 'queued' ORDER BY not_before, created_at LIMIT ?", limit),
+            running=rows("SELECT * FROM jobs WHERE state = 'running' ORDER BY started_at"),
+            failures=rows("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC LIMIT ?", limit),
+            recent=rows("SELECT * FROM jobs WHERE state = 'done' ORDER BY finished_at DESC LIMIT ?", limit),
+            waiting=rows(
+                "SELECT * FROM jobs WHERE state = 'queued' AND last_error IS NOT NULL AND not_before > ?"
+                " ORDER BY not_before LIMIT ?",
+                now,
+                limit,
+            ),
+            daemon_alive=self.daemon_alive(),
+            daemon_pid=int(pid) if pid else None,
+            heartbeat=float(beat) if beat else None,
+        )
+
+    # --- daemon liveness --------------------------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def _set_meta(self, **values: object) -> None:
+        with self._write() as conn:
+            for key, value in values.items():
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    def acquire_daemon_lock(self) -> bool:
+        """Take the daemon lock for this object's life. False when another daemon holds it."""
+        if self._lock_fh is not None:
+            return True
+        fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                return False
+        elif self.daemon_alive():  # pragma: no cover - Windows: heartbeat only
+            fh.close()
+            return False
+        self._lock_fh = fh
+        now = time.time()
+        self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        return True
+
+    def release_daemon_lock(self) -> None:
+        fh, self._lock_fh = self._lock_fh, None
+        if fh is None:
+            return
+        with contextlib.suppress(sqlite3.Error, RuntimeError), self._write() as conn:
+            conn.execute("DELETE FROM meta WHERE key IN ('daemon_pid', 'heartbeat')")
+        fh.close()  # closing releases the flock
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat row (the daemon calls this every few seconds)."""
+        self._set_meta(heartbeat=time.time())
+
+    def daemon_alive(self) -> bool:
+        """True when a watch daemon is running on this state folder."""
+        if self._lock_fh is not None:
+            return True
+        if fcntl is not None:
+            try:
+                with open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8") as fh:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except OSError:
+                        return True
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                    return False
+            except OSError:
+                pass
+        beat = self._meta("heartbeat")
+        return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
+
+
+def _job(row: sqlite3.Row) -> Job:
+    outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
+    return Job(
+        path=Path(row["path"]),
+        state=cast(JobState, row["state"]),
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+        note=row["note"],
+        outputs=outputs,
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        source=row["source"],
+        not_before=float(row["not_before"]),
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
