@@ -1,0 +1,102 @@
+"""funasr-subs: subtitles made by a FunASR speech server, as a library (this module) and a command (``funasr-subs``).
+
+The stable Python API::
+
+    from funasr_subs import Settings, generate_subtitles
+
+    result = generate_subtitles("talk.mp4", Settings(server="ws://127.0.0.1:10095"))
+    print(result.written)  # (PosixPath('talk.zh.srt'),)
+
+Everything listed in ``__all__`` is public and follows semantic versioning; submodules are internal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from funasr_subs.config import Settings, load_settings
+from funasr_subs.cues.settings import CueSettings
+from funasr_subs.errors import (
+    BadInputError,
+    CancelledError,
+    ConfigError,
+    CorruptMediaError,
+    FunasrSubsError,
+    MediaNotFoundError,
+    NoAudioError,
+    NoSpeechError,
+    NoTimestampsError,
+    NotMediaError,
+    OutputError,
+    OutputExistsError,
+    ProtocolError,
+    ServerError,
+    ServerTimeoutError,
+    ServerUnavailableError,
+    TLSMismatchError,
+    ToolMissingError,
+)
+from funasr_subs.model import Cue, Token, Transcript
+from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
+from funasr_subs.protocol import parse_reply
+
+try:
+    __version__: str = version("funasr-subs")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+
+def build_cues(
+    reply: Mapping[str, Any] | str,
+    settings: Settings | None = None,
+    *,
+    offset_ms: int = 0,
+) -> list[Cue]:
+    """Cues from a raw FunASR reply (the JSON text or the decoded dict), using ``settings.cue_settings()``.
+
+    Re-times a transcript without contacting the server: feed it a reply saved earlier (e.g. the ``reply`` of a
+    sidecar) and different cue settings. ``offset_ms`` shifts every token first, for audio that started late in its
+    container. Raises ProtocolError when the reply cannot be understood and NoTimestampsError when it has no times.
+    """
+    from funasr_subs.cues import build_cues as _build_cues
+
+    transcript = parse_reply(reply).shifted(offset_ms)
+    return list(_build_cues(transcript.tokens, (settings or Settings()).cue_settings()))
+
+
+__all__ = [
+    "BadInputError",
+    "CancelToken",
+    "CancelledError",
+    "ConfigError",
+    "CorruptMediaError",
+    "Cue",
+    "CueSettings",
+    "FunasrSubsError",
+    "MediaNotFoundError",
+    "NoAudioError",
+    "NoSpeechError",
+    "NoTimestampsError",
+    "NotMediaError",
+    "OutputError",
+    "OutputExistsError",
+    "ProgressCallback",
+    "ProtocolError",
+    "Result",
+    "ServerError",
+    "ServerTimeoutError",
+    "ServerUnavailableError",
+    "Settings",
+    "TLSMismatchError",
+    "Timings",
+    "Token",
+    "ToolMissingError",
+    "Transcript",
+    "__version__",
+    "build_cues",
+    "generate_subtitles",
+    "is_up_to_date",
+    "load_settings",
+]

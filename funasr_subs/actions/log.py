@@ -1,0 +1,23 @@
+"""Built-in ``log`` action: one INFO line per written subtitle set and per failed job."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from funasr_subs.pipeline import Result
+
+log = logging.getLogger(__name__)
+
+
+def on_subtitle_written(result: Result) -> None:
+    """Log ``written <media>: <files> (<n> cues, <seconds> s)``."""
+    names = ", ".join(p.name for p in result.written) or "nothing"
+    log.info("written %s: %s (%d cues, %.1f s)", result.media, names, len(result.cues), result.timings.total_s)
+
+
+def on_failure(media_path: Path, error: BaseException) -> None:
+    """Log ``failed <media>: <error>``."""
+    log.info("failed %s: %s", media_path, error)
