@@ -14,6 +14,7 @@ Schema (``PRAGMA user_version`` = 1)::
         outputs     TEXT,               -- JSON list of the subtitle files written
         size        INTEGER,            -- st_size when queued (a change re-queues done/failed files)
         mtime_ns    INTEGER,            -- st_mtime_ns when queued
+        stat_at     REAL,               -- epoch seconds since which size/mtime were seen unchanged (settling)
         source      TEXT NOT NULL,      -- who queued it: 'scan', 'event', 'hook', 'http', 'retry', ...
         changed     INTEGER NOT NULL,   -- 1 when the file changed while running: queue it again when it ends
         not_before  REAL NOT NULL,      -- epoch seconds before which claim_next() leaves it alone (backoff)
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     outputs     TEXT,
     size        INTEGER,
     mtime_ns    INTEGER,
+    stat_at     REAL,
     source      TEXT NOT NULL,
     changed     INTEGER NOT NULL DEFAULT 0,
     not_before  REAL NOT NULL DEFAULT 0,
@@ -94,6 +96,7 @@ class Job:
     outputs: tuple[Path, ...]
     size: int | None
     mtime_ns: int | None
+    stat_at: float | None
     source: str
     not_before: float
     created_at: float
@@ -185,57 +188,59 @@ class StateDB:
 
     # --- queueing ---------------------------------------------------------------------------------------------
     def enqueue(
-        self, path: Path | str, *, source: str = "scan", force: bool = False, st: os.stat_result | None = None
+        self,
+        path: Path | str,
+        *,
+        source: str = "scan",
+        force: bool = False,
+        st: os.stat_result | None = None,
+        stable_since: float | None = None,
     ) -> bool:
         """Queue a media file. True when newly queued, or re-queued because its size/mtime changed (or ``force``).
 
         Idempotent: a file already queued/running, or done/failed with the same size and mtime, is left alone.
-        A file that changes while running is queued again when the run ends. Raises MediaNotFoundError when the
-        path does not exist and NotMediaError when it is not a regular file.
+        A file that changes while running is queued again when the run ends. ``st`` is the stat the caller already
+        has; ``stable_since`` when it has already watched that stat stay unchanged (else: now). Raises
+        MediaNotFoundError when the path does not exist and NotMediaError when it is not a regular file.
         """
         key = media_key(path)
         if st is None:
-            try:
-                st = key.stat()
-            except FileNotFoundError:
-                raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=key) from None
-            except OSError as exc:
-                raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=key) from None
+            st = stat_media(key)
         if not stat_module.S_ISREG(st.st_mode):
             raise NotMediaError("is not a regular file: give a media file", path=key)
         now = time.time()
+        since = now if stable_since is None else stable_since
+        k = str(key)
         with self._write() as conn:
-            row = conn.execute("SELECT state, size, mtime_ns FROM jobs WHERE path = ?", (str(key),)).fetchone()
+            row = conn.execute("SELECT state, size, mtime_ns FROM jobs WHERE path = ?", (k,)).fetchone()
             if row is None:
                 conn.execute(
-                    "INSERT INTO jobs (path, state, size, mtime_ns, source, created_at, updated_at)"
-                    " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                    (str(key), st.st_size, st.st_mtime_ns, source, now, now),
+                    "INSERT INTO jobs (path, state, size, mtime_ns, stat_at, source, created_at, updated_at)"
+                    " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                    (k, st.st_size, st.st_mtime_ns, since, source, now, now),
                 )
                 return True
             same = row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns
             if row["state"] == "queued":
                 if not same:
                     conn.execute(
-                        "UPDATE jobs SET size = ?, mtime_ns = ?, updated_at = ? WHERE path = ?",
-                        (st.st_size, st.st_mtime_ns, now, str(key)),
+                        "UPDATE jobs SET size = ?, mtime_ns = ?, stat_at = ?, updated_at = ? WHERE path = ?",
+                        (st.st_size, st.st_mtime_ns, since, now, k),
                     )
                 return False
-            if row["state"] == "running":
-                if same and not force:
-                    return False
-                conn.execute(
-                    "UPDATE jobs SET size = ?, mtime_ns = ?, changed = 1, updated_at = ? WHERE path = ?",
-                    (st.st_size, st.st_mtime_ns, now, str(key)),
-                )
-                return True
             if same and not force:
                 return False
+            if row["state"] == "running":
+                conn.execute(
+                    "UPDATE jobs SET size = ?, mtime_ns = ?, stat_at = ?, changed = 1, updated_at = ? WHERE path = ?",
+                    (st.st_size, st.st_mtime_ns, since, now, k),
+                )
+                return True
             conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, note = NULL, size = ?,"
-                " mtime_ns = ?, source = ?, changed = 0, not_before = 0, updated_at = ?, worker = NULL"
-                " WHERE path = ?",
-                (st.st_size, st.st_mtime_ns, source, now, str(key)),
+                "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, note = NULL, outputs = NULL,"
+                " size = ?, mtime_ns = ?, stat_at = ?, source = ?, changed = 0, not_before = 0, updated_at = ?,"
+                " worker = NULL WHERE path = ?",
+                (st.st_size, st.st_mtime_ns, since, source, now, k),
             )
             return True
 
@@ -297,9 +302,25 @@ class StateDB:
         else:
             self._finish(path, "state = 'failed', last_error = ?, finished_at = ?", (error, time.time()))
 
-    def requeue(self, path: Path | str) -> None:
-        """Put a running job back in the queue without counting the attempt (shutdown, cancelled, file changed)."""
-        self._finish(path, "state = 'queued', attempts = MAX(attempts - 1, 0), not_before = 0", ())
+    def requeue(self, path: Path | str, *, delay: float = 0.0, st: os.stat_result | None = None) -> None:
+        """Put a running job back in the queue without counting the attempt, claimable after ``delay`` seconds.
+
+        Used on shutdown/cancel, and with ``st`` when the file turned out to be still changing (settling).
+        """
+        now = time.time()
+        k = str(media_key(path))
+        with self._write() as conn:
+            if st is not None:
+                conn.execute(
+                    "UPDATE jobs SET size = ?, mtime_ns = ?, stat_at = ? WHERE path = ?"
+                    " AND (size IS NOT ? OR mtime_ns IS NOT ?)",
+                    (st.st_size, st.st_mtime_ns, now, k, st.st_size, st.st_mtime_ns),
+                )
+            conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), changed = 0, not_before = ?,"
+                " updated_at = ?, worker = NULL WHERE path = ?",
+                (now + delay, now, k),
+            )
 
     def requeue_running(self) -> int:
         """Queue again every job left 'running' (by a crash or power cut). Call once when the daemon starts."""
@@ -442,6 +463,16 @@ class StateDB:
         return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
 
 
+def stat_media(path: Path) -> os.stat_result:
+    """``os.stat`` with the package's errors: MediaNotFoundError naming the file and what to check."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=path) from None
+    except OSError as exc:
+        raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=path) from None
+
+
 def _job(row: sqlite3.Row) -> Job:
     outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
     return Job(
@@ -453,6 +484,7 @@ def _job(row: sqlite3.Row) -> Job:
         outputs=outputs,
         size=row["size"],
         mtime_ns=row["mtime_ns"],
+        stat_at=row["stat_at"],
         source=row["source"],
         not_before=float(row["not_before"]),
         created_at=float(row["created_at"]),
