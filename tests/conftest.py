@@ -1,0 +1,53 @@
+"""Shared fixtures: the FunASR test server, media folders, TLS certificates, and a leaked-thread check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.funasr_server import FunasrTestServer, make_self_signed_cert, server_ssl_context
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves a non-daemon thread running (it would hang the interpreter at exit)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    for thread in leaked:
+        thread.join(timeout=5)  # threads already finishing get a grace period, not a sleep
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"test leaked non-daemon threads: {still}"
+
+
+@pytest.fixture
+def funasr_server() -> Iterator[FunasrTestServer]:
+    """A started FunASR protocol test server on ws://127.0.0.1:<port>; stopped after the test."""
+    server = FunasrTestServer()
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(certfile, keyfile) of a self-signed certificate for 127.0.0.1/localhost, made once per session."""
+    return make_self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def funasr_tls_server(tls_cert: tuple[Path, Path]) -> Iterator[FunasrTestServer]:
+    """Like ``funasr_server`` but serving wss:// with the self-signed ``tls_cert``."""
+    server = FunasrTestServer(ssl_context=server_ssl_context(*tls_cert))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def tmp_media_dir(tmp_path: Path) -> Path:
+    """An empty folder for generated media (its name has a space and non-ASCII, as real libraries do)."""
+    folder = tmp_path / "media dir é"
+    folder.mkdir()
+    return folder
