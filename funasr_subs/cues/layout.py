@@ -1,0 +1,200 @@
+"""Token pieces with widths and separators, line-fit checks and line breaking inside one cue (pure code)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from funasr_subs.cues.boundaries import boundary_costs
+from funasr_subs.cues.settings import CueSettings
+from funasr_subs.cues.text import (
+    apply_punctuation_style,
+    char_width,
+    letter_count,
+    separator,
+    text_width,
+    token_kind,
+)
+from funasr_subs.model import Token
+
+# Line-break scoring: squared imbalance weight, top-heavy penalty, weight of the boundary's own cost.
+_BALANCE = 3.0
+_TOP_HEAVY = 0.15
+_BOUNDARY = 0.6
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Per-token arrays that make every span's width, letter count and break cost O(1) to look up.
+
+    ``sep[k]`` is the text between token k-1 and k; ``inline[k]``/``final[k]`` are token k with its punctuation
+    in the middle / at the end of a line; ``width_prefix[k+1] - width_prefix[i] - sep_w[i] - drop_w[k]`` is the
+    width of tokens i..k on one line. ``cost[k]`` is how bad a break after token k is (0 = a sentence end).
+    """
+
+    tokens: Sequence[Token]
+    starts: list[int]
+    ends: list[int]
+    sep: list[str]
+    sep_w: list[float]
+    inline: list[str]
+    final: list[str]
+    drop_w: list[float]
+    width_prefix: list[float]
+    letter_prefix: list[int]
+    cost: list[float]
+    hard: list[bool]  # a sentence end or a pause longer than ``settings.pause`` after token k
+    sentence: list[bool]  # a sentence end after token k
+    max_width: float
+
+    def width(self, i: int, j: int) -> float:
+        """Width of tokens i..j (inclusive) set on one line."""
+        return self.width_prefix[j + 1] - self.width_prefix[i] - self.sep_w[i] - self.drop_w[j]
+
+    def letters(self, i: int, j: int) -> int:
+        return self.letter_prefix[j + 1] - self.letter_prefix[i]
+
+    def line_text(self, i: int, j: int) -> str:
+        if i == j:
+            return self.final[i]
+        parts = [self.inline[i]]
+        for k in range(i + 1, j + 1):
+            parts.append(self.sep[k])
+            parts.append(self.inline[k] if k < j else self.final[k])
+        return "".join(parts)
+
+    def min_lines(self, i: int, j: int) -> int:
+        """Fewest lines tokens i..j need (greedy filling is optimal for this); a too-wide token takes a line."""
+        lines = 1
+        start = i
+        for k in range(i + 1, j + 1):
+            if self.width(start, k) > self.max_width:
+                lines += 1
+                start = k
+        return lines
+
+
+def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
+    """Compute the per-token arrays once for the whole transcript (linear time)."""
+    profile = settings.profile
+    style = settings.punctuation
+    n = len(tokens)
+    starts: list[int] = []
+    ends: list[int] = []
+    kinds = []
+    sep: list[str] = []
+    sep_w: list[float] = []
+    inline: list[str] = []
+    final: list[str] = []
+    drop_w: list[float] = []
+    width_prefix: list[float] = [0.0]
+    letter_prefix: list[int] = [0]
+    space_w = char_width(" ", profile)
+    prev_start = 0
+    prev_kind = "other"
+    prev_punct = ""
+    for idx, tok in enumerate(tokens):
+        text = tok.text.strip()
+        start = max(tok.start_ms, prev_start, 0)  # times never run backwards, whatever the input says
+        end = max(tok.end_ms, start)
+        prev_start = start
+        starts.append(start)
+        ends.append(end)
+        kind = token_kind(text)
+        kinds.append(kind)
+        s = separator(prev_kind, prev_punct, kind) if idx else ""  # type: ignore[arg-type]
+        sep.append(s)
+        sw = space_w if s else 0.0
+        sep_w.append(sw)
+        punct = tok.punct.strip()
+        mid = text + apply_punctuation_style(punct, style, line_end=False)
+        end_text = text + apply_punctuation_style(punct, style, line_end=True)
+        inline.append(mid)
+        final.append(end_text)
+        w_mid = text_width(mid, profile)
+        drop_w.append(w_mid - text_width(end_text, profile))
+        width_prefix.append(width_prefix[-1] + sw + w_mid)
+        letter_prefix.append(letter_prefix[-1] + letter_count(text))
+        prev_kind = kind
+        prev_punct = punct
+    cost, hard, sentence = boundary_costs(tokens, kinds, starts, ends, settings)
+    assert len(cost) == n
+    return Prepared(
+        tokens=tokens,
+        starts=starts,
+        ends=ends,
+        sep=sep,
+        sep_w=sep_w,
+        inline=inline,
+        final=final,
+        drop_w=drop_w,
+        width_prefix=width_prefix,
+        letter_prefix=letter_prefix,
+        cost=cost,
+        hard=hard,
+        sentence=sentence,
+        max_width=settings.max_width,
+    )
+
+
+def _line_ok(prep: Prepared, i: int, j: int) -> bool:
+    return i == j or prep.width(i, j) <= prep.max_width
+
+
+def break_lines(prep: Prepared, i: int, j: int, max_lines: int) -> tuple[str, ...]:
+    """The lines of the cue made of tokens i..j: as few as fit, balanced, bottom-heavy, broken at good places."""
+    need = prep.min_lines(i, j)
+    if need <= 1:
+        return (prep.line_text(i, j),)
+    if need == 2:
+        best_m = -1
+        best_cost = float("inf")
+        for m in range(i, j):
+            if not (_line_ok(prep, i, m) and _line_ok(prep, m + 1, j)):
+                continue
+            w1 = prep.width(i, m)
+            w2 = prep.width(m + 1, j)
+            d = (w1 - w2) / prep.max_width
+            c = _BALANCE * d * d + (_TOP_HEAVY if w1 > w2 else 0.0) + _BOUNDARY * prep.cost[m]
+            if c < best_cost:
+                best_cost = c
+                best_m = m
+        if best_m >= 0:
+            return (prep.line_text(i, best_m), prep.line_text(best_m + 1, j))
+    return _break_many(prep, i, j, need)
+
+
+def _break_many(prep: Prepared, i: int, j: int, lines: int) -> tuple[str, ...]:
+    """Exactly ``lines`` lines by dynamic programming (used for three or more lines; cues are short)."""
+    total = prep.width(i, j)
+    target = total / lines
+    inf = float("inf")
+    size = j - i + 2
+    # best[l][k]: cost of setting tokens i..i+k-1 on l lines; back[l][k]: where the last line starts
+    best = [[inf] * size for _ in range(lines + 1)]
+    back = [[-1] * size for _ in range(lines + 1)]
+    best[0][0] = 0.0
+    for line in range(1, lines + 1):
+        for k in range(1, size):
+            end = i + k - 1
+            for s in range(k - 1, -1, -1):
+                start = i + s
+                if not _line_ok(prep, start, end):
+                    break
+                prev = best[line - 1][s]
+                if prev == inf:
+                    continue
+                d = (prep.width(start, end) - target) / prep.max_width
+                c = prev + _BALANCE * d * d + (_BOUNDARY * prep.cost[end] if end < j else 0.0)
+                if c < best[line][k]:
+                    best[line][k] = c
+                    back[line][k] = s
+    if best[lines][size - 1] == inf:  # cannot happen when the segmenter did its job; never lose text
+        return (prep.line_text(i, j),)
+    out: list[str] = []
+    k = size - 1
+    for line in range(lines, 0, -1):
+        s = back[line][k]
+        out.append(prep.line_text(i + s, i + k - 1))
+        k = s
+    return tuple(reversed(out))

@@ -1,0 +1,134 @@
+"""Character classes, display widths and token joining for Chinese, English and mixed subtitles (pure code)."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from typing import Literal
+
+TokenKind = Literal["cjk", "latin", "digit", "other"]
+
+#: Marks that end a sentence. ``.`` counts only after a word that is not a known abbreviation.
+SENTENCE_END = frozenset("。？！?!…．")
+#: Marks that end a clause (FunASR closes a segment at ``，、?,`` — these are merged back when there is room).
+CLAUSE_END = frozenset("，、；：,;:—")
+#: Marks dropped at the end of a line (and shown as a full-width space inside one) in the ``space`` style.
+SPACE_STYLE_MARKS = frozenset("，。")
+FULLWIDTH_SPACE = "\u3000"
+#: Opening marks: no space after them.
+OPENING = frozenset("“‘「『（《〈【([{\"'")
+
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "mt", "inc", "ltd", "co"}
+)
+
+
+@lru_cache(maxsize=4096)
+def is_cjk(ch: str) -> bool:
+    """True for a wide letter or digit written without spaces around it (Han, kana, Hangul, full-width forms)."""
+    if not ch:
+        return False
+    return unicodedata.east_asian_width(ch) in ("W", "F") and not is_punct(ch) and not ch.isspace()
+
+
+@lru_cache(maxsize=4096)
+def is_punct(ch: str) -> bool:
+    """True for punctuation (Unicode category P*) and the few symbols used as punctuation."""
+    return unicodedata.category(ch).startswith("P") or ch in "～~"
+
+
+@lru_cache(maxsize=4096)
+def char_width(ch: str, profile: str) -> float:
+    """Display width of one character: en counts 1 per character; zh counts wide characters 1, half-width 0.5."""
+    if profile != "zh":
+        return 1.0
+    eaw = unicodedata.east_asian_width(ch)
+    if eaw in ("W", "F"):
+        return 1.0
+    if eaw == "A" and not ch.isalpha():  # “ ” … · in Chinese text are drawn full-width
+        return 1.0
+    return 0.5
+
+
+def text_width(text: str, profile: str) -> float:
+    """Display width of a string (line breaks not allowed inside)."""
+    return sum(char_width(ch, profile) for ch in text)
+
+
+@lru_cache(maxsize=65536)
+def token_kind(text: str) -> TokenKind:
+    """How a token joins its neighbours: CJK glyphs, a Latin word, a digit group, or something else."""
+    has_cjk = has_alpha = has_digit = False
+    for ch in text:
+        if is_cjk(ch):
+            has_cjk = True
+        elif ch.isdigit():
+            has_digit = True
+        elif ch.isalpha():
+            has_alpha = True
+    if has_cjk:
+        return "cjk"
+    if has_alpha:
+        return "latin"
+    if has_digit:
+        return "digit"
+    return "other"
+
+
+def separator(prev_kind: TokenKind, prev_punct: str, kind: TokenKind) -> str:
+    """The text between two tokens: a space around English words, none between CJK characters and digits."""
+    if prev_punct:
+        last = prev_punct[-1]
+        if last in OPENING:
+            return ""
+        if char_width(last, "zh") == 0.5 and kind != "other":  # "Hello, world" — half-width marks take a space
+            return " "
+        return ""
+    if kind == "other" or prev_kind == "other":
+        return ""
+    if prev_kind == "cjk" and kind == "cjk":
+        return ""
+    if "cjk" in (prev_kind, kind):
+        # digit groups sit next to CJK without a space ("2024年"); English words keep spaces around them
+        return "" if "digit" in (prev_kind, kind) else " "
+    return " "  # latin/digit next to latin/digit
+
+
+def ends_sentence(token_text: str, punct: str) -> bool:
+    """True when ``punct`` closes a sentence (``。？！?!…``, or ``.`` after a word that is not an abbreviation)."""
+    if not punct:
+        return False
+    for ch in punct:
+        if ch in SENTENCE_END:
+            return True
+    return "." in punct and token_text.lower().rstrip(".") not in _ABBREVIATIONS
+
+
+def ends_clause(punct: str) -> bool:
+    """True when ``punct`` holds a clause mark (``，、；：,;:``) or any other mark."""
+    return bool(punct)
+
+
+def letter_count(text: str) -> int:
+    """Characters that carry speech: letters, digits and CJK characters (no punctuation, no spaces)."""
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def reading_length(text: str, profile: str) -> float:
+    """Characters a viewer reads, for characters-per-second: zh counts width without punctuation and spaces
+    (half-width 0.5); en counts every character but line breaks, as the Netflix English guide does."""
+    if profile == "zh":
+        return sum(char_width(ch, "zh") for ch in text if not ch.isspace() and not is_punct(ch))
+    return float(sum(1 for ch in text if ch != "\n"))
+
+
+def apply_punctuation_style(punct: str, style: str, line_end: bool) -> str:
+    """The punctuation shown after a token: ``space`` style drops line-final ``，。`` and shows in-line ones as a
+    full-width space; ``keep`` shows everything."""
+    if style != "space" or not punct:
+        return punct
+    if line_end:
+        return punct.rstrip("，。")
+    if punct[-1] in SPACE_STYLE_MARKS:
+        return punct[:-1].replace("，", "").replace("。", "") + FULLWIDTH_SPACE
+    return punct
