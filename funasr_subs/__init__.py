@@ -13,9 +13,9 @@ Everything listed in ``__all__`` is public and follows semantic versioning; subm
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from funasr_subs._version import __version__
 from funasr_subs.config import Settings, load_settings
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import (
@@ -41,11 +41,6 @@ from funasr_subs.errors import (
 from funasr_subs.model import Cue, Token, Transcript
 from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
 from funasr_subs.protocol import parse_reply
-
-try:
-    __version__: str = version("funasr-subs")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 
 def build_cues(

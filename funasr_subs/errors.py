@@ -73,6 +73,10 @@ class ServerTimeoutError(ServerError):
     retryable = True
 
 
+class ReplyTimeoutError(ServerTimeoutError):
+    """Connected and uploaded, but no reply in time: not retried within a job (the server may be busy with it)."""
+
+
 class TLSMismatchError(ServerError):
     """ws:// against a wss server or the other way round, or an untrusted certificate."""
 

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from funasr_subs import plugins
+from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
-from funasr_subs.model import Cue
+from funasr_subs.cues import build_cues
+from funasr_subs.errors import CancelledError, FunasrSubsError, NoSpeechError, OutputError, ReplyTimeoutError
+from funasr_subs.media import (
+    BYTES_PER_SECOND,
+    SAMPLE_RATE,
+    FfmpegStream,
+    audio_offset_ms,
+    expected_bytes,
+    mp4_args,
+    pcm_args,
+    probe,
+    select_audio,
+)
+from funasr_subs.model import Cue, Transcript
+from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
+from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
+from funasr_subs.writers import atomic_write_text, digest, render
+
+log = logging.getLogger(__name__)
 
 #: ``progress(stage, fraction)``; stages in order: "probe", "upload", "recognise", "write" (fraction 0.0-1.0).
 ProgressCallback = Callable[[str, float], None]
+STAGES = ("probe", "upload", "recognise", "write")
 
 
 class CancelToken(Protocol):
@@ -39,6 +64,260 @@ class Result:
     reason: str = ""  # why it was skipped
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """What the server said about one file, before any file is written."""
+
+    transcript: Transcript  # times already shifted by offset_ms
+    reply: dict[str, Any]
+    offset_ms: int = 0
+    duration_ms: int = 0
+    audio: dict[str, Any] = field(default_factory=dict)
+
+
+class _Progress:
+    """Calls the user's callback, never letting it break the job (a failing callback is logged once)."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.failed = False
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.callback is None or self.failed:
+            return
+        try:
+            self.callback(stage, min(1.0, max(0.0, fraction)))
+        except Exception:
+            self.failed = True
+            log.warning("progress callback raised; it is ignored for the rest of this job", exc_info=True)
+
+
+def _check_cancel(cancel: CancelToken | None, media: Path) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("cancelled; nothing was written", path=media)
+
+
+def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
+    """Where each requested format goes: ``<stem>.<lang>.<ext>`` next to the media (or in --output-dir)."""
+    folder = settings.output_dir if settings.output_dir is not None else media.parent
+    tag = f".{settings.lang}" if settings.lang else ""
+    return {fmt: folder / f"{media.stem}{tag}.{fmt}" for fmt in settings.formats}
+
+
+def is_up_to_date(media_path: Path | str, settings: Settings) -> bool:
+    """True when every requested subtitle exists and the sidecar matches the media's current size and mtime."""
+    media = Path(media_path)
+    sidecar = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    if sidecar is None or not sidecar.matches(media):
+        return False
+    return all(p.exists() for p in output_paths(media, settings).values())
+
+
+def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) -> Path | None:
+    """The first existing subtitle we may not replace (a user's file), or None."""
+    if settings.overwrite:
+        return None
+    for path in output_paths(media, settings).values():
+        if path.exists() and not (previous is not None and previous.wrote(path)):
+            return path
+    return None
+
+
+# --- recognition ------------------------------------------------------------------------------------------
+def _server(settings: Settings) -> ServerConfig:
+    return ServerConfig(settings.server, settings.insecure, settings.ca_file, settings.connect_timeout)
+
+
+async def _cancel_watch(cancel: CancelToken | None) -> None:
+    """Returns when the token is set (CancelToken offers no event to await, so it is polled)."""
+    if cancel is None:
+        await asyncio.Event().wait()
+        return
+    while not cancel.is_set():
+        await asyncio.sleep(0.1)
+
+
+async def _one_attempt(
+    media: Path,
+    settings: Settings,
+    *,
+    wav_format: str,
+    audio_fs: int,
+    open_stream: Callable[[], Any],
+    reply_timeout: float,
+    on_bytes: Callable[[int], None],
+) -> dict[str, Any]:
+    ws = await open_connection(_server(settings))
+    try:
+        start = start_message(
+            wav_name=media.stem or "media",
+            wav_format=wav_format,
+            audio_fs=audio_fs,
+            itn=settings.itn,
+            hotwords=settings.hotwords,
+        )
+        async with open_stream() as stream:
+            return await exchange(
+                ws, start, stream.chunks(), url=settings.server, reply_timeout=reply_timeout, on_bytes=on_bytes
+            )
+    finally:
+        await close_quietly(ws)
+
+
+async def _with_retries(
+    media: Path,
+    settings: Settings,
+    cancel: CancelToken | None,
+    attempt: Callable[[], Any],
+) -> dict[str, Any]:
+    """Run ``attempt`` with bounded retries and exponential backoff on retryable connection failures."""
+    delay = settings.retry_backoff
+    for n in range(settings.retries + 1):
+        job = asyncio.ensure_future(attempt())
+        stopper = asyncio.ensure_future(_cancel_watch(cancel))
+        try:
+            done, _ = await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if job not in done:
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+            raise CancelledError("cancelled; nothing was written", path=media)
+        try:
+            result: dict[str, Any] = job.result()
+            return result
+        except FunasrSubsError as exc:
+            # only failures to connect or dropped connections are retried; a silent server is not hammered again
+            if not exc.retryable or isinstance(exc, ReplyTimeoutError) or n == settings.retries:
+                if exc.path is None:
+                    exc.path = media
+                raise
+            log.warning("%s: %s; retrying in %.1f s (%d/%d)", media, exc.message, delay, n + 1, settings.retries)
+            await asyncio.sleep(delay)
+            _check_cancel(cancel, media)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+class _FileChunks:
+    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def __aenter__(self) -> _FileChunks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with open(self.path, "rb") as fh:
+            while block := fh.read(FRAME_BYTES):
+                yield block
+
+
+def _transcript(reply: dict[str, Any]) -> Transcript:
+    if "session" in reply:
+        return parse_session(reply["session"])
+    return parse_reply(reply)
+
+
+async def _recognise(
+    media: Path,
+    settings: Settings,
+    *,
+    raw_pcm: bool,
+    progress: _Progress,
+    cancel: CancelToken | None,
+) -> Recognition:
+    audio: dict[str, Any]
+    if raw_pcm:
+        size = media.stat().st_size
+        duration_ms = size * 1000 // BYTES_PER_SECOND
+        offset = 0
+        wav_format = "pcm"
+        total = size
+
+        def open_stream() -> Any:
+            return _FileChunks(media)
+
+        audio = {"raw_pcm": True}
+    else:
+        info = await asyncio.to_thread(probe, media)
+        stream = select_audio(info, settings.audio_track)
+        offset = audio_offset_ms(info, stream)
+        duration_ms = info.duration_ms
+        wav_format = "pcm" if settings.send == "pcm" else "mp4"
+        argv = pcm_args(media, stream) if settings.send == "pcm" else mp4_args(media, stream)
+        total = max(1, expected_bytes(info, stream, settings.send))
+
+        def open_stream() -> Any:
+            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES)
+
+        audio = {
+            "stream": stream.position,
+            "codec": stream.codec,
+            "language": stream.language,
+            "start_ms": stream.start_ms,
+            "container_start_ms": info.start_ms,
+        }
+    progress("probe", 1.0)
+    _check_cancel(cancel, media)
+    reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
+    sent = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal sent
+        sent += n
+        progress("upload", min(0.99, sent / total))
+
+    def attempt() -> Any:
+        nonlocal sent
+        sent = 0
+        progress("upload", 0.0)
+        return _one_attempt(
+            media,
+            settings,
+            wav_format=wav_format,
+            audio_fs=SAMPLE_RATE,
+            open_stream=open_stream,
+            reply_timeout=reply_timeout,
+            on_bytes=on_bytes,
+        )
+
+    reply = await _with_retries(media, settings, cancel, attempt)
+    progress("upload", 1.0)
+    progress("recognise", 1.0)
+    try:
+        transcript = _transcript(reply).shifted(offset)
+    except FunasrSubsError as exc:
+        exc.path = media
+        raise
+    return Recognition(transcript=transcript, reply=reply, offset_ms=offset, duration_ms=duration_ms, audio=audio)
+
+
+def recognise_file(
+    path: Path | str,
+    settings: Settings | None = None,
+    *,
+    raw_pcm: bool = False,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+) -> Recognition:
+    """Send one file to the server and parse the reply; writes nothing. ``raw_pcm``: the file is s16le 16 kHz mono."""
+    settings = settings or Settings()
+    return asyncio.run(_recognise(Path(path), settings, raw_pcm=raw_pcm, progress=_Progress(progress), cancel=cancel))
+
+
+# --- the whole job ------------------------------------------------------------------------------------------
+def _check_writable(folder: Path, media: Path) -> None:
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist: create it or fix --output-dir", path=media)
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write in {folder}: permission denied; use --output-dir DIR", path=media)
+
+
 def generate_subtitles(
     media_path: Path | str,
     settings: Settings | None = None,
@@ -47,9 +326,64 @@ def generate_subtitles(
     cancel: CancelToken | None = None,
 ) -> Result:
     """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses."""
-    raise NotImplementedError
+    media = Path(media_path)
+    settings = settings or Settings()
+    report = _Progress(progress)
+    began = time.perf_counter()
+    try:
+        result = _generate(media, settings, report, cancel, began)
+    except FunasrSubsError as exc:
+        if exc.path is None:
+            exc.path = media
+        if not isinstance(exc, CancelledError):
+            plugins.notify_failed(media, exc)
+        raise
+    if result.status == "done":
+        plugins.notify_written(result)
+    return result
 
 
-def is_up_to_date(media_path: Path | str, settings: Settings) -> bool:
-    """True when every requested subtitle exists and the sidecar matches the media's current size and mtime."""
-    raise NotImplementedError
+def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
+    progress("probe", 0.0)
+    _check_cancel(cancel, media)
+    side_path = sidecar_path_for(media, settings.output_dir)
+    previous = try_read_sidecar(side_path)
+    targets = output_paths(media, settings)
+    if media.exists():
+        blocker = _blocking_output(media, settings, previous)
+        if blocker is not None:
+            reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+            return Result(media=media, status="skipped", reason=reason)
+        if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
+            return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
+    _check_writable(side_path.parent, media)
+    stamp_before = media_stamp(media) if media.exists() else (-1, -1)
+    t0 = time.perf_counter()
+    recognition = asyncio.run(_recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel))
+    t1 = time.perf_counter()
+    if not recognition.transcript.tokens:
+        raise NoSpeechError("no speech recognised; no subtitle written", path=media)
+    cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
+    _check_cancel(cancel, media)
+    progress("write", 0.0)
+    texts = {fmt: render(cues, fmt) for fmt in settings.formats}
+    size, mtime_ns = stamp_before
+    sidecar = Sidecar(
+        reply=recognition.reply,
+        offset_ms=recognition.offset_ms,
+        duration_ms=recognition.duration_ms,
+        media_name=media.name,
+        media_size=size,
+        media_mtime_ns=mtime_ns,
+        settings=settings.to_dict(),
+        audio=recognition.audio,
+        outputs=merged_outputs(previous, {targets[fmt].name: digest(text) for fmt, text in texts.items()}),
+    )
+    # the sidecar first: it records the digests that mark the subtitles below as ours
+    atomic_write_text(side_path, sidecar.to_json())
+    written = tuple(atomic_write_text(targets[fmt], text) for fmt, text in texts.items())
+    progress("write", 1.0)
+    t2 = time.perf_counter()
+    timings = Timings(probe_s=0.0, transcribe_s=t1 - t0, write_s=t2 - t1, total_s=t2 - began)
+    log.debug("%s: %d cues, %s", media, len(cues), timings)
+    return Result(media=media, status="done", written=written, sidecar=side_path, cues=cues, timings=timings)

@@ -1,0 +1,194 @@
+"""The websocket client: one connection per file, big frames, one reply awaited, the client closes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
+
+from funasr_subs.errors import (
+    ConfigError,
+    ProtocolError,
+    ReplyTimeoutError,
+    ServerTimeoutError,
+    ServerUnavailableError,
+    TLSMismatchError,
+)
+from funasr_subs.protocol import END_MESSAGE, decode_reply
+
+log = logging.getLogger(__name__)
+
+#: Replies are ~0.6 MB per hour of speech; websockets' 1 MiB default would refuse a two-hour film's.
+MAX_REPLY_BYTES = 256 * 1024 * 1024
+_2PASS_PCM_ONLY = "ONLY SUPPORT PCM"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    url: str
+    insecure: bool = False
+    ca_file: Path | None = None
+    connect_timeout: float = 10.0
+
+
+def ssl_context(cfg: ServerConfig) -> ssl.SSLContext | None:
+    """None for ws://; for wss:// a verifying context, unless --insecure (the FunASR image's expired cert)."""
+    if urlsplit(cfg.url).scheme != "wss":
+        return None
+    ctx = ssl.create_default_context()
+    if cfg.ca_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(cfg.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--ca-file {cfg.ca_file} cannot be used: {exc}") from None
+    if cfg.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _plain_url(url: str) -> str:
+    return "ws://" + url.split("://", 1)[1]
+
+
+def _tls_url(url: str) -> str:
+    return "wss://" + url.split("://", 1)[1]
+
+
+def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
+    """Map what the network said to an error that tells the user which switch to try."""
+    url = cfg.url
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLSMismatchError(
+            f"the TLS certificate of {url} is not trusted ({exc.verify_message}); the FunASR image ships an "
+            "expired self-signed one: add --insecure, or --ca-file FILE to trust yours"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TLSMismatchError(
+            f"TLS handshake with {url} failed ({exc.reason or exc}): the server probably speaks plain websocket "
+            f"(started with --certfile 0): try --server {_plain_url(url)}"
+        )
+    if isinstance(exc, InvalidStatus):
+        return ServerUnavailableError(
+            f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
+        )
+    if isinstance(exc, InvalidMessage | InvalidHandshake | EOFError | ConnectionClosed) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+    ):
+        if urlsplit(url).scheme == "ws":
+            return TLSMismatchError(
+                f"{url} closed the connection during the websocket handshake: the server probably speaks TLS "
+                f"(FunASR's default): try --server {_tls_url(url)} --insecure"
+            )
+        return ServerUnavailableError(f"{url} closed the connection during the handshake: is it a FunASR server?")
+    if isinstance(exc, TimeoutError):
+        return ServerTimeoutError(
+            f"no answer from {url} within {cfg.connect_timeout:g} s: is the server up and the port right? "
+            "(--connect-timeout)"
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return ServerUnavailableError(
+            f"no FunASR server at {url} (connection refused): start it (see README) or check --server"
+        )
+    if isinstance(exc, OSError):
+        return ServerUnavailableError(f"cannot reach {url}: {exc.strerror or exc}: check --server and the network")
+    return ServerUnavailableError(f"cannot connect to {url}: {exc}")
+
+
+async def open_connection(cfg: ServerConfig) -> ClientConnection:
+    """Open the websocket (no compression, no pings, large incoming limit) or raise a mapped error."""
+    try:
+        return await connect(
+            cfg.url,
+            ssl=ssl_context(cfg),
+            open_timeout=cfg.connect_timeout,
+            max_size=MAX_REPLY_BYTES,
+            compression=None,
+            ping_interval=None,
+            close_timeout=2,
+            user_agent_header="funasr-subs",
+        )
+    except InvalidURI:
+        raise ConfigError(
+            f"server URL {cfg.url!r} is not a websocket URL (ws://host:port or wss://host:port)"
+        ) from None
+    except (OSError, ssl.SSLError, InvalidHandshake, InvalidMessage, EOFError, ConnectionClosed, TimeoutError) as exc:
+        raise explain_connect_error(cfg, exc) from exc
+
+
+async def _send_audio(
+    ws: ClientConnection, start: str, chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None] | None
+) -> None:
+    await ws.send(start)
+    async for chunk in chunks:
+        await ws.send(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+    await ws.send(END_MESSAGE)
+
+
+async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
+    """The offline server's single reply; a 2pass server's ``2pass-offline`` replies up to ``is_final``."""
+    parts: list[dict[str, Any]] = []
+    while True:
+        raw = await ws.recv()
+        if isinstance(raw, str) and _2PASS_PCM_ONLY in raw:
+            raise ProtocolError(
+                "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
+                "or run funasr-wss-server (offline)"
+            )
+        reply = decode_reply(raw)
+        mode = str(reply.get("mode") or "")
+        if mode.endswith("online"):
+            continue
+        if not mode.startswith("2pass"):
+            if parts and not reply.get("text"):  # a 2pass final marker after offline parts
+                break
+            return reply  # the offline server: exactly one reply, is_final is always false
+        parts.append(reply)
+        if reply.get("is_final"):
+            break
+    return {"mode": "2pass-offline", "session": parts, "is_final": True}
+
+
+async def exchange(
+    ws: ClientConnection,
+    start: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    url: str,
+    reply_timeout: float,
+    on_bytes: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Send one file and wait for its reply; the caller closes ``ws``."""
+    try:
+        await _send_audio(ws, start, chunks, on_bytes)
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        if code == 1009:
+            raise ProtocolError("the server refused a frame as too big (1009): report this as a bug") from None
+        raise ServerUnavailableError(f"{url} dropped the connection during the upload") from None
+    try:
+        return await asyncio.wait_for(_receive_reply(ws), timeout=reply_timeout)
+    except TimeoutError:
+        raise ReplyTimeoutError(
+            f"{url} sent no reply within {reply_timeout:.0f} s after the upload: the server may be overloaded or "
+            "stuck; try again later or raise --reply-timeout"
+        ) from None
+    except ConnectionClosed:
+        raise ServerUnavailableError(f"{url} closed the connection before replying (did the server crash?)") from None
+
+
+async def close_quietly(ws: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close()

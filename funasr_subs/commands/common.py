@@ -1,0 +1,120 @@
+"""Options shared by several commands, and the one place flags become Settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, parse_hotword_items
+from funasr_subs.errors import ConfigError
+from funasr_subs.hotwords import load_hotwords_file
+
+#: argparse destinations that are not Settings keys (dropped before building Settings).
+_NOT_SETTINGS = {"config", "verbose", "log_file", "func", "command", "paths", "hotword"}
+
+
+def _formats(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip().lower().lstrip(".") for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in SUBTITLE_FORMATS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"use one or more of {', '.join(SUBTITLE_FORMATS)} (comma-separated)")
+    return items
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--config, -v, --log-file: every command has them."""
+    group = parser.add_argument_group("general")
+    group.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (default: %(default)s)")
+    group.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    group.add_argument("--log-file", type=Path, metavar="FILE", help="also write the log to FILE")
+
+
+def add_cue_options(parser: argparse.ArgumentParser) -> None:
+    """The cue engine's numbers; unset means the profile's default."""
+    g = parser.add_argument_group("cues (defaults come from --profile)")
+    g.add_argument("--profile", choices=["zh", "en"], default=None, help="rule set: zh (default) or en")
+    g.add_argument("--max-width", type=float, metavar="N", help="line width (zh 16, CJK=1 half-width=0.5; en 42)")
+    g.add_argument("--max-lines", type=int, metavar="N", help="lines per cue (2)")
+    g.add_argument("--min-duration", type=int, metavar="MS", help="shortest cue (833)")
+    g.add_argument("--max-duration", type=int, metavar="MS", help="longest cue (7000)")
+    g.add_argument("--min-gap", type=int, metavar="MS", help="gap between cues (83)")
+    g.add_argument("--max-cps", type=float, metavar="N", help="reading speed, characters/s (zh 9, en 20)")
+    g.add_argument("--pause", type=int, metavar="MS", help="a silence longer than this breaks a cue (500)")
+    g.add_argument("--linger", type=int, metavar="MS", help="how long a cue may stay after speech (500)")
+    g.add_argument("--fps", type=float, metavar="FPS", help="snap times to frames, e.g. 23.976")
+    g.add_argument("--punctuation", choices=["keep", "space"], default=None, help="keep (default) or space style")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where and what to write."""
+    g = parser.add_argument_group("output")
+    g.add_argument("--format", dest="formats", type=_formats, metavar="LIST", help="srt,ass,vtt (default: srt)")
+    g.add_argument("--lang", metavar="CODE", help="language tag in file names: <stem>.<lang>.srt (default zh; '' none)")
+    g.add_argument("--output-dir", type=Path, metavar="DIR", help="write subtitles here instead of next to the media")
+    g.add_argument(
+        "--overwrite", action="store_true", default=None, help="replace existing subtitles this tool did not write"
+    )
+
+
+def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
+    """Every Settings option as a flag (server, request, output, cues) plus the general ones."""
+    g = parser.add_argument_group("server")
+    g.add_argument("--server", metavar="URL", help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095)")
+    g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
+    g.add_argument("--ca-file", type=Path, metavar="FILE", help="trust this CA/certificate for wss://")
+    g.add_argument("--connect-timeout", type=float, metavar="S", help="seconds to connect (10)")
+    g.add_argument("--reply-timeout", type=float, metavar="S", help="seconds to wait for the reply, plus ... (120)")
+    g.add_argument("--reply-timeout-ratio", type=float, metavar="R", help="... R x the audio duration (0.5)")
+    g.add_argument("--retries", type=int, metavar="N", help="retries after a connection failure (3)")
+    g.add_argument("--retry-backoff", type=float, metavar="S", help="first retry wait, doubled each time (1)")
+    r = parser.add_argument_group("request")
+    r.add_argument(
+        "--send", choices=["pcm", "mp4"], default=None, help="pcm: decode here (default); mp4: server decodes"
+    )
+    r.add_argument("--hotwords", dest="hotwords_file", type=Path, metavar="FILE", help="hotwords file: 'word weight'")
+    r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
+    r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
+    r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
+    r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (1)")
+    add_output_options(parser)
+    add_cue_options(parser)
+    add_common_options(parser)
+
+
+def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Config file, then environment, then the flags the user gave; hotwords file and --hotword merged."""
+    flags = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
+    flags.update({k: v for k, v in extra.items() if v is not None})
+    settings = load_settings(flags, config_path=getattr(args, "config", None))
+    words: dict[str, int] = {}
+    if settings.hotwords_file is not None:
+        words.update(load_hotwords_file(settings.hotwords_file))
+    words.update(settings.hotwords)
+    if getattr(args, "hotword", None):
+        words.update(parse_hotword_items(args.hotword, "--hotword"))
+    return settings.replace(hotwords=words) if words != dict(settings.hotwords) else settings
+
+
+def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:
+    """Handlers are configured here only (the CLI), never at import time."""
+    level = logging.WARNING if verbose < 0 else logging.INFO if verbose == 0 else logging.DEBUG
+    fmt = "%(asctime)s %(levelname)s %(message)s" if verbose > 0 else "%(message)s"
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"log file {log_file} cannot be opened: {exc.strerror}") from None
+    handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers[0].setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+    if verbose < 2:
+        logging.getLogger("websockets").setLevel(logging.WARNING)

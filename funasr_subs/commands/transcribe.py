@@ -1,0 +1,159 @@
+"""``funasr-subs transcribe PATH...``: subtitles for files and folders, through a FunASR server."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
+from funasr_subs.config import Settings
+from funasr_subs.errors import FunasrSubsError, MediaNotFoundError
+from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.pipeline import Result, generate_subtitles
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+examples:
+  funasr-subs transcribe film.mkv
+  funasr-subs transcribe --format srt,ass --lang zh-CN ~/Videos/Show
+  funasr-subs transcribe --send mp4 --server wss://nas:10095 --insecure talk.mp4
+  funasr-subs transcribe --hotwords names.txt --hotword 达摩院=20 -j 2 a.mp4 b.mp4
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "transcribe",
+        help="write subtitles next to media files",
+        description="Transcribe media files (or every media file below folders) into SRT/ASS/VTT subtitles.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="media files or folders")
+    add_transcribe_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
+    """Explicit files as given (even without a media suffix), folders walked for media files; each file once."""
+    seen: set[Path] = set()
+    for candidate in _walk(paths):
+        key = candidate.resolve()
+        if key not in seen:
+            seen.add(key)
+            yield candidate
+
+
+def _walk(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    candidate = Path(root) / name
+                    if not _hidden(candidate) and candidate.suffix.lower() in MEDIA_SUFFIXES:
+                        yield candidate
+        else:
+            yield path
+
+
+class _Bars:
+    """tqdm bars when stderr is a terminal: one across files, one per running upload."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.free = list(range(1, 64))
+        self.overall = tqdm(total=total, unit="file", desc="files", disable=not enabled, position=0)
+
+    def file_progress(self, media: Path) -> tuple[Any, Any]:
+        if not self.enabled:
+            return None, None
+        with self.lock:
+            slot = self.free.pop(0)
+        bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_description_str(f"{media.name[:24]} {stage}")
+            bar.n = round(fraction * 100) if stage == "upload" else (100 if stage != "probe" else 0)
+            bar.refresh()
+
+        def close() -> None:
+            bar.close()
+            with self.lock:
+                self.free.insert(0, slot)
+
+        return progress, close
+
+
+def _process(media: Path, settings: Settings, bars: _Bars) -> Result:
+    progress, close = bars.file_progress(media)
+    try:
+        return generate_subtitles(media, settings, progress=progress)
+    finally:
+        if close is not None:
+            close()
+
+
+def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bool) -> int:
+    """Process files (``settings.jobs`` at once); one line per file; exit code 1 when any file failed."""
+    failures = 0
+    bars = _Bars(len(media_files), show_bars)
+    redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
+    with redirect, ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+        futures = {pool.submit(_process, media, settings, bars): media for media in media_files}
+        for future in as_completed(futures):
+            media = futures[future]
+            try:
+                result = future.result()
+            except FunasrSubsError as exc:
+                failures += 1
+                log.error("error: %s", exc)
+            except Exception as exc:  # a bug must not stop the other files
+                failures += 1
+                log.exception("error: %s: unexpected failure (%s); please report it", media, exc)
+            else:
+                if result.status == "skipped":
+                    log.info("skipped: %s: %s", media, result.reason)
+                else:
+                    names = ", ".join(p.name for p in result.written)
+                    log.info("done: %s -> %s (%d cues, %.1f s)", media, names, len(result.cues), result.timings.total_s)
+            bars.overall.update(1)
+    bars.overall.close()
+    if failures:
+        log.error("%d of %d file(s) failed", failures, len(media_files))
+    return 1 if failures else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, args.log_file)
+    settings = settings_from_args(args)
+    media_files: list[Path] = []
+    missing = 0
+    for path in args.paths:
+        if not path.exists():
+            missing += 1
+            log.error("error: %s", MediaNotFoundError("file not found: check the path", path=path))
+            continue
+        found = list(iter_media([path]))
+        if path.is_dir() and not found:
+            log.warning("warning: %s: no media files in this folder", path)
+        media_files.extend(found)
+    code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty()) if media_files else 0
+    return 1 if missing else code

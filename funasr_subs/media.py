@@ -1,0 +1,336 @@
+"""Media → audio: ffprobe facts, the ffmpeg command lines (pure), and ffmpeg run as an async byte stream."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from funasr_subs.errors import (
+    CorruptMediaError,
+    MediaNotFoundError,
+    NoAudioError,
+    NotMediaError,
+    ToolMissingError,
+)
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+BYTES_PER_SECOND = SAMPLE_RATE * 2  # s16le mono
+#: Codecs an mp4/m4a container holds as they are (no re-encode); anything else is encoded to AAC.
+MP4_COPY_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
+#: What a folder walk picks up (explicit files are tried whatever their suffix).
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".mkv",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".avi",
+        ".wmv",
+        ".flv",
+        ".webm",
+        ".ts",
+        ".m2ts",
+        ".mts",
+        ".mpg",
+        ".mpeg",
+        ".vob",
+        ".3gp",
+        ".ogv",
+        ".rm",
+        ".rmvb",
+        ".asf",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".flac",
+        ".wav",
+        ".ogg",
+        ".opus",
+        ".wma",
+        ".ac3",
+        ".eac3",
+        ".amr",
+        ".aiff",
+        ".aif",
+        ".mka",
+    }
+)
+INSTALL_HINT = (
+    "install it (Debian/Ubuntu: sudo apt-get install ffmpeg; Fedora: sudo dnf install ffmpeg; "
+    "macOS: brew install ffmpeg; Windows: winget install ffmpeg) or put it on PATH"
+)
+# ISO 639-1 ↔ 639-2 for the languages people ask for most; --audio-track LANG matches either form.
+_LANG_ALIASES = {
+    "zh": {"zho", "chi", "cmn", "yue"},
+    "en": {"eng"},
+    "ja": {"jpn"},
+    "ko": {"kor"},
+    "fr": {"fra", "fre"},
+    "de": {"deu", "ger"},
+    "es": {"spa"},
+    "ru": {"rus"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStream:
+    position: int  # index among the audio streams (what -map 0:a:N takes)
+    index: int  # index among all streams
+    codec: str
+    channels: int
+    sample_rate: int
+    language: str
+    start_ms: int
+    default: bool
+    bit_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    path: Path
+    format_name: str
+    duration_ms: int
+    start_ms: int  # the container's start time; players show subtitles relative to it
+    audio: tuple[AudioStream, ...]
+
+
+def find_tool(name: str) -> str:
+    """Absolute path of ffmpeg/ffprobe, or ToolMissingError saying how to install it."""
+    found = shutil.which(name)
+    if not found:
+        raise ToolMissingError(f"{name} was not found: {INSTALL_HINT}")
+    return found
+
+
+def _ms(value: Any) -> int:
+    try:
+        return round(float(value) * 1000)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
+    """ffprobe's JSON (``-show_format -show_streams``) → MediaInfo (pure)."""
+    fmt = data.get("format") or {}
+    streams = [s for s in data.get("streams") or [] if s.get("codec_type") == "audio"]
+    audio = tuple(
+        AudioStream(
+            position=i,
+            index=_int(s.get("index")),
+            codec=str(s.get("codec_name") or "unknown"),
+            channels=_int(s.get("channels")),
+            sample_rate=_int(s.get("sample_rate")),
+            language=str((s.get("tags") or {}).get("language") or "").lower(),
+            start_ms=_ms(s.get("start_time")),
+            default=bool((s.get("disposition") or {}).get("default")),
+            bit_rate=_int(s.get("bit_rate")),
+        )
+        for i, s in enumerate(streams)
+    )
+    duration = _ms(fmt.get("duration")) or max((_ms(s.get("duration")) for s in streams), default=0)
+    return MediaInfo(
+        path=path,
+        format_name=str(fmt.get("format_name") or ""),
+        duration_ms=duration,
+        start_ms=_ms(fmt.get("start_time")),
+        audio=audio,
+    )
+
+
+def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+    if not path.exists():
+        raise MediaNotFoundError("file not found: check the path", path=path)
+    if not path.is_file():
+        raise NotMediaError("not a regular file", path=path)
+    argv = [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise CorruptMediaError(
+            f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
+        ) from None
+    if done.returncode != 0:
+        raise NotMediaError(
+            f"not a media file ffmpeg can read ({last_line(done.stderr) or 'ffprobe failed'})", path=path
+        )
+    try:
+        info = parse_probe(path, json.loads(done.stdout or b"{}"))
+    except ValueError:
+        raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
+    if not info.audio:
+        raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
+    return info
+
+
+def last_line(stderr: bytes | str) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _lang_matches(wanted: str, language: str) -> bool:
+    wanted = wanted.lower().split("-")[0]
+    if not language:
+        return False
+    if language == wanted:
+        return True
+    return language in _LANG_ALIASES.get(wanted, set()) or wanted in _LANG_ALIASES.get(language, set())
+
+
+def select_audio(info: MediaInfo, track: str | None) -> AudioStream:
+    """The audio stream to use: ``track`` None picks as ffmpeg does (default-flagged, then most channels);
+    otherwise an index among the audio streams or a language tag."""
+    if not info.audio:
+        raise NoAudioError("has no audio stream: nothing to transcribe", path=info.path)
+    if track is None or track == "":
+        return max(info.audio, key=lambda a: (a.default, a.channels, -a.position))
+    if track.isdigit():
+        n = int(track)
+        if n < len(info.audio):
+            return info.audio[n]
+    else:
+        for stream in info.audio:
+            if _lang_matches(track, stream.language):
+                return stream
+    available = ", ".join(f"{a.position}:{a.language or 'und'}:{a.codec}" for a in info.audio)
+    raise NoAudioError(
+        f"no audio track {track!r}; this file has {available} (use --audio-track N or LANG)", path=info.path
+    )
+
+
+def audio_offset_ms(info: MediaInfo, stream: AudioStream) -> int:
+    """How late the audio starts on the player's timeline (ffprobe start_time of the stream − the container's)."""
+    return max(0, stream.start_ms - info.start_ms)
+
+
+def _base_args() -> list[str]:
+    return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+
+
+def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
+    """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
+    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
+    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
+    return list(out.compile(cmd=cmd))
+
+
+def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
+    """ffmpeg argv: only the chosen audio track in a fragmented mp4 on stdout (copied when the codec allows)."""
+    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
+    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    codec: dict[str, Any] = (
+        {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
+    )
+    out = node.output(
+        "pipe:1",
+        format="mp4",
+        movflags="empty_moov+default_base_moof",
+        frag_duration=10_000_000,
+        map_metadata=-1,
+        **codec,
+    )
+    return list(out.compile(cmd=cmd))
+
+
+def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
+    """Roughly how many bytes the stream will produce (for progress bars only)."""
+    seconds = info.duration_ms / 1000
+    if send == "pcm":
+        return int(seconds * BYTES_PER_SECOND)
+    if stream.codec in MP4_COPY_CODECS and stream.bit_rate:
+        return int(seconds * stream.bit_rate / 8)
+    return int(seconds * 16000)  # ~128 kb/s
+
+
+class FfmpegStream:
+    """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
+
+    def __init__(self, argv: list[str], media: Path, *, chunk_bytes: int) -> None:
+        self.argv = argv
+        self.media = media
+        self.chunk_bytes = chunk_bytes
+        self.bytes_read = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> FfmpegStream:
+        log.debug("running %s", self.argv)
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=self.chunk_bytes,
+            )
+        except FileNotFoundError:
+            raise ToolMissingError(f"ffmpeg was not found: {INSTALL_HINT}") from None
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        return self
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        async for raw in self._proc.stderr:
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self._stderr.append(line)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Chunks of ``chunk_bytes`` (the last one shorter); CorruptMediaError when ffmpeg fails."""
+        assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
+        buf = bytearray()
+        while True:
+            piece = await stdout.read(self.chunk_bytes - len(buf))
+            if not piece:
+                break
+            buf += piece
+            if len(buf) >= self.chunk_bytes:
+                self.bytes_read += len(buf)
+                yield bytes(buf)
+                buf.clear()
+        if buf:
+            self.bytes_read += len(buf)
+            yield bytes(buf)
+        code = await self._proc.wait()
+        if self._stderr_task is not None:
+            await self._stderr_task
+        if code != 0:
+            detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
+            raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
+        if self.bytes_read == 0:
+            raise CorruptMediaError("ffmpeg produced no audio: the audio track is empty or unreadable", path=self.media)
+
+    async def __aexit__(self, *exc: object) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        if self._stderr_task is not None and not self._stderr_task.done():
+            self._stderr_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stderr_task

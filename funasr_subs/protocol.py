@@ -1,0 +1,234 @@
+"""FunASR's websocket protocol as pure functions: the messages we send and every reply shape we accept."""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from funasr_subs.errors import NoTimestampsError, ProtocolError
+from funasr_subs.hotwords import hotwords_wire
+from funasr_subs.model import Token, Transcript
+
+log = logging.getLogger(__name__)
+
+#: The model that gives timestamps; without it FunASR sends text only.
+TIMESTAMP_MODEL = "damo/speech_paraformer-large-vad-punc_asr_nat-zh-cn-16k-common-vocab8404-onnx"
+#: One binary frame; far under the server's 32,000,000-byte limit, big enough that framing costs nothing.
+FRAME_BYTES = 1 << 20
+END_MESSAGE = json.dumps({"is_speaking": False})
+
+# A token of FunASR's: one CJK character (or kana/hangul syllable), a digit group, or a Latin word.
+_CJK = (
+    "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+)
+_TOKEN_RE = re.compile(rf"[{_CJK}]|[0-9]+(?:[.,:][0-9]+)*%?|[^\W\d_{_CJK}]+(?:['’][^\W\d_{_CJK}]+)*", re.UNICODE)
+
+
+def start_message(
+    *,
+    wav_name: str,
+    wav_format: str,
+    audio_fs: int = 16000,
+    itn: bool = True,
+    hotwords: Mapping[str, int] | None = None,
+) -> str:
+    """The first text message, with exactly the JSON types the C++ server expects (wrong types crash it)."""
+    message: dict[str, Any] = {
+        "mode": "offline",
+        "wav_name": str(wav_name),
+        "wav_format": str(wav_format),
+        "audio_fs": int(audio_fs),
+        "is_speaking": True,
+        "itn": bool(itn),
+        "chunk_size": [5, 10, 5],
+    }
+    if hotwords:
+        message["hotwords"] = hotwords_wire(hotwords)
+    return json.dumps(message, ensure_ascii=False)
+
+
+def decode_reply(raw: str | bytes) -> dict[str, Any]:
+    """A reply frame as a dict; ProtocolError for anything that is not a JSON object."""
+    if isinstance(raw, bytes):
+        raise ProtocolError("the server sent binary data where a JSON reply was expected: is this a FunASR server?")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        snippet = raw[:60].replace("\n", " ")
+        raise ProtocolError(f"the server's reply is not JSON ({snippet!r}): is this a FunASR server?") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("the server's reply is not a JSON object: is this a FunASR server?")
+    return data
+
+
+def _number(value: Any) -> int | None:
+    """An int from an int, a float or a numeric string (image 0.4.1 sends strings); None when unusable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def _loads_lenient(text: str) -> Any:
+    """JSON, or the single-quoted pseudo-JSON of image 0.4.0; None when neither parses."""
+    text = text.strip()
+    if not text:
+        return None
+    for attempt in (json.loads, ast.literal_eval, lambda s: json.loads(s.replace("\\'", "'").replace("'", '"'))):
+        try:
+            return attempt(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def parse_pairs(value: Any) -> list[tuple[int, int]] | None:
+    """``timestamp``/``ts_list`` as pairs: a list, a JSON string of a list, or None when missing or unusable."""
+    if isinstance(value, str):
+        value = _loads_lenient(value)
+    if not isinstance(value, list):
+        return None
+    pairs: list[tuple[int, int]] = []
+    for item in value:
+        if not isinstance(item, list | tuple) or len(item) < 2:
+            return None
+        start, end = _number(item[0]), _number(item[1])
+        if start is None or end is None:
+            return None
+        pairs.append((start, max(start, end)))
+    return pairs
+
+
+def split_tokens(text: str) -> list[str]:
+    """FunASR's token units of a display text: CJK characters, digit groups and words."""
+    return _TOKEN_RE.findall(text)
+
+
+def is_punctuation(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "PS" and ch not in "%'’"
+
+
+def _spread(count: int, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Map ``len(pairs)`` times onto ``count`` tokens when the numbers differ (ITN turns 一百 into 100)."""
+    if count == len(pairs) or not pairs:
+        return list(pairs)
+    out = []
+    m = len(pairs)
+    for i in range(count):
+        lo = i * m // count
+        hi = max(lo, (i + 1) * m // count - 1)
+        out.append((pairs[lo][0], pairs[hi][1]))
+    return out
+
+
+def _segments(stamp_sents: Any) -> list[Mapping[str, Any]] | None:
+    if isinstance(stamp_sents, str):
+        stamp_sents = _loads_lenient(stamp_sents)
+    if not isinstance(stamp_sents, list):
+        return None
+    return [s for s in stamp_sents if isinstance(s, Mapping)]
+
+
+def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int, str]] | None:
+    out: list[tuple[str, int, int, str]] = []
+    for seg in segments:
+        pairs = parse_pairs(seg.get("ts_list"))
+        if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
+            continue
+        words = str(seg.get("text_seg") or "").split()
+        if not words:
+            return None
+        timed = _spread(len(words), pairs)
+        punc = str(seg.get("punc") or "")
+        for i, (word, (start, end)) in enumerate(zip(words, timed, strict=True)):
+            out.append((word, start, end, punc if i == len(words) - 1 else ""))
+    return out
+
+
+def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str) -> list[Token]:
+    """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments)."""
+    lowered = text.lower()
+    pos = 0
+    result: list[Token] = []
+    pending: list[str] = []  # punctuation found before the next token, belongs to the previous one
+    for word, start, end, seg_punc in tokens:
+        idx = lowered.find(word.lower(), pos)
+        between = text[pos:idx] if idx >= 0 else ""
+        if idx >= 0 and all(is_punctuation(c) or c.isspace() for c in between):
+            pending = [c for c in between if is_punctuation(c)]
+            if result and pending:
+                prev = result[-1]
+                result[-1] = Token(prev.text, prev.start_ms, prev.end_ms, "".join(pending))
+            pos = idx + len(word)
+        result.append(Token(word, start, end, seg_punc))
+    # punctuation after the last token
+    tail = [c for c in text[pos:] if is_punctuation(c)]
+    if result and tail:
+        last = result[-1]
+        result[-1] = Token(last.text, last.start_ms, last.end_ms, "".join(tail))
+    return result
+
+
+def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
+    out: list[Token] = []
+    floor = 0
+    for t in tokens:
+        start = max(t.start_ms, floor, 0)
+        end = max(t.end_ms, start)
+        out.append(Token(t.text, start, end, t.punct))
+        floor = start
+    return tuple(out)
+
+
+def parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
+    """Every reply shape the protocol doc lists → Transcript. Raises NoTimestampsError for text without times."""
+    data = decode_reply(reply) if isinstance(reply, str) else dict(reply)
+    text = data.get("text")
+    text = text if isinstance(text, str) else ""
+    wav_name = str(data.get("wav_name") or "")
+    raw: list[tuple[str, int, int, str]] | None = None
+    segments = _segments(data.get("stamp_sents"))
+    if segments:
+        raw = _tokens_from_stamp_sents(segments)
+    if not raw:
+        pairs = parse_pairs(data.get("timestamp"))
+        words = split_tokens(text)
+        if pairs and words:
+            raw = [(w, s, e, "") for w, (s, e) in zip(words, _spread(len(words), pairs), strict=True)]
+    if not raw:
+        if split_tokens(text):
+            raise NoTimestampsError(
+                "the server sent text without timestamps; run funasr-wss-server with the timestamp model "
+                f"(--model-dir {TIMESTAMP_MODEL}), not the hotword, SenseVoice or English model"
+            )
+        return Transcript(text=text, tokens=(), wav_name=wav_name)
+    return Transcript(text=text, tokens=_monotonic(_attach_text_punctuation(raw, text)), wav_name=wav_name)
+
+
+def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
+    """A 2pass session (many replies) → one Transcript from its ``2pass-offline`` (final) replies."""
+    texts: list[str] = []
+    tokens: list[Token] = []
+    wav_name = ""
+    for reply in replies:
+        mode = str(reply.get("mode") or "")
+        if mode.endswith("online"):
+            continue
+        part = parse_reply(reply)
+        wav_name = wav_name or part.wav_name
+        if part.text:
+            texts.append(part.text)
+        tokens.extend(part.tokens)
+    return Transcript(text="".join(texts), tokens=_monotonic(tokens), wav_name=wav_name)

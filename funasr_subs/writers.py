@@ -1,0 +1,89 @@
+"""Cues → subtitle text (pysubs2), and the one helper that writes files atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pysubs2
+
+from funasr_subs.errors import OutputError
+from funasr_subs.model import Cue
+
+#: A style readable on a TV for CJK and Latin text alike (the player substitutes a font it has).
+ASS_STYLE = pysubs2.SSAStyle(
+    fontname="Noto Sans CJK SC",
+    fontsize=64,
+    primarycolor=pysubs2.Color(255, 255, 255, 0),
+    outlinecolor=pysubs2.Color(0, 0, 0, 0),
+    backcolor=pysubs2.Color(0, 0, 0, 128),
+    outline=3,
+    shadow=1,
+    marginv=48,
+    alignment=pysubs2.Alignment.BOTTOM_CENTER,
+)
+
+
+def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
+    subs = pysubs2.SSAFile()
+    subs.info["PlayResX"] = "1920"
+    subs.info["PlayResY"] = "1080"
+    subs.info["ScaledBorderAndShadow"] = "yes"
+    subs.info["Title"] = "funasr-subs"
+    subs.styles["Default"] = ASS_STYLE.copy()
+    for cue in cues:
+        text = r"\N".join(line.replace("\\", "\\\\").replace("{", "(").replace("}", ")") for line in cue.lines)
+        subs.events.append(pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text=text))
+    return subs
+
+
+def render(cues: Sequence[Cue], fmt: str) -> str:
+    """Subtitle text in ``fmt`` (srt, ass or vtt)."""
+    if fmt not in ("srt", "ass", "vtt"):
+        raise ValueError(f"unknown subtitle format {fmt!r}")
+    return str(to_ssafile(cues).to_string(fmt))
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_digest(path: Path) -> str | None:
+    """SHA-256 of a file's bytes (streamed), None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 16), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file."""
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write in {folder}: {exc.strerror}; use --output-dir DIR to write elsewhere", path=path
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {path.name}: {exc.strerror}", path=path) from None
+        raise
+    return path
