@@ -170,6 +170,17 @@ class StateDB:
             raise
         conn.execute("COMMIT")
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (worker threads call this when they end)."""
+        conn = cast("sqlite3.Connection | None", getattr(self._local, "conn", None))
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        conn.close()
+
     def close(self) -> None:
         """Close every connection and release the daemon lock if held."""
         self.release_daemon_lock()
@@ -332,26 +343,15 @@ class StateDB:
             )
             return cur.rowcount
 
-    def retry_failed(self, paths: Sequence[Path | str] = ()) -> int:
-        """Queue failed jobs again (all, or only ``paths`` — which are re-queued whatever their state). Count."""
-        now = time.time()
+    def retry_failed(self) -> int:
+        """Queue every failed job again (after the user fixed the cause). Returns how many."""
         with self._write() as conn:
-            if not paths:
-                cur = conn.execute(
-                    "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, source = 'retry',"
-                    " last_error = NULL, updated_at = ? WHERE state = 'failed'",
-                    (now,),
-                )
-                return cur.rowcount
-            count = 0
-            for p in paths:
-                cur = conn.execute(
-                    "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, source = 'retry', note = NULL,"
-                    " updated_at = ? WHERE path = ? AND state != 'running'",
-                    (now, str(media_key(p))),
-                )
-                count += cur.rowcount
-            return count
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, source = 'retry',"
+                " last_error = NULL, updated_at = ? WHERE state = 'failed'",
+                (time.time(),),
+            )
+            return cur.rowcount
 
     def forget(self, path: Path | str) -> None:
         """Drop a file's row (it was deleted)."""

@@ -1,0 +1,111 @@
+"""``funasr-subs status``: the watch daemon's queue, failures and recent results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from funasr_subs.commands.watch import add_state_dir_option
+from funasr_subs.config import default_state_dir
+from funasr_subs.watch.state import DB_NAME, Job, StateDB, StatusSnapshot
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show the watch queue, failures and recent results",
+        description="Show the watch daemon's queue: running and queued files, failures with their reason, and the "
+        "most recent results.",
+    )
+    add_state_dir_option(parser)
+    parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="rows per section (20)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    return {
+        "path": str(job.path),
+        "state": job.state,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "note": job.note,
+        "outputs": [str(p) for p in job.outputs],
+        "source": job.source,
+        "queued_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "retry_at": job.not_before or None,
+    }
+
+
+def to_dict(snap: StatusSnapshot, state_dir: Path) -> dict[str, Any]:
+    """The snapshot as JSON-friendly data (also what the HTTP service's /status can return)."""
+    return {
+        "state_dir": str(state_dir),
+        "daemon": {"alive": snap.daemon_alive, "pid": snap.daemon_pid, "heartbeat": snap.heartbeat},
+        "counts": snap.counts,
+        "running": [_job_dict(j) for j in snap.running],
+        "queued": [_job_dict(j) for j in snap.queued],
+        "failed": [_job_dict(j) for j in snap.failures],
+        "recent": [_job_dict(j) for j in snap.recent],
+    }
+
+
+def render(snap: StatusSnapshot, state_dir: Path) -> str:
+    """The human-readable report."""
+    c = snap.counts
+    daemon = f"running (pid {snap.daemon_pid})" if snap.daemon_alive else "not running"
+    lines = [
+        f"daemon: {daemon}; state: {state_dir}",
+        f"queue: {c['queued']} queued, {c['running']} running, {c['done']} done, {c['failed']} failed",
+    ]
+    now = time.time()
+    if snap.running:
+        lines += ["", "running:"]
+        lines += [f"  {j.path}  (attempt {j.attempts}, for {now - (j.started_at or now):.0f} s)" for j in snap.running]
+    if snap.queued:
+        lines += ["", "queued:"]
+        for j in snap.queued:
+            waiting = f"  (next try {_when(j.not_before)}; last error: {j.last_error})" if j.last_error else ""
+            lines.append(f"  {j.path}{waiting}")
+        if c["queued"] > len(snap.queued):
+            lines.append(f"  ... and {c['queued'] - len(snap.queued)} more")
+    if snap.failures:
+        lines += ["", "failed (fix the cause, then: funasr-subs retry [PATH...]):"]
+        for j in snap.failures:
+            lines.append(f"  {_when(j.finished_at)}  {j.path}")
+            lines.append(f"      {j.last_error}")
+    if snap.recent:
+        lines += ["", "recent:"]
+        for j in snap.recent:
+            if j.note:
+                lines.append(f"  {_when(j.finished_at)}  skipped  {j.path}: {j.note}")
+            else:
+                names = ", ".join(p.name for p in j.outputs) or "-"
+                lines.append(f"  {_when(j.finished_at)}  done     {j.path} -> {names}")
+    if not snap.daemon_alive and c["queued"]:
+        lines += ["", "nothing is processing the queue: start 'funasr-subs watch DIR...' (or 'watch --once')"]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    state_dir = (args.state_dir or default_state_dir()).expanduser()
+    if not (state_dir / DB_NAME).exists():
+        sys.stdout.write(f"no watch state in {state_dir}: 'funasr-subs watch' has not run with this --state-dir\n")
+        return 0
+    with StateDB(state_dir) as db:
+        snap = db.status(limit=max(0, args.limit))
+    if args.json:
+        sys.stdout.write(json.dumps(to_dict(snap, state_dir), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(snap, state_dir))
+    return 0

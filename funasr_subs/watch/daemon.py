@@ -1,0 +1,449 @@
+"""The watch daemon: folders → settle → durable queue → ``--jobs`` workers, with backoff and clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from funasr_subs import pipeline
+from funasr_subs.config import Settings
+from funasr_subs.errors import (
+    CancelledError,
+    ConfigError,
+    FunasrSubsError,
+    OutputExistsError,
+    ToolMissingError,
+)
+from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.watch.observer import Watcher, start_watching
+from funasr_subs.watch.scan import (
+    DEFAULT_SUFFIXES,
+    HotwordsLookup,
+    folder_ignored,
+    iter_media,
+    path_qualifies,
+    root_of,
+)
+from funasr_subs.watch.settle import Settler
+from funasr_subs.watch.state import Job, StateDB, media_key
+
+log = logging.getLogger(__name__)
+
+ProcessFn = Callable[[Path, Settings, CancelToken], Result]
+UpToDateFn = Callable[[Path, Settings], bool]
+
+
+def _generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
+    return pipeline.generate_subtitles(path, settings, cancel=cancel)
+
+
+def _up_to_date(path: Path, settings: Settings) -> bool:
+    return pipeline.is_up_to_date(path, settings)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the daemon watches and schedules (the transcription itself is configured by Settings)."""
+
+    roots: tuple[Path, ...]
+    state_dir: Path
+    settle: float = 5.0  # seconds a file's size and mtime must stay unchanged
+    poll: float | None = None  # polling interval; None = native observer
+    jobs: int = 2
+    once: bool = False  # process the backlog and the queue, then exit
+    suffixes: frozenset[str] = DEFAULT_SUFFIXES
+    grace: float = 30.0  # seconds running jobs may take to finish at shutdown before they are cancelled
+    backoff_base: float = 2.0  # first wait after the server was unreachable
+    backoff_cap: float = 300.0  # longest wait
+    fallback_poll: float = 30.0  # polling interval when inotify's limit is hit
+    rescan: float = 3600.0  # full rescan period with the native observer (missed events); 0 = never
+    queue_poll: float = 1.0  # how often idle workers look for jobs other processes (hooks) queued
+    heartbeat: float = 60.0
+
+
+@dataclass(frozen=True)
+class JobStat:
+    """One finished job, for benchmarks and logs: wall time in the daemon vs time inside the pipeline."""
+
+    path: Path
+    outcome: str  # done | skipped | failed | waiting | cancelled | settling | gone
+    wall_s: float
+    pipeline_s: float
+    finished: float = field(default_factory=time.monotonic)
+
+
+class Backoff:
+    """Capped exponential backoff shared by the workers: the queue waits while the server is down."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.base, self.cap = base, cap
+        self.delay = 0.0
+        self.until = 0.0  # monotonic
+        self._lock = threading.Lock()
+
+    def failed(self) -> float:
+        """Register a retryable failure; returns seconds to wait (a failure within the current wait adds nothing)."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self.until:
+                return self.until - now
+            self.delay = self.base if self.delay == 0 else min(self.delay * 2, self.cap)
+            self.until = now + self.delay
+            return self.delay
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.delay = 0.0
+
+    def remaining(self) -> float:
+        return max(0.0, self.until - time.monotonic())
+
+
+class WatchDaemon:
+    """Runs until stopped (or, with ``once``, until the backlog is done). Call :meth:`run` from the main thread."""
+
+    def __init__(
+        self,
+        options: WatchOptions,
+        settings: Settings,
+        *,
+        process: ProcessFn = _generate,
+        up_to_date: UpToDateFn = _up_to_date,
+    ) -> None:
+        self.options = options
+        self.settings = settings
+        self.roots = tuple(sorted({r.resolve() for r in options.roots}))
+        self._process = process
+        self._up_to_date = up_to_date
+        self.settler = Settler(options.settle)
+        self.hotwords = HotwordsLookup()
+        self.backoff = Backoff(options.backoff_base, options.backoff_cap)
+        self.stats: deque[JobStat] = deque(maxlen=10_000)
+        self.watcher: Watcher | None = None
+        self.db: StateDB | None = None
+        self._stop = threading.Event()  # stop intake and the main loop
+        self._cancel = threading.Event()  # the cancel token running jobs see
+        self._wake = threading.Event()  # wakes the main loop
+        self._work = threading.Condition()  # wakes idle workers
+        self._generation = 0
+        self._folders: deque[Path] = deque()  # folders to scan (appeared while watching)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._failed_this_run = 0
+        self._server_down_once = False
+        self._fatal: FunasrSubsError | None = None
+        self.ready = threading.Event()  # set once the backlog scan is done and workers run
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop intake; running jobs get ``grace`` seconds before they are cancelled (and queued again)."""
+        self._stop.set()
+        self._wake.set()
+        self._notify_workers()
+
+    def run(self) -> int:
+        """Watch until stopped. Exit code: 0, or 1 when ``once`` left failures or files waiting for the server."""
+        for root in self.roots:
+            if not root.is_dir():
+                raise ConfigError(f"watch folder {root} does not exist or is not a folder: check the path")
+        self.db = db = StateDB(self.options.state_dir)
+        try:
+            if not db.acquire_daemon_lock():
+                pid = db.status(limit=0).daemon_pid
+                raise ConfigError(
+                    f"another watch daemon{f' (pid {pid})' if pid else ''} is using the state folder "
+                    f"{self.options.state_dir}: stop it first, or give this one another --state-dir"
+                )
+            with self._signals():
+                return self._run(db)
+        finally:
+            db.close()
+
+    def _run(self, db: StateDB) -> int:
+        requeued = db.requeue_running()
+        if requeued:
+            log.info("queued again %d file(s) left running by the last run", requeued)
+        if not self.options.once:
+            self.watcher = start_watching(
+                self.roots, self, poll=self.options.poll, fallback_poll=self.options.fallback_poll
+            )
+            how = "inotify" if self.watcher.mode == "native" else f"polling every {self.watcher.interval:g} s"
+            log.info("watching %s (%s)", ", ".join(map(str, self.roots)), how)
+        for root in self.roots:
+            self._scan(root, db, source="scan")
+        workers = [
+            threading.Thread(target=self._worker, name=f"funasr-subs-worker-{i}", daemon=True)
+            for i in range(max(1, self.options.jobs))
+        ]
+        for w in workers:
+            w.start()
+        self.ready.set()
+        try:
+            self._loop(db)
+        finally:
+            self._shutdown(workers)
+        if self._fatal is not None:
+            raise self._fatal
+        if self.options.once and self._server_down_once:
+            left = db.counts()["queued"]
+            log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
+            return 1
+        return 1 if self.options.once and self._failed_this_run else 0
+
+    def _loop(self, db: StateDB) -> None:
+        tick = max(0.02, min(self.options.settle / 4, 0.25))
+        last_beat = last_scan = time.monotonic()
+        while not self._stop.is_set():
+            for ready in self.settler.due():
+                try:
+                    if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
+                        log.info("queued %s", ready.path)
+                        self._notify_workers()
+                except FunasrSubsError as exc:
+                    log.debug("not queued: %s", exc)
+            while self._folders:
+                folder = self._folders.popleft()
+                root = root_of(folder, self.roots)
+                if root is not None:
+                    self._scan(folder, db, source="event", root=root)
+            now = time.monotonic()
+            if now - last_beat >= self.options.heartbeat:
+                db.heartbeat()
+                last_beat = now
+            if self._rescan_due(now - last_scan):
+                for root in self.roots:
+                    self._scan(root, db, source="rescan")
+                last_scan = now
+            if self.options.once and self._idle(db):
+                break
+            deadline = self.settler.next_deadline()
+            timeout = self.options.heartbeat if deadline is None else max(tick, deadline - time.monotonic())
+            if self.options.once:
+                timeout = min(timeout, tick)
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _rescan_due(self, elapsed: float) -> bool:
+        native = self.watcher is not None and self.watcher.mode == "native"
+        return native and bool(self.options.rescan) and elapsed >= self.options.rescan
+
+    def _idle(self, db: StateDB) -> bool:
+        if self._server_down_once:
+            return True
+        with self._busy_lock:
+            busy = self._busy
+        if busy or len(self.settler) or self._folders:
+            return False
+        counts = db.counts()
+        return counts["queued"] == 0 and counts["running"] == 0
+
+    def _shutdown(self, workers: list[threading.Thread]) -> None:
+        self._stop.set()
+        self._notify_workers()
+        if self.watcher is not None:
+            self.watcher.stop()
+        deadline = time.monotonic() + self.options.grace
+        for w in workers:
+            w.join(max(0.0, deadline - time.monotonic()))
+        running = [w for w in workers if w.is_alive()]
+        if running:
+            log.warning("grace period over: cancelling %d running job(s); they will be queued again", len(running))
+            self._cancel.set()
+            for w in running:
+                w.join(10.0)
+            if any(w.is_alive() for w in running):
+                log.error("a job did not stop in time; it will be queued again at the next start")
+        log.info("stopped")
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if self._stop.is_set():
+                log.warning("second signal: cancelling running jobs now")
+                self._cancel.set()
+                return
+            log.info(
+                "stopping (signal %s): running jobs get %g s to finish", signal.Signals(signum).name, self.options.grace
+            )
+            self.stop()
+
+        old = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, previous in old.items():
+                signal.signal(sig, previous)
+
+    # --- intake -----------------------------------------------------------------------------------------------
+    def _scan(self, folder: Path, db: StateDB, *, source: str, root: Path | None = None) -> None:
+        """Track every qualifying file below ``folder`` that is neither known to the queue nor up to date."""
+        root = root or folder
+        if folder_ignored(folder, root):
+            return
+        known = {j.path: j for j in db.jobs()} if source != "event" else None
+        found = tracked = 0
+        for path, st in iter_media(folder, self.options.suffixes):
+            found += 1
+            key = media_key(path)
+            job = known.get(key) if known is not None else db.get(key)
+            if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                continue  # queued, running, done or failed with this very content
+            if job is None and self._is_up_to_date(key, root):
+                continue
+            self.settler.observe(key, source=source, st=st)
+            tracked += 1
+        if source != "rescan" or tracked:
+            log.info("scanned %s: %d media file(s), %d to process", folder, found, tracked)
+
+    def _is_up_to_date(self, path: Path, root: Path | None) -> bool:
+        try:
+            return self._up_to_date(path, self._settings_for(path, root))
+        except FunasrSubsError:
+            return False  # the worker reports it properly
+
+    # Sink (called from the observer's thread)
+    def on_file(self, path: Path) -> None:
+        root = root_of(path, self.roots)
+        if root is None or not path_qualifies(path, root, self.options.suffixes):
+            return
+        if self.settler.observe(media_key(path)):
+            self._wake.set()
+
+    def on_folder(self, path: Path) -> None:
+        if root_of(path, self.roots) is not None:
+            self._folders.append(path)
+            self._wake.set()
+
+    def on_gone(self, path: Path, is_directory: bool) -> None:
+        if is_directory:
+            self.settler.discard_under(path)
+        else:
+            self.settler.discard(media_key(path))
+
+    # --- workers ----------------------------------------------------------------------------------------------
+    def _notify_workers(self) -> None:
+        with self._work:
+            self._generation += 1
+            self._work.notify_all()
+
+    def _worker(self) -> None:
+        assert self.db is not None
+        db = self.db
+        while not self._stop.is_set():
+            wait = self.backoff.remaining()
+            if wait > 0:
+                self._stop.wait(wait)
+                continue
+            with self._work:
+                generation = self._generation
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                job = db.claim_next()
+                if job is not None:
+                    self._run_job(db, job)
+            except Exception:
+                log.exception("worker error (the job is queued again at the next start)")
+                job = None
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+            if job is None:
+                with self._work:
+                    if generation == self._generation and not self._stop.is_set():
+                        self._work.wait(self.options.queue_poll)
+        db.close_thread()
+
+    def _settings_for(self, path: Path, root: Path | None) -> Settings:
+        words = self.hotwords.for_media(path, root, self.settings.hotwords)
+        return self.settings if words == dict(self.settings.hotwords) else self.settings.replace(hotwords=words)
+
+    def _record(self, job: Job, outcome: str, started: float, pipeline_s: float = 0.0) -> None:
+        self.stats.append(JobStat(job.path, outcome, time.monotonic() - started, pipeline_s))
+        if self.options.once:
+            self._wake.set()
+
+    def _run_job(self, db: StateDB, job: Job) -> None:
+        started = time.monotonic()
+        path = job.path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            db.forget(path)
+            log.info("gone before processing: %s", path)
+            return self._record(job, "gone", started)
+        except OSError as exc:
+            db.mark_failed(path, f"{path}: cannot read it ({exc.strerror}): check permissions", retryable=False)
+            return self._record(job, "failed", started)
+        age = time.time() - (job.stat_at or 0.0)
+        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns) or age < self.options.settle:
+            changed = (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
+            delay = self.options.settle if changed else self.options.settle - age
+            db.requeue(path, delay=delay, st=st)
+            log.debug("still settling, checking again in %.1f s: %s", delay, path)
+            return self._record(job, "settling", started)
+        root = root_of(path, self.roots)
+        log.info("processing %s", path)
+        pipeline_s = 0.0
+        try:
+            settings = self._settings_for(path, root)
+            t0 = time.monotonic()
+            try:
+                result = self._process(path, settings, self._cancel)
+            finally:
+                pipeline_s = time.monotonic() - t0
+        except CancelledError:
+            db.requeue(path)
+            log.info("cancelled, queued again: %s", path)
+            return self._record(job, "cancelled", started, pipeline_s)
+        except OutputExistsError as exc:
+            db.mark_done(path, note=exc.message)
+            log.warning("skipped %s", exc)
+            return self._record(job, "skipped", started, pipeline_s)
+        except FunasrSubsError as exc:
+            if exc.retryable:
+                wait = self.backoff.failed()
+                db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
+                if self.options.once:
+                    self._server_down_once = True
+                    self._stop.set()
+                    log.warning("%s", exc)
+                else:
+                    log.warning("%s: waiting %.0f s before trying the queue again", exc, wait)
+                return self._record(job, "waiting", started, pipeline_s)
+            if isinstance(exc, ToolMissingError):
+                db.requeue(path)
+                self._fatal = exc
+                self.stop()
+                return self._record(job, "cancelled", started, pipeline_s)
+            db.mark_failed(path, str(exc), retryable=False)
+            self._failed_this_run += 1
+            log.error("failed %s (not retried until the file changes; or: funasr-subs retry)", exc)
+            return self._record(job, "failed", started, pipeline_s)
+        except Exception as exc:  # a bug must not stop the other files
+            log.exception("internal error on %s", path)
+            db.mark_failed(path, f"{path}: internal error {exc!r}: please report it", retryable=False)
+            self._failed_this_run += 1
+            return self._record(job, "failed", started, pipeline_s)
+        self.backoff.succeeded()
+        if result.status == "done":
+            db.mark_done(path, written=result.written)
+            names = ", ".join(p.name for p in result.written)
+            log.info("done %s -> %s (%.1f s)", path, names, pipeline_s)
+        else:
+            db.mark_done(path, note=result.reason)
+            log.info("skipped %s: %s", path, result.reason)
+        return self._record(job, result.status, started, pipeline_s)

@@ -1,0 +1,150 @@
+"""Folder watching with watchdog: the native observer (inotify etc.), or polling for network mounts and as fallback."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from watchdog import events as wd_events
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger(__name__)
+
+WatchMode = Literal["native", "polling", "polling-fallback"]
+ObserverFactory = Callable[[], BaseObserver]
+
+#: Only these events matter (opened/closed-without-write from readers such as our own ffmpeg are dropped early).
+_WANTED = tuple(
+    getattr(wd_events, name)
+    for name in (
+        "FileCreatedEvent",
+        "FileModifiedEvent",
+        "FileMovedEvent",
+        "FileDeletedEvent",
+        "FileClosedEvent",
+        "FileAttribEvent",
+        "DirCreatedEvent",
+        "DirMovedEvent",
+        "DirDeletedEvent",
+    )
+    if hasattr(wd_events, name)
+)
+#: inotify's "too many watches" (fs.inotify.max_user_watches) and "too many instances" (max_user_instances).
+_LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE)
+
+
+def _fs_path(raw: bytes | str) -> Path:
+    return Path(os.fsdecode(raw))
+
+
+class Sink(Protocol):
+    """What the observer reports to: a file may have appeared/changed, a folder appeared, a path went away."""
+
+    def on_file(self, path: Path) -> None: ...
+
+    def on_folder(self, path: Path) -> None: ...
+
+    def on_gone(self, path: Path, is_directory: bool) -> None: ...
+
+
+class _Handler(FileSystemEventHandler):
+    """Turns watchdog events into Sink calls; never raises into watchdog's thread."""
+
+    def __init__(self, sink: Sink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self._dispatch(event)
+        except Exception:  # a bug here must not kill the observer thread
+            log.exception("error handling file event %s", event)
+
+    def _dispatch(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        src = _fs_path(event.src_path)
+        if kind == "moved":
+            self.sink.on_gone(src, event.is_directory)
+            dest = _fs_path(event.dest_path)
+            (self.sink.on_folder if event.is_directory else self.sink.on_file)(dest)
+        elif kind == "deleted":
+            self.sink.on_gone(src, event.is_directory)
+        elif event.is_directory:
+            if kind == "created":
+                self.sink.on_folder(src)
+        elif kind in ("created", "modified", "closed", "attrib"):
+            self.sink.on_file(src)
+
+
+@dataclass
+class Watcher:
+    """A started observer and how it watches."""
+
+    observer: BaseObserver
+    mode: WatchMode
+    interval: float | None  # polling interval (None for native)
+
+    def stop(self) -> None:
+        self.observer.stop()
+        if self.observer.is_alive():
+            self.observer.join(timeout=10)
+
+
+def _start(observer: BaseObserver, roots: Sequence[Path], handler: _Handler) -> None:
+    for root in roots:
+        observer.schedule(handler, str(root), recursive=True, event_filter=list(_WANTED))
+    observer.start()
+
+
+def start_watching(
+    roots: Sequence[Path],
+    sink: Sink,
+    *,
+    poll: float | None = None,
+    fallback_poll: float = 30.0,
+    native_factory: ObserverFactory = Observer,
+) -> Watcher:
+    """Watch ``roots`` recursively. ``poll`` seconds forces polling (NFS/SMB/CIFS, where inotify never fires).
+
+    When the native observer hits the inotify watch/instance limit, fall back to polling every ``fallback_poll``
+    seconds and say so (with the sysctl that raises the limit).
+    """
+    handler = _Handler(sink)
+    if poll is not None:
+        observer: BaseObserver = PollingObserver(timeout=poll)
+        _start(observer, roots, handler)
+        return Watcher(observer, "polling", poll)
+    observer = native_factory()
+    try:
+        _start(observer, roots, handler)
+    except OSError as exc:
+        if exc.errno not in _LIMIT_ERRNOS:
+            raise
+        _stop_quietly(observer)
+        log.warning(
+            "cannot watch with inotify (%s): polling every %g s instead. To use inotify, raise the limit, e.g. "
+            "'sudo sysctl fs.inotify.max_user_watches=524288' (and max_user_instances), or pass --poll SECONDS",
+            exc.strerror or exc,
+            fallback_poll,
+        )
+        observer = PollingObserver(timeout=fallback_poll)
+        _start(observer, roots, handler)
+        return Watcher(observer, "polling-fallback", fallback_poll)
+    return Watcher(observer, "native", None)
+
+
+def _stop_quietly(observer: BaseObserver) -> None:
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(timeout=5)
+    except Exception:  # the half-started observer's own cleanup may fail; it is being discarded
+        log.debug("error stopping the failed observer", exc_info=True)
