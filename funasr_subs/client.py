@@ -82,7 +82,7 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
         return ServerUnavailableError(
             f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
         )
-    if isinstance(exc, InvalidMessage | InvalidHandshake | EOFError | ConnectionClosed) or (
+    if isinstance(exc, InvalidMessage | InvalidHandshake | EOFError | ConnectionClosed | ConnectionResetError) or (
         isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
     ):
         if urlsplit(url).scheme == "ws":
@@ -90,7 +90,10 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
                 f"{url} closed the connection during the websocket handshake: the server probably speaks TLS "
                 f"(FunASR's default): try --server {_tls_url(url)} --insecure"
             )
-        return ServerUnavailableError(f"{url} closed the connection during the handshake: is it a FunASR server?")
+        return TLSMismatchError(
+            f"{url} closed the connection during the TLS handshake: the server probably speaks plain websocket "
+            f"(started with --certfile 0): try --server {_plain_url(url)}"
+        )
     if isinstance(exc, TimeoutError):
         return ServerTimeoutError(
             f"no answer from {url} within {cfg.connect_timeout:g} s: is the server up and the port right? "

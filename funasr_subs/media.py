@@ -267,10 +267,11 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
 class FfmpegStream:
     """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
 
-    def __init__(self, argv: list[str], media: Path, *, chunk_bytes: int) -> None:
+    def __init__(self, argv: list[str], media: Path, *, chunk_bytes: int, expect_bytes: int = 0) -> None:
         self.argv = argv
         self.media = media
         self.chunk_bytes = chunk_bytes
+        self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
         self.bytes_read = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -323,6 +324,20 @@ class FfmpegStream:
             raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
         if self.bytes_read == 0:
             raise CorruptMediaError("ffmpeg produced no audio: the audio track is empty or unreadable", path=self.media)
+        if self._stderr:
+            # ffmpeg skips damaged packets and exits 0; a decode that falls far short means a damaged file
+            if self.expect_bytes and self.bytes_read < 0.9 * self.expect_bytes:
+                got, want = self.bytes_read / BYTES_PER_SECOND, self.expect_bytes / BYTES_PER_SECOND
+                raise CorruptMediaError(
+                    f"the file is damaged: ffmpeg decoded only {got:.1f} of {want:.1f} s of audio "
+                    f"({self._stderr[-1]}); re-download or remux it",
+                    path=self.media,
+                )
+            log.warning(
+                "%s: ffmpeg reported errors while decoding (%s); subtitles may miss a moment",
+                self.media,
+                self._stderr[-1],
+            )
 
     async def __aexit__(self, *exc: object) -> None:
         proc = self._proc

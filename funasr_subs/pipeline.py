@@ -251,9 +251,10 @@ async def _recognise(
         wav_format = "pcm" if settings.send == "pcm" else "mp4"
         argv = pcm_args(media, stream) if settings.send == "pcm" else mp4_args(media, stream)
         total = max(1, expected_bytes(info, stream, settings.send))
+        pcm_bytes = max(0, info.duration_ms - offset) * BYTES_PER_SECOND // 1000 if settings.send == "pcm" else 0
 
         def open_stream() -> Any:
-            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES)
+            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes)
 
         audio = {
             "stream": stream.position,
