@@ -54,7 +54,7 @@ def assign_times(
                 starts[k + 1] = end + min_gap
         out.append((start, end))
     if settings.fps:
-        out = snap_to_frames(out, settings, [lone[k] or speech[k][1] - speech[k][0] > max_dur for k in range(n)])
+        out = snap_to_frames(out, settings, [lone[k] and speech[k][1] - speech[k][0] > max_dur for k in range(n)])
     return out
 
 

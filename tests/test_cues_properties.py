@@ -1,0 +1,171 @@
+"""Property tests of the cue engine over generated token streams: the invariants every output must keep."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from itertools import pairwise
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues.layout import prepare
+from funasr_subs.cues.segment import segment
+from funasr_subs.cues.text import text_width
+from funasr_subs.model import Cue, Token
+
+CJK = "我你他的了是在有这个们来到说要就会和对也大家欢迎体验语音识别模型锄禾日当午汗滴下土谁知盘中餐但因为所以然后"
+WORDS = ["a", "I", "the", "hello", "world", "FunASR", "and", "subtitle", "OK", "because", "x"]
+NUMBERS = ["1", "15", "2024", "3.5", "100%"]
+MARKS = ["，", "。", "？", "！", "、", "；", "：", "…", ",", ".", "?", "!", ";", "”"]
+
+# CUE_PROPERTY_EXAMPLES=5000 for a deeper run; the default keeps the suite quick.
+PROPERTY_SETTINGS = settings(
+    max_examples=int(os.environ.get("CUE_PROPERTY_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    tokens: list[Token]
+    cue_settings: CueSettings
+
+
+@st.composite
+def token_texts(draw: st.DrawFn, mix: str) -> str:
+    if mix == "zh":
+        return draw(st.sampled_from(CJK))
+    if mix == "en":
+        return draw(st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMBERS)))
+    kind = draw(st.sampled_from(["cjk", "cjk", "cjk", "word", "number", "long"]))
+    if kind == "cjk":
+        return draw(st.sampled_from(CJK))
+    if kind == "word":
+        return draw(st.sampled_from(WORDS))
+    if kind == "number":
+        return draw(st.sampled_from(NUMBERS))
+    return draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=20, max_size=60))  # wider than a line
+
+
+GAPS = {
+    "dense": st.sampled_from([0, 0, 0, 10, 40]),
+    "normal": st.integers(min_value=0, max_value=700),
+    "sparse": st.sampled_from([0, 100, 499, 500, 501, 900, 3000, 60_000]),
+}
+DURATIONS = st.one_of(st.integers(min_value=0, max_value=600), st.sampled_from([0, 1, 9000, 20_000]))
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> Stream:
+    mix = draw(st.sampled_from(["zh", "en", "mixed"]))
+    punct_rate = draw(st.sampled_from([0.0, 0.05, 0.2, 0.5]))
+    density = draw(st.sampled_from(["dense", "normal", "sparse"]))
+    marks = st.sampled_from(MARKS) if punct_rate else st.just("")
+    raw = draw(
+        st.lists(
+            st.tuples(token_texts(mix), GAPS[density], DURATIONS, marks, st.floats(0, 1)),
+            max_size=120,
+        )
+    )
+    tokens: list[Token] = []
+    t = draw(st.integers(min_value=0, max_value=5000))
+    for text, gap, duration, mark, roll in raw:
+        start = t + gap
+        tokens.append(Token(text, start, start + duration, mark if roll < punct_rate else ""))
+        t = start + duration
+    profile = draw(st.sampled_from(["zh", "en"]))
+    cs = CueSettings.for_profile(
+        profile,
+        max_width=draw(st.sampled_from([None, 8.0, 12.0, 20.5, 42.0])),
+        max_lines=draw(st.sampled_from([None, 1, 2, 3])),
+        min_duration=draw(st.sampled_from([None, 0, 500, 2000])),
+        max_duration=draw(st.sampled_from([None, 1000, 3000, 7000])),
+        min_gap=draw(st.sampled_from([None, 0, 40, 83, 200])),
+        max_cps=draw(st.sampled_from([None, 0.0, 5.0, 20.0])),
+        pause=draw(st.sampled_from([None, 100, 500, 1500])),
+        linger=draw(st.sampled_from([None, 0, 500, 2000])),
+        fps=draw(st.sampled_from([None, None, 23.976, 25.0, 30.0])),
+        punctuation=draw(st.sampled_from(["keep", "space"])),
+    )
+    return Stream(tokens, cs)
+
+
+def _display_forms(tokens: list[Token]) -> set[str]:
+    forms = set()
+    for tok in tokens:
+        forms.add(tok.text)
+        forms.add(tok.text + tok.punct)
+        forms.add(tok.text + tok.punct.rstrip("，。"))
+    return forms
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _lone_token_cue(cue: Cue, forms: set[str]) -> bool:
+    return len(cue.lines) == 1 and cue.lines[0] in forms
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_every_token_once_in_order(stream: Stream) -> None:
+    prep = prepare(stream.tokens, stream.cue_settings)
+    spans = segment(prep, stream.cue_settings)
+    flat = [k for i, j in spans for k in range(i, j + 1)]
+    assert flat == list(range(len(stream.tokens)))
+    cues = build_cues(stream.tokens, stream.cue_settings)
+    assert len(cues) == len(spans)
+    shown = "".join(_letters("".join(c.lines)) for c in cues)
+    assert shown == "".join(_letters(t.text) for t in stream.tokens)
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_timing_never_overlaps_and_keeps_the_gap(stream: Stream) -> None:
+    cs = stream.cue_settings
+    cues = build_cues(stream.tokens, cs)
+    for cue in cues:
+        assert 0 <= cue.start_ms < cue.end_ms
+    for a, b in pairwise(cues):
+        assert b.start_ms - a.end_ms >= cs.min_gap, (a, b)
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_lines_widths_and_durations_within_limits(stream: Stream) -> None:
+    cs = stream.cue_settings
+    cues = build_cues(stream.tokens, cs)
+    forms = _display_forms(stream.tokens)
+    long_tokens = {t.text + p for t in stream.tokens if t.end_ms - t.start_ms > cs.max_duration for p in ("", t.punct)}
+    for cue in cues:
+        assert 1 <= len(cue.lines) <= cs.max_lines
+        for line in cue.lines:
+            assert line and line == line.strip()
+            if text_width(line, cs.profile) > cs.max_width:
+                assert line in forms, f"line wider than {cs.max_width}: {line!r}"
+        if cue.end_ms - cue.start_ms > cs.max_duration:
+            assert _lone_token_cue(cue, forms) and cue.lines[0].rstrip("，。") in {
+                f.rstrip("，。") for f in long_tokens
+            }, cue
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_cue_starts_near_its_first_token(stream: Stream) -> None:
+    """A cue never shows before its speech, and (without frame snapping or squeezing) starts right at it."""
+    cs = stream.cue_settings
+    prep = prepare(stream.tokens, cs)
+    spans = segment(prep, cs)
+    cues = build_cues(stream.tokens, cs)
+    half_frame = 500 / cs.fps if cs.fps else 0
+    for (i, _), cue in zip(spans, cues, strict=True):
+        assert cue.start_ms >= prep.starts[i] - half_frame - 1
+
+
+def test_profiles_carry_the_standard_numbers() -> None:
+    assert PROFILES["zh"].max_width == 16 and PROFILES["zh"].max_cps == 9
+    assert PROFILES["en"].max_width == 42 and PROFILES["en"].max_cps == 20
