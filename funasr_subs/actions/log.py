@@ -1,4 +1,4 @@
-"""Built-in ``log`` action: one INFO line per written subtitle set and per failed job."""
+"""Built-in ``log`` action: one DEBUG line per plugin event (written subtitles, failed job), naming the media."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ log = logging.getLogger(__name__)
 def on_subtitle_written(result: Result) -> None:
     """Log ``written <media>: <files> (<n> cues, <seconds> s)``."""
     names = ", ".join(p.name for p in result.written) or "nothing"
-    log.info("written %s: %s (%d cues, %.1f s)", result.media, names, len(result.cues), result.timings.total_s)
+    log.debug("written %s: %s (%d cues, %.1f s)", result.media, names, len(result.cues), result.timings.total_s)
 
 
 def on_failure(media_path: Path, error: BaseException) -> None:
-    """Log ``failed <media>: <error>``."""
-    log.info("failed %s: %s", media_path, error)
+    """Log ``failed <media>: <reason>``."""
+    log.debug("failed %s: %s", media_path, getattr(error, "message", None) or error)

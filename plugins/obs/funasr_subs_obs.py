@@ -97,8 +97,17 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def error_line(text: str) -> str:
+    """The line that explains a funasr-subs failure: its last ``error:`` line (prefix removed), else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [
+        line.split("error:", 1)[1].strip() for line in lines if line.startswith(("error:", "funasr-subs: error:"))
+    ]
+    return errors[-1] if errors else (lines[-1] if lines else "")
+
+
 def last_line(text: str) -> str:
-    """The last non-empty line of a program's output (funasr-subs puts its one-line error there)."""
+    """The last non-empty line of a program's output."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
@@ -245,7 +254,7 @@ class Worker:
             detail = last_line(out) or last_line(err)
             self._log(obs.LOG_INFO, f"{name}: subtitles done in {time.monotonic() - started:.0f} s ({detail})")
         else:
-            reason = last_line(err) or last_line(out) or f"exit code {proc.returncode}"
+            reason = error_line(err) or error_line(out) or f"exit code {proc.returncode}"
             self._log(obs.LOG_ERROR, f"{name}: {reason}")
 
 

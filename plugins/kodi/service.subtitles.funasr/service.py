@@ -115,7 +115,17 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def error_line(text: str) -> str:
+    """The line that explains a funasr-subs failure: its last ``error:`` line (prefix removed), else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [
+        line.split("error:", 1)[1].strip() for line in lines if line.startswith(("error:", "funasr-subs: error:"))
+    ]
+    return errors[-1] if errors else (lines[-1] if lines else "")
+
+
 def last_line(text: str) -> str:
+    """The last non-empty line of a program's output."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
@@ -254,7 +264,7 @@ class Job:
         log(f"running {cmd}")
         code, out, err = self.run_with_progress(cmd, os.path.basename(media))
         if code != 0:
-            self.notify(last_line(err) or last_line(out) or f"{PROGRAM} failed with exit code {code}")
+            self.notify(error_line(err) or error_line(out) or f"{PROGRAM} failed with exit code {code}")
             return None
         srt = newest_srt(out_dir)
         if srt is None:
