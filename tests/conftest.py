@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.funasr_server import FunasrTestServer, make_self_signed_cert, server_ssl_context
+from tests.funasr_server import FunasrTestServer, make_expired_cert, make_self_signed_cert, server_ssl_context
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +37,12 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
+@pytest.fixture(scope="session")
+def expired_tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(certfile, keyfile) like the FunASR image's: self-signed, CN=alibaba, expired on 2024-06-17."""
+    return make_expired_cert(tmp_path_factory.mktemp("tls-expired"))
+
+
 @pytest.fixture
 def funasr_tls_server(tls_cert: tuple[Path, Path]) -> Iterator[FunasrTestServer]:
     """Like ``funasr_server`` but serving wss:// with the self-signed ``tls_cert``."""
@@ -51,3 +57,11 @@ def tmp_media_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "media dir é"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def funasr_expired_tls_server(expired_tls_cert: tuple[Path, Path]) -> Iterator[FunasrTestServer]:
+    """A wss:// test server presenting the expired self-signed certificate (as the FunASR docker image does)."""
+    server = FunasrTestServer(ssl_context=server_ssl_context(*expired_tls_cert))
+    with server:
+        yield server

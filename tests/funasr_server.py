@@ -119,10 +119,14 @@ def parse_hotwords(text: str) -> dict[str, int]:
 
 
 class PeakMeter:
-    """Incremental peak amplitude per 10 ms frame of s16le mono audio at ``rate`` Hz (pure Python, C-speed slices)."""
+    """Incremental peak amplitude per 10 ms frame of s16le mono audio at ``rate`` Hz (pure Python, C-speed slices).
+
+    Only every ``step``-th sample is looked at (about 4 kHz): an hour of 16 kHz audio takes under a second.
+    """
 
     def __init__(self, rate: int = 16000) -> None:
         self.rate = rate
+        self.step = max(1, rate // 4000)
         self.peaks: list[int] = []
         self._carry = b""
         self._base = 0  # index of the first sample in _carry
@@ -136,12 +140,12 @@ class PeakMeter:
             samples.byteswap()
         pos = 0
         peaks = self.peaks
-        rate = self.rate
+        rate, step = self.rate, self.step
         while True:
             end = (len(peaks) + 1) * rate // 100 - self._base
             if end > n:
                 break
-            frame = samples[pos:end]
+            frame = samples[pos:end:step]
             peaks.append(max(max(frame), -min(frame)) if frame else 0)
             pos = end
         self._base += pos
@@ -155,7 +159,8 @@ class PeakMeter:
             samples.frombytes(self._carry[: n * 2])
             if sys.byteorder == "big":
                 samples.byteswap()
-            self.peaks.append(max(max(samples), -min(samples)))
+            frame = samples[:: self.step]
+            self.peaks.append(max(max(frame), -min(frame)))
             self._carry = b""
         return self.peaks
 
@@ -383,7 +388,7 @@ class FunasrTestServer:
         timestamps: bool = True,
         shape: Shape = "normal",
         slow_seconds: float = 2.0,
-        drop_after_bytes: int = 1,
+        drop_after_bytes: int = 65_536,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -669,6 +674,39 @@ def make_self_signed_cert(directory: Path, *, common_name: str = "127.0.0.1", da
     argv += ["-days", str(days), "-subj", f"/CN={common_name}"]
     argv += ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
     subprocess.run(argv, check=True, capture_output=True)
+    return cert, key
+
+
+_CA_CONFIG = """[ ca ]
+default_ca = CA_default
+[ CA_default ]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = policy_any
+copy_extensions = copy
+unique_subject = no
+[ policy_any ]
+commonName = supplied
+"""
+
+
+def make_expired_cert(directory: Path, *, common_name: str = "alibaba") -> tuple[Path, Path]:
+    """Like the FunASR docker image's certificate: self-signed, CN=alibaba, expired 2024-06-17 (via ``openssl ca``)."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("openssl CLI not found: apt-get install openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.cnf").write_text(_CA_CONFIG, encoding="ascii")
+    (directory / "index.txt").write_text("", encoding="ascii")
+    (directory / "serial").write_text("01\n", encoding="ascii")
+    cert, key = directory / "expired-cert.pem", directory / "expired-key.pem"
+    req = ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", "req.csr"]
+    req += ["-subj", f"/CN={common_name}", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    subprocess.run(req, check=True, capture_output=True, cwd=directory)
+    sign = ["openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", str(key), "-in", "req.csr"]
+    sign += ["-out", str(cert), "-startdate", "20230617000000Z", "-enddate", "20240617000000Z"]
+    subprocess.run(sign, check=True, capture_output=True, cwd=directory)
     return cert, key
 
 

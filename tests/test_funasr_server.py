@@ -8,6 +8,7 @@ import itertools
 import json
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,39 @@ def test_tls_server(funasr_tls_server: FunasrTestServer, tls_cert: tuple[Path, P
         connect(funasr_tls_server.url, open_timeout=5)  # default trust store: self-signed is rejected
     with pytest.raises((InvalidMessage, ConnectionError)):
         connect(funasr_tls_server.url.replace("wss://", "ws://"), open_timeout=5)  # plain ws against wss
+
+
+def test_expired_certificate_like_the_docker_image(
+    funasr_expired_tls_server: FunasrTestServer, expired_tls_cert: tuple[Path, Path], clip_pcm: bytes
+) -> None:
+    trusting = ssl.create_default_context(cafile=str(expired_tls_cert[0]))
+    with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+        connect(funasr_expired_tls_server.url, ssl=trusting, open_timeout=5)
+    insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    with connect(funasr_expired_tls_server.url, ssl=insecure, max_size=None) as ws:
+        send_file(ws, clip_pcm)
+        assert json.loads(ws.recv(timeout=15))["text"]
+
+
+def test_concurrent_connections_get_their_own_replies(funasr_server: FunasrTestServer, clip_pcm: bytes) -> None:
+    results: dict[str, dict[str, Any]] = {}
+
+    def one(name: str, data: bytes) -> None:
+        results[name] = transcribe(funasr_server.url, data, wav_name=name, frame=30_000)
+
+    cuts = {1200: [(500, 1200)], 1800: [(500, 1500)], 3000: [(500, 1500), (1900, 3000)], 4500: BURSTS}
+    threads = [threading.Thread(target=one, args=(f"cut{ms}", clip_pcm[: ms * 32])) for ms in cuts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == sorted(f"cut{ms}" for ms in cuts)
+    for ms, want in cuts.items():
+        assert results[f"cut{ms}"]["wav_name"] == f"cut{ms}"
+        assert close_to(sentence_spans(results[f"cut{ms}"]), want), (ms, results[f"cut{ms}"])
+    assert len(funasr_server.connections) == 4
 
 
 # ---------------------------------------------------------------- reply shapes and pure parts
