@@ -1,0 +1,147 @@
+"""The whisper-asr-webservice contract (``POST /asr``, ``POST /detect-language``) that Bazarr's Whisper provider uses.
+
+Pure request parsing and output rendering, plus :func:`transcribe_upload`, the one call into the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from funasr_subs.config import Settings
+from funasr_subs.cues import build_cues
+from funasr_subs.model import Cue
+from funasr_subs.pipeline import CancelToken, recognise_file
+from funasr_subs.writers import render
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
+TASKS = ("transcribe", "translate")
+#: whisper's language names for the codes a FunASR model may serve.
+LANGUAGE_NAMES = {
+    "zh": "chinese",
+    "yue": "cantonese",
+    "en": "english",
+    "ja": "japanese",
+    "ko": "korean",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "ru": "russian",
+}
+CONTENT_TYPES = {
+    "srt": "text/plain; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
+    "json": "application/json",
+}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+class AsrRequestError(ValueError):
+    """A query parameter is invalid (HTTP 400 with this message)."""
+
+
+@dataclass(frozen=True)
+class AsrRequest:
+    """The parameters of one ``/asr`` or ``/detect-language`` call (whisper-asr-webservice defaults)."""
+
+    task: str = "transcribe"
+    language: str | None = None
+    output: str = "txt"
+    encode: bool = True
+    video_file: str | None = None
+
+
+def _one(query: Mapping[str, Sequence[str]], fields: Mapping[str, str], name: str) -> str | None:
+    values = query.get(name)
+    if values:
+        return values[-1]
+    return fields.get(name)
+
+
+def parse_bool(name: str, value: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise AsrRequestError(f"{name}={value!r} is not a boolean: use true or false")
+
+
+def parse_request(query: Mapping[str, Sequence[str]], fields: Mapping[str, str] | None = None) -> AsrRequest:
+    """Read ``task``, ``language``, ``output``, ``encode`` and ``video_file`` from the query (or form fields)."""
+    fields = fields or {}
+    task = (_one(query, fields, "task") or "transcribe").strip().lower()
+    if task not in TASKS:
+        raise AsrRequestError(f"task={task!r}: use transcribe")
+    if task == "translate":
+        raise AsrRequestError("task=translate is not supported: FunASR transcribes only (use task=transcribe)")
+    output = (_one(query, fields, "output") or "txt").strip().lower()
+    if output not in OUTPUTS:
+        raise AsrRequestError(f"output={output!r}: use one of {', '.join(OUTPUTS)}")
+    encode_text = _one(query, fields, "encode")
+    encode = True if encode_text is None or not encode_text.strip() else parse_bool("encode", encode_text)
+    language = (_one(query, fields, "language") or "").strip() or None
+    video_file = (_one(query, fields, "video_file") or "").strip() or None
+    return AsrRequest(task=task, language=language, output=output, encode=encode, video_file=video_file)
+
+
+def model_language(settings: Settings) -> tuple[str, str]:
+    """(code, whisper name) of the language the FunASR model transcribes: ``settings.lang``, else the profile's."""
+    code = (settings.lang or settings.profile).split("-")[0].split("_")[0].lower() or "zh"
+    return code, LANGUAGE_NAMES.get(code, code)
+
+
+def detect_language_reply(settings: Settings) -> dict[str, object]:
+    """``/detect-language``: FunASR has no language detection, so this reports the configured model language."""
+    code, name = model_language(settings)
+    return {"detected_language": name, "language_code": code, "confidence": 1.0}
+
+
+def cue_text(cue: Cue, settings: Settings) -> str:
+    """One cue on one line: CJK lines join with nothing, others with a space."""
+    joiner = "" if settings.profile == "zh" else " "
+    return joiner.join(line.strip() for line in cue.lines)
+
+
+def whisper_json(cues: Sequence[Cue], settings: Settings) -> dict[str, object]:
+    """Like whisper's result: ``text``, ``segments`` (``id``, ``start``/``end`` seconds, ``text``), ``language``."""
+    segments = [
+        {"id": i, "start": cue.start_ms / 1000, "end": cue.end_ms / 1000, "text": cue_text(cue, settings)}
+        for i, cue in enumerate(cues)
+    ]
+    joiner = "" if settings.profile == "zh" else " "
+    return {
+        "text": joiner.join(str(s["text"]) for s in segments),
+        "segments": segments,
+        "language": model_language(settings)[0],
+    }
+
+
+def render_output(cues: Sequence[Cue], output: str, settings: Settings) -> tuple[bytes, str]:
+    """The response body and its Content-Type for ``output`` (srt, vtt, txt, tsv or json)."""
+    if output in ("srt", "vtt"):
+        text = render(cues, output) if cues else ("WEBVTT\n\n" if output == "vtt" else "")
+    elif output == "txt":
+        text = "".join(cue_text(cue, settings) + "\n" for cue in cues)
+    elif output == "tsv":
+        rows = [f"{c.start_ms}\t{c.end_ms}\t{cue_text(c, settings).replace(chr(9), ' ')}" for c in cues]
+        text = "start\tend\ttext\n" + "".join(row + "\n" for row in rows)
+    elif output == "json":
+        text = json.dumps(whisper_json(cues, settings), ensure_ascii=False)
+    else:
+        raise AsrRequestError(f"output={output!r}: use one of {', '.join(OUTPUTS)}")
+    return text.encode("utf-8"), CONTENT_TYPES[output]
+
+
+def transcribe_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> list[Cue]:
+    """Send an uploaded file to the FunASR server and build cues; raises the pipeline's FunasrSubsError types."""
+    recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel)
+    return build_cues(recognition.transcript.tokens, settings.cue_settings())

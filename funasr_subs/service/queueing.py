@@ -1,0 +1,95 @@
+"""Admit paths from media servers (map, check roots) and queue them for the watch daemon; shared by hook and HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from funasr_subs.errors import BadInputError, MediaNotFoundError
+from funasr_subs.service.pathmap import PathMap
+from funasr_subs.service.security import PathRefusedError, admit_path
+
+log = logging.getLogger(__name__)
+
+#: ``enqueue(path, source) -> bool`` — StateDB.enqueue (True when newly queued), possibly run on another thread.
+Enqueue = Callable[[Path, str], bool]
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What happened to one path: queued, already known, or refused with the reason."""
+
+    raw: str  # as the media server sent it
+    path: Path | None = None  # ours, after --path-map
+    queued: bool = False  # newly queued (False with no error: already queued or done and unchanged)
+    error: str = ""
+    status: int = 200  # HTTP status describing a refusal: 403 outside roots, 404 missing, 422 not a file
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def admit_one(
+    raw: str,
+    *,
+    path_map: PathMap,
+    roots: Sequence[Path],
+    require_roots: bool,
+    enqueue: Enqueue,
+    source: str,
+    base_dir: Path | None = None,
+) -> Admission:
+    """Map and check one path, then queue it; never raises for a bad path (the Admission says why)."""
+    try:
+        path = admit_path(raw, path_map, roots, require_roots=require_roots, base_dir=base_dir)
+    except PathRefusedError as exc:
+        log.warning("refused %s path %r: %s", source, raw, exc.message)
+        return Admission(raw, error=exc.message, status=403)
+    try:
+        queued = enqueue(path, source)
+    except MediaNotFoundError:
+        hint = "" if str(path) != raw else " (if the media server sees another path, add --path-map FROM=TO)"
+        message = f"{path}: no such file{hint}"
+        log.warning("refused %s path %r: %s", source, raw, message)
+        return Admission(raw, path, error=message, status=404)
+    except BadInputError as exc:
+        log.warning("refused %s path %r: %s", source, raw, exc)
+        return Admission(raw, path, error=str(exc), status=422)
+    log.info("%s %s (from %s)", "queued" if queued else "already queued or done:", path, source)
+    return Admission(raw, path, queued=queued)
+
+
+def admit_all(
+    raws: Iterable[str],
+    *,
+    path_map: PathMap,
+    roots: Sequence[Path],
+    require_roots: bool,
+    enqueue: Enqueue,
+    source: str,
+    base_dir: Path | None = None,
+) -> list[Admission]:
+    return [
+        admit_one(
+            raw,
+            path_map=path_map,
+            roots=roots,
+            require_roots=require_roots,
+            enqueue=enqueue,
+            source=source,
+            base_dir=base_dir,
+        )
+        for raw in raws
+    ]
+
+
+def no_daemon_warning(state_dir: Path, paths: Iterable[Path]) -> str:
+    """The one line saying queued files wait for a daemon that is not running."""
+    names = ", ".join(str(p) for p in paths)
+    return (
+        f"no watch daemon is running on {state_dir}: {names} will wait in the queue until you start "
+        f"`funasr-subs watch --state-dir {state_dir} ...` (or run the hook with --inline)"
+    )

@@ -1,0 +1,136 @@
+"""Who may call the service and which files it may touch: bind rules, token checks, library roots."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from funasr_subs.errors import BadInputError, ConfigError
+from funasr_subs.service.pathmap import PathMap
+
+#: Hosts that only this machine can reach; any other bind address needs a token.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+MIN_TOKEN_LENGTH = 16
+#: Query parameter carrying the token for senders that cannot set headers (Plex and Emby webhooks).
+TOKEN_PARAM = "token"
+TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+
+
+class PathRefusedError(BadInputError):
+    """A path from a request or a hook is outside the library roots (or otherwise unusable)."""
+
+
+class Headers(Protocol):
+    def get(self, name: str, default: None = None, /) -> str | None: ...
+
+
+def is_local(host: str) -> bool:
+    """True when binding ``host`` exposes the service to this machine only."""
+    return host.strip("[]").lower() in LOCAL_HOSTS
+
+
+def check_token_setting(host: str, token: str | None) -> None:
+    """Refuse to start without a token on a non-local address, or with a guessable token anywhere."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"the service token must be at least {MIN_TOKEN_LENGTH} characters: {TOKEN_HINT}")
+    if not is_local(host) and not token:
+        raise ConfigError(
+            f"binding {host} exposes the service to the network, so a token is required: "
+            f"pass --token (or FUNASR_SUBS_SERVE_TOKEN, or token in the [serve] table); {TOKEN_HINT}"
+        )
+
+
+def presented_tokens(headers: Headers, query: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every credential the request carries: ``X-Api-Key``, ``Authorization: Bearer``/``Basic``, ``?token=``."""
+    found: list[str] = []
+    api_key = headers.get("X-Api-Key")
+    if api_key:
+        found.append(api_key.strip())
+    auth = headers.get("Authorization") or ""
+    scheme, _, value = auth.strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        found.append(value.strip())
+    elif scheme.lower() == "basic" and value.strip():
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = password = ""
+        found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
+    found.extend(v for v in query.get(TOKEN_PARAM, ()) if v)
+    return found
+
+
+def token_matches(expected: str, candidates: Iterable[str]) -> bool:
+    """Constant-time comparison of each candidate with the expected token."""
+    want = expected.encode("utf-8")
+    ok = False
+    for candidate in candidates:
+        ok |= hmac.compare_digest(want, candidate.encode("utf-8"))
+    return ok
+
+
+def resolve_roots(roots: Iterable[Path | str]) -> tuple[Path, ...]:
+    """The library roots with symlinks resolved; each must be an existing folder."""
+    out: list[Path] = []
+    for root in roots:
+        real = Path(os.path.realpath(Path(root).expanduser()))
+        if not real.is_dir():
+            raise ConfigError(f"library root {root} is not an existing folder: fix --root")
+        if real not in out:
+            out.append(real)
+    return tuple(out)
+
+
+def inside(path: Path, roots: Sequence[Path]) -> bool:
+    """True when ``path`` (already resolved) is one of ``roots`` or below one."""
+    text = str(path)
+    for root in roots:
+        base = str(root)
+        if text == base or text.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def admit_path(
+    raw: str,
+    path_map: PathMap,
+    roots: Sequence[Path],
+    *,
+    require_roots: bool,
+    base_dir: Path | None = None,
+) -> Path:
+    """Map a path from a request/hook and check it resolves (symlinks followed) inside the library roots.
+
+    ``roots`` must come from :func:`resolve_roots`. With ``require_roots`` an empty ``roots`` refuses everything
+    (the HTTP service); otherwise no roots means any path (the ``hook`` command run by the user's own tools).
+    Relative paths are refused unless ``base_dir`` is given to resolve them against. Returns the mapped path as
+    given (its real location is what was checked), raising PathRefusedError with the reason.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise PathRefusedError("empty path")
+    if "\x00" in raw or any(ord(c) < 32 for c in raw):
+        raise PathRefusedError(f"path {raw!r} contains control characters")
+    mapped = path_map.apply(raw)
+    path = Path(mapped)
+    if not path.is_absolute():
+        if base_dir is None:
+            raise PathRefusedError(f"path {raw!r} is not absolute (after --path-map: {mapped!r})")
+        path = base_dir / path
+    if not roots:
+        if require_roots:
+            raise PathRefusedError(
+                f"no library roots are configured, so {mapped} is refused: start the service with --root DIR"
+            )
+        return path
+    real = Path(os.path.realpath(path))
+    if not inside(real, roots):
+        where = f"{mapped}" if str(real) == mapped else f"{mapped} (really {real})"
+        raise PathRefusedError(
+            f"{where} is outside the library roots ({', '.join(map(str, roots))}): add a --root or a --path-map"
+        )
+    return path
