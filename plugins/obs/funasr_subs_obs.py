@@ -15,8 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import obspython as obs
 
@@ -32,8 +31,7 @@ FINAL_TIMEOUT_S = 600.0
 LOG_FLUSH_MS = 250
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The script's settings (the properties shown in OBS)."""
 
     enabled: bool = True

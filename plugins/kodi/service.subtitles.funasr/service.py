@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import xbmc
@@ -40,8 +40,7 @@ S_NOTHING_PLAYING = 32105
 S_NO_SUBTITLE = 32106
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The add-on's settings (resources/settings.xml)."""
 
     executable: str = ""
