@@ -42,21 +42,17 @@ def admit_one(
     source: str,
     base_dir: Path | None = None,
 ) -> Admission:
-    """Map and check one path, then queue it; never raises for a bad path (the Admission says why)."""
+    """Map and check one path, then queue it; never raises for a bad path (the Admission says why, unlogged)."""
     try:
         path = admit_path(raw, path_map, roots, require_roots=require_roots, base_dir=base_dir)
     except PathRefusedError as exc:
-        log.warning("refused %s path %r: %s", source, raw, exc.message)
         return Admission(raw, error=exc.message, status=403)
     try:
         queued = enqueue(path, source)
     except MediaNotFoundError:
         hint = "" if str(path) != raw else " (if the media server sees another path, add --path-map FROM=TO)"
-        message = f"{path}: no such file{hint}"
-        log.warning("refused %s path %r: %s", source, raw, message)
-        return Admission(raw, path, error=message, status=404)
+        return Admission(raw, path, error=f"{path}: no such file{hint}", status=404)
     except BadInputError as exc:
-        log.warning("refused %s path %r: %s", source, raw, exc)
         return Admission(raw, path, error=str(exc), status=422)
     log.info("%s %s (from %s)", "queued" if queued else "already queued or done:", path, source)
     return Admission(raw, path, queued=queued)

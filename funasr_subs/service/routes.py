@@ -213,6 +213,8 @@ def _queue_event(h: RequestHandler, event: webhooks.Event) -> Response:
         enqueue=lambda path, source: bool(h.state.db(db.enqueue, path, source=source)),
         source=event.source,
     )
+    for refused in (a for a in admissions if not a.ok):
+        log.warning("%s webhook: refused %r: %s", event.source, refused.raw, refused.error)
     accepted = [a for a in admissions if a.ok]
     result: dict[str, Any] = {
         "status": "queued" if any(a.queued for a in accepted) else "already" if accepted else "refused",
