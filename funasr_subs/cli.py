@@ -14,7 +14,7 @@ from funasr_subs.errors import FunasrSubsError
 log = logging.getLogger(__name__)
 
 #: Sub-command modules under funasr_subs.commands, in the order the help lists them.
-COMMANDS: tuple[str, ...] = ("transcribe", "config", "watch", "status", "retry")
+COMMANDS: tuple[str, ...] = ("transcribe", "config", "watch", "status", "retry", "hook", "serve", "check", "retime")
 
 EPILOG = """\
 examples:
