@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, parse_hotword_items
+from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import load_hotwords_file
 
@@ -27,7 +27,9 @@ def _formats(value: str) -> tuple[str, ...]:
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--config, -v, --log-file: every command has them."""
     group = parser.add_argument_group("general")
-    group.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (default: %(default)s)")
+    group.add_argument(
+        "--config", type=Path, metavar="FILE", help=f"TOML config file (default: {default_config_path()}, if present)"
+    )
     group.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     group.add_argument("--log-file", type=Path, metavar="FILE", help="also write the log to FILE")
 
