@@ -1,0 +1,108 @@
+"""``funasr-subs check FILE...``: report the cues of any SRT/ASS/VTT that break the subtitle rules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pysubs2
+
+from funasr_subs.check import check_cues, cues_from_events, format_report
+from funasr_subs.commands.common import add_common_options, add_cue_options, settings_from_args, setup_logging
+from funasr_subs.cues.settings import CueSettings
+from funasr_subs.errors import BadInputError, FunasrSubsError
+from funasr_subs.model import Cue
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+examples:
+  funasr-subs check film.zh.srt                 # Chinese rules: 16 wide, 2 lines, 9 chars/s
+  funasr-subs check --profile en talk.en.vtt    # English rules: 42 wide, 20 chars/s
+  funasr-subs check --max-cps 12 -q *.srt       # a custom reading speed, summaries only
+
+exit status: 0 every cue keeps the rules, 1 some cue breaks them, 2 a file cannot be read.
+"""
+
+#: pysubs2 format ids by suffix; other suffixes are auto-detected.
+_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
+#: ASS/SSA store centiseconds, so times may be off by up to 10 ms from what was meant.
+_COARSE = {"ass", "ssa"}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check subtitles against the rules of a profile",
+        description="Check SRT/ASS/VTT files (ours or anyone's) against the subtitle rules of a profile: line width, "
+        "lines per cue, duration, reading speed, gaps and overlaps.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="subtitle files")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only one summary line per file")
+    add_cue_options(parser)
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def load_cues(path: Path) -> tuple[list[Cue], int]:
+    """The cues of a subtitle file and its time precision in ms; BadInputError naming the file when unreadable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInputError("file not found: check the path", path=path) from None
+    except IsADirectoryError:
+        raise BadInputError("is a folder: give subtitle files", path=path) from None
+    except OSError as exc:
+        raise BadInputError(f"cannot be read ({exc.strerror})", path=path) from None
+    text = _decode(data, path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    try:
+        if fmt is None:
+            fmt = pysubs2.formats.autodetect_format(text)
+        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files
+        raise BadInputError(
+            f"not a subtitle file that can be read (SRT, ASS or VTT expected): {type(exc).__name__}", path=path
+        ) from None
+    return cues_from_events(subs.events), 10 if fmt in _COARSE else 0
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with a BOM, or GBK/GB18030 (common for Chinese subtitles)."""
+    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030")
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadInputError("not UTF-8, UTF-16 or GBK text: is it a subtitle file?", path=path)
+
+
+def cue_settings_from_args(args: argparse.Namespace, *extra_dests: str) -> CueSettings:
+    """CueSettings from config, environment and the cue flags (``extra_dests`` are this command's own flags)."""
+    values = {k: v for k, v in vars(args).items() if k not in extra_dests}
+    return settings_from_args(argparse.Namespace(**values)).cue_settings()
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, args.log_file)
+    settings = cue_settings_from_args(args, "quiet")
+    worst = 0
+    for path in args.paths:
+        try:
+            cues, tolerance = load_cues(path)
+        except FunasrSubsError as exc:
+            log.error("error: %s", exc)
+            worst = 2
+            continue
+        report = check_cues(cues, settings, tolerance_ms=tolerance)
+        sys.stdout.write(format_report(report, str(path), details=not args.quiet) + "\n")
+        if not report.ok:
+            worst = max(worst, 1)
+    sys.stdout.flush()
+    return worst

@@ -1,0 +1,245 @@
+"""``funasr-subs retime INPUT...``: rebuild subtitles from a saved FunASR reply with new cue settings, no server."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from funasr_subs.check import check_cues, format_report
+from funasr_subs.commands.common import add_common_options, add_cue_options, add_output_options, setup_logging
+from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping
+from funasr_subs.cues import build_cues
+from funasr_subs.errors import (
+    BadInputError,
+    ConfigError,
+    FunasrSubsError,
+    NoSpeechError,
+    OutputExistsError,
+)
+from funasr_subs.model import Cue, Transcript
+from funasr_subs.pipeline import output_paths
+from funasr_subs.protocol import parse_reply, parse_session
+from funasr_subs.sidecar import SUFFIX, Sidecar, is_sidecar, merged_outputs, read_sidecar, sidecar_from_dict
+from funasr_subs.writers import atomic_write_text, digest, render
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+examples:
+  funasr-subs retime film.mkv --max-cps 12            # uses film.funasr.json, rewrites film.zh.srt
+  funasr-subs retime film.funasr.json --shift -400    # everything 0.4 s earlier
+  funasr-subs retime film.mkv --fps 23.976 --format srt,ass
+  funasr-subs retime reply.json -o out.en.vtt --profile en --check
+
+INPUT is a media file (its sidecar <stem>.funasr.json is used), a sidecar, or a FunASR reply saved as JSON
+(a .jsonl file holds a whole 2pass session, one reply per line). Settings recorded in a sidecar are the
+starting point; the flags you give change them.
+"""
+
+#: Settings keys a sidecar records that retime reuses (the cue engine's numbers and the output naming).
+RECORDED_KEYS = (
+    "profile",
+    "max_width",
+    "max_lines",
+    "min_duration",
+    "max_duration",
+    "min_gap",
+    "max_cps",
+    "pause",
+    "linger",
+    "fps",
+    "punctuation",
+    "formats",
+    "lang",
+)
+_SETTINGS_KEYS = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What one INPUT gives: the transcript (sidecar offset applied) and how to name and own the outputs."""
+
+    path: Path
+    transcript: Transcript
+    naming: Path  # output names are output_paths(naming, settings): <naming stem>.<lang>.<ext> beside it
+    sidecar_path: Path | None = None
+    sidecar: Sidecar | None = None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "retime",
+        help="rebuild subtitles from a saved reply with new cue settings",
+        description="Rebuild subtitles without the server, from a media file's sidecar, a sidecar, or a FunASR "
+        "reply saved as JSON, with new cue settings, a time shift or frame snapping.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="media file, sidecar or reply JSON")
+    parser.add_argument("--shift", type=int, default=0, metavar="MS", help="move every cue by MS (may be negative)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write this one file (format from suffix)")
+    parser.add_argument("--check", action="store_true", help="print the rule check of what was written")
+    add_output_options(parser)
+    add_cue_options(parser)
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+# --- reading the input ------------------------------------------------------------------------------------
+def _transcript_of(reply: Mapping[str, Any]) -> Transcript:
+    if isinstance(reply.get("session"), list):
+        return parse_session(r for r in reply["session"] if isinstance(r, Mapping))
+    if not any(key in reply for key in ("text", "stamp_sents", "timestamp")):
+        raise BadInputError("not a FunASR reply (no text, stamp_sents or timestamp)")
+    return parse_reply(reply)
+
+
+def _from_sidecar(path: Path, sidecar: Sidecar) -> Source:
+    stem_name = sidecar.media_name or (path.name[: -len(SUFFIX)] + ".media" if is_sidecar(path) else path.name)
+    transcript = _transcript_of(sidecar.reply).shifted(sidecar.offset_ms)
+    return Source(path, transcript, naming=path.parent / stem_name, sidecar_path=path, sidecar=sidecar)
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInputError("file not found: check the path", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot be read ({exc})", path=path) from None
+    try:
+        if path.suffix.lower() == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadInputError(
+            f"not valid JSON ({exc}): give a FunASR reply, a sidecar or a media file", path=path
+        ) from None
+
+
+def read_source(path: Path, output_dir: Path | None) -> Source:
+    """Recognise INPUT (sidecar, reply JSON/JSONL, or media with a sidecar) and read its transcript."""
+    if is_sidecar(path):
+        return _from_sidecar(path, read_sidecar(path))
+    if path.suffix.lower() in (".json", ".jsonl"):
+        data = _load_json(path)
+        if isinstance(data, dict) and isinstance(data.get("reply"), dict):
+            return _from_sidecar(path, sidecar_from_dict(data, str(path)))
+        if isinstance(data, list):
+            replies = [r for r in data if isinstance(r, Mapping)]
+            if not replies:
+                raise BadInputError("holds no FunASR reply", path=path)
+            return Source(path, parse_session(replies), naming=path)
+        if isinstance(data, dict):
+            return Source(path, _transcript_of(data), naming=path)
+        raise BadInputError("not a FunASR reply or a sidecar", path=path)
+    if path.is_dir():
+        raise BadInputError("is a folder: give media files, sidecars or reply JSON files", path=path)
+    candidates = [
+        (output_dir / f"{path.stem}{SUFFIX}") if output_dir is not None else None,
+        path.parent / f"{path.stem}{SUFFIX}",
+    ]
+    for side in candidates:
+        if side is not None and side.exists():
+            sidecar = read_sidecar(side)
+            if path.exists() and not sidecar.matches(path):
+                log.warning("warning: %s changed since it was transcribed; the times may no longer fit", path)
+            source = _from_sidecar(side, sidecar)
+            return dataclasses.replace(source, path=path, naming=path)
+    if not path.exists():
+        raise BadInputError("file not found: check the path", path=path)
+    raise BadInputError(
+        f"no sidecar {path.stem}{SUFFIX} beside it: transcribe it first (funasr-subs transcribe)", path=path
+    )
+
+
+# --- settings and targets --------------------------------------------------------------------------------
+def settings_for(source: Source, args: argparse.Namespace) -> Settings:
+    """Config file < environment < what the sidecar recorded < the flags given now."""
+    recorded: dict[str, Any] = {}
+    if source.sidecar is not None:
+        raw = {k: v for k, v in source.sidecar.settings.items() if k in RECORDED_KEYS and v is not None}
+        try:
+            recorded = settings_from_mapping(raw, str(source.sidecar_path))
+        except ConfigError as exc:
+            log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
+    flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
+    return load_settings({**recorded, **flags}, config_path=getattr(args, "config", None))
+
+
+def targets_for(source: Source, settings: Settings, output: Path | None) -> dict[str, Path]:
+    if output is not None:
+        fmt = output.suffix.lower().lstrip(".")
+        if fmt not in SUBTITLE_FORMATS:
+            raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(SUBTITLE_FORMATS)}")
+        return {fmt: output}
+    return output_paths(source.naming, settings)
+
+
+def _ours(source: Source, path: Path) -> bool:
+    return source.sidecar is not None and source.sidecar.wrote(path)
+
+
+# --- the job ----------------------------------------------------------------------------------------------
+def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[str, Path]]:
+    """Read one INPUT, rebuild its cues and write them; returns the cues and the files written."""
+    output_dir = args.output_dir
+    source = read_source(path, output_dir)
+    settings = settings_for(source, args)
+    transcript = source.transcript.shifted(args.shift)
+    if not transcript.tokens:
+        raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
+    cues = build_cues(transcript.tokens, settings.cue_settings())
+    targets = targets_for(source, settings, args.output)
+    for target in targets.values():
+        if target.exists() and not settings.overwrite and not _ours(source, target):
+            raise OutputExistsError(
+                f"{target.name} exists and was not written by funasr-subs: use --overwrite to replace it",
+                path=target,
+            )
+    texts = {fmt: render(cues, fmt) for fmt in targets}
+    sidecar, side_path = source.sidecar, source.sidecar_path
+    if sidecar is not None and side_path is not None:
+        # the sidecar first: it records the digests that mark the subtitles below as ours
+        owned = {
+            t.name: digest(texts[fmt]) for fmt, t in targets.items() if t.parent.resolve() == side_path.parent.resolve()
+        }
+        if owned:
+            recorded = dict(sidecar.settings)
+            if args.output is None:
+                recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
+            updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
+            atomic_write_text(side_path, updated.to_json())
+    for fmt, target in targets.items():
+        atomic_write_text(target, texts[fmt])
+    if args.check:
+        report = check_cues(cues, settings.cue_settings())
+        sys.stdout.write(format_report(report, ", ".join(t.name for t in targets.values())) + "\n")
+    return cues, targets
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, args.log_file)
+    if args.output is not None and len(args.inputs) != 1:
+        raise ConfigError("-o/--output writes one file: give exactly one INPUT")
+    failures = 0
+    for path in args.inputs:
+        try:
+            cues, targets = retime_one(path, args)
+        except FunasrSubsError as exc:
+            if exc.path is None:
+                exc.path = path
+            failures += 1
+            log.error("error: %s", exc)
+            continue
+        log.info("retimed: %s -> %s (%d cues)", path, ", ".join(str(t) for t in targets.values()), len(cues))
+    if failures and len(args.inputs) > 1:
+        log.error("%d of %d input(s) failed", failures, len(args.inputs))
+    return 1 if failures else 0
