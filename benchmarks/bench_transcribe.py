@@ -39,8 +39,10 @@ def make_long_media(path: Path, seconds: int) -> Path:
     tone = f"aevalsrc='0.4*sin(2*PI*440*t)*lt(mod(t\\,5)\\,2)':s=44100:d={seconds}"
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=black:s=64x64:r=1:d={seconds}"]
     argv += ["-f", "lavfi", "-i", tone, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "96k"]
-    argv += ["-shortest", str(path)]
+    partial = path.with_name(path.stem + ".partial" + path.suffix)
+    argv += ["-shortest", str(partial)]
     subprocess.run(argv, check=True)
+    partial.replace(path)  # an interrupted generation is never mistaken for a whole file
     return path
 
 

@@ -63,7 +63,7 @@ def test_hotwords_file_format_and_errors(tmp_path: Path) -> None:
         "New York": 15,
         "阿里": 7,
     }
-    with pytest.raises(ConfigError, match="x, line 2: weight '2.5'"):
+    with pytest.raises(ConfigError, match=r"x, line 2: weight '2\.5'"):
         parse_hotwords("好 1\n达摩院 2.5\n", "x")
     with pytest.raises(ConfigError, match="line 1"):
         parse_hotwords("20\n", "x")
