@@ -117,7 +117,9 @@ class Kodi:
 
         class ListItem:
             def __init__(self, label: str = "", label2: str = "", path: str = "", offscreen: bool = False) -> None:
-                self.label, self.label2, self.props, self.art = label, label2, {}, {}
+                self.label, self.label2 = label, label2
+                self.props: dict[str, str] = {}
+                self.art: dict[str, str] = {}
 
             def setProperty(self, key: str, value: str) -> None:
                 self.props[key] = value

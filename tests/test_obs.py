@@ -146,7 +146,7 @@ def load_script(monkeypatch: pytest.MonkeyPatch, obs: FakeObs) -> Any:
     monkeypatch.setitem(sys.modules, "obspython", obs)
     spec = importlib.util.spec_from_file_location("funasr_subs_obs", SCRIPT)
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+    module: Any = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "funasr_subs_obs", module)  # OBS imports it as a module, by its file name
     spec.loader.exec_module(module)
     module.POLL_S = 0.05  # the file-is-final check, sped up; its logic is tested on its own below

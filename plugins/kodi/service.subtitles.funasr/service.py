@@ -176,7 +176,7 @@ class Job:
         self.profile = xbmcvfs.translatePath(self.addon.getAddonInfo("profile"))
 
     def text(self, string_id: int) -> str:
-        return self.addon.getLocalizedString(string_id)
+        return str(self.addon.getLocalizedString(string_id))
 
     def notify(self, message: str, error: bool = True) -> None:
         log(message, xbmc.LOGERROR if error else xbmc.LOGINFO)
