@@ -174,12 +174,17 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
     return load_settings({**recorded, **flags}, config_path=getattr(args, "config", None))
 
 
+def output_format(output: Path) -> str:
+    """The subtitle format an ``-o FILE`` asks for, from its suffix."""
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in SUBTITLE_FORMATS:
+        raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(SUBTITLE_FORMATS)}")
+    return fmt
+
+
 def targets_for(source: Source, settings: Settings, output: Path | None) -> dict[str, Path]:
     if output is not None:
-        fmt = output.suffix.lower().lstrip(".")
-        if fmt not in SUBTITLE_FORMATS:
-            raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(SUBTITLE_FORMATS)}")
-        return {fmt: output}
+        return {output_format(output): output}
     return output_paths(source.naming, settings)
 
 
@@ -227,8 +232,10 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
-    if args.output is not None and len(args.inputs) != 1:
-        raise ConfigError("-o/--output writes one file: give exactly one INPUT")
+    if args.output is not None:
+        if len(args.inputs) != 1:
+            raise ConfigError("-o/--output writes one file: give exactly one INPUT")
+        output_format(args.output)
     failures = 0
     for path in args.inputs:
         try:

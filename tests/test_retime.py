@@ -1,0 +1,169 @@
+"""``funasr-subs retime``: real replies, sidecars and media in, subtitles out, without a server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pysubs2
+import pytest
+
+from funasr_subs.cli import main
+from funasr_subs.model import Cue
+from funasr_subs.sidecar import Sidecar, read_sidecar
+from funasr_subs.writers import digest, render
+from tests.funasr_server import FunasrTestServer
+from tests.media import make_media
+
+REPLIES = Path(__file__).parent / "data" / "funasr-responses"
+REPLY_01 = json.loads((REPLIES / "01_offline_cpp_asr_example_single_sentence.json").read_text(encoding="utf-8"))
+
+
+def events(path: Path) -> list[tuple[int, int, str]]:
+    return [(e.start, e.end, e.plaintext) for e in pysubs2.load(str(path))]
+
+
+def make_sidecar(folder: Path, media_name: str = "film.mkv", **fields: object) -> Path:
+    side = Sidecar(reply=REPLY_01, media_name=media_name, **fields)  # type: ignore[arg-type]
+    path = folder / (Path(media_name).stem + ".funasr.json")
+    path.write_text(side.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "cues"),
+    [
+        ("01_offline_cpp_asr_example_single_sentence.json", 1),
+        ("05_2pass_offline_h5_two_clauses.json", 1),
+        ("06_2pass_offline_h5_leading_punctuation_empty_segment.json", 1),
+        ("10_2pass_full_session_h5.jsonl", 3),
+    ],
+)
+def test_every_real_reply_with_speech_becomes_subtitles(tmp_path: Path, name: str, cues: int) -> None:
+    reply = tmp_path / name
+    shutil.copy(REPLIES / name, reply)
+    assert main(["retime", str(reply), "--format", "srt,ass,vtt"]) == 0
+    stem = reply.name.rsplit(".", 1)[0]
+    for fmt in ("srt", "ass", "vtt"):
+        assert len(events(tmp_path / f"{stem}.zh.{fmt}")) == cues
+
+
+def test_real_replies_without_speech_or_times_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "08.json"
+    shutil.copy(REPLIES / "08_2pass_final_marker_empty_text.json", marker)
+    no_ts = tmp_path / "09.json"
+    shutil.copy(REPLIES / "09_offline_cpp_2023_log_issue792_no_timestamp_model.json", no_ts)
+    good = tmp_path / "01.json"
+    shutil.copy(REPLIES / "01_offline_cpp_asr_example_single_sentence.json", good)
+    assert main(["retime", str(marker), str(no_ts), str(good)]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert f"error: {marker}: the reply holds no speech (empty text): nothing to write" in errors
+    assert any(e.startswith(f"error: {no_ts}: the server sent text without timestamps") for e in errors)
+    assert (tmp_path / "01.zh.srt").exists()  # the others are still processed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01.json", "01.zh.srt", "08.json", "09.json"]
+
+
+def test_session_collects_the_offline_replies_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "poem.srt"
+    assert main(["retime", str(REPLIES / "10_2pass_full_session_h5.jsonl"), "-o", str(out)]) == 0
+    assert [text for _, _, text in events(out)] == ["锄禾日当午，汗滴禾下土", "谁知盘中餐", "粒粒皆辛苦"]
+    assert [start for start, _, _ in events(out)] == [410, 4500, 6640]
+
+
+def test_media_input_uses_its_sidecar_offset_and_recorded_settings(tmp_path: Path) -> None:
+    media = tmp_path / "film.mkv"
+    media.write_bytes(b"not really a film; retime never reads it")
+    make_sidecar(tmp_path, offset_ms=2000, settings={"formats": ["srt", "vtt"], "lang": "en", "server": "ws://x:1"})
+    assert main(["retime", str(media)]) == 0
+    srt = events(tmp_path / "film.en.srt")
+    assert srt[0][0] == 880 + 2000  # the audio started 2 s into the container
+    assert (tmp_path / "film.en.vtt").exists() and not (tmp_path / "film.zh.srt").exists()
+
+
+def test_sidecar_input_with_shift_and_fps(tmp_path: Path) -> None:
+    side = make_sidecar(tmp_path, offset_ms=1000)
+    assert main(["retime", str(side), "--shift", "-400", "--fps", "25"]) == 0
+    ((start, end, _),) = events(tmp_path / "film.zh.srt")
+    assert start % 40 == 0 and end % 40 == 0  # 25 fps: 40 ms frames
+    assert abs(start - (880 + 1000 - 400)) <= 20
+
+
+def test_rewrites_its_own_output_but_never_a_users_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    media = tmp_path / "film.mkv"
+    side = make_sidecar(tmp_path)
+    assert main(["retime", str(media)]) == 0
+    ours = tmp_path / "film.zh.srt"
+    first = ours.read_text(encoding="utf-8")
+    assert read_sidecar(side).wrote(ours)
+    assert main(["retime", str(media), "--max-width", "8", "--max-lines", "3"]) == 0  # ours: replaced freely
+    second = ours.read_text(encoding="utf-8")
+    assert second != first and len(events(ours)[0][2].splitlines()) == 3
+    assert read_sidecar(side).settings["max_width"] == 8.0  # the next retime starts from these settings
+
+    users = tmp_path / "film.zh.ass"
+    users.write_text("[Script Info]\n; hand-made\n", encoding="utf-8")
+    assert main(["retime", str(media), "--format", "ass"]) == 1
+    assert users.read_text(encoding="utf-8") == "[Script Info]\n; hand-made\n"
+    assert "film.zh.ass exists and was not written by funasr-subs" in capsys.readouterr().err
+    assert main(["retime", str(media), "--format", "ass", "--overwrite"]) == 0
+    assert events(users)[0][2] == events(ours)[0][2]
+
+
+def test_output_file_takes_its_format_from_the_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    side = make_sidecar(tmp_path)
+    out = tmp_path / "sub" / "custom.vtt"
+    out.parent.mkdir()
+    assert main(["retime", str(side), "-o", str(out), "--check"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("WEBVTT")
+    assert "custom.vtt: 1 cue, all within the rules" in capsys.readouterr().out
+    assert main(["retime", str(side), "-o", str(tmp_path / "x.txt")]) == 2
+    assert main(["retime", str(side), str(side), "-o", str(out)]) == 2
+
+
+def test_bad_inputs_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    no_side = tmp_path / "lonely.mkv"
+    no_side.write_bytes(b"x")
+    not_json = tmp_path / "broken.json"
+    not_json.write_text("{oops", encoding="utf-8")
+    other_json = tmp_path / "package.json"
+    other_json.write_text('{"name": "left-pad"}', encoding="utf-8")
+    assert main(["retime", str(no_side), str(not_json), str(other_json), str(tmp_path / "gone.mkv")]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert (
+        f"error: {no_side}: no sidecar lonely.funasr.json beside it: transcribe it first (funasr-subs transcribe)"
+        in errors
+    )
+    assert any(e.startswith(f"error: {not_json}: not valid JSON") for e in errors)
+    assert f"error: {other_json}: not a FunASR reply (no text, stamp_sents or timestamp)" in errors
+    assert f"error: {tmp_path / 'gone.mkv'}: file not found: check the path" in errors
+    assert not list(tmp_path.glob("*.srt"))
+
+
+def test_what_retime_writes_matches_render(tmp_path: Path) -> None:
+    """The bytes on disk are exactly what the writers render, and the sidecar records their digest."""
+    side = make_sidecar(tmp_path)
+    assert main(["retime", str(side)]) == 0
+    text = (tmp_path / "film.zh.srt").read_text(encoding="utf-8")
+    assert digest(text) in read_sidecar(side).outputs["film.zh.srt"]
+    assert text == render([Cue(880, 5695, ("欢迎大家来体验达摩院", "推出的语音识别模型。"))], "srt")
+
+
+def test_retime_after_a_real_transcription(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
+    """transcribe (real ffmpeg, real test server, late audio) then retime: same times, new layout, no server."""
+    media = make_media(
+        tmp_media_dir / "ep 01.mp4", bursts=[(1000, 900), (3500, 1200)], duration_ms=6000, audio_delay_ms=1000
+    )
+    common = ["--server", funasr_server.url, "--retries", "0"]
+    assert main(["transcribe", *common, str(media)]) == 0
+    srt = tmp_media_dir / "ep 01.zh.srt"
+    before = events(srt)
+    requests = len(funasr_server.requests)
+    funasr_server.stop()
+    assert main(["retime", str(media), "--fps", "25"]) == 0
+    after = events(srt)
+    assert len(funasr_server.requests) == requests
+    assert [text for _, _, text in after] == [text for _, _, text in before]
+    for (s0, _, _), (s1, e1, _) in zip(before, after, strict=True):
+        assert abs(s1 - s0) <= 20 and s1 % 40 == 0 and e1 % 40 == 0
+    assert min(abs(s - 2000) for s, _, _ in after) <= 120  # burst at 1.0 s + 1.0 s audio delay
