@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -102,6 +103,14 @@ def error_line(text: str) -> str:
         line.split("error:", 1)[1].strip() for line in lines if line.startswith(("error:", "funasr-subs: error:"))
     ]
     return errors[-1] if errors else (lines[-1] if lines else "")
+
+
+def done_line(name: str, detail: str, seconds: float) -> str:
+    """``rec.mkv: wrote rec.zh.srt (12 cues) in 41 s`` from funasr-subs' ``done: ... -> FILES (N cues, ...)`` line."""
+    found = re.search(r" -> (.+) \((\d+) cues", detail)
+    if found:
+        return f"{name}: wrote {found.group(1)} ({found.group(2)} cues) in {seconds:.0f} s"
+    return f"{name}: {detail}" if detail.startswith("skipped") else f"{name}: subtitles done in {seconds:.0f} s"
 
 
 def last_line(text: str) -> str:
@@ -249,11 +258,10 @@ class Worker:
         if self._stop.is_set():
             self._log(obs.LOG_WARNING, f"{name}: stopped (script unloaded); no subtitles made")
         elif proc.returncode == 0:
-            detail = last_line(out) or last_line(err)
-            self._log(obs.LOG_INFO, f"{name}: subtitles done in {time.monotonic() - started:.0f} s ({detail})")
+            self._log(obs.LOG_INFO, done_line(name, last_line(err) or last_line(out), time.monotonic() - started))
         else:
             reason = error_line(err) or error_line(out) or f"exit code {proc.returncode}"
-            self._log(obs.LOG_ERROR, f"{name}: {reason}")
+            self._log(obs.LOG_ERROR, reason if media in reason or name in reason else f"{name}: {reason}")
 
 
 # --------------------------------------------------------------------------------------------------------------
