@@ -223,7 +223,7 @@ class Worker:
             where = cfg.executable or "PATH"
             self._log(
                 obs.LOG_ERROR,
-                f"{name}: funasr-subs program not found in {where}: install it (pipx install funasr-subs) and set "
+                f"{name}: funasr-subs program not found in {where}: install funasr-subs and set "
                 "'funasr-subs program' in this script's settings to its full path",
             )
             return
@@ -250,6 +250,8 @@ class Worker:
             return
         with self._cond:
             self._proc = proc
+            if self._stop.is_set():  # stop() ran between the check above and Popen: it could not see this process
+                proc.terminate()
         try:
             out, err = proc.communicate()
         finally:
