@@ -309,14 +309,15 @@ class ConnectionRecord:
 
 @dataclass
 class FileRecord:
-    """One file (first message .. is_speaking false) as received, and the reply sent."""
+    """One file (first message .. is_speaking false) as received, and the reply built for it."""
 
     connection: int
     request: dict[str, Any]
     audio_bytes: int = 0
     sha256: str = ""
-    reply: dict[str, Any] | None = None
+    reply: dict[str, Any] | None = None  # what the server built (sent only when ``sent``)
     bursts: list[tuple[int, int]] = field(default_factory=list)
+    sent: bool = False  # False under the hang/garbage faults, or when the client left before a slow reply
 
 
 class _FileState:
@@ -389,6 +390,7 @@ class FunasrTestServer:
         shape: Shape = "normal",
         slow_seconds: float = 2.0,
         drop_after_bytes: int = 65_536,
+        instant: bool = False,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -397,6 +399,7 @@ class FunasrTestServer:
         self.shape: Shape = shape
         self.slow_seconds = slow_seconds
         self.drop_after_bytes = drop_after_bytes
+        self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self._fault: Fault = None
         self.requests: list[dict[str, Any]] = []
         self.messages: list[Any] = []  # every text message received (parsed; bad JSON kept as str)
@@ -636,32 +639,37 @@ class FunasrTestServer:
         self.violations.extend(soft)
 
     async def _answer(self, ws: ServerConnection, state: _FileState, hotwords: dict[str, int]) -> None:
-        loop = asyncio.get_running_loop()
-        peaks = await loop.run_in_executor(None, state.decode)
+        if self.instant and state.meter is None and state.record.audio_bytes:
+            state.discard()
+            state.record.sha256 = state.hash.hexdigest()
+            peaks: list[int] | None = [THRESHOLD + 1] * 100  # one 1 s "sentence", no decoding
+        else:
+            peaks = await asyncio.get_running_loop().run_in_executor(None, state.decode)
         bursts = detect_bursts(peaks) if peaks else []
-        hotword = next(iter(hotwords), "")
         reply = build_reply(
             str(state.params["wav_name"]),
-            sentences_for(bursts, hotword),
+            sentences_for(bursts, next(iter(hotwords), "")),
             timestamps=self.timestamps,
             shape=self.shape,
         )
-        state.record.bursts = bursts
-        state.record.reply = reply
+        record = state.record
+        record.bursts, record.reply = bursts, reply
         text = dump_reply(reply)
-        if self._fault == "hang":
-            return
         if self._fault == "garbage":
             text = "<html><body>502 Bad Gateway</body></html>\x00not json"
         if self._fault == "slow":
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ws.wait_closed(), self.slow_seconds)
-            if ws.close_code is not None:
-                return
-        await ws.send(text)
+        delivered = False
+        if self._fault != "hang" and ws.close_code is None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(text)
+                delivered = True
+        record.sent = delivered and text.startswith("{")
         with self._changing():
-            self.files.append(state.record)
-            self.replies.append(text)
+            self.files.append(record)
+            if delivered:
+                self.replies.append(text)
 
 
 def make_self_signed_cert(directory: Path, *, common_name: str = "127.0.0.1", days: int = 30) -> tuple[Path, Path]:
@@ -726,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=SHAPES, default="normal")
     parser.add_argument("--no-timestamps", action="store_true", help="act like a server without the timestamp model")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
@@ -736,6 +745,7 @@ def main(argv: list[str] | None = None) -> int:
             timestamps=not args.no_timestamps,
             shape=args.shape,
             slow_seconds=args.slow_seconds,
+            instant=args.instant,
         )
         server.fault = args.fault
         with server:

@@ -267,7 +267,11 @@ def test_hang_accepts_everything_and_never_replies(funasr_server: FunasrTestServ
         send_file(ws, clip_pcm)
         with pytest.raises(TimeoutError):
             ws.recv(timeout=QUIET)
-    assert funasr_server.requests and sum(funasr_server.frame_sizes[0]) == len(clip_pcm)
+    assert funasr_server.replies == []
+    assert funasr_server.wait_until(lambda: len(funasr_server.files) == 1)
+    (record,) = funasr_server.files
+    assert record.sent is False and record.audio_bytes == len(clip_pcm) == sum(funasr_server.frame_sizes[0])
+    assert record.reply is not None and close_to(sentence_spans(record.reply), BURSTS)  # built, never sent
 
 
 def test_drop_closes_the_connection_mid_upload(funasr_server: FunasrTestServer, clip_pcm: bytes) -> None:
@@ -287,6 +291,7 @@ def test_garbage_reply_is_not_json(funasr_server: FunasrTestServer, clip_pcm: by
         raw = ws.recv(timeout=15)
     with pytest.raises(ValueError):
         json.loads(raw)
+    assert funasr_server.replies == [raw] and funasr_server.files[0].sent is False
 
 
 def test_slow_reply_comes_late(funasr_server: FunasrTestServer, clip_pcm: bytes) -> None:
@@ -298,6 +303,14 @@ def test_slow_reply_comes_late(funasr_server: FunasrTestServer, clip_pcm: bytes)
         reply = json.loads(ws.recv(timeout=15))
     assert time.monotonic() - sent >= 0.35
     assert close_to(sentence_spans(reply), BURSTS)
+
+
+def test_instant_mode_answers_without_decoding(clip: Path, clip_pcm: bytes) -> None:
+    with FunasrTestServer(instant=True) as server:
+        fake = transcribe(server.url, b"not decodable at all", wav_format="mp4")
+        real_pcm = transcribe(server.url, clip_pcm)  # pcm is metered while it arrives: still real
+    assert sentence_spans(fake) == [(0, 1000)]
+    assert close_to(sentence_spans(real_pcm), BURSTS)
 
 
 def test_tls_server(funasr_tls_server: FunasrTestServer, tls_cert: tuple[Path, Path], clip_pcm: bytes) -> None:
