@@ -16,6 +16,8 @@ from funasr_subs.watch.scan import DEFAULT_SUFFIXES, parse_suffixes
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 2
+#: Options of this command that are not Settings keys.
+_WATCH_KEYS = frozenset({"poll", "settle", "state_dir", "once", "suffixes", "grace"})
 
 HELP = """\
 examples:
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if args.poll is not None and args.poll <= 0:
         raise ConfigError("--poll must be a positive number of seconds")
     jobs = args.jobs if args.jobs is not None else DEFAULT_JOBS
-    settings = settings_from_args(args, jobs=jobs)
+    transcribe_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _WATCH_KEYS})
+    settings = settings_from_args(transcribe_args, jobs=jobs)
     options = WatchOptions(
         roots=tuple(p.expanduser() for p in args.paths),
         state_dir=(args.state_dir or default_state_dir()).expanduser(),

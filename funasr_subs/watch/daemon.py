@@ -82,17 +82,33 @@ class JobStat:
 
 
 class Backoff:
-    """Capped exponential backoff shared by the workers: the queue waits while the server is down."""
+    """Capped exponential backoff shared by the workers: while the server is down the queue waits, and after each
+    wait a single job probes the server before the others follow."""
 
     def __init__(self, base: float, cap: float) -> None:
         self.base, self.cap = base, cap
-        self.delay = 0.0
-        self.until = 0.0  # monotonic
+        self.delay = 0.0  # 0 = healthy
+        self.until = 0.0  # monotonic end of the current wait
+        self._probing = False
         self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """0 when the caller may take a job now (healthy, or it is the probe); else seconds to wait first."""
+        with self._lock:
+            if self.delay == 0:
+                return 0.0
+            now = time.monotonic()
+            if now < self.until:
+                return self.until - now
+            if self._probing:
+                return min(self.base, 0.5)
+            self._probing = True
+            return 0.0
 
     def failed(self) -> float:
         """Register a retryable failure; returns seconds to wait (a failure within the current wait adds nothing)."""
         with self._lock:
+            self._probing = False
             now = time.monotonic()
             if now < self.until:
                 return self.until - now
@@ -102,10 +118,13 @@ class Backoff:
 
     def succeeded(self) -> None:
         with self._lock:
+            self._probing = False
             self.delay = 0.0
 
-    def remaining(self) -> float:
-        return max(0.0, self.until - time.monotonic())
+    def release(self) -> None:
+        """The probe ended without telling whether the server is up (no job, or a bad file): let another try."""
+        with self._lock:
+            self._probing = False
 
 
 class WatchDaemon:
@@ -343,7 +362,7 @@ class WatchDaemon:
         assert self.db is not None
         db = self.db
         while not self._stop.is_set():
-            wait = self.backoff.remaining()
+            wait = self.backoff.acquire()
             if wait > 0:
                 self._stop.wait(wait)
                 continue
@@ -359,6 +378,7 @@ class WatchDaemon:
                 log.exception("worker error (the job is queued again at the next start)")
                 job = None
             finally:
+                self.backoff.release()
                 with self._busy_lock:
                     self._busy -= 1
             if job is None:
@@ -422,7 +442,7 @@ class WatchDaemon:
                     self._stop.set()
                     log.warning("%s", exc)
                 else:
-                    log.warning("%s: waiting %.0f s before trying the queue again", exc, wait)
+                    log.warning("%s: waiting %.1f s before trying the queue again", exc, wait)
                 return self._record(job, "waiting", started, pipeline_s)
             if isinstance(exc, ToolMissingError):
                 db.requeue(path)
