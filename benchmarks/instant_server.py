@@ -13,7 +13,9 @@ from websockets.asyncio.server import ServerConnection, serve
 REPLY = {
     "is_final": False,
     "mode": "offline",
-    "stamp_sents": [{"end": 1500, "punc": "。", "start": 1000, "text_seg": "测 试", "ts_list": [[1000, 1200], [1200, 1500]]}],
+    "stamp_sents": [
+        {"end": 1500, "punc": "。", "start": 1000, "text_seg": "测 试", "ts_list": [[1000, 1200], [1200, 1500]]}
+    ],
     "text": "测试。",
     "timestamp": "[[1000,1200],[1200,1500]]",
 }

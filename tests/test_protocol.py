@@ -80,7 +80,8 @@ def test_2pass_session_joins_the_offline_parts_only() -> None:
 def test_stamp_sents_as_single_quoted_string_with_string_numbers() -> None:
     reply = {
         "text": "你好，世界。",
-        "stamp_sents": "[{'text_seg': '你 好', 'punc': '，', 'start': '10', 'end': '50', 'ts_list': [[10, 30], [30, 50]]},"
+        "stamp_sents": "[{'text_seg': '你 好', 'punc': '，', 'start': '10', 'end': '50', "
+        "'ts_list': [[10, 30], [30, 50]]},"
         " {'text_seg': '世 界', 'punc': '。', 'start': '60', 'end': '99', 'ts_list': [['60', '80'], ['80', '99']]}]",
     }
     t = parse_reply(reply)
