@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import array
 import asyncio
 import contextlib
 import hashlib
 import json
 import logging
 import os
-import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,273 +22,45 @@ from typing import Any, Literal
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.fake_recognition import (
+    SHAPES,
+    THRESHOLD,
+    PeakMeter,
+    Segment,
+    Shape,
+    build_reply,
+    check_message,
+    detect_bursts,
+    dump_reply,
+    ffmpeg_peaks,
+    parse_hotwords,
+    sentences_for,
+)
+from tests.tls_certs import make_expired_cert, make_self_signed_cert, server_ssl_context
+
+__all__ = [
+    "FAULTS",
+    "SHAPES",
+    "ConnectionRecord",
+    "FileRecord",
+    "FunasrTestServer",
+    "PeakMeter",
+    "Segment",
+    "build_reply",
+    "check_message",
+    "detect_bursts",
+    "dump_reply",
+    "make_expired_cert",
+    "make_self_signed_cert",
+    "sentences_for",
+    "server_ssl_context",
+]
+
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 32_000_000
-FRAME_MS = 10
-THRESHOLD = 1000  # peak amplitude (of 32767) above which a 10 ms frame counts as "speech"
-MERGE_GAP_MS = 150
-MIN_BURST_MS = 100
-TOKEN_MS = 200
-COMMA_AFTER_MS = 2000
-POOL = "锄禾日当午汗滴下土谁知盘中餐粒皆辛苦春眠不觉晓处闻啼鸟夜来风雨声花落多少"  # no 达摩院 etc.
-SPLIT_MARKS = "，。？、,?"
-
 Fault = Literal["refuse", "hang", "drop", "garbage", "slow"] | None
-Shape = Literal[
-    "normal",
-    "stamp_sents_string",
-    "numeric_strings",
-    "stamp_sents_empty",
-    "timestamp_list",
-    "timestamp_int",
-    "no_punc",
-    "leading_punc",
-]
 FAULTS = ("refuse", "hang", "drop", "garbage", "slow")
-SHAPES = (
-    "normal",
-    "stamp_sents_string",
-    "numeric_strings",
-    "stamp_sents_empty",
-    "timestamp_list",
-    "timestamp_int",
-    "no_punc",
-    "leading_punc",
-)
-
-
-# ---------------------------------------------------------------- pure parts
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_message(msg: object) -> tuple[list[str], list[str]]:
-    """Return (fatal, non_fatal) protocol violations of one text message, as the C++ server would meet them."""
-    if not isinstance(msg, dict):
-        return [f"message is a JSON {type(msg).__name__}, not an object"], []
-    fatal: list[str] = []
-    soft: list[str] = []
-    for key in ("mode", "wav_name", "wav_format"):
-        if key in msg and not isinstance(msg[key], str):
-            fatal.append(f"{key} must be a string, got {msg[key]!r}")
-    if "audio_fs" in msg and (not _is_int(msg["audio_fs"]) or msg["audio_fs"] <= 0):
-        fatal.append(f"audio_fs must be a positive integer, got {msg['audio_fs']!r}")
-    for key in ("itn", "is_speaking"):
-        if key in msg and not isinstance(msg[key], bool):
-            fatal.append(f"{key} must be a boolean, got {msg[key]!r}")
-    if "chunk_size" in msg:
-        cs = msg["chunk_size"]
-        if not (isinstance(cs, list) and len(cs) == 3 and all(_is_int(v) for v in cs)):
-            fatal.append(f"chunk_size must be a list of 3 integers, got {cs!r}")
-    if "hotwords" in msg:
-        hw = msg["hotwords"]
-        if not isinstance(hw, str):
-            fatal.append(f"hotwords must be a string holding a JSON object, got {type(hw).__name__} {hw!r}")
-        else:
-            soft.extend(_hotword_problems(hw))
-    return fatal, soft
-
-
-def _hotword_problems(text: str) -> list[str]:
-    if not text.strip():
-        return []
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return [f"hotwords string is not JSON ({text[:60]!r}): hotwords dropped"]
-    if not isinstance(parsed, dict):
-        return [f"hotwords JSON is not an object ({text[:60]!r}): hotwords dropped"]
-    bad = [k for k, v in parsed.items() if not _is_int(v)]
-    if bad:
-        return [f"hotword weights must be integers (bad: {bad[:5]!r}): all hotwords dropped (#2805)"]
-    return []
-
-
-def parse_hotwords(text: str) -> dict[str, int]:
-    """The hotwords the server would use from a ``hotwords`` string ({} when it would drop them)."""
-    if _hotword_problems(text) or not text.strip():
-        return {}
-    parsed: dict[str, int] = json.loads(text)
-    return parsed
-
-
-class PeakMeter:
-    """Incremental peak amplitude per 10 ms frame of s16le mono audio at ``rate`` Hz (pure Python, C-speed slices).
-
-    Only every ``step``-th sample is looked at (about 4 kHz): an hour of 16 kHz audio takes under a second.
-    """
-
-    def __init__(self, rate: int = 16000) -> None:
-        self.rate = rate
-        self.step = max(1, rate // 4000)
-        self.peaks: list[int] = []
-        self._carry = b""
-        self._base = 0  # index of the first sample in _carry
-
-    def feed(self, data: bytes) -> None:
-        buf = self._carry + data if self._carry else data
-        n = len(buf) // 2
-        samples = array.array("h")
-        samples.frombytes(memoryview(buf)[: n * 2])
-        if sys.byteorder == "big":
-            samples.byteswap()
-        pos = 0
-        peaks = self.peaks
-        rate, step = self.rate, self.step
-        while True:
-            end = (len(peaks) + 1) * rate // 100 - self._base
-            if end > n:
-                break
-            frame = samples[pos:end:step]
-            peaks.append(max(max(frame), -min(frame)) if frame else 0)
-            pos = end
-        self._base += pos
-        self._carry = bytes(buf[pos * 2 :])
-
-    def finish(self) -> list[int]:
-        """Flush a trailing partial frame and return the peaks."""
-        n = len(self._carry) // 2
-        if n:
-            samples = array.array("h")
-            samples.frombytes(self._carry[: n * 2])
-            if sys.byteorder == "big":
-                samples.byteswap()
-            frame = samples[:: self.step]
-            self.peaks.append(max(max(frame), -min(frame)))
-            self._carry = b""
-        return self.peaks
-
-
-def detect_bursts(peaks: list[int], threshold: int = THRESHOLD) -> list[tuple[int, int]]:
-    """Loud runs of 10 ms frames as (start_ms, end_ms): gaps < 150 ms merged, runs < 100 ms dropped."""
-    runs: list[list[int]] = []
-    for k, peak in enumerate(peaks):
-        if peak <= threshold:
-            continue
-        if runs and (k - runs[-1][1] - 1) * FRAME_MS < MERGE_GAP_MS:
-            runs[-1][1] = k
-        else:
-            runs.append([k, k])
-    return [(a * FRAME_MS, (b + 1) * FRAME_MS) for a, b in runs if (b + 1 - a) * FRAME_MS >= MIN_BURST_MS]
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One punctuation-delimited piece: tokens with [start, end] ms and the closing mark."""
-
-    tokens: tuple[str, ...]
-    times: tuple[tuple[int, int], ...]
-    punc: str
-
-
-def sentences_for(bursts: Iterable[tuple[int, int]], hotword: str = "") -> list[Segment]:
-    """Turn bursts into segments: N = dur // 200 tokens each, a "，" mid-way in bursts over 2 s, "。" at the end."""
-    segments: list[Segment] = []
-    counter = 0
-    hot = _hotword_tokens(hotword)
-    for start, end in bursts:
-        dur = end - start
-        n = max(1, dur // TOKEN_MS)
-        times = tuple((start + i * dur // n, start + (i + 1) * dur // n) for i in range(n))
-        tokens = [POOL[(counter + i) % len(POOL)] for i in range(n)]
-        counter += n
-        if hot and not segments:
-            tokens[: len(hot)] = hot[:n]
-        if dur > COMMA_AFTER_MS and n >= 2:
-            half = n // 2
-            segments.append(Segment(tuple(tokens[:half]), times[:half], "，"))
-            segments.append(Segment(tuple(tokens[half:]), times[half:], "。"))
-        else:
-            segments.append(Segment(tuple(tokens), times, "。"))
-    return segments
-
-
-def _hotword_tokens(word: str) -> list[str]:
-    if not word:
-        return []
-    if all("\u4e00" <= ch <= "\u9fff" for ch in word):
-        return list(word)
-    return [word]
-
-
-def build_reply(
-    wav_name: str, segments: list[Segment], *, timestamps: bool = True, shape: Shape = "normal"
-) -> dict[str, Any]:
-    """The offline server's single reply for one file, as a dict (serialise with ``dump_reply``)."""
-    reply: dict[str, Any] = {"is_final": False, "mode": "offline", "wav_name": wav_name}
-    if not segments:
-        reply["text"] = ""
-        return reply
-    if shape == "no_punc":
-        merged = Segment(tuple(t for s in segments for t in s.tokens), tuple(t for s in segments for t in s.times), "")
-        segments = [merged]
-    text = "".join("".join(s.tokens) + s.punc for s in segments)
-    reply["text"] = text
-    if not timestamps:
-        return reply
-    pairs = [list(t) for s in segments for t in s.times]
-    sents: list[dict[str, Any]] = [
-        {
-            "end": s.times[-1][1],
-            "punc": s.punc,
-            "start": s.times[0][0],
-            "text_seg": " ".join(s.tokens),
-            "ts_list": [list(t) for t in s.times],
-        }
-        for s in segments
-    ]
-    reply["timestamp"] = json.dumps(pairs, separators=(",", ":"))
-    reply["stamp_sents"] = sents
-    if shape == "leading_punc":
-        reply["text"] = "，" + text
-        sents.insert(0, {"end": -1, "punc": "，", "start": -1, "text_seg": "", "ts_list": []})
-    elif shape == "numeric_strings":
-        for sent in sents:
-            sent["start"], sent["end"] = str(sent["start"]), str(sent["end"])
-    elif shape == "stamp_sents_string":
-        # image 0.4.0 (#1220): a Python-repr-like string with single quotes and string start/end
-        items = [
-            f"{{'text_seg': '{s['text_seg']}', 'punc': '{s['punc']}', 'start': '{s['start']}', "
-            f"'end': '{s['end']}', 'ts_list': {json.dumps(s['ts_list'])}}}"
-            for s in sents
-        ]
-        reply["stamp_sents"] = "[" + ", ".join(items) + "]"
-    elif shape == "stamp_sents_empty":
-        reply["stamp_sents"] = ""
-    elif shape == "timestamp_list":
-        reply["timestamp"] = pairs
-    elif shape == "timestamp_int":
-        reply["timestamp"] = 0
-    return reply
-
-
-def dump_reply(reply: dict[str, Any]) -> str:
-    """Serialise like nlohmann::json: keys sorted, compact, UTF-8 kept."""
-    return json.dumps(reply, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def ffmpeg_peaks(path: Path) -> list[int] | None:
-    """Decode a file to 16 kHz mono s16le with real ffmpeg and meter it; None when ffmpeg decoded nothing."""
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", str(path)]
-    argv += ["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
-    meter = PeakMeter(16000)
-    got = 0
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        err_reader = threading.Thread(target=proc.stderr.read, daemon=True)
-        err_reader.start()
-        while chunk := proc.stdout.read(1 << 16):
-            got += len(chunk)
-            meter.feed(chunk)
-        proc.wait()
-        err_reader.join()
-    if proc.returncode != 0 and got == 0:
-        log.info("test server: ffmpeg could not decode %s (exit %s)", path, proc.returncode)
-        return None
-    return meter.finish()
 
 
 # ---------------------------------------------------------------- records
@@ -670,59 +439,6 @@ class FunasrTestServer:
             self.files.append(record)
             if delivered:
                 self.replies.append(text)
-
-
-def make_self_signed_cert(directory: Path, *, common_name: str = "127.0.0.1", days: int = 30) -> tuple[Path, Path]:
-    """Create a self-signed certificate (SAN 127.0.0.1/localhost) with the ``openssl`` CLI: (certfile, keyfile)."""
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl CLI not found: apt-get install openssl")
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
-    argv += ["-days", str(days), "-subj", f"/CN={common_name}"]
-    argv += ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
-    subprocess.run(argv, check=True, capture_output=True)
-    return cert, key
-
-
-_CA_CONFIG = """[ ca ]
-default_ca = CA_default
-[ CA_default ]
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = policy_any
-copy_extensions = copy
-unique_subject = no
-[ policy_any ]
-commonName = supplied
-"""
-
-
-def make_expired_cert(directory: Path, *, common_name: str = "alibaba") -> tuple[Path, Path]:
-    """Like the FunASR docker image's certificate: self-signed, CN=alibaba, expired 2024-06-17 (via ``openssl ca``)."""
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl CLI not found: apt-get install openssl")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "ca.cnf").write_text(_CA_CONFIG, encoding="ascii")
-    (directory / "index.txt").write_text("", encoding="ascii")
-    (directory / "serial").write_text("01\n", encoding="ascii")
-    cert, key = directory / "expired-cert.pem", directory / "expired-key.pem"
-    req = ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", "req.csr"]
-    req += ["-subj", f"/CN={common_name}", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
-    subprocess.run(req, check=True, capture_output=True, cwd=directory)
-    sign = ["openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", str(key), "-in", "req.csr"]
-    sign += ["-out", str(cert), "-startdate", "20230617000000Z", "-enddate", "20240617000000Z"]
-    subprocess.run(sign, check=True, capture_output=True, cwd=directory)
-    return cert, key
-
-
-def server_ssl_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
-    """A server-side TLS context for ``FunasrTestServer(ssl_context=...)``."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certfile, keyfile)
-    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
