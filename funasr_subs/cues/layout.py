@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from funasr_subs.cues.boundaries import boundary_costs
+from funasr_subs.cues.boundaries import Traits, boundary_costs, traits
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.cues.text import (
+    TokenKind,
     apply_punctuation_style,
     char_width,
     letter_count,
@@ -74,51 +75,95 @@ class Prepared:
         return lines
 
 
+#: The longest a single token is believed to be spoken, per character of its text; a longer token holds a pause
+#: FunASR absorbed into it (FunASR #2091), and the engine takes its start to be that much before its end.
+MAX_TOKEN_MS_PER_CHAR = 250
+MAX_TOKEN_MS = 1000
+
+_Piece = tuple[TokenKind, str, str, float, float, int, Traits, int]
+
+
+def _piece(text: str, punct: str, profile: str, style: str) -> _Piece:
+    """(kind, in-line text, line-final text, in-line width, width dropped at a line end, letters, traits, max ms)."""
+    text = text.strip()
+    punct = punct.strip()
+    kind = token_kind(text)
+    mid = text + apply_punctuation_style(punct, style, line_end=False)
+    end_text = text + apply_punctuation_style(punct, style, line_end=True)
+    w_mid = text_width(mid, profile)
+    letters = letter_count(text)
+    longest = max(MAX_TOKEN_MS, MAX_TOKEN_MS_PER_CHAR * letters)
+    return (
+        kind,
+        mid,
+        end_text,
+        w_mid,
+        w_mid - text_width(end_text, profile),
+        letters,
+        traits(text, punct, kind),
+        longest,
+    )
+
+
 def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
-    """Compute the per-token arrays once for the whole transcript (linear time)."""
+    """Compute the per-token arrays once for the whole transcript (linear time; repeated tokens cost a lookup)."""
     profile = settings.profile
     style = settings.punctuation
     n = len(tokens)
-    starts: list[int] = []
-    ends: list[int] = []
-    kinds = []
-    sep: list[str] = []
-    sep_w: list[float] = []
-    inline: list[str] = []
-    final: list[str] = []
-    drop_w: list[float] = []
-    width_prefix: list[float] = [0.0]
-    letter_prefix: list[int] = [0]
+    starts = [0] * n
+    ends = [0] * n
+    sep = [""] * n
+    sep_w = [0.0] * n
+    inline = [""] * n
+    final = [""] * n
+    drop_w = [0.0] * n
+    info: list[Traits] = []
+    width_prefix = [0.0] * (n + 1)
+    letter_prefix = [0] * (n + 1)
     space_w = char_width(" ", profile)
+    cache: dict[tuple[str, str], _Piece] = {}
+    seps: dict[tuple[TokenKind, str, TokenKind], str] = {}
     prev_start = 0
-    prev_kind = "other"
+    prev_kind: TokenKind = "other"
     prev_punct = ""
+    width = 0.0
+    letters = 0
     for idx, tok in enumerate(tokens):
-        text = tok.text.strip()
-        start = max(tok.start_ms, prev_start, 0)  # times never run backwards, whatever the input says
-        end = max(tok.end_ms, start)
+        key = (tok.text, tok.punct)
+        piece = cache.get(key)
+        if piece is None:
+            piece = cache[key] = _piece(tok.text, tok.punct, profile, style)
+        kind, mid, end_text, w_mid, drop, count, tr, longest = piece
+        # times never run backwards, and a pause absorbed into a long token is given back to the silence
+        end = tok.end_ms if tok.end_ms > prev_start else prev_start
+        start = tok.start_ms if tok.start_ms > prev_start else prev_start
+        if start > end:
+            end = start
+        if end - start > longest:
+            start = end - longest
         prev_start = start
-        starts.append(start)
-        ends.append(end)
-        kind = token_kind(text)
-        kinds.append(kind)
-        s = separator(prev_kind, prev_punct, kind) if idx else ""  # type: ignore[arg-type]
-        sep.append(s)
-        sw = space_w if s else 0.0
-        sep_w.append(sw)
-        punct = tok.punct.strip()
-        mid = text + apply_punctuation_style(punct, style, line_end=False)
-        end_text = text + apply_punctuation_style(punct, style, line_end=True)
-        inline.append(mid)
-        final.append(end_text)
-        w_mid = text_width(mid, profile)
-        drop_w.append(w_mid - text_width(end_text, profile))
-        width_prefix.append(width_prefix[-1] + sw + w_mid)
-        letter_prefix.append(letter_prefix[-1] + letter_count(text))
+        starts[idx] = start
+        ends[idx] = end
+        if idx:
+            skey = (prev_kind, prev_punct, kind)
+            s = seps.get(skey)
+            if s is None:
+                s = seps[skey] = separator(prev_kind, prev_punct.strip(), kind)
+            if s:
+                sep[idx] = s
+                sep_w[idx] = space_w
+                width += space_w
+        inline[idx] = mid
+        final[idx] = end_text
+        drop_w[idx] = drop
+        info.append(tr)
+        width += w_mid
+        width_prefix[idx + 1] = width
+        letters += count
+        letter_prefix[idx + 1] = letters
         prev_kind = kind
-        prev_punct = punct
-    cost, hard, sentence = boundary_costs(tokens, kinds, starts, ends, settings)
-    assert len(cost) == n
+        prev_punct = tok.punct
+    cost, hard, sentence = boundary_costs(info, starts, ends, settings)
     return Prepared(
         tokens=tokens,
         starts=starts,

@@ -1,0 +1,133 @@
+"""Cue engine speed: 10 hours of dense FunASR-like speech (~150,000 tokens) into cues, against a naive baseline.
+
+    python -m benchmarks.bench_cues            # 37,500 / 75,000 / 150,000 tokens, best of 3 each
+    python -m benchmarks.bench_cues --quick    # smaller sizes, one run each
+
+The baseline, measured in the same run on the same tokens, is what a naive subtitler does: one cue per FunASR
+segment (a cue closes at every punctuation mark), text joined, no line breaking or timing rules. Target (issue #3):
+150,000 tokens in under 1 s, time growing linearly with the number of tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from funasr_subs.check import check_cues
+from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.model import Cue, Token
+
+_HAN = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后"
+    "多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还"
+    "因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结"
+)
+_WORDS = ("OK", "App", "iPhone", "Python", "AI", "GPU", "Netflix", "FunASR", "email", "Wi-Fi")
+
+
+def funasr_like_tokens(count: int, *, seed: int = 1, punctuated: bool = True) -> list[Token]:
+    """Tokens shaped like a FunASR offline reply of dense Chinese speech (about 4 tokens per second).
+
+    Sentences of 1-4 comma clauses of 2-12 tokens; a few English words and digit groups; contiguous timestamps inside
+    clauses, short gaps between clauses, longer ones between sentences (some absorbed into the first token, as
+    FunASR does), and now and then a long silence. ``punctuated=False`` gives the no-punctuation-model case.
+    """
+    rng = random.Random(seed)
+    tokens: list[Token] = []
+    t = rng.randint(0, 3000)
+    while len(tokens) < count:
+        clauses = rng.choice((1, 1, 2, 2, 2, 3, 3, 4))
+        for c in range(clauses):
+            length = max(2, min(12, int(rng.gauss(6, 2.5))))
+            for k in range(length):
+                roll = rng.random()
+                if roll < 0.04:
+                    text, dur = rng.choice(_WORDS), rng.randint(250, 500)
+                elif roll < 0.06:
+                    text, dur = str(rng.choice((3, 12, 100, 2024, 35))), rng.randint(250, 600)
+                else:
+                    text, dur = rng.choice(_HAN), rng.randint(100, 260)
+                punct = ""
+                if k == length - 1 and punctuated:
+                    if c < clauses - 1:
+                        punct = "，" if rng.random() < 0.92 else "、"
+                    else:
+                        punct = "？" if rng.random() < 0.12 else "。"
+                tokens.append(Token(text, t, t + dur, punct))
+                t += dur + (0 if rng.random() < 0.85 else rng.randint(20, 250))
+            t += rng.randint(0, 250)  # between clauses
+        roll = rng.random()
+        if roll < 0.01:
+            t += rng.randint(3000, 30_000)  # a long silence
+        elif roll < 0.25 and tokens:  # the pause is absorbed into the next sentence's first token (FunASR #2091)
+            t += 0
+        else:
+            t += rng.randint(100, 1000)
+    return tokens[:count]
+
+
+def one_cue_per_segment(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
+    """The naive baseline: a cue for every run of tokens up to a punctuation mark, text simply joined."""
+    cues: list[Cue] = []
+    run: list[Token] = []
+    for tok in tokens:
+        run.append(tok)
+        if tok.punct:
+            cues.append(Cue(run[0].start_ms, run[-1].end_ms, ("".join(t.text + t.punct for t in run),)))
+            run = []
+    if run:
+        cues.append(Cue(run[0].start_ms, run[-1].end_ms, ("".join(t.text + t.punct for t in run),)))
+    return cues
+
+
+def best_of(runs: int, fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one run each")
+    args = parser.parse_args(argv)
+    sizes = (5_000, 10_000, 20_000) if args.quick else (37_500, 75_000, 150_000)
+    runs = 1 if args.quick else 3
+    settings = PROFILES["zh"]
+    print(f"cue engine, zh profile, best of {runs}; baseline = one cue per FunASR segment (no rules)")
+    print(f"{'tokens':>8} {'audio':>7} {'engine s':>9} {'baseline s':>11} {'ratio':>6} {'µs/token':>9} {'cues':>7}")
+    per_token: list[float] = []
+    for n in sizes:
+        tokens = funasr_like_tokens(n)
+        engine = best_of(runs, lambda tokens=tokens: build_cues(tokens, settings))  # type: ignore[misc]
+        baseline = best_of(runs, lambda tokens=tokens: one_cue_per_segment(tokens, settings))  # type: ignore[misc]
+        cues = build_cues(tokens, settings)
+        hours = (tokens[-1].end_ms - tokens[0].start_ms) / 3_600_000
+        per_token.append(engine / n * 1e6)
+        print(
+            f"{n:>8} {hours:>6.1f}h {engine:>9.3f} {baseline:>11.3f} {engine / baseline:>5.1f}x "
+            f"{per_token[-1]:>9.2f} {len(cues):>7}"
+        )
+    growth = per_token[-1] / per_token[0]
+    print(f"cost per token at the largest size / smallest size: {growth:.2f} (1.0 = linear)")
+    big = funasr_like_tokens(sizes[-1])
+    report = check_cues(build_cues(big, settings), settings)
+    naive = check_cues(one_cue_per_segment(big, settings), settings)
+    print(
+        f"quality on {sizes[-1]} tokens: engine {100 * report.share_ok():.1f}% of cues keep every rule "
+        f"({100 * report.share_ok('short', 'long'):.1f}% within duration limits); "
+        f"baseline {100 * naive.share_ok():.1f}%"
+    )
+    ok = engine < 1.0 or args.quick
+    if not ok:
+        print(f"FAIL: {sizes[-1]} tokens took {engine:.3f} s (target < 1 s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
