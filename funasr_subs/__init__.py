@@ -17,6 +17,7 @@ from typing import Any
 
 from funasr_subs._version import __version__
 from funasr_subs.config import Settings, load_settings
+from funasr_subs.cues import build_cues as _build_cues
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import (
     BadInputError,
@@ -40,7 +41,7 @@ from funasr_subs.errors import (
 )
 from funasr_subs.model import Cue, Token, Transcript
 from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
-from funasr_subs.protocol import parse_reply
+from funasr_subs.protocol import decode_reply, parse_reply, parse_session
 
 
 def build_cues(
@@ -51,13 +52,15 @@ def build_cues(
 ) -> list[Cue]:
     """Cues from a raw FunASR reply (the JSON text or the decoded dict), using ``settings.cue_settings()``.
 
-    Re-times a transcript without contacting the server: feed it a reply saved earlier (e.g. the ``reply`` of a
-    sidecar) and different cue settings. ``offset_ms`` shifts every token first, for audio that started late in its
-    container. Raises ProtocolError when the reply cannot be understood and NoTimestampsError when it has no times.
+    Re-times a transcript without contacting the server: feed it a reply saved earlier (e.g. a sidecar's ``reply``,
+    which may also be a 2pass server's ``session`` of replies) and different cue settings. ``offset_ms`` shifts every
+    token first, for audio that started late in its container. Raises ProtocolError when the reply cannot be
+    understood and NoTimestampsError when it has no times.
     """
-    from funasr_subs.cues import build_cues as _build_cues
-
-    transcript = parse_reply(reply).shifted(offset_ms)
+    data = decode_reply(reply) if isinstance(reply, str) else reply
+    session = data.get("session")  # a 2pass server's replies, as the sidecar keeps them
+    transcript = parse_session(session) if isinstance(session, list) else parse_reply(data)
+    transcript = transcript.shifted(offset_ms)
     return list(_build_cues(transcript.tokens, (settings or Settings()).cue_settings()))
 
 

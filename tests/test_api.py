@@ -243,6 +243,33 @@ def test_build_cues_uses_the_settings_and_offset() -> None:
     assert [c.start_ms for c in shifted] == [c.start_ms + 500 for c in default]
 
 
+def test_build_cues_reads_a_2pass_session() -> None:
+    first = build_reply("clip", sentences_for([(1000, 2000)])) | {"mode": "2pass-offline"}
+    online = {"mode": "2pass-online", "text": "锄禾", "is_final": False}
+    second = build_reply("clip", sentences_for([(4000, 6600)])) | {"mode": "2pass-offline", "is_final": True}
+    cues = build_cues({"mode": "2pass-offline", "session": [first, online, second], "is_final": True})
+    assert cues[0].start_ms == 1000 and cues[-1].end_ms >= 6600
+
+    def bare(text: str) -> str:
+        return "".join(ch for ch in text if ch not in "，。")
+
+    # both final replies, in order; the online partial is not part of the subtitles
+    assert bare("".join("".join(c.lines) for c in cues)) == bare(str(first["text"]) + str(second["text"]))
+
+
+def test_build_cues_retimes_a_sidecar_like_the_pipeline(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
+    media = make_media(
+        tmp_media_dir / "late.mp4", bursts=[(1000, 1200), (3000, 900)], duration_ms=5000, audio_delay_ms=700
+    )
+    result = generate_subtitles(media, _settings(funasr_server))
+    assert result.sidecar is not None
+    side = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    assert abs(side["audio"]["offset_ms"] - 700) <= 30  # the late audio start is what offset_ms must restore
+    assert tuple(build_cues(side["reply"], Settings(), offset_ms=side["audio"]["offset_ms"])) == result.cues
+    narrow = build_cues(side["reply"], Settings(max_width=3, max_lines=1), offset_ms=side["audio"]["offset_ms"])
+    assert len(narrow) > len(result.cues) and narrow[0].start_ms == result.cues[0].start_ms
+
+
 def test_build_cues_rejects_a_non_funasr_reply() -> None:
     with pytest.raises(ProtocolError):
         build_cues("<html>502 Bad Gateway</html>", Settings())
