@@ -126,9 +126,9 @@ def start_watching(
     try:
         _start(observer, roots, handler)
     except OSError as exc:
+        _stop_quietly(observer)
         if exc.errno not in _LIMIT_ERRNOS:
             raise
-        _stop_quietly(observer)
         log.warning(
             "cannot watch with inotify (%s): polling every %g s instead. To use inotify, raise the limit, e.g. "
             "'sudo sysctl fs.inotify.max_user_watches=524288' (and max_user_instances), or pass --poll SECONDS",

@@ -1,0 +1,103 @@
+"""``funasr-subs watch``/``status``/``retry`` through ``main([...])``, against the real test server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from funasr_subs.cli import main
+from funasr_subs.errors import ConfigError
+from funasr_subs.watch.daemon import WatchDaemon
+from tests.funasr_server import FunasrTestServer
+from tests.media import make_corrupt_media, make_media
+from tests.watch_support import job, options, running, server_settings
+
+
+def _watch_once(root: Path, state: Path, url: str, *extra: str) -> int:
+    argv = ["watch", "--once", "--settle", "0.2", "--state-dir", str(state), "--server", url, "--retries", "0"]
+    return main([*argv, "--config", str(root.parent / "none.toml"), *extra, str(root)])
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> tuple[Path, Path]:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    return root, state
+
+
+def test_status_lists_failures_and_results_and_retry_requeues(
+    library: tuple[Path, Path], funasr_server: FunasrTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, state = library
+    make_media(root / "good.mkv", [(500, 800)], 2000)
+    make_corrupt_media(root / "broken.mp4", "header")
+    assert _watch_once(root, state, funasr_server.url, "--format", "srt,vtt") == 1
+    capsys.readouterr()
+
+    assert main(["status", "--state-dir", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "daemon: not running" in out
+    assert "queue: 0 queued, 0 running, 1 done, 1 failed" in out
+    assert "funasr-subs retry" in out and str(root / "broken.mp4") in out
+    assert f"{root / 'good.mkv'} -> good.zh.srt, good.zh.vtt" in out
+
+    assert main(["status", "--state-dir", str(state), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 1}
+    assert data["failed"][0]["path"] == str(root / "broken.mp4") and "broken.mp4" in data["failed"][0]["last_error"]
+
+    assert main(["retry", "--state-dir", str(state)]) == 0
+    err = capsys.readouterr().err
+    assert "queued again: 1 file(s)" in err and "no watch daemon is running" in err
+    record = job(state, root / "broken.mp4")
+    assert record is not None and record.state == "queued"
+
+    (root / "good.zh.srt").unlink()  # the user wants it redone: retry PATH forces it
+    assert main(["retry", "--state-dir", str(state), str(root / "good.mkv"), str(root / "nope.mkv")]) == 1
+    err = capsys.readouterr().err
+    assert "queued again: 1 file(s)" in err and "nope.mkv" in err
+    requests = len(funasr_server.requests)
+    assert _watch_once(root, state, funasr_server.url, "--format", "srt,vtt") == 1  # broken fails again
+    assert [r["wav_name"] for r in funasr_server.requests[requests:]] == ["good"]
+    assert (root / "good.zh.srt").exists()
+
+
+def test_status_without_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--state-dir", str(tmp_path / "never")]) == 0
+    assert "has not run with this --state-dir" in capsys.readouterr().out
+    assert not (tmp_path / "never").exists()
+
+
+def test_watch_argument_errors_are_one_clear_line(
+    library: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, state = library
+    assert main(["watch", "--state-dir", str(state)]) == 2
+    assert "give at least one folder to watch" in capsys.readouterr().err
+    assert main(["watch", "--once", "--state-dir", str(state), str(root / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing does not exist" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit):
+        main(["watch", "--settle", "-1", str(root)])
+    assert "must not be negative" in capsys.readouterr().err
+
+
+def test_a_second_daemon_on_the_same_state_is_refused(
+    library: tuple[Path, Path], funasr_server: FunasrTestServer
+) -> None:
+    root, state = library
+    settings = server_settings(funasr_server.url)
+    refused = pytest.raises(ConfigError, match=r"another watch daemon \(pid \d+\) is using the state folder")
+    with running(WatchDaemon(options((root,), state), settings)), refused:
+        WatchDaemon(options((root,), state), settings).run()
+
+
+def test_custom_suffixes(library: tuple[Path, Path], funasr_server: FunasrTestServer) -> None:
+    root, state = library
+    make_media(root / "a.mkv", [(500, 800)], 2000)
+    make_media(root / "b.custom", [(500, 800)], 2000, container="matroska")
+    assert _watch_once(root, state, funasr_server.url, "--suffixes", "custom") == 0
+    assert [r["wav_name"] for r in funasr_server.requests] == ["b"]
