@@ -15,7 +15,14 @@ from funasr_subs import plugins
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
-from funasr_subs.errors import CancelledError, FunasrSubsError, NoSpeechError, OutputError, ReplyTimeoutError
+from funasr_subs.errors import (
+    CancelledError,
+    FunasrSubsError,
+    MediaNotFoundError,
+    NoSpeechError,
+    OutputError,
+    ReplyTimeoutError,
+)
 from funasr_subs.media import (
     BYTES_PER_SECOND,
     SAMPLE_RATE,
@@ -193,9 +200,12 @@ async def _with_retries(
                     exc.path = media
                 raise
             log.warning("%s: %s; retrying in %.1f s (%d/%d)", media, exc.message, delay, n + 1, settings.retries)
-            await asyncio.sleep(delay)
-            _check_cancel(cancel, media)
-            delay *= 2
+            try:
+                await asyncio.wait_for(_cancel_watch(cancel), delay)
+            except TimeoutError:
+                delay *= 2
+                continue
+            raise CancelledError("cancelled; nothing was written", path=media) from None
     raise AssertionError("unreachable")
 
 
@@ -347,18 +357,19 @@ def generate_subtitles(
 def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
     progress("probe", 0.0)
     _check_cancel(cancel, media)
+    if not media.is_file():
+        raise MediaNotFoundError("file not found: check the path", path=media)
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
-    if media.exists():
-        blocker = _blocking_output(media, settings, previous)
-        if blocker is not None:
-            reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
-            return Result(media=media, status="skipped", reason=reason)
-        if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
-            return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
+    blocker = _blocking_output(media, settings, previous)
+    if blocker is not None:
+        reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+        return Result(media=media, status="skipped", reason=reason)
+    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
+        return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
     _check_writable(side_path.parent, media)
-    stamp_before = media_stamp(media) if media.exists() else (-1, -1)
+    stamp_before = media_stamp(media)
     t0 = time.perf_counter()
     recognition = asyncio.run(_recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel))
     t1 = time.perf_counter()
