@@ -14,7 +14,6 @@ from funasr_subs.commands.common import add_transcribe_options, settings_from_ar
 from funasr_subs.commands.serve import add_service_options, split_args
 from funasr_subs.config import Settings
 from funasr_subs.errors import FunasrSubsError
-from funasr_subs.pipeline import generate_subtitles
 from funasr_subs.service.config import ServiceConfig, load_service_config
 from funasr_subs.service.queueing import admit_all, no_daemon_warning
 from funasr_subs.service.security import PathRefusedError, admit_path, resolve_roots
@@ -139,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _inline(call: HookCall, config: ServiceConfig, roots: tuple[Path, ...], settings: Settings, db: Any) -> int:
     """No daemon: transcribe each file now; a retryable failure (server down) leaves it queued instead."""
+    from funasr_subs.pipeline import generate_subtitles
+
     code = 0
     for raw in call.paths:
         try:

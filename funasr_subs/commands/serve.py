@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
-from funasr_subs.service import load_service_config, start_service
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +97,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
+    # imported here, not at module level: every command's module is imported to build the parser
+    from funasr_subs.service import load_service_config, start_service
+    from funasr_subs.watch.state import StateDB
+
     rest, flags = split_args(args)
     settings = settings_from_args(rest)
     config = load_service_config(settings, flags, config_path=args.config)
-    from funasr_subs.watch.state import StateDB  # imported here: the watch package pulls in watchdog
 
     stop = threading.Event()
 

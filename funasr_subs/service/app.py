@@ -168,19 +168,26 @@ class RequestHandler(BaseHTTPRequestHandler):
             return False
         return super().handle_expect_100()
 
+    def _declares_body(self) -> bool:
+        length = (self.headers.get("Content-Length") or "0").strip()
+        return bool(self.headers.get("Transfer-Encoding")) or length != "0"
+
     def _dispatch(self) -> None:
         started = time.monotonic()
         self.body = _CountingReader(self.rfile, 0)
+        reading = False
         try:
             route, query = self._route()
             self.body = _CountingReader(self.rfile, self._content_length() or 0)
+            reading = True
             response = route.handler(self, query)
         except RequestError as exc:
             response = error_response(exc)
         except Exception:
             log.exception("internal error on %s %s", self.command, self._log_path())
             response = json_response(500, {"error": "internal error: see the service log", "status": 500})
-        self._send(response, started=started, unread=self.body.left > 0)
+        unread = self.body.left > 0 if reading else self._declares_body()
+        self._send(response, started=started, unread=unread)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 

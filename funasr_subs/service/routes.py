@@ -114,9 +114,9 @@ def status(h: RequestHandler, query: Query) -> Response:
 _FIELDS = ("task", "language", "output", "encode", "video_file")
 
 
-def _asr_error(exc: FunasrSubsError) -> RequestError:
-    """HTTP status for a pipeline error; the message never shows the spool file's name."""
-    message = exc.message
+def _asr_error(exc: FunasrSubsError, spool: Path, name: str) -> RequestError:
+    """HTTP status for a pipeline error; the message names the upload, never the spool file."""
+    message = exc.message.replace(str(spool), name)
     if isinstance(exc, ServerUnavailableError | ServerTimeoutError):
         return RequestError(503, f"the FunASR server is unavailable: {message}", headers=[("Retry-After", "30")])
     if isinstance(exc, CancelledError):
@@ -168,7 +168,7 @@ def asr_endpoint(h: RequestHandler, query: Query) -> Response:
         except NoSpeechError:
             cues = []
         except FunasrSubsError as exc:
-            raise _asr_error(exc) from None
+            raise _asr_error(exc, upload.path, upload.filename or "the upload") from None
         finally:
             h.state.asr_slots.release()
         body, content_type = asr.render_output(cues, request.output, settings)

@@ -1,0 +1,117 @@
+"""The library-refresh plugin action against real stand-in Jellyfin/Emby/Plex servers."""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from funasr_subs.pipeline import Result
+from funasr_subs.service.config import ServiceConfig
+from funasr_subs.service.pathmap import PathMap
+from funasr_subs.service.refresh import LibraryRefresh
+from tests.servicekit import Seen, StandIn, json_reply
+
+MEDIA = Path("/mnt/media/tv/Show/Season 01/S01E01.mkv")
+RESULT = Result(media=MEDIA, status="done", written=(MEDIA.with_suffix(".zh.srt"),))
+PATH_MAP = PathMap.parse(["/data/tv=/mnt/media/tv"])
+
+
+def no_content(seen: Seen) -> tuple[int, str, bytes]:
+    return 204, "text/plain", b""
+
+
+def plex_sections(seen: Seen) -> tuple[int, str, bytes]:
+    return json_reply(
+        {
+            "MediaContainer": {
+                "Directory": [
+                    {"key": "1", "type": "movie", "Location": [{"id": 1, "path": "/data/movies"}]},
+                    {"key": "2", "type": "show", "Location": [{"id": 2, "path": "/data/tv"}]},
+                ]
+            }
+        }
+    )
+
+
+def test_declared_as_a_plugin_entry_point() -> None:
+    names = {ep.name: ep.value for ep in entry_points(group="funasr_subs.plugins")}
+    assert names.get("library-refresh") == "funasr_subs.service.refresh:LibraryRefresh"
+
+
+def test_refresh_asks_each_configured_server_with_the_server_side_path() -> None:
+    with (
+        StandIn({("POST", "/Library/Media/Updated"): no_content}) as jellyfin,
+        StandIn({("POST", "/emby/Library/Media/Updated"): no_content}) as emby,
+        StandIn(
+            {("GET", "/library/sections"): plex_sections, ("GET", "/library/sections/2/refresh"): no_content}
+        ) as plex,
+    ):
+        config = ServiceConfig(
+            path_map=PATH_MAP,
+            refresh_library=True,
+            jellyfin_url=jellyfin.url,
+            jellyfin_api_key="jf-key",
+            emby_url=emby.url + "/emby",
+            emby_api_key="emby-key",
+            plex_url=plex.url,
+            plex_token="plex-token",
+        )
+        LibraryRefresh(config).on_subtitle_written(RESULT)
+    (jf,) = jellyfin.seen
+    assert json.loads(jf.body) == {
+        "Updates": [{"Path": "/data/tv/Show/Season 01/S01E01.mkv", "UpdateType": "Modified"}]
+    }
+    assert jf.headers["authorization"] == 'MediaBrowser Token="jf-key"'
+    (em,) = emby.seen
+    assert em.headers["x-emby-token"] == "emby-key" and "authorization" not in em.headers
+    assert [s.path for s in plex.seen] == ["/library/sections", "/library/sections/2/refresh"]
+    assert plex.seen[1].query == {"path": ["/data/tv/Show/Season 01"]}
+    assert all(s.headers["x-plex-token"] == "plex-token" for s in plex.seen)
+
+
+def test_disabled_or_nothing_written_makes_no_call() -> None:
+    with StandIn({("POST", "/Library/Media/Updated"): no_content}) as jellyfin:
+        off = ServiceConfig(jellyfin_url=jellyfin.url, jellyfin_api_key="k")
+        LibraryRefresh(off).on_subtitle_written(RESULT)
+        on = ServiceConfig(jellyfin_url=jellyfin.url, jellyfin_api_key="k", refresh_library=True)
+        LibraryRefresh(on).on_subtitle_written(Result(media=MEDIA, status="skipped", reason="up to date"))
+    assert jellyfin.seen == []
+
+
+def test_failures_are_logged_and_never_raise(caplog) -> None:  # type: ignore[no-untyped-def]
+    def denied(seen: Seen) -> tuple[int, str, bytes]:
+        return 401, "text/plain", b"no"
+
+    with StandIn({("POST", "/Library/Media/Updated"): denied, ("GET", "/library/sections"): plex_sections}) as srv:
+        config = ServiceConfig(
+            refresh_library=True,
+            jellyfin_url=srv.url,
+            jellyfin_api_key="bad",
+            emby_url="http://127.0.0.1:9",  # nothing listens on the discard port
+            emby_api_key="k",
+            plex_url=srv.url,
+            plex_token="t",
+            media_server_timeout=2,
+        )
+        started = time.monotonic()
+        LibraryRefresh(config).on_subtitle_written(RESULT)  # no path_map: /mnt/... is in no Plex section
+    assert time.monotonic() - started < 5
+    text = caplog.text
+    assert "Jellyfin refresh" in text and "HTTP 401" in text
+    assert "Emby refresh" in text and "failed" in text
+    assert "no Plex library contains /mnt/media/tv/Show/Season 01/S01E01.mkv" in text
+
+
+def test_reads_the_serve_table_of_the_config_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with StandIn({("POST", "/Library/Media/Updated"): no_content}) as jellyfin:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[serve]\nrefresh_library = true\njellyfin_url = "{jellyfin.url}"\njellyfin_api_key = "k"\n'
+            'path_map = ["/data/tv=/mnt/media/tv"]\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("FUNASR_SUBS_CONFIG", str(config))
+        LibraryRefresh().on_subtitle_written(RESULT)
+    assert json.loads(jellyfin.seen[0].body)["Updates"][0]["Path"] == "/data/tv/Show/Season 01/S01E01.mkv"
