@@ -267,6 +267,8 @@ class FunasrTestServer:
 
     def _call(self, coro: Any, timeout: float = 10) -> Any:
         assert self._loop is not None
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("FunasrTestServer: change faults / stop from the test's thread, not the server's")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _listen(self) -> None:
@@ -454,7 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = server_ssl_context(*make_self_signed_cert(Path(tmp))) if args.tls else None
+        ctx = None
+        if args.tls:
+            cert, key = make_self_signed_cert(Path(tmp))
+            ctx = server_ssl_context(cert, key)
+            log.info("self-signed certificate: %s (use --ca-file with it, or --insecure)", cert)
         server = FunasrTestServer(
             port=args.port,
             ssl_context=ctx,
