@@ -54,6 +54,29 @@ EN_STICKY = _words(
     "i you he she we they it's i'm you're we're they're is are was were be been not no very"
 )
 
+#: Frequent two-character Chinese words: a break between their characters costs extra (FunASR gives one token per
+#: character and no word boundaries; these cover much of everyday speech).
+ZH_WORDS = _words(
+    "一个 一些 一下 一起 一定 一样 一直 一般 一点 已经 以后 以前 以及 因为 所以 但是 "
+    "可是 如果 虽然 然后 而且 或者 还是 就是 不是 不要 不会 不能 不过 没有 可以 可能 "
+    "应该 需要 觉得 知道 认为 希望 喜欢 开始 结束 发现 发展 发生 出现 进行 提高 提供 "
+    "解决 研究 学习 工作 生活 时间 时候 现在 今天 明天 昨天 今年 明年 去年 以来 之后 "
+    "之前 最后 最近 我们 你们 他们 她们 它们 大家 自己 别人 人们 什么 怎么 为什么 这个 "
+    "那个 这些 那些 这样 那样 这里 那里 哪里 问题 事情 东西 地方 国家 社会 经济 政治 "
+    "文化 历史 世界 中国 公司 企业 市场 技术 科学 教育 学生 老师 孩子 朋友 家庭 父母 "
+    "妈妈 爸爸 先生 女士 同学 同事 领导 政府 城市 环境 经验 能力 方法 方式 方面 情况 "
+    "结果 原因 目标 重要 非常 特别 比较 十分 真的 其实 当然 确实 也许 大概 还有 只是 "
+    "只有 还要 为了 关于 对于 通过 根据 按照 作为 成为 表示 表达 告诉 觉得 感觉 了解 "
+    "理解 注意 决定 继续 准备 参加 帮助 支持 影响 改变 变化 增加 减少 完成 实现 视频 "
+    "电影 音乐 手机 电脑 网络 信息 数据 系统 软件 语音 识别 模型 字幕 声音 语言 文字 "
+    "内容 节目 观众 今后 未来 过去 当时 同时 有些 所有 每个 很多 许多 多少 几个 第一 "
+    "第二 部分 全部 左右 上面 下面 里面 外面 中间 前面 后面 旁边 时代 生命 身体 健康 "
+    "心里 心情 机会 条件 关系 意思 意义 作用 水平 标准 质量 价格 安全"
+)
+#: First characters of ZH_WORDS (a cheap pre-check before building the pair).
+ZH_WORD_FIRSTS = frozenset(w[0] for w in ZH_WORDS)
+WORD_PENALTY = 0.5  # a break inside a known Chinese word
+
 # Conjunction status of a token: none, certainly one, or the first character of a two-character Chinese one.
 NO_CONJ, CONJ, CONJ_IF_NEXT = 0, 1, 2
 
@@ -69,6 +92,7 @@ class Traits:
     sticky: bool  # leads into the next token
     conj: int  # NO_CONJ, CONJ or CONJ_IF_NEXT
     first: str  # first character (for two-character conjunction checks)
+    last: str  # last character, when it may start a word of ZH_WORDS ("" otherwise)
 
 
 def traits(text: str, punct: str, kind: TokenKind) -> Traits:
@@ -89,6 +113,7 @@ def traits(text: str, punct: str, kind: TokenKind) -> Traits:
         sticky=lower in EN_STICKY,
         conj=conj,
         first=text[:1],
+        last=text[-1] if kind == "cjk" and text[-1:] in ZH_WORD_FIRSTS else "",
     )
 
 
@@ -131,7 +156,9 @@ def boundary_costs(
             if tr.sticky:
                 cost += STICKY_PENALTY
             if (tr.kind == "digit" and nxt.kind == "cjk") or (zh and _latin_like(tr.kind) and _latin_like(nxt.kind)):
-                cost += PHRASE_PENALTY
+                cost += PHRASE_PENALTY  # a number and its unit; English words and names inside Chinese text
+            elif tr.last and tr.last + nxt.first in ZH_WORDS:
+                cost += WORD_PENALTY
         if gap > 0:
             cost -= scale * gap
         if nxt.conj == CONJ or (

@@ -19,7 +19,7 @@ from funasr_subs.cues.text import (
 from funasr_subs.model import Token
 
 # Line-break scoring: squared imbalance weight, top-heavy penalty, weight of the boundary's own cost.
-_BALANCE = 3.0
+_BALANCE = 2.0
 _TOP_HEAVY = 0.15
 _BOUNDARY = 0.6
 
