@@ -101,3 +101,17 @@ def test_custom_suffixes(library: tuple[Path, Path], funasr_server: FunasrTestSe
     make_media(root / "b.custom", [(500, 800)], 2000, container="matroska")
     assert _watch_once(root, state, funasr_server.url, "--suffixes", "custom") == 0
     assert [r["wav_name"] for r in funasr_server.requests] == ["b"]
+
+
+def test_watch_table_in_the_config_file(library: tuple[Path, Path], funasr_server: FunasrTestServer) -> None:
+    root, state = library
+    make_media(root / "a.mkv", [(500, 800)], 2000)
+    make_media(root / "b.custom", [(500, 800)], 2000, container="matroska")
+    config = root.parent / "config.toml"
+    config.write_text(f'[watch]\nsuffixes = ["custom"]\nsettle = 0.1\nstate-dir = "{state}"\n', encoding="utf-8")
+    argv = ["watch", "--once", "--config", str(config), "--server", funasr_server.url, "--retries", "0", str(root)]
+    assert main(argv) == 0
+    assert [r["wav_name"] for r in funasr_server.requests] == ["b"]
+    assert job(state, root / "b.custom") is not None  # the table's state-dir was used
+    config.write_text("[watch]\nsetle = 1\n", encoding="utf-8")
+    assert main(argv) == 2

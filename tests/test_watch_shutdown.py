@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from tests.funasr_server import FunasrTestServer
@@ -80,3 +83,30 @@ def test_sigterm_lets_a_running_job_finish_within_the_grace_period(
     assert files_under(root) == ["talk.funasr.json", "talk.mkv", "talk.zh.srt"]
     record = job(state, media)
     assert record is not None and record.state == "done"
+
+
+def test_watch_with_http_serves_status_from_the_same_queue(tmp_path: Path, funasr_server: FunasrTestServer) -> None:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    make_media(root / "talk.mkv", [(500, 800)], 2000)
+    proc = _watch(root, state, funasr_server.url, "--http", "127.0.0.1:0")
+    try:
+        assert proc.stderr is not None
+        url = ""
+        for line in proc.stderr:  # the log says where it listens; port 0 picked a free one
+            if "HTTP service listening on " in line:
+                url = line.split("HTTP service listening on ", 1)[1].split()[0]
+                break
+        assert url.startswith("http://127.0.0.1:")
+        assert funasr_server.wait_for_replies(1, 20)
+        deadline = time.monotonic() + 15
+        while True:
+            with urllib.request.urlopen(f"{url}/status", timeout=5) as response:
+                status = json.load(response)
+            if status["counts"]["done"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # the daemon records the result just after the reply
+        assert status["daemon_alive"] is True and status["counts"]["done"] == 1
+    finally:
+        code, _ = _stop(proc)
+    assert code == 0

@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
-from funasr_subs.config import default_state_dir
+from funasr_subs.config import Settings, default_state_dir
 from funasr_subs.errors import ConfigError
 from funasr_subs.watch.daemon import WatchDaemon, WatchOptions
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, parse_suffixes
 
 log = logging.getLogger(__name__)
 
-DEFAULT_JOBS = 2
-#: Options of this command that are not Settings keys.
-_WATCH_KEYS = frozenset({"poll", "settle", "state_dir", "once", "suffixes", "grace"})
+#: This command's options (not Settings keys) and their defaults; the config file's ``[watch]`` table may set them.
+DEFAULTS: dict[str, Any] = {"settle": 5.0, "poll": None, "jobs": 2, "state_dir": None, "suffixes": None, "grace": 30.0}
+_WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http"}
 
 HELP = """\
 examples:
   funasr-subs watch ~/Videos                         # runs until stopped (Ctrl-C / SIGTERM)
   funasr-subs watch --poll 30 /mnt/nas/tv            # NFS/SMB/CIFS mounts: inotify never fires there
-  funasr-subs watch --once --settle 0 /srv/media     # process the backlog and exit (cron)
+  funasr-subs watch --once /srv/media                # process the backlog and exit (cron)
   funasr-subs watch --server ws://asr:10095 --format srt,ass -j 1 /srv/tv /srv/films
+  funasr-subs watch --http 127.0.0.1:9000 /srv/tv    # plus the HTTP service (Bazarr /asr, webhooks)
 
 A file is processed once its size and mtime stayed unchanged for --settle seconds. Hidden files, .part/.tmp/
 .crdownload/.!qB downloads and folders holding a .funasr-subs-ignore file are skipped. A hotwords.txt in a media
 file's folder or any parent up to the watched folder is added to the request (nearest wins).
 See the queue with 'funasr-subs status'; requeue failures with 'funasr-subs retry'.
+Config file: a [watch] table may set settle, poll, jobs, state-dir, suffixes and grace.
 """
 
 
@@ -50,7 +55,18 @@ def _suffixes(value: str) -> frozenset[str]:
     return items
 
 
-def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+def _address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", value
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give HOST:PORT, e.g. 127.0.0.1:9000") from None
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -71,9 +87,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="*", type=Path, metavar="DIR", help="folders to watch")
     w = parser.add_argument_group("watching")
     w.add_argument("--poll", type=_seconds, metavar="SECONDS", help="poll every SECONDS instead of inotify")
-    w.add_argument(
-        "--settle", type=_seconds, default=5.0, metavar="SECONDS", help="quiet time before a file is ready (5)"
-    )
+    w.add_argument("--settle", type=_seconds, metavar="SECONDS", help="quiet time before a file is ready (5)")
     add_state_dir_option(w)
     w.add_argument("--once", action="store_true", help="process the backlog and the queue, then exit")
     w.add_argument(
@@ -85,31 +99,87 @@ def register(subparsers: Any) -> None:
     w.add_argument(
         "--grace",
         type=_seconds,
-        default=30.0,
         metavar="SECONDS",
         help="at SIGTERM/SIGINT, how long running jobs may finish before they are cancelled and requeued (30)",
     )
+    w.add_argument(
+        "--http",
+        type=_address,
+        metavar="HOST:PORT",
+        help="also run the HTTP service (see 'funasr-subs serve'; its [serve] config applies)",
+    )
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
+
+
+def watch_table(config_path: Path | None) -> dict[str, Any]:
+    """The config file's ``[watch]`` table, validated and coerced to this command's option names."""
+    from funasr_subs.service.config import read_table  # the one reader of named config tables
+
+    out: dict[str, Any] = {}
+    for raw_key, value in read_table("watch", config_path, os.environ).items():
+        key = raw_key.replace("-", "_")
+        if key not in DEFAULTS:
+            raise ConfigError(f"config file [watch]: unknown setting {raw_key!r} (known: {', '.join(DEFAULTS)})")
+        try:
+            if key in ("settle", "poll", "grace"):
+                out[key] = _seconds(str(value))
+            elif key == "jobs":
+                out[key] = int(value)
+            elif key == "state_dir":
+                out[key] = Path(str(value)).expanduser()
+            else:
+                out[key] = _suffixes(value if isinstance(value, str) else ",".join(map(str, value)))
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
+            raise ConfigError(f"config file [watch]: bad value for {raw_key!r}: {value!r} ({exc})") from None
+    return out
+
+
+def _merged(args: argparse.Namespace, table: Mapping[str, Any]) -> dict[str, Any]:
+    """Flags, then the ``[watch]`` table, then the defaults."""
+    out = dict(DEFAULTS)
+    out.update(table)
+    out.update({k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None})
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
     if not args.paths and not args.once:
         raise ConfigError("give at least one folder to watch (or --once to work through the queue only)")
-    if args.poll is not None and args.poll <= 0:
+    if args.http is not None and args.once:
+        raise ConfigError("--http needs the daemon to keep running: drop --once (or run 'funasr-subs serve')")
+    values = _merged(args, watch_table(args.config))
+    if values["poll"] is not None and values["poll"] <= 0:
         raise ConfigError("--poll must be a positive number of seconds")
-    jobs = args.jobs if args.jobs is not None else DEFAULT_JOBS
     transcribe_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _WATCH_KEYS})
-    settings = settings_from_args(transcribe_args, jobs=jobs)
+    settings = settings_from_args(transcribe_args, jobs=values["jobs"])
     options = WatchOptions(
         roots=tuple(p.expanduser() for p in args.paths),
-        state_dir=(args.state_dir or default_state_dir()).expanduser(),
-        settle=args.settle,
-        poll=args.poll,
-        jobs=jobs,
+        state_dir=(values["state_dir"] or default_state_dir()).expanduser(),
+        settle=values["settle"],
+        poll=values["poll"],
+        jobs=values["jobs"],
         once=args.once,
-        suffixes=args.suffixes or DEFAULT_SUFFIXES,
-        grace=args.grace,
+        suffixes=values["suffixes"] or DEFAULT_SUFFIXES,
+        grace=values["grace"],
     )
-    return WatchDaemon(options, settings).run()
+    if args.http is None:
+        return WatchDaemon(options, settings).run()
+    return _run_with_http(options, settings, args)
+
+
+def _run_with_http(options: WatchOptions, settings: Settings, args: argparse.Namespace) -> int:
+    """The daemon plus the HTTP service on the same state database (webhooks queue into it)."""
+    from funasr_subs.service import load_service_config, start_service
+    from funasr_subs.watch.state import StateDB
+
+    host, port = args.http
+    config = load_service_config(
+        settings, {"host": host, "port": port, "state_dir": options.state_dir}, config_path=args.config
+    )
+    if not config.roots:
+        config = dataclasses.replace(config, roots=options.roots)
+    daemon = WatchDaemon(options, settings)
+    with StateDB(options.state_dir) as db, start_service(config, db):
+        return daemon.run()
