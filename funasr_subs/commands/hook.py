@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             log.error("error: %s", refused.error)
         accepted = [a.path for a in admissions if a.ok and a.path is not None]
         if accepted and not db.daemon_alive():
-            log.warning("warning: %s", no_daemon_warning(config.effective_state_dir, accepted))
+            log.warning("warning: %s", no_daemon_warning(config.effective_state_dir, accepted, inline_hint=True))
     return 0 if all(a.ok for a in admissions) else 1
 
 

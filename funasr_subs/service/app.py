@@ -129,7 +129,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
             raise RequestError(
                 401,
-                "missing or wrong token: send X-Api-Key, Authorization: Bearer, or ?token=",
+                "missing or wrong token: send X-Api-Key, Authorization: Bearer, user:TOKEN@ in the URL, or ?token=",
                 headers=[("WWW-Authenticate", 'Bearer realm="funasr-subs"')],
             )
         length = self._content_length()

@@ -82,10 +82,11 @@ def admit_all(
     ]
 
 
-def no_daemon_warning(state_dir: Path, paths: Iterable[Path]) -> str:
+def no_daemon_warning(state_dir: Path, paths: Iterable[Path], *, inline_hint: bool = False) -> str:
     """The one line saying queued files wait for a daemon that is not running."""
     names = ", ".join(str(p) for p in paths)
+    hint = " (or run the hook with --inline)" if inline_hint else ""
     return (
         f"no watch daemon is running on {state_dir}: {names} will wait in the queue until you start "
-        f"`funasr-subs watch --state-dir {state_dir} ...` (or run the hook with --inline)"
+        f"`funasr-subs watch --state-dir {state_dir} ...`{hint}"
     )
