@@ -21,7 +21,7 @@ from funasr_subs.model import Token
 # Line-break scoring: squared imbalance weight, top-heavy penalty, weight of the boundary's own cost.
 _BALANCE = 2.0
 _TOP_HEAVY = 0.15
-_BOUNDARY = 0.6
+_BOUNDARY = 1.0
 
 
 @dataclass(slots=True)
