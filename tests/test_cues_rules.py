@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+
+import pytest
 
 from funasr_subs.cues import PROFILES, CueSettings, build_cues
-from funasr_subs.cues.text import is_cjk, separator, text_width, token_kind
+from funasr_subs.cues.text import apply_punctuation_style, is_cjk, separator, text_width, token_kind
+from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
 ZH = PROFILES["zh"]
@@ -158,3 +162,36 @@ def test_space_punctuation_style_drops_final_marks_and_spaces_inline_ones() -> N
     assert texts(cues) == ["锄禾日当午　汗滴禾下土", "谁知盘中餐？"]
     cues = build_cues(tokens("我们先讨论第一个问题，然后再看第二个问题，最后总结一下。"), style)
     assert all(not line.endswith(("，", "。", "\u3000")) for c in cues for line in c.lines)
+
+
+def test_space_style_puts_the_space_outside_quotes() -> None:
+    assert apply_punctuation_style("。”", "space", line_end=False) == "”\u3000"
+    assert apply_punctuation_style("，“", "space", line_end=False) == "\u3000“"
+    assert apply_punctuation_style("。”", "space", line_end=True) == "”"
+    assert apply_punctuation_style("？", "space", line_end=True) == "？"
+    assert apply_punctuation_style("，", "keep", line_end=True) == "，"
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    cues = build_cues(tokens("Mr. Smith went to Washington. Dr. Jones stayed home, as usual."), EN)
+    assert texts(cues) == ["Mr. Smith went to Washington.", "Dr. Jones stayed home, as usual."]
+
+
+@pytest.mark.parametrize(
+    ("change", "flag"),
+    [
+        ({"max_lines": 0}, "--max-lines"),
+        ({"max_width": 0.0}, "--max-width"),
+        ({"min_gap": -1}, "--min-gap"),
+        ({"fps": 0.0}, "--fps"),
+        ({"max_duration": 0}, "--max-duration"),
+    ],
+)
+def test_nonsense_settings_are_refused_naming_the_flag(change: dict[str, object], flag: str) -> None:
+    with pytest.raises(ConfigError, match=flag):
+        build_cues(tokens("你好世界。"), replace(ZH, **change))  # type: ignore[arg-type]
+
+
+def test_empty_input_and_blank_tokens_give_no_cues() -> None:
+    assert build_cues([], ZH) == []
+    assert build_cues([Token(" ", 0, 100), Token("", 100, 200)], ZH) == []

@@ -9,9 +9,30 @@ from funasr_subs.cues.segment import segment
 from funasr_subs.cues.settings import PROFILES, CueSettings
 from funasr_subs.cues.text import reading_length
 from funasr_subs.cues.timing import assign_times
+from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
-__all__ = ["PROFILES", "CueSettings", "build_cues"]
+__all__ = ["PROFILES", "CueSettings", "build_cues", "validate"]
+
+
+def validate(settings: CueSettings) -> None:
+    """ConfigError naming the option when a number makes no sense (the engine itself tolerates anything else)."""
+    problems = [
+        ("--max-width", settings.max_width > 0, "must be more than 0"),
+        ("--max-lines", settings.max_lines >= 1, "must be at least 1"),
+        ("--min-duration", settings.min_duration >= 0, "must not be negative"),
+        ("--max-duration", settings.max_duration > 0, "must be more than 0"),
+        ("--min-gap", settings.min_gap >= 0, "must not be negative"),
+        ("--max-cps", settings.max_cps >= 0, "must not be negative (0 turns the reading-speed rule off)"),
+        ("--pause", settings.pause >= 0, "must not be negative"),
+        ("--linger", settings.linger >= 0, "must not be negative"),
+        ("--fps", settings.fps is None or 0 < settings.fps <= 1000, "must be a frame rate such as 23.976 or 25"),
+        ("--punctuation", settings.punctuation in ("keep", "space"), "must be keep or space"),
+        ("--profile", settings.profile in PROFILES, "must be zh or en"),
+    ]
+    for flag, ok, what in problems:
+        if not ok:
+            raise ConfigError(f"{flag} {what}")
 
 
 def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
@@ -22,6 +43,7 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     Times start at the first token, linger into free time, are extended for reading, keep ``min_gap`` between
     cues and never overlap. Linear in the number of tokens.
     """
+    validate(settings)
     tokens = [t for t in tokens if t.text.strip()]
     if not tokens:
         return []

@@ -123,12 +123,15 @@ def reading_length(text: str, profile: str) -> float:
 
 
 def apply_punctuation_style(punct: str, style: str, line_end: bool) -> str:
-    """The punctuation shown after a token: ``space`` style drops line-final ``，。`` and shows in-line ones as a
-    full-width space; ``keep`` shows everything."""
-    if style != "space" or not punct:
+    """The punctuation shown after a token. ``keep`` shows everything; ``space`` (the Chinese convention) drops
+    ``，。`` at the end of a line and shows them as one full-width space inside a line (after closing quotes, before
+    opening ones); ``？！…“”`` stay."""
+    if style != "space" or not punct or not any(ch in SPACE_STYLE_MARKS for ch in punct):
         return punct
+    rest = "".join(ch for ch in punct if ch not in SPACE_STYLE_MARKS)
     if line_end:
-        return punct.rstrip("，。")
-    if punct[-1] in SPACE_STYLE_MARKS:
-        return punct[:-1].replace("，", "").replace("。", "") + FULLWIDTH_SPACE
-    return punct
+        return rest
+    k = len(rest)
+    while k and rest[k - 1] in OPENING:
+        k -= 1
+    return rest[:k] + FULLWIDTH_SPACE + rest[k:]
