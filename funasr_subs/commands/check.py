@@ -12,6 +12,7 @@ import pysubs2
 
 from funasr_subs.check import check_cues, cues_from_events, format_report
 from funasr_subs.commands.common import add_common_options, add_cue_options, settings_from_args, setup_logging
+from funasr_subs.cues import validate
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
@@ -92,6 +93,7 @@ def cue_settings_from_args(args: argparse.Namespace, *extra_dests: str) -> CueSe
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
     settings = cue_settings_from_args(args, "quiet")
+    validate(settings)
     worst = 0
     for path in args.paths:
         try:
