@@ -259,6 +259,9 @@ class StateDB:
         """Atomically take the oldest queued job whose backoff has passed and mark it running, or None."""
         now = time.time()
         worker = f"{os.getpid()}:{threading.get_ident()}"
+        probe = "SELECT 1 FROM jobs WHERE state = 'queued' AND not_before <= ? LIMIT 1"
+        if self._conn().execute(probe, (now,)).fetchone() is None:
+            return None  # the common idle case: no write lock taken
         with self._write() as conn:
             row = conn.execute(
                 "SELECT path FROM jobs WHERE state = 'queued' AND not_before <= ?"
