@@ -110,6 +110,3 @@ class PathMap:
                 if best is None or length > best[0]:
                     best = (length, mapped)
         return path if best is None else best[1]
-
-    def __bool__(self) -> bool:
-        return bool(self.rules)
