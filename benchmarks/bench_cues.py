@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     growth = per_token[-1] / per_token[0]
     print(f"cost per token at the largest size / smallest size: {growth:.2f} (1.0 = linear)")
+    bare = funasr_like_tokens(sizes[-1], punctuated=False)
+    bare_s = best_of(runs, lambda: build_cues(bare, settings))
+    print(f"{sizes[-1]} tokens without a punctuation model (pauses only): {bare_s:.3f} s")
     big = funasr_like_tokens(sizes[-1])
     report = check_cues(build_cues(big, settings), settings)
     naive = check_cues(one_cue_per_segment(big, settings), settings)

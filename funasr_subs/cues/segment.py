@@ -52,36 +52,44 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
     """
     max_w = settings.max_width
     max_lines = settings.max_lines
+    max_dur = settings.max_duration
     capacity = max_w * max_lines
-    inf = float("inf")
+    # width(i, j) == wp[j + 1] - dw[j] - wp[i] - sw[i]: the loop below inlines it (it runs for every token)
+    wp, sw, dw = prep.width_prefix, prep.sep_w, prep.drop_w
+    starts, ends, lp, cost = prep.starts, prep.ends, prep.letter_prefix, prep.cost
     size = b - a + 2
-    best = [inf] * size  # best[k]: tokens a..a+k-1 placed
+    best = [0.0] * size  # best[k]: tokens a..a+k-1 placed (always finite: a lone token is always a cue)
     back = [0] * size
-    best[0] = 0.0
     for j in range(a, b + 1):
+        tail = wp[j + 1] - dw[j]
+        line_tail = tail  # greedy from the right: the current (top-most) line ends at line_tail
         lines = 1
-        line_end = j  # greedy from the right: the current (top-most) line is i..line_end
-        end_cost = _BREAK_WEIGHT * prep.cost[j] if j < b else 0.0
-        kj = j - a + 1
-        for i in range(j, a - 1, -1):
+        base = _PER_CUE + (_BREAK_WEIGHT * cost[j] if j < b else 0.0)
+        end_j = ends[j]
+        letters_j = lp[j + 1]
+        best_c = float("inf")
+        best_i = j
+        i = j
+        while i >= a:
+            head = wp[i] + sw[i]
             if i < j:
-                if prep.ends[j] - prep.starts[i] > settings.max_duration:
+                if end_j - starts[i] > max_dur:
                     break
-                if prep.width(i, line_end) > max_w:
+                if line_tail - head > max_w:
                     lines += 1
-                    line_end = i
                     if lines > max_lines:
                         break
-            prev = best[i - a]
-            if prev == inf:
-                continue
-            slack = (capacity - prep.width(i, j)) / capacity
-            c = prev + _PER_CUE + slack * slack + end_cost
-            if prep.letters(i, j) < MIN_LETTERS:
+                    line_tail = wp[i + 1] - dw[i]
+            slack = (capacity - (tail - head)) / capacity
+            c = best[i - a] + base + slack * slack
+            if letters_j - lp[i] < MIN_LETTERS:
                 c += _SCRAP
-            if c < best[kj]:
-                best[kj] = c
-                back[kj] = i - a
+            if c < best_c:
+                best_c = c
+                best_i = i
+            i -= 1
+        best[j - a + 1] = best_c
+        back[j - a + 1] = best_i - a
     out: list[Span] = []
     k = size - 1
     while k > 0:
