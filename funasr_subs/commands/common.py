@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, 
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import load_hotwords_file
 
-#: argparse destinations that are not Settings keys (dropped before building Settings).
-_NOT_SETTINGS = {"config", "verbose", "log_file", "func", "command", "paths", "hotword"}
+#: The argparse destinations that are Settings keys; a command's own options are simply left out.
+_SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -88,7 +89,7 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     """Config file, then environment, then the flags the user gave; hotwords file and --hotword merged."""
-    flags = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
+    flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
     flags.update({k: v for k, v in extra.items() if v is not None})
     settings = load_settings(flags, config_path=getattr(args, "config", None))
     words: dict[str, int] = {}
