@@ -18,9 +18,7 @@ FULLWIDTH_SPACE = "\u3000"
 #: Opening marks: no space after them.
 OPENING = frozenset("“‘「『（《〈【([{\"'")
 
-_ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "mt", "inc", "ltd", "co"}
-)
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "e.g", "i.e", "mt", "inc", "ltd"})
 
 
 @lru_cache(maxsize=4096)
@@ -102,11 +100,6 @@ def ends_sentence(token_text: str, punct: str) -> bool:
         if ch in SENTENCE_END:
             return True
     return "." in punct and token_text.lower().rstrip(".") not in _ABBREVIATIONS
-
-
-def ends_clause(punct: str) -> bool:
-    """True when ``punct`` holds a clause mark (``，、；：,;:``) or any other mark."""
-    return bool(punct)
 
 
 def letter_count(text: str) -> int:
