@@ -47,8 +47,10 @@ def assign_times(
         if k + 1 < n:
             nxt = starts[k + 1]
             limit = nxt - min_gap
-            if end > limit or 0 < limit - end < CHAIN_MS:
-                end = min(limit, cap, max(end, speech_end + stay)) if limit > end else limit
+            if end > limit:
+                end = limit  # speech runs into the next cue: keep the gap
+            elif nxt - end < CHAIN_MS:
+                end = min(limit, cap, max(end, speech_end + stay))  # chain: close the gap to exactly min_gap
             if end <= start:  # the next cue starts (almost) with this one: push it back a little
                 end = start + 1
                 starts[k + 1] = end + min_gap
