@@ -195,3 +195,10 @@ def test_nonsense_settings_are_refused_naming_the_flag(change: dict[str, object]
 def test_empty_input_and_blank_tokens_give_no_cues() -> None:
     assert build_cues([], ZH) == []
     assert build_cues([Token(" ", 0, 100), Token("", 100, 200)], ZH) == []
+
+
+def test_a_cue_too_cramped_for_the_minimum_duration_joins_a_neighbour() -> None:
+    fast = tokens("我们走吧。他们也会来的。", step=100)  # the first sentence is over after 400 ms
+    assert texts(build_cues(fast, ZH)) == ["我们走吧。他们也会来的。"]
+    slow = tokens("我们走吧。他们也会来的。", step=250)  # 1000 ms: room enough for a cue of its own
+    assert texts(build_cues(slow, ZH)) == ["我们走吧。", "他们也会来的。"]

@@ -101,18 +101,22 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
 
 
 def _is_scrap(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int) -> bool:
+    """A cue too small to stand alone: under MIN_LETTERS letters (unless a whole sentence standing alone between
+    pauses), or cramped — the next cue starts before this one could be shown for ``min_duration``."""
     i, j = spans[idx]
+    last = len(prep.starts) - 1
+    if j < last and prep.starts[j + 1] - prep.starts[i] < settings.min_duration + settings.min_gap:
+        return True
     if prep.letters(i, j) >= MIN_LETTERS:
         return False
     whole_sentence = (i == 0 or prep.sentence[i - 1]) and prep.sentence[j]
     alone_before = i == 0 or prep.starts[i] - prep.ends[i - 1] > settings.pause
-    last = len(prep.starts) - 1
     alone_after = j == last or prep.starts[j + 1] - prep.ends[j] > settings.pause
     return not (whole_sentence and alone_before and alone_after)
 
 
 def merge_scraps(prep: Prepared, settings: CueSettings, spans: list[Span]) -> list[Span]:
-    """Join cues of fewer than MIN_LETTERS letters to a neighbour (across the weaker boundary) when the result fits."""
+    """Join scraps (see _is_scrap) to a neighbour, across the weaker boundary, when the result fits."""
     out = list(spans)
     idx = 0
     while idx < len(out):
