@@ -138,3 +138,12 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     assert cli(*argv).returncode == 2
+
+
+def test_check_prints_the_rule_summary_of_what_was_written(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path
+) -> None:
+    make_media(tmp_media_dir / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    done = cli("transcribe", "--server", funasr_server.url, "--check", "--format", "srt,vtt", str(tmp_media_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("a.zh.srt, a.zh.vtt: ") and "within the rules" in done.stdout

@@ -16,6 +16,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from funasr_subs.check import check_cues, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings
 from funasr_subs.errors import FunasrSubsError, MediaNotFoundError
@@ -42,6 +43,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="media files or folders")
+    parser.add_argument("--check", action="store_true", help="print the rule check of every subtitle written")
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
 
@@ -111,7 +113,14 @@ def _process(media: Path, settings: Settings, bars: _Bars) -> Result:
             close()
 
 
-def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bool) -> int:
+def _report_check(result: Result, settings: Settings) -> None:
+    report = check_cues(result.cues, settings.cue_settings())
+    name = ", ".join(p.name for p in result.written) or str(result.media)
+    sys.stdout.write(format_report(report, name) + "\n")
+    sys.stdout.flush()
+
+
+def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bool, check: bool = False) -> int:
     """Process files (``settings.jobs`` at once); one line per file; exit code 1 when any file failed."""
     failures = 0
     bars = _Bars(len(media_files), show_bars)
@@ -134,6 +143,8 @@ def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bo
                 else:
                     names = ", ".join(p.name for p in result.written)
                     log.info("done: %s -> %s (%d cues, %.1f s)", media, names, len(result.cues), result.timings.total_s)
+                    if check:
+                        _report_check(result, settings)
             bars.overall.update(1)
     bars.overall.close()
     if failures:
@@ -155,5 +166,5 @@ def run(args: argparse.Namespace) -> int:
         if path.is_dir() and not found:
             log.warning("warning: %s: no media files in this folder", path)
         media_files.extend(found)
-    code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty()) if media_files else 0
+    code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check) if media_files else 0
     return 1 if missing else code
