@@ -108,10 +108,8 @@ def test_hotwords_file_and_flags_reach_the_server_as_a_json_string(
     media = make_media(tmp_path / "a.mkv", bursts=BURSTS, duration_ms=5000)
     words = tmp_path / "hotwords.txt"
     words.write_text("# names\n达摩院 20\n阿里 5\n", encoding="utf-8")
-    code = main(
-        ["transcribe", "--server", funasr_server.url, "--hotwords", str(words), "--hotword", "阿里=30", "--no-itn"]
-        + [str(media)]
-    )
+    argv = ["transcribe", "--server", funasr_server.url, "--hotwords", str(words), "--hotword", "阿里=30"]
+    code = main([*argv, "--no-itn", str(media)])
     assert code == 0
     request = funasr_server.requests[0]
     assert isinstance(request["hotwords"], str) and request["itn"] is False
