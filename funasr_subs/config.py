@@ -206,14 +206,20 @@ def settings_from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any
     return out
 
 
-def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
-    """The ``[transcribe]``-level keys of a TOML config (top-level keys; other tables are for other commands)."""
-    if path is None:
-        path = default_config_path()
-        required = False
+def config_file_path(config_path: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The TOML file to read and whether it must exist: ``--config``, else ``$FUNASR_SUBS_CONFIG``, else default."""
+    if config_path is not None:
+        return config_path, True
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"]).expanduser(), True
+    return default_config_path(), False
+
+
+def read_toml(path: Path, *, required: bool) -> dict[str, Any]:
+    """The whole config file ({} when an optional file is absent); ConfigError naming the file otherwise."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist: create it or drop --config") from None
@@ -222,6 +228,20 @@ def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def read_table(name: str, config_path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """One table of the config file, e.g. ``[watch]`` or ``[serve]`` ({} when the file or the table is absent)."""
+    path, required = config_file_path(config_path, environ)
+    table = read_toml(path, required=required).get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: {name} must be a table ([{name}])")
+    return table
+
+
+def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
+    """The top-level keys of a TOML config as Settings arguments (other tables are for other commands)."""
+    data = read_toml(path, required=required)
     top = {k: v for k, v in data.items() if not isinstance(v, dict) or k == "hotwords"}
     return settings_from_mapping(top, str(path))
 
@@ -249,11 +269,9 @@ def load_settings(
     else ``$FUNASR_SUBS_CONFIG``, else the default path (silently absent).
     """
     environ = os.environ if environ is None else environ
-    required = config_path is not None or bool(environ.get(ENV_PREFIX + "CONFIG"))
-    if config_path is None and environ.get(ENV_PREFIX + "CONFIG"):
-        config_path = Path(environ[ENV_PREFIX + "CONFIG"]).expanduser()
+    path, required = config_file_path(config_path, environ)
     merged: dict[str, Any] = {}
-    merged.update(load_config_file(config_path, required=required))
+    merged.update(load_config_file(path, required=required))
     merged.update(load_env(environ))
     merged.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:

@@ -114,7 +114,7 @@ def register(subparsers: Any) -> None:
 
 def watch_table(config_path: Path | None) -> dict[str, Any]:
     """The config file's ``[watch]`` table, validated and coerced to this command's option names."""
-    from funasr_subs.service.config import read_table  # the one reader of named config tables
+    from funasr_subs.config import read_table
 
     out: dict[str, Any] = {}
     for raw_key, value in read_table("watch", config_path, os.environ).items():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.config import ENV_PREFIX, Settings, default_config_path, default_state_dir
+from funasr_subs.config import ENV_PREFIX, Settings, config_file_path, default_state_dir, read_table
 from funasr_subs.errors import ConfigError
 from funasr_subs.service.pathmap import PathMap
 
@@ -117,35 +116,6 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             raise ConfigError(f"{source}: unknown [serve] setting {raw_key!r} (known: {', '.join(KEYS)})")
         out[key] = _coerce(key, value, source)
     return out
-
-
-def config_file_path(config_path: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
-    """The TOML file to read and whether it must exist (same rules as the transcription settings)."""
-    if config_path is not None:
-        return config_path, True
-    if environ.get(ENV_PREFIX + "CONFIG"):
-        return Path(environ[ENV_PREFIX + "CONFIG"]).expanduser(), True
-    return default_config_path(), False
-
-
-def read_table(name: str, config_path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """One table of the TOML config file ({} when the file or the table is absent)."""
-    path, required = config_file_path(config_path, environ)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} does not exist: create it or drop --config") from None
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    table = data.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {path}: {name} must be a table ([{name}])")
-    return table
 
 
 def load_service_config(
