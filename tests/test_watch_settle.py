@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from funasr_subs.watch.daemon import Backoff
 from funasr_subs.watch.settle import Settler
+from funasr_subs.watch.worker import Backoff
 
 
 class Clock:

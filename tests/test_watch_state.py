@@ -87,7 +87,7 @@ def test_a_file_changed_while_running_is_queued_again_when_the_run_ends(tmp_path
     assert job is not None and job.state == "queued" and job.size == a.stat().st_size
 
 
-def test_requeue_running_after_a_crash_and_requeue_with_delay(tmp_path: Path) -> None:
+def test_a_new_start_requeues_running_jobs_and_ends_backoff_waits(tmp_path: Path) -> None:
     a = _media(tmp_path, "a.mkv")
     with StateDB(tmp_path / "s") as first:
         first.enqueue(a)
@@ -100,6 +100,11 @@ def test_requeue_running_after_a_crash_and_requeue_with_delay(tmp_path: Path) ->
         assert second.claim_next() is None
         second.requeue(a)
         assert second.claim_next() is not None
+        second.mark_failed(a, "server down", retryable=True, retry_at=time.time() + 3600)
+        assert second.claim_next() is None
+    with StateDB(tmp_path / "s") as third:  # a new start tries the server at once
+        third.requeue_running()
+        assert third.claim_next() is not None
 
 
 def test_enqueue_errors_name_the_file(tmp_path: Path, db: StateDB) -> None:

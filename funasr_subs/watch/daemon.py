@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from funasr_subs import pipeline
 from funasr_subs.config import Settings
-from funasr_subs.errors import (
-    CancelledError,
-    ConfigError,
-    FunasrSubsError,
-    OutputExistsError,
-    ToolMissingError,
-)
-from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.errors import ConfigError, FunasrSubsError
 from funasr_subs.watch.observer import Watcher, start_watching
-from funasr_subs.watch.scan import (
-    DEFAULT_SUFFIXES,
-    HotwordsLookup,
-    folder_ignored,
-    iter_media,
-    path_qualifies,
-    root_of,
-)
+from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
 from funasr_subs.watch.settle import Settler
-from funasr_subs.watch.state import Job, StateDB, media_key
+from funasr_subs.watch.state import StateDB, media_key
+from funasr_subs.watch.worker import Backoff, JobRunner, JobStat, ProcessFn, generate
 
 log = logging.getLogger(__name__)
 
-ProcessFn = Callable[[Path, Settings, CancelToken], Result]
 UpToDateFn = Callable[[Path, Settings], bool]
-
-
-def _generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
-    return pipeline.generate_subtitles(path, settings, cancel=cancel)
 
 
 def _up_to_date(path: Path, settings: Settings) -> bool:
@@ -70,63 +51,6 @@ class WatchOptions:
     heartbeat: float = 60.0
 
 
-@dataclass(frozen=True)
-class JobStat:
-    """One finished job, for benchmarks and logs: wall time in the daemon vs time inside the pipeline."""
-
-    path: Path
-    outcome: str  # done | skipped | failed | waiting | cancelled | settling | gone
-    wall_s: float
-    pipeline_s: float
-    finished: float = field(default_factory=time.monotonic)
-
-
-class Backoff:
-    """Capped exponential backoff shared by the workers: while the server is down the queue waits, and after each
-    wait a single job probes the server before the others follow."""
-
-    def __init__(self, base: float, cap: float) -> None:
-        self.base, self.cap = base, cap
-        self.delay = 0.0  # 0 = healthy
-        self.until = 0.0  # monotonic end of the current wait
-        self._probing = False
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """0 when the caller may take a job now (healthy, or it is the probe); else seconds to wait first."""
-        with self._lock:
-            if self.delay == 0:
-                return 0.0
-            now = time.monotonic()
-            if now < self.until:
-                return self.until - now
-            if self._probing:
-                return min(self.base, 0.5)
-            self._probing = True
-            return 0.0
-
-    def failed(self) -> float:
-        """Register a retryable failure; returns seconds to wait (a failure within the current wait adds nothing)."""
-        with self._lock:
-            self._probing = False
-            now = time.monotonic()
-            if now < self.until:
-                return self.until - now
-            self.delay = self.base if self.delay == 0 else min(self.delay * 2, self.cap)
-            self.until = now + self.delay
-            return self.delay
-
-    def succeeded(self) -> None:
-        with self._lock:
-            self._probing = False
-            self.delay = 0.0
-
-    def release(self) -> None:
-        """The probe ended without telling whether the server is up (no job, or a bad file): let another try."""
-        with self._lock:
-            self._probing = False
-
-
 class WatchDaemon:
     """Runs until stopped (or, with ``once``, until the backlog is done). Call :meth:`run` from the main thread."""
 
@@ -135,22 +59,29 @@ class WatchDaemon:
         options: WatchOptions,
         settings: Settings,
         *,
-        process: ProcessFn = _generate,
+        process: ProcessFn = generate,
         up_to_date: UpToDateFn = _up_to_date,
     ) -> None:
         self.options = options
         self.settings = settings
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
-        self._process = process
         self._up_to_date = up_to_date
         self.settler = Settler(options.settle)
-        self.hotwords = HotwordsLookup()
         self.backoff = Backoff(options.backoff_base, options.backoff_cap)
+        self._cancel = threading.Event()  # the cancel token running jobs see
+        self.runner = JobRunner(
+            settings,
+            self.roots,
+            settle=options.settle,
+            backoff=self.backoff,
+            cancel=self._cancel,
+            process=process,
+            once=options.once,
+        )
         self.stats: deque[JobStat] = deque(maxlen=10_000)
         self.watcher: Watcher | None = None
         self.db: StateDB | None = None
         self._stop = threading.Event()  # stop intake and the main loop
-        self._cancel = threading.Event()  # the cancel token running jobs see
         self._wake = threading.Event()  # wakes the main loop
         self._work = threading.Condition()  # wakes idle workers
         self._generation = 0
@@ -159,7 +90,6 @@ class WatchDaemon:
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
         self._server_down_once = False
-        self._fatal: FunasrSubsError | None = None
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
 
     # --- lifecycle --------------------------------------------------------------------------------------------
@@ -210,8 +140,8 @@ class WatchDaemon:
             self._loop(db)
         finally:
             self._shutdown(workers)
-        if self._fatal is not None:
-            raise self._fatal
+        if self.runner.fatal is not None:
+            raise self.runner.fatal
         if self.options.once and self._server_down_once:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
@@ -320,16 +250,16 @@ class WatchDaemon:
             job = known.get(key) if known is not None else db.get(key)
             if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 continue  # queued, running, done or failed with this very content
-            if job is None and self._is_up_to_date(key, root):
+            if job is None and self._is_up_to_date(key):
                 continue
             self.settler.observe(key, source=source, st=st)
             tracked += 1
         if source != "rescan" or tracked:
             log.info("scanned %s: %d media file(s), %d to process", folder, found, tracked)
 
-    def _is_up_to_date(self, path: Path, root: Path | None) -> bool:
+    def _is_up_to_date(self, path: Path) -> bool:
         try:
-            return self._up_to_date(path, self._settings_for(path, root))
+            return self._up_to_date(path, self.runner.settings_for(path))
         except FunasrSubsError:
             return False  # the worker reports it properly
 
@@ -373,7 +303,7 @@ class WatchDaemon:
             try:
                 job = db.claim_next()
                 if job is not None:
-                    self._run_job(db, job)
+                    self._finished(self.runner.run(db, job))
             except Exception:
                 log.exception("worker error (the job is queued again at the next start)")
                 job = None
@@ -387,83 +317,14 @@ class WatchDaemon:
                         self._work.wait(self.options.queue_poll)
         db.close_thread()
 
-    def _settings_for(self, path: Path, root: Path | None) -> Settings:
-        words = self.hotwords.for_media(path, root, self.settings.hotwords)
-        return self.settings if words == dict(self.settings.hotwords) else self.settings.replace(hotwords=words)
-
-    def _record(self, job: Job, outcome: str, started: float, pipeline_s: float = 0.0) -> None:
-        self.stats.append(JobStat(job.path, outcome, time.monotonic() - started, pipeline_s))
+    def _finished(self, stat: JobStat) -> None:
+        self.stats.append(stat)
+        if stat.outcome == "failed":
+            self._failed_this_run += 1
+        elif stat.outcome == "fatal":
+            self.stop()
+        elif stat.outcome == "waiting" and self.options.once:
+            self._server_down_once = True
+            self.stop()
         if self.options.once:
             self._wake.set()
-
-    def _run_job(self, db: StateDB, job: Job) -> None:
-        started = time.monotonic()
-        path = job.path
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            db.forget(path)
-            log.info("gone before processing: %s", path)
-            return self._record(job, "gone", started)
-        except OSError as exc:
-            db.mark_failed(path, f"{path}: cannot read it ({exc.strerror}): check permissions", retryable=False)
-            return self._record(job, "failed", started)
-        age = time.time() - (job.stat_at or 0.0)
-        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns) or age < self.options.settle:
-            changed = (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
-            delay = self.options.settle if changed else self.options.settle - age
-            db.requeue(path, delay=delay, st=st)
-            log.debug("still settling, checking again in %.1f s: %s", delay, path)
-            return self._record(job, "settling", started)
-        root = root_of(path, self.roots)
-        log.info("processing %s", path)
-        pipeline_s = 0.0
-        try:
-            settings = self._settings_for(path, root)
-            t0 = time.monotonic()
-            try:
-                result = self._process(path, settings, self._cancel)
-            finally:
-                pipeline_s = time.monotonic() - t0
-        except CancelledError:
-            db.requeue(path)
-            log.info("cancelled, queued again: %s", path)
-            return self._record(job, "cancelled", started, pipeline_s)
-        except OutputExistsError as exc:
-            db.mark_done(path, note=exc.message)
-            log.warning("skipped %s", exc)
-            return self._record(job, "skipped", started, pipeline_s)
-        except FunasrSubsError as exc:
-            if exc.retryable:
-                wait = self.backoff.failed()
-                db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
-                if self.options.once:
-                    self._server_down_once = True
-                    self._stop.set()
-                    log.warning("%s", exc)
-                else:
-                    log.warning("%s: waiting %.1f s before trying the queue again", exc, wait)
-                return self._record(job, "waiting", started, pipeline_s)
-            if isinstance(exc, ToolMissingError):
-                db.requeue(path)
-                self._fatal = exc
-                self.stop()
-                return self._record(job, "cancelled", started, pipeline_s)
-            db.mark_failed(path, str(exc), retryable=False)
-            self._failed_this_run += 1
-            log.error("failed %s (not retried until the file changes; or: funasr-subs retry)", exc)
-            return self._record(job, "failed", started, pipeline_s)
-        except Exception as exc:  # a bug must not stop the other files
-            log.exception("internal error on %s", path)
-            db.mark_failed(path, f"{path}: internal error {exc!r}: please report it", retryable=False)
-            self._failed_this_run += 1
-            return self._record(job, "failed", started, pipeline_s)
-        self.backoff.succeeded()
-        if result.status == "done":
-            db.mark_done(path, written=result.written)
-            names = ", ".join(p.name for p in result.written)
-            log.info("done %s -> %s (%.1f s)", path, names, pipeline_s)
-        else:
-            db.mark_done(path, note=result.reason)
-            log.info("skipped %s: %s", path, result.reason)
-        return self._record(job, result.status, started, pipeline_s)

@@ -278,11 +278,6 @@ class StateDB:
             got = conn.execute("SELECT * FROM jobs WHERE path = ?", (row["path"],)).fetchone()
         return _job(got)
 
-    def next_wakeup(self) -> float | None:
-        """Epoch seconds when the earliest backed-off queued job becomes claimable (None: nothing queued)."""
-        row = self._conn().execute("SELECT MIN(not_before) AS t FROM jobs WHERE state = 'queued'").fetchone()
-        return None if row["t"] is None else float(row["t"])
-
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
         key = str(media_key(path))
         now = time.time()
@@ -337,13 +332,15 @@ class StateDB:
             )
 
     def requeue_running(self) -> int:
-        """Queue again every job left 'running' (by a crash or power cut). Call once when the daemon starts."""
+        """Queue again every job left 'running' (by a crash or power cut), and end the backoff waits of queued jobs
+        (a new start tries the server at once). Call once when the daemon starts. Returns how many were running."""
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET state = 'queued', changed = 0, not_before = 0, worker = NULL, updated_at = ?"
                 " WHERE state = 'running'",
                 (time.time(),),
             )
+            conn.execute("UPDATE jobs SET not_before = 0 WHERE state = 'queued' AND not_before > 0")
             return cur.rowcount
 
     def retry_failed(self) -> int:
