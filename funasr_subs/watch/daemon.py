@@ -320,7 +320,8 @@ class WatchDaemon:
     def _finished(self, stat: JobStat) -> None:
         self.stats.append(stat)
         if stat.outcome == "failed":
-            self._failed_this_run += 1
+            with self._busy_lock:
+                self._failed_this_run += 1
         elif stat.outcome == "fatal":
             self.stop()
         elif stat.outcome == "waiting" and self.options.once:

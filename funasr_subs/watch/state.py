@@ -41,7 +41,7 @@ import stat as stat_module
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, cast
 
@@ -117,7 +117,7 @@ class StatusSnapshot:
     daemon_alive: bool = False
     daemon_pid: int | None = None
     heartbeat: float | None = None
-    waiting: tuple[Job, ...] = field(default=())  # queued jobs held back by a backoff, with the reason
+    waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
 
 
 def media_key(path: Path | str) -> Path:
