@@ -47,7 +47,8 @@ def test_status_lists_failures_and_results_and_retry_requeues(
     assert main(["status", "--state-dir", str(state), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 1}
-    assert data["failed"][0]["path"] == str(root / "broken.mp4") and "broken.mp4" in data["failed"][0]["last_error"]
+    assert data["failures"][0]["path"] == str(root / "broken.mp4") and "broken.mp4" in data["failures"][0]["error"]
+    assert data["state_dir"] == str(state) and data["daemon_alive"] is False
 
     assert main(["retry", "--state-dir", str(state)]) == 0
     err = capsys.readouterr().err

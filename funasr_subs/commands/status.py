@@ -11,7 +11,7 @@ from typing import Any
 
 from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
-from funasr_subs.watch.state import DB_NAME, Job, StateDB, StatusSnapshot
+from funasr_subs.watch.state import DB_NAME, StateDB, StatusSnapshot
 
 
 def register(subparsers: Any) -> None:
@@ -29,35 +29,6 @@ def register(subparsers: Any) -> None:
 
 def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
-
-
-def _job_dict(job: Job) -> dict[str, Any]:
-    return {
-        "path": str(job.path),
-        "state": job.state,
-        "attempts": job.attempts,
-        "last_error": job.last_error,
-        "note": job.note,
-        "outputs": [str(p) for p in job.outputs],
-        "source": job.source,
-        "queued_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "retry_at": job.not_before or None,
-    }
-
-
-def to_dict(snap: StatusSnapshot, state_dir: Path) -> dict[str, Any]:
-    """The snapshot as JSON-friendly data (also what the HTTP service's /status can return)."""
-    return {
-        "state_dir": str(state_dir),
-        "daemon": {"alive": snap.daemon_alive, "pid": snap.daemon_pid, "heartbeat": snap.heartbeat},
-        "counts": snap.counts,
-        "running": [_job_dict(j) for j in snap.running],
-        "queued": [_job_dict(j) for j in snap.queued],
-        "failed": [_job_dict(j) for j in snap.failures],
-        "recent": [_job_dict(j) for j in snap.recent],
-    }
 
 
 def render(snap: StatusSnapshot, state_dir: Path) -> str:
@@ -105,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     with StateDB(state_dir) as db:
         snap = db.status(limit=max(0, args.limit))
     if args.json:
-        sys.stdout.write(json.dumps(to_dict(snap, state_dir), ensure_ascii=False, indent=2) + "\n")
+        data = {"state_dir": str(state_dir), **snap.to_dict()}
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(render(snap, state_dir))
     return 0

@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, Any, Literal, cast
 
 from funasr_subs.errors import MediaNotFoundError, NotMediaError
 
@@ -104,6 +104,22 @@ class Job:
     started_at: float | None
     finished_at: float | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
+        return {
+            "path": str(self.path),
+            "state": self.state,
+            "source": self.source,
+            "attempts": self.attempts,
+            "error": self.last_error,
+            "note": self.note,
+            "outputs": [str(p) for p in self.outputs],
+            "queued_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "retry_at": self.not_before or None,
+        }
+
 
 @dataclass(frozen=True)
 class StatusSnapshot:
@@ -118,6 +134,19 @@ class StatusSnapshot:
     daemon_pid: int | None = None
     heartbeat: float | None = None
     waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
+        return {
+            "daemon_alive": self.daemon_alive,
+            "daemon_pid": self.daemon_pid,
+            "heartbeat": self.heartbeat,
+            "counts": self.counts,
+            "running": [j.to_dict() for j in self.running],
+            "queued": [j.to_dict() for j in self.queued],
+            "failures": [j.to_dict() for j in self.failures],
+            "recent": [j.to_dict() for j in self.recent],
+        }
 
 
 def media_key(path: Path | str) -> Path:
