@@ -131,7 +131,7 @@ def test_corrupt_file_fails_once_and_others_are_done(tmp_path: Path, funasr_serv
     assert files_under(root) == sorted(["broken.mp4", "good1.mkv", "good2.mp3", *outputs])
 
 
-def test_polling_mode_picks_up_new_files(tmp_path: Path, funasr_server: FunasrTestServer) -> None:
+def test_polling_mode_picks_up_new_and_replaced_files(tmp_path: Path, funasr_server: FunasrTestServer) -> None:
     root, state, staging = _dirs(tmp_path)
     daemon = _daemon(root, state, funasr_server, poll=0.2)
     with running(daemon):
@@ -140,7 +140,12 @@ def test_polling_mode_picks_up_new_files(tmp_path: Path, funasr_server: FunasrTe
         make_media(staging / "x.webm", [(500, 800)], 2000)
         shutil.move(staging / "x.webm", root / "deep" / "er" / "x.webm")
         wait_for(lambda: (root / "deep" / "er" / "x.zh.srt").exists(), what="the polled file's subtitle")
-    assert [r["wav_name"] for r in funasr_server.requests] == ["x"]
+        make_media(staging / "x.webm", [(200, 600), (1200, 600)], 2000)  # a new version replaces it
+        os.replace(staging / "x.webm", root / "deep" / "er" / "x.webm")
+        wait_for(lambda: len(funasr_server.files) == 2, what="the replaced file processed again")
+        wait_for(lambda: (j := job(state, root / "deep" / "er" / "x.webm")) is not None and j.state == "done")
+    assert [r["wav_name"] for r in funasr_server.requests] == ["x", "x"]
+    assert len(funasr_server.files[1].bursts) == 2  # the new content was sent
 
 
 def test_200_files_dropped_at_once_are_each_done_exactly_once(tmp_path: Path, funasr_server: FunasrTestServer) -> None:
