@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     roots = resolve_roots(config.roots)
     if call.upgrade:
         log.info("%s upgrade: %s", call.source, ", ".join(call.paths))
-    from funasr_subs.watch.state import StateDB  # imported here: the watch package pulls in watchdog
+    from funasr_subs.watch.state import StateDB  # imported here: Sonarr's Test event must not even load it
 
     with StateDB(config.effective_state_dir) as db:
         if inline and not db.daemon_alive():

@@ -81,33 +81,10 @@ def health(h: RequestHandler, query: Query) -> Response:
     return json_response(200, {"status": "ok", "service": "funasr-subs", "version": __version__})
 
 
-def _job(job: Any) -> dict[str, Any]:
-    return {
-        "path": str(job.path),
-        "state": job.state,
-        "source": job.source,
-        "attempts": job.attempts,
-        "error": job.last_error,
-        "note": job.note,
-        "outputs": [str(p) for p in job.outputs],
-    }
-
-
 def status(h: RequestHandler, query: Query) -> Response:
     db = _db(h)
     snap = h.state.db(db.status)
-    return json_response(
-        200,
-        {
-            "daemon_alive": snap.daemon_alive,
-            "daemon_pid": snap.daemon_pid,
-            "counts": snap.counts,
-            "queued": [_job(j) for j in snap.queued],
-            "running": [_job(j) for j in snap.running],
-            "failures": [_job(j) for j in snap.failures],
-            "recent": [_job(j) for j in snap.recent],
-        },
-    )
+    return json_response(200, snap.to_dict())  # the same shape as ``funasr-subs status --json``
 
 
 # --- whisper-asr-webservice ------------------------------------------------------------------------------------
