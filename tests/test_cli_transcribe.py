@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pysubs2
@@ -124,6 +128,7 @@ def test_jobs_process_files_in_parallel_connections(funasr_server: FunasrTestSer
     assert len(list(tmp_media_dir.glob("*.zh.srt"))) == 4
     assert len(funasr_server.connections) == 4  # one connection per file
     assert done.stderr.count("done:") == 4
+    assert "files:" not in done.stderr and "\r" not in done.stderr  # a pipe gets plain lines, no bars
 
 
 def test_python_dash_m_works(tmp_path: Path) -> None:
@@ -145,3 +150,35 @@ def test_check_prints_the_rule_summary_of_what_was_written(
     done = cli("transcribe", "--server", funasr_server.url, "--check", "--format", "srt,vtt", str(tmp_media_dir))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("a.zh.srt, a.zh.vtt: ") and "within the rules" in done.stdout
+
+
+def test_a_terminal_gets_progress_bars(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
+    make_media(tmp_media_dir / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    make_media(tmp_media_dir / "b.mkv", bursts=BURSTS, duration_ms=5000)
+    exe = shutil.which("funasr-subs")
+    argv = [exe] if exe else [sys.executable, "-m", "funasr_subs"]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 columns wide
+    try:
+        proc = subprocess.Popen(
+            [*argv, "transcribe", "--server", funasr_server.url, str(tmp_media_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # the terminal closes when the program exits
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "files:" in screen and "2/2" in screen  # tqdm's bar across files
+    assert "done:" in screen  # log lines still reach the terminal, above the bar
