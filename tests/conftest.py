@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,20 @@ def no_leaked_threads() -> Iterator[None]:
         thread.join(timeout=5)  # threads already finishing get a grace period, not a sleep
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"test leaked non-daemon threads: {still}"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """In-process ``main([...])`` calls install handlers on the root logger (to a stderr pytest closes afterwards):
+    take them away again so a later test's background thread never logs to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture
