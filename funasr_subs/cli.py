@@ -14,14 +14,19 @@ from funasr_subs.errors import FunasrSubsError
 log = logging.getLogger(__name__)
 
 #: Sub-command modules under funasr_subs.commands, in the order the help lists them.
-COMMANDS: tuple[str, ...] = ("transcribe", "config", "watch", "status", "retry", "hook", "serve", "check", "retime")
+COMMANDS: tuple[str, ...] = ("transcribe", "watch", "retime", "check", "status", "retry", "hook", "serve", "config")
 
 EPILOG = """\
 examples:
   funasr-subs transcribe episode.mkv                 # writes episode.zh.srt next to it
   funasr-subs transcribe --format srt,ass ~/Videos   # every media file below ~/Videos
   funasr-subs transcribe --server wss://asr.lan:10095 --insecure talk.mp4
+  funasr-subs watch --format srt,ass /srv/tv /srv/films   # a daemon: subtitles for every new file
+  funasr-subs retime episode.mkv --max-cps 12        # rebuild from the saved reply, no server needed
+  funasr-subs check episode.zh.srt                   # does it keep the subtitle rules?
   funasr-subs config                                 # print the effective configuration
+
+Run 'funasr-subs COMMAND --help' for a command's options.
 """
 
 
