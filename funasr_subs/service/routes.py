@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from funasr_subs import __version__
+from funasr_subs._version import __version__
 from funasr_subs.errors import (
     BadInputError,
     CancelledError,
@@ -223,30 +224,25 @@ def _payload(h: RequestHandler, field: str) -> dict[str, Any]:
         raise RequestError(400, str(exc)) from None
 
 
-def jellyfin_endpoint(h: RequestHandler, query: Query) -> Response:
+def _webhook(h: RequestHandler, parse: Callable[[Any], webhooks.Event], body: Callable[[], Any]) -> Response:
+    """Parse one media server's payload into an event (400 with the reason when malformed) and queue it."""
     try:
-        event = webhooks.jellyfin_event(webhooks.json_object(_raw_body(h), "the Jellyfin payload"))
+        event = parse(body())
     except webhooks.WebhookError as exc:
         raise RequestError(400, str(exc)) from None
     return _queue_event(h, event)
+
+
+def jellyfin_endpoint(h: RequestHandler, query: Query) -> Response:
+    return _webhook(h, webhooks.jellyfin_event, lambda: webhooks.json_object(_raw_body(h), "the Jellyfin payload"))
 
 
 def emby_endpoint(h: RequestHandler, query: Query) -> Response:
-    payload = _payload(h, "data")
-    try:
-        event = webhooks.emby_event(payload)
-    except webhooks.WebhookError as exc:
-        raise RequestError(400, str(exc)) from None
-    return _queue_event(h, event)
+    return _webhook(h, webhooks.emby_event, lambda: _payload(h, "data"))
 
 
 def plex_endpoint(h: RequestHandler, query: Query) -> Response:
-    payload = _payload(h, "payload")
-    try:
-        event = webhooks.plex_event(payload)
-    except webhooks.WebhookError as exc:
-        raise RequestError(400, str(exc)) from None
-    return _queue_event(h, event)
+    return _webhook(h, webhooks.plex_event, lambda: _payload(h, "payload"))
 
 
 def _upload_limit(config: ServiceConfig) -> int:
