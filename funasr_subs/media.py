@@ -232,7 +232,8 @@ def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
     """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
     node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
-    out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
+    # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
+    out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0)
     return list(out.compile(cmd=cmd))
 
 
@@ -249,6 +250,7 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
         movflags="empty_moov+default_base_moof",
         frag_duration=10_000_000,
         map_metadata=-1,
+        flush_packets=0,
         **codec,
     )
     return list(out.compile(cmd=cmd))
