@@ -8,15 +8,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.commands.serve import add_service_options, split_args
 from funasr_subs.config import Settings
 from funasr_subs.errors import FunasrSubsError
-from funasr_subs.service.config import ServiceConfig, load_service_config
-from funasr_subs.service.queueing import admit_all, no_daemon_warning
-from funasr_subs.service.security import PathRefusedError, admit_path, resolve_roots
+
+if TYPE_CHECKING:  # the service modules load when the hook runs (Sonarr's Test event needs none of them)
+    from funasr_subs.service.config import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rest, flags = split_args(argparse.Namespace(**{k: v for k, v in vars(args).items() if not k.startswith("hook_")}))
     settings = settings_from_args(rest)
+    from funasr_subs.service.config import load_service_config
+    from funasr_subs.service.queueing import admit_all, no_daemon_warning
+    from funasr_subs.service.security import resolve_roots
+
     config = load_service_config(settings, flags, config_path=args.config)
     roots = resolve_roots(config.roots)
     if call.upgrade:
@@ -137,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inline(call: HookCall, config: ServiceConfig, roots: tuple[Path, ...], settings: Settings, db: Any) -> int:
+    from funasr_subs.service.security import PathRefusedError, admit_path
+
     """No daemon: transcribe each file now; a retryable failure (server down) leaves it queued instead."""
     from funasr_subs.pipeline import generate_subtitles
 

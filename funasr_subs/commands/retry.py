@@ -11,7 +11,6 @@ from funasr_subs.commands.common import setup_logging
 from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
 from funasr_subs.errors import FunasrSubsError
-from funasr_subs.watch.state import StateDB
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(0, None)
     state_dir = (args.state_dir or default_state_dir()).expanduser()
     errors = 0
+    from funasr_subs.watch.state import StateDB  # sqlite3 only for this command
+
     with StateDB(state_dir) as db:
         if args.paths:
             count = 0

@@ -7,11 +7,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
-from funasr_subs.watch.state import DB_NAME, StateDB, StatusSnapshot
+
+if TYPE_CHECKING:
+    from funasr_subs.watch.state import StatusSnapshot
 
 
 def register(subparsers: Any) -> None:
@@ -70,6 +72,8 @@ def render(snap: StatusSnapshot, state_dir: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     state_dir = (args.state_dir or default_state_dir()).expanduser()
+    from funasr_subs.watch.state import DB_NAME, StateDB  # sqlite3 only for this command
+
     if not (state_dir / DB_NAME).exists():
         sys.stdout.write(f"no watch state in {state_dir}: 'funasr-subs watch' has not run with this --state-dir\n")
         return 0

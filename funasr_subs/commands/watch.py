@@ -8,13 +8,15 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings, default_state_dir
 from funasr_subs.errors import ConfigError
-from funasr_subs.watch.daemon import WatchDaemon, WatchOptions
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, parse_suffixes
+
+if TYPE_CHECKING:  # the daemon (watchdog, sqlite3) is imported when the command runs, not for every command
+    from funasr_subs.watch.daemon import WatchOptions
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--poll must be a positive number of seconds")
     transcribe_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _WATCH_KEYS})
     settings = settings_from_args(transcribe_args, jobs=values["jobs"])
+    from funasr_subs.watch.daemon import WatchDaemon, WatchOptions
+
     options = WatchOptions(
         roots=tuple(p.expanduser() for p in args.paths),
         state_dir=(values["state_dir"] or default_state_dir()).expanduser(),
@@ -172,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_with_http(options: WatchOptions, settings: Settings, args: argparse.Namespace) -> int:
     """The daemon plus the HTTP service on the same state database (webhooks queue into it)."""
     from funasr_subs.service import load_service_config, start_service
+    from funasr_subs.watch.daemon import WatchDaemon
     from funasr_subs.watch.state import StateDB
 
     host, port = args.http
