@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -182,3 +183,32 @@ def test_a_terminal_gets_progress_bars(funasr_server: FunasrTestServer, tmp_medi
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "files:" in screen and "2/2" in screen  # tqdm's bar across files
     assert "done:" in screen  # log lines still reach the terminal, above the bar
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_mid_job_cancels_at_once_and_leaves_nothing(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path, sig: signal.Signals
+) -> None:
+    for name in ("a.mkv", "b.mkv", "c.mkv"):
+        make_media(tmp_media_dir / name, bursts=BURSTS, duration_ms=5000)
+    before = sorted(p.name for p in tmp_media_dir.iterdir())
+    funasr_server.fault = "hang"  # the server takes the audio and never answers
+    exe = shutil.which("funasr-subs")
+    argv = [exe] if exe else [sys.executable, "-m", "funasr_subs"]
+    proc = subprocess.Popen(
+        [*argv, "transcribe", "-j", "2", "--server", funasr_server.url, "--reply-timeout", "60", str(tmp_media_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert funasr_server.wait_for_requests(2, timeout=30)  # both jobs are waiting for their replies
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)  # cancelled within seconds, not after the 60 s reply timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert sorted(p.name for p in tmp_media_dir.iterdir()) == before  # no subtitle, sidecar or temp file
