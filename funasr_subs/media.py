@@ -244,10 +244,15 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
     codec: dict[str, Any] = (
         {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
     )
+    if stream.codec == "aac":
+        codec["bsf:a"] = "aac_adtstoasc"  # ADTS AAC (MPEG-TS, .aac) is refused by the mp4 muxer; others pass as is
+    elif stream.codec == "flac":
+        codec["strict"] = "experimental"  # ffmpeg < 6 calls FLAC in mp4 experimental
     out = node.output(
         "pipe:1",
         format="mp4",
-        movflags="empty_moov+default_base_moof",
+        # delay_moov: AC-3/E-AC-3 need their first packet parsed before the moov can be written
+        movflags="empty_moov+default_base_moof+delay_moov",
         frag_duration=10_000_000,
         map_metadata=-1,
         flush_packets=0,

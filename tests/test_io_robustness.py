@@ -1,0 +1,44 @@
+"""I/O robustness: codecs and containers met in real libraries, malformed settings and replies, output collisions,
+stalled servers, file permissions. Real ffmpeg, the real test server, real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from funasr_subs.config import Settings
+from funasr_subs.pipeline import generate_subtitles
+from tests.funasr_server import FunasrTestServer
+from tests.media import make_media
+
+BURSTS = [(1000, 900), (3500, 1200)]
+
+
+def fast(server: FunasrTestServer, **changes: object) -> Settings:
+    return Settings(server=server.url, retries=0, connect_timeout=3, reply_timeout=10).replace(**changes)
+
+
+def near(starts: list[int], wanted: list[int], tolerance: int = 100) -> bool:
+    return all(min(abs(s - w) for s in starts) <= tolerance for w in wanted)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "delay"),
+    [
+        ("broadcast.ts", None, 0),  # ADTS AAC, container start 1.4 s
+        ("late.ts", None, 1500),  # ADTS AAC starting 1.5 s after the video
+        ("song.aac", None, 0),  # raw ADTS
+        ("film.mkv", "ac3", 0),
+        ("film.mkv", "eac3", 0),
+        ("film.mkv", "flac", 0),
+    ],
+)
+def test_send_mp4_copies_common_codecs(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path, name: str, codec: str | None, delay: int
+) -> None:
+    media = make_media(tmp_media_dir / name, bursts=BURSTS, duration_ms=7000, codec=codec, audio_delay_ms=delay)
+    result = generate_subtitles(media, fast(funasr_server, send="mp4"))
+    assert result.status == "done"
+    assert funasr_server.requests[0]["wav_format"] == "mp4"
+    assert near([c.start_ms for c in result.cues], [start + delay for start, _ in BURSTS])
