@@ -105,7 +105,10 @@ def test_rewrites_its_own_output_but_never_a_users_file(tmp_path: Path, capsys: 
     users.write_text("[Script Info]\n; hand-made\n", encoding="utf-8")
     assert main(["retime", str(media), "--format", "ass"]) == 1
     assert users.read_text(encoding="utf-8") == "[Script Info]\n; hand-made\n"
-    assert "film.zh.ass exists and was not written by funasr-subs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # one line naming the input and the subtitle in the way, each once
+    assert f"error: {media}: film.zh.ass exists and was not written by funasr-subs: use --overwrite" in err
+    assert err.count("film.zh.ass") == 1
     assert main(["retime", str(media), "--format", "ass", "--overwrite"]) == 0
     assert events(users)[0][2] == events(ours)[0][2]
 

@@ -205,9 +205,9 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     targets = targets_for(source, settings, args.output)
     for target in targets.values():
         if target.exists() and not settings.overwrite and not _ours(source, target):
-            raise OutputExistsError(
+            raise OutputExistsError(  # named once: the error is "<input>: <subtitle> exists ..."
                 f"{target.name} exists and was not written by funasr-subs: use --overwrite to replace it",
-                path=target,
+                path=path,
             )
     texts = {fmt: render(cues, fmt) for fmt in targets}
     sidecar, side_path = source.sidecar, source.sidecar_path
