@@ -263,7 +263,7 @@ def test_emby_json_body_and_other_events(library: Library) -> None:
         (lambda lib, outside: str(outside), 403, "outside the library roots"),
         (lambda lib, outside: f"{SERVER_DIR}/link-out.mkv", 403, "really"),
         (lambda lib, outside: "Show One/Season 01/" + EPISODE, 403, "not absolute"),
-        (lambda lib, outside: f"{SERVER_DIR}/missing.mkv", 404, "no such file"),
+        (lambda lib, outside: f"{SERVER_DIR}/missing.mkv", 404, f"no such file (mapped from {SERVER_DIR}/missing.mkv"),
         (lambda lib, outside: SERVER_DIR, 422, "not a regular file"),
         (lambda lib, outside: f"{SERVER_DIR}/bad\x00name.mkv", 403, "control characters"),
     ],

@@ -50,7 +50,10 @@ def admit_one(
     try:
         queued = enqueue(path, source)
     except MediaNotFoundError:
-        hint = "" if str(path) != raw else " (if the media server sees another path, add --path-map FROM=TO)"
+        if str(path) == raw:
+            hint = " (if the media server sees another path, add --path-map FROM=TO)"
+        else:
+            hint = f" (mapped from {raw}: check the --path-map)"
         return Admission(raw, path, error=f"{path}: no such file{hint}", status=404)
     except BadInputError as exc:
         return Admission(raw, path, error=str(exc), status=422)
