@@ -152,6 +152,17 @@ def test_unreadable_files_exit_2_with_one_line_and_the_others_still_checked(
     assert "good.srt: 2 cues, all within the rules" in captured.out
 
 
+def test_text_that_is_not_subtitles_is_an_error_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes.srt"
+    notes.write_text("shopping list\nmilk\n", encoding="utf-8")
+    empty_ass = tmp_path / "empty.ass"  # a real subtitle file with no cues yet: checked, not refused
+    empty_ass.write_text("[Script Info]\n; hand-made\n", encoding="utf-8")
+    assert main(["check", str(notes), str(empty_ass)]) == 2
+    captured = capsys.readouterr()
+    assert f"error: {notes}: holds no subtitle cues" in captured.err
+    assert "notes.srt" not in captured.out and "empty.ass: 0 cues, all within the rules" in captured.out
+
+
 def test_installed_command_runs_as_a_subprocess(tmp_path: Path) -> None:
     bad = tmp_path / "bad.srt"
     bad.write_text(srt([Cue(0, 300, ("好",))]), encoding="utf-8")

@@ -32,6 +32,8 @@ exit status: 0 every cue keeps the rules, 1 some cue breaks them, 2 a file canno
 _FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 #: ASS/SSA store centiseconds, so times may be off by up to 10 ms from what was meant.
 _COARSE = {"ass", "ssa"}
+#: Text any SRT/VTT cue or ASS file holds; a non-empty file without cues or these is not a subtitle file at all.
+_SUBTITLE_MARKS = ("-->", "WEBVTT", "[Script Info]", "[Events]")
 
 
 def register(subparsers: Any) -> None:
@@ -70,6 +72,8 @@ def load_cues(path: Path) -> tuple[list[Cue], int]:
         raise BadInputError(
             f"not a subtitle file that can be read (SRT, ASS or VTT expected): {type(exc).__name__}", path=path
         ) from None
+    if not subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
+        raise BadInputError("holds no subtitle cues (SRT, ASS or VTT expected): is it a subtitle file?", path=path)
     return cues_from_events(subs.events), 10 if fmt in _COARSE else 0
 
 
