@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -201,7 +202,9 @@ def settings_from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any
     for raw_key, value in data.items():
         key = raw_key.replace("-", "_")
         if key not in known:
-            raise ConfigError(f"{source}: unknown setting {raw_key!r}")
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "'funasr-subs config' lists the settings"
+            raise ConfigError(f"{source}: unknown setting {raw_key!r}: {hint}")
         out[key] = _coerce(key, value, source)
     return out
 
@@ -243,7 +246,7 @@ def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
     """The top-level keys of a TOML config as Settings arguments (other tables are for other commands)."""
     data = read_toml(path, required=required)
     top = {k: v for k, v in data.items() if not isinstance(v, dict) or k == "hotwords"}
-    return settings_from_mapping(top, str(path))
+    return settings_from_mapping(top, f"config file {path}")
 
 
 def load_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -253,8 +256,11 @@ def load_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in ("config",)
     }
     known = {f.name for f in fields(Settings)}
-    data = {k: v for k, v in data.items() if k in known}
-    return settings_from_mapping(data, "environment")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in known:  # each variable on its own, so an error names the variable to fix
+            out.update(settings_from_mapping({key: value}, f"environment variable {ENV_PREFIX}{key.upper()}"))
+    return out
 
 
 def load_settings(

@@ -51,6 +51,19 @@ def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: st
         load_settings({}, config_path=config, environ={})
 
 
+def test_errors_name_the_config_file_or_the_variable_and_what_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('sendd = "pcm"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as typo:
+        load_settings({}, config_path=config, environ={})
+    assert str(typo.value) == f"config file {config}: unknown setting 'sendd': did you mean 'send'?"
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as env:
+        load_settings({}, config_path=empty, environ={"FUNASR_SUBS_JOBS": "many"})
+    assert str(env.value).startswith("environment variable FUNASR_SUBS_JOBS: bad value for 'jobs': 'many'")
+
+
 def test_hotwords_in_config_as_a_table(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[hotwords]\n"达摩院" = 20\n', encoding="utf-8")
