@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -349,6 +350,7 @@ def test_zip_builds_in_one_command_with_the_addon_folder_on_top(tmp_path: Path) 
     version = ET.parse(ADDON / "addon.xml").getroot().get("version")
     target = tmp_path / f"{ADDON_ID}-{version}.zip"
     assert proc.stdout.strip() == str(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by Kodi's user, not 0600 like a temp file
     with zipfile.ZipFile(target) as zf:
         names = zf.namelist()
         assert {n.split("/")[0] for n in names} == {ADDON_ID}

@@ -65,6 +65,7 @@ def build(out_dir: Path = DEFAULT_OUT, addon_dir: Path = ADDON_DIR) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, (addon_dir / name.split("/", 1)[1]).read_bytes())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the zip is meant to be copied and shared
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
