@@ -46,6 +46,7 @@ def test_folder_with_good_bad_and_missing_files(funasr_server: FunasrTestServer,
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert any("broken.mkv" in line and "damaged" in line for line in errors), done.stderr
     assert any("gone.mkv" in line and "not found" in line for line in errors), done.stderr
+    assert done.stderr.splitlines()[-1] == "2 of 4 file(s) failed"  # the missing path counts too
     for media in (good, dashed):
         srt = media.with_name(media.stem + ".zh.srt")
         assert srt.exists(), done.stderr

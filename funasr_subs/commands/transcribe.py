@@ -121,8 +121,12 @@ def _report_check(result: Result, settings: Settings) -> None:
     sys.stdout.flush()
 
 
-def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bool, check: bool = False) -> int:
+def transcribe_all(
+    media_files: list[Path], settings: Settings, *, show_bars: bool, check: bool = False, missing: int = 0
+) -> int:
     """Process files (``settings.jobs`` at once); one line per file; exit code 1 when any file failed.
+
+    ``missing``: paths already reported as not found; the closing "N of M file(s) failed" line counts them too.
 
     Ctrl-C (or SIGTERM) cancels every running job within a fraction of a second; nothing half-written remains.
     """
@@ -141,9 +145,9 @@ def transcribe_all(media_files: list[Path], settings: Settings, *, show_bars: bo
         raise
     pool.shutdown(wait=True)
     bars.overall.close()
-    if failures:
-        log.error("%d of %d file(s) failed", failures, len(media_files))
-    return 1 if failures else 0
+    if failures or missing:
+        log.error("%d of %d file(s) failed", failures + missing, len(media_files) + missing)
+    return 1 if failures or missing else 0
 
 
 def _collect(
@@ -201,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if in_main else None  # stop = clean cancel
     try:
-        code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check)
+        code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check, missing=missing)
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
-    return 1 if missing else code
+    return code
