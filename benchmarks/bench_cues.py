@@ -69,6 +69,18 @@ def funasr_like_tokens(count: int, *, seed: int = 1, punctuated: bool = True) ->
     return tokens[:count]
 
 
+def back_to_back(tokens: Sequence[Token]) -> list[Token]:
+    """The same tokens without punctuation and with every silence closed: the worst case for the engine (one run of
+    speech as long as the file, so every cue boundary is chosen by the balanced split)."""
+    out: list[Token] = []
+    t = tokens[0].start_ms if tokens else 0
+    for tok in tokens:
+        duration = tok.end_ms - tok.start_ms
+        out.append(Token(tok.text, t, t + duration))
+        t += duration
+    return out
+
+
 def one_cue_per_segment(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     """The naive baseline: a cue for every run of tokens up to a punctuation mark, text simply joined."""
     cues: list[Cue] = []
@@ -118,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare = funasr_like_tokens(sizes[-1], punctuated=False)
     bare_s = best_of(runs, lambda: build_cues(bare, settings))
     print(f"{sizes[-1]} tokens without a punctuation model (pauses only): {bare_s:.3f} s")
+    solid = back_to_back(bare)
+    solid_s = best_of(runs, lambda: build_cues(solid, settings))
+    print(f"{sizes[-1]} tokens without punctuation or any pause (worst case): {solid_s:.3f} s")
     big = funasr_like_tokens(sizes[-1])
     report = check_cues(build_cues(big, settings), settings)
     naive = check_cues(one_cue_per_segment(big, settings), settings)
@@ -126,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({100 * report.share_ok('short', 'long'):.1f}% within duration limits); "
         f"baseline {100 * naive.share_ok():.1f}%"
     )
-    ok = engine < 1.0 or args.quick
+    slowest = max(engine, bare_s, solid_s)
+    ok = slowest < 1.0 or args.quick
     if not ok:
-        print(f"FAIL: {sizes[-1]} tokens took {engine:.3f} s (target < 1 s)")
+        print(f"FAIL: {sizes[-1]} tokens took up to {slowest:.3f} s (target < 1 s)")
     return 0 if ok else 1
 
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from itertools import pairwise
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funasr_subs.cues import PROFILES, CueSettings, build_cues
-from funasr_subs.cues.layout import prepare
-from funasr_subs.cues.segment import segment
+from funasr_subs.cues.layout import Prepared, prepare
+from funasr_subs.cues.segment import _BREAK_WEIGHT, _PER_CUE, _SCRAP, MIN_LETTERS, Span, _split, segment
 from funasr_subs.cues.text import text_width
 from funasr_subs.model import Cue, Token
 
 CJK = "我你他的了是在有这个们来到说要就会和对也大家欢迎体验语音识别模型锄禾日当午汗滴下土谁知盘中餐但因为所以然后"
 WORDS = ["a", "I", "the", "hello", "world", "FunASR", "and", "subtitle", "OK", "because", "x"]
 NUMBERS = ["1", "15", "2024", "3.5", "100%"]
+ZH = PROFILES["zh"]
 MARKS = ["，", "。", "？", "！", "、", "；", "：", "…", ",", ".", "?", "!", ";", "”"]
 
 # CUE_PROPERTY_EXAMPLES=5000 for a deeper run; the default keeps the suite quick.
@@ -164,6 +167,80 @@ def test_cue_starts_near_its_first_token(stream: Stream) -> None:
     half_frame = 500 / cs.fps if cs.fps else 0
     for (i, _), cue in zip(spans, cues, strict=True):
         assert cue.start_ms >= prep.starts[i] - half_frame - 1
+
+
+def split_reference(prep: Prepared, cs: CueSettings, a: int, b: int) -> list[Span]:
+    """The split's dynamic program written plainly (every start scored, lines counted one token at a time): the
+    fast ``_split`` must choose exactly the same cues."""
+    capacity = cs.max_width * cs.max_lines
+    best = [0.0] * (b - a + 2)
+    back = [0] * (b - a + 2)
+    for j in range(a, b + 1):
+        base = _PER_CUE + (_BREAK_WEIGHT * prep.cost[j] if j < b else 0.0)
+        tail = prep.width_prefix[j + 1] - prep.drop_w[j]
+        line_tail, lines = tail, 1
+        best_c, best_i = float("inf"), j
+        for i in range(j, a - 1, -1):
+            head = prep.width_prefix[i] + prep.sep_w[i]
+            if i < j:
+                if prep.ends[j] - prep.starts[i] > cs.max_duration:
+                    break
+                if line_tail - head > cs.max_width:
+                    lines += 1
+                    if lines > cs.max_lines:
+                        break
+                    line_tail = prep.width_prefix[i + 1] - prep.drop_w[i]
+            slack = (capacity - (tail - head)) / capacity
+            c = best[i - a] + base + slack * slack
+            if prep.letters(i, j) < MIN_LETTERS:
+                c += _SCRAP
+            if c < best_c:
+                best_c, best_i = c, i
+        best[j - a + 1], back[j - a + 1] = best_c, best_i - a
+    out: list[Span] = []
+    k = b - a + 1
+    while k > 0:
+        out.append((a + back[k], a + k - 1))
+        k = back[k]
+    return out[::-1]
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_fast_split_matches_the_plain_dynamic_program(stream: Stream) -> None:
+    cs = stream.cue_settings
+    prep = prepare(stream.tokens, cs)
+    n = len(stream.tokens)
+    for a in sorted({0, n // 3}):
+        if a < n:
+            assert _split(prep, cs, a, n - 1) == split_reference(prep, cs, a, n - 1)
+
+
+@pytest.mark.parametrize(
+    "cs",
+    [
+        ZH,
+        PROFILES["en"],
+        CueSettings.for_profile("zh", max_width=8.0),
+        CueSettings.for_profile("zh", max_width=12.0, max_lines=3),
+    ],
+    ids=["zh", "en", "width8", "lines3"],
+)
+def test_fast_split_matches_the_plain_dynamic_program_on_long_runs(cs: CueSettings) -> None:
+    """Long unpunctuated runs, periodic ones full of exact ties included (ties go to the later start)."""
+    rng = random.Random(7)
+    mixed: list[Token] = []
+    t = 0
+    for _ in range(3000):
+        text = rng.choice(CJK) if rng.random() < 0.9 else rng.choice(WORDS + NUMBERS)
+        duration = rng.randint(100, 400)
+        mixed.append(Token(text, t, t + duration))
+        t += duration + rng.choice((0, 0, 0, 30, 200))
+    periodic = [Token(ch, 200 * k, 200 * k + 200) for k, ch in enumerate("这是一段没有标点的很长的语音识别结果" * 30)]
+    same = [Token("我", 200 * k, 200 * k + 200) for k in range(300)]
+    for tokens in (mixed, periodic, same):
+        prep = prepare(tokens, cs)
+        assert _split(prep, cs, 0, len(tokens) - 1) == split_reference(prep, cs, 0, len(tokens) - 1)
 
 
 def test_profiles_carry_the_standard_numbers() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from funasr_subs.cues.layout import Prepared
 from funasr_subs.cues.settings import CueSettings
 
@@ -46,50 +48,77 @@ def fits(prep: Prepared, settings: CueSettings, i: int, j: int) -> bool:
 def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
     """Best partition of tokens a..b into cues that fit: few cues, filled evenly, broken at good places.
 
-    Dynamic programming over cue ends; for each end the candidate starts are scanned right to left while the
-    cue still fits (greedy line filling from the right counts the lines), so the cost is linear in the run
-    length times the number of tokens one cue can hold.
+    Dynamic programming over cue ends: ``best[j]`` is the least cost of tokens a..j-1; a cue i..j costs
+    ``_PER_CUE + _BREAK_WEIGHT * cost[j] + slack**2`` (plus ``_SCRAP`` for a scrap), slack being the share of the
+    cue's line capacity left unused; ties go to the later start. The starts i that fit (line budget counted by
+    greedy filling from the right, maximum duration) form a window whose left end is found in O(1).
+
+    Inside the window only the prefix minima of ``best`` need scoring: a later start with a higher ``best`` also has
+    more slack and no smaller scrap penalty, so it costs strictly more. Following "next smaller-or-equal" links
+    (kept by a stack, amortised O(1) per token) visits just those few, so the whole split is linear in b - a.
+    The strictness holds while slack steps (at least ``0.25 / capacity**2``, widths being multiples of 0.5) are far
+    above float rounding of the costs; past that bound every start in the window is scored (same result, slower).
     """
     max_w = settings.max_width
-    max_lines = settings.max_lines
     max_dur = settings.max_duration
-    capacity = max_w * max_lines
-    # width(i, j) == wp[j + 1] - dw[j] - wp[i] - sw[i]: the loop below inlines it (it runs for every token)
+    capacity = max_w * settings.max_lines
     wp, sw, dw = prep.width_prefix, prep.sep_w, prep.drop_w
-    starts, ends, lp, cost = prep.starts, prep.ends, prep.letter_prefix, prep.cost
-    size = b - a + 2
-    best = [0.0] * size  # best[k]: tokens a..a+k-1 placed (always finite: a lone token is always a cue)
+    starts, ends = prep.starts, prep.ends
+    n = b - a + 1
+    # Relative indices from here on (token a + i). width(i, e) == tail[e] - head[i], exactly (multiples of 0.5).
+    head = [wp[i] + sw[i] for i in range(a, b + 1)]
+    tail = [wp[e + 1] - dw[e] for e in range(a, b + 1)]
+    lp = prep.letter_prefix[a : b + 2]
+    bases = [_PER_CUE + _BREAK_WEIGHT * c for c in prep.cost[a:b]]
+    bases.append(_PER_CUE)  # no break cost after the run's last token
+    first = _first_starts(head, tail, max_w, settings.max_lines)
+    size = n + 1
+    best = [0.0] * size  # best[k]: tokens 0..k-1 placed (always finite: a lone token is always a cue)
     back = [0] * size
-    for j in range(a, b + 1):
-        tail = wp[j + 1] - dw[j]
-        line_tail = tail  # greedy from the right: the current (top-most) line ends at line_tail
-        lines = 1
-        base = _PER_CUE + (_BREAK_WEIGHT * cost[j] if j < b else 0.0)
-        end_j = ends[j]
-        letters_j = lp[j + 1]
+    nxt = [size] * size  # nxt[k]: the first index after k whose best is <= best[k] (size: none yet)
+    stack = [0]  # indices without a nxt yet; their best values rise strictly along the stack
+    limit = 2.0**46 / (capacity * capacity) - max(bases) - _SCRAP - 1.0  # see the docstring
+    linked = limit > 0
+    if not linked:
+        nxt = list(range(1, size + 1))
+    for e in range(n):
+        lo = first[e]
+        end_e = ends[a + e]
+        if lo < e and end_e - starts[a + lo] > max_dur:
+            lo = bisect_left(starts, end_e - max_dur, a + lo, a + e) - a
+        base = bases[e]
+        tl = tail[e]
+        scrap_above = lp[e + 1] - MIN_LETTERS  # starts i with lp[i] above this make a scrap
         best_c = float("inf")
-        best_i = j
-        i = j
-        while i >= a:
-            head = wp[i] + sw[i]
-            if i < j:
-                if end_j - starts[i] > max_dur:
-                    break
-                if line_tail - head > max_w:
-                    lines += 1
-                    if lines > max_lines:
-                        break
-                    line_tail = wp[i + 1] - dw[i]
-            slack = (capacity - (tail - head)) / capacity
-            c = best[i - a] + base + slack * slack
-            if letters_j - lp[i] < MIN_LETTERS:
+        best_i = e
+        i = lo
+        while i < e and tl - head[i] > capacity:  # wider than the capacity (a lone wide token): negative slack
+            slack = (capacity - (tl - head[i])) / capacity
+            c = best[i] + base + slack * slack
+            if lp[i] > scrap_above:
                 c += _SCRAP
-            if c < best_c:
+            if c <= best_c:
                 best_c = c
                 best_i = i
-            i -= 1
-        best[j - a + 1] = best_c
-        back[j - a + 1] = best_i - a
+            i += 1
+        while i <= e:
+            slack = (capacity - (tl - head[i])) / capacity
+            c = best[i] + base + slack * slack
+            if lp[i] > scrap_above:
+                c += _SCRAP
+            if c <= best_c:
+                best_c = c
+                best_i = i
+            i = nxt[i]
+        best[e + 1] = best_c
+        back[e + 1] = best_i
+        if linked:
+            while stack and best[stack[-1]] >= best_c:
+                nxt[stack.pop()] = e + 1
+            stack.append(e + 1)
+            if best_c > limit:  # rounding could now blur slack steps: score every start from here on
+                linked = False
+                nxt = list(range(1, size + 1))
     out: list[Span] = []
     k = size - 1
     while k > 0:
@@ -98,6 +127,21 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
         k = s
     out.reverse()
     return out
+
+
+def _first_starts(head: list[float], tail: list[float], max_w: float, max_lines: int) -> list[int]:
+    """For each last token e, the first token a cue ending at e can start with and keep within ``max_lines`` lines,
+    lines filled greedily from the right (which needs the fewest lines; a token wider than a line takes one)."""
+    line_start = [0] * len(tail)
+    x = 0
+    for e, t in enumerate(tail):  # both ends only move right: head and tail never decrease
+        while x < e and t - head[x] > max_w:
+            x += 1
+        line_start[e] = x
+    first = line_start
+    for _ in range(max_lines - 1):
+        first = [line_start[s - 1] if s else 0 for s in first]
+    return first
 
 
 def _is_scrap(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int) -> bool:
