@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import ssl
@@ -31,6 +30,7 @@ log = logging.getLogger(__name__)
 #: Replies are ~0.6 MB per hour of speech; websockets' 1 MiB default would refuse a two-hour film's.
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 _2PASS_PCM_ONLY = "ONLY SUPPORT PCM"
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the server's half of the closing handshake
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
             max_size=MAX_REPLY_BYTES,
             compression=None,
             ping_interval=None,
-            close_timeout=2,
+            close_timeout=CLOSE_TIMEOUT,
             user_agent_header="funasr-subs",
         )
     except InvalidURI:
@@ -130,14 +130,19 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
 
 
 async def _send_audio(
-    ws: ClientConnection, start: str, chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None] | None
+    ws: ClientConnection,
+    start: str,
+    chunks: AsyncIterator[bytes],
+    on_bytes: Callable[[int], None] | None,
+    send_timeout: float | None,
 ) -> None:
-    await ws.send(start)
+    # each send waits until the socket takes the frame: a server that stops reading would block it forever
+    await asyncio.wait_for(ws.send(start), send_timeout)
     async for chunk in chunks:
-        await ws.send(chunk)
+        await asyncio.wait_for(ws.send(chunk), send_timeout)
         if on_bytes is not None:
             on_bytes(len(chunk))
-    await ws.send(END_MESSAGE)
+    await asyncio.wait_for(ws.send(END_MESSAGE), send_timeout)
 
 
 async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
@@ -172,10 +177,17 @@ async def exchange(
     url: str,
     reply_timeout: float,
     on_bytes: Callable[[int], None] | None = None,
+    send_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Send one file and wait for its reply; the caller closes ``ws``."""
+    """Send one file and wait for its reply; the caller closes ``ws``. ``send_timeout``: longest wait for the
+    server to take one frame (None: no limit)."""
     try:
-        await _send_audio(ws, start, chunks, on_bytes)
+        await _send_audio(ws, start, chunks, on_bytes, send_timeout)
+    except TimeoutError:
+        raise ReplyTimeoutError(
+            f"{url} stopped reading the upload for {send_timeout:.0f} s: the server may be stuck or overloaded; "
+            "try again later or raise --reply-timeout"
+        ) from None
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd is not None else None
         if code == 1009:
@@ -193,5 +205,8 @@ async def exchange(
 
 
 async def close_quietly(ws: ClientConnection) -> None:
-    with contextlib.suppress(Exception):
-        await ws.close()
+    """Close ``ws``; a server that stopped reading (close() would wait for it forever) gets its socket cut."""
+    try:
+        await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+    except Exception:
+        ws.transport.abort()

@@ -165,7 +165,13 @@ async def _one_attempt(
         )
         async with open_stream() as stream:
             return await exchange(
-                ws, start, stream.chunks(), url=settings.server, reply_timeout=reply_timeout, on_bytes=on_bytes
+                ws,
+                start,
+                stream.chunks(),
+                url=settings.server,
+                reply_timeout=reply_timeout,
+                on_bytes=on_bytes,
+                send_timeout=settings.reply_timeout,
             )
     finally:
         await close_quietly(ws)

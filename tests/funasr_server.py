@@ -59,8 +59,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 32_000_000
-Fault = Literal["refuse", "hang", "drop", "garbage", "slow"] | None
-FAULTS = ("refuse", "hang", "drop", "garbage", "slow")
+Fault = Literal["refuse", "hang", "drop", "garbage", "slow", "stall"] | None
+FAULTS = ("refuse", "hang", "drop", "garbage", "slow", "stall")
 
 
 # ---------------------------------------------------------------- records
@@ -146,7 +146,8 @@ class _FileState:
 class FunasrTestServer:
     """A real websockets server on 127.0.0.1 behaving like ``funasr-wss-server`` in offline mode.
 
-    ``fault``: None | "refuse" | "hang" | "drop" | "garbage" | "slow" (settable at any time).
+    ``fault``: None | "refuse" | "hang" | "drop" | "garbage" | "slow" | "stall" (settable at any time); "drop" and
+    "stall" act after ``drop_after_bytes`` of audio: "stall" stops reading, like a frozen server process.
     ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model.
     """
 
@@ -358,6 +359,11 @@ class FunasrTestServer:
                     if self._fault == "drop" and received >= self.drop_after_bytes:
                         log.info("test server: fault 'drop' after %d bytes", received)
                         ws.transport.abort()
+                        break
+                    if self._fault == "stall" and received >= self.drop_after_bytes:
+                        log.info("test server: fault 'stall' after %d bytes: no longer reading", received)
+                        ws.transport.pause_reading()  # like a frozen server: the client's socket buffers fill up
+                        await ws.wait_closed()
                         break
                     if state is None:
                         assert self._tmp is not None

@@ -3,12 +3,14 @@ stalled servers, file permissions. Real ffmpeg, the real test server, real files
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from funasr_subs.config import Settings
-from funasr_subs.pipeline import generate_subtitles
+from funasr_subs.errors import CancelledError, ServerTimeoutError
+from funasr_subs.pipeline import generate_subtitles, recognise_file
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 
@@ -42,3 +44,43 @@ def test_send_mp4_copies_common_codecs(
     assert result.status == "done"
     assert funasr_server.requests[0]["wav_format"] == "mp4"
     assert near([c.start_ms for c in result.cues], [start + delay for start, _ in BURSTS])
+
+
+def _upload_in_thread(
+    server: FunasrTestServer, raw: Path, cancel: threading.Event, **changes: object
+) -> tuple[threading.Thread, list[BaseException | None]]:
+    outcome: list[BaseException | None] = []
+
+    def upload() -> None:
+        try:
+            recognise_file(raw, fast(server, **changes), raw_pcm=True, cancel=cancel)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=upload, daemon=True)
+    worker.start()
+    return worker, outcome
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+def test_a_server_that_stops_reading_mid_upload_cannot_hang_the_job(
+    funasr_server: FunasrTestServer, tmp_path: Path, how: str
+) -> None:
+    raw = tmp_path / "long.pcm"
+    raw.write_bytes(bytes(32_000_000))  # 1000 s of silence: far more than the socket buffers hold
+    funasr_server.fault = "stall"
+    cancel = threading.Event()
+    worker, outcome = _upload_in_thread(funasr_server, raw, cancel, reply_timeout=1 if how == "timeout" else 600)
+    if how == "cancel":
+        assert funasr_server.wait_for_bytes(funasr_server.drop_after_bytes)
+        cancel.set()
+    worker.join(15)
+    stuck = worker.is_alive()
+    cancel.set()  # unblocks a client without a send timeout, so the failure below is reported, not hung
+    worker.join(10)
+    assert not stuck, "the job hung on a server that stopped reading"
+    if how == "timeout":
+        assert isinstance(outcome[0], ServerTimeoutError) and "stopped reading" in str(outcome[0]), outcome
+    else:
+        assert isinstance(outcome[0], CancelledError), outcome
