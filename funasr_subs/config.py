@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
+from urllib.parse import urlsplit
 
 from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
@@ -79,6 +80,13 @@ class Settings:
             raise ConfigError("--jobs must be at least 1")
         if not self.server.startswith(("ws://", "wss://")):
             raise ConfigError(f"server URL {self.server!r} must start with ws:// or wss://")
+        try:
+            url = urlsplit(self.server)
+            host, _ = url.hostname, url.port  # .port raises ValueError unless it is a number in 0-65535
+        except ValueError as exc:
+            raise ConfigError(f"server URL {self.server!r} is not usable ({exc}): use ws://host:port") from None
+        if not host:
+            raise ConfigError(f"server URL {self.server!r} names no host: use ws://host:port")
         if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
             raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from funasr_subs.cli import main
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, ServerTimeoutError
+from funasr_subs.errors import CancelledError, ConfigError, ServerTimeoutError
 from funasr_subs.pipeline import generate_subtitles, recognise_file
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -84,3 +85,16 @@ def test_a_server_that_stops_reading_mid_upload_cannot_hang_the_job(
         assert isinstance(outcome[0], ServerTimeoutError) and "stopped reading" in str(outcome[0]), outcome
     else:
         assert isinstance(outcome[0], CancelledError), outcome
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:99999", "ws://127.0.0.1:port", "ws://[::1", "wss://"])
+def test_an_unusable_server_url_is_one_config_line_not_a_traceback(
+    tmp_media_dir: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=2000)
+    with pytest.raises(ConfigError, match="server URL"):
+        Settings(server=url)
+    code = main(["transcribe", "--server", url, "--retries", "0", str(media)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "server URL" in err, err
+    assert sorted(p.name for p in tmp_media_dir.iterdir()) == ["a.mkv"]
