@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pysubs2
 import pytest
 
 from funasr_subs.cli import main
@@ -98,3 +99,27 @@ def test_an_unusable_server_url_is_one_config_line_not_a_traceback(
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "server URL" in err, err
     assert sorted(p.name for p in tmp_media_dir.iterdir()) == ["a.mkv"]
+
+
+def test_files_that_would_write_the_same_subtitle_are_not_both_processed(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for season in ("S01", "S02"):
+        (tmp_media_dir / season).mkdir()
+    first = make_media(tmp_media_dir / "S01" / "ep01.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    second = make_media(tmp_media_dir / "S02" / "ep01.mkv", bursts=BURSTS, duration_ms=6000)
+    out = tmp_path / "subs"
+    out.mkdir()
+    code = main(["transcribe", "--server", funasr_server.url, "-j", "2", "--output-dir", str(out), str(tmp_media_dir)])
+    assert code == 1
+    err = capsys.readouterr().err
+    clash = [line for line in err.splitlines() if line.startswith(f"error: {second}:")]
+    assert clash and str(first) in clash[0], err
+    assert len(funasr_server.requests) == 1
+    assert len(pysubs2.load(str(out / "ep01.zh.srt"))) == 1  # the first file's subtitle, not replaced
+
+
+def test_a_file_named_twice_is_transcribed_once(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
+    media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    code = main(["transcribe", "--server", funasr_server.url, "-j", "2", str(tmp_media_dir), str(media)])
+    assert code == 0 and len(funasr_server.requests) == 1

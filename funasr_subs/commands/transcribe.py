@@ -22,7 +22,8 @@ from funasr_subs.commands.common import add_transcribe_options, settings_from_ar
 from funasr_subs.config import Settings
 from funasr_subs.errors import FunasrSubsError, MediaNotFoundError
 from funasr_subs.media import MEDIA_SUFFIXES
-from funasr_subs.pipeline import Result, generate_subtitles
+from funasr_subs.pipeline import Result, generate_subtitles, output_paths
+from funasr_subs.sidecar import sidecar_path_for
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,14 @@ def transcribe_all(
 
     Ctrl-C (or SIGTERM) cancels every running job within a fraction of a second; nothing half-written remains.
     """
+    media_files, clashes = _unique_outputs(media_files, settings)
+    for media, first in clashes.items():
+        log.error(
+            "error: %s: its subtitles would replace those of %s (same name): rename one, or transcribe them "
+            "separately into different --output-dir folders",
+            media,
+            first,
+        )
     failures = 0
     bars = _Bars(len(media_files), show_bars)
     cancel = threading.Event()
@@ -145,9 +154,32 @@ def transcribe_all(
         raise
     pool.shutdown(wait=True)
     bars.overall.close()
-    if failures or missing:
-        log.error("%d of %d file(s) failed", failures + missing, len(media_files) + missing)
-    return 1 if failures or missing else 0
+    failures += len(clashes) + missing
+    if failures:
+        log.error("%d of %d file(s) failed", failures, len(media_files) + len(clashes) + missing)
+    return 1 if failures else 0
+
+
+def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[Path], dict[Path, Path]]:
+    """Each file once, minus the files whose subtitle or sidecar an earlier file writes too (one stem in one
+    folder, or one --output-dir for several folders); those map to that earlier file."""
+    seen: set[Path] = set()
+    owners: dict[Path, Path] = {}
+    todo: list[Path] = []
+    clashes: dict[Path, Path] = {}
+    for media in media_files:
+        if media.resolve() in seen:
+            continue
+        seen.add(media.resolve())
+        targets = [*output_paths(media, settings).values(), sidecar_path_for(media, settings.output_dir)]
+        keys = [t.resolve() for t in targets]
+        first = next((owners[k] for k in keys if k in owners), None)
+        if first is not None:
+            clashes[media] = first
+            continue
+        owners.update(dict.fromkeys(keys, media))
+        todo.append(media)
+    return todo, clashes
 
 
 def _collect(
