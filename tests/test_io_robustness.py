@@ -11,10 +11,12 @@ import pytest
 
 from funasr_subs.cli import main
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, ConfigError, ServerTimeoutError
+from funasr_subs.errors import CancelledError, ConfigError, ServerError, ServerTimeoutError
 from funasr_subs.pipeline import generate_subtitles, recognise_file
+from funasr_subs.watch.daemon import WatchDaemon
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
+from tests.watch_support import jobs_in, options, server_settings
 
 BURSTS = [(1000, 900), (3500, 1200)]
 
@@ -123,3 +125,26 @@ def test_a_file_named_twice_is_transcribed_once(funasr_server: FunasrTestServer,
     media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
     code = main(["transcribe", "--server", funasr_server.url, "-j", "2", str(tmp_media_dir), str(media)])
     assert code == 0 and len(funasr_server.requests) == 1
+
+
+@pytest.mark.parametrize("problem", ["no-timestamp-model", "tls-mismatch", "not-funasr"])
+def test_watch_stops_on_a_server_problem_instead_of_failing_every_file(
+    funasr_server: FunasrTestServer, tmp_path: Path, problem: str
+) -> None:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    for name in ("a", "b", "c"):
+        make_media(root / f"{name}.mkv", [(500, 800)], 2000)
+    url = funasr_server.url
+    if problem == "no-timestamp-model":
+        funasr_server.timestamps = False
+    elif problem == "tls-mismatch":
+        url = url.replace("ws://", "wss://")
+    else:
+        funasr_server.fault = "garbage"
+    daemon = WatchDaemon(options((root,), state, once=True, jobs=1), server_settings(url))
+    with pytest.raises(ServerError):
+        daemon.run()
+    assert not jobs_in(state, "failed")  # nothing is wrong with the files: they wait for a fixed server
+    assert len(jobs_in(state, "queued")) == 3
+    assert len(funasr_server.requests) <= 1  # one file found the problem; the others were not sent

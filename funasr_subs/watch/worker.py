@@ -13,7 +13,15 @@ from typing import Literal
 
 from funasr_subs import pipeline
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, FunasrSubsError, OutputExistsError, ToolMissingError
+from funasr_subs.errors import (
+    CancelledError,
+    FunasrSubsError,
+    NoTimestampsError,
+    OutputExistsError,
+    ProtocolError,
+    TLSMismatchError,
+    ToolMissingError,
+)
 from funasr_subs.pipeline import CancelToken, Result
 from funasr_subs.watch.scan import HotwordsLookup, root_of
 from funasr_subs.watch.state import Job, StateDB
@@ -22,6 +30,8 @@ log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[Path, Settings, CancelToken], Result]
 Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal"]
+#: Not the file's fault: a missing tool or a server (or --server) that must be fixed first; every file would fail.
+SETUP_ERRORS = (ToolMissingError, TLSMismatchError, NoTimestampsError, ProtocolError)
 
 
 def generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
@@ -187,7 +197,7 @@ class JobRunner:
             else:
                 log.warning("%s: waiting %.1f s before trying the queue again", exc, wait)
             return "waiting"
-        if isinstance(exc, ToolMissingError):  # every file would fail the same way: stop instead
+        if isinstance(exc, SETUP_ERRORS):  # every file would fail the same way: stop instead
             db.requeue(path)
             self.fatal = exc
             return "fatal"
