@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,7 +70,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file."""
     folder = path.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = _create_temp(path)
     except OSError as exc:
         raise OutputError(
             f"cannot write in {folder}: {exc.strerror}; use --output-dir DIR to write elsewhere", path=path
@@ -78,7 +80,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        mode = _regular_file_mode(path)
+        if mode is not None:  # a replaced file keeps the permissions it was given
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -87,3 +91,23 @@ def atomic_write_text(path: Path, text: str) -> Path:
             raise OutputError(f"cannot write {path.name}: {exc.strerror}", path=path) from None
         raise
     return path
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new empty file beside ``path``, made with mode 0o666 so the umask applies as to any file the user makes."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
+def _regular_file_mode(path: Path) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return stat.S_IMODE(st.st_mode) & 0o777 if stat.S_ISREG(st.st_mode) else None

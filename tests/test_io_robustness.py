@@ -3,6 +3,8 @@ stalled servers, file permissions. Real ffmpeg, the real test server, real files
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -148,3 +150,20 @@ def test_watch_stops_on_a_server_problem_instead_of_failing_every_file(
     assert not jobs_in(state, "failed")  # nothing is wrong with the files: they wait for a fixed server
     assert len(jobs_in(state, "queued")) == 3
     assert len(funasr_server.requests) <= 1  # one file found the problem; the others were not sent
+
+
+def test_written_files_follow_the_umask_and_keep_a_replaced_files_mode(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path
+) -> None:
+    media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    old = os.umask(0o027)  # a private library: no access for others
+    try:
+        result = generate_subtitles(media, fast(funasr_server))
+    finally:
+        os.umask(old)
+    srt, sidecar = result.written[0], result.sidecar
+    assert sidecar is not None
+    assert stat.S_IMODE(srt.stat().st_mode) == 0o640 and stat.S_IMODE(sidecar.stat().st_mode) == 0o640
+    srt.chmod(0o664)  # the user shares the subtitle with a group
+    redone = generate_subtitles(media, fast(funasr_server, overwrite=True))
+    assert redone.status == "done" and stat.S_IMODE(srt.stat().st_mode) == 0o664
