@@ -90,22 +90,25 @@ def merged_outputs(previous: Sidecar | None, new: Mapping[str, str]) -> dict[str
 def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
     if "reply" not in data or not isinstance(data["reply"], dict):
         raise BadInputError(f"{source} is not a funasr-subs sidecar (no 'reply')")
-    media = data.get("media") or {}
-    audio = dict(data.get("audio") or {})
-    outputs = {str(k): [str(d) for d in v] for k, v in (data.get("outputs") or {}).items() if isinstance(v, list)}
-    return Sidecar(
-        reply=data["reply"],
-        offset_ms=int(audio.pop("offset_ms", 0) or 0),
-        duration_ms=int(audio.pop("duration_ms", 0) or 0),
-        media_name=str(media.get("name") or ""),
-        media_size=int(media.get("size", -1)),
-        media_mtime_ns=int(media.get("mtime_ns", -1)),
-        settings=dict(data.get("settings") or {}),
-        audio=audio,
-        outputs=outputs,
-        version=str(data.get("version") or ""),
-        created=str(data.get("created") or ""),
-    )
+    try:  # a hand-edited or damaged file: wrong types anywhere
+        media = data.get("media") or {}
+        audio = dict(data.get("audio") or {})
+        outputs = {str(k): [str(d) for d in v] for k, v in (data.get("outputs") or {}).items() if isinstance(v, list)}
+        return Sidecar(
+            reply=data["reply"],
+            offset_ms=int(audio.pop("offset_ms", 0) or 0),
+            duration_ms=int(audio.pop("duration_ms", 0) or 0),
+            media_name=str(media.get("name") or ""),
+            media_size=int(media.get("size", -1)),
+            media_mtime_ns=int(media.get("mtime_ns", -1)),
+            settings=dict(data.get("settings") or {}),
+            audio=audio,
+            outputs=outputs,
+            version=str(data.get("version") or ""),
+            created=str(data.get("created") or ""),
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise BadInputError(f"{source} is a damaged funasr-subs sidecar ({exc})") from None
 
 
 def read_sidecar(path: Path) -> Sidecar:

@@ -3,6 +3,7 @@ stalled servers, file permissions. Real ffmpeg, the real test server, real files
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -14,7 +15,7 @@ import pytest
 from funasr_subs.cli import main
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, ConfigError, ServerError, ServerTimeoutError
-from funasr_subs.pipeline import generate_subtitles, recognise_file
+from funasr_subs.pipeline import generate_subtitles, is_up_to_date, recognise_file
 from funasr_subs.watch.daemon import WatchDaemon
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -167,3 +168,24 @@ def test_written_files_follow_the_umask_and_keep_a_replaced_files_mode(
     srt.chmod(0o664)  # the user shares the subtitle with a group
     redone = generate_subtitles(media, fast(funasr_server, overwrite=True))
     assert redone.status == "done" and stat.S_IMODE(srt.stat().st_mode) == 0o664
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"reply": {}, "media": {"name": "a.mkv", "size": "big"}},
+        {"reply": {}, "media": ["a.mkv"]},
+        {"reply": {}, "audio": {"offset_ms": "late"}},
+        {"reply": {}, "outputs": ["a.zh.srt"]},
+    ],
+)
+def test_a_damaged_sidecar_is_not_ours_rather_than_a_crash(
+    funasr_server: FunasrTestServer, tmp_path: Path, content: dict[str, object]
+) -> None:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    media = make_media(root / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    (root / "a.funasr.json").write_text(json.dumps(content), encoding="utf-8")
+    assert WatchDaemon(options((root,), state, once=True), server_settings(funasr_server.url)).run() == 0
+    assert (root / "a.zh.srt").exists() and len(funasr_server.requests) == 1
+    assert is_up_to_date(media, fast(funasr_server))
