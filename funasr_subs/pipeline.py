@@ -171,7 +171,7 @@ async def _one_attempt(
                 url=settings.server,
                 reply_timeout=reply_timeout,
                 on_bytes=on_bytes,
-                send_timeout=settings.reply_timeout,
+                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
             )
     finally:
         await close_quietly(ws)

@@ -189,3 +189,9 @@ def test_a_damaged_sidecar_is_not_ours_rather_than_a_crash(
     assert WatchDaemon(options((root,), state, once=True), server_settings(funasr_server.url)).run() == 0
     assert (root / "a.zh.srt").exists() and len(funasr_server.requests) == 1
     assert is_up_to_date(media, fast(funasr_server))
+
+
+def test_reply_timeout_zero_leaves_only_the_duration_part(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
+    media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    result = generate_subtitles(media, fast(funasr_server, reply_timeout=0, reply_timeout_ratio=2.0))
+    assert result.status == "done"
