@@ -14,12 +14,12 @@ import pytest
 
 from funasr_subs.cli import main
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, ConfigError, ServerError, ServerTimeoutError
+from funasr_subs.errors import CancelledError, ConfigError, ServerTimeoutError
 from funasr_subs.pipeline import generate_subtitles, is_up_to_date, recognise_file
 from funasr_subs.watch.daemon import WatchDaemon
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
-from tests.watch_support import jobs_in, options, server_settings
+from tests.watch_support import jobs_in, options, running, server_settings, wait_for
 
 BURSTS = [(1000, 900), (3500, 1200)]
 
@@ -131,7 +131,7 @@ def test_a_file_named_twice_is_transcribed_once(funasr_server: FunasrTestServer,
 
 
 @pytest.mark.parametrize("problem", ["no-timestamp-model", "tls-mismatch", "not-funasr"])
-def test_watch_stops_on_a_server_problem_instead_of_failing_every_file(
+def test_watch_waits_on_a_server_problem_instead_of_failing_every_file(
     funasr_server: FunasrTestServer, tmp_path: Path, problem: str
 ) -> None:
     root, state = tmp_path / "library", tmp_path / "state"
@@ -146,8 +146,7 @@ def test_watch_stops_on_a_server_problem_instead_of_failing_every_file(
     else:
         funasr_server.fault = "garbage"
     daemon = WatchDaemon(options((root,), state, once=True, jobs=1), server_settings(url))
-    with pytest.raises(ServerError):
-        daemon.run()
+    assert daemon.run() == 1  # --once: the files stay queued for the next run
     assert not jobs_in(state, "failed")  # nothing is wrong with the files: they wait for a fixed server
     assert len(jobs_in(state, "queued")) == 3
     assert len(funasr_server.requests) <= 1  # one file found the problem; the others were not sent
@@ -195,3 +194,18 @@ def test_reply_timeout_zero_leaves_only_the_duration_part(funasr_server: FunasrT
     media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
     result = generate_subtitles(media, fast(funasr_server, reply_timeout=0, reply_timeout_ratio=2.0))
     assert result.status == "done"
+
+
+def test_watch_resumes_by_itself_once_the_server_is_fixed(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    for name in ("a", "b"):
+        make_media(root / f"{name}.mkv", [(500, 800)], 2000)
+    funasr_server.timestamps = False  # started with a model that gives no timestamps
+    daemon = WatchDaemon(options((root,), state, backoff_base=0.1, backoff_cap=0.2), server_settings(funasr_server.url))
+    with running(daemon):
+        wait_for(lambda: daemon.backoff.delay > 0, what="the queue to wait for the server")
+        assert not jobs_in(state, "failed")
+        funasr_server.timestamps = True  # the admin restarts it with the timestamp model
+        wait_for(lambda: len(jobs_in(state, "done")) == 2, what="both files done")
+    assert (root / "a.zh.srt").exists() and (root / "b.zh.srt").exists()

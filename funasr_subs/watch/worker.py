@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[Path, Settings, CancelToken], Result]
 Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal"]
-#: Not the file's fault: a missing tool or a server (or --server) that must be fixed first; every file would fail.
-SETUP_ERRORS = (ToolMissingError, TLSMismatchError, NoTimestampsError, ProtocolError)
+#: The server (or --server) is at fault, not the file: the queue waits with backoff as for an unreachable server.
+#: A TLS "mismatch" is also what a server still starting behind docker's port proxy looks like (accept, then close).
+SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError)
 
 
 def generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
@@ -189,7 +190,7 @@ class JobRunner:
         return "skipped"
 
     def _failed(self, db: StateDB, path: Path, exc: FunasrSubsError) -> Outcome:
-        if exc.retryable:
+        if exc.retryable or isinstance(exc, SERVER_SETUP_ERRORS):
             wait = self.backoff.failed()
             db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
             if self.once:
@@ -197,7 +198,7 @@ class JobRunner:
             else:
                 log.warning("%s: waiting %.1f s before trying the queue again", exc, wait)
             return "waiting"
-        if isinstance(exc, SETUP_ERRORS):  # every file would fail the same way: stop instead
+        if isinstance(exc, ToolMissingError):  # every file would fail the same way: stop instead
             db.requeue(path)
             self.fatal = exc
             return "fatal"
