@@ -125,7 +125,8 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
     if settings.overwrite:
         return None
     for path in output_paths(media, settings).values():
-        if path.exists() and not (previous is not None and previous.wrote(path)):
+        taken = path.exists() or path.is_symlink()  # a dangling link (a drive not mounted now) is the user's too
+        if taken and not (previous is not None and previous.wrote(path)):
             return path
     return None
 

@@ -209,3 +209,14 @@ def test_watch_resumes_by_itself_once_the_server_is_fixed(funasr_server: FunasrT
         funasr_server.timestamps = True  # the admin restarts it with the timestamp model
         wait_for(lambda: len(jobs_in(state, "done")) == 2, what="both files done")
     assert (root / "a.zh.srt").exists() and (root / "b.zh.srt").exists()
+
+
+def test_a_dangling_symlink_where_the_subtitle_goes_is_the_users(
+    funasr_server: FunasrTestServer, tmp_media_dir: Path, tmp_path: Path
+) -> None:
+    media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS[:1], duration_ms=3000)
+    link = tmp_media_dir / "a.zh.srt"
+    link.symlink_to(tmp_path / "unmounted" / "a.srt")  # the user's subtitle on a drive that is not mounted now
+    result = generate_subtitles(media, fast(funasr_server))
+    assert result.status == "skipped" and "--overwrite" in result.reason
+    assert link.is_symlink() and funasr_server.requests == []
