@@ -11,14 +11,23 @@ segment (a cue closes at every punctuation mark), text joined, no line breaking 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from funasr_subs.check import check_cues
 from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues.boundaries import EN_CONJUNCTIONS, ZH_CONJUNCTIONS
+from funasr_subs.cues.text import is_punct
+from funasr_subs.errors import FunasrSubsError
 from funasr_subs.model import Cue, Token
+from funasr_subs.protocol import parse_reply, parse_session
+
+REPLIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "funasr-responses"
 
 _HAN = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后"
@@ -95,6 +104,50 @@ def one_cue_per_segment(tokens: Sequence[Token], settings: CueSettings) -> list[
     return cues
 
 
+def line_break_kinds(cues: Sequence[Cue]) -> Counter[str]:
+    """Where the line break of each two-line cue falls: after punctuation, before a conjunction, or elsewhere (in
+    the middle of a clause). Read from the text, so any subtitles can be measured."""
+    conjunctions = tuple(w for words in ZH_CONJUNCTIONS.values() for w in words)
+    kinds: Counter[str] = Counter()
+    for cue in cues:
+        if len(cue.lines) != 2:
+            continue
+        top, bottom = cue.lines
+        if is_punct(top[-1]):
+            kinds["punctuation"] += 1
+        elif bottom.startswith(conjunctions) or bottom.split(" ")[0].lower() in EN_CONJUNCTIONS:
+            kinds["conjunction"] += 1
+        else:
+            kinds["elsewhere"] += 1
+    return kinds
+
+
+def format_kinds(kinds: Counter[str]) -> str:
+    total = sum(kinds.values())
+    if not total:
+        return "no two-line cues"
+    labels = {"punctuation": "after punctuation", "conjunction": "before a conjunction", "elsewhere": "elsewhere"}
+    shares = ", ".join(f"{label} {100 * kinds[k] / total:.1f}%" for k, label in labels.items())
+    return f"{total} two-line cues, broken {shares}"
+
+
+def real_reply_tokens() -> list[list[Token]]:
+    """The tokens of every real reply in tests/data/funasr-responses that has speech with times."""
+    out: list[list[Token]] = []
+    for path in sorted(REPLIES.glob("*.json*")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".jsonl":
+                transcript = parse_session([json.loads(line) for line in text.splitlines() if line])
+            else:
+                transcript = parse_reply(json.loads(text))
+        except FunasrSubsError:
+            continue
+        if transcript.tokens:
+            out.append(list(transcript.tokens))
+    return out
+
+
 def best_of(runs: int, fn: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -141,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({100 * report.share_ok('short', 'long'):.1f}% within duration limits); "
         f"baseline {100 * naive.share_ok():.1f}%"
     )
+    print(f"line breaks on {sizes[-1]} tokens: {format_kinds(line_break_kinds(build_cues(big, settings)))}")
+    real = Counter[str]()
+    for tokens in real_reply_tokens():
+        real.update(line_break_kinds(build_cues(tokens, settings)))
+    print(f"line breaks in the real replies: {format_kinds(real)}")
     slowest = max(engine, bare_s, solid_s)
     ok = slowest < 1.0 or args.quick
     if not ok:

@@ -66,12 +66,13 @@ class Prepared:
 
     def min_lines(self, i: int, j: int) -> int:
         """Fewest lines tokens i..j need (greedy filling is optimal for this); a too-wide token takes a line."""
+        wp, sw, dw, max_w = self.width_prefix, self.sep_w, self.drop_w, self.max_width
         lines = 1
-        start = i
+        head = wp[i] + sw[i]  # width(start, k) == wp[k + 1] - dw[k] - head, exactly (multiples of 0.5)
         for k in range(i + 1, j + 1):
-            if self.width(start, k) > self.max_width:
+            if wp[k + 1] - dw[k] - head > max_w:
                 lines += 1
-                start = k
+                head = wp[k] + sw[k]
         return lines
 
 
@@ -192,15 +193,20 @@ def break_lines(prep: Prepared, i: int, j: int, max_lines: int) -> tuple[str, ..
     if need <= 1:
         return (prep.line_text(i, j),)
     if need == 2:
+        wp, sw, dw, max_w, cost = prep.width_prefix, prep.sep_w, prep.drop_w, prep.max_width, prep.cost
+        head = wp[i] + sw[i]
+        tail = wp[j + 1] - dw[j]
         best_m = -1
         best_cost = float("inf")
         for m in range(i, j):
-            if not (_line_ok(prep, i, m) and _line_ok(prep, m + 1, j)):
+            w1 = wp[m + 1] - dw[m] - head  # == prep.width(i, m); it only grows with m
+            if w1 > max_w and m > i:
+                break
+            w2 = tail - (wp[m + 1] + sw[m + 1])  # == prep.width(m + 1, j)
+            if w2 > max_w and m + 1 < j:
                 continue
-            w1 = prep.width(i, m)
-            w2 = prep.width(m + 1, j)
-            d = (w1 - w2) / prep.max_width
-            c = _BALANCE * d * d + (_TOP_HEAVY if w1 > w2 else 0.0) + _BOUNDARY * prep.cost[m]
+            d = (w1 - w2) / max_w
+            c = _BALANCE * d * d + (_TOP_HEAVY if w1 > w2 else 0.0) + _BOUNDARY * cost[m]
             if c < best_cost:
                 best_cost = c
                 best_m = m
