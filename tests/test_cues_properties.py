@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 
 from funasr_subs.cues import PROFILES, CueSettings, build_cues
 from funasr_subs.cues.layout import Prepared, prepare
-from funasr_subs.cues.segment import _BREAK_WEIGHT, _PER_CUE, _SCRAP, MIN_LETTERS, Span, _split, segment
+from funasr_subs.cues.segment import (
+    _BREAK_WEIGHT,
+    _LINE_BREAK,
+    _PER_CUE,
+    _SCRAP,
+    MIN_LETTERS,
+    Span,
+    _split,
+    segment,
+)
 from funasr_subs.cues.text import text_width
 from funasr_subs.model import Cue, Token
 
@@ -169,9 +178,13 @@ def test_cue_starts_near_its_first_token(stream: Stream) -> None:
         assert cue.start_ms >= prep.starts[i] - half_frame - 1
 
 
+def line_ok(prep: Prepared, cs: CueSettings, i: int, j: int) -> bool:
+    return i == j or prep.width(i, j) <= cs.max_width
+
+
 def split_reference(prep: Prepared, cs: CueSettings, a: int, b: int) -> list[Span]:
-    """The split's dynamic program written plainly (every start scored, lines counted one token at a time): the
-    fast ``_split`` must choose exactly the same cues."""
+    """The split's dynamic program written plainly (every start scored, lines counted one token at a time, line
+    breaks tried one by one): the fast ``_split`` must choose exactly the same cues."""
     capacity = cs.max_width * cs.max_lines
     best = [0.0] * (b - a + 2)
     back = [0] * (b - a + 2)
@@ -194,6 +207,10 @@ def split_reference(prep: Prepared, cs: CueSettings, a: int, b: int) -> list[Spa
             c = best[i - a] + base + slack * slack
             if prep.letters(i, j) < MIN_LETTERS:
                 c += _SCRAP
+            if cs.max_lines == lines == 2 and any(prep.clause[m] for m in range(i, j)):
+                fits_both = [m for m in range(i, j) if line_ok(prep, cs, i, m) and line_ok(prep, cs, m + 1, j)]
+                if not any(prep.clause[m] for m in fits_both):
+                    c += _LINE_BREAK
             if c < best_c:
                 best_c, best_i = c, i
         best[j - a + 1], back[j - a + 1] = best_c, best_i - a
@@ -227,14 +244,23 @@ def test_fast_split_matches_the_plain_dynamic_program(stream: Stream) -> None:
     ids=["zh", "en", "width8", "lines3"],
 )
 def test_fast_split_matches_the_plain_dynamic_program_on_long_runs(cs: CueSettings) -> None:
-    """Long unpunctuated runs, periodic ones full of exact ties included (ties go to the later start)."""
+    """Long runs without sentence ends (clause marks, conjunctions and words wider than a line, or nothing at all),
+    periodic ones full of exact ties included (ties go to the later start)."""
     rng = random.Random(7)
     mixed: list[Token] = []
     t = 0
     for _ in range(3000):
-        text = rng.choice(CJK) if rng.random() < 0.9 else rng.choice(WORDS + NUMBERS)
+        roll = rng.random()
+        text = (
+            rng.choice(CJK)
+            if roll < 0.85
+            else rng.choice(WORDS + NUMBERS)
+            if roll < 0.98
+            else "x" * rng.randint(10, 40)
+        )
         duration = rng.randint(100, 400)
-        mixed.append(Token(text, t, t + duration))
+        mark = rng.choice("，，，、,;") if rng.random() < 0.12 else ""
+        mixed.append(Token(text, t, t + duration, mark))
         t += duration + rng.choice((0, 0, 0, 30, 200))
     periodic = [Token(ch, 200 * k, 200 * k + 200) for k, ch in enumerate("这是一段没有标点的很长的语音识别结果" * 30)]
     same = [Token("我", 200 * k, 200 * k + 200) for k in range(300)]

@@ -85,6 +85,16 @@ def test_a_long_sentence_splits_at_the_clause_mark_nearest_the_middle() -> None:
     ]
 
 
+def test_a_long_sentence_splits_where_each_cue_can_break_its_lines_at_a_comma() -> None:
+    text = "他小时候家里很穷，每天要走很远的路去上学，冬天冷得手都冻僵了，可是从来没有迟到过。"
+    cues = build_cues(tokens(text, step=200), ZH)
+    # not "他小时候家里很穷，每天要走很远的 / 路去上学，冬天冷得手都冻僵了，" + "可是从来没有迟到过。"
+    assert texts(cues) == [
+        "他小时候家里很穷， / 每天要走很远的路去上学，",
+        "冬天冷得手都冻僵了， / 可是从来没有迟到过。",
+    ]
+
+
 def test_no_punctuation_one_huge_segment_becomes_balanced_full_cues() -> None:
     text = "这是一段没有标点的很长的语音识别结果" * 30  # 540 characters, no pauses: FunASR without a punctuation model
     cues = build_cues(tokens(text, step=200), ZH)

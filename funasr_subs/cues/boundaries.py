@@ -126,8 +126,9 @@ def boundary_costs(
     starts: Sequence[int],
     ends: Sequence[int],
     settings: CueSettings,
-) -> tuple[list[float], list[bool], list[bool]]:
-    """Per token k: (cost of a break after k, whether the break is hard, whether it ends a sentence).
+) -> tuple[list[float], list[bool], list[bool], list[bool]]:
+    """Per token k: (cost of a break after k, whether the break is hard, whether it ends a sentence, whether a
+    clause mark ``，、；：,;:—`` follows k inside a sentence).
 
     A hard break is a sentence end or a silence longer than ``settings.pause``; the last token's break is hard.
     """
@@ -138,6 +139,7 @@ def boundary_costs(
     costs = [0.0] * n
     hard = [True] * n
     sentence = [True] * n
+    clause = [False] * n
     for k in range(n - 1):
         tr = info[k]
         if tr.sentence_end:
@@ -149,6 +151,7 @@ def boundary_costs(
             continue
         hard[k] = False
         cost = tr.punct_cost
+        clause[k] = cost == CLAUSE_COST
         nxt = info[k + 1]
         if cost == WORD_COST:
             if nxt.attached:
@@ -168,4 +171,4 @@ def boundary_costs(
         ):
             cost -= CONJUNCTION_BONUS
         costs[k] = cost if cost > PAUSE_COST else PAUSE_COST
-    return costs, hard, sentence
+    return costs, hard, sentence, clause

@@ -46,6 +46,7 @@ class Prepared:
     cost: list[float]
     hard: list[bool]  # a sentence end or a pause longer than ``settings.pause`` after token k
     sentence: list[bool]  # a sentence end after token k
+    clause: list[bool]  # a clause mark after token k (inside a sentence): where a line should break
     max_width: float
 
     def width(self, i: int, j: int) -> float:
@@ -164,7 +165,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
         letter_prefix[idx + 1] = letters
         prev_kind = kind
         prev_punct = tok.punct
-    cost, hard, sentence = boundary_costs(info, starts, ends, settings)
+    cost, hard, sentence, clause = boundary_costs(info, starts, ends, settings)
     return Prepared(
         tokens=tokens,
         starts=starts,
@@ -179,6 +180,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
         cost=cost,
         hard=hard,
         sentence=sentence,
+        clause=clause,
         max_width=settings.max_width,
     )
 

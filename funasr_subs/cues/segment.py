@@ -9,10 +9,14 @@ from funasr_subs.cues.settings import CueSettings
 
 #: A cue with fewer letters than this is a scrap unless it is a whole sentence standing alone between pauses.
 MIN_LETTERS = 4
-# Split scoring (see _split): cost per cue, weight of the break's cost, penalty for a scrap.
+# Split scoring (see _split): cost per cue, weight of the break's cost, penalty for a scrap, penalty for a two-line
+# cue that holds a clause mark but can break its lines at none. The last one is small: it decides between splits of
+# a long sentence into as many cues, and stays far below what moving a cue break off a clause mark costs
+# (_BREAK_WEIGHT * (WORD_COST - CLAUSE_COST) = 1.05), so a cue break never leaves a comma to mend a line break.
 _PER_CUE = 1.0
 _BREAK_WEIGHT = 1.5
 _SCRAP = 3.0
+_LINE_BREAK = 0.25
 
 Span = tuple[int, int]  # first and last token index, inclusive
 
@@ -49,15 +53,17 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
     """Best partition of tokens a..b into cues that fit: few cues, filled evenly, broken at good places.
 
     Dynamic programming over cue ends: ``best[j]`` is the least cost of tokens a..j-1; a cue i..j costs
-    ``_PER_CUE + _BREAK_WEIGHT * cost[j] + slack**2`` (plus ``_SCRAP`` for a scrap), slack being the share of the
-    cue's line capacity left unused; ties go to the later start. The starts i that fit (line budget counted by
-    greedy filling from the right, maximum duration) form a window whose left end is found in O(1).
+    ``_PER_CUE + _BREAK_WEIGHT * cost[j] + slack**2``, slack being the share of the cue's line capacity left unused,
+    plus ``_SCRAP`` for a scrap and ``_LINE_BREAK`` for a two-line cue with a clause mark inside where no line break
+    after a clause mark fits (see _line_penalty_below); ties go to the later start. The starts that fit (line
+    budget counted by greedy filling from the right, maximum duration) form a window found in O(1).
 
-    Inside the window only the prefix minima of ``best`` need scoring: a later start with a higher ``best`` also has
-    more slack and no smaller scrap penalty, so it costs strictly more. Following "next smaller-or-equal" links
-    (kept by a stack, amortised O(1) per token) visits just those few, so the whole split is linear in b - a.
-    The strictness holds while slack steps (at least ``0.25 / capacity**2``, widths being multiples of 0.5) are far
-    above float rounding of the costs; past that bound every start in the window is scored (same result, slower).
+    Inside the window only the prefix minima of ``best`` need scoring, on each side of the line penalty's border:
+    a later start with a higher ``best`` also has more slack and no smaller scrap penalty, so it costs strictly
+    more. Following "next smaller-or-equal" links (kept by a stack, amortised O(1) per token) visits just those
+    few, so the whole split is linear in b - a. The strictness holds while slack steps (at least
+    ``0.25 / capacity**2``, widths being multiples of 0.5) are far above float rounding of the costs; past that
+    bound every start in the window is scored (same result, slower).
     """
     max_w = settings.max_width
     max_dur = settings.max_duration
@@ -71,13 +77,18 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
     lp = prep.letter_prefix[a : b + 2]
     bases = [_PER_CUE + _BREAK_WEIGHT * c for c in prep.cost[a:b]]
     bases.append(_PER_CUE)  # no break cost after the run's last token
-    first = _first_starts(head, tail, max_w, settings.max_lines)
+    line_start = _line_starts(head, tail, max_w)
+    first = line_start
+    for _ in range(settings.max_lines - 1):
+        first = [line_start[s - 1] if s else 0 for s in first]
+    clause = prep.clause[a : b + 1]
+    penalised = _line_penalty_below(clause, line_start, first) if settings.max_lines == 2 and any(clause) else None
     size = n + 1
     best = [0.0] * size  # best[k]: tokens 0..k-1 placed (always finite: a lone token is always a cue)
     back = [0] * size
     nxt = [size] * size  # nxt[k]: the first index after k whose best is <= best[k] (size: none yet)
     stack = [0]  # indices without a nxt yet; their best values rise strictly along the stack
-    limit = 2.0**46 / (capacity * capacity) - max(bases) - _SCRAP - 1.0  # see the docstring
+    limit = 2.0**46 / (capacity * capacity) - max(bases) - _SCRAP - _LINE_BREAK - 1.0  # see the docstring
     linked = limit > 0
     if not linked:
         nxt = list(range(1, size + 1))
@@ -86,6 +97,7 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
         end_e = ends[a + e]
         if lo < e and end_e - starts[a + lo] > max_dur:
             lo = bisect_left(starts, end_e - max_dur, a + lo, a + e) - a
+        border = penalised[e] if penalised is not None else 0  # starts below the border pay _LINE_BREAK
         base = bases[e]
         tl = tail[e]
         scrap_above = lp[e + 1] - MIN_LETTERS  # starts i with lp[i] above this make a scrap
@@ -97,10 +109,24 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
             c = best[i] + base + slack * slack
             if lp[i] > scrap_above:
                 c += _SCRAP
+            if i < border:
+                c += _LINE_BREAK
             if c <= best_c:
                 best_c = c
                 best_i = i
             i += 1
+        rest = i if i > border else border  # where the starts that pay no line penalty begin
+        while i < border:
+            slack = (capacity - (tl - head[i])) / capacity
+            c = best[i] + base + slack * slack
+            if lp[i] > scrap_above:
+                c += _SCRAP
+            c += _LINE_BREAK
+            if c <= best_c:
+                best_c = c
+                best_i = i
+            i = nxt[i]
+        i = rest
         while i <= e:
             slack = (capacity - (tl - head[i])) / capacity
             c = best[i] + base + slack * slack
@@ -129,19 +155,44 @@ def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
     return out
 
 
-def _first_starts(head: list[float], tail: list[float], max_w: float, max_lines: int) -> list[int]:
-    """For each last token e, the first token a cue ending at e can start with and keep within ``max_lines`` lines,
-    lines filled greedily from the right (which needs the fewest lines; a token wider than a line takes one)."""
+def _line_starts(head: list[float], tail: list[float], max_w: float) -> list[int]:
+    """For each last token e, where the line ending at e starts when filled greedily from the right: the first
+    token that still fits in ``max_w`` (a token wider than a line takes one on its own)."""
     line_start = [0] * len(tail)
     x = 0
     for e, t in enumerate(tail):  # both ends only move right: head and tail never decrease
         while x < e and t - head[x] > max_w:
             x += 1
         line_start[e] = x
-    first = line_start
-    for _ in range(max_lines - 1):
-        first = [line_start[s - 1] if s else 0 for s in first]
-    return first
+    return line_start
+
+
+def _line_penalty_below(clause: list[bool], line_start: list[int], first: list[int]) -> list[int]:
+    """For each last token e, the border below which a start i makes a two-line cue i..e that pays ``_LINE_BREAK``:
+    a clause mark follows some token m inside the cue (i <= m < e), yet no line break after a clause mark fits.
+
+    The bottom line can start no earlier than ``line_start[e]``, and a top line i..m fits when i >= line_start[m];
+    so with g the first clause mark at or after ``line_start[e] - 1``, every start from ``line_start[g]`` on can break
+    at a clause mark, and the starts that pay are those from ``first[e]`` up to the smallest of
+    ``line_start[g] - 1``, the last clause mark before e, and ``line_start[e] - 1`` (the last start of two lines).
+    """
+    n = len(clause)
+    after = [n] * (n + 1)  # after[x]: the first clause mark at or after x
+    for x in range(n - 1, -1, -1):
+        after[x] = x if clause[x] else after[x + 1]
+    border = [0] * n
+    last = -1  # the last clause mark before e
+    for e in range(n):
+        top = line_start[e] - 1  # the last start of a two-line cue ending at e; the earliest top-line end
+        if top >= first[e] and last >= first[e]:
+            end = min(top, last)
+            g = after[top]
+            if g < e:
+                end = min(end, line_start[g] - 1)
+            border[e] = end + 1
+        if clause[e]:
+            last = e
+    return border
 
 
 def _is_scrap(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int) -> bool:
