@@ -41,7 +41,7 @@ class Settings:
     insecure: bool = False
     ca_file: Path | None = None
     connect_timeout: float = 10.0  # seconds to open the websocket
-    reply_timeout: float = 120.0  # seconds to wait for the reply after the upload ends, plus reply_timeout_ratio ...
+    reply_timeout: float = 120.0  # seconds for the reply after the upload (and per frame sent), plus ...
     reply_timeout_ratio: float = 0.5  # ... times the audio duration (the server decodes slower than the upload)
     retries: int = 3  # extra attempts after a connection failure
     retry_backoff: float = 1.0  # first wait in seconds, doubled each attempt
