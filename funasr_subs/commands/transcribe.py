@@ -20,12 +20,15 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from funasr_subs.check import check_cues, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings
-from funasr_subs.errors import FunasrSubsError, MediaNotFoundError
+from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
 from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.pipeline import Result, generate_subtitles, output_paths
 from funasr_subs.sidecar import sidecar_path_for
 
 log = logging.getLogger(__name__)
+
+#: Signals that stop a run cleanly (running jobs cancelled, nothing half-written left).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 HELP = """\
 examples:
@@ -144,16 +147,23 @@ def transcribe_all(
     cancel = threading.Event()
     redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
+    # Ctrl-C and SIGTERM only set the cancel event: raising KeyboardInterrupt at an arbitrary point could leave a
+    # lock held (logging, futures) and hang the shutdown. Every job sees the event within 0.1 s and stops.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in _STOP_SIGNALS} if in_main else {}
     try:
         with redirect:
             failures = _collect(pool, media_files, settings, bars, cancel, check)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # not in the main thread: no handler of ours
         cancel.set()
+        raise
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bars.overall.close()
-        raise
-    pool.shutdown(wait=True)
-    bars.overall.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if cancel.is_set():
+        raise KeyboardInterrupt
     failures += len(clashes) + missing
     if failures:
         log.error("%d of %d file(s) failed", failures, len(media_files) + len(clashes) + missing)
@@ -196,6 +206,8 @@ def _collect(
         media = futures[future]
         try:
             result = future.result()
+        except CancelledError:
+            continue  # interrupted: said once by the caller
         except FunasrSubsError as exc:
             failures += 1
             log.error("error: %s", exc)
@@ -214,10 +226,6 @@ def _collect(
     return failures
 
 
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
     settings = settings_from_args(args)
@@ -234,11 +242,4 @@ def run(args: argparse.Namespace) -> int:
         media_files.extend(found)
     if not media_files:
         return 1 if missing else 0
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if in_main else None  # stop = clean cancel
-    try:
-        code = transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check, missing=missing)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-    return code
+    return transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check, missing=missing)
