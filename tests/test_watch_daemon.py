@@ -103,7 +103,7 @@ def test_server_down_files_wait_with_backoff_then_are_done(tmp_path: Path, funas
         waiting = jobs_in(state, "queued") + jobs_in(state, "running")
         assert len(waiting) == 3 and not jobs_in(state, "failed")
         tries = sum(j.attempts for j in waiting)
-        assert 3 <= tries <= 6  # one probe per wait (0.1, 0.2, 0.4 s), not a storm of attempts
+        assert 3 <= tries <= 8  # one probe per wait (0.1, 0.2, 0.4 s; slack for a loaded CI), not all 3 files each time
         assert any(j.last_error and "127.0.0.1" in j.last_error for j in waiting)
         funasr_server.fault = None
         wait_for(lambda: len(jobs_in(state, "done")) == 3, what="all files done after the server came back")
