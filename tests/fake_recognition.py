@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,7 @@ Shape = Literal[
     "no_punc",
     "leading_punc",
 ]
-SHAPES = (
-    "normal",
-    "stamp_sents_string",
-    "numeric_strings",
-    "stamp_sents_empty",
-    "timestamp_list",
-    "timestamp_int",
-    "no_punc",
-    "leading_punc",
-)
+SHAPES: tuple[str, ...] = get_args(Shape)
 
 
 def _is_int(value: object) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -59,8 +59,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 32_000_000
-Fault = Literal["refuse", "hang", "drop", "garbage", "slow", "stall"] | None
-FAULTS = ("refuse", "hang", "drop", "garbage", "slow", "stall")
+FaultName = Literal["refuse", "hang", "drop", "garbage", "slow", "stall"]
+Fault = FaultName | None
+FAULTS: tuple[str, ...] = get_args(FaultName)
 
 
 # ---------------------------------------------------------------- records
