@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
-from urllib.parse import urlsplit
 
 from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
+from funasr_subs.recognition.endpoint import parse_endpoint
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
@@ -36,8 +36,10 @@ def default_state_dir() -> Path:
 class Settings:
     """Everything one transcription job needs. Keys are the config file's keys (and ``--flag-names``)."""
 
-    # server
-    server: str = "ws://127.0.0.1:10095"
+    # server(s)
+    server: str = "ws://127.0.0.1:10095"  # one server (``servers``, when given, wins)
+    servers: tuple[str, ...] = ()  # a pool: each ws://host:port, optionally #slots=N
+    split_minutes: float | None = None  # cut long files at silences near N minutes; None: 10 for a pool, else off
     insecure: bool = False
     ca_file: Path | None = None
     connect_timeout: float = 10.0  # seconds to open the websocket
@@ -78,17 +80,17 @@ class Settings:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
         if self.jobs < 1:
             raise ConfigError("--jobs must be at least 1")
-        if not self.server.startswith(("ws://", "wss://")):
-            raise ConfigError(f"server URL {self.server!r} must start with ws:// or wss://")
-        try:
-            url = urlsplit(self.server)
-            host, _ = url.hostname, url.port  # .port raises ValueError unless it is a number in 0-65535
-        except ValueError as exc:
-            raise ConfigError(f"server URL {self.server!r} is not usable ({exc}): use ws://host:port") from None
-        if not host:
-            raise ConfigError(f"server URL {self.server!r} names no host: use ws://host:port")
+        for url in self.server_list:
+            parse_endpoint(url)  # ConfigError naming the URL
+        if self.split_minutes is not None and self.split_minutes < 0:
+            raise ConfigError("--split-minutes must be 0 (no split) or more")
         if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
             raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+
+    @property
+    def server_list(self) -> tuple[str, ...]:
+        """Every server to use: ``servers`` when given, else the one ``server``."""
+        return tuple(self.servers) if self.servers else (self.server,)
 
     def cue_settings(self) -> CueSettings:
         return CueSettings.for_profile(
@@ -167,6 +169,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
         if key == "hotwords":
             return parse_hotword_items(value, source)
+        if key == "servers":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            if not all(isinstance(i, str) for i in items):
+                raise ValueError("expected a list of ws:// URLs")
+            return tuple(i.strip() for i in items if i.strip())
         if get_args(base):  # Literal
             allowed = get_args(base)
             if value not in allowed:
@@ -285,9 +292,14 @@ def load_settings(
     environ = os.environ if environ is None else environ
     path, required = config_file_path(config_path, environ)
     merged: dict[str, Any] = {}
-    merged.update(load_config_file(path, required=required))
-    merged.update(load_env(environ))
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    layers = [load_config_file(path, required=required), load_env(environ)]
+    layers.append({k: v for k, v in (flags or {}).items() if v is not None})
+    for layer in layers:
+        if "server" in layer and "servers" not in layer:
+            merged.pop("servers", None)  # a later single server replaces an earlier pool
+        merged.update(layer)
+    if isinstance(merged.get("servers"), list):
+        merged["servers"] = tuple(merged["servers"])
     try:
         return Settings(**merged)
     except TypeError as exc:

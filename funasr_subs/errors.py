@@ -77,6 +77,10 @@ class ReplyTimeoutError(ServerTimeoutError):
     """Connected and uploaded, but no reply in time: not retried within a job (the server may be busy with it)."""
 
 
+class NotFunasrError(ServerError):
+    """An HTTP answer (404, 400...) where a websocket was expected: another program listens there."""
+
+
 class TLSMismatchError(ServerError):
     """ws:// against a wss server or the other way round, or an untrusted certificate."""
 

@@ -6,13 +6,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins
-from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -21,11 +20,9 @@ from funasr_subs.errors import (
     MediaNotFoundError,
     NoSpeechError,
     OutputError,
-    ReplyTimeoutError,
 )
 from funasr_subs.media import (
     BYTES_PER_SECOND,
-    SAMPLE_RATE,
     FfmpegStream,
     audio_offset_ms,
     expected_bytes,
@@ -35,7 +32,9 @@ from funasr_subs.media import (
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
-from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
+from funasr_subs.protocol import FRAME_BYTES
+from funasr_subs.recognition.pool import Pool
+from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
 from funasr_subs.writers import atomic_write_text, digest, render
 
@@ -132,114 +131,6 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
 
 
 # --- recognition ------------------------------------------------------------------------------------------
-def _server(settings: Settings) -> ServerConfig:
-    return ServerConfig(settings.server, settings.insecure, settings.ca_file, settings.connect_timeout)
-
-
-async def _cancel_watch(cancel: CancelToken | None) -> None:
-    """Returns when the token is set (CancelToken offers no event to await, so it is polled)."""
-    if cancel is None:
-        await asyncio.Event().wait()
-        return
-    while not cancel.is_set():
-        await asyncio.sleep(0.1)
-
-
-async def _one_attempt(
-    media: Path,
-    settings: Settings,
-    *,
-    wav_format: str,
-    audio_fs: int,
-    open_stream: Callable[[], Any],
-    reply_timeout: float,
-    on_bytes: Callable[[int], None],
-) -> dict[str, Any]:
-    ws = await open_connection(_server(settings))
-    try:
-        start = start_message(
-            wav_name=media.stem or "media",
-            wav_format=wav_format,
-            audio_fs=audio_fs,
-            itn=settings.itn,
-            hotwords=settings.hotwords,
-        )
-        async with open_stream() as stream:
-            return await exchange(
-                ws,
-                start,
-                stream.chunks(),
-                url=settings.server,
-                reply_timeout=reply_timeout,
-                on_bytes=on_bytes,
-                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
-            )
-    finally:
-        await close_quietly(ws)
-
-
-async def _with_retries(
-    media: Path,
-    settings: Settings,
-    cancel: CancelToken | None,
-    attempt: Callable[[], Any],
-) -> dict[str, Any]:
-    """Run ``attempt`` with bounded retries and exponential backoff on retryable connection failures."""
-    delay = settings.retry_backoff
-    for n in range(settings.retries + 1):
-        job = asyncio.ensure_future(attempt())
-        stopper = asyncio.ensure_future(_cancel_watch(cancel))
-        try:
-            done, _ = await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if job not in done:
-            job.cancel()
-            await asyncio.gather(job, return_exceptions=True)
-            raise CancelledError("cancelled; nothing was written", path=media)
-        try:
-            result: dict[str, Any] = job.result()
-            return result
-        except FunasrSubsError as exc:
-            # only failures to connect or dropped connections are retried; a silent server is not hammered again
-            if not exc.retryable or isinstance(exc, ReplyTimeoutError) or n == settings.retries:
-                if exc.path is None:
-                    exc.path = media
-                raise
-            log.warning("%s: %s; retrying in %.1f s (%d/%d)", media, exc.message, delay, n + 1, settings.retries)
-            try:
-                await asyncio.wait_for(_cancel_watch(cancel), delay)
-            except TimeoutError:
-                delay *= 2
-                continue
-            raise CancelledError("cancelled; nothing was written", path=media) from None
-    raise AssertionError("unreachable")
-
-
-class _FileChunks:
-    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def __aenter__(self) -> _FileChunks:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        with open(self.path, "rb") as fh:
-            while block := fh.read(FRAME_BYTES):
-                yield block
-
-
-def _transcript(reply: dict[str, Any]) -> Transcript:
-    if "session" in reply:
-        return parse_session(reply["session"])
-    return parse_reply(reply)
-
-
 async def _recognise(
     media: Path,
     settings: Settings,
@@ -247,6 +138,7 @@ async def _recognise(
     raw_pcm: bool,
     progress: _Progress,
     cancel: CancelToken | None,
+    pool: Pool | None,
 ) -> Recognition:
     audio: dict[str, Any]
     if raw_pcm:
@@ -257,7 +149,7 @@ async def _recognise(
         total = size
 
         def open_stream() -> Any:
-            return _FileChunks(media)
+            return FileChunks(media)
 
         audio = {"raw_pcm": True}
     else:
@@ -282,37 +174,35 @@ async def _recognise(
         }
     progress("probe", 1.0)
     _check_cancel(cancel, media)
-    reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
     sent = 0
 
     def on_bytes(n: int) -> None:
         nonlocal sent
         sent += n
-        progress("upload", min(0.99, sent / total))
+        progress("upload", min(0.99, max(0, sent) / total))
 
-    def attempt() -> Any:
-        nonlocal sent
-        sent = 0
-        progress("upload", 0.0)
-        return _one_attempt(
-            media,
+    progress("upload", 0.0)
+    try:
+        result = await recognise(
+            AudioSource(open_stream, wav_format, max(0, duration_ms - offset)),
             settings,
-            wav_format=wav_format,
-            audio_fs=SAMPLE_RATE,
-            open_stream=open_stream,
-            reply_timeout=reply_timeout,
+            pool if pool is not None else Pool.from_settings(settings),
+            wav_name=media.stem or "media",
             on_bytes=on_bytes,
+            cancelled=cancel.is_set if cancel is not None else None,
         )
-
-    reply = await _with_retries(media, settings, cancel, attempt)
+    except FunasrSubsError as exc:
+        if exc.path is None:
+            exc.path = media
+        raise
     progress("upload", 1.0)
     progress("recognise", 1.0)
-    try:
-        transcript = _transcript(reply).shifted(offset)
-    except FunasrSubsError as exc:
-        exc.path = media
-        raise
-    return Recognition(transcript=transcript, reply=reply, offset_ms=offset, duration_ms=duration_ms, audio=audio)
+    if len(result.pieces) > 1:
+        audio["pieces"] = [p.to_dict() for p in result.pieces]
+    transcript = result.transcript.shifted(offset)
+    return Recognition(
+        transcript=transcript, reply=result.reply, offset_ms=offset, duration_ms=duration_ms, audio=audio
+    )
 
 
 def recognise_file(
@@ -322,10 +212,13 @@ def recognise_file(
     raw_pcm: bool = False,
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
+    pool: Pool | None = None,
 ) -> Recognition:
-    """Send one file to the server and parse the reply; writes nothing. ``raw_pcm``: the file is s16le 16 kHz mono."""
+    """Send one file to the server(s) and parse the reply; writes nothing. ``raw_pcm``: the file is s16le 16 kHz
+    mono. ``pool``: the servers shared by a batch (default: a pool of ``settings``' servers for this call)."""
     settings = settings or Settings()
-    return asyncio.run(_recognise(Path(path), settings, raw_pcm=raw_pcm, progress=_Progress(progress), cancel=cancel))
+    job = _recognise(Path(path), settings, raw_pcm=raw_pcm, progress=_Progress(progress), cancel=cancel, pool=pool)
+    return asyncio.run(job)
 
 
 # --- the whole job ------------------------------------------------------------------------------------------
@@ -342,14 +235,18 @@ def generate_subtitles(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    pool: Pool | None = None,
 ) -> Result:
-    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses."""
+    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses.
+
+    ``pool``: the FunASR servers shared by a batch (their health, slots and speed); default: ``settings``' servers
+    for this file alone."""
     media = Path(media_path)
     settings = settings or Settings()
     report = _Progress(progress)
     began = time.perf_counter()
     try:
-        result = _generate(media, settings, report, cancel, began)
+        result = _generate(media, settings, report, cancel, began, pool)
     except FunasrSubsError as exc:
         if exc.path is None:
             exc.path = media
@@ -361,7 +258,9 @@ def generate_subtitles(
     return result
 
 
-def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
+def _generate(
+    media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float, pool: Pool | None
+) -> Result:
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
@@ -378,7 +277,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()
-    recognition = asyncio.run(_recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel))
+    job = _recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel, pool=pool)
+    recognition = asyncio.run(job)
     t1 = time.perf_counter()
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)

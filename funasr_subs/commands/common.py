@@ -65,7 +65,21 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     """Every Settings option as a flag (server, request, output, cues) plus the general ones."""
     g = parser.add_argument_group("server")
-    g.add_argument("--server", metavar="URL", help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095)")
+    g.add_argument(
+        "--server",
+        dest="servers",
+        action="append",
+        metavar="URL",
+        help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095); repeat it for a pool; "
+        "URL#slots=N: N requests at once on that server (1)",
+    )
+    g.add_argument(
+        "--split-minutes",
+        type=float,
+        metavar="N",
+        help="cut long recordings at a silence near every N minutes and send the pieces to several servers at "
+        "once (pcm only; default 10 with several servers, 0 = off with one)",
+    )
     g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
     g.add_argument("--ca-file", type=Path, metavar="FILE", help="trust this CA/certificate for wss://")
     g.add_argument("--connect-timeout", type=float, metavar="S", help="seconds to connect (10)")

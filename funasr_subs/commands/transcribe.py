@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -22,7 +23,8 @@ from funasr_subs.commands.common import add_transcribe_options, settings_from_ar
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
 from funasr_subs.media import MEDIA_SUFFIXES
-from funasr_subs.pipeline import Result, generate_subtitles, output_paths
+from funasr_subs.pipeline import Result, generate_subtitles, is_up_to_date, output_paths
+from funasr_subs.recognition.pool import Pool, describe
 from funasr_subs.sidecar import sidecar_path_for
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ examples:
   funasr-subs transcribe --format srt,ass --lang zh-CN ~/Videos/Show
   funasr-subs transcribe --send mp4 --server wss://nas:10095 --insecure talk.mp4
   funasr-subs transcribe --hotwords names.txt --hotword 达摩院=20 -j 2 a.mp4 b.mp4
+  funasr-subs transcribe --server ws://gpu1:10095#slots=2 --server ws://gpu2:10095 -j 4 ~/Videos/Talks
 """
 
 
@@ -109,10 +112,10 @@ class _Bars:
         return progress, close
 
 
-def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event) -> Result:
+def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event, pool: Pool) -> Result:
     progress, close = bars.file_progress(media)
     try:
-        return generate_subtitles(media, settings, progress=progress, cancel=cancel)
+        return generate_subtitles(media, settings, progress=progress, cancel=cancel, pool=pool)
     finally:
         if close is not None:
             close()
@@ -142,26 +145,32 @@ def transcribe_all(
             media,
             first,
         )
+    pool = Pool.from_settings(settings, permanent=True)
+    if not _servers_answer(pool, media_files, settings):
+        return 1
     failures = 0
     bars = _Bars(len(media_files), show_bars)
     cancel = threading.Event()
     redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
-    pool = ThreadPoolExecutor(max_workers=settings.jobs)
+    executor = ThreadPoolExecutor(max_workers=settings.jobs)
     # Ctrl-C and SIGTERM only set the cancel event: raising KeyboardInterrupt at an arbitrary point could leave a
     # lock held (logging, futures) and hang the shutdown. Every job sees the event within 0.1 s and stops.
     in_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in _STOP_SIGNALS} if in_main else {}
     try:
         with redirect:
-            failures = _collect(pool, media_files, settings, bars, cancel, check)
+            failures, halted = _collect(executor, media_files, settings, bars, cancel, check, pool)
     except KeyboardInterrupt:  # not in the main thread: no handler of ours
         cancel.set()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        executor.shutdown(wait=True, cancel_futures=True)
         bars.overall.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if halted:
+        log.error("error: no FunASR server can be used any more (%s): %d file(s) not transcribed", *halted)
+        return 1
     if cancel.is_set():
         raise KeyboardInterrupt
     failures += len(clashes) + missing
@@ -192,25 +201,52 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
     return todo, clashes
 
 
+def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> bool:
+    """Before a batch that needs a server: probe every server once; one line and False when none answers."""
+    if not settings.overwrite and all(is_up_to_date(m, settings) for m in media_files):
+        return True  # nothing to send
+    statuses = asyncio.run(pool.check())
+    if any(s.state == "up" for s in statuses):
+        return True
+    if len(statuses) == 1 and len(media_files) == 1:
+        log.error("error: %s: %s", media_files[0], statuses[0].last_error)
+    elif len(statuses) == 1:
+        log.error("error: %s; none of %d file(s) was transcribed", statuses[0].last_error, len(media_files))
+    else:
+        reasons = describe(statuses)
+        log.error(
+            "error: no FunASR server answered (%s); none of %d file(s) was transcribed", reasons, len(media_files)
+        )
+    return False
+
+
 def _collect(
-    pool: ThreadPoolExecutor,
+    executor: ThreadPoolExecutor,
     media_files: list[Path],
     settings: Settings,
     bars: _Bars,
     cancel: threading.Event,
     check: bool,
-) -> int:
+    pool: Pool,
+) -> tuple[int, tuple[str, int] | None]:
+    """(failures, None) or, when every server became unusable, (failures, (why, files left))."""
     failures = 0
-    futures = {pool.submit(_process, media, settings, bars, cancel): media for media in media_files}
+    why = ""
+    left = 0
+    futures = {executor.submit(_process, media, settings, bars, cancel, pool): media for media in media_files}
     for future in as_completed(futures):
         media = futures[future]
         try:
             result = future.result()
         except CancelledError:
+            left += 1
             continue  # interrupted: said once by the caller
         except FunasrSubsError as exc:
             failures += 1
             log.error("error: %s", exc)
+            if pool.exhausted and not why:  # answers that cannot change: every other file would fail alike
+                why = describe(pool.status())
+                cancel.set()
         except Exception as exc:  # a bug must not stop the other files
             failures += 1
             log.exception("error: %s: unexpected failure (%s); please report it", media, exc)
@@ -223,7 +259,7 @@ def _collect(
                 if check:
                     _report_check(result, settings)
         bars.overall.update(1)
-    return failures
+    return failures, (why, left) if why else None
 
 
 def run(args: argparse.Namespace) -> int:

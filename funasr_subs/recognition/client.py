@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMes
 
 from funasr_subs.errors import (
     ConfigError,
+    NotFunasrError,
     ProtocolError,
     ReplyTimeoutError,
     ServerTimeoutError,
@@ -78,7 +79,11 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
             f"TLS handshake with {url} failed ({exc.reason or exc}): the server probably speaks plain websocket "
             f"(started with --certfile 0): try --server {_plain_url(url)}"
         )
-    if isinstance(exc, InvalidStatus):
+    if isinstance(exc, InvalidStatus) and 400 <= exc.response.status_code < 500:
+        return NotFunasrError(
+            f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
+        )
+    if isinstance(exc, InvalidStatus):  # 5xx: a proxy whose server is still starting may answer so
         return ServerUnavailableError(
             f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
         )
@@ -210,3 +215,9 @@ async def close_quietly(ws: ClientConnection) -> None:
         await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
     except Exception:
         ws.transport.abort()
+
+
+async def probe_server(url: str, insecure: bool, ca_file: Path | None, connect_timeout: float) -> None:
+    """Open a websocket to ``url`` and close it again (sends nothing): raises the mapped error when that fails."""
+    ws = await open_connection(ServerConfig(url, insecure, ca_file, connect_timeout))
+    await close_quietly(ws)

@@ -1,0 +1,346 @@
+"""The pool of FunASR servers: slots, health, backoff and probing, shared by every job of a run.
+
+Jobs run in several threads, each with its own event loop (``transcribe -j``, the watch workers, the HTTP
+service), so the pool's state sits behind a ``threading.Lock`` and a waiting job is woken through its own loop
+(``call_soon_threadsafe``). Dispatch: a job takes a free slot on the least-loaded healthy server. A server that
+refuses, drops, times out or answers garbage is marked down with exponential backoff (its next jobs go elsewhere at
+once); when its wait is over, one waiting job probes it (a websocket opened and closed) before work goes there
+again. An answer that cannot change (HTTP 404, TLS mismatch, no timestamp model) marks a server unusable for the
+rest of the run when ``permanent`` is set (``transcribe``), or down with backoff otherwise (the watch daemon, where
+a server still starting behind docker's proxy looks like a TLS mismatch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from funasr_subs.errors import (
+    ConfigError,
+    FunasrSubsError,
+    NotFunasrError,
+    NoTimestampsError,
+    ServerUnavailableError,
+    TLSMismatchError,
+)
+from funasr_subs.recognition.endpoint import Endpoint, parse_endpoints
+
+if TYPE_CHECKING:
+    from funasr_subs.config import Settings
+
+log = logging.getLogger(__name__)
+
+ServerState = Literal["up", "down", "unusable"]
+ProbeFn = Callable[[str], Awaitable[None]]
+#: Answers that are the same however often they are asked for.
+PERMANENT_ERRORS: tuple[type[FunasrSubsError], ...] = (TLSMismatchError, NotFunasrError, NoTimestampsError, ConfigError)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """One server as ``status`` shows it. ``speed``: seconds of audio per second of request time (per slot)."""
+
+    url: str
+    slots: int
+    state: ServerState
+    busy: int = 0
+    done: int = 0
+    failed: int = 0
+    audio_ms: int = 0
+    work_ms: int = 0
+    last_error: str = ""
+    retry_in_s: float = 0.0
+
+    @property
+    def speed(self) -> float | None:
+        return self.audio_ms / self.work_ms if self.work_ms > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        speed = self.speed
+        return {
+            "url": self.url,
+            "slots": self.slots,
+            "state": self.state,
+            "busy": self.busy,
+            "done": self.done,
+            "failed": self.failed,
+            "audio_s": round(self.audio_ms / 1000, 1),
+            "speed": round(speed, 2) if speed is not None else None,
+            "last_error": self.last_error,
+        }
+
+
+class Server:
+    """A server's live state (changed only under the pool's lock)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.state: ServerState = "up"  # until told otherwise
+        self.busy = 0
+        self.done = 0
+        self.failed = 0
+        self.audio_ms = 0
+        self.work_ms = 0
+        self.delay = 0.0
+        self.retry_at = 0.0  # monotonic
+        self.probing = False
+        self.error: FunasrSubsError | None = None
+        self.error_at = 0.0
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.url
+
+    @property
+    def slots(self) -> int:
+        return self.endpoint.slots
+
+
+class Exhausted(Exception):
+    """No server can take the job: every one is unusable, excluded, or down past the job's patience."""
+
+    def __init__(self, error: FunasrSubsError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Pool:
+    def __init__(
+        self,
+        endpoints: Iterable[Endpoint],
+        probe: ProbeFn,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        permanent: bool = True,
+    ) -> None:
+        self.servers = [Server(ep) for ep in endpoints]
+        if not self.servers:
+            raise ConfigError("no FunASR server given: use --server ws://host:port")
+        self.probe_fn = probe
+        self.backoff_base = max(0.01, backoff_base)
+        self.backoff_cap = max(self.backoff_base, backoff_cap)
+        self.permanent = permanent
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, permanent: bool = True, backoff_cap: float = 60.0) -> Pool:
+        from funasr_subs.recognition.client import probe_server
+
+        def probe(url: str) -> Awaitable[None]:
+            return probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
+
+        return cls(
+            parse_endpoints(settings.server_list),
+            probe,
+            backoff_base=settings.retry_backoff,
+            backoff_cap=backoff_cap,
+            permanent=permanent,
+        )
+
+    # --- what is known ------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.servers)
+
+    @property
+    def capacity(self) -> int:
+        """Slots of the servers that may still be used."""
+        with self._lock:
+            return sum(s.slots for s in self.servers if s.state != "unusable") or 1
+
+    @property
+    def exhausted(self) -> bool:
+        """True when no server may be used again in this run."""
+        with self._lock:
+            return all(s.state == "unusable" for s in self.servers)
+
+    def all_down(self) -> bool:
+        with self._lock:
+            return all(s.state != "up" for s in self.servers)
+
+    def status(self) -> list[ServerStatus]:
+        now = time.monotonic()
+        with self._lock:
+            return [
+                ServerStatus(
+                    url=s.url,
+                    slots=s.slots,
+                    state=s.state,
+                    busy=s.busy,
+                    done=s.done,
+                    failed=s.failed,
+                    audio_ms=s.audio_ms,
+                    work_ms=s.work_ms,
+                    last_error=s.error.message if s.error is not None else "",
+                    retry_in_s=max(0.0, s.retry_at - now) if s.state == "down" else 0.0,
+                )
+                for s in self.servers
+            ]
+
+    def add_history(self, url: str, *, done: int, audio_ms: int, work_ms: int) -> None:
+        """Counts from earlier runs (the watch state), so measured speed and done counts carry over."""
+        with self._lock:
+            for s in self.servers:
+                if s.url == url:
+                    s.done += done
+                    s.audio_ms += audio_ms
+                    s.work_ms += work_ms
+
+    def last_error(self) -> FunasrSubsError:
+        """The most recent error of any server (what to tell the user when none can be used)."""
+        with self._lock:
+            return self._last_error(self.servers)
+
+    def _last_error(self, servers: Iterable[Server]) -> FunasrSubsError:
+        failed = [s for s in servers if s.error is not None]
+        if not failed:
+            return ServerUnavailableError("no FunASR server is available")
+        latest = max(failed, key=lambda s: s.error_at)
+        assert latest.error is not None
+        return latest.error
+
+    # --- dispatch -----------------------------------------------------------------------------------------------
+    async def acquire(self, *, exclude: frozenset[str] = frozenset(), patience: int = 0) -> Server:
+        """A slot on the least-loaded healthy server (release it with succeeded/failed/release).
+
+        Waits while every usable server is busy (as long as it takes) or down (through at most ``patience``
+        probe rounds); raises :class:`Exhausted` when no server is left to try."""
+        loop = asyncio.get_running_loop()
+        rounds = 0
+        while True:
+            probe: Server | None = None
+            timeout: float | None = None
+            with self._lock:
+                usable = [s for s in self.servers if s.state != "unusable" and s.url not in exclude]
+                if not usable:
+                    raise Exhausted(self._last_error(self.servers))
+                free = [s for s in usable if s.state == "up" and s.busy < s.slots]
+                if free:
+                    best = min(free, key=lambda s: (s.busy / s.slots, -(s.slots - s.busy)))
+                    best.busy += 1
+                    return best
+                now = time.monotonic()
+                due = [s for s in usable if s.state == "down" and not s.probing and now >= s.retry_at]
+                if due:
+                    probe = min(due, key=lambda s: s.retry_at)
+                    probe.probing = True
+                else:
+                    down = [s for s in usable if s.state == "down"]
+                    if len(down) == len(usable) and not any(s.probing for s in down):
+                        if rounds >= patience:
+                            raise Exhausted(self._last_error(usable))
+                        rounds += 1
+                    waiting = [s.retry_at - now for s in down if not s.probing]
+                    timeout = max(0.01, min(waiting)) if waiting else None
+                    fut: asyncio.Future[None] = loop.create_future()
+                    self._waiters.append((loop, fut))
+            if probe is not None:
+                await self._probe(probe)
+                continue
+            try:
+                await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    if (loop, fut) in self._waiters:
+                        self._waiters.remove((loop, fut))
+
+    async def _probe(self, server: Server) -> None:
+        try:
+            await self.probe_fn(server.url)
+        except FunasrSubsError as exc:
+            with self._lock:
+                server.probing = False
+                self._mark_failed(server, exc)
+        except BaseException:
+            with self._lock:
+                server.probing = False
+                self._notify()
+            raise
+        else:
+            with self._lock:
+                server.probing = False
+                if server.state == "down":
+                    log.info("%s answers again", server.url)
+                server.state, server.delay = "up", 0.0
+                self._notify()
+
+    async def check(self) -> list[ServerStatus]:
+        """Probe every server once, at the same time (before a batch): each ends up up, down or unusable."""
+
+        async def one(server: Server) -> None:
+            with self._lock:
+                if server.state == "unusable" or server.probing:
+                    return
+                server.probing = True
+            await self._probe(server)
+
+        await asyncio.gather(*(one(s) for s in self.servers))
+        return self.status()
+
+    def succeeded(self, server: Server, *, audio_ms: int, seconds: float) -> None:
+        with self._lock:
+            server.busy -= 1
+            server.done += 1
+            server.audio_ms += max(0, audio_ms)
+            server.work_ms += max(0, round(seconds * 1000))
+            if server.state == "down":
+                log.info("%s answers again", server.url)
+            if server.state != "unusable":
+                server.state, server.delay = "up", 0.0
+            self._notify()
+
+    def failed(self, server: Server, error: FunasrSubsError) -> None:
+        """The request failed because of the server: mark it down (or unusable) and let waiting jobs move on."""
+        with self._lock:
+            server.busy -= 1
+            server.failed += 1
+            self._mark_failed(server, error)
+
+    def release(self, server: Server) -> None:
+        """The request ended for a reason that says nothing about the server (cancelled, a damaged file)."""
+        with self._lock:
+            server.busy -= 1
+            self._notify()
+
+    def _mark_failed(self, server: Server, error: FunasrSubsError) -> None:
+        now = time.monotonic()
+        server.error, server.error_at = error, now
+        if self.permanent and isinstance(error, PERMANENT_ERRORS):
+            if server.state != "unusable":
+                log.warning("%s is not used again in this run: %s", server.url, error.message)
+            server.state = "unusable"
+        elif server.state == "down" and now < server.retry_at:
+            pass  # already waiting: a second failure from the same outage does not lengthen the wait
+        elif server.state != "unusable":
+            server.delay = self.backoff_base if server.delay == 0 else min(server.delay * 2, self.backoff_cap)
+            server.retry_at = now + server.delay
+            if len(self.servers) > 1:
+                log.warning("%s is down (%s); trying it again in %.1f s", server.url, error.message, server.delay)
+            server.state = "down"
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake every waiting job (called under the lock)."""
+        waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            with contextlib.suppress(RuntimeError):  # that job's loop has ended
+                loop.call_soon_threadsafe(_wake, fut)
+
+
+def describe(statuses: Iterable[ServerStatus]) -> str:
+    """``ws://a: refused; ws://b: HTTP 404`` — why each server cannot be used."""
+    return "; ".join(f"{s.url}: {s.last_error or s.state}" for s in statuses)

@@ -1,0 +1,305 @@
+"""One file's recognition over the pool: the one function the pipeline calls.
+
+A file goes to one server as one request, or (``--split-minutes``, PCM only) is cut at silences into pieces that go
+to different servers at once and whose replies are merged. Each request takes a slot from the pool; a request that
+fails because of its server is retried alone, on another server when there is one (a server that timed out or
+answered garbage is not asked again for that piece). Pieces wait in memory only while a slot can take them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from funasr_subs.config import Settings
+from funasr_subs.errors import CancelledError, FunasrSubsError, ReplyTimeoutError, ServerError
+from funasr_subs.model import Transcript
+from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
+from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
+from funasr_subs.recognition.merge import merge_replies
+from funasr_subs.recognition.pool import Exhausted, Pool, Server
+from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, window_ms
+
+log = logging.getLogger(__name__)
+
+#: ``--split-minutes`` when it is not set and there is more than one server.
+DEFAULT_SPLIT_MINUTES = 10.0
+
+
+class ChunkStream(Protocol):
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+StreamOpener = Callable[[], AbstractAsyncContextManager[ChunkStream]]
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """What to send: ``open()`` starts the byte stream again for every attempt (ffmpeg, or a raw PCM file)."""
+
+    open: StreamOpener
+    wav_format: str  # "pcm" (s16le 16 kHz mono: can be split) or a container the server decodes ("mp4")
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class PieceInfo:
+    """Where one piece of the audio went (recorded in the sidecar when a file was split)."""
+
+    offset_ms: int
+    duration_ms: int
+    server: str
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offset_ms": self.offset_ms,
+            "duration_ms": self.duration_ms,
+            "server": self.server,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True)
+class Recognised:
+    reply: dict[str, Any]  # one reply, shaped as one server sends it (merged when split)
+    transcript: Transcript  # times relative to the audio sent
+    pieces: tuple[PieceInfo, ...]
+
+
+class FileChunks:
+    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def __aenter__(self) -> FileChunks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with open(self.path, "rb") as fh:
+            while block := fh.read(FRAME_BYTES):
+                yield block
+
+
+class MemoryChunks:
+    """A piece held in memory, sent in frames."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aenter__(self) -> MemoryChunks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        view = memoryview(self.data)
+        for start in range(0, len(view), FRAME_BYTES):
+            yield bytes(view[start : start + FRAME_BYTES])
+
+
+def transcript_of(reply: Mapping[str, Any]) -> Transcript:
+    """The reply parsed (ProtocolError / NoTimestampsError when it is not usable)."""
+    if "session" in reply:
+        return parse_session(reply["session"])
+    return parse_reply(reply)
+
+
+def split_ms(settings: Settings, servers: int) -> int:
+    """Target piece length in ms; 0 = no split (the default for one server)."""
+    minutes = settings.split_minutes
+    if minutes is None:
+        minutes = DEFAULT_SPLIT_MINUTES if servers > 1 else 0.0
+    return round(minutes * 60_000) if minutes > 0 else 0
+
+
+def _fresh(error: FunasrSubsError) -> FunasrSubsError:
+    """A new exception like ``error`` (one stored by the pool may be raised by several jobs and threads)."""
+    try:
+        return type(error)(error.message)
+    except TypeError:
+        return FunasrSubsError(error.message)
+
+
+async def _until(cancelled: Callable[[], bool]) -> None:
+    """Returns when ``cancelled()`` is true (the caller's token offers nothing to await, so it is polled)."""
+    while not cancelled():
+        await asyncio.sleep(0.1)
+
+
+async def recognise(
+    audio: AudioSource,
+    settings: Settings,
+    pool: Pool,
+    *,
+    wav_name: str,
+    on_bytes: Callable[[int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Recognised:
+    """Recognise ``audio`` on the pool's servers. ``on_bytes(n)``: n bytes sent (negative: an attempt's bytes that
+    will be sent again). Raises the FunasrSubsError of the last failure, or CancelledError."""
+    job = _Job(settings, pool, wav_name, on_bytes or (lambda n: None))
+    work = asyncio.ensure_future(job.run(audio))
+    if cancelled is None:
+        return await work
+    stopper = asyncio.ensure_future(_until(cancelled))
+    try:
+        done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if work not in done:
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        raise CancelledError("cancelled; nothing was written")
+    return work.result()
+
+
+class _Job:
+    def __init__(self, settings: Settings, pool: Pool, wav_name: str, on_bytes: Callable[[int], None]) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.on_bytes = on_bytes
+        self.wav_name = wav_name
+
+    def start_message(self, wav_format: str) -> str:
+        """The first message of every request (hotwords go with every piece)."""
+        s = self.settings
+        return start_message(
+            wav_name=self.wav_name, wav_format=wav_format, audio_fs=SAMPLE_RATE, itn=s.itn, hotwords=s.hotwords
+        )
+
+    async def run(self, audio: AudioSource) -> Recognised:
+        target = split_ms(self.settings, len(self.pool))
+        if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
+            return await self._split(audio, target)
+        reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms)
+        return Recognised(reply, transcript, (info,))
+
+    async def _split(self, audio: AudioSource, target_ms: int) -> Recognised:
+        splitter = PcmSplitter(target_ms)
+        room = asyncio.Semaphore(self.pool.capacity + 1)  # pieces decoded ahead of a free slot: at most one
+        tasks: list[asyncio.Task[tuple[dict[str, Any], Transcript, PieceInfo]]] = []
+
+        async def one(chunk: Chunk) -> tuple[dict[str, Any], Transcript, PieceInfo]:
+            try:
+                return await self._piece(lambda: MemoryChunks(chunk.pcm), "pcm", chunk.offset_ms, chunk.duration_ms)
+            finally:
+                room.release()
+
+        async def launch(chunks: list[Chunk]) -> None:
+            for chunk in chunks:
+                await room.acquire()
+                for task in tasks:  # a piece that failed for good ends the file now, not after the decode
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        room.release()
+                        await task
+                tasks.append(asyncio.ensure_future(one(chunk)))
+
+        try:
+            async with audio.open() as stream:
+                async for data in stream.chunks():
+                    await launch(splitter.feed(data))
+            await launch(splitter.finish())
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
+        pieces = tuple(i for _, _, i in results)
+        log.debug("%s: %d pieces on %s", self.wav_name, len(pieces), sorted({p.server for p in pieces}))
+        return Recognised(reply, transcript_of(reply), pieces)
+
+    async def _piece(
+        self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int
+    ) -> tuple[dict[str, Any], Transcript, PieceInfo]:
+        """One request, retried alone on failure; returns its reply, parsed, and where it went."""
+        settings, pool = self.settings, self.pool
+        start = self.start_message(wav_format)
+        reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
+        budget = max(0, settings.retries) + len(pool) - 1  # failures allowed: each other server gets its chance
+        exclude: set[str] = set()
+        failures = 0
+        last: FunasrSubsError | None = None
+        while True:
+            try:
+                server = await pool.acquire(exclude=frozenset(exclude), patience=max(0, settings.retries))
+            except Exhausted as exc:
+                raise last if last is not None else _fresh(exc.error) from None
+            sent = 0
+
+            def counted(n: int) -> None:
+                nonlocal sent
+                sent += n
+                self.on_bytes(n)
+
+            began = time.monotonic()
+            try:
+                reply = await self._send(server, open_stream, start, reply_timeout, counted)
+                transcript = transcript_of(reply)
+            except ServerError as exc:
+                pool.failed(server, exc)
+                self.on_bytes(-sent)
+                failures += 1
+                last = exc
+                if isinstance(exc, ReplyTimeoutError) or not exc.retryable:
+                    exclude.add(server.url)  # busy with it still, or it would answer the same
+                if failures > budget:
+                    raise
+                log.info("%s: %s; sending it again", self.wav_name, exc.message)
+                continue
+            except BaseException:
+                pool.release(server)
+                raise
+            pool.succeeded(server, audio_ms=duration_ms, seconds=time.monotonic() - began)
+            return reply, transcript, PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
+
+    async def _send(
+        self,
+        server: Server,
+        open_stream: StreamOpener,
+        start: str,
+        reply_timeout: float,
+        on_bytes: Callable[[int], None],
+    ) -> dict[str, Any]:
+        s = self.settings
+        ws = await open_connection(ServerConfig(server.url, s.insecure, s.ca_file, s.connect_timeout))
+        try:
+            async with open_stream() as stream:
+                return await exchange(
+                    ws,
+                    start,
+                    stream.chunks(),
+                    url=server.url,
+                    reply_timeout=reply_timeout,
+                    on_bytes=on_bytes,
+                    send_timeout=s.reply_timeout if s.reply_timeout > 0 else None,
+                )
+        finally:
+            with contextlib.suppress(Exception):
+                await close_quietly(ws)
+
+
+__all__ = [
+    "BYTES_PER_MS",
+    "AudioSource",
+    "FileChunks",
+    "PieceInfo",
+    "Recognised",
+    "recognise",
+    "split_ms",
+    "transcript_of",
+]
