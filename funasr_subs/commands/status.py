@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
 
 if TYPE_CHECKING:
+    from funasr_subs.recognition.pool import ServerStatus
     from funasr_subs.watch.state import StatusSnapshot
 
 
@@ -33,7 +35,7 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
 
 
-def render(snap: StatusSnapshot, state_dir: Path) -> str:
+def render(snap: StatusSnapshot, state_dir: Path, servers: Sequence[ServerStatus] = ()) -> str:
     """The human-readable report."""
     c = snap.counts
     daemon = f"running (pid {snap.daemon_pid})" if snap.daemon_alive else "not running"
@@ -41,6 +43,10 @@ def render(snap: StatusSnapshot, state_dir: Path) -> str:
         f"daemon: {daemon}; state: {state_dir}",
         f"queue: {c['queued']} queued, {c['running']} running, {c['done']} done, {c['failed']} failed",
     ]
+    if servers:
+        from funasr_subs.watch.servers import render_servers
+
+        lines += ["", "servers:", *render_servers(servers, snap.daemon_alive)]
     now = time.time()
     if snap.running:
         lines += ["", "running:"]
@@ -77,11 +83,14 @@ def run(args: argparse.Namespace) -> int:
     if not (state_dir / DB_NAME).exists():
         sys.stdout.write(f"no watch state in {state_dir}: 'funasr-subs watch' has not run with this --state-dir\n")
         return 0
+    from funasr_subs.watch.servers import load_servers
+
     with StateDB(state_dir) as db:
         snap = db.status(limit=max(0, args.limit))
+        servers = load_servers(db)
     if args.json:
-        data = {"state_dir": str(state_dir), **snap.to_dict()}
+        data = {"state_dir": str(state_dir), **snap.to_dict(), "servers": [s.to_dict() for s in servers]}
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:
-        sys.stdout.write(render(snap, state_dir))
+        sys.stdout.write(render(snap, state_dir, servers))
     return 0

@@ -142,8 +142,12 @@ class Pool:
         def probe(url: str) -> Awaitable[None]:
             return probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
 
+        endpoints = parse_endpoints(settings.server_list)
+        if len(endpoints) == 1 and "#" not in settings.server_list[0]:
+            # one server and no #slots: --jobs N sends N files at once, as it always did
+            endpoints = (Endpoint(endpoints[0].url, max(1, settings.jobs)),)
         return cls(
-            parse_endpoints(settings.server_list),
+            endpoints,
             probe,
             backoff_base=settings.retry_backoff,
             backoff_cap=backoff_cap,
@@ -344,3 +348,19 @@ class Pool:
 def describe(statuses: Iterable[ServerStatus]) -> str:
     """``ws://a: refused; ws://b: HTTP 404`` — why each server cannot be used."""
     return "; ".join(f"{s.url}: {s.last_error or s.state}" for s in statuses)
+
+
+_SHARED: dict[tuple[Any, ...], Pool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(settings: Settings) -> Pool:
+    """One pool per set of servers for the life of the process (the HTTP service: its requests share the slots,
+    health and speed of the servers). Answers that cannot change mark a server down, not unusable: a service
+    runs for months, and the server may be fixed meanwhile."""
+    key = (settings.server_list, settings.insecure, settings.ca_file, settings.connect_timeout, settings.jobs)
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = _SHARED[key] = Pool.from_settings(settings, permanent=False)
+        return pool

@@ -15,6 +15,7 @@ from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.model import Cue
 from funasr_subs.pipeline import CancelToken, recognise_file
+from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.writers import render
 
 log = logging.getLogger(__name__)
@@ -143,5 +144,5 @@ def render_output(cues: Sequence[Cue], output: str, settings: Settings) -> tuple
 
 def transcribe_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> list[Cue]:
     """Send an uploaded file to the FunASR server and build cues; raises the pipeline's FunasrSubsError types."""
-    recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel)
+    recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel, pool=shared_pool(settings))
     return build_cues(recognition.transcript.tokens, settings.cue_settings())

@@ -16,8 +16,10 @@ from types import FrameType
 from funasr_subs import pipeline
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError
+from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.observer import Watcher, start_watching
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
+from funasr_subs.watch.servers import restore_history, save_servers
 from funasr_subs.watch.settle import Settler
 from funasr_subs.watch.state import StateDB, media_key
 from funasr_subs.watch.worker import Backoff, JobRunner, JobStat, ProcessFn, generate
@@ -67,6 +69,14 @@ class WatchDaemon:
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
         self._up_to_date = up_to_date
         self.settler = Settler(options.settle)
+        # the watch keeps waiting for a server that answers wrongly (it may still be starting behind a proxy)
+        self.pool = Pool.from_settings(settings, permanent=False, backoff_cap=options.backoff_cap)
+        if process is generate:
+            pool = self.pool
+
+            def process(path: Path, settings: Settings, cancel: pipeline.CancelToken) -> pipeline.Result:
+                return generate(path, settings, cancel, pool=pool)
+
         self.backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._cancel = threading.Event()  # the cancel token running jobs see
         self.runner = JobRunner(
@@ -118,6 +128,8 @@ class WatchDaemon:
             db.close()
 
     def _run(self, db: StateDB) -> int:
+        restore_history(db, self.pool)
+        save_servers(db, self.pool.status())
         requeued = db.requeue_running()
         if requeued:
             log.info("queued again %d file(s) left running by the last run", requeued)
@@ -319,6 +331,8 @@ class WatchDaemon:
 
     def _finished(self, stat: JobStat) -> None:
         self.stats.append(stat)
+        if self.db is not None:
+            save_servers(self.db, self.pool.status())
         if stat.outcome == "failed":
             with self._busy_lock:
                 self._failed_this_run += 1

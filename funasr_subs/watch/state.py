@@ -25,6 +25,7 @@ Schema (``PRAGMA user_version`` = 1)::
         worker      TEXT                -- 'pid:thread' of the claimer while running
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- 'daemon_pid', 'heartbeat', 'daemon_started'
+    CREATE TABLE servers (...);  -- the FunASR servers' state, slots, done count and speed (watch/servers.py)
 
 Liveness: the daemon holds an exclusive ``flock`` on ``<state_dir>/daemon.lock`` for its whole life
 (:meth:`StateDB.acquire_daemon_lock`) and refreshes the ``heartbeat`` row; :meth:`StateDB.daemon_alive` tests the lock
@@ -81,6 +82,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS servers (
+    url        TEXT PRIMARY KEY,
+    slots      INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    busy       INTEGER NOT NULL DEFAULT 0,
+    done       INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0,
+    audio_ms   INTEGER NOT NULL DEFAULT 0,
+    work_ms    INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    updated_at REAL NOT NULL
+);
 """
 
 

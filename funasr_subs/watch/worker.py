@@ -16,6 +16,7 @@ from funasr_subs.config import Settings
 from funasr_subs.errors import (
     CancelledError,
     FunasrSubsError,
+    NotFunasrError,
     NoTimestampsError,
     OutputExistsError,
     ProtocolError,
@@ -23,6 +24,7 @@ from funasr_subs.errors import (
     ToolMissingError,
 )
 from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.scan import HotwordsLookup, root_of
 from funasr_subs.watch.state import Job, StateDB
 
@@ -32,12 +34,12 @@ ProcessFn = Callable[[Path, Settings, CancelToken], Result]
 Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal"]
 #: The server (or --server) is at fault, not the file: the queue waits with backoff as for an unreachable server.
 #: A TLS "mismatch" is also what a server still starting behind docker's port proxy looks like (accept, then close).
-SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError)
+SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError, NotFunasrError)
 
 
-def generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
-    """The real work: :func:`funasr_subs.pipeline.generate_subtitles`."""
-    return pipeline.generate_subtitles(path, settings, cancel=cancel)
+def generate(path: Path, settings: Settings, cancel: CancelToken, pool: Pool | None = None) -> Result:
+    """The real work: :func:`funasr_subs.pipeline.generate_subtitles` (on the daemon's pool of servers)."""
+    return pipeline.generate_subtitles(path, settings, cancel=cancel, pool=pool)
 
 
 @dataclass(frozen=True)
