@@ -162,6 +162,8 @@ class FunasrTestServer:
         slow_seconds: float = 2.0,
         drop_after_bytes: int = 65_536,
         instant: bool = False,
+        rtf: float = 0.0,
+        slots: int = 1,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -171,6 +173,12 @@ class FunasrTestServer:
         self.slow_seconds = slow_seconds
         self.drop_after_bytes = drop_after_bytes
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
+        self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
+        self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
+        self.active = 0  # requests open now (first message received, no reply sent yet)
+        self.max_active = 0  # the most requests open at once
+        self._decoding: asyncio.Semaphore | None = None
+        self._live: set[ServerConnection] = set()
         self._fault: Fault = None
         self.requests: list[dict[str, Any]] = []
         self.messages: list[Any] = []  # every text message received (parsed; bad JSON kept as str)
@@ -242,6 +250,16 @@ class FunasrTestServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def kill(self) -> None:
+        """Die like a crashed process: every connection cut without a close frame, no longer listening
+        (``fault = None`` brings it back on the same port)."""
+        self.fault = "refuse"
+        self._call(self._abort_all())
+
+    async def _abort_all(self) -> None:
+        for ws in list(self._live):
+            ws.transport.abort()
 
     def __enter__(self) -> FunasrTestServer:
         return self.start()
@@ -345,7 +363,9 @@ class FunasrTestServer:
             conn = ConnectionRecord(index=len(self.connections))
             self.connections.append(conn)
             self._cond.notify_all()
+        self._live.add(ws)
         state: _FileState | None = None
+        opened = False  # this connection's request counts in ``active``
         dead = False  # bad JSON or a "crash": ignore everything from now on
         hotwords: dict[str, int] | None = None  # read once per connection
         received = 0
@@ -393,15 +413,30 @@ class FunasrTestServer:
                     state = _FileState(conn.index, msg, Path(self._tmp.name))
                 elif first:
                     state.record.request = msg
+                if not opened:
+                    opened = True
+                    with self._changing():
+                        self.active += 1
+                        self.max_active = max(self.max_active, self.active)
                 state.apply(msg)
                 if hotwords is None and isinstance(msg.get("hotwords"), str):
                     hotwords = parse_hotwords(msg["hotwords"])
                 if msg.get("is_speaking") is False:
                     done, state = state, None
-                    await self._answer(ws, done, hotwords or {})
+                    try:
+                        await self._answer(ws, done, hotwords or {})
+                    finally:
+                        if opened:
+                            opened = False
+                            with self._changing():
+                                self.active -= 1
         except ConnectionClosed:
             pass
         finally:
+            self._live.discard(ws)
+            if opened:
+                with self._changing():
+                    self.active -= 1
             if state is not None:
                 state.discard()
             code = ws.close_code
@@ -423,6 +458,13 @@ class FunasrTestServer:
             peaks: list[int] | None = [THRESHOLD + 1] * 100  # one 1 s "sentence", no decoding
         else:
             peaks = await asyncio.get_running_loop().run_in_executor(None, state.decode)
+        if self.rtf > 0:
+            if self._decoding is None:
+                self._decoding = asyncio.Semaphore(self.slots)
+            faked = self.instant and state.meter is None  # not decoded: about 128 kb/s
+            seconds = state.record.audio_bytes / 16000 if faked else len(peaks or []) / 100
+            async with self._decoding:  # one request per slot at a time, like the server's decoder threads
+                await asyncio.sleep(self.rtf * seconds)
         bursts = detect_bursts(peaks) if peaks else []
         reply = build_reply(
             str(state.params["wav_name"]),
@@ -460,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timestamps", action="store_true", help="act like a server without the timestamp model")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
+    parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
+    parser.add_argument("--slots", type=int, default=1, help="with --rtf: requests decoded at once (1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
@@ -475,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
             shape=args.shape,
             slow_seconds=args.slow_seconds,
             instant=args.instant,
+            rtf=args.rtf,
+            slots=args.slots,
         )
         server.fault = args.fault
         with server:

@@ -49,7 +49,8 @@ def quietest_point(levels: list[int]) -> int:
     # loudness around each frame: the loudest frame within ±100 ms (a cut must not touch a syllable)
     smooth = [max(levels[max(0, i - half) : i + half]) for i in range(len(levels))]
     floor = min(smooth)
-    quiet = [v <= floor + max(16, floor // 8) for v in smooth]
+    # as quiet as the quietest, give or take -42 dBFS (a room's noise floor): the longest such stretch wins
+    quiet = [v <= floor + max(256, floor // 2) for v in smooth]
     best_len, best_mid, run_start = 0, len(levels) // 2, -1
     for i, q in enumerate([*quiet, False]):
         if q and run_start < 0:
