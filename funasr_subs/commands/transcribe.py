@@ -207,6 +207,9 @@ def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> 
         return True  # nothing to send
     statuses = asyncio.run(pool.check())
     if any(s.state == "up" for s in statuses):
+        for s in statuses:
+            if s.state != "up":
+                log.warning("warning: %s (%s for now)", s.last_error, "not used" if s.state == "unusable" else "down")
         return True
     if len(statuses) == 1 and len(media_files) == 1:
         log.error("error: %s: %s", media_files[0], statuses[0].last_error)

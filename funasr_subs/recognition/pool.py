@@ -262,13 +262,13 @@ class Pool:
                     if (loop, fut) in self._waiters:
                         self._waiters.remove((loop, fut))
 
-    async def _probe(self, server: Server) -> None:
+    async def _probe(self, server: Server, *, quiet: bool = False) -> None:
         try:
             await self.probe_fn(server.url)
         except FunasrSubsError as exc:
             with self._lock:
                 server.probing = False
-                self._mark_failed(server, exc)
+                self._mark_failed(server, exc, quiet=quiet)
         except BaseException:
             with self._lock:
                 server.probing = False
@@ -290,7 +290,7 @@ class Pool:
                 if server.state == "unusable" or server.probing:
                     return
                 server.probing = True
-            await self._probe(server)
+            await self._probe(server, quiet=True)  # the caller sums up
 
         await asyncio.gather(*(one(s) for s in self.servers))
         return self.status()
@@ -320,11 +320,11 @@ class Pool:
             server.busy -= 1
             self._notify()
 
-    def _mark_failed(self, server: Server, error: FunasrSubsError) -> None:
+    def _mark_failed(self, server: Server, error: FunasrSubsError, *, quiet: bool = False) -> None:
         now = time.monotonic()
         server.error, server.error_at = error, now
         if self.permanent and isinstance(error, PERMANENT_ERRORS):
-            if server.state != "unusable":
+            if server.state != "unusable" and not quiet:
                 log.warning("%s is not used again in this run: %s", server.url, error.message)
             server.state = "unusable"
         elif server.state == "down" and now < server.retry_at:
@@ -332,7 +332,7 @@ class Pool:
         elif server.state != "unusable":
             server.delay = self.backoff_base if server.delay == 0 else min(server.delay * 2, self.backoff_cap)
             server.retry_at = now + server.delay
-            if len(self.servers) > 1:
+            if len(self.servers) > 1 and not quiet:
                 log.warning("%s is down (%s); trying it again in %.1f s", server.url, error.message, server.delay)
             server.state = "down"
         self._notify()
