@@ -199,6 +199,7 @@ def test_split_file_matches_one_reply_cue_for_cue(tmp_media_dir: Path) -> None:
 # --- answers that cannot change ---------------------------------------------------------------------------------
 class _NotFound(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
     def do_GET(self) -> None:
         self.send_error(404)
 

@@ -125,6 +125,14 @@ def split_ms(settings: Settings, servers: int) -> int:
     return round(minutes * 60_000) if minutes > 0 else 0
 
 
+def even_target(duration_ms: int, target_ms: int, slots: int) -> int:
+    """A piece length that spreads the file evenly over the pool: as many pieces as ``target_ms`` asks for,
+    rounded up to a multiple of the slots (a 24-minute file on 4 servers: 4 pieces of 6, not 10 + 10 + 4)."""
+    pieces = -(-duration_ms // target_ms)
+    pieces = -(-pieces // slots) * slots
+    return -(-duration_ms // pieces)
+
+
 def _fresh(error: FunasrSubsError) -> FunasrSubsError:
     """A new exception like ``error`` (one stored by the pool may be raised by several jobs and threads)."""
     try:
@@ -183,7 +191,7 @@ class _Job:
     async def run(self, audio: AudioSource) -> Recognised:
         target = split_ms(self.settings, len(self.pool))
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
-            return await self._split(audio, target)
+            return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
         reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms)
         return Recognised(reply, transcript, (info,))
 
