@@ -95,7 +95,13 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
-    r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
+    r.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        metavar="N",
+        help="files in parallel (transcribe 1, watch 2; with several servers at least their slots)",
+    )
     add_output_options(parser)
     add_cue_options(parser)
     add_common_options(parser)

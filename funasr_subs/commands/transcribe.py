@@ -152,7 +152,7 @@ def transcribe_all(
     bars = _Bars(len(media_files), show_bars)
     cancel = threading.Event()
     redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
-    executor = ThreadPoolExecutor(max_workers=settings.jobs)
+    executor = ThreadPoolExecutor(max_workers=pool.workers(settings.jobs))
     # Ctrl-C and SIGTERM only set the cancel event: raising KeyboardInterrupt at an arbitrary point could leave a
     # lock held (logging, futures) and hang the shutdown. Every job sees the event within 0.1 s and stops.
     in_main = threading.current_thread() is threading.main_thread()

@@ -164,6 +164,10 @@ class Pool:
         with self._lock:
             return sum(s.slots for s in self.servers if s.state != "unusable") or 1
 
+    def workers(self, jobs: int) -> int:
+        """Files to work on at once: ``jobs``, and with several servers at least one per slot (else a slot idles)."""
+        return max(1, jobs, self.capacity if len(self.servers) > 1 else 1)
+
     @property
     def exhausted(self) -> bool:
         """True when no server may be used again in this run."""

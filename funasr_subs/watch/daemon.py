@@ -143,7 +143,7 @@ class WatchDaemon:
             self._scan(root, db, source="scan")
         workers = [
             threading.Thread(target=self._worker, name=f"funasr-subs-worker-{i}", daemon=True)
-            for i in range(max(1, self.options.jobs))
+            for i in range(self.pool.workers(self.options.jobs))
         ]
         for w in workers:
             w.start()
