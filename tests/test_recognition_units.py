@@ -167,3 +167,24 @@ def test_merge_of_2pass_sessions_and_latin_text() -> None:
         join_texts(["hello world", "again."]) == "hello world again." and join_texts(["你好。", "再见"]) == "你好。再见"
     )
     assert shift_reply({"text": "a", "timestamp": [[1, 2]]}, 5)["timestamp"] == [[6, 7]]
+
+
+def test_pieces_are_a_multiple_of_the_slots_and_jobs_fill_them() -> None:
+    from funasr_subs.recognition.pool import Pool
+    from funasr_subs.recognition.run import even_target, split_ms
+
+    assert even_target(24 * 60_000, 10 * 60_000, 4) == 6 * 60_000  # 4 pieces of 6 min, not 10 + 10 + 4
+    assert even_target(120 * 60_000, 10 * 60_000, 4) == 10 * 60_000  # 12 pieces: already a multiple
+    assert even_target(120 * 60_000, 10 * 60_000, 5) == 8 * 60_000  # 15 pieces for 5 slots
+    assert split_ms(Settings(), 1) == 0 and split_ms(Settings(), 3) == 600_000
+    assert split_ms(Settings(split_minutes=0), 3) == 0 and split_ms(Settings(split_minutes=0.5), 1) == 30_000
+
+    async def probe(url: str) -> None:
+        return None
+
+    pool = Pool(parse_endpoints(["ws://a:1#slots=3", "ws://b:1"]), probe)
+    assert pool.workers(1) == 4 and pool.workers(6) == 6
+    single = Pool.from_settings(Settings(server="ws://a:1", jobs=3))
+    assert [s.slots for s in single.status()] == [3]  # one server without #slots: --jobs N as before
+    assert [s.slots for s in Pool.from_settings(Settings(server="ws://a:1#slots=1", jobs=3)).status()] == [1]
+    assert single.workers(3) == 3

@@ -178,3 +178,17 @@ def test_silence_gives_an_empty_subtitle(config: ServiceConfig) -> None:
     with service(config) as svc:
         status, _, body = bazarr_asr(svc.port, silence, encode="false")
     assert status == 200 and body.strip() == b""
+
+
+def test_a_pool_of_servers_serves_bazarr_while_one_is_down(
+    config: ServiceConfig, media: Path, funasr_server: FunasrTestServer
+) -> None:
+    with FunasrTestServer() as down:
+        down.fault = "refuse"
+        pool = config.settings.replace(servers=(down.url, funasr_server.url), retries=0, connect_timeout=2)
+        with service(ServiceConfig(settings=pool, port=0, upload_dir=config.upload_dir)) as svc:
+            for _ in range(3):  # the first finds one server down; the next ones go straight to the other
+                status, _, body = bazarr_asr(svc.port, decode_pcm(media), encode="false")
+                assert status == 200, body
+                assert_cues_at_bursts(body.decode("utf-8"), BURSTS)
+    assert len(funasr_server.requests) == 3 and down.requests == []
