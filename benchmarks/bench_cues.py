@@ -107,7 +107,7 @@ def one_cue_per_segment(tokens: Sequence[Token], settings: CueSettings) -> list[
 def line_break_kinds(cues: Sequence[Cue]) -> Counter[str]:
     """Where the line break of each two-line cue falls: after punctuation, before a conjunction, or elsewhere (in
     the middle of a clause). Read from the text, so any subtitles can be measured."""
-    conjunctions = tuple(w for words in ZH_CONJUNCTIONS.values() for w in words)
+    conjunctions = tuple(ZH_CONJUNCTIONS)
     kinds: Counter[str] = Counter()
     for cue in cues:
         if len(cue.lines) != 2:
