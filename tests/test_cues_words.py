@@ -95,7 +95,7 @@ def test_a_new_sentence_does_not_start_at_the_end_of_a_line_when_timing_allows()
     """A short sentence spoken fast (a scrap on its own: under 833 ms) joins the next one; the next sentence then
     starts a line of its own (here the second line, its rest in the next cue) instead of ending the first line."""
     fast = tokens("找了一位网友杰克逊。", step=85)
-    slow = tokens("这期视频我们一起来展示一下特斯拉的自动驾驶。", start=fast[-1].end_ms + 40, step=300)
+    slow = tokens("这期视频我们一起来展示一下特斯拉。", start=fast[-1].end_ms + 40, step=300)  # one cue alone
     cues = build_cues(fast + slow, ZH)
     first = cues[0]
     assert first.lines[0] == "找了一位网友杰克逊。", cues
