@@ -29,7 +29,7 @@ from funasr_subs.watch.servers import load_servers
 from funasr_subs.watch.state import StateDB
 from tests.funasr_server import FunasrTestServer
 from tests.media import decode_pcm, make_media
-from tests.watch_support import options
+from tests.watch_support import options, running, wait_for
 
 BURSTS = [(1000, 800), (3000, 1500)]
 RTF = 0.05
@@ -268,3 +268,23 @@ def test_watch_queue_keeps_going_while_one_server_is_down_and_status_shows_serve
     assert len(lines) == 2 and any("down" in line for line in lines) and any("3 done" in line for line in lines)
     as_json = json.loads(cli("status", "--state-dir", str(state), "--json").stdout)
     assert {s["url"]: s["done"] for s in as_json["servers"]} == {down.url: 0, up.url: 3}
+
+
+def test_watch_probes_a_down_server_until_it_answers_again(tmp_path: Path) -> None:
+    root, state = tmp_path / "library", tmp_path / "state"
+    root.mkdir()
+    make_media(root / "ep.mka", bursts=BURSTS, duration_ms=5000)
+    with servers(2) as (flaky, steady):
+        flaky.fault = "refuse"
+        cfg = Settings(servers=(flaky.url, steady.url), retries=0, connect_timeout=2.0, retry_backoff=0.1)
+
+        def row(url: str) -> str:
+            with StateDB(state) as db:
+                return next((r.state for r in load_servers(db) if r.url == url), "")
+
+        with running(WatchDaemon(options((root,), state), cfg)):
+            wait_for(lambda: (root / "ep.zh.srt").exists(), what="the subtitle")
+            wait_for(lambda: row(flaky.url) == "down", what="the refused server marked down")
+            flaky.fault = None  # it comes back while the queue is idle: a probe finds it
+            wait_for(lambda: row(flaky.url) == "up", what="the server probed up again")
+        assert flaky.requests == [] and len(steady.requests) == 1

@@ -299,6 +299,29 @@ class Pool:
         await asyncio.gather(*(one(s) for s in self.servers))
         return self.status()
 
+    def next_probe_in(self) -> float | None:
+        """Seconds until a down server may be probed (0: now); None when none is down."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [max(0.0, s.retry_at - now) for s in self.servers if s.state == "down"]
+        return min(waits) if waits else None
+
+    def has_due(self) -> bool:
+        """True when a down server's wait is over and nobody is probing it."""
+        now = time.monotonic()
+        with self._lock:
+            return any(s.state == "down" and not s.probing and now >= s.retry_at for s in self.servers)
+
+    async def probe_due(self) -> None:
+        """Probe every down server whose wait is over (a long-running daemon calls this while the queue idles, so a
+        server that came back shows as up before work needs it)."""
+        now = time.monotonic()
+        with self._lock:
+            due = [s for s in self.servers if s.state == "down" and not s.probing and now >= s.retry_at]
+            for server in due:
+                server.probing = True
+        await asyncio.gather(*(self._probe(s) for s in due))
+
     def succeeded(self, server: Server, *, audio_ms: int, seconds: float) -> None:
         with self._lock:
             server.busy -= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -100,6 +102,7 @@ class WatchDaemon:
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
         self._server_down_once = False
+        self._prober: threading.Thread | None = None
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
 
     # --- lifecycle --------------------------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class WatchDaemon:
         tick = max(0.02, min(self.options.settle / 4, 0.25))
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
+            self._probe_servers(db)
             for ready in self.settler.due():
                 try:
                     if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
@@ -188,10 +192,31 @@ class WatchDaemon:
                 break
             deadline = self.settler.next_deadline()
             timeout = self.options.heartbeat if deadline is None else max(tick, deadline - time.monotonic())
+            probe_in = self.pool.next_probe_in()
+            if probe_in is not None:  # wake when a down server may be probed
+                timeout = min(timeout, max(tick, probe_in))
             if self.options.once:
                 timeout = min(timeout, tick)
             self._wake.wait(timeout)
             self._wake.clear()
+
+    def _probe_servers(self, db: StateDB) -> None:
+        """Probe down servers whose wait is over, in a thread of its own (a probe may take --connect-timeout)."""
+        if (self._prober is not None and self._prober.is_alive()) or not self.pool.has_due():
+            return
+
+        def probe() -> None:
+            try:
+                asyncio.run(self.pool.probe_due())
+                save_servers(db, self.pool.status())
+            except Exception:  # the database closed at shutdown, or a bug: the next job finds out anyway
+                log.debug("probing the servers failed", exc_info=True)
+            finally:
+                with contextlib.suppress(Exception):
+                    db.close_thread()
+
+        self._prober = threading.Thread(target=probe, name="funasr-subs-probe", daemon=True)
+        self._prober.start()
 
     def _rescan_due(self, elapsed: float) -> bool:
         native = self.watcher is not None and self.watcher.mode == "native"
@@ -213,6 +238,8 @@ class WatchDaemon:
         if self.watcher is not None:
             self.watcher.stop()
         deadline = time.monotonic() + self.options.grace
+        if self._prober is not None:
+            self._prober.join(self.settings.connect_timeout + 1)
         for w in workers:
             w.join(max(0.0, deadline - time.monotonic()))
         running = [w for w in workers if w.is_alive()]
@@ -333,6 +360,8 @@ class WatchDaemon:
         self.stats.append(stat)
         if self.db is not None:
             save_servers(self.db, self.pool.status())
+        if self.pool.next_probe_in() is not None:
+            self._wake.set()  # the main loop schedules the probe of a server this job found down
         if stat.outcome == "failed":
             with self._busy_lock:
                 self._failed_this_run += 1
