@@ -288,3 +288,30 @@ def test_watch_probes_a_down_server_until_it_answers_again(tmp_path: Path) -> No
             flaky.fault = None  # it comes back while the queue is idle: a probe finds it
             wait_for(lambda: row(flaky.url) == "up", what="the server probed up again")
         assert flaky.requests == [] and len(steady.requests) == 1
+
+
+def test_cancel_during_a_split_file_stops_every_piece_and_frees_the_slots(tmp_media_dir: Path) -> None:
+    media = make_media(tmp_media_dir / "long.mka", bursts=[(1000, 800), (20_000, 800)], duration_ms=30_000)
+    with servers(2, slots=1) as pair:
+        for s in pair:
+            s.rtf = 5.0  # a piece of ~15 s would take 75 s: the job is surely mid-recognition when cancelled
+        cfg = settings([s.url for s in pair], split_minutes=0.2)
+        pool = Pool.from_settings(cfg)
+        cancel = threading.Event()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                generate_subtitles(media, cfg, cancel=cancel, pool=pool)
+            except BaseException as exc:  # reported below
+                outcome.append(exc)
+
+        job = threading.Thread(target=run)
+        job.start()
+        assert all(s.wait_for_requests(1, timeout=30) for s in pair)  # both pieces are at a server
+        cancel.set()
+        job.join(timeout=10)
+        assert not job.is_alive()
+        assert outcome and type(outcome[0]).__name__ == "CancelledError"
+        assert [s.busy for s in pool.status()] == [0, 0]
+        assert sorted(p.name for p in tmp_media_dir.iterdir()) == ["long.mka"]
