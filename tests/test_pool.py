@@ -243,7 +243,20 @@ def test_unusable_servers_are_dropped_and_the_batch_stops_when_none_is_left(tmp_
         only_bad = cli("transcribe", "--overwrite", "-j", "1", "--server", no_ts.url, str(tmp_media_dir))
         assert only_bad.returncode == 1
         assert len(no_ts.files) == 2  # one more file tried; the other two never sent
-        assert "no FunASR server can be used any more" in only_bad.stderr and "2 file(s) not" in only_bad.stderr
+        assert "no FunASR server can be used now" in only_bad.stderr and "2 file(s) not" in only_bad.stderr
+
+
+def test_batch_stops_when_its_only_server_stops_answering(tmp_media_dir: Path) -> None:
+    for i in range(3):
+        make_media(tmp_media_dir / f"f{i}.mka", bursts=BURSTS, duration_ms=5000)
+    with FunasrTestServer() as dropping:
+        dropping.fault = "drop"  # accepts (the check before the batch passes), then drops every upload
+        done = cli("transcribe", "-j", "1", "--retries", "1", "--retry-backoff", "0.05", "--server", dropping.url,
+                   str(tmp_media_dir))  # fmt: skip
+        uploads = [c for c in dropping.connections if c.frame_sizes]
+    assert done.returncode == 1
+    assert len(uploads) == 2  # the first file, tried twice; the others not sent at all
+    assert "dropped the connection" in done.stderr and "2 file(s) not transcribed" in done.stderr, done.stderr
 
 
 # --- the watch queue --------------------------------------------------------------------------------------------

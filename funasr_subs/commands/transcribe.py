@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from funasr_subs.check import check_cues, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
+from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
 from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.pipeline import Result, generate_subtitles, is_up_to_date, output_paths
 from funasr_subs.recognition.pool import Pool, describe
@@ -169,7 +169,7 @@ def transcribe_all(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if halted:
-        log.error("error: no FunASR server can be used any more (%s): %d file(s) not transcribed", *halted)
+        log.error("error: no FunASR server can be used now (%s): %d file(s) not transcribed", *halted)
         return 1
     if cancel.is_set():
         raise KeyboardInterrupt
@@ -247,7 +247,11 @@ def _collect(
         except FunasrSubsError as exc:
             failures += 1
             log.error("error: %s", exc)
-            if pool.exhausted and not why:  # answers that cannot change: every other file would fail alike
+            # answers that cannot change, or every server unreachable through a whole round of retries: the other
+            # files would fail alike (and each wait for the servers in turn), so the batch stops here; a reply
+            # timeout (a busy server) does not stop it
+            unreachable = isinstance(exc, ServerError) and exc.retryable and not isinstance(exc, ReplyTimeoutError)
+            if not why and (pool.exhausted or (unreachable and pool.all_down())):
                 why = describe(pool.status())
                 cancel.set()
         except Exception as exc:  # a bug must not stop the other files
