@@ -222,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="e.g. demo.mp4, talk.mkv, song.mp3")
     args = parser.parse_args(argv)
     for path in args.paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
         make_media(path, DEMO_BURSTS, DEMO_DURATION_MS)
         print(path)
     return 0
