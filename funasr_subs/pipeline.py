@@ -70,6 +70,10 @@ class Result:
     timings: Timings = Timings()
     reason: str = ""  # why it was skipped
 
+    def written_names(self) -> str:
+        """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""
+        return ", ".join(p.name if p.parent == self.media.parent else str(p) for p in self.written)
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -330,8 +334,15 @@ def recognise_file(
 
 # --- the whole job ------------------------------------------------------------------------------------------
 def _check_writable(folder: Path, media: Path) -> None:
+    """The output folder exists (an --output-dir is made) and can be written in; OutputError otherwise."""
+    if not folder.is_dir() and folder != media.parent:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {folder}: {exc.strerror}", path=media) from None
+        log.info("created the output folder %s", folder)
     if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist: create it or fix --output-dir", path=media)
+        raise OutputError(f"output folder {folder} is not a folder: fix --output-dir", path=media)
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write in {folder}: permission denied; use --output-dir DIR", path=media)
 

@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from funasr_subs.check import check_cues, format_report
+from funasr_subs.check import check_cues, cue_count, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
@@ -218,8 +218,8 @@ def _collect(
             if result.status == "skipped":
                 log.info("skipped: %s: %s", media, result.reason)
             else:
-                names = ", ".join(p.name for p in result.written)
-                log.info("done: %s -> %s (%d cues, %.1f s)", media, names, len(result.cues), result.timings.total_s)
+                cues, seconds = cue_count(len(result.cues)), result.timings.total_s
+                log.info("done: %s -> %s (%s, %.1f s)", media, result.written_names(), cues, seconds)
                 if check:
                     _report_check(result, settings)
         bars.overall.update(1)
