@@ -131,3 +131,16 @@ def test_a_reply_beside_another_files_sidecar_leaves_that_sidecar_alone(
     shutil.copyfile(REPLY, tmp_path / "talk.json")
     assert cli("retime", "talk.json", "-o", "other.srt", cwd=tmp_path).returncode == 0
     assert (tmp_path / "talk.funasr.json").read_bytes() == side
+
+
+def test_a_reply_elsewhere_gets_its_record_where_the_subtitles_go(tmp_path: Path) -> None:
+    """retime of a reply kept in an archive, -o into the work folder: the archive is not written to."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    shutil.copyfile(REPLY, archive / "reply.json")
+    (tmp_path / "work").mkdir()
+    for extra in ([], ["--max-cps", "12"]):
+        done = cli("retime", "../archive/reply.json", "-o", "talk.srt", *extra, cwd=tmp_path / "work")
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in archive.iterdir()) == ["reply.json"]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["reply.funasr.json", "talk.srt"]

@@ -142,11 +142,12 @@ def _load_json(path: Path) -> Any:
         ) from None
 
 
-def read_source(path: Path, output_dir: Path | None) -> Source:
+def read_source(path: Path, output_dir: Path | None, output: Path | None = None) -> Source:
     """Recognise INPUT (sidecar, reply JSON/JSONL, or media with a sidecar) and read its transcript."""
     if is_sidecar(path):
         return _from_sidecar(path, read_sidecar(path))
     if path.suffix.lower() in (".json", ".jsonl"):
+        folder = output.parent if output is not None else output_dir  # where the subtitles go
         data = _load_json(path)
         if isinstance(data, dict) and isinstance(data.get("reply"), dict):
             return _from_sidecar(path, sidecar_from_dict(data, str(path)))
@@ -154,9 +155,9 @@ def read_source(path: Path, output_dir: Path | None) -> Source:
             replies = [r for r in data if isinstance(r, Mapping)]
             if not replies:
                 raise BadInputError("holds no FunASR reply", path=path)
-            return _from_reply(path, {"session": replies}, parse_session(replies), output_dir)
+            return _from_reply(path, {"session": replies}, parse_session(replies), folder)
         if isinstance(data, dict):
-            return _from_reply(path, data, _transcript_of(data), output_dir)
+            return _from_reply(path, data, _transcript_of(data), folder)
         raise BadInputError("not a FunASR reply or a sidecar", path=path)
     if path.is_dir():
         raise BadInputError("is a folder: give media files, sidecars or reply JSON files", path=path)
@@ -181,10 +182,11 @@ def read_source(path: Path, output_dir: Path | None) -> Source:
     )
 
 
-def _from_reply(path: Path, reply: dict[str, Any], transcript: Transcript, output_dir: Path | None) -> Source:
-    """A reply saved as JSON. What retime writes from it is recorded in ``<stem>.funasr.json`` (in --output-dir,
-    else beside it), as for a media file, unless that name is taken by another file's sidecar."""
-    side = sidecar_path_for(path, output_dir)
+def _from_reply(path: Path, reply: dict[str, Any], transcript: Transcript, folder: Path | None) -> Source:
+    """A reply saved as JSON. What retime writes from it is recorded in ``<stem>.funasr.json`` in ``folder``, where
+    the subtitles go (None: beside the reply), as for a media file, unless that name is another file's sidecar or
+    the folder cannot be written."""
+    side = sidecar_path_for(path, folder)
     existing = try_read_sidecar(side)
     taken = existing.media_name != path.name if existing is not None else side.exists() or side.is_symlink()
     if taken or not os.access(side.parent, os.W_OK):
@@ -247,7 +249,7 @@ def _ours(source: Source, path: Path) -> bool:
 # --- the job ----------------------------------------------------------------------------------------------
 def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[str, Path]]:
     """Read one INPUT, rebuild its cues and write them; returns the cues and the files written."""
-    source = read_source(path, args.output_dir)
+    source = read_source(path, args.output_dir, args.output)
     settings = settings_for(source, args)
     shift = args.shift if args.shift is not None else recorded_shift(source)
     transcript = source.transcript.shifted(shift)
