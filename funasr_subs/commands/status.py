@@ -22,6 +22,13 @@ def register(subparsers: Any) -> None:
         help="show the watch queue, failures and recent results",
         description="Show the watch daemon's queue: running and queued files, failures with their reason, and the "
         "most recent results.",
+        epilog="""\
+examples:
+  funasr-subs status                               # the default queue (the one 'funasr-subs watch' uses)
+  funasr-subs status --state-dir /var/lib/funasr-subs -n 50
+  funasr-subs status --json                        # the same as JSON (what GET /status answers)
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_state_dir_option(parser)
     parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="rows per section (20)")

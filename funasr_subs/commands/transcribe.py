@@ -43,7 +43,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "transcribe",
         help="write subtitles next to media files",
-        description="Transcribe media files (or every media file below folders) into SRT/ASS/VTT subtitles.",
+        description="Transcribe media files (or every media file below folders) into SRT/ASS/VTT subtitles: "
+        "<stem>.<lang>.<ext> next to each file (or in --output-dir), plus the sidecar <stem>.funasr.json holding "
+        "the server's reply, so 'funasr-subs retime' can rebuild the subtitles without the server. Files with "
+        "up-to-date subtitles are skipped; subtitles this tool did not write are never replaced (see --overwrite).",
         epilog=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
