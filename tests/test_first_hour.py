@@ -144,3 +144,98 @@ def test_a_reply_elsewhere_gets_its_record_where_the_subtitles_go(tmp_path: Path
         assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in archive.iterdir()) == ["reply.json"]
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["reply.funasr.json", "talk.srt"]
+
+
+# --- item 9: configuration, verbosity, options ------------------------------------------------------------
+def test_config_says_there_is_no_file_and_shows_watch_and_serve(tmp_path: Path) -> None:
+    shown = cli("config", cwd=tmp_path, env={"FUNASR_SUBS_SERVE_TOKEN": "a-secret-token-0123456789"})
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert f"# config file: {tmp_path}/no-config-here/funasr-subs/config.toml (not present: built-in defaults)" in lines
+    assert "# environment: FUNASR_SUBS_SERVE_TOKEN" in lines
+    assert lines.index("[watch]") < lines.index("[serve]")
+    assert "settle = 5.0" in lines and "# poll: off (inotify)" in lines and "grace = 30.0" in lines
+    assert 'host = "127.0.0.1"' in lines and "port = 9000" in lines and "# token: set (not shown)" in lines
+    assert "a-secret-token" not in shown.stdout
+
+
+def test_config_names_the_file_it_read_and_its_tables(tmp_path: Path) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text(
+        'server = "ws://nas:10095"\n[watch]\npoll = 30\n[serve]\nroots = ["/media"]\npath_map = ["/data=/media"]\n',
+        encoding="utf-8",
+    )
+    shown = cli("config", "--lang", "ja", cwd=tmp_path, env={"FUNASR_SUBS_CONFIG": str(config)})
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert f"# config file: {config} (read)" in lines
+    assert 'server = "ws://nas:10095"' in lines and 'lang = "ja"' in lines
+    assert "poll = 30.0" in lines[lines.index("[watch]") :]
+    serve = lines[lines.index("[serve]") :]
+    assert 'roots = ["/media"]' in serve and 'path_map = ["/data=/media"]' in serve and "# token: not set" in serve
+
+
+def test_a_misspelt_variable_is_named_with_the_close_one(tmp_path: Path) -> None:
+    shown = cli("config", cwd=tmp_path, env={"FUNASR_SUBS_SERVR": "ws://nas:10095", "FUNASR_SUBS_NOPE": "1"})
+    assert shown.returncode == 0
+    assert (
+        "warning: environment variable FUNASR_SUBS_SERVR is not a funasr-subs setting and is ignored: "
+        "did you mean FUNASR_SUBS_SERVER?"
+    ) in shown.stderr
+    assert "FUNASR_SUBS_NOPE is not a funasr-subs setting and is ignored: 'funasr-subs config' lists" in shown.stderr
+    assert 'server = "ws://127.0.0.1:10095"' in shown.stdout  # ignored, as it says
+    assert shown.stderr.count("FUNASR_SUBS_SERVR") == 1  # said once, though the settings are read more than once
+
+
+def test_v_is_info_with_detail_vv_is_debug_q_is_quiet(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    make_media(tmp_path / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    common = ["transcribe", "--server", funasr_server.url, "--overwrite", "a.mkv"]
+    plain = cli(*common, cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stderr.startswith("done: a.mkv -> a.zh.srt (2 cues, "), plain.stderr
+    one = cli(*common, "-v", cwd=tmp_path)
+    assert one.returncode == 0
+    assert " INFO funasr_subs.commands.transcribe: done: a.mkv -> a.zh.srt" in one.stderr
+    assert " DEBUG " not in one.stderr, one.stderr
+    two = cli(*common, "-vv", cwd=tmp_path)
+    assert two.returncode == 0
+    assert " DEBUG funasr_subs." in two.stderr, two.stderr
+    quiet = cli(*common, "-q", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    failed = cli("transcribe", "-q", "--server", funasr_server.url, "missing.mkv", cwd=tmp_path)
+    assert failed.returncode == 1 and "error: missing.mkv: file not found" in failed.stderr
+
+
+def test_a_typo_gets_the_close_option_and_abbreviations_are_refused(tmp_path: Path) -> None:
+    typo = cli("transcribe", "--fromat", "srt", "a.mkv", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("usage: funasr-subs transcribe ")  # the sub-command's usage, not the top level
+    assert "funasr-subs transcribe: error: unrecognized arguments: --fromat (did you mean --format?)" in typo.stderr
+    short = cli("transcribe", "--form", "srt", "a.mkv", cwd=tmp_path)
+    assert short.returncode == 2
+    assert "unrecognized arguments: --form (did you mean --format?)" in short.stderr
+    retime = cli("retime", "--shfit=-400", "x.json", cwd=tmp_path)
+    assert "funasr-subs retime: error: unrecognized arguments: --shfit=-400 (did you mean --shift?)" in retime.stderr
+    top = cli("--verison", cwd=tmp_path)
+    assert top.returncode == 2 and "unrecognized arguments: --verison (did you mean --version?)" in top.stderr
+    assert cli("check", "-vv", "--help", cwd=tmp_path).returncode == 0  # grouped short flags still work
+
+
+# --- item 11: help texts ----------------------------------------------------------------------------------
+def test_help_says_what_a_newcomer_needs(tmp_path: Path) -> None:
+    def helptext(*command: str) -> str:
+        shown = cli(*command, "--help", cwd=tmp_path)
+        assert shown.returncode == 0
+        return " ".join(shown.stdout.split())  # argparse wraps lines
+
+    transcribe = helptext("transcribe")
+    assert "sidecar <stem>.funasr.json" in transcribe and "funasr-subs retime" in transcribe
+    assert "redo files whose subtitles are up to date" in transcribe
+    assert "plus ..." not in transcribe and "plus --reply-timeout-ratio x the audio's length" in transcribe
+    assert "-q, --quiet only warnings and errors" in transcribe
+    assert "--media-server-timeout S seconds for each call to Jellyfin, Emby or Plex (10)" in helptext("serve")
+    assert "examples: funasr-subs status" in helptext("status")
+    assert "examples: funasr-subs retry" in helptext("retry")
+    check = helptext("check")
+    assert "--max-cps" in check and "--min-gap" in check
+    for unrelated in ("--pause", "--linger", "--fps", "--punctuation"):
+        assert unrelated not in check

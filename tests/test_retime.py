@@ -62,7 +62,13 @@ def test_real_replies_without_speech_or_times_fail_clearly(tmp_path: Path, capsy
     assert any(e.startswith(f"error: {no_ts}: the server sent text without timestamps") for e in errors)
     assert (tmp_path / "01.zh.srt").exists()  # the others are still processed
     # the one reply with speech also got its sidecar (what retime wrote from it is recorded there)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["01.funasr.json", "01.json", "01.zh.srt", "08.json", "09.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "01.funasr.json",
+        "01.json",
+        "01.zh.srt",
+        "08.json",
+        "09.json",
+    ]
 
 
 def test_session_collects_the_offline_replies_in_order(tmp_path: Path) -> None:
