@@ -135,6 +135,23 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
     return None
 
 
+def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> str | None:
+    """Why the file is skipped (a subtitle of the user's in the way, or up to date), or None to transcribe it."""
+    blocker = _blocking_output(media, settings, previous)
+    if blocker is not None:
+        return f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
+        return "subtitles are up to date (use --overwrite to redo)"
+    return None
+
+
+def skip_reason(media_path: Path | str, settings: Settings) -> str | None:
+    """What :func:`generate_subtitles` would decide before contacting the server, without doing anything: why the
+    file would be skipped, or None when it would be transcribed (``--dry-run``)."""
+    media = Path(media_path)
+    return _skip_reason(media, settings, try_read_sidecar(sidecar_path_for(media, settings.output_dir)))
+
+
 # --- recognition ------------------------------------------------------------------------------------------
 def _server(settings: Settings) -> ServerConfig:
     return ServerConfig(settings.server, settings.insecure, settings.ca_file, settings.connect_timeout)
@@ -380,12 +397,9 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
-    blocker = _blocking_output(media, settings, previous)
-    if blocker is not None:
-        reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    reason = _skip_reason(media, settings, previous)
+    if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
-    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
-        return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()

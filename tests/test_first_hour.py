@@ -239,3 +239,70 @@ def test_help_says_what_a_newcomer_needs(tmp_path: Path) -> None:
     assert "--max-cps" in check and "--min-gap" in check
     for unrelated in ("--pause", "--linger", "--fps", "--punctuation"):
         assert unrelated not in check
+
+
+# --- item 11: --dry-run, failures of deleted files, loopback --------------------------------------------------
+def test_transcribe_dry_run_says_what_and_why_and_touches_nothing(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    make_media(tmp_path / "done.mkv", bursts=BURSTS, duration_ms=5000)
+    make_media(tmp_path / "new.mp4", bursts=BURSTS, duration_ms=5000)
+    make_media(tmp_path / "mine.mkv", bursts=BURSTS, duration_ms=5000)
+    assert cli("transcribe", "--server", funasr_server.url, "done.mkv", cwd=tmp_path).returncode == 0
+    (tmp_path / "mine.zh.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nmine\n", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    requests = len(funasr_server.requests)
+    shown = cli("transcribe", "--dry-run", "--server", funasr_server.url, ".", "gone.mkv", cwd=tmp_path)
+    assert shown.returncode == 1  # the missing path, as in a real run
+    assert shown.stdout.splitlines() == [
+        "would skip: done.mkv: subtitles are up to date (use --overwrite to redo)",
+        "would skip: mine.mkv: mine.zh.srt exists and was not written by funasr-subs (use --overwrite to replace it)",
+        "would transcribe: new.mp4 -> new.zh.srt",
+        "dry run: 1 to transcribe, 2 to skip; nothing was sent or written",
+    ]
+    assert "error: gone.mkv: file not found" in shown.stderr
+    elsewhere = cli("transcribe", "--dry-run", "--output-dir", "subs", "--format", "srt,vtt", "new.mp4", cwd=tmp_path)
+    assert "would transcribe: new.mp4 -> subs/new.zh.srt, subs/new.zh.vtt" in elsewhere.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no subtitle, sidecar or output folder made
+    assert len(funasr_server.requests) == requests
+
+
+def test_watch_dry_run_lists_what_once_would_do(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    lib, state = tmp_path / "lib", tmp_path / "state"
+    lib.mkdir()
+    make_media(lib / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    (lib / "broken.mkv").write_bytes(b"not media at all" * 100)
+    once = ["watch", "--once", "--settle", "0.2", "--state-dir", str(state), "--server", funasr_server.url]
+    assert cli(*once, str(lib), cwd=tmp_path).returncode == 1  # broken.mkv failed
+    make_media(lib / "b.mp4", bursts=BURSTS, duration_ms=5000)
+    queue = cli("status", "--json", "--state-dir", str(state), cwd=tmp_path).stdout
+    shown = cli("watch", "--dry-run", "--state-dir", str(state), str(lib), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"would skip: {lib / 'a.mkv'}: ")
+    assert lines[1] == f"would process: {lib / 'b.mp4'}: new or changed"
+    assert lines[2].startswith(f"would skip: {lib / 'broken.mkv'}: failed before: ")
+    assert lines[2].endswith("(funasr-subs retry to try again)")
+    assert lines[3] == "dry run: 1 to process, 2 to skip; nothing was sent, written or queued"
+    assert cli("status", "--json", "--state-dir", str(state), cwd=tmp_path).stdout == queue  # nothing queued
+    assert not (lib / "b.zh.srt").exists()
+
+
+def test_a_deleted_failed_file_is_said_to_be_gone_then_forgotten(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    lib, state = tmp_path / "lib", tmp_path / "state"
+    lib.mkdir()
+    broken = lib / "broken.mkv"
+    broken.write_bytes(b"not media at all" * 100)
+    once = ["watch", "--once", "--settle", "0.2", "--state-dir", str(state), "--server", funasr_server.url]
+    assert cli(*once, str(lib), cwd=tmp_path).returncode == 1
+    assert f"  {broken}" in cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
+    broken.unlink()
+    status = cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
+    assert f"{broken}  (the file is gone: nothing to retry)" in status
+    again = cli(*once, str(lib), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"forgot the failure of {broken}: the file is gone" in again.stderr
+    status = cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
+    assert "broken.mkv" not in status and "0 failed" in status

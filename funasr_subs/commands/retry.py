@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
                     errors += 1
                     log.error("error: %s", exc)
         else:
+            for gone in db.forget_gone_failures():
+                log.info("forgot %s: the file is gone", gone)
             count = db.retry_failed()
         alive = db.daemon_alive()
     log.info("queued again: %d file(s)", count)

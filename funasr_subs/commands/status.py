@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,8 @@ def render(snap: StatusSnapshot, state_dir: Path) -> str:
     if snap.failures:
         lines += ["", "failed (fix the cause, then: funasr-subs retry [PATH...]):"]
         for j in snap.failures:
-            lines.append(f"  {_when(j.finished_at)}  {j.path}")
+            gone = "" if os.path.lexists(j.path) else "  (the file is gone: nothing to retry)"
+            lines.append(f"  {_when(j.finished_at)}  {j.path}{gone}")
             lines.append(f"      {j.last_error}")
     if snap.recent:
         lines += ["", "recent:"]
