@@ -3,10 +3,14 @@ configuration and flag papercuts, and the small things (issue 14)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pysubs2
@@ -306,3 +310,37 @@ def test_a_deleted_failed_file_is_said_to_be_gone_then_forgotten(
     assert f"forgot the failure of {broken}: the file is gone" in again.stderr
     status = cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
     assert "broken.mkv" not in status and "0 failed" in status
+
+
+def test_quiet_on_a_terminal_shows_no_progress_bars(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    make_media(tmp_path / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    exe = shutil.which("funasr-subs")
+    argv = [exe] if exe else [sys.executable, "-m", "funasr_subs"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNASR_SUBS_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [*argv, "transcribe", "-q", "--server", funasr_server.url, "a.mkv"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # the terminal closes when the program exits
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    assert b"".join(chunks) == b""  # no bar, no "done:" line
+    assert (tmp_path / "a.zh.srt").is_file()

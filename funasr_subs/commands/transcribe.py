@@ -252,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
-    return transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check, missing=missing)
+    bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
+    return transcribe_all(media_files, settings, show_bars=bars, check=args.check, missing=missing)
 
 
 def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) -> int:
