@@ -159,6 +159,7 @@ def test_config_says_there_is_no_file_and_shows_watch_and_serve(tmp_path: Path) 
     assert "# environment: FUNASR_SUBS_SERVE_TOKEN" in lines
     assert lines.index("[watch]") < lines.index("[serve]")
     assert "settle = 5.0" in lines and "# poll: off (inotify)" in lines and "grace = 30.0" in lines
+    assert "hotwords = {}" in lines  # an empty table, written as TOML writes it
     assert 'host = "127.0.0.1"' in lines and "port = 9000" in lines and "# token: set (not shown)" in lines
     assert "a-secret-token" not in shown.stdout
 

@@ -40,6 +40,8 @@ def _toml_value(value: Any) -> str:
         items = sorted(value) if isinstance(value, frozenset | set) else value
         return "[" + ", ".join(_toml_value(v) for v in items) + "]"
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return (
             "{ "
             + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)} = {_toml_value(v)}" for k, v in value.items())
