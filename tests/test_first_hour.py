@@ -345,3 +345,13 @@ def test_quiet_on_a_terminal_shows_no_progress_bars(funasr_server: FunasrTestSer
         os.close(leader)
     assert b"".join(chunks) == b""  # no bar, no "done:" line
     assert (tmp_path / "a.zh.srt").is_file()
+
+
+def test_paths_after_options_are_still_paths(tmp_path: Path) -> None:
+    """``check a.srt --max-cps 4 b.srt``: argparse alone leaves b.srt over as "unrecognized"."""
+    for name in ("a.srt", "b.srt"):
+        (tmp_path / name).write_text("1\n00:00:01,000 --> 00:00:03,000\n锄禾日当午\n", encoding="utf-8")
+    shown = cli("check", "a.srt", "--max-cps", "2", "b.srt", cwd=tmp_path)
+    assert shown.returncode == 1, shown.stderr  # both checked, both too fast at 2 chars/s
+    assert [line.split(":")[0] for line in shown.stdout.splitlines() if not line.startswith(" ")] == ["a.srt", "b.srt"]
+    assert "2 chars/s" in shown.stdout

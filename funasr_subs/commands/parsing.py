@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -21,11 +22,18 @@ class Parser(argparse.ArgumentParser):
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
-        parsed, extra = self.parse_known_args(args, namespace)
-        if extra:
-            chosen = self._chosen(parsed)
-            chosen.unrecognized(extra)
-        return parsed
+        argv = list(sys.argv[1:] if args is None else args)
+        parsed, extra = self.parse_known_args(argv, namespace)
+        if not extra:
+            return parsed
+        chosen = self._chosen(parsed)
+        command = getattr(parsed, "command", None)
+        if chosen is not self and command in argv and not any(e.startswith("-") for e in extra):
+            # paths after options (``check a.srt --max-cps 12 b.srt``): argparse leaves them over; parse the
+            # sub-command's words again with positionals and options intermixed
+            rest = argv[argv.index(command) + 1 :]
+            return chosen.parse_intermixed_args(rest, parsed)
+        chosen.unrecognized(extra)
 
     def _chosen(self, parsed: argparse.Namespace) -> Parser:
         """The sub-command parser that was used (this one when there is none)."""
