@@ -83,14 +83,20 @@ def section(text: str, title: str) -> str:
 
 def code_blocks(text: str) -> list[str]:
     """The contents of the fenced code blocks, in order."""
-    blocks: list[str] = []
+    return [body for _, body in fenced_blocks(text)]
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language, contents)`` of the fenced code blocks, in order (language "" when the fence names none)."""
+    blocks: list[tuple[str, str]] = []
     current: list[str] | None = None
+    language = ""
     for line in text.splitlines():
         if _FENCE.match(line):
             if current is None:
-                current = []
+                current, language = [], line.strip("`").strip()
             else:
-                blocks.append("\n".join(current))
+                blocks.append((language, "\n".join(current)))
                 current = None
         elif current is not None:
             current.append(line)
