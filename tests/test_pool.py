@@ -256,7 +256,9 @@ def test_batch_stops_when_its_only_server_stops_answering(tmp_media_dir: Path) -
         uploads = [c for c in dropping.connections if c.frame_sizes]
     assert done.returncode == 1
     assert len(uploads) == 2  # the first file, tried twice; the others not sent at all
-    assert "dropped the connection" in done.stderr and "2 file(s) not transcribed" in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "f0" in errors[0], done.stderr  # the file that failed, then why the batch stopped
+    assert "no FunASR server can be used now" in errors[1] and "2 file(s) not transcribed" in errors[1]
 
 
 # --- the watch queue --------------------------------------------------------------------------------------------
