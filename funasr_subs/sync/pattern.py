@@ -50,7 +50,7 @@ class PatternFit:
 
     @property
     def trusted(self) -> bool:
-        return self.landed >= 0.5 and self.landed - self.chance >= 0.25
+        return self.landed >= 0.3 and self.landed - self.chance >= 0.15
 
 
 def speech_intervals(tokens: Sequence[Token], gap_ms: int = SPEECH_GAP_MS) -> list[tuple[int, int]]:
@@ -127,8 +127,11 @@ def _peaks(corr: FloatArray, dt: float, count: int, min_sep_ms: float) -> list[f
 
 def _search_ratio(corr: _Correlator, span_ms: float) -> float:
     """The ratio: the best common one, unless a searched ratio scores clearly better."""
-    common = max(COMMON_RATIOS, key=lambda r: (corr.best(r, 50.0, 150.0)[0], r == 1.0))
-    common_score = corr.best(common, 50.0, 150.0)[0]
+    scored = {r: corr.best(r, 50.0, 150.0)[0] for r in COMMON_RATIOS}
+    common = max(scored, key=lambda r: scored[r])
+    if scored[1.0] >= 0.9 * scored[common]:  # no frame-rate change unless another ratio is clearly better
+        common = 1.0
+    common_score = scored[common]
     step = 5e-4
     center, width = 1.0, 0.05
     while True:
