@@ -131,7 +131,8 @@ def sync_by_text(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
         else:
             starts.append(mapped)
             by_text.append(False)
-            doubts.append(_distance(good_x, cue.start_ms))
+            # a cue with no words to find (a sound tag, an empty line) is not in doubt: the map is all there is
+            doubts.append(_distance(good_x, cue.start_ms) if match.units else 0)
     starts = [max(s, 0) for s in starts]
     ends = _place(cues, fit.time_map, starts)
     placements = tuple(Placement(s, max(e, s), t, d) for s, e, t, d in zip(starts, ends, by_text, doubts, strict=True))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from funasr_subs.model import Token
-from funasr_subs.sync.normalise import TimedUnits, normalise, timed_units
+from funasr_subs.sync.normalise import TimedUnits, normalise_all, timed_units
 
 #: A cue is placed by its own text when at least this share of its units is matched ...
 MIN_SHARE = 0.5
@@ -56,20 +56,22 @@ def match_cues(texts: Sequence[str], speech: TimedUnits) -> list[CueMatch]:
     owner: list[int] = []  # cue index of each subtitle unit
     position: list[int] = []  # its index inside the cue
     counts: list[int] = []
-    for idx, text in enumerate(texts):
-        found = normalise(text)
+    for idx, found in enumerate(normalise_all(texts)):
         counts.append(len(found))
         sub_units.extend(found)
         owner.extend([idx] * len(found))
         position.extend(range(len(found)))
     pairs: list[list[tuple[int, int]]] = [[] for _ in texts]  # (position in cue, index of recognised unit)
     if sub_units and speech.units:
-        for block in Levenshtein.opcodes(sub_units, list(speech.units)):
+        ids: dict[str, int] = {}  # units as small integers: rapidfuzz compares those fastest
+        src = [ids.setdefault(u, len(ids)) for u in sub_units]
+        dest = [ids.setdefault(u, len(ids)) for u in speech.units]
+        for block in Levenshtein.opcodes(src, dest):
             if block.tag != "equal":
                 continue
             for k in range(block.src_end - block.src_start):
-                src = block.src_start + k
-                pairs[owner[src]].append((position[src], block.dest_start + k))
+                at = block.src_start + k
+                pairs[owner[at]].append((position[at], block.dest_start + k))
     return [_cue_match(counts[i], pairs[i], speech) for i in range(len(texts))]
 
 

@@ -126,6 +126,20 @@ def theil_sen(xs: FloatArray, ys: FloatArray, *, min_dx: float = 20_000.0, pairs
     return float(np.median((ys[j][ok] - ys[i][ok]) / dx[ok]))
 
 
+def _likely(ratios: Sequence[float], x: FloatArray, y: FloatArray, keep: int = 3) -> list[float]:
+    """The ratios worth a Viterbi pass: under the right one most offsets fall into few 400 ms bins.
+
+    Ratio 1 always stays (it wins ties)."""
+
+    def score(ratio: float) -> int:
+        d = y - ratio * x
+        counts = np.bincount(np.floor((d - d.min()) / 400.0).astype(np.int64))
+        return int(np.sort(counts)[-3:].sum())
+
+    scored = sorted(ratios, key=score, reverse=True)
+    return [1.0, *[r for r in scored[:keep] if r != 1.0]]
+
+
 @dataclass(frozen=True, slots=True)
 class Fit:
     """A time map with how well its anchors agree: ``inliers[i]`` for anchor i, ``cost`` of the chosen path."""
@@ -160,7 +174,7 @@ def fit_anchors(
     if estimate is not None and 0.8 < estimate < 1.25:
         candidates.append(estimate)
     best: tuple[float, float, npt.NDArray[np.int64], list[float]] | None = None
-    for ratio in candidates:
+    for ratio in _likely(candidates, x, y):
         d = y - ratio * x
         states = offset_peaks(d, min_count=2 if x.size >= 6 else 1)
         if not states:
