@@ -3,7 +3,8 @@
 A *unit* is one CJK character, one digit (or ``.``/``%`` inside a number), or one lower-case Latin word. The subtitle
 and FunASR's tokens go through the same steps, so whatever a step does, it does to both sides alike:
 
-1. Traditional → Simplified with OpenCC (``t2s``): FunASR writes Simplified, many subtitles are Traditional.
+1. Traditional → Simplified with OpenCC (``t2s``, the converter funasr_subs/cues/script.py keeps for --script):
+   FunASR writes Simplified, many subtitles are Traditional.
 2. Bracketed sound tags and speaker labels (``[笑]``, ``（音乐）``) dropped: nobody says them.
 3. Chinese numerals → digits with ``cn2an.transform`` (一百 → 100, 百分之五十 → 50%, 二零二三年 → 2023年), which is
    how FunASR's inverse text normalisation writes numbers.
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rapidfuzz.distance import Levenshtein
+
+from funasr_subs.cues.script import to_simplified
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +31,6 @@ _CJK = (
 _UNIT_RE = re.compile(rf"[{_CJK}]|[0-9]|(?<=[0-9])[.%](?=[0-9])|(?<=[0-9])%|[^\W\d_{_CJK}]+", re.UNICODE)
 _BRACKETS = re.compile(r"\[[^\]]{0,40}\]|【[^】]{0,40}】|（[^）]{0,40}）|\([^)]{0,40}\)|♪")
 _LATIN_EDGE = re.compile(r"[0-9A-Za-z]")
-
-_LOCK = threading.Lock()
-_T2S: list[Any] = []
-
-
-def to_simplified(text: str) -> str:
-    """``text`` in Simplified Chinese (OpenCC ``t2s``; one converter per process, built on first use)."""
-    if not text:
-        return text
-    if not _T2S:
-        with _LOCK:
-            if not _T2S:
-                import opencc
-
-                _T2S.append(opencc.OpenCC("t2s"))
-    return str(_T2S[0].convert(text))
 
 
 def digits_like_itn(text: str) -> str:
