@@ -96,9 +96,10 @@ class _Correlator:
         if key not in self.cache:
             span = float(max(self.sp_ends.max(), self.sp_starts.max())) + 4 * sigma
             length = int(span / dt) + 1
-            s = np.fft.rfft(_train(self.sp_starts, dt, length, sigma), n=2 * length + 1)
-            e = np.fft.rfft(_train(self.sp_ends, dt, length, sigma), n=2 * length + 1)
-            self.cache[key] = (s, e, length, 2 * length + 1)
+            n = 1 << (2 * length).bit_length()  # a power of two: pocketfft is slow on sizes with large primes
+            s = np.fft.rfft(_train(self.sp_starts, dt, length, sigma), n=n)
+            e = np.fft.rfft(_train(self.sp_ends, dt, length, sigma), n=n)
+            self.cache[key] = (s, e, length, n)
         return self.cache[key]
 
     def scores(self, ratio: float, dt: float, sigma: float, sel: npt.NDArray[np.bool_] | None = None) -> FloatArray:
@@ -120,9 +121,11 @@ class _Correlator:
 
 def _peaks(corr: FloatArray, dt: float, count: int, min_sep_ms: float) -> list[float]:
     n = corr.size
-    order = np.argsort(-corr)
+    top = min(count * 50, n - 1)
+    best = np.argpartition(-corr, top)[:top]
+    order = best[np.argsort(-corr[best])]
     out: list[float] = []
-    for lag in order[: count * 50]:
+    for lag in order:
         off = float((lag if lag <= n // 2 else lag - n) * dt)
         if all(abs(off - o) >= min_sep_ms for o in out):
             out.append(off)
@@ -171,7 +174,7 @@ def fit_pattern(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int
     for lo in np.arange(float(starts.min()), float(starts.max()), WINDOW_MS / 2):
         sel = (starts >= lo) & (starts < lo + WINDOW_MS)
         if np.count_nonzero(sel) >= 5:
-            candidates += _peaks(corr.scores(ratio, 50.0, 150.0, sel), 50.0, 1, 2000.0)
+            candidates += _peaks(corr.scores(ratio, 100.0, 150.0, sel), 100.0, 1, 2000.0)
     states: list[float] = []
     for c in sorted(candidates):
         if not states or c - states[-1] > 100:
