@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from funasr_subs.cues import PROFILES, build_cues
+from funasr_subs.cues.script import convert
 from funasr_subs.model import Cue, Token, Transcript
+from funasr_subs.protocol import parse_reply
 from funasr_subs.sync import sync
 from funasr_subs.sync.normalise import normalise, timed_units
 from funasr_subs.sync.timemap import fit_anchors, viterbi
+from tests.replies import read_reply
 from tests.sync_data import (
     PAL,
     Distorted,
@@ -33,6 +39,7 @@ CROSS_LANGUAGE = [
     ("en/20_DANDa_subs__en-us__la_rboWWjQI.srt", "zh-Hans/20_DANDa_subs__zh-cn__la_rboWWjQI.srt"),
     ("en/tasks__14_DLND_subs__en-us__615SslQiGvo.srt", "zh-Hans/14_DLND_subs__zh-cn__615SslQiGvo.srt"),
 ]
+REPLIES = Path(__file__).parent / "data" / "funasr-responses"
 #: Timing-pattern speech is untidier than its cues: late starts, pauses inside cues, speech running on.
 UNTIDY = {"lead_ms": 150, "pause": 0.3, "run_on": 0.3}
 
@@ -133,3 +140,24 @@ def test_viterbi_splits_only_for_enough_evidence() -> None:
     assert fit is not None and fit.ratio == 1.0
     assert [(at, jump) for at, jump in fit.time_map.splits()] == [(298_500, 20_000)]
     assert sum(not ok for ok in fit.inliers) == len(range(0, len(xs), 17))  # the outliers are found
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "11_offline_cpp_2025_long_talk_121s.json",
+        "13_offline_cpp_2025_news_179s_LOG_TRUNCATED.json",
+        "15_offline_cpp_2025_mixed_zh_en_LOG_TRUNCATED.json",
+    ],
+)
+def test_real_reply_against_a_traditional_copy_of_its_own_subtitles(name: str) -> None:
+    """Real FunASR token shapes (ITN digits, English words): our own cues, written in Traditional script and 3.3 s
+    late, sync back onto the reply they came from."""
+    transcript = parse_reply(read_reply(REPLIES / name))
+    made = build_cues(transcript.tokens, PROFILES["zh"])
+    late = [Cue(c.start_ms + 3_300, c.end_ms + 3_300, tuple(convert(line, "tw") for line in c.lines)) for c in made]
+    assert any(c.lines != d.lines for c, d in zip(late, made, strict=True))  # the script really differs
+    result = sync(late, transcript)
+    assert result.method == "text" and result.by_text >= 0.9
+    errs = [abs(p.start_ms - c.start_ms) for p, c in zip(result.placements, made, strict=True)]
+    assert share_within(errs, 100) >= 0.97 and max(errs) <= 500

@@ -169,19 +169,20 @@ def fit_anchors(
     y = np.asarray(ys, dtype=np.float64)
     if x.size == 0:
         return None
-    candidates = list(ratios)
+    candidates = _likely(list(ratios), x, y)
     estimate = theil_sen(x, y)
-    if estimate is not None and 0.8 < estimate < 1.25:
-        candidates.append(estimate)
+    if estimate is not None and 0.8 < estimate < 1.25 and all(abs(estimate - r) > 1e-5 for r in candidates):
+        candidates.append(estimate)  # a drift no frame rate explains (a bad encode): tried, but a named ratio wins ties
     best: tuple[float, float, npt.NDArray[np.int64], list[float]] | None = None
-    for ratio in _likely(candidates, x, y):
+    for ratio in candidates:
         d = y - ratio * x
         states = offset_peaks(d, min_count=2 if x.size >= 6 else 1)
         if not states:
             continue
         cost = np.minimum(np.abs(d[:, None] - np.asarray(states)[None, :]), cap)
         path = viterbi(cost, switch)
-        total = path_cost(cost, path, switch) + (0.0 if ratio == 1.0 else 1.0 + 0.1 * x.size)
+        simple = 0.0 if ratio == 1.0 else (1.0 + 0.1 * x.size) * (1 if ratio in ratios else 2)
+        total = path_cost(cost, path, switch) + simple
         if best is None or total < best[0]:
             best = (total, ratio, path, states)
     if best is None:
