@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,16 @@ def test_real_reply_against_a_traditional_copy_of_its_own_subtitles(name: str) -
     assert result.method == "text" and result.by_text >= 0.9
     errs = [abs(p.start_ms - c.start_ms) for p, c in zip(result.placements, made, strict=True)]
     assert share_within(errs, 100) >= 0.97 and max(errs) <= 500
+
+
+def test_cues_in_any_order_come_back_in_their_order() -> None:
+    """ASS files are often sorted by style, not time: the sync must not depend on the order of the events."""
+    cues = human("zh-Hans/2018__fourier-transforms__china_community.srt")
+    case = cut(cues, speech_tokens(cues, seed=6), cues[-1].end_ms // 2)
+    shuffled = list(range(len(cues)))
+    random.Random(1).shuffle(shuffled)
+    in_order = sync(case.cues, Transcript("", tuple(case.tokens)))
+    mixed = sync([case.cues[i] for i in shuffled], Transcript("", tuple(case.tokens)))
+    assert mixed.trusted and [mixed.placements[k] for k in range(len(cues))] == [
+        in_order.placements[i] for i in shuffled
+    ]

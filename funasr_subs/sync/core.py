@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,22 @@ class SyncResult:
 
 
 def sync(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice = "auto") -> SyncResult:
-    """Re-time ``cues`` to the speech in ``transcript``: by their text when it matches, else by the timing pattern."""
+    """Re-time ``cues`` to the speech in ``transcript``: by their text when it matches, else by the timing pattern.
+
+    The cues may come in any order (ASS files are often sorted by style); placements come back in the given order."""
+    order = sorted(range(len(cues)), key=lambda i: (cues[i].start_ms, i))
+    if order == list(range(len(cues))):
+        return _sync_sorted(cues, transcript, method)
+    result = _sync_sorted([cues[i] for i in order], transcript, method)
+    if not result.placements:
+        return result
+    placements: list[Placement | None] = [None] * len(cues)
+    for k, i in enumerate(order):
+        placements[i] = result.placements[k]
+    return dataclasses.replace(result, placements=tuple(p for p in placements if p is not None))
+
+
+def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice) -> SyncResult:
     if not cues:
         return SyncResult("text", (), None, 1.0, 0.0, False, "the subtitle has no cues")
     if not transcript.tokens:
