@@ -121,6 +121,8 @@ def test_placed_by_text_share_and_least_sure() -> None:
     assert gone and 0.8 < result.by_text < 1.0
     assert not any(result.placements[i].by_text for i in gone)  # their speech was cut: nothing to match
     assert set(result.least_sure(3)) <= set(gone)  # the cues of the cut are the least sure
+    starts = [p.start_ms for p in result.placements]
+    assert starts == sorted(starts)  # squeezed in at the cut, not laid over the cues after it
 
 
 def test_normalise_script_numerals_and_brackets() -> None:

@@ -111,6 +111,27 @@ def _ends(cues: Sequence[Cue], starts: list[int], durations: list[int]) -> list[
     return ends
 
 
+def _squeeze_cuts(cues: Sequence[Cue], starts: list[int], time_map: TimeMap, good: Sequence[bool]) -> list[int]:
+    """Cues whose speech was cut from the media (between the last cue placed by its text before a cut and the first
+    after it) are spread over the media time between those two, in their order, instead of overlapping the cues on
+    either side."""
+    out = list(starts)
+    xs = [c.start_ms for c in cues]
+    for at, jump in time_map.splits():
+        if jump >= 0:
+            continue
+        b = min((i for i in range(len(cues)) if good[i] and xs[i] >= at), default=None)
+        if b is None:
+            continue
+        # the last cue found before the cut that still comes before ``b`` (one found by chance inside the cut does not)
+        a = max((i for i in range(b) if good[i] and xs[i] < at and out[i] <= out[b]), default=None)
+        if a is None or b - a < 2 or xs[b] <= xs[a]:
+            continue
+        for i in range(a + 1, b):
+            out[i] = round(out[a] + (xs[i] - xs[a]) * (out[b] - out[a]) / (xs[b] - xs[a]))
+    return out
+
+
 def _place(cues: Sequence[Cue], time_map: TimeMap, starts: list[int]) -> list[int]:
     """Ends for new starts: each cue keeps its duration, scaled by the frame-rate ratio of its piece."""
     durations = [round(time_map.piece_at(c.start_ms).ratio * (c.end_ms - c.start_ms)) for c in cues]
@@ -149,7 +170,7 @@ def sync_by_text(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
             by_text.append(False)
             # a cue with no words to find (a sound tag, an empty line) is not in doubt: the map is all there is
             doubts.append(_distance(good_x, cue.start_ms) if match.units else 0)
-    starts = [max(s, 0) for s in starts]
+    starts = [max(s, 0) for s in _squeeze_cuts(cues, starts, fit.time_map, by_text)]
     ends = _place(cues, fit.time_map, starts)
     placements = tuple(Placement(s, max(e, s), t, d) for s, e, t, d in zip(starts, ends, by_text, doubts, strict=True))
     return SyncResult("text", placements, fit.time_map, fit.ratio, sum(by_text) / len(cues), True)
@@ -179,6 +200,8 @@ def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
             "is this the right media?"
         )
         return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason)
+    # (no squeezing at cuts here: a cue that lands on speech may do so by chance, so which cues lost their speech is
+    # not known well enough; they keep the times of the nearest piece and may overlap their neighbours)
     starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
     ends = _place(cues, fit.time_map, starts)
     placements = tuple(
