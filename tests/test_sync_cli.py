@@ -109,6 +109,16 @@ def test_bad_subtitle_and_untrusted_alignment_write_nothing(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.srt", "other.en.srt", "reply.json"]
 
 
+def test_output_suffix_and_missing_source_are_refused(tmp_path: Path) -> None:
+    sub = late_copy(tmp_path / "film.zh.srt")
+    reply = reply_file(tmp_path / "reply.json")
+    done = cli("sync", str(sub), str(reply), "-o", str(tmp_path / "film.txt.docx"))
+    assert done.returncode == 2 and "the suffix must be .srt, .ass, .ssa or .vtt" in done.stderr
+    done = cli("sync", str(sub), str(tmp_path / "gone.mkv"))
+    assert done.returncode == 2 and f"{tmp_path / 'gone.mkv'}: file not found" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.zh.srt", "reply.json"]
+
+
 def test_ass_styles_tags_and_positions_survive(tmp_path: Path) -> None:
     subs, _ = load_subtitles(HUMAN / ZH)
     subs.styles["Sign"] = pysubs2.SSAStyle(fontname="Kai", fontsize=40, alignment=pysubs2.Alignment.TOP_LEFT)
@@ -200,6 +210,11 @@ def test_media_recognised_through_ffmpeg_and_the_server(funasr_server: FunasrTes
     assert [abs(s - b[0]) <= 100 for s, b in zip(starts(out), bursts, strict=True)] == [True] * len(bursts)
     side = read_sidecar(tmp_media_dir / "ep 01.funasr.json")
     assert side.matches(media) and len(funasr_server.requests) == 1
+    assert cli("sync", str(sub), str(media), "--server", funasr_server.url, "-o", str(out)).returncode == 0
+    assert len(funasr_server.requests) == 1  # the current sidecar is used
+    os.utime(media, ns=(side.media_mtime_ns + 10**9, side.media_mtime_ns + 10**9))  # the media changed since
+    assert cli("sync", str(sub), str(media), "--server", funasr_server.url, "-o", str(out)).returncode == 0
+    assert len(funasr_server.requests) == 2 and read_sidecar(tmp_media_dir / "ep 01.funasr.json").matches(media)
     assert sorted(p.name for p in tmp_media_dir.iterdir()) == [
         "ep 01.funasr.json",
         "ep 01.mkv",
