@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -296,8 +297,31 @@ def test_profiles_carry_the_standard_numbers() -> None:
     assert PROFILES["en"].max_width == 42 and PROFILES["en"].max_cps == 20
 
 
+#: Everyday words: streams made of them put many word boundaries where a careless break would fall.
+ZH_WORDS = (
+    "我们 大家 欢迎 体验 语音 识别 模型 因为 所以 然后 但是 今天 时间 问题 学生 老师 中国 世界 手机 品牌 保护 工作"
+)
+
+
+@st.composite
+def word_streams(draw: st.DrawFn) -> Stream:
+    """Chinese speech made of real words (one token per character, as FunASR sends it), mixed with the usual."""
+    base = draw(streams())
+    words = draw(st.lists(st.sampled_from(ZH_WORDS.split()), min_size=5, max_size=60))
+    t = base.tokens[-1].end_ms if base.tokens else 0
+    toks = list(base.tokens)
+    for word in words:
+        gap = draw(st.sampled_from([0, 0, 0, 40, 300, 900]))
+        mark = draw(st.sampled_from(["", "", "", "", "，", "。"]))
+        for k, ch in enumerate(word):
+            start = t + (gap if k == 0 else 0)
+            toks.append(Token(ch, start, start + 200, mark if k == len(word) - 1 else ""))
+            t = start + 200
+    return Stream(toks, dataclasses.replace(base.cue_settings, profile="zh"))
+
+
 @PROPERTY_SETTINGS
-@given(streams())
+@given(word_streams())
 def test_no_break_inside_a_word_the_segmenter_keeps_whole(stream: Stream) -> None:
     """Any token stream: a line or cue break between two Chinese characters of one run (no punctuation or pause
     between them) falls where the engine's own segmenter (rjieba, with the user's words) ends a word — unless that
