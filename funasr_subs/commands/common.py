@@ -101,18 +101,37 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     return settings.replace(hotwords=words) if words != dict(settings.hotwords) else settings
 
 
-def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:
-    """Handlers are configured here only (the CLI), never at import time."""
+class _Below(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_streams: bool = False) -> None:
+    """Handlers are configured here only (the CLI), never at import time.
+
+    ``split_streams``: progress and success lines go to stdout, warnings and errors to stderr (for callers such as
+    Bazarr that log anything on stderr as an error).
+    """
     level = logging.WARNING if verbose < 0 else logging.INFO if verbose == 0 else logging.DEBUG
     fmt = "%(asctime)s %(levelname)s %(message)s" if verbose > 0 else "%(message)s"
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if split_streams:
+        handlers[0].setLevel(logging.WARNING)
+        out = logging.StreamHandler(sys.stdout)
+        out.addFilter(_Below(logging.WARNING))
+        handlers.append(out)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(fmt))
     if log_file is not None:
         try:
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"log file {log_file} cannot be opened: {exc.strerror}") from None
-    handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handlers[0].setFormatter(logging.Formatter(fmt))
+        handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
