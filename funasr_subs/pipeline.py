@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins
+from funasr_subs import plugins, skiprules
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
@@ -262,7 +262,10 @@ async def _recognise(
         audio = {"raw_pcm": True}
     else:
         info = await asyncio.to_thread(probe, media)
-        stream = select_audio(info, settings.audio_track)
+        track = settings.audio_track
+        if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
+            track = skiprules.preferred_track(info, skiprules.model_code(settings.lang, settings.profile))
+        stream = select_audio(info, track)
         offset = audio_offset_ms(info, stream)
         duration_ms = info.duration_ms
         wav_format = "pcm" if settings.send == "pcm" else "mp4"
@@ -342,14 +345,19 @@ def generate_subtitles(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    enforce_skip: bool = True,
 ) -> Result:
-    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses."""
+    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses.
+
+    A file a skip rule (``settings.skip``) rejects is a "skipped" Result with the reason; with ``enforce_skip``
+    False (a file the user named) the reason is logged as a warning and the file is done anyway.
+    """
     media = Path(media_path)
     settings = settings or Settings()
     report = _Progress(progress)
     began = time.perf_counter()
     try:
-        result = _generate(media, settings, report, cancel, began)
+        result = _generate(media, settings, report, cancel, began, enforce_skip)
     except FunasrSubsError as exc:
         if exc.path is None:
             exc.path = media
@@ -361,7 +369,35 @@ def generate_subtitles(
     return result
 
 
-def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
+def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
+    """The first skip rule that rejects ``media`` (probing it), or None."""
+    if not settings.skip:
+        return None
+    info = probe(media)
+    ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
+    try:
+        siblings = os.listdir(media.parent)
+    except OSError:
+        siblings = []
+    found = skiprules.first_skip(
+        info,
+        code=skiprules.model_code(settings.lang, settings.profile),
+        rules=settings.skip,
+        audio_track=settings.audio_track,
+        siblings=siblings,
+        ours=ours,
+    )
+    return None if found is None else f"{found.reason} ({found.rule})"
+
+
+def _generate(
+    media: Path,
+    settings: Settings,
+    progress: _Progress,
+    cancel: CancelToken | None,
+    began: float,
+    enforce_skip: bool = True,
+) -> Result:
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
@@ -375,6 +411,11 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
         return Result(media=media, status="skipped", reason=reason)
     if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
         return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
+    skip = _skip_reason(media, settings, previous, targets)
+    if skip is not None:
+        if enforce_skip:
+            return Result(media=media, status="skipped", reason=skip)
+        log.warning("warning: %s: %s; transcribing it anyway, as it was named", media, skip)
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()

@@ -9,12 +9,29 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
+from funasr_subs.config import (
+    SKIP_RULES,
+    SUBTITLE_FORMATS,
+    Settings,
+    default_config_path,
+    load_settings,
+    parse_hotword_items,
+)
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import load_hotwords_file
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
+
+
+def _skip_rules(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+    if items in (("none",), ("off",)):
+        return ()
+    bad = [v for v in items if v not in SKIP_RULES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown rule {bad[0]!r}: use {', '.join(SKIP_RULES)} or none")
+    return items
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -81,6 +98,13 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
+    r.add_argument(
+        "--skip",
+        type=_skip_rules,
+        metavar="RULES",
+        help="skip files whose audio is another language or that already have subtitles in the target language: "
+        "audio-language,embedded-subtitles,external-subtitles (the default) or none; transcribe only warns",
+    )
     r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
     add_output_options(parser)
     add_cue_options(parser)

@@ -112,7 +112,7 @@ class _Bars:
 def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event) -> Result:
     progress, close = bars.file_progress(media)
     try:
-        return generate_subtitles(media, settings, progress=progress, cancel=cancel)
+        return generate_subtitles(media, settings, progress=progress, cancel=cancel, enforce_skip=False)
     finally:
         if close is not None:
             close()
