@@ -7,6 +7,7 @@ read and dropped. Any failure removes the spool files before the error reaches t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -84,6 +85,12 @@ def _check_content_type(request: web.BaseRequest) -> None:
         raise RequestError(400, "multipart/form-data without a valid boundary parameter")
 
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a write's outcome as seen (a cancelled upload may leave one unawaited; the file is removed anyway)."""
+    if not future.cancelled():
+        future.exception()
+
+
 async def _copy_file(part: BodyPartReader, form: Form, name: str, tmp_dir: Path | None) -> None:
     filename = part.filename or ""
     fd, tmp = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=safe_suffix(filename), dir=tmp_dir)
@@ -91,11 +98,24 @@ async def _copy_file(part: BodyPartReader, form: Form, name: str, tmp_dir: Path 
     form.temps.append(path)
     digest = hashlib.sha256()
     size = 0
+    loop = asyncio.get_running_loop()
+
+    def consume(chunk: bytes) -> None:  # hashlib and write() release the GIL: this overlaps the next read
+        digest.update(chunk)
+        fh.write(chunk)
+
     with os.fdopen(fd, "wb") as fh:
-        while chunk := await part.read_chunk(CHUNK):
-            digest.update(chunk)
-            fh.write(chunk)
-            size += len(chunk)
+        pending: asyncio.Future[None] | None = None
+        try:
+            while chunk := await part.read_chunk(CHUNK):
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, consume, chunk)
+                pending.add_done_callback(_retrieve)
+                size += len(chunk)
+        finally:
+            if pending is not None:
+                await asyncio.shield(pending)  # raises the write's own error (disk full ...) here
     content_type = part.headers.get("Content-Type", "application/octet-stream")
     form.files[name] = UploadedFile(name, filename, content_type, path, size, digest.hexdigest())
 
