@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,8 +13,12 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
 
-from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
+from funasr_subs.cues.lexicon import normalise_words
+from funasr_subs.cues.script import LANG_TAG, Script
+from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
@@ -56,7 +61,7 @@ class Settings:
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
     # output
     formats: tuple[str, ...] = ("srt",)
-    lang: str = "zh"
+    lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
     output_dir: Path | None = None
     overwrite: bool = False
     jobs: int = 1
@@ -72,6 +77,11 @@ class Settings:
     linger: int | None = None
     fps: float | None = None
     punctuation: PunctuationStyle | None = None
+    # Chinese text
+    script: Script = "hans"  # hans (as FunASR writes), hant, tw, hk: OpenCC conversion of the display text
+    latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
+    words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
+    words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for fmt in self.formats:
@@ -96,6 +106,11 @@ class Settings:
         if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
             raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
+    @property
+    def output_lang(self) -> str:
+        """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        return self.lang if self.lang is not None else LANG_TAG[self.script]
+
     def cue_settings(self) -> CueSettings:
         return CueSettings.for_profile(
             self.profile,
@@ -109,6 +124,9 @@ class Settings:
             linger=self.linger,
             fps=self.fps,
             punctuation=self.punctuation,
+            script=self.script,
+            latin_spacing=self.latin_spacing,
+            words=normalise_words([*self.hotwords, *self.words]),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -168,6 +186,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return float(value)
         if base is Path:
             return Path(str(value)).expanduser()
+        if key == "words":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
@@ -267,17 +288,36 @@ def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
     return settings_from_mapping(top, f"config file {path}")
 
 
+_WARNED: set[str] = set()
+
+
+def unknown_variable_hint(name: str) -> str | None:
+    """The warning for a ``FUNASR_SUBS_*`` variable that is no setting (a typo, usually), or None when it is one.
+
+    ``FUNASR_SUBS_SERVE_*`` variables belong to ``serve`` (which checks them itself).
+    """
+    key = name[len(ENV_PREFIX) :].lower()
+    known = {f.name for f in fields(Settings)} | {"config"}
+    if not name.startswith(ENV_PREFIX) or key in known or key.startswith("serve_"):
+        return None
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean {ENV_PREFIX}{close[0].upper()}?" if close else "'funasr-subs config' lists the settings"
+    return f"warning: environment variable {name} is not a funasr-subs setting and is ignored: {hint}"
+
+
 def load_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    data = {
-        key[len(ENV_PREFIX) :].lower(): value
-        for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in ("config",)
-    }
+    """The ``FUNASR_SUBS_<KEY>`` variables as Settings arguments; an unknown one is warned about once."""
     known = {f.name for f in fields(Settings)}
     out: dict[str, Any] = {}
-    for key, value in data.items():
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
         if key in known:  # each variable on its own, so an error names the variable to fix
             out.update(settings_from_mapping({key: value}, f"environment variable {ENV_PREFIX}{key.upper()}"))
+        elif (hint := unknown_variable_hint(name)) is not None and name not in _WARNED:
+            _WARNED.add(name)
+            log.warning("%s", hint)
     return out
 
 

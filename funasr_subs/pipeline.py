@@ -70,6 +70,10 @@ class Result:
     timings: Timings = Timings()
     reason: str = ""  # why it was skipped
 
+    def written_names(self) -> str:
+        """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""
+        return ", ".join(p.name if p.parent == self.media.parent else str(p) for p in self.written)
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -107,7 +111,7 @@ def _check_cancel(cancel: CancelToken | None, media: Path) -> None:
 def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
     """Where each requested format goes: ``<stem>.<lang>.<ext>`` next to the media (or in --output-dir)."""
     folder = settings.output_dir if settings.output_dir is not None else media.parent
-    tag = f".{settings.lang}" if settings.lang else ""
+    tag = f".{settings.output_lang}" if settings.output_lang else ""
     return {fmt: folder / f"{media.stem}{tag}.{fmt}" for fmt in settings.formats}
 
 
@@ -129,6 +133,31 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
         if taken and not (previous is not None and previous.wrote(path)):
             return path
     return None
+
+
+def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> str | None:
+    """Why the file is skipped (a subtitle of the user's in the way, or up to date), or None to transcribe it."""
+    blocker = _blocking_output(media, settings, previous)
+    if blocker is not None:
+        return f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
+        return "subtitles are up to date (use --overwrite to redo)"
+    return None
+
+
+def skip_reason(media_path: Path | str, settings: Settings, *, rules: bool = True) -> str | None:
+    """What :func:`generate_subtitles` would decide before contacting the server, without doing anything: why the
+    file would be skipped, or None when it would be transcribed (``--dry-run``). ``rules``: the skip rules too
+    (they probe the file); ``transcribe`` does a file they reject, so its dry run leaves them out."""
+    media = Path(media_path)
+    previous = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    reason = _skip_reason(media, settings, previous)
+    if reason is None and rules:
+        try:
+            reason = _rule_skip(media, settings, previous, output_paths(media, settings))
+        except FunasrSubsError:  # not media, no audio ...: the real run reports it
+            return None
+    return reason
 
 
 # --- recognition ------------------------------------------------------------------------------------------
@@ -264,7 +293,7 @@ async def _recognise(
         info = await asyncio.to_thread(probe, media)
         track = settings.audio_track
         if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
-            track = skiprules.preferred_track(info, skiprules.model_code(settings.lang, settings.profile))
+            track = skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
         stream = select_audio(info, track)
         offset = audio_offset_ms(info, stream)
         duration_ms = info.duration_ms
@@ -333,8 +362,15 @@ def recognise_file(
 
 # --- the whole job ------------------------------------------------------------------------------------------
 def _check_writable(folder: Path, media: Path) -> None:
+    """The output folder exists (an --output-dir is made) and can be written in; OutputError otherwise."""
+    if not folder.is_dir() and folder != media.parent:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {folder}: {exc.strerror}", path=media) from None
+        log.info("created the output folder %s", folder)
     if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist: create it or fix --output-dir", path=media)
+        raise OutputError(f"output folder {folder} is not a folder: fix --output-dir", path=media)
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write in {folder}: permission denied; use --output-dir DIR", path=media)
 
@@ -369,8 +405,8 @@ def generate_subtitles(
     return result
 
 
-def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
-    """The first skip rule that rejects ``media`` (probing it), or None."""
+def _rule_skip(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
+    """The first skip rule (``settings.skip``: language, subtitles already there) that rejects ``media``, or None."""
     if not settings.skip:
         return None
     info = probe(media)
@@ -381,7 +417,7 @@ def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None, targ
         siblings = []
     found = skiprules.first_skip(
         info,
-        code=skiprules.model_code(settings.lang, settings.profile),
+        code=skiprules.model_code(settings.output_lang, settings.profile),
         rules=settings.skip,
         audio_track=settings.audio_track,
         siblings=siblings,
@@ -405,13 +441,10 @@ def _generate(
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
-    blocker = _blocking_output(media, settings, previous)
-    if blocker is not None:
-        reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    reason = _skip_reason(media, settings, previous)
+    if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
-    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
-        return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
-    skip = _skip_reason(media, settings, previous, targets)
+    skip = _rule_skip(media, settings, previous, targets)
     if skip is not None:
         if enforce_skip:
             return Result(media=media, status="skipped", reason=skip)

@@ -72,7 +72,7 @@ class Skip:
     reason: str
 
 
-def model_code(lang: str, profile: str) -> str:
+def model_code(lang: str | None, profile: str) -> str:
     """The model's language: ``lang`` (``zh-CN`` → ``zh``), else the cue profile's."""
     return (lang or profile).split("-")[0].split("_")[0].lower() or "zh"
 
