@@ -118,6 +118,15 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     """Every Settings option as a flag (server, request, output, cues) plus the general ones."""
+    add_server_options(parser)
+    add_request_options(parser)
+    add_output_options(parser)
+    add_cue_options(parser)
+    add_common_options(parser)
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """How to reach the FunASR server."""
     g = parser.add_argument_group("server")
     g.add_argument("--server", metavar="URL", help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095)")
     g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
@@ -137,6 +146,10 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--retries", type=int, metavar="N", help="retries after a connection failure (3)")
     g.add_argument("--retry-backoff", type=float, metavar="S", help="first retry wait, doubled each time (1)")
+
+
+def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    """What is sent to the server (and, with ``jobs``, how many files at once)."""
     r = parser.add_argument_group("request")
     r.add_argument(
         "--send", choices=["pcm", "mp4"], default=None, help="pcm: decode here (default); mp4: server decodes"
@@ -152,10 +165,8 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
         help="skip files whose audio is another language or that already have subtitles in the target language: "
         "audio-language,embedded-subtitles,external-subtitles (the default) or none; transcribe only warns",
     )
-    r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
-    add_output_options(parser)
-    add_cue_options(parser)
-    add_common_options(parser)
+    if jobs:
+        r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
