@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and len(sys.argv) == 1:
+        from funasr_subs.commands.hook import called_by_arr
+
+        if called_by_arr(os.environ):  # Sonarr/Radarr run a Custom Script's Path with no arguments at all
+            argv = ["hook"]
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
