@@ -187,8 +187,9 @@ def test_a_pool_of_servers_serves_bazarr_while_one_is_down(
         down.fault = "refuse"
         pool = config.settings.replace(servers=(down.url, funasr_server.url), retries=0, connect_timeout=2)
         with service(ServiceConfig(settings=pool, port=0, upload_dir=config.upload_dir)) as svc:
-            for _ in range(3):  # the first finds one server down; the next ones go straight to the other
-                status, _, body = bazarr_asr(svc.port, decode_pcm(media), encode="false")
+            for i in range(3):  # the first finds one server down; the next ones go straight to the other
+                upload = decode_pcm(media) + bytes(320 * i)  # not the same bytes: the result cache would answer
+                status, _, body = bazarr_asr(svc.port, upload, encode="false")
                 assert status == 200, body
                 assert_cues_at_bursts(body.decode("utf-8"), BURSTS)
     assert len(funasr_server.requests) == 3 and down.requests == []
