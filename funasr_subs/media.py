@@ -9,10 +9,10 @@ import json
 import logging
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ffmpeg
 
@@ -25,6 +25,13 @@ from funasr_subs.errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Longest wait for a killed ffmpeg to go away (its pipes read to their end, its exit status collected).
+CLOSE_TIMEOUT = 5.0
+#: Longest wait for ffmpeg to produce the next bytes, or to exit after its output ended (a hung decoder, a stuck
+#: network mount): every wait on a child process is bounded.
+STALL_TIMEOUT = 120.0
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2  # s16le mono
@@ -283,6 +290,7 @@ class FfmpegStream:
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_task: asyncio.Task[None] | None = None
+        self.stall_timeout = STALL_TIMEOUT
 
     async def __aenter__(self) -> FfmpegStream:
         log.debug("running %s", self.argv)
@@ -312,7 +320,7 @@ class FfmpegStream:
         stdout = self._proc.stdout
         buf = bytearray()
         while True:
-            piece = await stdout.read(self.chunk_bytes - len(buf))
+            piece = await self._bounded(stdout.read(self.chunk_bytes - len(buf)), "produced no audio")
             if not piece:
                 break
             buf += piece
@@ -323,9 +331,9 @@ class FfmpegStream:
         if buf:
             self.bytes_read += len(buf)
             yield bytes(buf)
-        code = await self._proc.wait()
+        code = await self._bounded(self._proc.wait(), "did not exit after its output ended")
         if self._stderr_task is not None:
-            await self._stderr_task
+            await self._bounded(self._stderr_task, "did not close its error output")
         if code != 0:
             detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
             raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
@@ -346,13 +354,47 @@ class FfmpegStream:
                 self._stderr[-1],
             )
 
+    async def _bounded(self, waiting: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(waiting, self.stall_timeout)
+        except TimeoutError:
+            raise CorruptMediaError(
+                f"ffmpeg {what} for {self.stall_timeout:g} s: is the file on a mount that stopped answering?",
+                path=self.media,
+            ) from None
+
     async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ffmpeg and reap it, within ``CLOSE_TIMEOUT`` seconds whatever state the pipes are in.
+
+        asyncio's ``Process.wait()`` returns only once the child's pipes are closed, and a stdout reader paused by
+        back-pressure (the upload stalled) never sees the end of its pipe: so the pipes are read to their end here
+        (the killed ffmpeg holds them no longer), and if even that does not finish, the transport is closed.
+        """
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        if proc is not None:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            try:
+                await asyncio.wait_for(self._drain_and_reap(proc), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "%s: ffmpeg (pid %s) did not end within %g s of being killed", self.media, proc.pid, CLOSE_TIMEOUT
+                )
+                transport = getattr(proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
         if self._stderr_task is not None and not self._stderr_task.done():
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stderr_task
+
+    @staticmethod
+    async def _drain_and_reap(proc: asyncio.subprocess.Process) -> None:
+        if proc.stdout is not None:
+            while await proc.stdout.read(1 << 16):
+                pass
+        await proc.wait()

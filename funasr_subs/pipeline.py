@@ -172,7 +172,7 @@ async def _one_attempt(
                 url=settings.server,
                 reply_timeout=reply_timeout,
                 on_bytes=on_bytes,
-                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
+                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else reply_timeout,
             )
     finally:
         await close_quietly(ws)
