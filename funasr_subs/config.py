@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,8 +15,28 @@ from urllib.parse import urlsplit
 
 from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
+from funasr_subs.hotwords import check_weight, parse_weight
 
 SendMode = Literal["pcm", "mp4"]
+#: Every number setting's range: (lowest, highest, lowest allowed itself). Checked where the value comes in, so the
+#: one-line error names the flag, variable, file or sidecar it came from; NaN and infinity are never accepted.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "connect_timeout": (0, 86_400, False),
+    "reply_timeout": (0, 86_400, True),
+    "reply_timeout_ratio": (0, 100, True),
+    "retries": (0, 100, True),
+    "retry_backoff": (0, 3600, True),
+    "jobs": (1, 256, True),
+    "max_width": (0, 1000, False),
+    "max_lines": (1, 20, True),
+    "min_duration": (0, 600_000, True),
+    "max_duration": (1, 3_600_000, True),
+    "min_gap": (0, 60_000, True),
+    "max_cps": (0, 1000, False),
+    "pause": (0, 600_000, True),
+    "linger": (0, 600_000, True),
+    "fps": (0, 1000, False),
+}
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
 ENV_PREFIX = "FUNASR_SUBS_"
 
@@ -76,8 +97,6 @@ class Settings:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
         if not self.formats:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
-        if self.jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
         if not self.server.startswith(("ws://", "wss://")):
             raise ConfigError(f"server URL {self.server!r} must start with ws:// or wss://")
         try:
@@ -87,8 +106,12 @@ class Settings:
             raise ConfigError(f"server URL {self.server!r} is not usable ({exc}): use ws://host:port") from None
         if not host:
             raise ConfigError(f"server URL {self.server!r} names no host: use ws://host:port")
-        if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
-            raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+        for f in fields(self):  # values given directly (the Python API); the loaders below name their source
+            check_setting(f.name, getattr(self, f.name), f"setting {f.name}")
+        if self.reply_timeout == 0 and self.reply_timeout_ratio == 0:
+            raise ConfigError("reply-timeout and reply-timeout-ratio are both 0: no reply could ever arrive in time")
+        for word, weight in self.hotwords.items():
+            check_weight(word, weight, "hotwords")
 
     def cue_settings(self) -> CueSettings:
         return CueSettings.for_profile(
@@ -135,7 +158,46 @@ def _hints() -> dict[str, Any]:
     return _HINTS
 
 
+def range_problem(low: float, high: float, inclusive: bool, value: float) -> str | None:
+    """Why ``value`` is outside ``low``-``high`` (``low`` itself allowed when ``inclusive``), or None."""
+    if not math.isfinite(value):
+        return "not a finite number"
+    if value < low or (value == low and not inclusive) or value > high:
+        lowest = f"at least {low:g}" if inclusive else f"more than {low:g}"
+        return f"out of range: use a number {lowest} and at most {high:g}"
+    return None
+
+
+def check_setting(key: str, value: Any, source: str) -> None:
+    """ConfigError naming ``source`` when a number is out of range or the language tag is unusable."""
+    if value is None:
+        return
+    if key in RANGES and isinstance(value, int | float) and not isinstance(value, bool):
+        problem = range_problem(*RANGES[key], value)
+        if problem:
+            raise ConfigError(f"{source}: {key.replace('_', '-')} = {value!r} is {problem}")
+    if key == "formats" and isinstance(value, tuple | list):
+        bad = [f for f in value if f not in SUBTITLE_FORMATS]
+        if bad or not value:
+            raise ConfigError(f"{source}: unknown subtitle format in {list(value)!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
+    if key == "lang" and isinstance(value, str):
+        if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
+            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+        if value.startswith(".") or len(value) > 35:
+            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
+    value = _convert(key, value, source)
+    check_setting(key, value, source)
+    return value
+
+
+def _convert(key: str, value: Any, source: str) -> Any:
     """Convert a raw value (TOML value or environment string) to the field's type, or raise ConfigError."""
     hint = _hints()[key]
     args = get_args(hint)
@@ -194,13 +256,7 @@ def parse_hotword_items(value: Any, source: str) -> dict[str, int]:
             if not sep or not word.strip():
                 raise ConfigError(f"{source}: hotword {part!r} must look like WORD=WEIGHT (e.g. 达摩院=20)")
             items.append((word.strip(), weight.strip()))
-    out: dict[str, int] = {}
-    for word, weight in items:
-        try:
-            out[word] = int(weight)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{source}: hotword {word!r} weight {weight!r} must be an integer (1-100)") from None
-    return out
+    return {word: parse_weight(word, weight, source) for word, weight in items}
 
 
 def settings_from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -237,6 +293,11 @@ def read_toml(path: Path, *, required: bool) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not valid TOML: byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start} is not UTF-8: save the file as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
 
@@ -287,7 +348,10 @@ def load_settings(
     merged: dict[str, Any] = {}
     merged.update(load_config_file(path, required=required))
     merged.update(load_env(environ))
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    for key, value in given.items():
+        check_setting(key, value, flag_name(key))
+    merged.update(given)
     try:
         return Settings(**merged)
     except TypeError as exc:

@@ -3,7 +3,10 @@ through the installed ``funasr-subs`` command, with the fault harness of tests/f
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -87,9 +90,7 @@ def test_fault1_a_signal_gets_through_while_the_upload_is_stalled(
     assert leftovers(media.parent, spool) == [] and list(spool.iterdir()) == []
 
 
-def test_fault1_watch_workers_are_not_blocked_by_a_server_that_stops_reading(
-    tmp_path: Path, long_audio: Path
-) -> None:
+def test_fault1_watch_workers_are_not_blocked_by_a_server_that_stops_reading(tmp_path: Path, long_audio: Path) -> None:
     root, state = tmp_path / "lib", tmp_path / "state"
     root.mkdir()
     (root / "long.flac").write_bytes(long_audio.read_bytes())
@@ -122,3 +123,148 @@ def test_fault1_watch_stops_on_sigterm_while_a_worker_is_stalled(tmp_path: Path,
     assert proc.returncode == 0, err
     assert "queued again" in err and "did not stop in time" not in err, err
     assert leftovers(root) == []
+
+
+# --- fault 14: settings that crash or spin ---------------------------------------------------------------------------
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--retries", "-1"], "--retries"),
+        (["--retries", "1000"], "--retries"),
+        (["--reply-timeout", "nan"], "--reply-timeout"),
+        (["--reply-timeout", "-5"], "--reply-timeout"),
+        (["--connect-timeout", "inf"], "--connect-timeout"),
+        (["--connect-timeout", "0"], "--connect-timeout"),
+        (["--retry-backoff", "nan"], "--retry-backoff"),
+        (["--reply-timeout-ratio", "-1"], "--reply-timeout-ratio"),
+        (["--max-cps", "inf"], "--max-cps"),
+        (["--fps", "nan"], "--fps"),
+        (["--max-lines", "0"], "--max-lines"),
+        (["--jobs", "0"], "--jobs"),
+        (["--lang", "zh\x01"], "--lang"),
+        (["--lang", "zh\nx"], "--lang"),
+        (["--hotword", "x=inf"], "--hotword"),
+        (["--hotword", "x=٢٠"], "--hotword"),
+        (["--hotword", "x=1_0"], "--hotword"),
+        (["--hotword", "x=0"], "--hotword"),
+        (["--hotword", "x=101"], "--hotword"),
+    ],
+)
+def test_fault14_a_bad_flag_is_one_line_naming_it(tmp_path: Path, args: list[str], names: str) -> None:
+    line = one_error_line(run_cli("config", *args, env=clean_env(tmp_path), timeout=30))
+    assert names in line, line
+
+
+@pytest.mark.parametrize(
+    ("toml", "names"),
+    [
+        ("retries = -1\n", "retries"),
+        ("reply_timeout = nan\n", "reply-timeout"),
+        ("retry_backoff = -inf\n", "retry-backoff"),
+        ('lang = "zh\\u0000"\n', "lang"),
+        ('[hotwords]\n"达摩院" = inf\n', "达摩院"),
+        ('[hotwords]\n"达摩院" = 1000\n', "达摩院"),
+    ],
+)
+def test_fault14_a_bad_config_value_names_the_file(tmp_path: Path, toml: str, names: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(toml, encoding="utf-8")
+    line = one_error_line(run_cli("config", "--config", str(config), env=clean_env(tmp_path), timeout=30))
+    assert str(config) in line and names in line, line
+
+
+def test_fault14_a_config_file_that_is_not_utf8_is_not_valid_toml(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_bytes(b'lang = "zh\xff"\n')
+    line = one_error_line(run_cli("config", "--config", str(config), env=clean_env(tmp_path), timeout=30))
+    assert str(config) in line and "not valid TOML" in line and "UTF-8" in line, line
+
+
+def test_fault14_a_bad_variable_names_the_variable(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, FUNASR_SUBS_REPLY_TIMEOUT="inf")
+    line = one_error_line(run_cli("config", env=env, timeout=30))
+    assert "FUNASR_SUBS_REPLY_TIMEOUT" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "toml", "names"),
+    [
+        (["--poll", "nan"], "", "--poll"),
+        (["--grace", "inf"], "", "--grace"),
+        (["--settle", "-1"], "", "--settle"),
+        ([], "[watch]\ngrace = inf\n", "grace"),
+        ([], "[watch]\npoll = nan\n", "poll"),
+        ([], "[watch]\njobs = -3\n", "jobs"),
+    ],
+)
+def test_fault14_watch_timing_values_are_range_checked(tmp_path: Path, args: list[str], toml: str, names: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(toml, encoding="utf-8")
+    root = tmp_path / "lib"
+    root.mkdir()
+    done = run_cli("watch", "--once", "--config", str(config), "--state-dir", str(tmp_path / "state"), *args,
+                   str(root), env=clean_env(tmp_path), timeout=30)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert names in done.stderr, done.stderr
+
+
+def test_fault14_serve_with_an_empty_host_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[serve]\nhost = ""\n', encoding="utf-8")
+    line = one_error_line(run_cli("serve", "--config", str(config), env=clean_env(tmp_path), timeout=30))
+    assert "host" in line, line
+
+
+def test_fault14_a_bad_value_in_a_sidecar_is_blamed_on_the_sidecar(tmp_path: Path) -> None:
+    sidecar = tmp_path / "film.funasr.json"
+    reply = {"text": "你好", "timestamp": [[100, 300], [300, 500]], "mode": "offline"}
+    text = json.dumps({"reply": reply, "settings": {"max_cps": -3, "fps": 12345}}).replace("12345", "1e400")
+    sidecar.write_text(text, encoding="utf-8")
+    done = run_cli("retime", str(sidecar), env=clean_env(tmp_path), timeout=30)
+    assert done.returncode == 0, done.stderr
+    warning = next(line for line in done.stderr.splitlines() if "warning" in line)
+    assert str(sidecar) in warning and "--max-cps" not in done.stderr and "--fps" not in done.stderr, done.stderr
+    assert (tmp_path / "film.zh.srt").exists()
+
+
+# --- hotword limits ---------------------------------------------------------------------------------------------------
+def test_hotword_limits_warn_and_trim_saying_so(tmp_path: Path) -> None:
+    words = tmp_path / "hotwords.txt"
+    lines = [f"词{i} 20" for i in range(1500)] + ["一二三四五六七八九十十一 30"]
+    words.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = run_cli("config", "--hotwords", str(words), env=clean_env(tmp_path), timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "longer than 10 characters left out" in done.stderr and "一二三四五六七八九十十一" in done.stderr
+    assert "only the first 1000 are sent" in done.stderr
+    assert done.stdout.count("= 20") == 1000 and "一二三四五六七八九十十一" not in done.stdout
+
+
+# --- fault 3: a hostile sidecar must not write outside its folder -------------------------------------------------
+@pytest.mark.parametrize("name", ["../escaped/evil.mkv", "/ABS/evil.mkv", "..", "sub/evil.mkv"])
+def test_fault3_retime_refuses_a_sidecar_naming_a_file_elsewhere(tmp_path: Path, name: str) -> None:
+    folder, escaped = tmp_path / "show", tmp_path / "escaped"
+    folder.mkdir()
+    escaped.mkdir()
+    name = name.replace("/ABS", str(tmp_path / "escaped").rsplit("/escaped", 1)[0] + "/escaped")
+    user_srt = escaped / "evil.zh.srt"
+    user_srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nthe user's own subtitle\n", encoding="utf-8")
+    forged = hashlib.sha256(user_srt.read_bytes()).hexdigest()
+    sidecar = folder / "film.funasr.json"
+    reply = {"text": "你好", "timestamp": [[100, 300], [300, 500]], "mode": "offline"}
+    data = {"reply": reply, "media": {"name": name}, "outputs": {"evil.zh.srt": [forged], name: [forged]}}
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    before = sorted(p.name for p in escaped.iterdir())
+    done = run_cli("retime", str(sidecar), env=clean_env(tmp_path), timeout=30)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "film.funasr.json" in done.stderr and "not a file name" in done.stderr, done.stderr
+    assert sorted(p.name for p in escaped.iterdir()) == before
+    assert "the user's own subtitle" in user_srt.read_text(encoding="utf-8")
+    assert sorted(p.name for p in folder.iterdir()) == ["film.funasr.json"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
 from funasr_subs.errors import ConfigError
-from funasr_subs.hotwords import load_hotwords_file
+from funasr_subs.hotwords import fit_hotwords, load_hotwords_file
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
@@ -98,6 +98,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     words.update(settings.hotwords)
     if getattr(args, "hotword", None):
         words.update(parse_hotword_items(args.hotword, "--hotword"))
+    words = fit_hotwords(words, "hotwords")
     return settings.replace(hotwords=words) if words != dict(settings.hotwords) else settings
 
 

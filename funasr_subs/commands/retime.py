@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -26,7 +25,17 @@ from funasr_subs.errors import (
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import parse_reply, parse_session
-from funasr_subs.sidecar import SUFFIX, Sidecar, is_sidecar, merged_outputs, read_sidecar, sidecar_from_dict
+from funasr_subs.safeio import read_regular_text
+from funasr_subs.sidecar import (
+    MAX_SIDECAR_BYTES,
+    SUFFIX,
+    Sidecar,
+    is_sidecar,
+    merged_outputs,
+    parse_json,
+    read_sidecar,
+    sidecar_from_dict,
+)
 from funasr_subs.writers import atomic_write_text, digest, render
 
 log = logging.getLogger(__name__)
@@ -109,15 +118,17 @@ def _from_sidecar(path: Path, sidecar: Sidecar) -> Source:
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular_text(path, MAX_SIDECAR_BYTES, encoding="utf-8-sig")
     except FileNotFoundError:
         raise BadInputError("file not found: check the path", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot be read ({exc})", path=path) from None
+    except OSError as exc:
+        raise BadInputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"cannot be read ({exc}): save it as UTF-8", path=path) from None
     try:
         if path.suffix.lower() == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        return json.loads(text)
+            return [parse_json(line) for line in text.splitlines() if line.strip()]
+        return parse_json(text)
     except ValueError as exc:
         raise BadInputError(
             f"not valid JSON ({exc}): give a FunASR reply, a sidecar or a media file", path=path

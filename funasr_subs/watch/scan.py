@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from funasr_subs.hotwords import load_hotwords_file
+from funasr_subs.hotwords import fit_hotwords, load_hotwords_file
 from funasr_subs.media import MEDIA_SUFFIXES
 
 #: The media suffixes a folder walk picks up (the same set as ``transcribe``), lower case without the dot.
@@ -121,7 +121,7 @@ class HotwordsLookup:
             cached = self._cache.get(path)
         if cached is not None and cached[0] == sig:
             return cached[1]
-        words = load_hotwords_file(path)
+        words = fit_hotwords(load_hotwords_file(path), str(path))
         with self._lock:
             self._cache[path] = (sig, words)
         return words
