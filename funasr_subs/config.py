@@ -179,7 +179,10 @@ def check_setting(key: str, value: Any, source: str) -> None:
     if key == "formats" and isinstance(value, tuple | list):
         bad = [f for f in value if f not in SUBTITLE_FORMATS]
         if bad or not value:
-            raise ConfigError(f"{source}: unknown subtitle format in {list(value)!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
+            raise ConfigError(
+                f"{source}: unknown subtitle format in {list(value)!r}: "
+                f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
+            )
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
             raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")

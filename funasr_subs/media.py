@@ -235,19 +235,28 @@ def _base_args() -> list[str]:
     return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
 
 
+#: ffmpeg-python hashes its arguments as UTF-8, which a file name need not be: it builds the command line around this
+#: placeholder, and the real (absolute, so never option-like) path is put in its place afterwards.
+_INPUT = "funasr-subs-input-placeholder"
+
+
+def _with_input(argv: list[str], path: Path) -> list[str]:
+    return [str(path.absolute()) if arg == _INPUT else arg for arg in argv]
+
+
 def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
     out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0)
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: only the chosen audio track in a fragmented mp4 on stdout (copied when the codec allows)."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     codec: dict[str, Any] = (
         {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
     )
@@ -265,7 +274,7 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
         flush_packets=0,
         **codec,
     )
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:

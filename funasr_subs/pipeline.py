@@ -35,9 +35,10 @@ from funasr_subs.media import (
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.names import shown
 from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
-from funasr_subs.writers import atomic_write_text, digest, render
+from funasr_subs.writers import atomic_write_text, check_name_fits, digest, render
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,11 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
     return None
 
 
+def _may_replace(path: Path, settings: Settings, previous: Sidecar | None) -> bool:
+    """Asked again at write time: a subtitle the user saved while the job ran is theirs."""
+    return settings.overwrite or (previous is not None and previous.wrote(path))
+
+
 # --- recognition ------------------------------------------------------------------------------------------
 def _server(settings: Settings) -> ServerConfig:
     return ServerConfig(settings.server, settings.insecure, settings.ca_file, settings.connect_timeout)
@@ -158,7 +164,7 @@ async def _one_attempt(
     ws = await open_connection(_server(settings))
     try:
         start = start_message(
-            wav_name=media.stem or "media",
+            wav_name=shown(media.stem) or "media",
             wav_format=wav_format,
             audio_fs=audio_fs,
             itn=settings.itn,
@@ -369,6 +375,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
+    for target in (side_path, *targets.values()):  # before the server's time is spent: names that cannot be written
+        check_name_fits(target)
     blocker = _blocking_output(media, settings, previous)
     if blocker is not None:
         reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
@@ -400,7 +408,10 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     )
     # the sidecar first: it records the digests that mark the subtitles below as ours
     atomic_write_text(side_path, sidecar.to_json())
-    written = tuple(atomic_write_text(targets[fmt], text) for fmt, text in texts.items())
+    written = tuple(
+        atomic_write_text(targets[fmt], text, may_replace=lambda p: _may_replace(p, settings, previous))
+        for fmt, text in texts.items()
+    )
     progress("write", 1.0)
     t2 = time.perf_counter()
     timings = Timings(probe_s=0.0, transcribe_s=t1 - t0, write_s=t2 - t1, total_s=t2 - began)

@@ -14,6 +14,7 @@ from typing import Any
 
 from funasr_subs._version import __version__
 from funasr_subs.errors import BadInputError
+from funasr_subs.names import json_text
 from funasr_subs.safeio import read_regular_text
 from funasr_subs.writers import file_digest
 
@@ -50,7 +51,7 @@ class Sidecar:
             "outputs": self.outputs,
             "reply": self.reply,
         }
-        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+        return json_text(json.dumps(data, ensure_ascii=False, indent=1)) + "\n"  # any file name, losslessly
 
     def matches(self, media: Path) -> bool:
         """True when ``media`` still has the size and mtime recorded here."""

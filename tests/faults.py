@@ -139,7 +139,7 @@ DAMAGED_SIDECARS: dict[str, str] = {
     "huge-size": '{"reply": {"text": "x"}, "media": {"name": "a.mkv", "size": 1e400, "mtime_ns": 1}}',
     "deep-nesting": deep_json(),
     "not-utf8": '{"reply": {"text": "\xff"}}',
-    "outputs-not-lists": '{"reply": {}, "outputs": {"a.zh.srt": "abc"}}',
+    "name-elsewhere": '{"reply": {"text": "x"}, "media": {"name": "../escaped/evil.mkv"}}',
 }
 
 
@@ -233,9 +233,9 @@ def blocked_writing_a_pipe(pid: int) -> bool:
 
 def make_long_audio(path: Path, seconds: int = 300) -> Path:
     """A small FLAC holding ``seconds`` of tone: far more PCM (32 KB/s) than any socket buffer holds."""
+    source = ["-f", "lavfi", "-i", "sine=f=440:r=16000", "-t", str(seconds)]
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:r=16000", "-t", str(seconds)]
-        + ["-ac", "1", "-c:a", "flac", str(path)],
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", *source, "-ac", "1", "-c:a", "flac", str(path)],
         check=True,
         capture_output=True,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -13,13 +14,18 @@ from pathlib import Path
 import pytest
 
 from tests.faults import (
+    DAMAGED_SIDECARS,
+    HOSTILE_NAMES,
     StallingServer,
     blocked_writing_a_pipe,
     clean_env,
+    make_fifo,
     make_long_audio,
     popen_cli,
     run_cli,
 )
+from tests.funasr_server import FunasrTestServer
+from tests.media import make_media
 
 
 def wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -268,3 +274,137 @@ def test_fault3_retime_refuses_a_sidecar_naming_a_file_elsewhere(tmp_path: Path,
     assert sorted(p.name for p in escaped.iterdir()) == before
     assert "the user's own subtitle" in user_srt.read_text(encoding="utf-8")
     assert sorted(p.name for p in folder.iterdir()) == ["film.funasr.json"]
+
+
+# --- fault 6: a damaged sidecar is "not ours", one warning, never a crash -------------------------------------------
+@pytest.mark.parametrize("kind", sorted(DAMAGED_SIDECARS))
+def test_fault6_watch_scan_and_transcribe_survive_a_damaged_sidecar(
+    funasr_server: FunasrTestServer, tmp_path: Path, kind: str
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    make_media(root / "a.m4a", [(500, 800)], 2000)
+    make_media(root / "b.m4a", [(500, 800)], 2000)
+    damaged = DAMAGED_SIDECARS[kind].encode("utf-8", "surrogateescape") if kind != "not-utf8" else b'{"x": "\xff"}'
+    (root / "a.funasr.json").write_bytes(damaged)
+    env = clean_env(tmp_path)
+    done = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), "--server",
+                   funasr_server.url, "--retries", "0", str(root), env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "a.funasr.json" in line and "warning" in line]
+    assert len(warnings) == 1, done.stderr
+    assert (root / "a.zh.srt").exists() and (root / "b.zh.srt").exists()
+    (root / "a.funasr.json").write_bytes(damaged)  # damaged again: transcribe and retime meet it too
+    again = run_cli("transcribe", "--server", funasr_server.url, "--overwrite", str(root / "a.m4a"), env=env)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    (root / "a.funasr.json").write_bytes(damaged)
+    retimed = run_cli("retime", str(root / "a.funasr.json"), env=env, timeout=30)
+    assert retimed.returncode == 1 and "Traceback" not in retimed.stderr, retimed.stderr
+    assert "a.funasr.json" in retimed.stderr
+
+
+# --- fault 7: FIFOs where a hotwords file or a sidecar is expected ------------------------------------------------
+@pytest.mark.parametrize("where", ["hotwords.txt", "a.funasr.json"])
+def test_fault7_a_fifo_does_not_hang_the_daemon(funasr_server: FunasrTestServer, tmp_path: Path, where: str) -> None:
+    root = tmp_path / "lib"
+    (root / "show").mkdir(parents=True)
+    make_media(root / "show" / "a.m4a", [(500, 800)], 2000)
+    make_media(root / "b.m4a", [(500, 800)], 2000)
+    make_fifo(root / "show" / where)
+    done = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), "--server",
+                   funasr_server.url, "--retries", "0", str(root), env=clean_env(tmp_path), timeout=60)  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (root / "b.zh.srt").exists(), done.stderr
+    assert where in done.stderr and "named pipe" in done.stderr, done.stderr
+    if where == "a.funasr.json":  # not ours: replaced by the real sidecar
+        assert done.returncode == 0 and (root / "show" / "a.zh.srt").exists()
+    else:  # the folder's hotwords cannot be read: that file fails with the reason; the others are done
+        assert done.returncode == 1
+
+
+def test_fault7_hotwords_flag_naming_a_fifo_is_one_line(tmp_path: Path) -> None:
+    fifo = make_fifo(tmp_path / "words.txt")
+    media = make_media(tmp_path / "a.m4a", [(500, 800)], 2000)
+    done = run_cli("transcribe", "--hotwords", str(fifo), str(media), env=clean_env(tmp_path), timeout=30)
+    line = one_error_line(done)
+    assert str(fifo) in line and "named pipe" in line, line
+
+
+# --- fault 2: names that are legal on Linux but not text ---------------------------------------------------------
+@pytest.fixture
+def hostile_library(tmp_path: Path) -> Path:
+    """One real media file under every hostile name (hard links), plus a plain one."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    plain = make_media(root / "plain.m4a", [(500, 800)], 2000)
+    for raw in HOSTILE_NAMES.values():
+        os.link(plain, os.path.join(os.fsencode(root), raw))
+    return root
+
+
+def subtitle_of(root: Path, raw: bytes) -> bool:
+    stem = raw.rsplit(b".", 1)[0]
+    return os.path.exists(os.path.join(os.fsencode(root), stem + b".zh.srt"))
+
+
+def assert_one_line_per_event(stderr: str) -> None:
+    assert "Traceback" not in stderr and "surrogates not allowed" not in stderr, stderr
+    for line in stderr.splitlines():  # a file named "two\nlines" must not start a line of its own
+        assert not line.startswith("lines."), stderr
+
+
+def test_fault2_transcribe_handles_hostile_names(funasr_server: FunasrTestServer, hostile_library: Path) -> None:
+    root = hostile_library
+    done = run_cli("transcribe", "--server", funasr_server.url, "--retries", "0", str(root),
+                   env=clean_env(root.parent))  # fmt: skip
+    assert_one_line_per_event(done.stderr)
+    for kind, raw in HOSTILE_NAMES.items():
+        if kind != "255-bytes":
+            assert subtitle_of(root, raw), (kind, done.stderr)
+    assert "bad\\xffname.m4a" in done.stderr and "two\\nlines.m4a" in done.stderr
+    # 255 bytes: the subtitle's name cannot be longer; that file fails with one line, the others are done
+    assert done.returncode == 1
+    failed = [line for line in done.stderr.splitlines() if line.startswith("error:") and "长长" in line]
+    assert len(failed) == 1 and "longer than the file system allows" in failed[0], done.stderr
+    assert failed[0].startswith(f"error: {root}/长长") and ".m4a: cannot write" in failed[0], failed
+
+
+def test_fault2_watch_queues_and_does_hostile_names_and_survives_restart(
+    funasr_server: FunasrTestServer, hostile_library: Path
+) -> None:
+    root, state = hostile_library, hostile_library.parent / "state"
+    env = clean_env(root.parent)
+    args = ["watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url, str(root)]
+    first = run_cli(*args, env=env)
+    assert_one_line_per_event(first.stderr)
+    for kind, raw in HOSTILE_NAMES.items():
+        if kind != "255-bytes":
+            assert subtitle_of(root, raw), (kind, first.stderr)
+    again = run_cli(*args, env=env)  # the restart: nothing is redone, nothing crashes
+    assert_one_line_per_event(again.stderr)
+    assert "processing" not in again.stderr, again.stderr
+    status = run_cli("status", "--state-dir", str(state), env=env, timeout=30)
+    assert status.returncode == 0 and "bad\\xffname.m4a" in status.stdout, status.stderr
+    listed = run_cli("status", "--json", "--state-dir", str(state), env=env, timeout=30)
+    paths = {job["path"] for section in ("recent", "failures") for job in json.loads(listed.stdout)[section]}
+    assert os.path.join(str(root), os.fsdecode(HOSTILE_NAMES["invalid-utf8"])) in paths  # lossless
+
+
+def test_fault2_hook_queues_a_hostile_name(funasr_server: FunasrTestServer, hostile_library: Path) -> None:
+    root, state = hostile_library, hostile_library.parent / "state"
+    env = clean_env(root.parent)
+    bad = os.path.join(os.fsencode(root), HOSTILE_NAMES["invalid-utf8"])
+    dashed = os.path.join(os.fsencode(root), HOSTILE_NAMES["leading-dash"])
+    done = run_cli("hook", "--state-dir", str(state), bad, dashed, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert_one_line_per_event(done.stderr)
+    mapped = run_cli("hook", "--state-dir", str(state), "--path-map", f"/remote={root}",
+                     b"/remote/" + HOSTILE_NAMES["invalid-utf8"], env=env, timeout=30)  # fmt: skip
+    assert mapped.returncode == 0, mapped.stderr
+    work = run_cli("watch", "--once", "--state-dir", str(state), "--server", funasr_server.url, env=env)
+    assert_one_line_per_event(work.stderr)
+    assert subtitle_of(root, HOSTILE_NAMES["invalid-utf8"]) and subtitle_of(root, HOSTILE_NAMES["leading-dash"])
+    inline = run_cli("hook", "--inline", "--overwrite", "--state-dir", str(tmp_state := state.parent / "s2"),
+                     "--server", funasr_server.url, bad, env=env)  # fmt: skip
+    assert inline.returncode == 0 and tmp_state.exists(), inline.stderr
+    assert_one_line_per_event(inline.stderr)

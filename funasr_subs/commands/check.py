@@ -16,6 +16,7 @@ from funasr_subs.cues import validate
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
+from funasr_subs.names import shown
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             worst = 2
             continue
         report = check_cues(cues, settings, tolerance_ms=tolerance)
-        sys.stdout.write(format_report(report, str(path), details=not args.quiet) + "\n")
+        sys.stdout.write(format_report(report, shown(path), details=not args.quiet) + "\n")
         if not report.ok:
             worst = max(worst, 1)
     sys.stdout.flush()

@@ -12,6 +12,7 @@ from typing import Any
 from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file
+from funasr_subs.names import ShownFilter
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
@@ -118,6 +119,7 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     for h in handlers:
+        h.addFilter(ShownFilter())  # one line per event, whatever bytes a file name holds
         root.addHandler(h)
     root.setLevel(level)
     if verbose < 2:

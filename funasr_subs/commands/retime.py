@@ -23,6 +23,7 @@ from funasr_subs.errors import (
     OutputExistsError,
 )
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.names import shown
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import parse_reply, parse_session
 from funasr_subs.safeio import read_regular_text
@@ -234,10 +235,10 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
             atomic_write_text(side_path, updated.to_json())
     for fmt, target in targets.items():
-        atomic_write_text(target, texts[fmt])
+        atomic_write_text(target, texts[fmt], may_replace=lambda p: settings.overwrite or _ours(source, p))
     if args.check:
         report = check_cues(cues, settings.cue_settings())
-        sys.stdout.write(format_report(report, ", ".join(t.name for t in targets.values())) + "\n")
+        sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")
     return cues, targets
 
 

@@ -22,6 +22,7 @@ from funasr_subs.commands.common import add_transcribe_options, settings_from_ar
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
 from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.names import shown
 from funasr_subs.pipeline import Result, generate_subtitles, output_paths
 from funasr_subs.sidecar import sidecar_path_for
 
@@ -121,7 +122,7 @@ def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Eve
 def _report_check(result: Result, settings: Settings) -> None:
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
-    sys.stdout.write(format_report(report, name) + "\n")
+    sys.stdout.write(format_report(report, shown(name)) + "\n")
     sys.stdout.flush()
 
 

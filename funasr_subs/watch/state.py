@@ -6,7 +6,8 @@ its own connection, writes run in ``BEGIN IMMEDIATE`` transactions, and SQLite's
 Schema (``PRAGMA user_version`` = 1)::
 
     CREATE TABLE jobs (
-        path        TEXT PRIMARY KEY,   -- absolute media path (its folder resolved, the file name kept as given)
+        path        TEXT PRIMARY KEY,   -- absolute media path (its folder resolved, the file name kept as given;
+                                        --   a name that is not UTF-8 is stored as a BLOB of its bytes)
         state       TEXT NOT NULL,      -- 'queued' | 'running' | 'done' | 'failed'
         attempts    INTEGER NOT NULL,   -- times a worker started this file since it last changed
         last_error  TEXT,               -- the last failure's one-line message (kept while waiting for a retry)
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from funasr_subs.errors import MediaNotFoundError, NotMediaError
+from funasr_subs.names import db_key, from_db, shown
 
 try:
     import fcntl
@@ -250,7 +252,7 @@ class StateDB:
             raise NotMediaError("is not a regular file: give a media file", path=key)
         now = time.time()
         since = now if stable_since is None else stable_since
-        k = str(key)
+        k = db_key(key)
         with self._write() as conn:
             row = conn.execute("SELECT state, size, mtime_ns FROM jobs WHERE path = ?", (k,)).fetchone()
             if row is None:
@@ -308,7 +310,7 @@ class StateDB:
         return _job(got)
 
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
-        key = str(media_key(path))
+        key = db_key(media_key(path))
         now = time.time()
         with self._write() as conn:
             row = conn.execute("SELECT changed FROM jobs WHERE path = ?", (key,)).fetchone()
@@ -326,15 +328,16 @@ class StateDB:
 
     def mark_done(self, path: Path | str, *, written: Sequence[Path] = (), note: str = "") -> None:
         """Record success (``written`` subtitle paths), or a deliberate skip explained by ``note``."""
-        outputs = json.dumps([str(p) for p in written])
+        outputs = json.dumps([str(p) for p in written])  # ASCII JSON: undecodable names survive as escapes
         self._finish(
             path,
             "state = 'done', last_error = NULL, note = ?, outputs = ?, finished_at = ?",
-            (note or None, outputs, time.time()),
+            (shown(note) if note else None, outputs, time.time()),
         )
 
     def mark_failed(self, path: Path | str, error: str, *, retryable: bool, retry_at: float | None = None) -> None:
         """Record a failure. Retryable ones stay queued (claimable from ``retry_at``); others wait for a change."""
+        error = shown(error)
         if retryable:
             self._finish(path, "state = 'queued', last_error = ?, not_before = ?", (error, retry_at or time.time()))
         else:
@@ -346,7 +349,7 @@ class StateDB:
         Used on shutdown/cancel, and with ``st`` when the file turned out to be still changing (settling).
         """
         now = time.time()
-        k = str(media_key(path))
+        k = db_key(media_key(path))
         with self._write() as conn:
             if st is not None:
                 conn.execute(
@@ -385,11 +388,11 @@ class StateDB:
     def forget(self, path: Path | str) -> None:
         """Drop a file's row (it was deleted)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM jobs WHERE path = ?", (str(media_key(path)),))
+            conn.execute("DELETE FROM jobs WHERE path = ?", (db_key(media_key(path)),))
 
     # --- reading ----------------------------------------------------------------------------------------------
     def get(self, path: Path | str) -> Job | None:
-        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (str(media_key(path)),)).fetchone()
+        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self, state: JobState | None = None) -> list[Job]:
@@ -505,7 +508,7 @@ def stat_media(path: Path) -> os.stat_result:
 def _job(row: sqlite3.Row) -> Job:
     outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
     return Job(
-        path=Path(row["path"]),
+        path=from_db(row["path"]),
         state=cast(JobState, row["state"]),
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
