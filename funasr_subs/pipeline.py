@@ -371,6 +371,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
+        if media.is_symlink():
+            raise MediaNotFoundError("is a symlink that leads nowhere (broken, or a loop): fix the link", path=media)
         raise MediaNotFoundError("file not found: check the path", path=media)
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)

@@ -240,3 +240,33 @@ def make_long_audio(path: Path, seconds: int = 300) -> Path:
         capture_output=True,
     )
     return path
+
+
+def run_on_terminal(argv: list[str | bytes], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal (progress bars on); returns the exit code and what the terminal got."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout)
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return code, b"".join(chunks).decode("utf-8", "replace")

@@ -19,10 +19,14 @@ from tests.faults import (
     StallingServer,
     blocked_writing_a_pipe,
     clean_env,
+    command,
+    corrupt_database,
     make_fifo,
     make_long_audio,
+    make_symlink_loop,
     popen_cli,
     run_cli,
+    run_on_terminal,
 )
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -408,3 +412,63 @@ def test_fault2_hook_queues_a_hostile_name(funasr_server: FunasrTestServer, host
                      "--server", funasr_server.url, bad, env=env)  # fmt: skip
     assert inline.returncode == 0 and tmp_state.exists(), inline.stderr
     assert_one_line_per_event(inline.stderr)
+
+
+# --- fault 9: a damaged state database ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["garbage", "malformed"])
+def test_fault9_a_damaged_state_database_is_moved_aside(
+    funasr_server: FunasrTestServer, tmp_path: Path, kind: str
+) -> None:
+    root, state = tmp_path / "lib", tmp_path / "state"
+    root.mkdir()
+    make_media(root / "a.m4a", [(500, 800)], 2000)
+    env = clean_env(tmp_path)
+    args = ["watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url, str(root)]
+    assert run_cli(*args, env=env).returncode == 0
+    corrupt_database(state / "state.sqlite3", kind)
+    status = run_cli("status", "--state-dir", str(state), env=env, timeout=30)
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    warning = [line for line in status.stderr.splitlines() if "damaged" in line]
+    assert len(warning) == 1 and str(state / "state.sqlite3") in warning[0] and "moved aside" in warning[0]
+    assert any(p.name.startswith("state.sqlite3.damaged-") for p in state.iterdir())
+    make_media(root / "b.m4a", [(500, 800)], 2000)
+    corrupt_database(state / "state.sqlite3", kind)
+    again = run_cli(*args, env=env)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert (root / "b.zh.srt").exists() and len(funasr_server.requests) == 2  # a.m4a: its sidecar says it is done
+
+
+# --- fault 10: a file-level symlink loop in a folder ------------------------------------------------------------------
+def test_fault10_a_symlink_loop_does_not_stop_the_folder(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    make_media(root / "good.m4a", [(500, 800)], 2000)
+    first, _ = make_symlink_loop(root)
+    env = clean_env(tmp_path)
+    done = run_cli("transcribe", "--server", funasr_server.url, str(root), env=env)
+    assert "Traceback" not in done.stderr and (root / "good.zh.srt").exists(), done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("symlink" in e for e in errors), done.stderr  # a.mkv, b.mkv
+    explicit = run_cli("transcribe", "--server", funasr_server.url, str(first), env=env)
+    assert explicit.returncode == 1 and "symlink" in explicit.stderr and "Traceback" not in explicit.stderr
+    watched = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), "--server",
+                      funasr_server.url, str(root), env=env)  # fmt: skip
+    assert watched.returncode == 0 and "Traceback" not in watched.stderr, watched.stderr
+
+
+# --- fault 12: more jobs than progress-bar rows -----------------------------------------------------------------------
+def test_fault12_more_jobs_than_bar_rows_on_a_terminal(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    plain = make_media(root / "f00.m4a", [(200, 500)], 1000)
+    for i in range(1, 70):
+        os.link(plain, root / f"f{i:02}.m4a")
+    with StallingServer() as server:  # every job waits for a reply at the same time: 70 uploads running at once
+        code, terminal = run_on_terminal(
+            [*command(), "transcribe", "-j", "70", "--server", server.url, "--retries", "0", "--reply-timeout", "3",
+             "--reply-timeout-ratio", "0", str(root)],
+            clean_env(tmp_path),
+        )  # fmt: skip
+    assert code == 1
+    assert "pop from empty list" not in terminal and "unexpected failure" not in terminal, terminal[-2000:]
+    assert terminal.count("sent no reply within 3 s") == 70, terminal[-2000:]

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved as far as they go: a symlink loop (``a -> b -> a``) stays as it is instead
+    of raising (Path.resolve raises RuntimeError for loops before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
@@ -62,7 +68,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
     """Explicit files as given (even without a media suffix), folders walked for media files; each file once."""
     seen: set[Path] = set()
     for candidate in _walk(paths):
-        key = candidate.resolve()
+        key = real_path(candidate)
         if key not in seen:
             seen.add(key)
             yield candidate
@@ -94,6 +100,8 @@ class _Bars:
         if not self.enabled:
             return None, None
         with self.lock:
+            if not self.free:  # more uploads at once than bar rows: this one runs without a bar of its own
+                return None, None
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
 
@@ -179,11 +187,11 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
     todo: list[Path] = []
     clashes: dict[Path, Path] = {}
     for media in media_files:
-        if media.resolve() in seen:
+        if real_path(media) in seen:
             continue
-        seen.add(media.resolve())
+        seen.add(real_path(media))
         targets = [*output_paths(media, settings).values(), sidecar_path_for(media, settings.output_dir)]
-        keys = [t.resolve() for t in targets]
+        keys = [real_path(t) for t in targets]
         first = next((owners[k] for k in keys if k in owners), None)
         if first is not None:
             clashes[media] = first
@@ -235,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
             missing += 1
-            log.error("error: %s", MediaNotFoundError("file not found: check the path", path=path))
+            why = "is a symlink that leads nowhere (broken, or a loop): fix the link" if path.is_symlink() else ""
+            log.error("error: %s", MediaNotFoundError(why or "file not found: check the path", path=path))
             continue
         found = list(iter_media([path]))
         if path.is_dir() and not found:

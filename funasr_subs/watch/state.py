@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import stat as stat_module
@@ -53,6 +54,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "failed"]
 JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
@@ -170,10 +173,38 @@ class StateDB:
         self._conns_lock = threading.Lock()
         self._lock_fh: IO[str] | None = None
         self._closed = False
+        try:
+            self._open_schema()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._move_aside(exc)
+            self._open_schema()
+
+    def _open_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0] if check else 'no answer'})")
+
+    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """The database is damaged: it only caches what the sidecars know, so keep it for inspection under another
+        name and start a fresh one (saying which file and why)."""
+        self.close_thread()
+        aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        log.warning(
+            "warning: the state database %s is damaged (%s): moved aside to %s; starting with a fresh one "
+            "(files already subtitled are recognised by their sidecars)",
+            self.path,
+            exc,
+            aside.name,
+        )
 
     # --- connections ------------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -493,6 +524,12 @@ class StateDB:
                 pass
         beat = self._meta("heartbeat")
         return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True for SQLite's "this file is damaged" errors (not for a busy or read-only database)."""
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
 
 
 def stat_media(path: Path) -> os.stat_result:
