@@ -192,7 +192,10 @@ async def exchange(
         code = exc.rcvd.code if exc.rcvd is not None else None
         if code == 1009:
             raise ProtocolError("the server refused a frame as too big (1009): report this as a bug") from None
-        raise ServerUnavailableError(f"{url} dropped the connection during the upload") from None
+        raise ServerUnavailableError(
+            f"{url} dropped the connection during the upload: check that the server is still running (its log says "
+            "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
+        ) from None
     try:
         return await asyncio.wait_for(_receive_reply(ws), timeout=reply_timeout)
     except TimeoutError:

@@ -86,9 +86,8 @@ def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bo
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        raise OutputError(
-            f"cannot write in {folder}: {_why(exc)}; use --output-dir DIR to write elsewhere", path=path
-        ) from None
+        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
+        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
@@ -102,7 +101,7 @@ def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bo
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {path.name}: {_why(exc)}", path=path) from None
+            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
         raise
     return path
 

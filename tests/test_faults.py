@@ -3,6 +3,7 @@ through the installed ``funasr-subs`` command, with the fault harness of tests/f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from tests.faults import (
     popen_cli,
     run_cli,
     run_on_terminal,
+    small_tmpfs,
 )
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -472,3 +474,84 @@ def test_fault12_more_jobs_than_bar_rows_on_a_terminal(tmp_path: Path) -> None:
     assert code == 1
     assert "pop from empty list" not in terminal and "unexpected failure" not in terminal, terminal[-2000:]
     assert terminal.count("sent no reply within 3 s") == 70, terminal[-2000:]
+
+
+# --- fault 13: long names whose outputs fit -------------------------------------------------------------------------
+@pytest.mark.parametrize("stem_length", [230, 243])
+def test_fault13_a_long_stem_whose_outputs_fit_is_done(
+    funasr_server: FunasrTestServer, tmp_path: Path, stem_length: int
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    media = make_media(root / ("x" * stem_length + ".m4a"), [(500, 800)], 2000)
+    done = run_cli("transcribe", "--server", funasr_server.url, str(media), env=clean_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert media.with_name(media.stem + ".zh.srt").exists() and media.with_name(media.stem + ".funasr.json").exists()
+    assert leftovers(root) == []
+
+
+# --- fault 5: a subtitle the user saves while a job runs ------------------------------------------------------------
+def test_fault5_a_subtitle_saved_during_the_job_is_kept(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    media = make_media(root / "a.m4a", [(500, 800)], 2000)
+    funasr_server.fault, funasr_server.slow_seconds = "slow", 3.0  # the reply comes 3 s after the upload
+    proc = popen_cli("transcribe", "--server", funasr_server.url, str(media), env=clean_env(tmp_path))
+    try:
+        assert funasr_server.wait_for_requests(1, timeout=30)
+        users = root / "a.zh.srt"
+        users.write_text("1\n00:00:00,500 --> 00:00:01,300\nmy own careful subtitle\n", encoding="utf-8")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert funasr_server.wait_for_replies(1)
+    assert "my own careful subtitle" in users.read_text(encoding="utf-8")
+    assert proc.returncode == 1 and "appeared while the job ran" in err and "Traceback" not in err, err
+    assert leftovers(root) == []
+
+
+# --- also weak: stale temp files, disk full ---------------------------------------------------------------------------
+def test_stale_temp_files_of_ours_are_removed_on_the_next_run(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    media = make_media(root / "a.m4a", [(500, 800)], 2000)
+    ours = [root / ".a.zh.srt.0badf00d.tmp", root / ".a.funasr.json.1234abcd.tmp", root / ".b~.srt.deadbeef.tmp"]
+    theirs = [root / ".notes.tmp", root / ".a.zh.srt.nothex00.tmp", root / ".video.mkv.1234abcd.tmp"]
+    for path in ours + theirs:
+        path.write_text("half written", encoding="utf-8")
+        os.utime(path, (time.time() - 600, time.time() - 600))  # left by a run killed ten minutes ago
+    done = run_cli("transcribe", "--server", funasr_server.url, str(media), env=clean_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+    assert "removed 3 stale temporary file(s)" in done.stderr, done.stderr
+
+
+def test_disk_full_is_said_as_such(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    media = make_media(tmp_path / "a.m4a", [(500, 800)], 2000)
+    with small_tmpfs(tmp_path / "full") as out:
+        filler = out / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):  # fill it to the last block
+            while True:
+                os.write(fd, bytes(4096))
+        os.close(fd)
+        done = run_cli("transcribe", "--server", funasr_server.url, "--output-dir", str(out), str(media),
+                       env=clean_env(tmp_path))  # fmt: skip
+        left = sorted(p.name for p in out.iterdir())
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    error = next(line for line in done.stderr.splitlines() if line.startswith("error:"))
+    assert "disk is full" in error and "a.m4a" in error, done.stderr
+    assert left == ["filler"]
+
+
+def test_a_connection_dropped_during_the_upload_says_what_to_check(
+    funasr_server: FunasrTestServer, tmp_path: Path, long_audio: Path
+) -> None:
+    media = long_audio  # more than the socket buffers hold: the upload is still running when the server drops it
+    funasr_server.fault, funasr_server.drop_after_bytes = "drop", 1
+    done = run_cli("transcribe", "--server", funasr_server.url, "--retries", "0", str(media), env=clean_env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    error = next(line for line in done.stderr.splitlines() if line.startswith("error:"))
+    assert "dropped the connection during the upload" in error and "check that the server is still running" in error

@@ -47,7 +47,9 @@ def _seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"{value!r} is out of range: give seconds from 0 to {MAX_SECONDS:g}")
     return seconds
 
