@@ -270,3 +270,52 @@ def run_on_terminal(argv: list[str | bytes], env: dict[str, str], timeout: float
             proc.kill()
             proc.wait()
     return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+class StderrLines:
+    """Reads a running process's stderr line by line in a thread, so a test can wait for a line to appear."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._stream = proc.stderr
+        self._thread = threading.Thread(target=self._read, name="stderr-lines", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.lines.append("<eof>")
+            self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """The first line containing ``text``; AssertionError (with everything read) after ``timeout``."""
+        with self._cond:
+            found = self._cond.wait_for(lambda: any(text in line for line in self.lines) or "<eof>" in self.lines,
+                                        timeout)  # fmt: skip
+            match = next((line for line in self.lines if text in line), None)
+            if not found or match is None:
+                raise AssertionError(f"no line with {text!r} in:\n" + "\n".join(self.lines))
+            return match
+
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+
+def with_inotify_watch_limit(limit: int, argv: list[str]) -> list[str]:
+    """``argv`` run in a new user namespace whose inotify watch limit is ``limit`` (leaves the machine's alone);
+    skips the test where user namespaces are not available."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("the inotify-limit test needs unshare (util-linux) for a private watch limit")
+    probe = subprocess.run([unshare, "-Ur", "sh", "-c", f"echo {limit} > /proc/sys/user/max_inotify_watches"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"cannot set a private inotify limit in a user namespace here: {probe.stderr.strip()}")
+    script = f'echo {limit} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    return [unshare, "-Ur", "sh", "-c", script, "sh", *argv]

@@ -18,6 +18,7 @@ from tests.faults import (
     DAMAGED_SIDECARS,
     HOSTILE_NAMES,
     StallingServer,
+    StderrLines,
     blocked_writing_a_pipe,
     clean_env,
     command,
@@ -29,6 +30,7 @@ from tests.faults import (
     run_cli,
     run_on_terminal,
     small_tmpfs,
+    with_inotify_watch_limit,
 )
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -555,3 +557,59 @@ def test_a_connection_dropped_during_the_upload_says_what_to_check(
     assert done.returncode == 1, done.stderr
     error = next(line for line in done.stderr.splitlines() if line.startswith("error:"))
     assert "dropped the connection during the upload" in error and "check that the server is still running" in error
+
+
+# --- fault 8: the inotify limit ------------------------------------------------------------------------------------
+def _watch_argv(state: Path, url: str, root: Path) -> list[str]:
+    return [*command(), "watch", "--settle", "0", "--grace", "1", "--state-dir", str(state), "--server", url, str(root)]
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_fault8_folders_past_the_inotify_limit_mean_polling_said_so(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "lib"
+    for i in range(301):
+        (root / f"d{i:03}").mkdir(parents=True)
+    argv = with_inotify_watch_limit(200, _watch_argv(tmp_path / "state", funasr_server.url, root))
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, errors="replace", env=clean_env(tmp_path))
+    lines = StderrLines(proc)
+    try:
+        warning = lines.wait_for("cannot watch with inotify")
+        assert "102 folder(s) got no watch" in warning and "max_user_watches" in warning, warning
+        assert "polling every" in lines.wait_for("watching ")
+    finally:
+        _stop(proc)
+
+
+def test_fault8_folders_made_later_past_the_limit_switch_to_polling(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "lib"
+    for i in range(100):
+        (root / f"d{i:03}").mkdir(parents=True)
+    argv = with_inotify_watch_limit(200, _watch_argv(tmp_path / "state", funasr_server.url, root))
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, errors="replace", env=clean_env(tmp_path))
+    lines = StderrLines(proc)
+    try:
+        assert "(inotify)" in lines.wait_for("watching ")
+        lines.wait_for("scanned ")
+        staging = tmp_path / "staging"
+        for i in range(150):
+            (staging / f"n{i:03}").mkdir(parents=True)
+        make_media(staging / "n149" / "late.m4a", [(500, 800)], 2000)
+        os.rename(staging, root / "new")  # 151 folders arrive at once; the last ones find the table full
+        assert "new folder(s) got no watch" in lines.wait_for("cannot watch with inotify")
+        lines.wait_for("done ")
+        assert (root / "new" / "n149" / "late.zh.srt").exists()
+    finally:
+        _stop(proc)

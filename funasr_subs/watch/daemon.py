@@ -16,7 +16,7 @@ from types import FrameType
 from funasr_subs import pipeline
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError
-from funasr_subs.watch.observer import Watcher, start_watching
+from funasr_subs.watch.observer import Watcher, fall_back_to_polling, start_watching
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
 from funasr_subs.watch.settle import Settler
 from funasr_subs.watch.state import StateDB, media_key
@@ -164,6 +164,7 @@ class WatchDaemon:
                 root = root_of(folder, self.roots)
                 if root is not None:
                     self._scan(folder, db, source="event", root=root)
+            self._check_watcher()
             now = time.monotonic()
             if now - last_beat >= self.options.heartbeat:
                 db.heartbeat()
@@ -180,6 +181,18 @@ class WatchDaemon:
                 timeout = min(timeout, tick)
             self._wake.wait(timeout)
             self._wake.clear()
+
+    def _check_watcher(self) -> None:
+        """A folder created later may find inotify's table full: then everything is polled from now on."""
+        watcher = self.watcher
+        if watcher is None or not watcher.unwatched():
+            return
+        watcher.stop()
+        self.watcher = fall_back_to_polling(
+            self.roots, self, self.options.fallback_poll, f"{watcher.unwatched()} new folder(s) got no watch"
+        )
+        for root in self.roots:  # what arrived in the unwatched folders meanwhile
+            self._folders.append(root)
 
     def _rescan_due(self, elapsed: float) -> bool:
         native = self.watcher is not None and self.watcher.mode == "native"
