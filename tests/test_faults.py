@@ -613,3 +613,31 @@ def test_fault8_folders_made_later_past_the_limit_switch_to_polling(
         assert (root / "new" / "n149" / "late.zh.srt").exists()
     finally:
         _stop(proc)
+
+
+# --- fault 4: a symlinked folder moved into a watched root ---------------------------------------------------------
+def test_fault4_a_symlinked_folder_moved_in_is_not_followed(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root, outside, staging = tmp_path / "lib", tmp_path / "outside", tmp_path / "staging"
+    for folder in (root, outside, staging):
+        folder.mkdir()
+    make_media(outside / "private.m4a", [(500, 800)], 2000)
+    (staging / "season").mkdir()
+    (staging / "season" / "linked").symlink_to(outside, target_is_directory=True)
+    state = tmp_path / "state"
+    proc = subprocess.Popen(_watch_argv(state, funasr_server.url, root), stderr=subprocess.PIPE, text=True,
+                            errors="replace", env=clean_env(tmp_path))  # fmt: skip
+    lines = StderrLines(proc)
+    try:
+        lines.wait_for("scanned ")
+        os.rename(staging / "season", root / "season")  # a folder holding a symlinked folder arrives by a move
+        make_media(staging / "plain.m4a", [(500, 800)], 2000)
+        os.rename(staging / "plain.m4a", root / "plain.m4a")  # an event after it, to know the first was handled
+        lines.wait_for("done ")
+    finally:
+        _stop(proc)
+    assert "private.m4a" not in lines.text(), lines.text()
+    assert sorted(p.name for p in outside.iterdir()) == ["private.m4a"]
+    again = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url,
+                    str(root), env=clean_env(tmp_path))  # fmt: skip
+    assert again.returncode == 0 and "private.m4a" not in again.stderr, again.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["private.m4a"]

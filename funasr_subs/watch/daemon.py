@@ -260,6 +260,8 @@ class WatchDaemon:
         for path, st in iter_media(folder, self.options.suffixes):
             found += 1
             key = media_key(path)
+            if root_of(key, self.roots) is None:  # its real folder is outside every root (reached through a link)
+                continue
             job = known.get(key) if known is not None else db.get(key)
             if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 continue  # queued, running, done or failed with this very content
@@ -281,7 +283,8 @@ class WatchDaemon:
         root = root_of(path, self.roots)
         if root is None or not path_qualifies(path, root, self.options.suffixes):
             return
-        if self.settler.observe(media_key(path)):
+        key = media_key(path)
+        if root_of(key, self.roots) is not None and self.settler.observe(key):
             self._wake.set()
 
     def on_folder(self, path: Path) -> None:

@@ -53,7 +53,8 @@ def root_of(path: Path, roots: Iterable[Path]) -> Path | None:
 
 
 def folder_ignored(folder: Path, root: Path) -> bool:
-    """``folder`` is outside ``root``, hidden below it, or has a ``.funasr-subs-ignore`` in it or above it."""
+    """``folder`` is outside ``root``, hidden below it, a symlink or inside one below it, or has a
+    ``.funasr-subs-ignore`` in it or above it."""
     try:
         rel = folder.relative_to(root)
     except ValueError:
@@ -61,6 +62,8 @@ def folder_ignored(folder: Path, root: Path) -> bool:
     if any(part.startswith(".") for part in rel.parts):
         return True
     while True:
+        if folder != root and folder.is_symlink():  # symlinked folders are not followed (loops, files elsewhere)
+            return True
         if (folder / IGNORE_MARKER).exists():
             return True
         if folder == root or folder == folder.parent:
