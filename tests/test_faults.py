@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -641,3 +642,46 @@ def test_fault4_a_symlinked_folder_moved_in_is_not_followed(funasr_server: Funas
                     str(root), env=clean_env(tmp_path))  # fmt: skip
     assert again.returncode == 0 and "private.m4a" not in again.stderr, again.stderr
     assert sorted(p.name for p in outside.iterdir()) == ["private.m4a"]
+
+
+# --- also weak: a watched root deleted and made again; a state folder deleted under a running daemon ---------------
+def test_a_watched_root_deleted_and_recreated_is_watched_again(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    proc = subprocess.Popen(_watch_argv(tmp_path / "state", funasr_server.url, root), stderr=subprocess.PIPE,
+                            text=True, errors="replace", env=clean_env(tmp_path))  # fmt: skip
+    lines = StderrLines(proc)
+    try:
+        lines.wait_for("scanned ")
+        shutil.rmtree(root)
+        lines.wait_for("is gone")
+        root.mkdir()
+        lines.wait_for("is back")
+        make_media(tmp_path / "new.m4a", [(500, 800)], 2000)
+        os.rename(tmp_path / "new.m4a", root / "new.m4a")
+        assert "new.m4a" in lines.wait_for("done ")
+    finally:
+        _stop(proc)
+    assert (root / "new.zh.srt").exists()
+
+
+def test_a_daemon_whose_state_folder_is_deleted_stops_so_no_second_one_doubles_it(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    root, state = tmp_path / "lib", tmp_path / "state"
+    root.mkdir()
+    proc = subprocess.Popen(_watch_argv(state, funasr_server.url, root), stderr=subprocess.PIPE, text=True,
+                            errors="replace", env=clean_env(tmp_path))  # fmt: skip
+    lines = StderrLines(proc)
+    try:
+        lines.wait_for("scanned ")
+        shutil.rmtree(state)
+        assert str(state) in lines.wait_for("was deleted or replaced under this daemon")
+        assert proc.wait(30) == 1
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    make_media(root / "a.m4a", [(500, 800)], 2000)
+    second = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url,
+                     str(root), env=clean_env(tmp_path))  # fmt: skip
+    assert second.returncode == 0 and len(funasr_server.requests) == 1, second.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import stat
 import threading
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from funasr_subs.watch.worker import Backoff, JobRunner, JobStat, ProcessFn, gen
 log = logging.getLogger(__name__)
 
 UpToDateFn = Callable[[Path, Settings], bool]
+IDLE_CHECK_S = 1.0
 
 
 def _up_to_date(path: Path, settings: Settings) -> bool:
@@ -49,6 +51,14 @@ class WatchOptions:
     rescan: float = 3600.0  # full rescan period with the native observer (missed events); 0 = never
     queue_poll: float = 1.0  # how often idle workers look for jobs other processes (hooks) queued
     heartbeat: float = 60.0
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 class WatchDaemon:
@@ -91,6 +101,8 @@ class WatchDaemon:
         self._failed_this_run = 0
         self._server_down_once = False
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
+        self._root_ids: dict[Path, tuple[int, int] | None] = {}  # (st_dev, st_ino) of each root while watched
+        self._state_lost = False
 
     # --- lifecycle --------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -122,6 +134,7 @@ class WatchDaemon:
         if requeued:
             log.info("queued again %d file(s) left running by the last run", requeued)
         if not self.options.once:
+            self._root_ids = {root: _identity(root) for root in self.roots}
             self.watcher = start_watching(
                 self.roots, self, poll=self.options.poll, fallback_poll=self.options.fallback_poll
             )
@@ -142,6 +155,8 @@ class WatchDaemon:
             self._shutdown(workers)
         if self.runner.fatal is not None:
             raise self.runner.fatal
+        if self._state_lost:
+            return 1
         if self.options.once and self._server_down_once:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
@@ -152,6 +167,15 @@ class WatchDaemon:
         tick = max(0.02, min(self.options.settle / 4, 0.25))
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
+            if not db.lock_is_current():
+                log.error(
+                    "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
+                    "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
+                    self.options.state_dir,
+                )
+                self._state_lost = True
+                break
+            self._check_roots()
             for ready in self.settler.due():
                 try:
                     if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
@@ -179,8 +203,32 @@ class WatchDaemon:
             timeout = self.options.heartbeat if deadline is None else max(tick, deadline - time.monotonic())
             if self.options.once:
                 timeout = min(timeout, tick)
-            self._wake.wait(timeout)
+            # at least once a second: a deleted root or state folder is noticed quickly (a stat or two)
+            self._wake.wait(min(timeout, IDLE_CHECK_S))
             self._wake.clear()
+
+    def _check_roots(self) -> None:
+        """A watched folder deleted and made again (a remount, a restore) is watched again at once, not at the next
+        hourly rescan; while it is gone, that is said once."""
+        if self.watcher is None:
+            return
+        changed = False
+        for root, known in self._root_ids.items():
+            now = _identity(root)
+            if now == known:
+                continue
+            self._root_ids[root] = now
+            if now is None:
+                log.warning("warning: watched folder %s is gone; it is watched again when it comes back", root)
+            else:
+                log.info("watched folder %s is back: watching it again", root)
+                self._folders.append(root)
+                changed = True
+        if changed:
+            self.watcher.stop()
+            present = tuple(r for r, ident in self._root_ids.items() if ident is not None)
+            poll = self.watcher.interval if self.watcher.mode == "polling-fallback" else self.options.poll
+            self.watcher = start_watching(present, self, poll=poll, fallback_poll=self.options.fallback_poll)
 
     def _check_watcher(self) -> None:
         """A folder created later may find inotify's table full: then everything is polled from now on."""

@@ -495,6 +495,18 @@ class StateDB:
         self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
         return True
 
+    def lock_is_current(self) -> bool:
+        """False when the daemon lock held is no longer the state folder's (the folder was deleted or replaced
+        under the running daemon: another daemon could start there). True when no lock is held."""
+        fh = self._lock_fh
+        if fh is None:
+            return True
+        try:
+            held, there = os.fstat(fh.fileno()), os.stat(self.state_dir / LOCK_NAME)
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
     def release_daemon_lock(self) -> None:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
