@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
+from funasr_subs.safeio import read_regular_bytes
 
 SendMode = Literal["pcm", "mp4"]
 #: Every number setting's range: (lowest, highest, lowest allowed itself). Checked where the value comes in, so the
@@ -39,6 +40,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
 ENV_PREFIX = "FUNASR_SUBS_"
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def default_config_path() -> Path:
@@ -288,8 +290,7 @@ def config_file_path(config_path: Path | None, environ: Mapping[str, str]) -> tu
 def read_toml(path: Path, *, required: bool) -> dict[str, Any]:
     """The whole config file ({} when an optional file is absent); ConfigError naming the file otherwise."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(read_regular_bytes(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist: create it or drop --config") from None

@@ -164,30 +164,60 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
     )
 
 
-def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
-    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+def _probe_argv(path: Path) -> list[str]:
     if not path.exists():
         raise MediaNotFoundError("file not found: check the path", path=path)
     if not path.is_file():
         raise NotMediaError("not a regular file", path=path)
-    argv = [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+    return [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+
+
+def _probe_result(path: Path, code: int | None, stdout: bytes, stderr: bytes) -> MediaInfo:
+    if code != 0:
+        raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise CorruptMediaError(
-            f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
-        ) from None
-    if done.returncode != 0:
-        raise NotMediaError(
-            f"not a media file ffmpeg can read ({last_line(done.stderr) or 'ffprobe failed'})", path=path
-        )
-    try:
-        info = parse_probe(path, json.loads(done.stdout or b"{}"))
+        info = parse_probe(path, json.loads(stdout or b"{}"))
     except ValueError:
         raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
     if not info.audio:
         raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
     return info
+
+
+def _probe_timeout(path: Path, timeout: float) -> CorruptMediaError:
+    return CorruptMediaError(f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path)
+
+
+def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+    argv = _probe_argv(path)
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise _probe_timeout(path, timeout) from None
+    return _probe_result(path, done.returncode, done.stdout, done.stderr)
+
+
+async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """:func:`probe` as a child the event loop awaits: bounded, and a cancelled job kills ffprobe at once."""
+    argv = _probe_argv(path)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise ToolMissingError(f"ffprobe was not found: {INSTALL_HINT}") from None
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        raise _probe_timeout(path, timeout) from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT)
+    return _probe_result(path, proc.returncode, stdout, stderr)
 
 
 def last_line(stderr: bytes | str) -> str:

@@ -20,6 +20,7 @@ from funasr_subs.errors import (
     FunasrSubsError,
     MediaNotFoundError,
     NoSpeechError,
+    NotMediaError,
     OutputError,
     ReplyTimeoutError,
 )
@@ -31,7 +32,7 @@ from funasr_subs.media import (
     expected_bytes,
     mp4_args,
     pcm_args,
-    probe,
+    probe_async,
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
@@ -267,7 +268,7 @@ async def _recognise(
 
         audio = {"raw_pcm": True}
     else:
-        info = await asyncio.to_thread(probe, media)
+        info = await probe_async(media)  # bounded, and killed at once when the job is cancelled
         stream = select_audio(info, settings.audio_track)
         offset = audio_offset_ms(info, stream)
         duration_ms = info.duration_ms
@@ -373,6 +374,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     if not media.is_file():
         if media.is_symlink():
             raise MediaNotFoundError("is a symlink that leads nowhere (broken, or a loop): fix the link", path=media)
+        if media.exists():
+            raise NotMediaError("is not a regular file (a folder, named pipe or device): give a media file", path=media)
         raise MediaNotFoundError("file not found: check the path", path=media)
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
