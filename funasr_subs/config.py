@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
 
-from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
+from funasr_subs.cues.lexicon import normalise_words
+from funasr_subs.cues.script import LANG_TAG, Script
+from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
 from funasr_subs.safeio import read_regular_bytes
@@ -76,7 +78,7 @@ class Settings:
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # output
     formats: tuple[str, ...] = ("srt",)
-    lang: str = "zh"
+    lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
     output_dir: Path | None = None
     overwrite: bool = False
     jobs: int = 1
@@ -92,6 +94,11 @@ class Settings:
     linger: int | None = None
     fps: float | None = None
     punctuation: PunctuationStyle | None = None
+    # Chinese text
+    script: Script = "hans"  # hans (as FunASR writes), hant, tw, hk: OpenCC conversion of the display text
+    latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
+    words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
+    words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for fmt in self.formats:
@@ -115,6 +122,11 @@ class Settings:
         for word, weight in self.hotwords.items():
             check_weight(word, weight, "hotwords")
 
+    @property
+    def output_lang(self) -> str:
+        """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        return self.lang if self.lang is not None else LANG_TAG[self.script]
+
     def cue_settings(self) -> CueSettings:
         return CueSettings.for_profile(
             self.profile,
@@ -128,6 +140,9 @@ class Settings:
             linger=self.linger,
             fps=self.fps,
             punctuation=self.punctuation,
+            script=self.script,
+            latin_spacing=self.latin_spacing,
+            words=normalise_words([*self.hotwords, *self.words]),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -229,6 +244,9 @@ def _convert(key: str, value: Any, source: str) -> Any:
             return float(value)
         if base is Path:
             return Path(str(value)).expanduser()
+        if key == "words":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
