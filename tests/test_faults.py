@@ -4,6 +4,7 @@ through the installed ``funasr-subs`` command, with the fault harness of tests/f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,10 +12,12 @@ import shutil
 import signal
 import subprocess
 import time
+import typing
 from pathlib import Path
 
 import pytest
 
+from funasr_subs.config import RANGES, Settings
 from tests.faults import (
     DAMAGED_SIDECARS,
     HOSTILE_NAMES,
@@ -685,3 +688,14 @@ def test_a_daemon_whose_state_folder_is_deleted_stops_so_no_second_one_doubles_i
     second = run_cli("watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url,
                      str(root), env=clean_env(tmp_path))  # fmt: skip
     assert second.returncode == 0 and len(funasr_server.requests) == 1, second.stderr
+
+
+def test_every_number_setting_has_a_range() -> None:
+    """A number added to Settings later gets a range too (else NaN or -1 would reach the job again)."""
+    hints = typing.get_type_hints(Settings)
+    numbers = {
+        f.name
+        for f in dataclasses.fields(Settings)
+        if {int, float} & {hints[f.name], *typing.get_args(hints[f.name])} and f.name != "hotwords"  # weights: 1-100
+    }
+    assert numbers and numbers <= set(RANGES), numbers - set(RANGES)
