@@ -211,5 +211,8 @@ async def close_quietly(ws: ClientConnection) -> None:
     """Close ``ws``; a server that stopped reading (close() would wait for it forever) gets its socket cut."""
     try:
         await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+    except asyncio.CancelledError:  # cancelled while closing: the socket is still cut, then the cancel goes on
+        ws.transport.abort()
+        raise
     except Exception:
         ws.transport.abort()
