@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from funasr_subs._version import __version__
+from funasr_subs.commands.parsing import Parser
 from funasr_subs.errors import FunasrSubsError
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ Run 'funasr-subs COMMAND --help' for a command's options.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="funasr-subs",
         description="Subtitles for your media, made by a FunASR speech server.",
         epilog=EPILOG,

@@ -62,9 +62,13 @@ class Sidecar:
         return st.st_size == self.media_size and st.st_mtime_ns == self.media_mtime_ns
 
     def wrote(self, path: Path) -> bool:
-        """True when ``path`` holds exactly a version of a subtitle this tool wrote."""
-        digests = self.outputs.get(path.name)
-        return bool(digests) and file_digest(path) in digests  # type: ignore[operator]
+        """True when ``path`` holds exactly a version of a subtitle this tool wrote.
+
+        ``outputs`` names files beside the sidecar by name, files elsewhere (``retime -o``) by absolute path.
+        """
+        real = os.path.realpath(path)  # not Path.resolve(): a symlink loop must not raise
+        digests = [*self.outputs.get(path.name, ()), *self.outputs.get(real, ())]
+        return bool(digests) and file_digest(path) in digests
 
 
 def sidecar_path_for(media: Path, output_dir: Path | None = None) -> Path:
@@ -139,7 +143,7 @@ def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
         outputs = {
             str(k): [str(d) for d in v]
             for k, v in (data.get("outputs") or {}).items()
-            if isinstance(v, list) and bare_name(str(k))
+            if isinstance(v, list) and (bare_name(str(k)) or os.path.isabs(str(k)))  # never "../x"
         }
         name = str(media.get("name") or "")
         if name and not bare_name(name):
