@@ -1,8 +1,8 @@
 """Reading small files we did not make (hotwords, sidecars, config, saved replies) without hanging or bloating.
 
-Only regular files are read: a FIFO named ``hotwords.txt`` would block ``open()`` forever, a device would never end.
-The file is opened non-blocking, checked with ``fstat`` on the descriptor (no race with a swap), and read up to a
-size limit.
+Only regular files (and character devices such as ``/dev/null``) are read: a FIFO named ``hotwords.txt`` would block
+``open()`` forever. The file is opened non-blocking, checked with ``fstat`` on the descriptor (no race with a swap),
+and read up to a size limit (``/dev/zero`` ends there, a terminal answers EAGAIN instead of waiting).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def read_regular_bytes(path: Path | str, limit: int) -> bytes:
     fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):  # /dev/null: the usual "empty file"
             kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else None
             raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind or 'a device or socket'})", str(path))
         if st.st_size > limit:
