@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -319,3 +320,18 @@ def with_inotify_watch_limit(limit: int, argv: list[str]) -> list[str]:
         pytest.skip(f"cannot set a private inotify limit in a user namespace here: {probe.stderr.strip()}")
     script = f'echo {limit} > /proc/sys/user/max_inotify_watches && exec "$@"'
     return [unshare, "-Ur", "sh", "-c", script, "sh", *argv]
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> str:
+    """Wait for ``proc`` to end and return its stderr; if it does not end in time, make it print every thread's
+    stack (faulthandler, enabled by PYTHONFAULTHANDLER=1 in its environment) and fail with that."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        raise AssertionError(f"still running after {timeout} s; its threads:\n{err[-6000:]}") from None
