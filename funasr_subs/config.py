@@ -7,6 +7,7 @@ import difflib
 import logging
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -178,6 +179,36 @@ def _hints() -> dict[str, Any]:
     return _HINTS
 
 
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|nan)", re.ASCII | re.I)
+
+
+def whole_number(value: Any) -> int:
+    """An integer from TOML or text: ASCII digits only (not ``1_0`` or ``٢٠``), a float only when whole and finite."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError("expected a whole number")
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        return int(value)
+    raise ValueError("expected a whole number written in digits 0-9")
+
+
+def real_number(value: Any) -> float:
+    """A number from TOML or text (ASCII digits, a dot, an exponent; inf/nan parse here and fail the range check)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)
+    raise ValueError("expected a number written in digits 0-9")
+
+
 def range_problem(low: float, high: float, inclusive: bool, value: float) -> str | None:
     """Why ``value`` is outside ``low``-``high`` (``low`` itself allowed when ``inclusive``), or None."""
     if not math.isfinite(value):
@@ -238,13 +269,9 @@ def _convert(key: str, value: Any, source: str) -> Any:
                 return False
             raise ValueError("expected true or false")
         if base is int:
-            if isinstance(value, bool):
-                raise ValueError("expected an integer")
-            return int(value)
+            return whole_number(value)
         if base is float:
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            return float(value)
+            return real_number(value)
         if base is Path:
             return Path(str(value)).expanduser()
         if key == "words":
@@ -262,7 +289,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
             return value
         if base is str:
             return str(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
     return value
 
