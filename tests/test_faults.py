@@ -700,3 +700,11 @@ def test_every_number_setting_has_a_range() -> None:
         if {int, float} & {hints[f.name], *typing.get_args(hints[f.name])} and f.name != "hotwords"  # weights: 1-100
     }
     assert numbers and numbers <= set(RANGES), numbers - set(RANGES)
+
+
+@pytest.mark.parametrize("command_args", [["check"], ["retime"], ["config", "--config"], ["transcribe"]])
+def test_fault7_every_command_refuses_a_fifo_instead_of_waiting(tmp_path: Path, command_args: list[str]) -> None:
+    fifo = make_fifo(tmp_path / "x.srt")
+    done = run_cli(*command_args, str(fifo), env=clean_env(tmp_path), timeout=30)
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
+    assert "x.srt" in done.stderr and ("named pipe" in done.stderr or "no sidecar" in done.stderr), done.stderr

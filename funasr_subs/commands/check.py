@@ -17,6 +17,7 @@ from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
+from funasr_subs.safeio import read_regular_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+#: A subtitle file larger than this is not one (a feature film's SRT is ~100 KB).
+MAX_SUBTITLE_BYTES = 64 * 1024 * 1024
+
+
 def load_cues(path: Path) -> tuple[list[Cue], int]:
     """The cues of a subtitle file and its time precision in ms; BadInputError naming the file when unreadable."""
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
         raise BadInputError("file not found: check the path", path=path) from None
     except IsADirectoryError:
         raise BadInputError("is a folder: give subtitle files", path=path) from None
     except OSError as exc:
+        if path.is_dir():
+            raise BadInputError("is a folder: give subtitle files", path=path) from None
         raise BadInputError(f"cannot be read ({exc.strerror})", path=path) from None
     text = _decode(data, path)
     fmt = _FORMATS.get(path.suffix.lower())
