@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from funasr_subs.names import json_text
 from funasr_subs.service.config import ServiceConfig
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ class Response:
 
 
 def json_response(status: int, data: Any, *headers: tuple[str, str]) -> Response:
-    return Response(status, json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"), headers=headers)
+    text = json_text(json.dumps(data, ensure_ascii=False, default=str))  # a non-UTF-8 file name: a JSON escape
+    return Response(status, text.encode("utf-8"), headers=headers)
 
 
 def error_response(exc: RequestError) -> Response:
