@@ -39,7 +39,7 @@ from funasr_subs.model import Cue, Transcript
 from funasr_subs.names import shown
 from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
-from funasr_subs.writers import atomic_write_text, check_name_fits, digest, render
+from funasr_subs.writers import atomic_write_text, check_name_fits, clean_stale_temps, digest, render
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +410,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     targets = output_paths(media, settings)
     for target in (side_path, *targets.values()):  # before the server's time is spent: names that cannot be written
         check_name_fits(target)
+    for folder in {side_path.parent, *(t.parent for t in targets.values())}:
+        clean_stale_temps(folder)  # left by a killed run (once per folder per process), even if nothing is redone
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)

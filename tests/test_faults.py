@@ -533,6 +533,12 @@ def test_stale_temp_files_of_ours_are_removed_on_the_next_run(funasr_server: Fun
     assert done.returncode == 0, done.stderr
     assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
     assert "removed 3 stale temporary file(s)" in done.stderr, done.stderr
+    for path in ours:  # killed again; the next run has nothing to redo, and still tidies up
+        path.write_text("half written", encoding="utf-8")
+        os.utime(path, (time.time() - 600, time.time() - 600))
+    again = run_cli("transcribe", "--server", funasr_server.url, str(media), env=clean_env(tmp_path))
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
 
 
 def test_disk_full_is_said_as_such(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
