@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,18 @@ from funasr_subs.errors import FunasrSubsError
 log = logging.getLogger(__name__)
 
 #: Sub-command modules under funasr_subs.commands, in the order the help lists them.
-COMMANDS: tuple[str, ...] = ("transcribe", "watch", "retime", "check", "status", "retry", "hook", "serve", "config")
+COMMANDS: tuple[str, ...] = (
+    "transcribe",
+    "watch",
+    "retime",
+    "sync",
+    "check",
+    "status",
+    "retry",
+    "hook",
+    "serve",
+    "config",
+)
 
 EPILOG = """\
 examples:
@@ -24,6 +36,7 @@ examples:
   funasr-subs transcribe --server wss://asr.lan:10095 --insecure talk.mp4
   funasr-subs watch --format srt,ass /srv/tv /srv/films   # a daemon: subtitles for every new file
   funasr-subs retime episode.mkv --max-cps 12        # rebuild from the saved reply, no server needed
+  funasr-subs sync episode.zh.srt episode.mkv        # re-time a downloaded subtitle to the speech
   funasr-subs check episode.zh.srt                   # does it keep the subtitle rules?
   funasr-subs config                                 # print the effective configuration
 
@@ -48,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and len(sys.argv) == 1:
+        from funasr_subs.commands.hook import called_by_arr
+
+        if called_by_arr(os.environ):  # Sonarr/Radarr run a Custom Script's Path with no arguments at all
+            argv = ["hook"]
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -112,6 +112,7 @@ class MediaInfo:
     duration_ms: int
     start_ms: int  # the container's start time; players show subtitles relative to it
     audio: tuple[AudioStream, ...]
+    subtitles: tuple[str, ...] = ()  # the language tag of each subtitle stream ("" when untagged)
 
 
 def find_tool(name: str) -> str:
@@ -161,6 +162,11 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
         duration_ms=duration,
         start_ms=_ms(fmt.get("start_time")),
         audio=audio,
+        subtitles=tuple(
+            str((s.get("tags") or {}).get("language") or "").lower()
+            for s in data.get("streams") or []
+            if s.get("codec_type") == "subtitle"
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins
+from funasr_subs import plugins, skiprules
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
@@ -32,6 +32,7 @@ from funasr_subs.media import (
     expected_bytes,
     mp4_args,
     pcm_args,
+    probe,
     probe_async,
     select_audio,
 )
@@ -152,11 +153,19 @@ def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> s
     return None
 
 
-def skip_reason(media_path: Path | str, settings: Settings) -> str | None:
+def skip_reason(media_path: Path | str, settings: Settings, *, rules: bool = True) -> str | None:
     """What :func:`generate_subtitles` would decide before contacting the server, without doing anything: why the
-    file would be skipped, or None when it would be transcribed (``--dry-run``)."""
+    file would be skipped, or None when it would be transcribed (``--dry-run``). ``rules``: the skip rules too
+    (they probe the file); ``transcribe`` does a file they reject, so its dry run leaves them out."""
     media = Path(media_path)
-    return _skip_reason(media, settings, try_read_sidecar(sidecar_path_for(media, settings.output_dir)))
+    previous = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    reason = _skip_reason(media, settings, previous)
+    if reason is None and rules:
+        try:
+            reason = _rule_skip(media, settings, previous, output_paths(media, settings))
+        except FunasrSubsError:  # not media, no audio ...: the real run reports it
+            return None
+    return reason
 
 
 # --- recognition ------------------------------------------------------------------------------------------
@@ -290,7 +299,10 @@ async def _recognise(
         audio = {"raw_pcm": True}
     else:
         info = await probe_async(media)  # bounded, and killed at once when the job is cancelled
-        stream = select_audio(info, settings.audio_track)
+        track = settings.audio_track
+        if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
+            track = skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
+        stream = select_audio(info, track)
         offset = audio_offset_ms(info, stream)
         duration_ms = info.duration_ms
         wav_format = "pcm" if settings.send == "pcm" else "mp4"
@@ -356,6 +368,42 @@ def recognise_file(
     return asyncio.run(_recognise(Path(path), settings, raw_pcm=raw_pcm, progress=_Progress(progress), cancel=cancel))
 
 
+def current_sidecar(
+    media_path: Path | str,
+    settings: Settings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Path, Sidecar]:
+    """The media's sidecar when it is current; else the media is recognised and the sidecar saved (no subtitle is
+    written: for commands such as ``sync`` that only need the recognised speech). Returns (sidecar path, sidecar)."""
+    media = Path(media_path)
+    settings = settings or Settings()
+    if not media.is_file():
+        raise MediaNotFoundError("file not found: check the path", path=media)
+    side_path = sidecar_path_for(media, settings.output_dir)
+    previous = try_read_sidecar(side_path)
+    if previous is not None and previous.matches(media):
+        return side_path, previous
+    _check_writable(side_path.parent, media)
+    size, mtime_ns = media_stamp(media)
+    recognition = asyncio.run(_recognise(media, settings, raw_pcm=False, progress=_Progress(progress), cancel=cancel))
+    _check_cancel(cancel, media)
+    sidecar = Sidecar(
+        reply=recognition.reply,
+        offset_ms=recognition.offset_ms,
+        duration_ms=recognition.duration_ms,
+        media_name=media.name,
+        media_size=size,
+        media_mtime_ns=mtime_ns,
+        settings=settings.to_dict(),
+        audio=recognition.audio,
+        outputs=merged_outputs(previous, {}),
+    )
+    atomic_write_text(side_path, sidecar.to_json())
+    return side_path, sidecar
+
+
 # --- the whole job ------------------------------------------------------------------------------------------
 def _check_writable(folder: Path, media: Path) -> None:
     """The output folder exists (an --output-dir is made) and can be written in; OutputError otherwise."""
@@ -377,14 +425,19 @@ def generate_subtitles(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    enforce_skip: bool = True,
 ) -> Result:
-    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses."""
+    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses.
+
+    A file a skip rule (``settings.skip``) rejects is a "skipped" Result with the reason; with ``enforce_skip``
+    False (a file the user named) the reason is logged as a warning and the file is done anyway.
+    """
     media = Path(media_path)
     settings = settings or Settings()
     report = _Progress(progress)
     began = time.perf_counter()
     try:
-        result = _generate(media, settings, report, cancel, began)
+        result = _generate(media, settings, report, cancel, began, enforce_skip)
     except FunasrSubsError as exc:
         if exc.path is None:
             exc.path = media
@@ -396,7 +449,35 @@ def generate_subtitles(
     return result
 
 
-def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
+def _rule_skip(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
+    """The first skip rule (``settings.skip``: language, subtitles already there) that rejects ``media``, or None."""
+    if not settings.skip:
+        return None
+    info = probe(media)
+    ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
+    try:
+        siblings = os.listdir(media.parent)
+    except OSError:
+        siblings = []
+    found = skiprules.first_skip(
+        info,
+        code=skiprules.model_code(settings.output_lang, settings.profile),
+        rules=settings.skip,
+        audio_track=settings.audio_track,
+        siblings=siblings,
+        ours=ours,
+    )
+    return None if found is None else f"{found.reason} ({found.rule})"
+
+
+def _generate(
+    media: Path,
+    settings: Settings,
+    progress: _Progress,
+    cancel: CancelToken | None,
+    began: float,
+    enforce_skip: bool = True,
+) -> Result:
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
@@ -415,6 +496,11 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
+    skip = _rule_skip(media, settings, previous, targets)
+    if skip is not None:
+        if enforce_skip:
+            return Result(media=media, status="skipped", reason=skip)
+        log.warning("warning: %s: %s; transcribing it anyway, as it was named", media, skip)
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()

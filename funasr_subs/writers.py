@@ -80,6 +80,11 @@ def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bo
     ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
     never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
     """
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above)."""
     folder = path.parent
     check_name_fits(path)
     clean_stale_temps(folder)
@@ -89,8 +94,8 @@ def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bo
         advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
         raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         mode = _regular_file_mode(path)
