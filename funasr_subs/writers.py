@@ -62,10 +62,14 @@ def digest(text: str) -> str:
 
 
 def file_digest(path: Path) -> str | None:
-    """SHA-256 of a file's bytes (streamed), None when it cannot be read."""
+    """SHA-256 of a regular file's bytes (streamed), None when it cannot be read or is not a regular file (a FIFO
+    where a subtitle should be is never waited on)."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
             for block in iter(lambda: fh.read(1 << 16), b""):
                 h.update(block)
     except OSError:
