@@ -9,10 +9,10 @@ import json
 import logging
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ffmpeg
 
@@ -25,6 +25,13 @@ from funasr_subs.errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Longest wait for a killed ffmpeg to go away (its pipes read to their end, its exit status collected).
+CLOSE_TIMEOUT = 5.0
+#: Longest wait for ffmpeg to produce the next bytes, or to exit after its output ended (a hung decoder, a stuck
+#: network mount): every wait on a child process is bounded.
+STALL_TIMEOUT = 120.0
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2  # s16le mono
@@ -163,30 +170,60 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
     )
 
 
-def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
-    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+def _probe_argv(path: Path) -> list[str]:
     if not path.exists():
         raise MediaNotFoundError("file not found: check the path", path=path)
     if not path.is_file():
         raise NotMediaError("not a regular file", path=path)
-    argv = [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+    return [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+
+
+def _probe_result(path: Path, code: int | None, stdout: bytes, stderr: bytes) -> MediaInfo:
+    if code != 0:
+        raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise CorruptMediaError(
-            f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
-        ) from None
-    if done.returncode != 0:
-        raise NotMediaError(
-            f"not a media file ffmpeg can read ({last_line(done.stderr) or 'ffprobe failed'})", path=path
-        )
-    try:
-        info = parse_probe(path, json.loads(done.stdout or b"{}"))
+        info = parse_probe(path, json.loads(stdout or b"{}"))
     except ValueError:
         raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
     if not info.audio:
         raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
     return info
+
+
+def _probe_timeout(path: Path, timeout: float) -> CorruptMediaError:
+    return CorruptMediaError(f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path)
+
+
+def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+    argv = _probe_argv(path)
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise _probe_timeout(path, timeout) from None
+    return _probe_result(path, done.returncode, done.stdout, done.stderr)
+
+
+async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """:func:`probe` as a child the event loop awaits: bounded, and a cancelled job kills ffprobe at once."""
+    argv = _probe_argv(path)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise ToolMissingError(f"ffprobe was not found: {INSTALL_HINT}") from None
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        raise _probe_timeout(path, timeout) from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT)
+    return _probe_result(path, proc.returncode, stdout, stderr)
 
 
 def last_line(stderr: bytes | str) -> str:
@@ -234,19 +271,28 @@ def _base_args() -> list[str]:
     return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
 
 
+#: ffmpeg-python hashes its arguments as UTF-8, which a file name need not be: it builds the command line around this
+#: placeholder, and the real (absolute, so never option-like) path is put in its place afterwards.
+_INPUT = "funasr-subs-input-placeholder"
+
+
+def _with_input(argv: list[str], path: Path) -> list[str]:
+    return [str(path.absolute()) if arg == _INPUT else arg for arg in argv]
+
+
 def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
     out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0)
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: only the chosen audio track in a fragmented mp4 on stdout (copied when the codec allows)."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     codec: dict[str, Any] = (
         {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
     )
@@ -264,7 +310,7 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
         flush_packets=0,
         **codec,
     )
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
@@ -289,6 +335,7 @@ class FfmpegStream:
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_task: asyncio.Task[None] | None = None
+        self.stall_timeout = STALL_TIMEOUT
 
     async def __aenter__(self) -> FfmpegStream:
         log.debug("running %s", self.argv)
@@ -318,7 +365,7 @@ class FfmpegStream:
         stdout = self._proc.stdout
         buf = bytearray()
         while True:
-            piece = await stdout.read(self.chunk_bytes - len(buf))
+            piece = await self._bounded(stdout.read(self.chunk_bytes - len(buf)), "produced no audio")
             if not piece:
                 break
             buf += piece
@@ -329,9 +376,9 @@ class FfmpegStream:
         if buf:
             self.bytes_read += len(buf)
             yield bytes(buf)
-        code = await self._proc.wait()
+        code = await self._bounded(self._proc.wait(), "did not exit after its output ended")
         if self._stderr_task is not None:
-            await self._stderr_task
+            await self._bounded(self._stderr_task, "did not close its error output")
         if code != 0:
             detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
             raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
@@ -352,13 +399,47 @@ class FfmpegStream:
                 self._stderr[-1],
             )
 
+    async def _bounded(self, waiting: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(waiting, self.stall_timeout)
+        except TimeoutError:
+            raise CorruptMediaError(
+                f"ffmpeg {what} for {self.stall_timeout:g} s: is the file on a mount that stopped answering?",
+                path=self.media,
+            ) from None
+
     async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ffmpeg and reap it, within ``CLOSE_TIMEOUT`` seconds whatever state the pipes are in.
+
+        asyncio's ``Process.wait()`` returns only once the child's pipes are closed, and a stdout reader paused by
+        back-pressure (the upload stalled) never sees the end of its pipe: so the pipes are read to their end here
+        (the killed ffmpeg holds them no longer), and if even that does not finish, the transport is closed.
+        """
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        if proc is not None:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            try:
+                await asyncio.wait_for(self._drain_and_reap(proc), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "%s: ffmpeg (pid %s) did not end within %g s of being killed", self.media, proc.pid, CLOSE_TIMEOUT
+                )
+                transport = getattr(proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
         if self._stderr_task is not None and not self._stderr_task.done():
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stderr_task
+
+    @staticmethod
+    async def _drain_and_reap(proc: asyncio.subprocess.Process) -> None:
+        if proc.stdout is not None:
+            while await proc.stdout.read(1 << 16):
+                pass
+        await proc.wait()

@@ -23,6 +23,7 @@ from funasr_subs.commands.common import add_transcribe_options, settings_from_ar
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
 from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.names import shown
 from funasr_subs.pipeline import Result, generate_subtitles, output_paths, skip_reason
 from funasr_subs.recognition.pool import Pool, describe
 from funasr_subs.sidecar import sidecar_path_for
@@ -64,6 +65,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved as far as they go: a symlink loop (``a -> b -> a``) stays as it is instead
+    of raising (Path.resolve raises RuntimeError for loops before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
@@ -72,7 +79,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
     """Explicit files as given (even without a media suffix), folders walked for media files; each file once."""
     seen: set[Path] = set()
     for candidate in _walk(paths):
-        key = candidate.resolve()
+        key = real_path(candidate)
         if key not in seen:
             seen.add(key)
             yield candidate
@@ -104,6 +111,8 @@ class _Bars:
         if not self.enabled:
             return None, None
         with self.lock:
+            if not self.free:  # more uploads at once than bar rows: this one runs without a bar of its own
+                return None, None
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
 
@@ -132,7 +141,7 @@ def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Eve
 def _report_check(result: Result, settings: Settings) -> None:
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
-    sys.stdout.write(format_report(report, name) + "\n")
+    sys.stdout.write(format_report(report, shown(name)) + "\n")
     sys.stdout.flush()
 
 
@@ -195,11 +204,11 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
     todo: list[Path] = []
     clashes: dict[Path, Path] = {}
     for media in media_files:
-        if media.resolve() in seen:
+        if real_path(media) in seen:
             continue
-        seen.add(media.resolve())
+        seen.add(real_path(media))
         targets = [*output_paths(media, settings).values(), sidecar_path_for(media, settings.output_dir)]
-        keys = [t.resolve() for t in targets]
+        keys = [real_path(t) for t in targets]
         first = next((owners[k] for k in keys if k in owners), None)
         if first is not None:
             clashes[media] = first
@@ -285,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
             missing += 1
-            log.error("error: %s", MediaNotFoundError("file not found: check the path", path=path))
+            why = "is a symlink that leads nowhere (broken, or a loop): fix the link" if path.is_symlink() else ""
+            log.error("error: %s", MediaNotFoundError(why or "file not found: check the path", path=path))
             continue
         found = list(iter_media([path]))
         if path.is_dir() and not found:

@@ -294,7 +294,7 @@ class _Job:
                     url=server.url,
                     reply_timeout=reply_timeout,
                     on_bytes=on_bytes,
-                    send_timeout=s.reply_timeout if s.reply_timeout > 0 else None,
+                    send_timeout=s.reply_timeout if s.reply_timeout > 0 else reply_timeout,
                 )
         finally:
             with contextlib.suppress(Exception):
