@@ -34,6 +34,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "retries": (0, 100, True),
     "retry_backoff": (0, 3600, True),
     "jobs": (1, 256, True),
+    "split_minutes": (0, 10_000, True),  # 0: never split
     "max_width": (0, 1000, False),
     "max_lines": (1, 20, True),
     "min_duration": (0, 600_000, True),
@@ -120,8 +121,6 @@ class Settings:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
         for url in self.server_list:
             parse_endpoint(url)  # ConfigError naming the URL
-        if self.split_minutes is not None and self.split_minutes < 0:
-            raise ConfigError("--split-minutes must be 0 (no split) or more")
         for f in fields(self):  # values given directly (the Python API); the loaders below name their source
             check_setting(f.name, getattr(self, f.name), f"setting {f.name}")
         if self.reply_timeout == 0 and self.reply_timeout_ratio == 0:

@@ -220,8 +220,8 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
 
 def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> bool:
     """Before a batch that needs a server: probe every server once; one line and False when none answers."""
-    if all(skip_reason(m, settings) is not None for m in media_files):
-        return True  # nothing to send (up to date, or a user's subtitle in the way)
+    if not any(m.is_file() and skip_reason(m, settings) is None for m in media_files):
+        return True  # nothing to send (up to date, a user's subtitle in the way, or not a file: said per file)
     statuses = asyncio.run(pool.check())
     if any(s.state == "up" for s in statuses):
         for s in statuses:
