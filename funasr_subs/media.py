@@ -9,7 +9,7 @@ import json
 import logging
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,11 +274,20 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
 class FfmpegStream:
     """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
 
-    def __init__(self, argv: list[str], media: Path, *, chunk_bytes: int, expect_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        media: Path,
+        *,
+        chunk_bytes: int,
+        expect_bytes: int = 0,
+        head_filter: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self.argv = argv
         self.media = media
         self.chunk_bytes = chunk_bytes
         self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
+        self.head_filter = head_filter  # applied to the first chunk only (the mp4 head: see mp4head)
         self.bytes_read = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -317,12 +326,10 @@ class FfmpegStream:
                 break
             buf += piece
             if len(buf) >= self.chunk_bytes:
-                self.bytes_read += len(buf)
-                yield bytes(buf)
+                yield self._take(buf)
                 buf.clear()
         if buf:
-            self.bytes_read += len(buf)
-            yield bytes(buf)
+            yield self._take(buf)
         code = await self._proc.wait()
         if self._stderr_task is not None:
             await self._stderr_task
@@ -345,6 +352,13 @@ class FfmpegStream:
                 self.media,
                 self._stderr[-1],
             )
+
+    def _take(self, buf: bytearray) -> bytes:
+        first = self.bytes_read == 0
+        self.bytes_read += len(buf)
+        if first and self.head_filter is not None:
+            return self.head_filter(bytes(buf))
+        return bytes(buf)
 
     async def __aexit__(self, *exc: object) -> None:
         proc = self._proc

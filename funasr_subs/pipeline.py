@@ -35,6 +35,7 @@ from funasr_subs.media import (
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
 from funasr_subs.writers import atomic_write_text, digest, render
@@ -249,6 +250,7 @@ async def _recognise(
     cancel: CancelToken | None,
 ) -> Recognition:
     audio: dict[str, Any]
+    priming = [Priming()]  # --send mp4: the encoder delay the server will decode as audio (see mp4head)
     if raw_pcm:
         size = media.stat().st_size
         duration_ms = size * 1000 // BYTES_PER_SECOND
@@ -270,8 +272,14 @@ async def _recognise(
         total = max(1, expected_bytes(info, stream, settings.send))
         pcm_bytes = max(0, info.duration_ms - offset) * BYTES_PER_SECOND // 1000 if settings.send == "pcm" else 0
 
+        def strip_head(head: bytes) -> bytes:
+            patched, priming[0] = strip_priming(head)
+            return patched
+
         def open_stream() -> Any:
-            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes)
+            # Opus's decoder applies its pre-skip itself (from the dOps box): its edit list is left alone
+            head_filter = strip_head if settings.send == "mp4" and stream.codec != "opus" else None
+            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter)
 
         audio = {
             "stream": stream.position,
@@ -307,6 +315,9 @@ async def _recognise(
     reply = await _with_retries(media, settings, cancel, attempt)
     progress("upload", 1.0)
     progress("recognise", 1.0)
+    if priming[0].samples:
+        audio["priming_ms"] = priming[0].ms
+        offset -= priming[0].ms
     try:
         transcript = _transcript(reply).shifted(offset)
     except FunasrSubsError as exc:

@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from tests.fake_recognition import (
+    FRAME_MS,
     SHAPES,
     THRESHOLD,
     PeakMeter,
@@ -91,7 +92,8 @@ class FileRecord:
 
 
 class _FileState:
-    def __init__(self, conn: int, request: dict[str, Any], spool_dir: Path) -> None:
+    def __init__(self, conn: int, request: dict[str, Any], spool_dir: Path, frame_ms: int = FRAME_MS) -> None:
+        self.frame_ms = frame_ms
         self.record = FileRecord(connection=conn, request=request)
         self.params: dict[str, Any] = {
             "wav_format": "pcm",
@@ -114,7 +116,7 @@ class _FileState:
         self.hash.update(data)
         if self.params["wav_format"] == "pcm":
             if self.meter is None:
-                self.meter = PeakMeter(self.params["audio_fs"])
+                self.meter = PeakMeter(self.params["audio_fs"], self.frame_ms)
             self.meter.feed(data)
         else:
             if self.spool is None:
@@ -130,7 +132,7 @@ class _FileState:
             return None
         self.spool.close()
         try:
-            return ffmpeg_peaks(Path(self.spool.name))
+            return ffmpeg_peaks(Path(self.spool.name), self.frame_ms)
         finally:
             os.unlink(self.spool.name)
 
@@ -162,6 +164,7 @@ class FunasrTestServer:
         slow_seconds: float = 2.0,
         drop_after_bytes: int = 65_536,
         instant: bool = False,
+        frame_ms: int = FRAME_MS,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -170,6 +173,7 @@ class FunasrTestServer:
         self.shape: Shape = shape
         self.slow_seconds = slow_seconds
         self.drop_after_bytes = drop_after_bytes
+        self.frame_ms = frame_ms  # the "recogniser's" time resolution (1 for tests of millisecond timing)
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self._fault: Fault = None
         self.requests: list[dict[str, Any]] = []
@@ -368,7 +372,7 @@ class FunasrTestServer:
                         break
                     if state is None:
                         assert self._tmp is not None
-                        state = _FileState(conn.index, {}, Path(self._tmp.name))
+                        state = _FileState(conn.index, {}, Path(self._tmp.name), self.frame_ms)
                     state.add_audio(message)
                     continue
                 try:
@@ -390,7 +394,7 @@ class FunasrTestServer:
                     continue
                 assert isinstance(msg, dict) and self._tmp is not None
                 if state is None:
-                    state = _FileState(conn.index, msg, Path(self._tmp.name))
+                    state = _FileState(conn.index, msg, Path(self._tmp.name), self.frame_ms)
                 elif first:
                     state.record.request = msg
                 state.apply(msg)
@@ -423,7 +427,7 @@ class FunasrTestServer:
             peaks: list[int] | None = [THRESHOLD + 1] * 100  # one 1 s "sentence", no decoding
         else:
             peaks = await asyncio.get_running_loop().run_in_executor(None, state.decode)
-        bursts = detect_bursts(peaks) if peaks else []
+        bursts = detect_bursts(peaks, frame_ms=self.frame_ms) if peaks else []
         reply = build_reply(
             str(state.params["wav_name"]),
             sentences_for(bursts, next(iter(hotwords), "")),
