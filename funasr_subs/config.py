@@ -9,11 +9,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
 
-from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
+
+if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, not for every command's --help
+    from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
@@ -91,6 +93,8 @@ class Settings:
             raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
     def cue_settings(self) -> CueSettings:
+        from funasr_subs.cues.settings import CueSettings
+
         return CueSettings.for_profile(
             self.profile,
             max_width=self.max_width,
@@ -131,7 +135,9 @@ _HINTS: dict[str, Any] | None = None
 def _hints() -> dict[str, Any]:
     global _HINTS
     if _HINTS is None:
-        _HINTS = get_type_hints(Settings)
+        from funasr_subs.cues.settings import Profile, PunctuationStyle
+
+        _HINTS = get_type_hints(Settings, localns={"Profile": Profile, "PunctuationStyle": PunctuationStyle})
     return _HINTS
 
 

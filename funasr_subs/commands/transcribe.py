@@ -12,18 +12,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from funasr_subs.check import check_cues, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
-from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
-from funasr_subs.media import MEDIA_SUFFIXES
-from funasr_subs.pipeline import Result, generate_subtitles, output_paths
-from funasr_subs.sidecar import sidecar_path_for
+
+if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
+    from funasr_subs.config import Settings
+    from funasr_subs.pipeline import Result
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +64,8 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def _walk(paths: Iterable[Path]) -> Iterator[Path]:
+    from funasr_subs.media import MEDIA_SUFFIXES
+
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
@@ -84,6 +82,8 @@ class _Bars:
     """tqdm bars when stderr is a terminal: one across files, one per running upload."""
 
     def __init__(self, total: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
         self.enabled = enabled
         self.lock = threading.Lock()
         self.free = list(range(1, 64))
@@ -92,6 +92,8 @@ class _Bars:
     def file_progress(self, media: Path) -> tuple[Any, Any]:
         if not self.enabled:
             return None, None
+        from tqdm import tqdm
+
         with self.lock:
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
@@ -110,6 +112,8 @@ class _Bars:
 
 
 def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event) -> Result:
+    from funasr_subs.pipeline import generate_subtitles
+
     progress, close = bars.file_progress(media)
     try:
         return generate_subtitles(media, settings, progress=progress, cancel=cancel)
@@ -119,6 +123,8 @@ def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Eve
 
 
 def _report_check(result: Result, settings: Settings) -> None:
+    from funasr_subs.check import check_cues, format_report
+
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
     sys.stdout.write(format_report(report, name) + "\n")
@@ -145,6 +151,8 @@ def transcribe_all(
     failures = 0
     bars = _Bars(len(media_files), show_bars)
     cancel = threading.Event()
+    if show_bars:
+        from tqdm.contrib.logging import logging_redirect_tqdm
     redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
     # Ctrl-C and SIGTERM only set the cancel event: raising KeyboardInterrupt at an arbitrary point could leave a
@@ -173,6 +181,9 @@ def transcribe_all(
 def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[Path], dict[Path, Path]]:
     """Each file once, minus the files whose subtitle or sidecar an earlier file writes too (one stem in one
     folder, or one --output-dir for several folders); those map to that earlier file."""
+    from funasr_subs.pipeline import output_paths
+    from funasr_subs.sidecar import sidecar_path_for
+
     seen: set[Path] = set()
     owners: dict[Path, Path] = {}
     todo: list[Path] = []
