@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins
+from funasr_subs import plugins, speedbook
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
@@ -155,6 +155,7 @@ async def _one_attempt(
     open_stream: Callable[[], Any],
     reply_timeout: float,
     on_bytes: Callable[[int], None],
+    waiting: _Waiting,
 ) -> dict[str, Any]:
     ws = await open_connection(_server(settings))
     try:
@@ -169,14 +170,57 @@ async def _one_attempt(
             return await exchange(
                 ws,
                 start,
-                stream.chunks(),
+                _then(stream.chunks(), waiting.start),
                 url=settings.server,
                 reply_timeout=reply_timeout,
                 on_bytes=on_bytes,
                 send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
             )
     finally:
+        waiting.stop()
         await close_quietly(ws)
+
+
+async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None]) -> AsyncIterator[bytes]:
+    """``chunks``, then ``done()`` once the last one has been sent."""
+    async for chunk in chunks:
+        yield chunk
+    done()
+
+
+class _Waiting:
+    """The recognition stage: from the end of the upload until the reply. Reported every ``TICK_S`` seconds as
+    ``progress("recognise", elapsed / estimate)`` (capped at 0.99; 0.0 while the server's speed is unknown), so a
+    display can show the time waited and what is probably left (see speedbook)."""
+
+    TICK_S = 1.0
+
+    def __init__(self, progress: _Progress, estimate_s: float | None) -> None:
+        self.progress = progress
+        self.estimate_s = estimate_s
+        self.began: float | None = None
+        self.waited_s: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.progress("upload", 1.0)
+        self.began = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        assert self.began is not None
+        while True:
+            elapsed = time.monotonic() - self.began
+            fraction = min(0.99, elapsed / self.estimate_s) if self.estimate_s else 0.0
+            self.progress("recognise", fraction)
+            await asyncio.sleep(self.TICK_S)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self.began is not None and self.waited_s is None:
+            self.waited_s = time.monotonic() - self.began
 
 
 async def _with_retries(
@@ -298,9 +342,13 @@ async def _recognise(
         sent += n
         progress("upload", min(0.99, sent / total))
 
+    estimate = speedbook.estimate_s(settings.server, duration_ms)
+    waiting = _Waiting(progress, estimate)
+
     def attempt() -> Any:
-        nonlocal sent
+        nonlocal sent, waiting
         sent = 0
+        waiting = _Waiting(progress, estimate)
         progress("upload", 0.0)
         return _one_attempt(
             media,
@@ -310,11 +358,15 @@ async def _recognise(
             open_stream=open_stream,
             reply_timeout=reply_timeout,
             on_bytes=on_bytes,
+            waiting=waiting,
         )
 
     reply = await _with_retries(media, settings, cancel, attempt)
-    progress("upload", 1.0)
+    if waiting.began is None:
+        progress("upload", 1.0)
     progress("recognise", 1.0)
+    if waiting.waited_s is not None:
+        speedbook.record(settings.server, duration_ms, waiting.waited_s)
     if priming[0].samples:
         audio["priming_ms"] = priming[0].ms
         offset -= priming[0].ms

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
+from funasr_subs.commands.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
@@ -45,8 +46,26 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="media files or folders")
     parser.add_argument("--check", action="store_true", help="print the rule check of every subtitle written")
+    parser.add_argument(
+        "--progress-every",
+        type=_seconds,
+        default=DEFAULT_EVERY_S,
+        metavar="S",
+        help="without a terminal: a progress line per running file every S seconds "
+        f"({DEFAULT_EVERY_S:g}; 0 = none)",
+    )
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return seconds
 
 
 def _hidden(path: Path) -> bool:
@@ -79,11 +98,14 @@ def _walk(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 class _Bars:
-    """tqdm bars when stderr is a terminal: one across files, one per running upload."""
+    """tqdm bars when stderr is a terminal: one across files, one per running file (its stage, the upload's share,
+    the time the server has been recognising and the estimate). Without a terminal: a log line per running file every
+    ``every`` seconds (0: none)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, every: float = 0.0) -> None:
         from tqdm import tqdm
 
+        self.every = every
         self.enabled = enabled
         self.lock = threading.Lock()
         self.free = list(range(1, 64))
@@ -91,16 +113,18 @@ class _Bars:
 
     def file_progress(self, media: Path) -> tuple[Any, Any]:
         if not self.enabled:
-            return None, None
+            return (ProgressLog(media, self.every) if self.every > 0 else None), None
         from tqdm import tqdm
 
         with self.lock:
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
+        stages = StageClock()
 
         def progress(stage: str, fraction: float) -> None:
-            bar.set_description_str(f"{media.name[:24]} {stage}")
-            bar.n = round(fraction * 100) if stage == "upload" else (100 if stage != "probe" else 0)
+            stages.update(stage, fraction)
+            bar.set_description_str(f"{media.name[:24]} {stages.short()}")
+            bar.n = round(fraction * 100) if stage in ("upload", "recognise") else (100 if stage != "probe" else 0)
             bar.refresh()
 
         def close() -> None:
@@ -132,7 +156,13 @@ def _report_check(result: Result, settings: Settings) -> None:
 
 
 def transcribe_all(
-    media_files: list[Path], settings: Settings, *, show_bars: bool, check: bool = False, missing: int = 0
+    media_files: list[Path],
+    settings: Settings,
+    *,
+    show_bars: bool,
+    check: bool = False,
+    missing: int = 0,
+    progress_every: float = 0.0,
 ) -> int:
     """Process files (``settings.jobs`` at once); one line per file; exit code 1 when any file failed.
 
@@ -149,7 +179,7 @@ def transcribe_all(
             first,
         )
     failures = 0
-    bars = _Bars(len(media_files), show_bars)
+    bars = _Bars(len(media_files), show_bars, progress_every)
     cancel = threading.Event()
     if show_bars:
         from tqdm.contrib.logging import logging_redirect_tqdm
@@ -253,4 +283,11 @@ def run(args: argparse.Namespace) -> int:
         media_files.extend(found)
     if not media_files:
         return 1 if missing else 0
-    return transcribe_all(media_files, settings, show_bars=sys.stderr.isatty(), check=args.check, missing=missing)
+    return transcribe_all(
+        media_files,
+        settings,
+        show_bars=sys.stderr.isatty(),
+        check=args.check,
+        missing=missing,
+        progress_every=args.progress_every,
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from funasr_subs import pipeline
+from funasr_subs import pipeline, speedbook
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError
 from funasr_subs.watch.observer import Watcher, start_watching
@@ -105,6 +105,7 @@ class WatchDaemon:
             if not root.is_dir():
                 raise ConfigError(f"watch folder {root} does not exist or is not a folder: check the path")
         self.db = db = StateDB(self.options.state_dir)
+        speedbook.use_folder(self.options.state_dir)  # the server's measured speed lives beside the queue
         try:
             if not db.acquire_daemon_lock():
                 pid = db.status(limit=0).daemon_pid
