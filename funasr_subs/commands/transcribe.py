@@ -51,8 +51,7 @@ def register(subparsers: Any) -> None:
         type=_seconds,
         default=DEFAULT_EVERY_S,
         metavar="S",
-        help="without a terminal: a progress line per running file every S seconds "
-        f"({DEFAULT_EVERY_S:g}; 0 = none)",
+        help=f"without a terminal: a progress line per running file every S seconds ({DEFAULT_EVERY_S:g}; 0 = none)",
     )
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
