@@ -49,6 +49,8 @@ class WatchOptions:
     rescan: float = 3600.0  # full rescan period with the native observer (missed events); 0 = never
     queue_poll: float = 1.0  # how often idle workers look for jobs other processes (hooks) queued
     heartbeat: float = 60.0
+    young: float = 300.0  # an unreadable file modified less than this long ago is tried again, not failed
+    young_retry: float = 30.0  # ... after this many seconds (or as soon as it changes)
 
 
 class WatchDaemon:
@@ -66,7 +68,7 @@ class WatchDaemon:
         self.settings = settings
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
         self._up_to_date = up_to_date
-        self.settler = Settler(options.settle)
+        self.settler = Settler(options.settle, drop_empty=options.once)
         self.backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._cancel = threading.Event()  # the cancel token running jobs see
         self.runner = JobRunner(
@@ -77,6 +79,8 @@ class WatchDaemon:
             cancel=self._cancel,
             process=process,
             once=options.once,
+            young=options.young,
+            young_retry=options.young_retry,
         )
         self.stats: deque[JobStat] = deque(maxlen=10_000)
         self.watcher: Watcher | None = None
@@ -89,6 +93,7 @@ class WatchDaemon:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
+        self._deferred: set[Path] = set()  # --once: files not ready this run (they stay queued for the next)
         self._server_down_once = False
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
 
@@ -147,6 +152,11 @@ class WatchDaemon:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
             return 1
+        if self.options.once and self._deferred:
+            log.warning(
+                "%d file(s) not ready yet (empty or still being written) stay queued for the next run",
+                len(self._deferred),
+            )
         return 1 if self.options.once and self._failed_this_run else 0
 
     def _loop(self, db: StateDB) -> None:
@@ -194,7 +204,10 @@ class WatchDaemon:
         if busy or len(self.settler) or self._folders:
             return False
         counts = db.counts()
-        return counts["queued"] == 0 and counts["running"] == 0
+        with self._busy_lock:
+            deferred = list(self._deferred)
+        waiting = sum(1 for path in deferred if (j := db.get(path)) is not None and j.state == "queued")
+        return counts["queued"] - waiting <= 0 and counts["running"] == 0
 
     def _shutdown(self, workers: list[threading.Thread]) -> None:
         self._stop.set()
@@ -325,6 +338,9 @@ class WatchDaemon:
                 self._failed_this_run += 1
         elif stat.outcome == "fatal":
             self.stop()
+        elif stat.outcome == "deferred" and self.options.once:
+            with self._busy_lock:
+                self._deferred.add(stat.path)
         elif stat.outcome == "waiting" and self.options.once:
             self._server_down_once = True
             self.stop()
