@@ -1,15 +1,15 @@
-"""Media → audio: ffprobe facts, the ffmpeg command lines (pure), and ffmpeg run as an async byte stream."""
+"""Media: ffprobe facts (a probe may be started ahead of time) and the ffmpeg command lines (pure). Running ffmpeg as
+an async byte stream is in ``funasr_subs.audio``."""
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
 import json
 import logging
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable, Mapping
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import ffmpeg
 
 from funasr_subs.errors import (
     CorruptMediaError,
+    FunasrSubsError,
     MediaNotFoundError,
     NoAudioError,
     NotMediaError,
@@ -157,25 +158,87 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
     )
 
 
+def _probe_argv(path: Path) -> list[str]:
+    return [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+
+
+#: ffprobe runs started ahead of time: (absolute path, size, mtime_ns) → the running process.
+_ahead: dict[tuple[str, int, int], subprocess.Popen[bytes]] = {}
+_ahead_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.absolute()), st.st_size, st.st_mtime_ns)
+
+
+def probe_ahead(path: Path) -> None:
+    """Start ffprobe on ``path`` now, so that it runs while other work goes on (the interpreter starting up, the
+    previous file uploading); the next :func:`probe` of the same unchanged file takes its answer. Best effort: any
+    problem is left for :func:`probe` to report."""
+    key = _identity(path)
+    if key is None or not path.is_file():
+        return
+    with _ahead_lock:
+        if key in _ahead:
+            return
+        try:
+            _ahead[key] = subprocess.Popen(
+                _probe_argv(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except (OSError, FunasrSubsError):
+            return
+    log.debug("%s: ffprobe started ahead", path)
+
+
+def drop_probes_ahead() -> None:
+    """Stop every probe started ahead that nobody took (a run that ended early)."""
+    with _ahead_lock:
+        procs = list(_ahead.values())
+        _ahead.clear()
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.communicate()
+
+
+def _run_probe(path: Path, timeout: float) -> tuple[int, bytes, bytes]:
+    key = _identity(path)
+    with _ahead_lock:
+        proc = _ahead.pop(key, None) if key is not None else None
+    if proc is None:
+        done = subprocess.run(_probe_argv(path), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        return done.returncode, done.stdout, done.stderr
+    log.debug("%s: ffprobe answer taken (started ahead)", path)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
 def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
-    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+    """Run ffprobe on ``path`` (or take the answer of one started by :func:`probe_ahead`); clear errors for missing
+    files, non-media and media without audio."""
     if not path.exists():
         raise MediaNotFoundError("file not found: check the path", path=path)
     if not path.is_file():
         raise NotMediaError("not a regular file", path=path)
-    argv = [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+        code, stdout, stderr = _run_probe(path, timeout)
     except subprocess.TimeoutExpired:
         raise CorruptMediaError(
             f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
         ) from None
-    if done.returncode != 0:
-        raise NotMediaError(
-            f"not a media file ffmpeg can read ({last_line(done.stderr) or 'ffprobe failed'})", path=path
-        )
+    if code != 0:
+        raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
     try:
-        info = parse_probe(path, json.loads(done.stdout or b"{}"))
+        info = parse_probe(path, json.loads(stdout or b"{}"))
     except ValueError:
         raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
     if not info.audio:
@@ -269,104 +332,3 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
     if stream.codec in MP4_COPY_CODECS and stream.bit_rate:
         return int(seconds * stream.bit_rate / 8)
     return int(seconds * 16000)  # ~128 kb/s
-
-
-class FfmpegStream:
-    """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        media: Path,
-        *,
-        chunk_bytes: int,
-        expect_bytes: int = 0,
-        head_filter: Callable[[bytes], bytes] | None = None,
-    ) -> None:
-        self.argv = argv
-        self.media = media
-        self.chunk_bytes = chunk_bytes
-        self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
-        self.head_filter = head_filter  # applied to the first chunk only (the mp4 head: see mp4head)
-        self.bytes_read = 0
-        self._proc: asyncio.subprocess.Process | None = None
-        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
-        self._stderr_task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> FfmpegStream:
-        log.debug("running %s", self.argv)
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                limit=self.chunk_bytes,
-            )
-        except FileNotFoundError:
-            raise ToolMissingError(f"ffmpeg was not found: {INSTALL_HINT}") from None
-        self._stderr_task = asyncio.create_task(self._drain_stderr())
-        return self
-
-    async def _drain_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        async for raw in self._proc.stderr:
-            line = raw.decode("utf-8", "replace").strip()
-            if line:
-                self._stderr.append(line)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Chunks of ``chunk_bytes`` (the last one shorter); CorruptMediaError when ffmpeg fails."""
-        assert self._proc is not None and self._proc.stdout is not None
-        stdout = self._proc.stdout
-        buf = bytearray()
-        while True:
-            piece = await stdout.read(self.chunk_bytes - len(buf))
-            if not piece:
-                break
-            buf += piece
-            if len(buf) >= self.chunk_bytes:
-                yield self._take(buf)
-                buf.clear()
-        if buf:
-            yield self._take(buf)
-        code = await self._proc.wait()
-        if self._stderr_task is not None:
-            await self._stderr_task
-        if code != 0:
-            detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
-            raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
-        if self.bytes_read == 0:
-            raise CorruptMediaError("ffmpeg produced no audio: the audio track is empty or unreadable", path=self.media)
-        if self._stderr:
-            # ffmpeg skips damaged packets and exits 0; a decode that falls far short means a damaged file
-            if self.expect_bytes and self.bytes_read < 0.9 * self.expect_bytes:
-                got, want = self.bytes_read / BYTES_PER_SECOND, self.expect_bytes / BYTES_PER_SECOND
-                raise CorruptMediaError(
-                    f"the file is damaged: ffmpeg decoded only {got:.1f} of {want:.1f} s of audio "
-                    f"({self._stderr[-1]}); re-download or remux it",
-                    path=self.media,
-                )
-            log.warning(
-                "%s: ffmpeg reported errors while decoding (%s); subtitles may miss a moment",
-                self.media,
-                self._stderr[-1],
-            )
-
-    def _take(self, buf: bytearray) -> bytes:
-        first = self.bytes_read == 0
-        self.bytes_read += len(buf)
-        if first and self.head_filter is not None:
-            return self.head_filter(bytes(buf))
-        return bytes(buf)
-
-    async def __aexit__(self, *exc: object) -> None:
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-        if self._stderr_task is not None and not self._stderr_task.done():
-            self._stderr_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stderr_task

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, speedbook
+from funasr_subs.audio import FfmpegStream
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
@@ -26,7 +27,6 @@ from funasr_subs.errors import (
 from funasr_subs.media import (
     BYTES_PER_SECOND,
     SAMPLE_RATE,
-    FfmpegStream,
     audio_offset_ms,
     expected_bytes,
     mp4_args,

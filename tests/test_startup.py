@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from funasr_subs.cli import COMMANDS, build_parser
+from tests.funasr_server import FunasrTestServer
+from tests.test_cli_transcribe import cli
 
 # Runs the real entry point in a fresh interpreter and reports which modules it had imported when it exited.
 _PROBE = r"""
@@ -100,3 +104,38 @@ def test_public_api_names_still_import() -> None:
         "parse_reply",
         "True",
     ]
+
+
+# --- ffprobe started ahead (it overlaps the start-up and the previous file) -----------------------------------------
+def test_a_probe_started_ahead_is_taken_and_a_changed_file_is_probed_again(tmp_path: Path) -> None:
+    from funasr_subs import media
+    from tests.media import make_media
+
+    clip = make_media(tmp_path / "a.mkv", duration_ms=3000)
+    media.probe_ahead(clip)
+    assert len(media._ahead) == 1
+    assert abs(media.probe(clip).duration_ms - 3000) < 100 and media._ahead == {}  # its answer taken, nothing left running
+
+    media.probe_ahead(clip)
+    longer = make_media(tmp_path / "b.mkv", duration_ms=5000)
+    os.replace(longer, clip)  # the file changed after its probe was started
+    assert abs(media.probe(clip).duration_ms - 5000) < 100  # not the stale answer
+    media.drop_probes_ahead()
+    assert media._ahead == {}
+
+
+def test_transcribe_probes_the_next_file_while_one_runs(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    """With a server that answers slowly, the second file's ffprobe has finished before its upload begins."""
+    from tests.media import make_media
+
+    for name in ("a.mkv", "b.mkv", "c.mkv"):
+        make_media(tmp_path / name, duration_ms=2500)
+    funasr_server.slow_seconds = 1.0
+    funasr_server.fault = "slow"
+    done = cli("transcribe", "-vv", "--jobs", "1", "--server", funasr_server.url, str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert len(funasr_server.files) == 3
+    # each probe after the first was started while the previous file was with the server: debug lines say so
+    started = [line for line in done.stderr.splitlines() if "ffprobe started ahead" in line]
+    taken = [line for line in done.stderr.splitlines() if "ffprobe answer taken" in line]
+    assert len(started) == 3 and len(taken) == 3

@@ -134,9 +134,27 @@ class _Bars:
         return progress, close
 
 
-def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event) -> Result:
+def _probe_ahead(media: Path, settings: Settings) -> None:
+    """Start the ffprobe of a file that will run soon (skipped when its sidecar is newer: probably up to date)."""
+    from funasr_subs.media import probe_ahead
+    from funasr_subs.sidecar import sidecar_path_for
+
+    try:
+        if sidecar_path_for(media, settings.output_dir).stat().st_mtime_ns >= media.stat().st_mtime_ns:
+            return
+    except OSError:
+        pass
+    probe_ahead(media)
+
+
+def _process(
+    media: Path, settings: Settings, bars: _Bars, cancel: threading.Event, ahead: Path | None = None
+) -> Result:
+    """One file; ``ahead``: the file that starts when this one ends, whose ffprobe runs meanwhile."""
     from funasr_subs.pipeline import generate_subtitles
 
+    if ahead is not None and not cancel.is_set():
+        _probe_ahead(ahead, settings)
     progress, close = bars.file_progress(media)
     try:
         return generate_subtitles(media, settings, progress=progress, cancel=cancel)
@@ -196,6 +214,9 @@ def transcribe_all(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        from funasr_subs.media import drop_probes_ahead
+
+        drop_probes_ahead()
         bars.overall.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -241,7 +262,11 @@ def _collect(
     check: bool,
 ) -> int:
     failures = 0
-    futures = {pool.submit(_process, media, settings, bars, cancel): media for media in media_files}
+    later = [*media_files[settings.jobs :], *[None] * settings.jobs]
+    futures = {
+        pool.submit(_process, media, settings, bars, cancel, ahead): media
+        for media, ahead in zip(media_files, later, strict=False)
+    }
     for future in as_completed(futures):
         media = futures[future]
         try:
@@ -282,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
         media_files.extend(found)
     if not media_files:
         return 1 if missing else 0
+    from funasr_subs.media import probe_ahead
+
+    for media in media_files[: settings.jobs]:  # their ffprobe runs while the pipeline (websockets, ...) is imported
+        probe_ahead(media)
     return transcribe_all(
         media_files,
         settings,
