@@ -121,7 +121,8 @@ def _row(name: str, result: Paired, target: float | None) -> str:
     child = f", its ffmpeg {max(r.extra.get('child_rss_mb', 0) for r in result.a):.0f} MB" if mem_a.extra else ""
     ours_mb = max(r.extra.get("rss_mb", r.peak_mb) for r in result.a)  # wait4's peak would include the children
     base_mb = max(r.peak_mb for r in result.b)
-    return f"{name}\n    {result.summary(target)}\n    peak memory: ours {ours_mb:.0f} MB{child}; baseline {base_mb:.0f} MB"
+    memory = f"peak memory: ours {ours_mb:.0f} MB{child}; baseline {base_mb:.0f} MB"
+    return f"{name}\n    {result.summary(target)}\n    {memory}"
 
 
 def main(argv: list[str] | None = None) -> int:

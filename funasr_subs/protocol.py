@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import re
@@ -102,10 +103,9 @@ def parse_pairs(value: Any) -> list[tuple[int, int]] | None:
         value = _loads_lenient(value)
     if not isinstance(value, list):
         return None
-    try:  # the shape every current server sends: [[int, int], ...] (checked below; anything else: the slow path)
-        fast = [(start, end if end > start else start) for start, end in value]
-        if all(type(start) is int and type(end) is int for start, end in fast):
-            return fast
+    try:  # the shape every current server sends: [[int, int], ...] (checked in C; anything else: the slow path)
+        if {type(n) for n in itertools.chain.from_iterable(value)} == {int}:
+            return [(start, end if end > start else start) for start, end in value]
     except (TypeError, ValueError):
         pass
     pairs: list[tuple[int, int]] = []
@@ -175,10 +175,17 @@ def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str)
     the times monotonic (each start at or after the one before, each end at or after its start). One pass over the
     tokens and one Token each: a 10-hour reply has 150,000 of them."""
     lowered = text.lower()
+    find = lowered.find
     pos = 0
+    words: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
     puncts: list[str] = []
-    for word, _start, _end, seg_punc in tokens:
-        idx = lowered.find(word.lower(), pos)
+    floor = 0
+    for word, start, end, seg_punc in tokens:
+        idx = find(word, pos)
+        if idx != pos:
+            idx = find(word.lower(), pos)
         if idx == pos:  # the common case: the token follows the previous one directly
             pos = idx + len(word)
         elif idx > pos:
@@ -189,20 +196,19 @@ def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str)
                 if puncts and marks:
                     puncts[-1] = marks
                 pos = idx + len(word)
+        if start < floor:  # times made monotonic on the way
+            start = floor
+        if end < start:
+            end = start
+        floor = start
+        words.append(word)
+        starts.append(start)
+        ends.append(end)
         puncts.append(seg_punc)
     tail = "".join(c for c in text[pos:] if is_punctuation(c))  # punctuation after the last token
     if puncts and tail:
         puncts[-1] = tail
-    out: list[Token] = []
-    floor = 0
-    for (word, start, end, _), punct in zip(tokens, puncts, strict=True):
-        if start < floor:
-            start = floor
-        if end < start:
-            end = start
-        out.append(Token(word, start, end, punct))
-        floor = start
-    return tuple(out)
+    return tuple(map(Token, words, starts, ends, puncts))
 
 
 def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
