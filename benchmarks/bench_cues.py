@@ -27,14 +27,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from funasr_subs.check import check_cues
-from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues import PROFILES, CueSettings, build_cues, lexicon
 from funasr_subs.cues.boundaries import EN_CONJUNCTIONS, ZH_CONJUNCTIONS
 from funasr_subs.cues.text import is_punct
 from funasr_subs.errors import FunasrSubsError
 from funasr_subs.model import Cue, Token
 from funasr_subs.protocol import parse_reply, parse_session
+from tests.replies import read_reply
 
 REPLIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "funasr-responses"
+HUMAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "human-subtitles"
 
 _HAN = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后"
@@ -114,7 +116,7 @@ def one_cue_per_segment(tokens: Sequence[Token], settings: CueSettings) -> list[
 def line_break_kinds(cues: Sequence[Cue]) -> Counter[str]:
     """Where the line break of each two-line cue falls: after punctuation, before a conjunction, or elsewhere (in
     the middle of a clause). Read from the text, so any subtitles can be measured."""
-    conjunctions = tuple(w for words in ZH_CONJUNCTIONS.values() for w in words)
+    conjunctions = tuple(ZH_CONJUNCTIONS)
     kinds: Counter[str] = Counter()
     for cue in cues:
         if len(cue.lines) != 2:
@@ -139,15 +141,16 @@ def format_kinds(kinds: Counter[str]) -> str:
 
 
 def real_reply_tokens() -> list[list[Token]]:
-    """The tokens of every real reply in tests/data/funasr-responses that has speech with times."""
+    """The tokens of every real reply in tests/data/funasr-responses that has speech with times (the truncated
+    server-log replies 13-15 read up to their cut, as tests/replies.py does)."""
     out: list[list[Token]] = []
     for path in sorted(REPLIES.glob("*.json*")):
-        text = path.read_text(encoding="utf-8")
         try:
             if path.suffix == ".jsonl":
+                text = path.read_text(encoding="utf-8")
                 transcript = parse_session([json.loads(line) for line in text.splitlines() if line])
             else:
-                transcript = parse_reply(json.loads(text))
+                transcript = parse_reply(read_reply(path))
         except FunasrSubsError:
             continue
         if transcript.tokens:
@@ -216,6 +219,38 @@ def reply_section(runs: int) -> bool:
     return parse_s <= 0.3 and result.median("a") <= 1.5
 
 
+def break_quality_table(settings: CueSettings) -> str:
+    """Break quality (tests/break_quality.py: THULAC judges, a segmenter the engine does not use) of our cues on the
+    long real replies, against the people-made Chinese subtitles in ../shared/data/human-subtitles, in this run."""
+    from tests.break_quality import BreakQuality, chinese_share, measure, read_cue_lines
+    from tests.replies import LONG_REPLIES
+
+    rows = []
+    ours = BreakQuality()
+    for name in LONG_REPLIES:
+        cues = build_cues(parse_reply(read_reply(REPLIES / name)).tokens, settings)
+        q = measure([c.lines for c in cues])
+        ours.add(q)
+        rows.append((name[:40], q))
+    people = BreakQuality()
+    for path in sorted(HUMAN.glob("zh-*/*")):
+        lines = read_cue_lines(path)
+        if chinese_share(lines) > 0.5:
+            people.add(measure(lines))
+    rows += [("all real replies (ours)", ours), ("people-made zh subtitles (baseline)", people)]
+    out = [
+        "break quality (a break = a line break or a cue boundary):",
+        f"{'':42} {'breaks':>6} {'after punct':>11} {'in word (THULAC)':>16} {'in word (both)':>14} "
+        f"{'particle-initial':>16} {'spelled a b c':>13}",
+    ]
+    for label, q in rows:
+        out.append(
+            f"{label:42} {q.breaks:>6} {q.after_punctuation / max(q.breaks, 1):>10.1%} "
+            f"{q.inside_share:>16.1%} {q.inside_both_share:>14.1%} {q.particle_start:>16} {q.spelled_lowercase:>13}"
+        )
+    return "\n".join(out)
+
+
 def best_of(runs: int, fn: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -235,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = (5_000, 10_000, 20_000) if args.quick else (37_500, 75_000, 150_000)
     runs = 1 if args.quick else 3
     settings = PROFILES["zh"]
+    began = time.perf_counter()
+    lexicon.cut("载入词典")  # the segmenter loads once per process: its start-up cost, reported on its own
+    print(f"word segmenter (rjieba) start-up: {time.perf_counter() - began:.3f} s, once per process")
     print(f"cue engine, zh profile, best of {runs}; baseline = one cue per FunASR segment (no rules)")
     print(f"{'tokens':>8} {'audio':>7} {'engine s':>9} {'baseline s':>11} {'ratio':>6} {'µs/token':>9} {'cues':>7}")
     per_token: list[float] = []
@@ -270,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for tokens in real_reply_tokens():
         real.update(line_break_kinds(build_cues(tokens, settings)))
     print(f"line breaks in the real replies: {format_kinds(real)}")
+    print(break_quality_table(settings))
     slowest = max(engine, bare_s, solid_s)
     ok = slowest < 1.0 or args.quick
     if not ok:

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from funasr_subs.errors import ConfigError
 
 if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, not for every command's --help
-    from funasr_subs.cues.settings import CueSettings, Profile, PunctuationStyle
+    from funasr_subs.cues.script import Script
+    from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
@@ -55,7 +56,7 @@ class Settings:
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # output
     formats: tuple[str, ...] = ("srt",)
-    lang: str = "zh"
+    lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
     output_dir: Path | None = None
     overwrite: bool = False
     jobs: int = 1
@@ -71,6 +72,11 @@ class Settings:
     linger: int | None = None
     fps: float | None = None
     punctuation: PunctuationStyle | None = None
+    # Chinese text
+    script: Script = "hans"  # hans (as FunASR writes), hant, tw, hk: OpenCC conversion of the display text
+    latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
+    words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
+    words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for fmt in self.formats:
@@ -92,7 +98,15 @@ class Settings:
         if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
             raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
+    @property
+    def output_lang(self) -> str:
+        """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        from funasr_subs.cues.script import LANG_TAG
+
+        return self.lang if self.lang is not None else LANG_TAG[self.script]
+
     def cue_settings(self) -> CueSettings:
+        from funasr_subs.cues.lexicon import normalise_words
         from funasr_subs.cues.settings import CueSettings
 
         return CueSettings.for_profile(
@@ -107,6 +121,9 @@ class Settings:
             linger=self.linger,
             fps=self.fps,
             punctuation=self.punctuation,
+            script=self.script,
+            latin_spacing=self.latin_spacing,
+            words=normalise_words([*self.hotwords, *self.words]),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -135,9 +152,16 @@ _HINTS: dict[str, Any] | None = None
 def _hints() -> dict[str, Any]:
     global _HINTS
     if _HINTS is None:
-        from funasr_subs.cues.settings import Profile, PunctuationStyle
+        from funasr_subs.cues.script import Script
+        from funasr_subs.cues.settings import LatinSpacing, Profile, PunctuationStyle
 
-        _HINTS = get_type_hints(Settings, localns={"Profile": Profile, "PunctuationStyle": PunctuationStyle})
+        names = {
+            "Profile": Profile,
+            "PunctuationStyle": PunctuationStyle,
+            "Script": Script,
+            "LatinSpacing": LatinSpacing,
+        }
+        _HINTS = get_type_hints(Settings, localns=names)
     return _HINTS
 
 
@@ -168,6 +192,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return float(value)
         if base is Path:
             return Path(str(value)).expanduser()
+        if key == "words":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())

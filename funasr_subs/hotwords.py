@@ -33,17 +33,31 @@ def parse_hotwords(text: str, source: str) -> dict[str, int]:
     return words
 
 
+def _read_text(path: Path, what: str, flag: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path} does not exist: check the {flag} path") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} file {path} is not UTF-8 text: save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} file {path} cannot be read: {exc.strerror}") from None
+
+
 def load_hotwords_file(path: Path) -> dict[str, int]:
     """Read and parse a hotwords file (UTF-8)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"hotwords file {path} does not exist: check the --hotwords path") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"hotwords file {path} is not UTF-8 text: save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"hotwords file {path} cannot be read: {exc.strerror}") from None
-    return parse_hotwords(text, str(path))
+    return parse_hotwords(_read_text(path, "hotwords", "--hotwords"), str(path))
+
+
+def parse_words(text: str) -> tuple[str, ...]:
+    """A user dictionary: one word (or name) a line; blank lines and ``#`` comments are skipped."""
+    words = (line.strip().lstrip("\ufeff").strip() for line in text.splitlines())
+    return tuple(w for w in words if w and not w.startswith("#"))
+
+
+def load_words_file(path: Path) -> tuple[str, ...]:
+    """Read a user dictionary (``--words FILE``, UTF-8)."""
+    return parse_words(_read_text(path, "words", "--words"))
 
 
 def hotwords_wire(words: Mapping[str, int]) -> str:

@@ -108,7 +108,7 @@ def _check_cancel(cancel: CancelToken | None, media: Path) -> None:
 def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
     """Where each requested format goes: ``<stem>.<lang>.<ext>`` next to the media (or in --output-dir)."""
     folder = settings.output_dir if settings.output_dir is not None else media.parent
-    tag = f".{settings.lang}" if settings.lang else ""
+    tag = f".{settings.output_lang}" if settings.output_lang else ""
     return {fmt: folder / f"{media.stem}{tag}.{fmt}" for fmt in settings.formats}
 
 

@@ -24,6 +24,7 @@ from funasr_subs.cues.segment import (
     segment,
 )
 from funasr_subs.cues.text import text_width
+from funasr_subs.cues.words import to_words
 from funasr_subs.model import Cue, Token
 
 CJK = "我你他的了是在有这个们来到说要就会和对也大家欢迎体验语音识别模型锄禾日当午汗滴下土谁知盘中餐但因为所以然后"
@@ -125,14 +126,34 @@ def _lone_token_cue(cue: Cue, forms: set[str]) -> bool:
 @PROPERTY_SETTINGS
 @given(streams())
 def test_every_token_once_in_order(stream: Stream) -> None:
-    prep = prepare(stream.tokens, stream.cue_settings)
+    words = to_words(stream.tokens, stream.cue_settings)
+    prep = prepare(words, stream.cue_settings)
     spans = segment(prep, stream.cue_settings)
     flat = [k for i, j in spans for k in range(i, j + 1)]
-    assert flat == list(range(len(stream.tokens)))
+    assert flat == list(range(len(words)))
     cues = build_cues(stream.tokens, stream.cue_settings)
     assert len(cues) == len(spans)
     shown = "".join(_letters("".join(c.lines)) for c in cues)
-    assert shown == "".join(_letters(t.text) for t in stream.tokens)
+    assert shown.lower() == "".join(_letters(t.text) for t in stream.tokens).lower()  # only letters' case changes
+
+
+@PROPERTY_SETTINGS
+@given(streams())
+def test_lines_and_cues_break_only_between_words(stream: Stream) -> None:
+    """Every line and cue boundary falls between two of the engine's words (a word wider than a line was already
+    cut into line-sized pieces by to_words): counted in letters, as shown."""
+    cs = stream.cue_settings
+    words = to_words(stream.tokens, cs)
+    bounds = set()
+    pos = 0
+    for w in words:
+        pos += len(_letters(w.text))
+        bounds.add(pos)
+    pos = 0
+    for cue in build_cues(stream.tokens, cs):
+        for line in cue.lines:
+            pos += len(_letters(line))
+            assert pos in bounds, (line, [w.text for w in words])
 
 
 @PROPERTY_SETTINGS
@@ -151,8 +172,9 @@ def test_timing_never_overlaps_and_keeps_the_gap(stream: Stream) -> None:
 def test_lines_widths_and_durations_within_limits(stream: Stream) -> None:
     cs = stream.cue_settings
     cues = build_cues(stream.tokens, cs)
-    forms = _display_forms(stream.tokens)
-    long_tokens = {t.text + p for t in stream.tokens if t.end_ms - t.start_ms > cs.max_duration for p in ("", t.punct)}
+    words = to_words(stream.tokens, cs)
+    forms = _display_forms(words)
+    long_tokens = {t.text + p for t in words if t.end_ms - t.start_ms > cs.max_duration for p in ("", t.punct)}
     for cue in cues:
         assert 1 <= len(cue.lines) <= cs.max_lines
         for line in cue.lines:
@@ -170,7 +192,7 @@ def test_lines_widths_and_durations_within_limits(stream: Stream) -> None:
 def test_cue_starts_near_its_first_token(stream: Stream) -> None:
     """A cue never shows before its speech, and (without frame snapping or squeezing) starts right at it."""
     cs = stream.cue_settings
-    prep = prepare(stream.tokens, cs)
+    prep = prepare(to_words(stream.tokens, cs), cs)
     spans = segment(prep, cs)
     cues = build_cues(stream.tokens, cs)
     half_frame = 500 / cs.fps if cs.fps else 0

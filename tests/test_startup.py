@@ -114,7 +114,9 @@ def test_a_probe_started_ahead_is_taken_and_a_changed_file_is_probed_again(tmp_p
     clip = make_media(tmp_path / "a.mkv", duration_ms=3000)
     media.probe_ahead(clip)
     assert len(media._ahead) == 1
-    assert abs(media.probe(clip).duration_ms - 3000) < 100 and media._ahead == {}  # its answer taken, nothing left running
+    assert (
+        abs(media.probe(clip).duration_ms - 3000) < 100 and media._ahead == {}
+    )  # its answer taken, nothing left running
 
     media.probe_ahead(clip)
     longer = make_media(tmp_path / "b.mkv", duration_ms=5000)

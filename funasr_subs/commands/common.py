@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
+from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.errors import ConfigError
-from funasr_subs.hotwords import load_hotwords_file
+from funasr_subs.hotwords import load_hotwords_file, load_words_file
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
@@ -49,6 +50,26 @@ def add_cue_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--linger", type=int, metavar="MS", help="how long a cue may stay after speech (500)")
     g.add_argument("--fps", type=float, metavar="FPS", help="snap times to frames, e.g. 23.976")
     g.add_argument("--punctuation", choices=["keep", "space"], default=None, help="keep (default) or space style")
+    z = parser.add_argument_group("Chinese text")
+    z.add_argument(
+        "--script",
+        choices=list(SCRIPTS),
+        default=None,
+        help="hans: Simplified, as FunASR writes (default); hant: Traditional; tw: Taiwan; hk: Hong Kong (OpenCC)",
+    )
+    z.add_argument(
+        "--latin-spacing",
+        choices=["space", "none"],
+        default=None,
+        help="between Chinese and English words: space (default) or none",
+    )
+    z.add_argument(
+        "--words",
+        dest="words_file",
+        type=Path,
+        metavar="FILE",
+        help="your words, one a line (names, terms): never split, spelled as written; hotwords count too",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +119,16 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     words.update(settings.hotwords)
     if getattr(args, "hotword", None):
         words.update(parse_hotword_items(args.hotword, "--hotword"))
-    return settings.replace(hotwords=words) if words != dict(settings.hotwords) else settings
+    if words != dict(settings.hotwords):
+        settings = settings.replace(hotwords=words)
+    return with_user_words(settings)
+
+
+def with_user_words(settings: Settings) -> Settings:
+    """``--words FILE`` (or ``words_file`` in the config) read into ``settings.words``."""
+    if settings.words_file is None:
+        return settings
+    return settings.replace(words=(*settings.words, *load_words_file(settings.words_file)))
 
 
 def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:

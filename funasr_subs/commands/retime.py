@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.check import check_cues, format_report
-from funasr_subs.commands.common import add_common_options, add_cue_options, add_output_options, setup_logging
+from funasr_subs.commands.common import (
+    add_common_options,
+    add_cue_options,
+    add_output_options,
+    setup_logging,
+    with_user_words,
+)
 from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -56,6 +62,10 @@ RECORDED_KEYS = (
     "linger",
     "fps",
     "punctuation",
+    "script",
+    "latin_spacing",
+    "words",
+    "hotwords",
     "formats",
     "lang",
 )
@@ -171,7 +181,7 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
         except ConfigError as exc:
             log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
     flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
-    return load_settings({**recorded, **flags}, config_path=getattr(args, "config", None))
+    return with_user_words(load_settings({**recorded, **flags}, config_path=getattr(args, "config", None)))
 
 
 def output_format(output: Path) -> str:

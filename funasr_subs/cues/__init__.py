@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from funasr_subs.cues.layout import break_lines, prepare
+from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.cues.segment import segment
 from funasr_subs.cues.settings import PROFILES, CueSettings
 from funasr_subs.cues.text import reading_length
 from funasr_subs.cues.timing import assign_times
+from funasr_subs.cues.words import to_words
 from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
@@ -29,6 +31,8 @@ def validate(settings: CueSettings) -> None:
         ("--fps", settings.fps is None or 0 < settings.fps <= 1000, "must be a frame rate such as 23.976 or 25"),
         ("--punctuation", settings.punctuation in ("keep", "space"), "must be keep or space"),
         ("--profile", settings.profile in PROFILES, "must be zh or en"),
+        ("--latin-spacing", settings.latin_spacing in ("none", "space"), "must be none or space"),
+        ("--script", settings.script in SCRIPTS, f"must be one of {', '.join(SCRIPTS)}"),
     ]
     for flag, ok, what in problems:
         if not ok:
@@ -38,13 +42,15 @@ def validate(settings: CueSettings) -> None:
 def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     """Group tokens into timed cues of at most ``settings.max_lines`` lines of ``settings.max_width``.
 
-    Every token appears in exactly one cue, in order. Breaks go at sentence ends, then at pauses longer than
-    ``settings.pause``, then at clause marks, then at the best word boundary; lines are balanced (bottom-heavy).
+    Tokens are first grouped into display words (:func:`.words.to_words`: Chinese word segmentation, numbers,
+    spelled letters, the user's spelling, the display script); every break falls between words. Breaks go at
+    sentence ends, then at pauses longer than ``settings.pause``, then at clause marks, then at the best word
+    boundary; lines are balanced (bottom-heavy).
     Times start at the first token, linger into free time, are extended for reading, keep ``min_gap`` between
     cues and never overlap. Linear in the number of tokens.
     """
     validate(settings)
-    tokens = [t for t in tokens if t.text.strip()]
+    tokens = to_words([t for t in tokens if t.text.strip()], settings)
     if not tokens:
         return []
     prep = prepare(tokens, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from funasr_subs.cues.text import (
     TokenKind,
     apply_punctuation_style,
     char_width,
+    edge_kinds,
     letter_count,
     separator,
     text_width,
@@ -22,6 +24,7 @@ from funasr_subs.model import Token
 _BALANCE = 2.0
 _TOP_HEAVY = 0.15
 _BOUNDARY = 1.0
+_SENTENCE_INSIDE = 3.0  # a line that ends a sentence and starts the next one (never needed: see sentences_fit)
 
 
 @dataclass(slots=True)
@@ -77,40 +80,45 @@ class Prepared:
         return lines
 
 
-#: The longest a single token is believed to be spoken, per character of its text; a longer token holds a pause
-#: FunASR absorbed into it (FunASR #2091), and the engine takes its start to be that much before its end.
-MAX_TOKEN_MS_PER_CHAR = 250
-MAX_TOKEN_MS = 1000
-
-_Piece = tuple[TokenKind, str, str, float, float, int, Traits, int]
+_HAN_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+_Piece = tuple[tuple[TokenKind, TokenKind], str, str, float, float, int, Traits]
 
 
-def _piece(text: str, punct: str, profile: str, style: str) -> _Piece:
-    """(kind, in-line text, line-final text, in-line width, width dropped at a line end, letters, traits, max ms)."""
+def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
+    """(left and right kinds, in-line text, line-final text, in-line width, width dropped at a line end, letters,
+    traits)."""
+    profile = settings.profile
+    style = settings.punctuation
     text = text.strip()
     punct = punct.strip()
-    kind = token_kind(text)
-    mid = text + apply_punctuation_style(punct, style, line_end=False)
-    end_text = text + apply_punctuation_style(punct, style, line_end=True)
-    w_mid = text_width(mid, profile)
-    letters = letter_count(text)
-    longest = max(MAX_TOKEN_MS, MAX_TOKEN_MS_PER_CHAR * letters)
+    if _HAN_ONLY.fullmatch(text):  # most words: Chinese characters only (width 1 each, every one a letter)
+        kind: TokenKind = "cjk"
+        kinds: tuple[TokenKind, TokenKind] = ("cjk", "cjk")
+        letters = len(text)
+        width = float(letters)
+    else:
+        kind = token_kind(text)
+        kinds = edge_kinds(text)
+        width = text_width(text, profile)
+        letters = letter_count(text)
+    p_mid = apply_punctuation_style(punct, style, line_end=False)
+    p_end = apply_punctuation_style(punct, style, line_end=True)
+    w_mid = width + text_width(p_mid, profile)
     return (
-        kind,
-        mid,
-        end_text,
+        kinds,
+        text + p_mid,
+        text + p_end,
         w_mid,
-        w_mid - text_width(end_text, profile),
+        w_mid - width - text_width(p_end, profile),
         letters,
-        traits(text, punct, kind),
-        longest,
+        traits(text, punct, kind, settings.script),
     )
 
 
 def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
     """Compute the per-token arrays once for the whole transcript (linear time; repeated tokens cost a lookup)."""
     profile = settings.profile
-    style = settings.punctuation
+    latin_space = settings.latin_spacing == "space"
     n = len(tokens)
     starts = [0] * n
     ends = [0] * n
@@ -134,15 +142,13 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
         key = (tok.text, tok.punct)
         piece = cache.get(key)
         if piece is None:
-            piece = cache[key] = _piece(tok.text, tok.punct, profile, style)
-        kind, mid, end_text, w_mid, drop, count, tr, longest = piece
-        # times never run backwards, and a pause absorbed into a long token is given back to the silence
+            piece = cache[key] = _piece(tok.text, tok.punct, settings)
+        (kind, right_kind), mid, end_text, w_mid, drop, count, tr = piece
+        # times never run backwards (a pause absorbed into a long token was given back already: words.py)
         end = tok.end_ms if tok.end_ms > prev_start else prev_start
         start = tok.start_ms if tok.start_ms > prev_start else prev_start
         if start > end:
             end = start
-        if end - start > longest:
-            start = end - longest
         prev_start = start
         starts[idx] = start
         ends[idx] = end
@@ -150,7 +156,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
             skey = (prev_kind, prev_punct, kind)
             s = seps.get(skey)
             if s is None:
-                s = seps[skey] = separator(prev_kind, prev_punct.strip(), kind)
+                s = seps[skey] = separator(prev_kind, prev_punct.strip(), kind, latin_space=latin_space)
             if s:
                 sep[idx] = s
                 sep_w[idx] = space_w
@@ -163,7 +169,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
         width_prefix[idx + 1] = width
         letters += count
         letter_prefix[idx + 1] = letters
-        prev_kind = kind
+        prev_kind = right_kind
         prev_punct = tok.punct
     cost, hard, sentence, clause = boundary_costs(info, starts, ends, settings)
     return Prepared(
@@ -198,6 +204,7 @@ def break_lines(prep: Prepared, i: int, j: int, max_lines: int) -> tuple[str, ..
         wp, sw, dw, max_w, cost = prep.width_prefix, prep.sep_w, prep.drop_w, prep.max_width, prep.cost
         head = wp[i] + sw[i]
         tail = wp[j + 1] - dw[j]
+        inner = [k for k in range(i, j) if prep.sentence[k]]
         best_m = -1
         best_cost = float("inf")
         for m in range(i, j):
@@ -209,6 +216,8 @@ def break_lines(prep: Prepared, i: int, j: int, max_lines: int) -> tuple[str, ..
                 continue
             d = (w1 - w2) / max_w
             c = _BALANCE * d * d + (_TOP_HEAVY if w1 > w2 else 0.0) + _BOUNDARY * cost[m]
+            if inner and any(k != m for k in inner):
+                c += _SENTENCE_INSIDE
             if c < best_cost:
                 best_cost = c
                 best_m = m

@@ -6,6 +6,7 @@ from bisect import bisect_left
 
 from funasr_subs.cues.layout import Prepared
 from funasr_subs.cues.settings import CueSettings
+from funasr_subs.cues.text import reading_length
 
 #: A cue with fewer letters than this is a scrap unless it is a whole sentence standing alone between pauses.
 MIN_LETTERS = 4
@@ -47,6 +48,19 @@ def fits(prep: Prepared, settings: CueSettings, i: int, j: int) -> bool:
     if prep.width(i, j) <= settings.max_width:
         return True
     return prep.min_lines(i, j) <= settings.max_lines
+
+
+def sentences_fit(prep: Prepared, settings: CueSettings, i: int, j: int) -> bool:
+    """True when the sentences in tokens i..j can each start on a line of their own: the cue is one line, or (two
+    lines) it holds one sentence end and the lines can break right there. A new sentence never starts at the end
+    of a line it cannot finish on (``…Jackson。这期视频 / 我们一起…``)."""
+    inner = [k for k in range(i, j) if prep.sentence[k]]
+    if not inner or prep.width(i, j) <= settings.max_width or settings.max_lines != 2:
+        return True
+    if len(inner) > 1:
+        return False
+    k = inner[0]
+    return prep.width(i, k) <= settings.max_width and (k + 1 == j or prep.width(k + 1, j) <= settings.max_width)
 
 
 def _split(prep: Prepared, settings: CueSettings, a: int, b: int) -> list[Span]:
@@ -210,6 +224,35 @@ def _is_scrap(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int
     return not (whole_sentence and alone_before and alone_after)
 
 
+def _borrow(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int) -> list[Span] | None:
+    """A scrap that ends a sentence, followed by a cue it cannot join whole: the scrap's line, then a second line
+    that starts the next sentence (a sentence may start a line, never end one), the rest its own cue; the second
+    line ends at the best break that leaves the rest no scrap. None when no such split exists."""
+    i, j = spans[idx]
+    if idx + 1 >= len(spans) or not prep.sentence[j] or settings.max_lines < 2:
+        return None
+    if prep.width(i, j) > settings.max_width:
+        return None
+    _, nj = spans[idx + 1]
+    best: tuple[float, int] | None = None
+    cps = settings.max_cps
+    for m in range(j + 1, nj):
+        if prep.width(j + 1, m) > settings.max_width:
+            break
+        if not fits(prep, settings, i, m) or prep.letters(m + 1, nj) < MIN_LETTERS:
+            continue
+        shown = prep.starts[m + 1] - prep.starts[i] - settings.min_gap  # the most time the cue can have
+        if cps > 0 and reading_length(prep.line_text(i, m), settings.profile) * 1000 / cps > shown:
+            continue  # too fast to read: timing does not allow it
+        cost = prep.cost[m]
+        if best is None or cost <= best[0]:
+            best = (cost, m)
+    if best is None:
+        return None
+    m = best[1]
+    return [(i, m), (m + 1, nj)]
+
+
 def merge_scraps(prep: Prepared, settings: CueSettings, spans: list[Span]) -> list[Span]:
     """Join scraps (see _is_scrap) to a neighbour, across the weaker boundary, when the result fits."""
     out = list(spans)
@@ -222,11 +265,21 @@ def merge_scraps(prep: Prepared, settings: CueSettings, spans: list[Span]) -> li
         options: list[tuple[float, int, int]] = []  # (boundary strength, gap, direction)
         if idx > 0:
             pi, _ = out[idx - 1]
-            if fits(prep, settings, pi, j):
+            if fits(prep, settings, pi, j) and sentences_fit(prep, settings, pi, j):
                 options.append((-prep.cost[i - 1], prep.starts[i] - prep.ends[i - 1], -1))
         if idx + 1 < len(out):
             _, nj = out[idx + 1]
-            if fits(prep, settings, i, nj):
+            if fits(prep, settings, i, nj) and sentences_fit(prep, settings, i, nj):
+                options.append((-prep.cost[j], prep.starts[j + 1] - prep.ends[j], 1))
+        if not options:
+            borrowed = _borrow(prep, settings, out, idx)
+            if borrowed is not None:
+                out[idx : idx + 2] = borrowed
+                continue
+            # timing does not allow the sentences their own lines: the rules come first
+            if idx > 0 and fits(prep, settings, out[idx - 1][0], j):
+                options.append((-prep.cost[i - 1], prep.starts[i] - prep.ends[i - 1], -1))
+            if idx + 1 < len(out) and fits(prep, settings, i, out[idx + 1][1]):
                 options.append((-prep.cost[j], prep.starts[j + 1] - prep.ends[j], 1))
         if not options:
             idx += 1

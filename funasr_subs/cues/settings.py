@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
+from funasr_subs.cues.script import Script
+
 Profile = Literal["zh", "en"]
 PunctuationStyle = Literal["keep", "space"]
+LatinSpacing = Literal["none", "space"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,12 @@ class CueSettings:
     linger: int = 500  # how long a cue may stay after its last token, into free time
     fps: float | None = None  # snap every time to frame boundaries when set
     punctuation: PunctuationStyle = "keep"
+    #: Between Chinese and an English word: "space" (a half-width space, as most Chinese style guides ask) or
+    #: "none". Digits sit next to Chinese without a space either way (``5个人``, ``2024年``).
+    latin_spacing: LatinSpacing = "space"
+    script: Script = "hans"  # the display script: hans (FunASR's), hant, tw or hk (OpenCC)
+    #: The user's words (hotwords, --words): never split across lines or cues, spelled as given.
+    words: tuple[str, ...] = ()
 
     @classmethod
     def for_profile(cls, profile: Profile, **overrides: object) -> CueSettings:

@@ -50,6 +50,8 @@ def char_width(ch: str, profile: str) -> float:
 
 def text_width(text: str, profile: str) -> float:
     """Display width of a string (line breaks not allowed inside)."""
+    if not text:
+        return 0.0
     return sum(char_width(ch, profile) for ch in text)
 
 
@@ -73,8 +75,19 @@ def token_kind(text: str) -> TokenKind:
     return "other"
 
 
-def separator(prev_kind: TokenKind, prev_punct: str, kind: TokenKind) -> str:
-    """The text between two tokens: a space around English words, none between CJK characters and digits."""
+def edge_kinds(text: str) -> tuple[TokenKind, TokenKind]:
+    """How a word joins its neighbours on the left and on the right: a word made of several (``5个人``,
+    ``OK 啊``) joins by its first and last letters or digits."""
+    letters = [ch for ch in text if ch.isalnum()]
+    if not letters:
+        kind = token_kind(text)
+        return kind, kind
+    return token_kind(letters[0]), token_kind(letters[-1])
+
+
+def separator(prev_kind: TokenKind, prev_punct: str, kind: TokenKind, *, latin_space: bool = True) -> str:
+    """The text between two tokens: a space between English words, none between CJK characters and digits; between
+    Chinese and an English word a space when ``latin_space`` (digits sit next to Chinese without one)."""
     if prev_punct:
         last = prev_punct[-1]
         if last in OPENING:
@@ -88,7 +101,7 @@ def separator(prev_kind: TokenKind, prev_punct: str, kind: TokenKind) -> str:
         return ""
     if "cjk" in (prev_kind, kind):
         # digit groups sit next to CJK without a space ("2024年"); English words keep spaces around them
-        return "" if "digit" in (prev_kind, kind) else " "
+        return " " if latin_space and "digit" not in (prev_kind, kind) else ""
     return " "  # latin/digit next to latin/digit
 
 

@@ -95,7 +95,7 @@ def parse_request(query: Mapping[str, Sequence[str]], fields: Mapping[str, str] 
 
 def model_language(settings: Settings) -> tuple[str, str]:
     """(code, whisper name) of the language the FunASR model transcribes: ``settings.lang``, else the profile's."""
-    code = (settings.lang or settings.profile).split("-")[0].split("_")[0].lower() or "zh"
+    code = (settings.output_lang or settings.profile).split("-")[0].split("_")[0].lower() or "zh"
     return code, LANGUAGE_NAMES.get(code, code)
 
 
