@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from funasr_subs.commands.progress import ProgressLog, StageClock, clock
+from funasr_subs.progress import ProgressLog, StageClock, clock
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 from tests.test_cli_transcribe import cli

@@ -143,3 +143,22 @@ def test_once_leaves_an_empty_file_for_the_next_run(
     assert f"skipped {root / 'empty.mkv'}: it is empty" in done.stderr
     assert (root / "ready.zh.srt").is_file() and not (root / "empty.zh.srt").exists()
     assert _status(state)["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 0}
+
+
+def test_the_daemon_logs_life_on_a_long_job(library: tuple[Path, Path], tmp_path: Path) -> None:
+    """--progress-every: the daemon's log shows a running file's recognition wait, not only its start and end."""
+    root, state = library
+    with FunasrTestServer(slow_seconds=2.0) as slow:
+        slow.fault = "slow"
+        running = Daemon(
+            str(root), "--settle", "0.3", "--state-dir", str(state), "--server", slow.url, "--progress-every", "0.5"
+        )
+        try:
+            running.wait_for(r"watching ")
+            make_media(tmp_path / "long.mkv", bursts=[(500, 1000)], duration_ms=2500)
+            shutil.move(tmp_path / "long.mkv", root / "long.mkv")
+            line = running.wait_for(r"^progress: .*long\.mkv: the server is recognising: 0:0\d so far")
+            assert str(root / "long.mkv") in line
+            running.wait_for(r"done .*long\.mkv -> long\.zh\.srt")
+        finally:
+            assert running.stop() == 0

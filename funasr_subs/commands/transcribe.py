@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
-from funasr_subs.commands.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
+from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
     from funasr_subs.config import Settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -51,6 +52,7 @@ class WatchOptions:
     heartbeat: float = 60.0
     young: float = 300.0  # an unreadable file modified less than this long ago is tried again, not failed
     young_retry: float = 30.0  # ... after this many seconds (or as soon as it changes)
+    progress_every: float = 0.0  # a log line on each running file every this many seconds (0: none)
 
 
 class WatchDaemon:
@@ -68,6 +70,8 @@ class WatchDaemon:
         self.settings = settings
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
         self._up_to_date = up_to_date
+        if process is generate and options.progress_every > 0:
+            process = functools.partial(generate, progress_every=options.progress_every)
         self.settler = Settler(options.settle, drop_empty=options.once)
         self.backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._cancel = threading.Event()  # the cancel token running jobs see

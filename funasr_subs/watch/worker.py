@@ -26,6 +26,7 @@ from funasr_subs.errors import (
     ToolMissingError,
 )
 from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.progress import ProgressLog
 from funasr_subs.watch.scan import HotwordsLookup, root_of
 from funasr_subs.watch.state import Job, StateDB
 
@@ -45,9 +46,11 @@ YOUNG_S = 300.0
 YOUNG_RETRY_S = 30.0
 
 
-def generate(path: Path, settings: Settings, cancel: CancelToken) -> Result:
-    """The real work: :func:`funasr_subs.pipeline.generate_subtitles`."""
-    return pipeline.generate_subtitles(path, settings, cancel=cancel)
+def generate(path: Path, settings: Settings, cancel: CancelToken, *, progress_every: float = 0.0) -> Result:
+    """The real work: :func:`funasr_subs.pipeline.generate_subtitles`; with ``progress_every``, a log line on the
+    running file every that many seconds (the stage, the time the server has been recognising, the estimate)."""
+    progress = ProgressLog(path, progress_every) if progress_every > 0 else None
+    return pipeline.generate_subtitles(path, settings, cancel=cancel, progress=progress)
 
 
 @dataclass(frozen=True)
