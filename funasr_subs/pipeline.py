@@ -157,16 +157,17 @@ async def _one_attempt(
     on_bytes: Callable[[int], None],
     waiting: _Waiting,
 ) -> dict[str, Any]:
-    ws = await open_connection(_server(settings))
-    try:
-        start = start_message(
-            wav_name=media.stem or "media",
-            wav_format=wav_format,
-            audio_fs=audio_fs,
-            itn=settings.itn,
-            hotwords=settings.hotwords,
-        )
-        async with open_stream() as stream:
+    start = start_message(
+        wav_name=media.stem or "media",
+        wav_format=wav_format,
+        audio_fs=audio_fs,
+        itn=settings.itn,
+        hotwords=settings.hotwords,
+    )
+    # ffmpeg first: it starts decoding while the connection is made
+    async with open_stream() as stream:
+        ws = await open_connection(_server(settings))
+        try:
             return await exchange(
                 ws,
                 start,
@@ -176,9 +177,9 @@ async def _one_attempt(
                 on_bytes=on_bytes,
                 send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
             )
-    finally:
-        waiting.stop()
-        await close_quietly(ws)
+        finally:
+            waiting.stop()
+            await close_quietly(ws)
 
 
 async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None]) -> AsyncIterator[bytes]:
