@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from funasr_subs import plugins, speedbook
 from funasr_subs.audio import FfmpegStream
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
-from funasr_subs.cues import build_cues
+from funasr_subs.cues import build_cues, lexicon
 from funasr_subs.errors import (
     CancelledError,
     FunasrSubsError,
@@ -36,6 +37,7 @@ from funasr_subs.media import (
 )
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.mp4head import Priming, strip_priming
+from funasr_subs.progress import RecognitionWait
 from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
 from funasr_subs.writers import atomic_write_text, digest, render
@@ -155,7 +157,7 @@ async def _one_attempt(
     open_stream: Callable[[], Any],
     reply_timeout: float,
     on_bytes: Callable[[int], None],
-    waiting: _Waiting,
+    waiting: RecognitionWait,
 ) -> dict[str, Any]:
     start = start_message(
         wav_name=media.stem or "media",
@@ -189,39 +191,26 @@ async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None]) -> Async
     done()
 
 
-class _Waiting:
-    """The recognition stage: from the end of the upload until the reply. Reported every ``TICK_S`` seconds as
-    ``progress("recognise", elapsed / estimate)`` (capped at 0.99; 0.0 while the server's speed is unknown), so a
-    display can show the time waited and what is probably left (see speedbook)."""
+_warm_lock = threading.Lock()
+_warming: threading.Thread | None = None
 
-    TICK_S = 1.0
 
-    def __init__(self, progress: _Progress, estimate_s: float | None) -> None:
-        self.progress = progress
-        self.estimate_s = estimate_s
-        self.began: float | None = None
-        self.waited_s: float | None = None
-        self._task: asyncio.Task[None] | None = None
+def _load_after_reply() -> None:
+    try:
+        lexicon.cut("预热")  # the word segmenter's dictionary: ~0.25 s and ~50 MB, once per process
+        plugins.load_plugins()
+    except Exception:  # only a head start: the same work happens (and reports) when it is needed
+        log.debug("warm-up failed", exc_info=True)
 
-    def start(self) -> None:
-        self.progress("upload", 1.0)
-        self.began = time.monotonic()
-        self._task = asyncio.get_running_loop().create_task(self._tick())
 
-    async def _tick(self) -> None:
-        assert self.began is not None
-        while True:
-            elapsed = time.monotonic() - self.began
-            fraction = min(0.99, elapsed / self.estimate_s) if self.estimate_s else 0.0
-            self.progress("recognise", fraction)
-            await asyncio.sleep(self.TICK_S)
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self.began is not None and self.waited_s is None:
-            self.waited_s = time.monotonic() - self.began
+def _warm_up() -> None:
+    """While the server recognises (seconds to minutes on a real server), load in the background what is needed
+    only once the reply is there, so the reply is not kept waiting for it. Once per process."""
+    global _warming
+    with _warm_lock:
+        if _warming is None:
+            _warming = threading.Thread(target=_load_after_reply, name="funasr-subs-warm-up", daemon=True)
+            _warming.start()
 
 
 async def _with_retries(
@@ -344,12 +333,12 @@ async def _recognise(
         progress("upload", min(0.99, sent / total))
 
     estimate = speedbook.estimate_s(settings.server, duration_ms)
-    waiting = _Waiting(progress, estimate)
+    waiting = RecognitionWait(progress, estimate, on_start=_warm_up)
 
     def attempt() -> Any:
         nonlocal sent, waiting
         sent = 0
-        waiting = _Waiting(progress, estimate)
+        waiting = RecognitionWait(progress, estimate, on_start=_warm_up)
         progress("upload", 0.0)
         return _one_attempt(
             media,

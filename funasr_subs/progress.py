@@ -11,6 +11,10 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # asyncio is imported by the pipeline; the commands' --help does not need it
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +93,56 @@ class ProgressLog:
         if now >= self.next_at and stage != "write" and fraction < 1.0:  # 1.0: the stage just ended
             log.info("progress: %s: %s", self.media, self.clock.describe())
             self.next_at = now + self.every
+
+
+class RecognitionWait:
+    """The recognition stage: from the end of the upload until the reply. Reported every ``TICK_S`` seconds as
+    ``progress("recognise", elapsed / estimate)`` (capped at 0.99; 0.0 while the server's speed is unknown), so a
+    display can show the time waited and what is probably left (see speedbook). :meth:`start` is called in the
+    event loop when the upload ends, :meth:`stop` at the reply."""
+
+    TICK_S = 1.0
+
+    def __init__(
+        self,
+        progress: Callable[[str, float], None],
+        estimate_s: float | None,
+        *,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
+        self.progress = progress
+        self.estimate_s = estimate_s
+        self.on_start = on_start
+        self.began: float | None = None
+        self.waited_s: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.progress("upload", 1.0)
+        if self.on_start is not None:
+            self.on_start()
+        import asyncio
+
+        self.began = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        assert self.began is not None
+        while True:
+            elapsed = time.monotonic() - self.began
+            fraction = min(0.99, elapsed / self.estimate_s) if self.estimate_s else 0.0
+            self.progress("recognise", fraction)
+            await _sleep(self.TICK_S)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self.began is not None and self.waited_s is None:
+            self.waited_s = time.monotonic() - self.began
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
