@@ -162,3 +162,19 @@ def test_the_daemon_logs_life_on_a_long_job(library: tuple[Path, Path], tmp_path
             running.wait_for(r"done .*long\.mkv -> long\.zh\.srt")
         finally:
             assert running.stop() == 0
+
+
+def test_an_empty_file_queued_by_a_hook_is_not_failed(
+    library: tuple[Path, Path], funasr_server: FunasrTestServer
+) -> None:
+    root, state = library
+    empty = root / "Show - S01E01.mkv"
+    empty.touch()  # a download client that created the file before writing it
+    queued = cli("hook", "--state-dir", str(state), "--root", str(root), str(empty))
+    assert queued.returncode == 0, queued.stderr
+    done = cli("watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url)
+    assert done.returncode == 0, done.stderr
+    assert f"not ready: {empty}: the file is empty" in done.stderr
+    status = _status(state)
+    assert status["counts"] == {"queued": 1, "running": 0, "done": 0, "failed": 0}  # kept for the next run
+    assert funasr_server.requests == []
