@@ -163,7 +163,8 @@ def limits_text(settings: CueSettings) -> str:
     )
 
 
-def _cues(n: int) -> str:
+def cue_count(n: int) -> str:
+    """``1 cue``, ``2 cues``."""
     return "1 cue" if n == 1 else f"{n} cues"
 
 
@@ -171,11 +172,11 @@ def summary_line(report: Report, name: str = "") -> str:
     """One line: how many cues, how many break the rules, per rule."""
     prefix = f"{name}: " if name else ""
     if report.ok:
-        return f"{prefix}{_cues(report.cues)}, all within the rules ({limits_text(report.settings)})"
+        return f"{prefix}{cue_count(report.cues)}, all within the rules ({limits_text(report.settings)})"
     counts = ", ".join(f"{n} {RULE_NAMES[rule]}" for rule, n in report.counts().items() if n)
     share = 100.0 * (report.cues - report.bad_cues) / report.cues if report.cues else 100.0
     return (
-        f"{prefix}{_cues(report.cues)}, {report.bad_cues} break the rules ({share:.1f}% ok): {counts} "
+        f"{prefix}{cue_count(report.cues)}, {report.bad_cues} break the rules ({share:.1f}% ok): {counts} "
         f"({limits_text(report.settings)})"
     )
 

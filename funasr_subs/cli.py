@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from funasr_subs._version import __version__
+from funasr_subs.commands.parsing import Parser
 from funasr_subs.errors import FunasrSubsError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ Run 'funasr-subs COMMAND --help' for a command's options.
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only``, the full options of that one command and a summary line of the others
     (each command's module, and what it imports, is loaded only when that command runs: start-up stays fast)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="funasr-subs",
         description="Subtitles for your media, made by a FunASR speech server.",
         epilog=EPILOG,

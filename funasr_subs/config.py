@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from funasr_subs.errors import ConfigError
 if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, not for every command's --help
     from funasr_subs.cues.script import Script
     from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
+
+log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
@@ -290,17 +293,36 @@ def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
     return settings_from_mapping(top, f"config file {path}")
 
 
+_WARNED: set[str] = set()
+
+
+def unknown_variable_hint(name: str) -> str | None:
+    """The warning for a ``FUNASR_SUBS_*`` variable that is no setting (a typo, usually), or None when it is one.
+
+    ``FUNASR_SUBS_SERVE_*`` variables belong to ``serve`` (which checks them itself).
+    """
+    key = name[len(ENV_PREFIX) :].lower()
+    known = {f.name for f in fields(Settings)} | {"config"}
+    if not name.startswith(ENV_PREFIX) or key in known or key.startswith("serve_"):
+        return None
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean {ENV_PREFIX}{close[0].upper()}?" if close else "'funasr-subs config' lists the settings"
+    return f"warning: environment variable {name} is not a funasr-subs setting and is ignored: {hint}"
+
+
 def load_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    data = {
-        key[len(ENV_PREFIX) :].lower(): value
-        for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in ("config",)
-    }
+    """The ``FUNASR_SUBS_<KEY>`` variables as Settings arguments; an unknown one is warned about once."""
     known = {f.name for f in fields(Settings)}
     out: dict[str, Any] = {}
-    for key, value in data.items():
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
         if key in known:  # each variable on its own, so an error names the variable to fix
             out.update(settings_from_mapping({key: value}, f"environment variable {ENV_PREFIX}{key.upper()}"))
+        elif (hint := unknown_variable_hint(name)) is not None and name not in _WARNED:
+            _WARNED.add(name)
+            log.warning("%s", hint)
     return out
 
 

@@ -73,6 +73,10 @@ class Result:
     timings: Timings = Timings()
     reason: str = ""  # why it was skipped
 
+    def written_names(self) -> str:
+        """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""
+        return ", ".join(p.name if p.parent == self.media.parent else str(p) for p in self.written)
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -132,6 +136,23 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
         if taken and not (previous is not None and previous.wrote(path)):
             return path
     return None
+
+
+def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> str | None:
+    """Why the file is skipped (a subtitle of the user's in the way, or up to date), or None to transcribe it."""
+    blocker = _blocking_output(media, settings, previous)
+    if blocker is not None:
+        return f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
+        return "subtitles are up to date (use --overwrite to redo)"
+    return None
+
+
+def skip_reason(media_path: Path | str, settings: Settings) -> str | None:
+    """What :func:`generate_subtitles` would decide before contacting the server, without doing anything: why the
+    file would be skipped, or None when it would be transcribed (``--dry-run``)."""
+    media = Path(media_path)
+    return _skip_reason(media, settings, try_read_sidecar(sidecar_path_for(media, settings.output_dir)))
 
 
 # --- recognition ------------------------------------------------------------------------------------------
@@ -383,8 +404,15 @@ def recognise_file(
 
 # --- the whole job ------------------------------------------------------------------------------------------
 def _check_writable(folder: Path, media: Path) -> None:
+    """The output folder exists (an --output-dir is made) and can be written in; OutputError otherwise."""
+    if not folder.is_dir() and folder != media.parent:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {folder}: {exc.strerror}", path=media) from None
+        log.info("created the output folder %s", folder)
     if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist: create it or fix --output-dir", path=media)
+        raise OutputError(f"output folder {folder} is not a folder: fix --output-dir", path=media)
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write in {folder}: permission denied; use --output-dir DIR", path=media)
 
@@ -422,12 +450,9 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
-    blocker = _blocking_output(media, settings, previous)
-    if blocker is not None:
-        reason = f"{blocker.name} exists and was not written by funasr-subs (use --overwrite to replace it)"
+    reason = _skip_reason(media, settings, previous)
+    if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
-    if not settings.overwrite and previous is not None and is_up_to_date(media, settings):
-        return Result(media=media, status="skipped", reason="subtitles are up to date (use --overwrite to redo)")
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()

@@ -56,9 +56,12 @@ class Sidecar:
         return st.st_size == self.media_size and st.st_mtime_ns == self.media_mtime_ns
 
     def wrote(self, path: Path) -> bool:
-        """True when ``path`` holds exactly a version of a subtitle this tool wrote."""
-        digests = self.outputs.get(path.name)
-        return bool(digests) and file_digest(path) in digests  # type: ignore[operator]
+        """True when ``path`` holds exactly a version of a subtitle this tool wrote.
+
+        ``outputs`` names files beside the sidecar by name, files elsewhere (``retime -o``) by absolute path.
+        """
+        digests = [*self.outputs.get(path.name, ()), *self.outputs.get(str(path.resolve()), ())]
+        return bool(digests) and file_digest(path) in digests
 
 
 def sidecar_path_for(media: Path, output_dir: Path | None = None) -> Path:

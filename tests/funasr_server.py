@@ -13,11 +13,12 @@ import ssl
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -454,10 +455,24 @@ class FunasrTestServer:
                 self.replies.append(text)
 
 
+def default_port(environ: Mapping[str, str]) -> int:
+    """Where funasr-subs would look: the port of ``FUNASR_SUBS_SERVER`` when it names one, else FunASR's 10095."""
+    with contextlib.suppress(ValueError):
+        port = urlsplit(environ.get("FUNASR_SUBS_SERVER", "")).port
+        if port:
+            return port
+    return 10095
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tests.funasr_server --port 10095``: run the test server in the foreground for demos."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=10095)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=default_port(os.environ),
+        help="port on 127.0.0.1 (default: the port of $FUNASR_SUBS_SERVER if set, so funasr-subs finds it; else 10095)",
+    )
     parser.add_argument("--tls", action="store_true", help="serve wss:// with a fresh self-signed certificate")
     parser.add_argument("--fault", choices=FAULTS, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="normal")

@@ -207,3 +207,30 @@ def decode_pcm(path: Path, *, stream: str = "a:0") -> bytes:
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}"]
     argv += ["-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
     return subprocess.run(argv, capture_output=True, check=True).stdout
+
+
+#: What ``python -m tests.media FILE`` makes: 12 s, three stretches of "speech" (the docs' demo file).
+DEMO_BURSTS: tuple[Burst, ...] = ((1000, 2400), (4500, 3000), (9000, 1600))
+DEMO_DURATION_MS = 12000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tests.media demo.mp4 [more files]``: demo media for the docs' examples (any suffix listed above)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.media",
+        description="Make small real media files whose 'speech' is 440 Hz tone bursts at 1.0-3.4 s, 4.5-7.5 s and "
+        "9.0-10.6 s of 12 s (the test FunASR server 'recognises' each burst as a sentence).",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="e.g. demo.mp4, talk.mkv, song.mp3")
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_media(path, DEMO_BURSTS, DEMO_DURATION_MS)
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -184,7 +184,7 @@ def test_recording_stopped_makes_subtitles_in_the_background(host: Host, tmp_med
     assert srt.is_file() and vtt.is_file()
     assert "00:00:01," in srt.read_text(encoding="utf-8")
     assert [lvl for lvl, _ in log] == [LOG_INFO, LOG_INFO]
-    assert log[-1][1].startswith(f"{recording.name}: wrote {srt.name}, {vtt.name} (1 cues) in ")
+    assert log[-1][1].startswith(f"{recording.name}: wrote {srt.name}, {vtt.name} (1 cue) in ")
 
 
 def test_script_properties_cover_the_settings(host: Host) -> None:

@@ -153,7 +153,7 @@ def test_builtin_log_action_is_declared_and_logs_one_line(tmp_path: Path, caplog
     plugin.on_failure(tmp_path / "bad.mkv", ServerUnavailableError("no FunASR server", path=tmp_path / "bad.mkv"))
     lines = [r.getMessage() for r in caplog.records if r.name == "funasr_subs.actions.log"]
     assert lines == [
-        f"written {tmp_path / 'film.mkv'}: film.zh.srt (1 cues, 0.0 s)",
+        f"written {tmp_path / 'film.mkv'}: film.zh.srt (1 cue, 0.0 s)",
         f"failed {tmp_path / 'bad.mkv'}: no FunASR server",
     ]
 

@@ -61,7 +61,14 @@ def test_real_replies_without_speech_or_times_fail_clearly(tmp_path: Path, capsy
     assert f"error: {marker}: the reply holds no speech (empty text): nothing to write" in errors
     assert any(e.startswith(f"error: {no_ts}: the server sent text without timestamps") for e in errors)
     assert (tmp_path / "01.zh.srt").exists()  # the others are still processed
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["01.json", "01.zh.srt", "08.json", "09.json"]
+    # the one reply with speech also got its sidecar (what retime wrote from it is recorded there)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "01.funasr.json",
+        "01.json",
+        "01.zh.srt",
+        "08.json",
+        "09.json",
+    ]
 
 
 def test_session_collects_the_offline_replies_in_order(tmp_path: Path) -> None:
@@ -134,8 +141,8 @@ def test_bad_inputs_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["retime", str(no_side), str(not_json), str(other_json), str(tmp_path / "gone.mkv")]) == 1
     errors = capsys.readouterr().err.splitlines()
     assert (
-        f"error: {no_side}: no sidecar lonely.funasr.json beside it: transcribe it first (funasr-subs transcribe)"
-        in errors
+        f"error: {no_side}: no sidecar lonely.funasr.json beside it: transcribe it first (funasr-subs transcribe), "
+        "or give the --output-dir it was transcribed with" in errors
     )
     assert any(e.startswith(f"error: {not_json}: not valid JSON") for e in errors)
     assert f"error: {other_json}: not a FunASR reply (no text, stamp_sents or timestamp)" in errors

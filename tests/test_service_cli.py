@@ -62,12 +62,23 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert code == 0
 
 
-@needs_alias
 def test_serve_refuses_a_network_bind_without_token(tmp_path: Path) -> None:
-    argv = ["serve", "--host", "127.0.0.2", "--port", "0", "--state-dir", str(tmp_path / "state")]
+    argv = ["serve", "--host", "0.0.0.0", "--port", "0", "--state-dir", str(tmp_path / "state")]
     proc = subprocess.run([*COMMAND, *argv], env=clean_env(tmp_path), capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
-    assert "token is required" in proc.stderr
+    assert "binding 0.0.0.0 exposes the service to the network, so a token is required" in proc.stderr
+
+
+@needs_alias
+def test_serve_on_another_loopback_address_needs_no_token(tmp_path: Path) -> None:
+    """127.0.0.2 is loopback too: only this machine reaches it, so it is treated like 127.0.0.1."""
+    argv = ["--host", "127.0.0.2", "--port", "0", "--state-dir", str(tmp_path / "state")]
+    proc, url = start(argv, clean_env(tmp_path))
+    try:
+        assert url.startswith("http://127.0.0.2:")
+        assert request(("127.0.0.2", int(url.rsplit(":", 1)[1])), "GET", "/status").status == 200
+    finally:
+        assert stop(proc) == 0
 
 
 @needs_alias

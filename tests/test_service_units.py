@@ -67,7 +67,8 @@ def test_every_token_form_is_found() -> None:
 
 def test_bind_rules() -> None:
     assert is_local("127.0.0.1") and is_local("::1") and is_local("[::1]") and is_local("localhost")
-    assert not is_local("0.0.0.0") and not is_local("127.0.0.2") and not is_local("192.168.1.5")
+    assert is_local("127.0.0.2") and is_local("127.255.0.9")  # every loopback address stays on this machine
+    assert not is_local("0.0.0.0") and not is_local("::") and not is_local("192.168.1.5") and not is_local("nas")
     check_token_setting("127.0.0.1", None)
     check_token_setting("0.0.0.0", "x" * 16)
     with pytest.raises(ConfigError, match="token is required"):

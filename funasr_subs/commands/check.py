@@ -28,6 +28,8 @@ examples:
 exit status: 0 every cue keeps the rules, 1 some cue breaks them, 2 a file cannot be read.
 """
 
+#: The cue options that change what is checked (the others only change how cues are made).
+CHECKED = frozenset({"profile", "max_width", "max_lines", "min_duration", "max_duration", "min_gap", "max_cps"})
 #: pysubs2 format ids by suffix; other suffixes are auto-detected.
 _FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 #: ASS/SSA store centiseconds, so times may be off by up to 10 ms from what was meant.
@@ -47,8 +49,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="subtitle files")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only one summary line per file")
-    add_cue_options(parser)
-    add_common_options(parser)
+    add_cue_options(parser, only=CHECKED)
+    add_common_options(parser, quiet=False)
     parser.set_defaults(func=run)
 
 

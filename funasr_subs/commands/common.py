@@ -26,30 +26,43 @@ def _formats(value: str) -> tuple[str, ...]:
     return items
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """--config, -v, --log-file: every command has them."""
+def add_common_options(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
+    """--config, -v, -q, --log-file: every command has them (``quiet=False``: the command has its own -q)."""
     group = parser.add_argument_group("general")
     group.add_argument(
         "--config", type=Path, metavar="FILE", help=f"TOML config file (default: {default_config_path()}, if present)"
     )
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail: time, level and source on each line; -vv debug"
+    )
+    if quiet:
+        group.add_argument(
+            "-q", "--quiet", dest="verbose", action="store_const", const=-1, help="only warnings and errors"
+        )
     group.add_argument("--log-file", type=Path, metavar="FILE", help="also write the log to FILE")
 
 
-def add_cue_options(parser: argparse.ArgumentParser) -> None:
-    """The cue engine's numbers; unset means the profile's default."""
+def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | None = None) -> None:
+    """The cue engine's numbers; unset means the profile's default. ``only``: just these keys (for ``check``)."""
+    options: list[tuple[str, dict[str, Any]]] = [
+        ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
+        ("--max-width", {"type": float, "metavar": "N", "help": "line width (zh 16, CJK=1 half-width=0.5; en 42)"}),
+        ("--max-lines", {"type": int, "metavar": "N", "help": "lines per cue (2)"}),
+        ("--min-duration", {"type": int, "metavar": "MS", "help": "shortest cue (833)"}),
+        ("--max-duration", {"type": int, "metavar": "MS", "help": "longest cue (7000)"}),
+        ("--min-gap", {"type": int, "metavar": "MS", "help": "gap between cues (83)"}),
+        ("--max-cps", {"type": float, "metavar": "N", "help": "reading speed, characters/s (zh 9, en 20)"}),
+        ("--pause", {"type": int, "metavar": "MS", "help": "a silence longer than this breaks a cue (500)"}),
+        ("--linger", {"type": int, "metavar": "MS", "help": "how long a cue may stay after speech (500)"}),
+        ("--fps", {"type": float, "metavar": "FPS", "help": "snap times to frames, e.g. 23.976"}),
+        ("--punctuation", {"choices": ["keep", "space"], "default": None, "help": "keep (default) or space style"}),
+    ]
     g = parser.add_argument_group("cues (defaults come from --profile)")
-    g.add_argument("--profile", choices=["zh", "en"], default=None, help="rule set: zh (default) or en")
-    g.add_argument("--max-width", type=float, metavar="N", help="line width (zh 16, CJK=1 half-width=0.5; en 42)")
-    g.add_argument("--max-lines", type=int, metavar="N", help="lines per cue (2)")
-    g.add_argument("--min-duration", type=int, metavar="MS", help="shortest cue (833)")
-    g.add_argument("--max-duration", type=int, metavar="MS", help="longest cue (7000)")
-    g.add_argument("--min-gap", type=int, metavar="MS", help="gap between cues (83)")
-    g.add_argument("--max-cps", type=float, metavar="N", help="reading speed, characters/s (zh 9, en 20)")
-    g.add_argument("--pause", type=int, metavar="MS", help="a silence longer than this breaks a cue (500)")
-    g.add_argument("--linger", type=int, metavar="MS", help="how long a cue may stay after speech (500)")
-    g.add_argument("--fps", type=float, metavar="FPS", help="snap times to frames, e.g. 23.976")
-    g.add_argument("--punctuation", choices=["keep", "space"], default=None, help="keep (default) or space style")
+    for flag, kwargs in options:
+        if only is None or flag[2:].replace("-", "_") in only:
+            g.add_argument(flag, **kwargs)
+    if only is not None:
+        return
     z = parser.add_argument_group("Chinese text")
     z.add_argument(
         "--script",
@@ -79,7 +92,10 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lang", metavar="CODE", help="language tag in file names: <stem>.<lang>.srt (default zh; '' none)")
     g.add_argument("--output-dir", type=Path, metavar="DIR", help="write subtitles here instead of next to the media")
     g.add_argument(
-        "--overwrite", action="store_true", default=None, help="replace existing subtitles this tool did not write"
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace subtitles this tool did not write, and redo files whose subtitles are up to date",
     )
 
 
@@ -90,8 +106,18 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
     g.add_argument("--ca-file", type=Path, metavar="FILE", help="trust this CA/certificate for wss://")
     g.add_argument("--connect-timeout", type=float, metavar="S", help="seconds to connect (10)")
-    g.add_argument("--reply-timeout", type=float, metavar="S", help="seconds to wait for the reply, plus ... (120)")
-    g.add_argument("--reply-timeout-ratio", type=float, metavar="R", help="... R x the audio duration (0.5)")
+    g.add_argument(
+        "--reply-timeout",
+        type=float,
+        metavar="S",
+        help="seconds to wait for the reply after the upload (120), plus --reply-timeout-ratio x the audio's length",
+    )
+    g.add_argument(
+        "--reply-timeout-ratio",
+        type=float,
+        metavar="R",
+        help="extra wait per second of audio (0.5: a 1-hour file may wait 120 + 1800 s)",
+    )
     g.add_argument("--retries", type=int, metavar="N", help="retries after a connection failure (3)")
     g.add_argument("--retry-backoff", type=float, metavar="S", help="first retry wait, doubled each time (1)")
     r = parser.add_argument_group("request")
@@ -133,8 +159,9 @@ def with_user_words(settings: Settings) -> Settings:
 
 def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:
     """Handlers are configured here only (the CLI), never at import time."""
-    level = logging.WARNING if verbose < 0 else logging.INFO if verbose == 0 else logging.DEBUG
-    fmt = "%(asctime)s %(levelname)s %(message)s" if verbose > 0 else "%(message)s"
+    # -q: warnings and errors; default: what happens to each file; -v: the same with time, level and logger; -vv: debug
+    level = logging.WARNING if verbose < 0 else logging.INFO if verbose < 2 else logging.DEBUG
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose > 0 else "%(message)s"
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         try:

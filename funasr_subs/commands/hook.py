@@ -167,5 +167,5 @@ def _inline(call: HookCall, config: ServiceConfig, roots: tuple[Path, ...], sett
         if result.status == "skipped":
             log.info("%s: skipped (%s)", path, result.reason)
         else:
-            log.info("%s: wrote %s", path, ", ".join(p.name for p in result.written))
+            log.info("%s: wrote %s", path, result.written_names())
     return code

@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.check import check_cues, format_report
+from funasr_subs.check import check_cues, cue_count, format_report
 from funasr_subs.commands.common import (
     add_common_options,
     add_cue_options,
@@ -27,12 +28,22 @@ from funasr_subs.errors import (
     ConfigError,
     FunasrSubsError,
     NoSpeechError,
+    OutputError,
     OutputExistsError,
 )
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import parse_reply, parse_session
-from funasr_subs.sidecar import SUFFIX, Sidecar, is_sidecar, merged_outputs, read_sidecar, sidecar_from_dict
+from funasr_subs.sidecar import (
+    SUFFIX,
+    Sidecar,
+    is_sidecar,
+    merged_outputs,
+    read_sidecar,
+    sidecar_from_dict,
+    sidecar_path_for,
+    try_read_sidecar,
+)
 from funasr_subs.writers import atomic_write_text, digest, render
 
 log = logging.getLogger(__name__)
@@ -70,6 +81,8 @@ RECORDED_KEYS = (
     "lang",
 )
 _SETTINGS_KEYS = frozenset(f.name for f in dataclasses.fields(Settings))
+#: The sidecar's record of the last ``--shift`` (not a Settings key: only retime shifts).
+SHIFT_KEY = "shift_ms"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,12 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="media file, sidecar or reply JSON")
-    parser.add_argument("--shift", type=int, default=0, metavar="MS", help="move every cue by MS (may be negative)")
+    parser.add_argument(
+        "--shift",
+        type=int,
+        metavar="MS",
+        help="move every cue by MS from the recognised times (may be negative; remembered like the cue settings)",
+    )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write this one file (format from suffix)")
     parser.add_argument("--check", action="store_true", help="print the rule check of what was written")
     add_output_options(parser)
@@ -134,11 +152,12 @@ def _load_json(path: Path) -> Any:
         ) from None
 
 
-def read_source(path: Path, output_dir: Path | None) -> Source:
+def read_source(path: Path, output_dir: Path | None, output: Path | None = None) -> Source:
     """Recognise INPUT (sidecar, reply JSON/JSONL, or media with a sidecar) and read its transcript."""
     if is_sidecar(path):
         return _from_sidecar(path, read_sidecar(path))
     if path.suffix.lower() in (".json", ".jsonl"):
+        folder = output.parent if output is not None else output_dir  # where the subtitles go
         data = _load_json(path)
         if isinstance(data, dict) and isinstance(data.get("reply"), dict):
             return _from_sidecar(path, sidecar_from_dict(data, str(path)))
@@ -146,9 +165,9 @@ def read_source(path: Path, output_dir: Path | None) -> Source:
             replies = [r for r in data if isinstance(r, Mapping)]
             if not replies:
                 raise BadInputError("holds no FunASR reply", path=path)
-            return Source(path, parse_session(replies), naming=path)
+            return _from_reply(path, {"session": replies}, parse_session(replies), folder)
         if isinstance(data, dict):
-            return Source(path, _transcript_of(data), naming=path)
+            return _from_reply(path, data, _transcript_of(data), folder)
         raise BadInputError("not a FunASR reply or a sidecar", path=path)
     if path.is_dir():
         raise BadInputError("is a folder: give media files, sidecars or reply JSON files", path=path)
@@ -165,9 +184,33 @@ def read_source(path: Path, output_dir: Path | None) -> Source:
             return dataclasses.replace(source, path=path, naming=path)
     if not path.exists():
         raise BadInputError("file not found: check the path", path=path)
+    where = f"in {output_dir} or beside it" if output_dir is not None else "beside it"
     raise BadInputError(
-        f"no sidecar {path.stem}{SUFFIX} beside it: transcribe it first (funasr-subs transcribe)", path=path
+        f"no sidecar {path.stem}{SUFFIX} {where}: transcribe it first (funasr-subs transcribe), or give the "
+        "--output-dir it was transcribed with",
+        path=path,
     )
+
+
+def _from_reply(path: Path, reply: dict[str, Any], transcript: Transcript, folder: Path | None) -> Source:
+    """A reply saved as JSON. What retime writes from it is recorded in ``<stem>.funasr.json`` in ``folder``, where
+    the subtitles go (None: beside the reply), as for a media file, unless that name is another file's sidecar or
+    the folder cannot be written."""
+    side = sidecar_path_for(path, folder)
+    existing = try_read_sidecar(side)
+    taken = existing.media_name != path.name if existing is not None else side.exists() or side.is_symlink()
+    if taken or not os.access(side.parent, os.W_OK):
+        log.debug("%s belongs to another file: what is written from %s is not recorded", side, path)
+        return Source(path, transcript, naming=path)
+    st = path.stat()
+    sidecar = dataclasses.replace(
+        existing or Sidecar(reply=reply),
+        reply=reply,
+        media_name=path.name,
+        media_size=st.st_size,
+        media_mtime_ns=st.st_mtime_ns,
+    )
+    return Source(path, transcript, naming=path, sidecar_path=side, sidecar=sidecar)
 
 
 # --- settings and targets --------------------------------------------------------------------------------
@@ -182,6 +225,17 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
             log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
     flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
     return with_user_words(load_settings({**recorded, **flags}, config_path=getattr(args, "config", None)))
+
+
+def configured_output_dir(args: argparse.Namespace) -> Path | None:
+    """The config file's (or environment's) ``output_dir``: where ``transcribe`` put the sidecars."""
+    return load_settings({}, config_path=getattr(args, "config", None)).output_dir
+
+
+def recorded_shift(source: Source) -> int:
+    """The ``--shift`` the last retime beside this sidecar used (0 when none, or when the value is damaged)."""
+    value = source.sidecar.settings.get(SHIFT_KEY, 0) if source.sidecar is not None else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def output_format(output: Path) -> str:
@@ -205,10 +259,10 @@ def _ours(source: Source, path: Path) -> bool:
 # --- the job ----------------------------------------------------------------------------------------------
 def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[str, Path]]:
     """Read one INPUT, rebuild its cues and write them; returns the cues and the files written."""
-    output_dir = args.output_dir
-    source = read_source(path, output_dir)
+    source = read_source(path, args.output_dir, args.output)
     settings = settings_for(source, args)
-    transcript = source.transcript.shifted(args.shift)
+    shift = args.shift if args.shift is not None else recorded_shift(source)
+    transcript = source.transcript.shifted(shift)
     if not transcript.tokens:
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
     cues = build_cues(transcript.tokens, settings.cue_settings())
@@ -221,17 +275,20 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             )
     texts = {fmt: render(cues, fmt) for fmt in targets}
     sidecar, side_path = source.sidecar, source.sidecar_path
-    if sidecar is not None and side_path is not None:
+    if sidecar is not None and side_path is not None and os.access(side_path.parent, os.W_OK):
         # the sidecar first: it records the digests that mark the subtitles below as ours
+        # files beside the sidecar are recorded by name, others (-o elsewhere) by absolute path
+        here = side_path.parent.resolve()
         owned = {
-            t.name: digest(texts[fmt]) for fmt, t in targets.items() if t.parent.resolve() == side_path.parent.resolve()
+            (t.name if t.parent.resolve() == here else str(t.resolve())): digest(texts[fmt])
+            for fmt, t in targets.items()
         }
-        if owned:
-            recorded = dict(sidecar.settings)
-            if args.output is None:
-                recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
-            updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
-            atomic_write_text(side_path, updated.to_json())
+        recorded = dict(sidecar.settings)
+        if args.output is None:
+            recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
+            recorded[SHIFT_KEY] = shift
+        updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
+        atomic_write_text(side_path, updated.to_json())
     for fmt, target in targets.items():
         atomic_write_text(target, texts[fmt])
     if args.check:
@@ -246,6 +303,15 @@ def run(args: argparse.Namespace) -> int:
         if len(args.inputs) != 1:
             raise ConfigError("-o/--output writes one file: give exactly one INPUT")
         output_format(args.output)
+    # where transcribe put the sidecars: --output-dir, else the configured one (made when it does not exist yet)
+    output_dir = args.output_dir if args.output_dir is not None else configured_output_dir(args)
+    if output_dir is not None and not output_dir.is_dir():
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {output_dir}: {exc.strerror}") from None
+        log.info("created the output folder %s", output_dir)
+    args = argparse.Namespace(**{**vars(args), "output_dir": output_dir})
     failures = 0
     for path in args.inputs:
         try:
@@ -256,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             log.error("error: %s", exc)
             continue
-        log.info("retimed: %s -> %s (%d cues)", path, ", ".join(str(t) for t in targets.values()), len(cues))
+        log.info("retimed: %s -> %s (%s)", path, ", ".join(str(t) for t in targets.values()), cue_count(len(cues)))
     if failures and len(args.inputs) > 1:
         log.error("%d of %d input(s) failed", failures, len(args.inputs))
     return 1 if failures else 0

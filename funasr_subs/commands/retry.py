@@ -21,6 +21,13 @@ def register(subparsers: Any) -> None:
         help="queue failed files again",
         description="Queue the watch daemon's failed files again (after fixing the cause). Given paths are queued "
         "again whatever their state, e.g. to redo a file whose subtitle you deleted.",
+        epilog="""\
+examples:
+  funasr-subs retry                                # every failed file, after fixing the cause
+  funasr-subs retry /srv/tv/Show/e01.mkv           # this file again, whatever its state
+  funasr-subs retry --state-dir /var/lib/funasr-subs
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="only these media files")
     add_state_dir_option(parser)
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
                     errors += 1
                     log.error("error: %s", exc)
         else:
+            for gone in db.forget_gone_failures():
+                log.info("forgot %s: the file is gone", gone)
             count = db.retry_failed()
         alive = db.daemon_alive()
     log.info("queued again: %d file(s)", count)

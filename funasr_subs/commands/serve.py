@@ -71,7 +71,13 @@ def add_service_options(parser: argparse.ArgumentParser, *, listen: bool = True)
     m.add_argument("--emby-api-key", dest=PREFIX + "emby_api_key", metavar="KEY", help="Emby API key")
     m.add_argument("--plex-url", dest=PREFIX + "plex_url", metavar="URL", help="e.g. http://plex:32400")
     m.add_argument("--plex-token", dest=PREFIX + "plex_token", metavar="TOKEN", help="X-Plex-Token")
-    m.add_argument("--media-server-timeout", dest=PREFIX + "media_server_timeout", type=float, metavar="S", help="(10)")
+    m.add_argument(
+        "--media-server-timeout",
+        dest=PREFIX + "media_server_timeout",
+        type=float,
+        metavar="S",
+        help="seconds for each call to Jellyfin, Emby or Plex (10)",
+    )
 
 
 def split_args(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str, Any]]:

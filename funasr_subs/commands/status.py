@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,13 @@ def register(subparsers: Any) -> None:
         help="show the watch queue, failures and recent results",
         description="Show the watch daemon's queue: running and queued files, failures with their reason, and the "
         "most recent results.",
+        epilog="""\
+examples:
+  funasr-subs status                               # the default queue (the one 'funasr-subs watch' uses)
+  funasr-subs status --state-dir /var/lib/funasr-subs -n 50
+  funasr-subs status --json                        # the same as JSON (what GET /status answers)
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_state_dir_option(parser)
     parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="rows per section (20)")
@@ -55,7 +63,8 @@ def render(snap: StatusSnapshot, state_dir: Path) -> str:
     if snap.failures:
         lines += ["", "failed (fix the cause, then: funasr-subs retry [PATH...]):"]
         for j in snap.failures:
-            lines.append(f"  {_when(j.finished_at)}  {j.path}")
+            gone = "" if os.path.lexists(j.path) else "  (the file is gone: nothing to retry)"
+            lines.append(f"  {_when(j.finished_at)}  {j.path}{gone}")
             lines.append(f"      {j.last_error}")
     if snap.recent:
         lines += ["", "recent:"]

@@ -40,12 +40,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "transcribe",
         help="write subtitles next to media files",
-        description="Transcribe media files (or every media file below folders) into SRT/ASS/VTT subtitles.",
+        description="Transcribe media files (or every media file below folders) into SRT/ASS/VTT subtitles: "
+        "<stem>.<lang>.<ext> next to each file (or in --output-dir), plus the sidecar <stem>.funasr.json holding "
+        "the server's reply, so 'funasr-subs retime' can rebuild the subtitles without the server. Files with "
+        "up-to-date subtitles are skipped; subtitles this tool did not write are never replaced (see --overwrite).",
         epilog=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="media files or folders")
     parser.add_argument("--check", action="store_true", help="print the rule check of every subtitle written")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be transcribed and why each other file would be skipped; send and write nothing",
+    )
     parser.add_argument(
         "--progress-every",
         type=_seconds,
@@ -261,6 +269,8 @@ def _collect(
     cancel: threading.Event,
     check: bool,
 ) -> int:
+    from funasr_subs.check import cue_count
+
     failures = 0
     later = [*media_files[settings.jobs :], *[None] * settings.jobs]
     futures = {
@@ -283,8 +293,8 @@ def _collect(
             if result.status == "skipped":
                 log.info("skipped: %s: %s", media, result.reason)
             else:
-                names = ", ".join(p.name for p in result.written)
-                log.info("done: %s -> %s (%d cues, %.1f s)", media, names, len(result.cues), result.timings.total_s)
+                cues, seconds = cue_count(len(result.cues)), result.timings.total_s
+                log.info("done: %s -> %s (%s, %.1f s)", media, result.written_names(), cues, seconds)
                 if check:
                     _report_check(result, settings)
         bars.overall.update(1)
@@ -305,17 +315,43 @@ def run(args: argparse.Namespace) -> int:
         if path.is_dir() and not found:
             log.warning("warning: %s: no media files in this folder", path)
         media_files.extend(found)
+    if args.dry_run:
+        return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
     from funasr_subs.media import probe_ahead
 
     for media in media_files[: settings.jobs]:  # their ffprobe runs while the pipeline (websockets, ...) is imported
         probe_ahead(media)
+    bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
     return transcribe_all(
         media_files,
         settings,
-        show_bars=sys.stderr.isatty(),
+        show_bars=bars,
         check=args.check,
         missing=missing,
         progress_every=args.progress_every,
     )
+
+
+def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) -> int:
+    """``--dry-run``: one line per file on stdout, what a real run would do and why; nothing is sent or written."""
+    from funasr_subs.pipeline import output_paths, skip_reason
+
+    todo, clashes = _unique_outputs(media_files, settings)
+    would = 0
+    for media in todo:
+        reason = skip_reason(media, settings)
+        if reason is None:
+            would += 1
+            names = ", ".join(
+                p.name if p.parent == media.parent else str(p) for p in output_paths(media, settings).values()
+            )
+            print(f"would transcribe: {media} -> {names}")
+        else:
+            print(f"would skip: {media}: {reason}")
+    for media, first in clashes.items():
+        print(f"would skip: {media}: its subtitles would replace those of {first} (same name)")
+    skipped = len(todo) - would + len(clashes)
+    print(f"dry run: {would} to transcribe, {skipped} to skip; nothing was sent or written")
+    return 1 if missing else 0

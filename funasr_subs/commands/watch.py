@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "grace": 30.0,
     "progress_every": DEFAULT_EVERY_S,
 }
-_WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http"}
+_WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http", "dry_run"}
 
 HELP = """\
 examples:
@@ -102,6 +102,11 @@ def register(subparsers: Any) -> None:
     add_state_dir_option(w)
     w.add_argument("--once", action="store_true", help="process the backlog and the queue, then exit")
     w.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what --once would process and why each other file would be skipped; change nothing",
+    )
+    w.add_argument(
         "--suffixes",
         type=_suffixes,
         metavar="LIST",
@@ -171,6 +176,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--poll must be a positive number of seconds")
     transcribe_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _WATCH_KEYS})
     settings = settings_from_args(transcribe_args, jobs=values["jobs"])
+    if args.dry_run:
+        return dry_run(
+            tuple(p.expanduser() for p in args.paths),
+            values["suffixes"] or DEFAULT_SUFFIXES,
+            settings,
+            (values["state_dir"] or default_state_dir()).expanduser(),
+        )
     from funasr_subs.watch.daemon import WatchDaemon, WatchOptions
 
     options = WatchOptions(
@@ -204,3 +216,23 @@ def _run_with_http(options: WatchOptions, settings: Settings, args: argparse.Nam
     daemon = WatchDaemon(options, settings)
     with StateDB(options.state_dir) as db, start_service(config, db):
         return daemon.run()
+
+
+def dry_run(roots: tuple[Path, ...], suffixes: frozenset[str], settings: Settings, state_dir: Path) -> int:
+    """``--dry-run``: one line per file on stdout, what ``--once`` would do now; the queue is read, never written."""
+    from funasr_subs.watch.plan import plan
+    from funasr_subs.watch.state import DB_NAME, StateDB
+
+    missing = [root for root in roots if not root.is_dir()]
+    for root in missing:
+        log.error("error: %s: not a folder: check the path", root)
+    jobs = {}
+    if (state_dir / DB_NAME).is_file():
+        with StateDB(state_dir) as db:
+            jobs = {job.path: job for job in db.jobs()}
+    counts = {"process": 0, "skip": 0}
+    for step in plan(tuple(r for r in roots if r.is_dir()), suffixes, settings, jobs):
+        counts[step.decision] += 1
+        print(f"would {step.decision}: {step.path}: {step.reason}")
+    print(f"dry run: {counts['process']} to process, {counts['skip']} to skip; nothing was sent, written or queued")
+    return 1 if missing else 0

@@ -93,6 +93,21 @@ def traits(text: str, punct: str, kind: TokenKind, script: Script = "hans") -> T
     )
 
 
+#: The eight possible traits of a word of Chinese characters without punctuation, by (attached, sticky, conj).
+_CJK_TRAITS = {
+    (a, s, c): Traits("cjk", False, WORD_COST, a, s, c)
+    for a in (False, True)
+    for s in (False, True)
+    for c in (False, True)
+}
+
+
+def cjk_traits(text: str, script: Script = "hans") -> Traits:
+    """traits() of a word of Chinese characters without punctuation (the common case, made cheap)."""
+    attached, conjunctions, sticky = zh_word_sets(script)
+    return _CJK_TRAITS[text in attached, text in sticky, text in conjunctions]
+
+
 def _latin_like(kind: TokenKind) -> bool:
     return kind in ("latin", "digit")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from funasr_subs.cues.boundaries import Traits, boundary_costs, traits
+from funasr_subs.cues.boundaries import Traits, boundary_costs, cjk_traits, traits
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.cues.text import (
     TokenKind,
@@ -80,8 +81,17 @@ class Prepared:
         return lines
 
 
+_CJK2: tuple[TokenKind, TokenKind] = ("cjk", "cjk")
 _HAN_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
 _Piece = tuple[tuple[TokenKind, TokenKind], str, str, float, float, int, Traits]
+
+
+@lru_cache(maxsize=1024)
+def _styled(punct: str, style: str, profile: str) -> tuple[str, str, float, float]:
+    """Punctuation shown in a line and at its end, with their widths."""
+    mid = apply_punctuation_style(punct, style, line_end=False)
+    end = apply_punctuation_style(punct, style, line_end=True)
+    return mid, end, text_width(mid, profile), text_width(end, profile)
 
 
 def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
@@ -91,7 +101,10 @@ def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
     style = settings.punctuation
     text = text.strip()
     punct = punct.strip()
-    if _HAN_ONLY.fullmatch(text):  # most words: Chinese characters only (width 1 each, every one a letter)
+    if not punct and _HAN_ONLY.fullmatch(text):  # most words: Chinese characters, no punctuation
+        w = float(len(text))
+        return (_CJK2, text, text, w, 0.0, len(text), cjk_traits(text, settings.script))
+    if _HAN_ONLY.fullmatch(text):  # Chinese characters only (width 1 each, every one a letter)
         kind: TokenKind = "cjk"
         kinds: tuple[TokenKind, TokenKind] = ("cjk", "cjk")
         letters = len(text)
@@ -101,15 +114,14 @@ def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
         kinds = edge_kinds(text)
         width = text_width(text, profile)
         letters = letter_count(text)
-    p_mid = apply_punctuation_style(punct, style, line_end=False)
-    p_end = apply_punctuation_style(punct, style, line_end=True)
-    w_mid = width + text_width(p_mid, profile)
+    p_mid, p_end, w_p_mid, w_p_end = _styled(punct, style, profile)
+    w_mid = width + w_p_mid
     return (
         kinds,
         text + p_mid,
         text + p_end,
         w_mid,
-        w_mid - width - text_width(p_end, profile),
+        w_p_mid - w_p_end,
         letters,
         traits(text, punct, kind, settings.script),
     )

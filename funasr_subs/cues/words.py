@@ -19,6 +19,7 @@ The cue engine then treats each word as one unbreakable unit: every break it cho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 from funasr_subs.cues import lexicon
 from funasr_subs.cues.script import convert_pieces
@@ -89,13 +90,13 @@ def normalise_latin(tokens: Sequence[Token], settings: CueSettings) -> list[Toke
     out: list[Token] = []
     letters: list[int] = []  # where single letters landed in out
     n = len(tokens)
-    k = 0
-    while k < n:
-        tok = tokens[k]
-        if not tok.text.isascii():  # Chinese: nothing to do (the fast path)
-            out.append(tok)
-            k += 1
+    done = 0  # tokens before this one are in out
+    for k in [i for i, t in enumerate(tokens) if t.text.isascii()]:  # Chinese needs nothing: copied in slices
+        if k < done:
             continue
+        out.extend(tokens[done:k])
+        done = k + 1
+        tok = tokens[k]
         text = tok.text.strip()
         joinable = _is_number(text) or (zh and _is_letter(text))
         if joinable and not tok.punct:
@@ -113,13 +114,13 @@ def normalise_latin(tokens: Sequence[Token], settings: CueSettings) -> list[Toke
                 if same is _is_letter:
                     joined = _spelled(joined)
                 out.append(Token(joined, tok.start_ms, tokens[j].end_ms, tokens[j].punct))
-                k = j + 1
+                done = j + 1
                 continue
         text = DISPLAY.get(text, text)
         if _is_letter(text):
             letters.append(len(out))
         out.append(tok if text == tok.text else Token(text, tok.start_ms, tok.end_ms, tok.punct))
-        k += 1
+    out.extend(tokens[done:])
     if zh:  # a lone letter beside Chinese is an initial or a symbol: upper-case (C罗, A股, X光)
         for idx in letters:
             tok = out[idx]
@@ -160,28 +161,18 @@ def _word_bounds(toks: Sequence[Token], kinds: Sequence[TokenKind], settings: Cu
     and other tokens) is cut into words in one call of the segmenter; anything else is a word of its own."""
     n = len(toks)
     pause = settings.pause
-    joined = [False] * n  # token k and k+1 are in the same run of Chinese
-    pieces: list[str] = []
-    offsets = [0] * n  # where token k ends in the text given to the segmenter
-    pos = 0
-    for k in range(n):
-        if kinds[k] != "cjk":
-            continue
-        text = toks[k].text
-        if not (k and joined[k - 1]):
-            pieces.append("\n")  # runs are kept apart: a word never crosses a run's end
-            pos += 1
-        pieces.append(text)
-        pos += len(text)
-        offsets[k] = pos
-        if k + 1 < n and kinds[k + 1] == "cjk" and not toks[k].punct:
-            joined[k] = toks[k + 1].start_ms - toks[k].end_ms <= pause
-    ends = set()
-    pos = 0
-    for word in lexicon.cut("".join(pieces), settings.words):
-        pos += len(word)
-        ends.add(pos)
-    return [not joined[k] or offsets[k] in ends for k in range(n)]
+    cjk = [kind == "cjk" for kind in kinds]
+    # joined[k]: token k and k+1 are in the same run of Chinese
+    joined = [
+        cjk[k] and cjk[k + 1] and not toks[k].punct and toks[k + 1].start_ms - toks[k].end_ms <= pause
+        for k in range(n - 1)
+    ]
+    joined.append(False)
+    # the text given to the segmenter: runs kept apart by a line feed, so a word never crosses a run's end
+    parts = [(toks[k].text if k and joined[k - 1] else "\n" + toks[k].text) if cjk[k] else "" for k in range(n)]
+    offsets = accumulate(map(len, parts))  # where token k ends in that text
+    ends = set(accumulate(map(len, lexicon.cut("".join(parts), settings.words))))
+    return [not j or off in ends for j, off in zip(joined, offsets, strict=True)]
 
 
 def _glue(toks: Sequence[Token], kinds: Sequence[TokenKind], bounds: list[bool]) -> None:
@@ -226,19 +217,22 @@ def to_words(tokens: Sequence[Token], settings: CueSettings) -> list[Token]:
     bounds[-1] = True
     latin_space = settings.latin_spacing == "space"
     max_w = settings.max_width
+    texts = [t.text for t in toks]
+    others = [0, *accumulate(kind != "cjk" for kind in kinds)]  # others[k]: tokens before k that are not Chinese
     words: list[Token] = []
+    append = words.append
     i = 0
-    for k in range(n):
-        if not bounds[k]:
-            continue
+    for k in [k for k, end_here in enumerate(bounds) if end_here]:
         if i == k:
-            words.append(toks[k])
+            append(toks[k])
         else:
-            text = _join(toks, kinds, i, k, latin_space)
+            chinese_only = others[k + 1] == others[i]  # the common case: no separators to work out
+            text = "".join(texts[i : k + 1]) if chinese_only else _join(toks, kinds, i, k, latin_space)
             if len(text) > max_w and text_width(text, "zh") > max_w:
                 words.extend(_split_wide(toks, kinds, i, k, settings))
             else:
-                words.append(Token(text, toks[i].start_ms, toks[k].end_ms, toks[k].punct))
+                last = toks[k]
+                append(Token(text, toks[i].start_ms, last.end_ms, last.punct))
         i = k + 1
     if settings.script != "hans":
         words = _convert(words, settings)

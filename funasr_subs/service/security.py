@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Protocol
 from funasr_subs.errors import BadInputError, ConfigError
 from funasr_subs.service.pathmap import PathMap
 
-#: Hosts that only this machine can reach; any other bind address needs a token.
+#: Names that only this machine can reach (as are all loopback addresses); any other bind address needs a token.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MIN_TOKEN_LENGTH = 16
 #: Query parameter carrying the token for senders that cannot set headers (Plex and Emby webhooks).
@@ -30,8 +31,14 @@ class Headers(Protocol):
 
 
 def is_local(host: str) -> bool:
-    """True when binding ``host`` exposes the service to this machine only."""
-    return host.strip("[]").lower() in LOCAL_HOSTS
+    """True when binding ``host`` exposes the service to this machine only (any loopback address: 127.0.0.0/8, ::1)."""
+    name = host.strip("[]").lower()
+    if name in LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def check_token_setting(host: str, token: str | None) -> None:

@@ -137,6 +137,7 @@ class WatchDaemon:
             )
             how = "inotify" if self.watcher.mode == "native" else f"polling every {self.watcher.interval:g} s"
             log.info("watching %s (%s)", ", ".join(map(str, self.roots)), how)
+        self._forget_gone(db)
         for root in self.roots:
             self._scan(root, db, source="scan")
         workers = [
@@ -184,6 +185,7 @@ class WatchDaemon:
                 db.heartbeat()
                 last_beat = now
             if self._rescan_due(now - last_scan):
+                self._forget_gone(db)
                 for root in self.roots:
                     self._scan(root, db, source="rescan")
                 last_scan = now
@@ -274,6 +276,10 @@ class WatchDaemon:
             tracked += 1
         if source != "rescan" or tracked:
             log.info("scanned %s: %d media file(s), %d to process", folder, found, tracked)
+
+    def _forget_gone(self, db: StateDB) -> None:
+        for path in db.forget_gone_failures():
+            log.info("forgot the failure of %s: the file is gone", path)
 
     def _is_up_to_date(self, path: Path) -> bool:
         try:

@@ -383,6 +383,14 @@ class StateDB:
             )
             return cur.rowcount
 
+    def forget_gone_failures(self) -> list[Path]:
+        """Drop the failed jobs whose file no longer exists (deleted or moved away: nothing left to retry)."""
+        gone = [job.path for job in self.jobs("failed") if not os.path.lexists(job.path)]
+        if gone:
+            with self._write() as conn:
+                conn.executemany("DELETE FROM jobs WHERE path = ? AND state = 'failed'", [(str(p),) for p in gone])
+        return gone
+
     def forget(self, path: Path | str) -> None:
         """Drop a file's row (it was deleted)."""
         with self._write() as conn:

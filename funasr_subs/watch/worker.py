@@ -202,7 +202,7 @@ class JobRunner:
         self.backoff.succeeded()
         if result.status == "done":
             db.mark_done(path, written=result.written)
-            log.info("done %s -> %s (%.1f s)", path, ", ".join(p.name for p in result.written), timing[0])
+            log.info("done %s -> %s (%.1f s)", path, result.written_names(), timing[0])
             return "done"
         db.mark_done(path, note=result.reason)
         log.info("skipped %s: %s", path, result.reason)

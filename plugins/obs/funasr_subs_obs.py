@@ -107,9 +107,9 @@ def error_line(text: str) -> str:
 
 def done_line(name: str, detail: str, seconds: float) -> str:
     """``rec.mkv: wrote rec.zh.srt (12 cues) in 41 s`` from funasr-subs' ``done: ... -> FILES (N cues, ...)`` line."""
-    found = re.search(r" -> (.+) \((\d+) cues", detail)
+    found = re.search(r" -> (.+) \((\d+ cues?)", detail)
     if found:
-        return f"{name}: wrote {found.group(1)} ({found.group(2)} cues) in {seconds:.0f} s"
+        return f"{name}: wrote {found.group(1)} ({found.group(2)}) in {seconds:.0f} s"
     return f"{name}: {detail}" if detail.startswith("skipped") else f"{name}: subtitles done in {seconds:.0f} s"
 
 
