@@ -38,7 +38,7 @@ from funasr_subs.media import (
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.progress import RecognitionWait
-from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
+from funasr_subs.protocol import FRAME_BYTES, gc_paused, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
 from funasr_subs.writers import atomic_write_text, digest, render
 
@@ -460,7 +460,8 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     t1 = time.perf_counter()
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
-    cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
+    with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt) for fmt in settings.formats}

@@ -224,9 +224,9 @@ def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a long reply is read: 150,000 tokens (10 hours) are that many new
-    objects, and the collector would scan the growing heap again and again (2-3x the time). Nothing built here forms
-    a reference cycle; the previous state is restored."""
+    """The cyclic garbage collector off while a long reply is read (or its cues built): 150,000 tokens (10 hours) are
+    that many new objects, and the collector would scan the growing heap again and again (2-3x the time). Nothing
+    built there forms a reference cycle (plain garbage is still freed at once); the previous state is restored."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
