@@ -142,3 +142,18 @@ def test_progress_log_waits_n_seconds_between_lines(caplog: pytest.LogCaptureFix
     assert len(lines) == 3 and all(line.startswith("progress: film.mkv: the server is recognising") for line in lines)
     report("recognise", 1.0)  # the reply: not a line of its own
     assert len(caplog.records) == 3
+
+
+def test_a_damaged_speed_book_is_ignored_and_replaced(tmp_path: Path, own_state_folder: Path) -> None:
+    from funasr_subs import speedbook
+
+    own_state_folder.mkdir(parents=True)
+    (own_state_folder / "server-speed.json").write_text("{not json", encoding="utf-8")
+    assert speedbook.estimate_s("ws://x:1", 60_000) is None
+    speedbook.record("ws://x:1", 60_000, 2.0)  # 60 s of audio in 2 s
+    assert speedbook.speed("ws://x:1") == 30.0 and speedbook.estimate_s("ws://x:1", 120_000) == 4.0
+    speedbook.record("ws://x:1", 60_000, 6.0)  # slower now: the average moves half way
+    assert speedbook.speed("ws://x:1") == 20.0
+    speedbook.record("ws://x:1", 1_000, 9.0)  # too short to tell: not recorded
+    assert speedbook.speed("ws://x:1") == 20.0
+    assert [p.name for p in own_state_folder.iterdir()] == ["server-speed.json"]  # no temp file left
