@@ -149,8 +149,43 @@ def _segments(stamp_sents: Any) -> list[Mapping[str, Any]] | None:
     return [s for s in stamp_sents if isinstance(s, Mapping)]
 
 
-def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int, str]] | None:
-    out: list[tuple[str, int, int, str]] = []
+#: A reply's tokens before punctuation is attached: words, their (start, end) pairs, the mark after each.
+Raw = tuple[list[str], list[Sequence[int]], list[str]]
+
+
+def _stamp_sents_fast(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    """The shape every current server sends (lists of two ints, one pair per word), checked and gathered with
+    C-speed bulk operations; None for anything else (then :func:`_stamp_sents_slow` decides)."""
+    lists: list[Any] = [seg.get("ts_list") for seg in segments]
+    try:
+        if set(map(type, itertools.chain.from_iterable(itertools.chain.from_iterable(lists)))) - {int}:
+            return None
+        if set(map(len, itertools.chain.from_iterable(lists))) - {2}:
+            return None
+    except TypeError:
+        return None
+    words_all: list[str] = []
+    pairs_all: list[Sequence[int]] = []
+    puncts: list[str] = []
+    for seg, pairs in zip(segments, lists, strict=True):
+        if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
+            continue
+        text_seg = seg.get("text_seg")
+        words = text_seg.split() if isinstance(text_seg, str) else []
+        if not words or len(words) != len(pairs):
+            return None
+        words_all.extend(words)
+        pairs_all.extend(pairs)
+        puncts.extend(itertools.repeat("", len(words) - 1))
+        puncts.append(str(seg.get("punc") or ""))
+    return words_all, pairs_all, puncts
+
+
+def _stamp_sents_slow(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    """Any shape the protocol doc lists (numeric strings, floats, a word count that differs from the pairs')."""
+    words_all: list[str] = []
+    pairs_all: list[Sequence[int]] = []
+    puncts: list[str] = []
     for seg in segments:
         pairs = parse_pairs(seg.get("ts_list"))
         if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
@@ -158,19 +193,22 @@ def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> list[tupl
         words = str(seg.get("text_seg") or "").split()
         if not words:
             return None
-        timed = _spread(len(words), pairs)
-        last = len(words) - 1
-        out.extend([(word, start, end, "") for word, (start, end) in zip(words[:last], timed[:last], strict=True)])
-        start, end = timed[last]
-        out.append((words[last], start, end, str(seg.get("punc") or "")))
-    return out
+        words_all.extend(words)
+        pairs_all.extend(_spread(len(words), pairs))
+        puncts.extend(itertools.repeat("", len(words) - 1))
+        puncts.append(str(seg.get("punc") or ""))
+    return words_all, pairs_all, puncts
+
+
+def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    return _stamp_sents_fast(segments) or _stamp_sents_slow(segments)
 
 
 def _only_marks_and_space(between: str) -> bool:
     return all(is_punctuation(c) or c.isspace() for c in between)
 
 
-def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str) -> tuple[Token, ...]:
+def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
     """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments) and make
     the times monotonic (each start at or after the one before, each end at or after its start). One pass over the
     tokens and one Token each: a 10-hour reply has 150,000 of them."""
@@ -182,7 +220,7 @@ def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str)
     ends: list[int] = []
     puncts: list[str] = []
     floor = 0
-    for word, start, end, seg_punc in tokens:
+    for word, (start, end), seg_punc in zip(*raw, strict=True):
         idx = find(word, pos)
         if idx != pos:
             idx = find(word.lower(), pos)
@@ -247,15 +285,14 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
     text = data.get("text")
     text = text if isinstance(text, str) else ""
     wav_name = str(data.get("wav_name") or "")
-    raw: list[tuple[str, int, int, str]] | None = None
+    raw: Raw | None = None
     segments = _segments(data.get("stamp_sents"))
     if segments:
         raw = _tokens_from_stamp_sents(segments)
-    if not raw:
+    if not raw or not raw[0]:
         pairs = parse_pairs(data.get("timestamp"))
         words = split_tokens(text)
-        if pairs and words:
-            raw = [(w, s, e, "") for w, (s, e) in zip(words, _spread(len(words), pairs), strict=True)]
+        raw = (words, list(_spread(len(words), pairs)), [""] * len(words)) if pairs and words else None
     if not raw:
         if split_tokens(text):
             raise NoTimestampsError(
