@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "transcribe": "write subtitles next to media files",
     "watch": "watch folders and subtitle every media file that arrives",
     "retime": "rebuild subtitles from a saved reply with new cue settings",
+    "sync": "re-time an existing subtitle to the speech, cue by cue",
     "check": "check subtitles against the rules of a profile",
     "status": "show the watch queue, failures and recent results",
     "retry": "queue failed files again",
@@ -35,6 +36,7 @@ examples:
   funasr-subs transcribe --server wss://asr.lan:10095 --insecure talk.mp4
   funasr-subs watch --format srt,ass /srv/tv /srv/films   # a daemon: subtitles for every new file
   funasr-subs retime episode.mkv --max-cps 12        # rebuild from the saved reply, no server needed
+  funasr-subs sync episode.zh.srt episode.mkv        # re-time a downloaded subtitle to the speech
   funasr-subs check episode.zh.srt                   # does it keep the subtitle rules?
   funasr-subs config                                 # print the effective configuration
 

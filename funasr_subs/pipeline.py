@@ -402,6 +402,42 @@ def recognise_file(
     return asyncio.run(_recognise(Path(path), settings, raw_pcm=raw_pcm, progress=_Progress(progress), cancel=cancel))
 
 
+def current_sidecar(
+    media_path: Path | str,
+    settings: Settings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Path, Sidecar]:
+    """The media's sidecar when it is current; else the media is recognised and the sidecar saved (no subtitle is
+    written: for commands such as ``sync`` that only need the recognised speech). Returns (sidecar path, sidecar)."""
+    media = Path(media_path)
+    settings = settings or Settings()
+    if not media.is_file():
+        raise MediaNotFoundError("file not found: check the path", path=media)
+    side_path = sidecar_path_for(media, settings.output_dir)
+    previous = try_read_sidecar(side_path)
+    if previous is not None and previous.matches(media):
+        return side_path, previous
+    _check_writable(side_path.parent, media)
+    size, mtime_ns = media_stamp(media)
+    recognition = asyncio.run(_recognise(media, settings, raw_pcm=False, progress=_Progress(progress), cancel=cancel))
+    _check_cancel(cancel, media)
+    sidecar = Sidecar(
+        reply=recognition.reply,
+        offset_ms=recognition.offset_ms,
+        duration_ms=recognition.duration_ms,
+        media_name=media.name,
+        media_size=size,
+        media_mtime_ns=mtime_ns,
+        settings=settings.to_dict(),
+        audio=recognition.audio,
+        outputs=merged_outputs(previous, {}),
+    )
+    atomic_write_text(side_path, sidecar.to_json())
+    return side_path, sidecar
+
+
 # --- the whole job ------------------------------------------------------------------------------------------
 def _check_writable(folder: Path, media: Path) -> None:
     """The output folder exists (an --output-dir is made) and can be written in; OutputError otherwise."""

@@ -68,6 +68,11 @@ def file_digest(path: Path) -> str | None:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place: never a half-written file."""
     folder = path.parent
     try:
         fd, tmp = _create_temp(path)
@@ -76,8 +81,8 @@ def atomic_write_text(path: Path, text: str) -> Path:
             f"cannot write in {folder}: {exc.strerror}; use --output-dir DIR to write elsewhere", path=path
         ) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         mode = _regular_file_mode(path)

@@ -18,6 +18,7 @@ from funasr_subs.errors import NoTimestampsError
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import parse_reply, parse_session
 from funasr_subs.writers import render
+from tests.replies import LONG_REPLIES, read_reply
 
 DATA = Path(__file__).parent / "data"
 REPLIES = DATA / "funasr-responses"
@@ -30,6 +31,9 @@ CASES: list[tuple[str, str, CueSettings]] = [
     ("05_2pass_offline_h5_two_clauses.json", "", PROFILES["zh"]),
     ("06_2pass_offline_h5_leading_punctuation_empty_segment.json", "", PROFILES["zh"]),
     ("10_2pass_full_session_h5.jsonl", "", PROFILES["zh"]),
+    # the long real replies (issue #9): a talk, a talk sent as mp4, a news report (PCM and mp4), mixed zh/en
+    *((name, "", PROFILES["zh"]) for name in LONG_REPLIES),
+    ("15_offline_cpp_2025_mixed_zh_en_LOG_TRUNCATED.json", "tw", CueSettings.for_profile("zh", script="tw")),
     # the options: Chinese punctuation style, frame snapping, a narrow screen, the English profile
     ("01_offline_cpp_asr_example_single_sentence.json", "fps25", CueSettings.for_profile("zh", fps=25.0)),
     ("05_2pass_offline_h5_two_clauses.json", "space", CueSettings.for_profile("zh", punctuation="space")),
@@ -43,7 +47,7 @@ def transcript(name: str) -> Transcript:
     if path.suffix == ".jsonl":
         replies: list[Any] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
         return parse_session(replies)
-    return parse_reply(json.loads(path.read_text(encoding="utf-8")))
+    return parse_reply(read_reply(path))
 
 
 def golden_name(name: str, variant: str, fmt: str) -> str:

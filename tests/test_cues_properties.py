@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues import PROFILES, CueSettings, build_cues, lexicon
 from funasr_subs.cues.layout import Prepared, prepare
 from funasr_subs.cues.segment import (
     _BREAK_WEIGHT,
@@ -23,8 +24,8 @@ from funasr_subs.cues.segment import (
     _split,
     segment,
 )
-from funasr_subs.cues.text import text_width
-from funasr_subs.cues.words import to_words
+from funasr_subs.cues.text import is_cjk, text_width
+from funasr_subs.cues.words import give_back_pauses, to_words
 from funasr_subs.model import Cue, Token
 
 CJK = "我你他的了是在有这个们来到说要就会和对也大家欢迎体验语音识别模型锄禾日当午汗滴下土谁知盘中餐但因为所以然后"
@@ -294,3 +295,81 @@ def test_fast_split_matches_the_plain_dynamic_program_on_long_runs(cs: CueSettin
 def test_profiles_carry_the_standard_numbers() -> None:
     assert PROFILES["zh"].max_width == 16 and PROFILES["zh"].max_cps == 9
     assert PROFILES["en"].max_width == 42 and PROFILES["en"].max_cps == 20
+
+
+#: Everyday words: streams made of them put many word boundaries where a careless break would fall.
+ZH_WORDS = (
+    "我们 大家 欢迎 体验 语音 识别 模型 因为 所以 然后 但是 今天 时间 问题 学生 老师 中国 世界 手机 品牌 保护 工作"
+)
+
+
+@st.composite
+def word_streams(draw: st.DrawFn) -> Stream:
+    """Chinese speech made of real words (one token per character, as FunASR sends it), mixed with the usual."""
+    base = draw(streams())
+    words = draw(st.lists(st.sampled_from(ZH_WORDS.split()), min_size=5, max_size=60))
+    t = base.tokens[-1].end_ms if base.tokens else 0
+    toks = list(base.tokens)
+    for word in words:
+        gap = draw(st.sampled_from([0, 0, 0, 40, 300, 900]))
+        mark = draw(st.sampled_from(["", "", "", "", "，", "。"]))
+        for k, ch in enumerate(word):
+            start = t + (gap if k == 0 else 0)
+            toks.append(Token(ch, start, start + 200, mark if k == len(word) - 1 else ""))
+            t = start + 200
+    return Stream(toks, dataclasses.replace(base.cue_settings, profile="zh"))
+
+
+@PROPERTY_SETTINGS
+@given(word_streams())
+def test_no_break_inside_a_word_the_segmenter_keeps_whole(stream: Stream) -> None:
+    """Any token stream: a line or cue break between two Chinese characters of one run (no punctuation or pause
+    between them) falls where the engine's own segmenter (rjieba, with the user's words) ends a word — unless that
+    word is wider than a line."""
+    cs = stream.cue_settings
+    if cs.profile != "zh":
+        return
+    toks = [t for t in stream.tokens if t.text.strip()]
+    cues = build_cues(toks, cs)
+    toks = list(give_back_pauses(toks))  # a pause FunASR absorbed into a token is a pause (FunASR #2091)
+    # every break as a token index: the last token before it (letters counted, as shown)
+    ends_at: dict[int, int] = {}
+    pos = 0
+    for k, tok in enumerate(toks):
+        pos += len(_letters(tok.text))
+        ends_at[pos] = k
+    breaks = []
+    pos = 0
+    for cue in cues:
+        for line in cue.lines:
+            pos += len(_letters(line))
+            breaks.append(ends_at[pos])
+    for k in breaks[:-1]:
+        a, b = toks[k], toks[k + 1]
+        if a.punct or b.start_ms - a.end_ms > cs.pause or not (is_cjk(a.text[0]) and is_cjk(b.text[0])):
+            continue
+        run_start = k
+        while (
+            run_start > 0
+            and not toks[run_start - 1].punct
+            and is_cjk(toks[run_start - 1].text[0])
+            and toks[run_start].start_ms - toks[run_start - 1].end_ms <= cs.pause
+        ):
+            run_start -= 1
+        run_end = k + 1
+        while (
+            run_end + 1 < len(toks)
+            and not toks[run_end].punct
+            and is_cjk(toks[run_end + 1].text[0])
+            and toks[run_end + 1].start_ms - toks[run_end].end_ms <= cs.pause
+        ):
+            run_end += 1
+        run = "".join(t.text for t in toks[run_start : run_end + 1])
+        cut_at = sum(len(t.text) for t in toks[run_start : k + 1])
+        words = lexicon.cut(run, cs.words)
+        edges = {0}
+        for w in words:
+            edges.add(max(edges) + len(w))
+        if cut_at not in edges:
+            word = next(w for w, end in zip(words, sorted(edges)[1:], strict=True) if end > cut_at)
+            assert text_width(word, "zh") > cs.max_width, (run, cut_at, words, [c.lines for c in cues])

@@ -56,6 +56,13 @@ def register(subparsers: Any) -> None:
 
 def load_cues(path: Path) -> tuple[list[Cue], int]:
     """The cues of a subtitle file and its time precision in ms; BadInputError naming the file when unreadable."""
+    subs, fmt = load_subtitles(path)
+    return cues_from_events(subs.events), 10 if fmt in _COARSE else 0
+
+
+def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
+    """A subtitle file in any encoding this tool reads, as pysubs2 holds it (styles and tags kept), and its format
+    (srt, ass, ssa, vtt...); BadInputError naming the file when it cannot be read."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -76,7 +83,7 @@ def load_cues(path: Path) -> tuple[list[Cue], int]:
         ) from None
     if not subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
         raise BadInputError("holds no subtitle cues (SRT, ASS or VTT expected): is it a subtitle file?", path=path)
-    return cues_from_events(subs.events), 10 if fmt in _COARSE else 0
+    return subs, fmt
 
 
 def _decode(data: bytes, path: Path) -> str:

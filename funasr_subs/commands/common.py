@@ -101,6 +101,15 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     """Every Settings option as a flag (server, request, output, cues) plus the general ones."""
+    add_server_options(parser)
+    add_request_options(parser)
+    add_output_options(parser)
+    add_cue_options(parser)
+    add_common_options(parser)
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """How to reach the FunASR server."""
     g = parser.add_argument_group("server")
     g.add_argument("--server", metavar="URL", help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095)")
     g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
@@ -120,6 +129,10 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--retries", type=int, metavar="N", help="retries after a connection failure (3)")
     g.add_argument("--retry-backoff", type=float, metavar="S", help="first retry wait, doubled each time (1)")
+
+
+def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    """What is sent to the server (and, with ``jobs``, how many files at once)."""
     r = parser.add_argument_group("request")
     r.add_argument(
         "--send", choices=["pcm", "mp4"], default=None, help="pcm: decode here (default); mp4: server decodes"
@@ -128,10 +141,8 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
-    r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
-    add_output_options(parser)
-    add_cue_options(parser)
-    add_common_options(parser)
+    if jobs:
+        r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:

@@ -24,7 +24,12 @@ _CONVERTERS: dict[str, Any] = {}
 
 
 def _converter(script: Script) -> Any:
-    config = OPENCC_CONFIG[script]
+    return opencc_converter(OPENCC_CONFIG[script])
+
+
+def opencc_converter(config: str) -> Any:
+    """The process's one OpenCC converter for ``config`` (s2t, t2s, ...), built on first use (the one place
+    converters are made: --script here, Traditional -> Simplified in funasr_subs/sync)."""
     conv = _CONVERTERS.get(config)
     if conv is None:
         with _LOCK:
@@ -34,6 +39,11 @@ def _converter(script: Script) -> Any:
 
                 conv = _CONVERTERS[config] = opencc.OpenCC(config)
     return conv
+
+
+def to_simplified(text: str) -> str:
+    """``text`` in Simplified Chinese (OpenCC ``t2s``): how sync compares a Traditional subtitle with FunASR's text."""
+    return str(opencc_converter("t2s").convert(text)) if text else text
 
 
 def convert(text: str, script: Script) -> str:

@@ -1,0 +1,200 @@
+"""``sync`` against ffsubsync on the same distorted people-made subtitles, and a 2-hour film from a saved reply.
+
+    pip install -e '.[bench]'                 # ffsubsync (a benchmark dependency only)
+    python -m benchmarks.bench_sync           # every file and distortion, then the 2-hour film
+    python -m benchmarks.bench_sync --quick   # one file per language, then the 2-hour film
+
+For each distortion (offsets, 25 <-> 23.976 fps, a 40 s cut, a 20 s inserted scene) and each file, the subtitle is
+synced by ``funasr_subs.sync`` (in-process; same-language files by text, the English Udacity files by the timing
+pattern against the Chinese files' speech) and by ffsubsync in its srt-to-srt mode, given as reference a subtitle
+made of the same speech timing (one cue per stretch of speech: exactly what our pattern method sees). Accuracy is
+the share of cues within 100 ms / 500 ms of their true start (cues whose speech was cut are left out); time is wall
+time per file (ffsubsync's includes its process start). Speech comes from tests/sync_data.py: the file's characters
+timed inside its cues, 10 % substituted and 5 % dropped (seeded).
+
+The 2-hour film: three conference talks (zh-Hant, people-made) joined into 2 hours, 2,269 cues, 25 -> 23.976 fps
+and 37 s late; ``funasr-subs sync film.srt film.reply.json`` as a user runs it (process start included), target
+<= 2 s, with ffsubsync on the same film as the ratio's baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pysubs2
+
+from funasr_subs.model import Cue, Transcript
+from funasr_subs.sync import sync
+from funasr_subs.sync.pattern import speech_intervals
+from funasr_subs.writers import render
+from tests.sync_data import (
+    PAL,
+    Distorted,
+    cut,
+    errors,
+    frame_rate,
+    human,
+    insert,
+    offset,
+    reply_of,
+    share_within,
+    speech_tokens,
+)
+
+SAME = [
+    "zh-Hans/19_DANDa_subs__zh-cn__TcWtpvLSoG0.srt",
+    "zh-Hans/2017__bitcoin__china_community.srt",
+    "zh-Hans/2018__fourier-transforms__china_community.srt",
+    "zh-Hant/2019__differential-equations__taiwan_community.srt",
+    "zh-Hant/02_XmSnsOJIyXM.zh-TW.vtt",
+]
+CROSS = [
+    ("en/19_DANDa_subs__en-us__TcWtpvLSoG0.srt", "zh-Hans/19_DANDa_subs__zh-cn__TcWtpvLSoG0.srt"),
+    ("en/20_DANDa_subs__en-us__la_rboWWjQI.srt", "zh-Hans/20_DANDa_subs__zh-cn__la_rboWWjQI.srt"),
+    ("en/tasks__14_DLND_subs__en-us__615SslQiGvo.srt", "zh-Hans/14_DLND_subs__zh-cn__615SslQiGvo.srt"),
+]
+UNTIDY = {"lead_ms": 150, "pause": 0.3, "run_on": 0.3}
+FILM = ["zh-Hant/01_heV34wKXOdo.zh-TW.vtt", "zh-Hant/06_sZO-r3-2tK0.zh-TW.vtt", "zh-Hant/08_WTsY6wY2ccg.zh-TW.vtt"]
+
+Maker = Callable[[list[Cue], list], Distorted]  # type: ignore[type-arg]
+DISTORTIONS: list[tuple[str, Maker]] = [
+    ("offset +37.5 s", lambda c, t: offset(c, t, 37_500)),
+    ("offset -60 s", lambda c, t: offset(c, t, -60_000)),
+    ("25 -> 23.976 fps", lambda c, t: frame_rate(c, t, 1 / PAL, "25 -> 23.976 fps")),
+    ("23.976 -> 25 fps", lambda c, t: frame_rate(c, t, PAL, "23.976 -> 25 fps")),
+    ("40 s cut", lambda c, t: cut(c, t, c[-1].end_ms // 2)),
+    ("20 s scene inserted", lambda c, t: insert(c, t, c[-1].end_ms // 3)),
+]
+
+
+def ffsubsync_exe() -> str:
+    exe = shutil.which("ffs", path=str(Path(sys.executable).parent)) or shutil.which("ffs")
+    if exe is None:
+        sys.exit("ffsubsync is not installed: pip install -e '.[bench]'")
+    return exe
+
+
+def write_srt(path: Path, cues: Sequence[Cue]) -> Path:
+    path.write_text(render(cues, "srt"), encoding="utf-8")
+    return path
+
+
+def ours(case: Distorted) -> tuple[list[int] | None, float]:
+    began = time.perf_counter()
+    result = sync(case.cues, Transcript("", tuple(case.tokens)))
+    took = time.perf_counter() - began
+    return ([p.start_ms for p in result.placements] if result.trusted else None), took
+
+
+def theirs(case: Distorted, folder: Path, exe: str) -> tuple[list[int] | None, float]:
+    reference = [Cue(a, b, ("speech",)) for a, b in speech_intervals(case.tokens)]
+    ref = write_srt(folder / "reference.srt", reference)
+    sub = write_srt(folder / "input.srt", case.cues)
+    out = folder / "output.srt"
+    out.unlink(missing_ok=True)
+    began = time.perf_counter()
+    done = subprocess.run([exe, str(ref), "-i", str(sub), "-o", str(out)], capture_output=True, text=True, check=False)
+    took = time.perf_counter() - began
+    if done.returncode != 0 or not out.exists():
+        return None, took
+    events = [e for e in pysubs2.load(str(out)) if not e.is_comment]
+    return ([e.start for e in events] if len(events) == len(case.cues) else None), took
+
+
+def accuracy(starts: list[int] | None, case: Distorted) -> tuple[float, float]:
+    if starts is None:
+        return 0.0, 0.0
+    errs = errors(starts, case)
+    return share_within(errs, 100), share_within(errs, 500)
+
+
+def row(name: str, a: tuple[float, float], ta: float, b: tuple[float, float], tb: float) -> str:
+    return f"| {name} | {a[0]:.1%} | {a[1]:.1%} | {ta:.2f} s | {b[0]:.1%} | {b[1]:.1%} | {tb:.2f} s |"
+
+
+def table(quick: bool, folder: Path, exe: str) -> None:
+    files = [(f, f, {}) for f in (SAME[:1] if quick else SAME)]
+    files += [(a, b, UNTIDY) for a, b in (CROSS[:1] if quick else CROSS)]
+    header = (
+        "| file | ours <=100 ms | ours <=500 ms | ours time "
+        "| ffsubsync <=100 ms | ffsubsync <=500 ms | ffsubsync time |"
+    )
+    for label, make in DISTORTIONS:
+        print(f"\n### {label}\n")
+        print(header)
+        print("|---|---|---|---|---|---|---|")
+        for sub_name, speech_name, untidy in files:
+            tokens = speech_tokens(human(speech_name), seed=1, **untidy)  # type: ignore[arg-type]
+            case = make(human(sub_name), tokens)
+            a, ta = ours(case)
+            b, tb = theirs(case, folder, exe)
+            short = Path(sub_name).name[:32] + (" (en, pattern)" if untidy else "")
+            print(row(short, accuracy(a, case), ta, accuracy(b, case), tb), flush=True)
+
+
+def film(folder: Path, exe: str) -> None:
+    cues: list[Cue] = []
+    base = 0
+    for name in FILM:
+        part = human(name)
+        cues += [Cue(c.start_ms + base, c.end_ms + base, c.lines) for c in part]
+        base = cues[-1].end_ms + 5000
+    cues = [c for c in cues if c.start_ms < 7_200_000]
+    tokens = speech_tokens(cues, seed=1)
+    case = frame_rate(cues, tokens, 1 / PAL, "pal")
+    case = Distorted(
+        "film",
+        [Cue(c.start_ms + 37_000, c.end_ms + 37_000, c.lines) for c in case.cues],
+        tokens,
+        [c.start_ms for c in cues],
+    )
+    sub = write_srt(folder / "film.zh.srt", case.cues)
+    reply = folder / "film.reply.json"
+    reply.write_text(json.dumps(reply_of(tokens)), encoding="utf-8")
+    exe_ours = shutil.which("funasr-subs", path=str(Path(sys.executable).parent)) or "funasr-subs"
+    out = folder / "film.synced.srt"
+    runs = []
+    for _ in range(3):
+        began = time.perf_counter()
+        done = subprocess.run([exe_ours, "sync", str(sub), str(reply), "-o", str(out)], capture_output=True, text=True)
+        runs.append(time.perf_counter() - began)
+        if done.returncode != 0:
+            sys.exit(f"funasr-subs sync failed: {done.stderr}")
+    starts = [e.start for e in pysubs2.load(str(out))]
+    b, tb = theirs(case, folder, exe)
+    best = min(runs)
+    print(f"\n### 2-hour film ({len(cues)} cues, 25 -> 23.976 fps and 37 s late), from a saved reply\n")
+    print("| | <=100 ms | <=500 ms | time |")
+    print("|---|---|---|---|")
+    a = accuracy(starts, case)
+    print(f"| funasr-subs sync (command, best of 3) | {a[0]:.1%} | {a[1]:.1%} | {best:.2f} s |")
+    bb = accuracy(b, case)
+    print(f"| ffsubsync (srt reference) | {bb[0]:.1%} | {bb[1]:.1%} | {tb:.2f} s |")
+    print(f"\nours / ffsubsync time: {best / tb:.2f}; target <= 2 s: {'met' if best <= 2.0 else 'NOT met'}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one file per language")
+    parser.add_argument("--film-only", action="store_true", help="only the 2-hour film")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    exe = ffsubsync_exe()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if not args.film_only:
+            table(args.quick, folder, exe)
+        film(folder, exe)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""``funasr-subs sync SUBTITLE [MEDIA|SIDECAR|REPLY.json]``: re-time an existing subtitle to the speech."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pysubs2
+
+from funasr_subs.check import check_cues, cues_from_events, format_report
+from funasr_subs.commands.check import cue_settings_from_args, load_subtitles
+from funasr_subs.commands.common import (
+    add_common_options,
+    add_cue_options,
+    add_request_options,
+    add_server_options,
+    settings_from_args,
+    setup_logging,
+)
+from funasr_subs.commands.retime import read_source
+from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError
+from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.model import Cue, Transcript
+from funasr_subs.pipeline import current_sidecar
+from funasr_subs.sidecar import SUFFIX, is_sidecar
+from funasr_subs.sync import SyncResult, sync
+from funasr_subs.writers import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+examples:
+  funasr-subs sync film.zh.srt                     # speech of film.mkv beside it; writes film.zh.synced.srt
+  funasr-subs sync film.zh.ass film.funasr.json -o fixed.ass    # from the saved reply: no server needed
+  funasr-subs sync film.en.srt film.mkv --in-place # keeps the original as film.en.orig.srt
+  funasr-subs sync "{{subtitles}}" "{{episode}}" --in-place    # Bazarr's post-processing command
+
+The second argument is what 'retime' takes (media with a sidecar, a sidecar, a reply JSON) or media to recognise
+(the sidecar is then saved, so the next sync needs no server). Without it, the media beside the subtitle with the
+same name (the language tag dropped: film.zh.srt -> film.mkv) is used. Only times change: text, styles, positions
+and tags stay as they are.
+
+exit status: 0 synced, 1 no alignment to trust (nothing written), 2 a file cannot be read or used.
+"""
+
+#: Names for the frame-rate ratios the report meets most.
+_RATIO_NAMES = {
+    round(25 / (24000 / 1001), 4): "23.976 fps speech, subtitle timed for 25 fps",
+    round((24000 / 1001) / 25, 4): "25 fps speech, subtitle timed for 23.976 fps",
+    round(24 / (24000 / 1001), 4): "23.976 fps speech, subtitle timed for 24 fps",
+    round((24000 / 1001) / 24, 4): "24 fps speech, subtitle timed for 23.976 fps",
+    round(25 / 24, 4): "24 fps speech, subtitle timed for 25 fps",
+    round(24 / 25, 4): "25 fps speech, subtitle timed for 24 fps",
+}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sync",
+        help="re-time an existing subtitle to the speech, cue by cue",
+        description="Re-time a subtitle (SRT, ASS, VTT: a download, a fansub) to the speech of its media: by its text "
+        "where it matches what FunASR recognised (offsets, frame rates, cuts and inserted scenes), else by the "
+        "pattern of cues and speech (a subtitle in another language).",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("subtitle", type=Path, metavar="SUBTITLE", help="the subtitle file to re-time")
+    parser.add_argument(
+        "source", type=Path, nargs="?", metavar="MEDIA|SIDECAR|REPLY", help="the media, its sidecar or a reply JSON"
+    )
+    out = parser.add_argument_group("sync")
+    where = out.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (format from the suffix)")
+    where.add_argument(
+        "--in-place", action="store_true", help="replace SUBTITLE; the first original is kept as <name>.orig<ext>"
+    )
+    out.add_argument(
+        "--method", choices=["auto", "text", "pattern"], default="auto", help="text, timing pattern or auto (default)"
+    )
+    out.add_argument("--check", action="store_true", help="add the rule check of the synced cues to the report")
+    add_server_options(parser)
+    add_request_options(parser, jobs=False)
+    add_cue_options(parser)
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+# --- inputs -------------------------------------------------------------------------------------------------
+def media_beside(subtitle: Path) -> Path:
+    """The media (or its sidecar) a subtitle belongs to: same name, language and other tags dropped one by one."""
+    stem = subtitle.name[: -len(subtitle.suffix)] if subtitle.suffix else subtitle.name
+    names = [stem]
+    while "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+        names.append(stem)
+    folder = subtitle.parent
+    for name in names:
+        for suffix in sorted(MEDIA_SUFFIXES):
+            for candidate in (folder / f"{name}{suffix}", folder / f"{name}{suffix.upper()}"):
+                if candidate.is_file():
+                    return candidate
+        if (folder / f"{name}{SUFFIX}").is_file():
+            return folder / f"{name}{SUFFIX}"
+    raise BadInputError(
+        "no media with the same name beside it: give the media, its sidecar or a reply JSON as the second argument",
+        path=subtitle,
+    )
+
+
+def speech_of(source: Path, args: argparse.Namespace) -> Transcript:
+    """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media."""
+    if not (is_sidecar(source) or source.suffix.lower() in (".json", ".jsonl")):
+        if not source.is_file():
+            raise BadInputError("file not found: check the path", path=source)
+        settings = settings_from_args(args)
+        current_sidecar(source, settings.replace(output_dir=None))
+    return read_source(source, None).transcript
+
+
+def output_for(subtitle: Path, args: argparse.Namespace) -> Path:
+    if args.in_place:
+        return subtitle
+    if args.output is not None:
+        return Path(args.output)
+    return subtitle.with_name(f"{subtitle.stem}.synced{subtitle.suffix}")
+
+
+def backup_for(subtitle: Path) -> Path:
+    return subtitle.with_name(f"{subtitle.stem}.orig{subtitle.suffix}")
+
+
+# --- output -------------------------------------------------------------------------------------------------
+def _format_for(path: Path, fallback: str) -> str:
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt in ("srt", "ass", "ssa", "vtt"):
+        return fmt
+    if fmt in ("sub", "txt", ""):
+        return fallback
+    raise ConfigError(f"-o {path}: the suffix must be .srt, .ass, .ssa or .vtt")
+
+
+def retimed_text(subs: pysubs2.SSAFile, cues: Sequence[Cue], fmt: str) -> str:
+    """The file with new times on its (non-comment) events, everything else as it was."""
+    events = [e for e in subs.events if not e.is_comment]
+    for event, cue in zip(events, cues, strict=True):
+        event.start, event.end = cue.start_ms, cue.end_ms
+    return str(subs.to_string(fmt))
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+def _clock(ms: int) -> str:
+    sign = "-" if ms < 0 else ""
+    ms = abs(ms)
+    return f"{sign}{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def _ratio_text(ratio: float) -> str:
+    if abs(ratio - 1.0) < 5e-5:
+        return "1 (no frame-rate change)"
+    name = _RATIO_NAMES.get(round(ratio, 4))
+    return f"{ratio:.5f}" + (f" ({name})" if name else "")
+
+
+def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str]:
+    method = (
+        "by text (the subtitle's words found in the speech)"
+        if result.method == "text"
+        else "by timing pattern (cue and speech intervals: the text does not match the speech)"
+    )
+    lines = [f"{name}: synced {method}"]
+    assert result.time_map is not None
+    first = result.time_map.pieces[0]
+    lines.append(f"  offset {first.offset_ms / 1000:+.2f} s, frame-rate ratio {_ratio_text(result.ratio)}")
+    for at, jump in result.time_map.splits():
+        what = "later (a scene inserted, or a cut in the subtitle's release)" if jump > 0 else "earlier (a cut)"
+        lines.append(f"  split at {_clock(at)} (subtitle time): from there {abs(jump) / 1000:.2f} s {what}")
+    placed = sum(1 for p in result.placements if p.by_text)
+    lines.append(f"  placed by their own text: {placed} of {len(cues)} cues ({result.by_text:.1%})")
+    for i in result.least_sure():
+        p = result.placements[i]
+        text = cues[i].text.replace("\n", " ")
+        text = text if len(text) <= 30 else text[:29] + "…"
+        why = (
+            f"{p.doubt_ms / 1000:.1f} s from the nearest cue placed by its text"
+            if result.method == "text"
+            else f"{p.doubt_ms / 1000:.1f} s from the nearest start of speech"
+        )
+        lines.append(f"  least sure: cue {i + 1} at {_clock(p.start_ms)}, {why}: {text}")
+    return lines
+
+
+# --- the command --------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, args.log_file)
+    subtitle: Path = args.subtitle
+    subs, fmt = load_subtitles(subtitle)
+    cues = cues_from_events(subs.events)
+    if not cues:
+        raise BadInputError("holds no cues to sync", path=subtitle)
+    target = output_for(subtitle, args)
+    out_fmt = _format_for(target, fmt)
+    source = args.source if args.source is not None else media_beside(subtitle)
+    transcript = speech_of(source, args)
+    if not transcript.tokens:
+        raise NoSpeechError("no speech was recognised: nothing to sync to", path=source)
+    result = sync(cues, transcript, args.method)
+    if not result.trusted:
+        log.error("error: %s: no alignment it can trust (%s); nothing written", subtitle, result.reason)
+        return 1
+    synced = result.cues(cues)
+    text = retimed_text(subs, synced, out_fmt)
+    if args.in_place:
+        backup = backup_for(subtitle)
+        if not backup.exists():
+            atomic_write_bytes(backup, subtitle.read_bytes())
+        else:
+            log.info("%s kept: it already holds the first original", backup)
+    atomic_write_text(target, text)
+    report = report_lines(result, cues, str(subtitle))
+    if args.check:
+        check = check_cues(
+            synced, cue_settings_from_args(args, *_OWN_DESTS), tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0
+        )
+        report.append(format_report(check, str(target), limit=10))
+    report.append(f"wrote {target}" + (f" (the original is {backup_for(subtitle)})" if args.in_place else ""))
+    sys.stdout.write("\n".join(report) + "\n")
+    return 0
+
+
+#: This command's own argparse destinations (not settings).
+_OWN_DESTS = ("subtitle", "source", "output", "in_place", "method", "check", "func", "command")

@@ -1,0 +1,210 @@
+"""The sync itself: cues and a transcript in, re-timed cues and how they were found out (pure: no I/O)."""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from funasr_subs.model import Cue, Transcript
+from funasr_subs.sync.pattern import PatternFit, fit_pattern, speech_intervals
+from funasr_subs.sync.textalign import CueMatch, match_cues, recognised_units
+from funasr_subs.sync.timemap import Fit, TimeMap, fit_anchors
+
+Method = Literal["text", "pattern"]
+MethodChoice = Literal["auto", "text", "pattern"]
+
+#: The text method is used when at least this share of the cues (with text) is placed by its own text ...
+TEXT_MIN_SHARE = 0.25
+#: ... and at least this many cues, and this share of them agree with the fitted map.
+TEXT_MIN_CUES = 3
+TEXT_MIN_AGREE = 0.5
+#: A cue keeps the times of its own text only when they are this close to what the map says.
+OWN_TEXT_MS = 600
+#: ... and closer still for a cue of few units (a two-character cue is easily found at the wrong repeat).
+OWN_TEXT_SHORT_MS = 250
+SHORT_UNITS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one cue went. ``doubt_ms``: how far from the evidence it is (text: ms to the nearest cue placed by its own
+    text, 0 when placed by its own; pattern: ms from its start to the nearest speech start)."""
+
+    start_ms: int
+    end_ms: int
+    by_text: bool
+    doubt_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    method: Method
+    placements: tuple[Placement, ...]
+    time_map: TimeMap | None
+    ratio: float
+    #: cues placed by their own text / all cues
+    by_text: float
+    trusted: bool
+    #: why the alignment is not trusted ("" when it is)
+    reason: str = ""
+
+    def cues(self, originals: Sequence[Cue]) -> list[Cue]:
+        """The original cues with the new times (the text untouched)."""
+        return [Cue(p.start_ms, p.end_ms, c.lines) for p, c in zip(self.placements, originals, strict=True)]
+
+    def least_sure(self, count: int = 5) -> list[int]:
+        """Indices of the cues with the largest doubt (only those not placed by their own text), worst first."""
+        order = sorted(range(len(self.placements)), key=lambda i: (-self.placements[i].doubt_ms, i))
+        return [i for i in order[:count] if self.placements[i].doubt_ms > 0]
+
+
+def sync(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice = "auto") -> SyncResult:
+    """Re-time ``cues`` to the speech in ``transcript``: by their text when it matches, else by the timing pattern.
+
+    The cues may come in any order (ASS files are often sorted by style); placements come back in the given order."""
+    order = sorted(range(len(cues)), key=lambda i: (cues[i].start_ms, i))
+    if order == list(range(len(cues))):
+        return _sync_sorted(cues, transcript, method)
+    result = _sync_sorted([cues[i] for i in order], transcript, method)
+    if not result.placements:
+        return result
+    placements: list[Placement | None] = [None] * len(cues)
+    for k, i in enumerate(order):
+        placements[i] = result.placements[k]
+    return dataclasses.replace(result, placements=tuple(p for p in placements if p is not None))
+
+
+def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice) -> SyncResult:
+    if not cues:
+        return SyncResult("text", (), None, 1.0, 0.0, False, "the subtitle has no cues")
+    if not transcript.tokens:
+        return SyncResult("text", (), None, 1.0, 0.0, False, "the recognised speech is empty")
+    text_result: SyncResult | None = None
+    if method in ("auto", "text"):
+        text_result = sync_by_text(cues, transcript)
+        if text_result.trusted or method == "text":
+            return text_result
+    pattern_result = sync_by_pattern(cues, transcript)
+    if pattern_result.trusted or text_result is None:
+        return pattern_result
+    return SyncResult(
+        "pattern",
+        (),
+        None,
+        1.0,
+        0.0,
+        False,
+        f"{text_result.reason}; and by the timing pattern: {pattern_result.reason}",
+    )
+
+
+def _ends(cues: Sequence[Cue], starts: list[int], durations: list[int]) -> list[int]:
+    """Ends from new starts and durations; a cue that did not overlap the next before does not overlap it now."""
+    ends = [max(s + d, s) for s, d in zip(starts, durations, strict=True)]
+    for i in range(len(cues) - 1):
+        was_clear = cues[i].end_ms <= cues[i + 1].start_ms
+        if was_clear and starts[i] < starts[i + 1] < ends[i]:
+            ends[i] = starts[i + 1]
+    return ends
+
+
+def _squeeze_cuts(cues: Sequence[Cue], starts: list[int], time_map: TimeMap, good: Sequence[bool]) -> list[int]:
+    """Cues whose speech was cut from the media (between the last cue placed by its text before a cut and the first
+    after it) are spread over the media time between those two, in their order, instead of overlapping the cues on
+    either side."""
+    out = list(starts)
+    xs = [c.start_ms for c in cues]
+    for at, jump in time_map.splits():
+        if jump >= 0:
+            continue
+        b = min((i for i in range(len(cues)) if good[i] and xs[i] >= at), default=None)
+        if b is None:
+            continue
+        # the last cue found before the cut that still comes before ``b`` (one found by chance inside the cut does not)
+        a = max((i for i in range(b) if good[i] and xs[i] < at and out[i] <= out[b]), default=None)
+        if a is None or b - a < 2 or xs[b] <= xs[a]:
+            continue
+        for i in range(a + 1, b):
+            out[i] = round(out[a] + (xs[i] - xs[a]) * (out[b] - out[a]) / (xs[b] - xs[a]))
+    return out
+
+
+def _place(cues: Sequence[Cue], time_map: TimeMap, starts: list[int]) -> list[int]:
+    """Ends for new starts: each cue keeps its duration, scaled by the frame-rate ratio of its piece."""
+    durations = [round(time_map.piece_at(c.start_ms).ratio * (c.end_ms - c.start_ms)) for c in cues]
+    return _ends(cues, starts, durations)
+
+
+def sync_by_text(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
+    matches = match_cues([c.text for c in cues], recognised_units(transcript.tokens))
+    placed = [i for i, m in enumerate(matches) if m.placed]
+    with_text = sum(1 for m in matches if m.units) or 1
+    share = len(placed) / with_text
+    fit: Fit | None = None
+    if len(placed) >= TEXT_MIN_CUES and share >= TEXT_MIN_SHARE:
+        fit = fit_anchors([cues[i].start_ms for i in placed], [_own_start(matches[i]) for i in placed])
+    if fit is None:
+        reason = f"only {len(placed)} of {len(cues)} cues match the recognised text"
+        return SyncResult("text", (), None, 1.0, share, False, reason)
+    agree = sum(fit.inliers) / len(fit.inliers)
+    if agree < TEXT_MIN_AGREE:
+        reason = f"the {len(placed)} cues found in the recognised text disagree about the timing ({agree:.0%} agree)"
+        return SyncResult("text", (), fit.time_map, fit.ratio, share, False, reason)
+    good_x = sorted(cues[i].start_ms for i, ok in zip(placed, fit.inliers, strict=True) if ok)
+    starts: list[int] = []
+    by_text: list[bool] = []
+    doubts: list[int] = []
+    for cue, match in zip(cues, matches, strict=True):
+        mapped = fit.time_map.apply(cue.start_ms)
+        own = match.start_ms
+        limit = OWN_TEXT_SHORT_MS if match.units < SHORT_UNITS else OWN_TEXT_MS
+        if own is not None and abs(own - mapped) <= limit:
+            starts.append(own)
+            by_text.append(True)
+            doubts.append(0)
+        else:
+            starts.append(mapped)
+            by_text.append(False)
+            # a cue with no words to find (a sound tag, an empty line) is not in doubt: the map is all there is
+            doubts.append(_distance(good_x, cue.start_ms) if match.units else 0)
+    starts = [max(s, 0) for s in _squeeze_cuts(cues, starts, fit.time_map, by_text)]
+    ends = _place(cues, fit.time_map, starts)
+    placements = tuple(Placement(s, max(e, s), t, d) for s, e, t, d in zip(starts, ends, by_text, doubts, strict=True))
+    return SyncResult("text", placements, fit.time_map, fit.ratio, sum(by_text) / len(cues), True)
+
+
+def _own_start(match: CueMatch) -> int:
+    assert match.start_ms is not None
+    return match.start_ms
+
+
+def _distance(sorted_xs: list[int], x: int) -> int:
+    if not sorted_xs:
+        return 10**9
+    k = bisect_left(sorted_xs, x)
+    near = [abs(sorted_xs[j] - x) for j in (k - 1, k) if 0 <= j < len(sorted_xs)]
+    return max(min(near), 1)
+
+
+def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
+    speech = speech_intervals(transcript.tokens)
+    fit: PatternFit | None = fit_pattern([(c.start_ms, c.end_ms) for c in cues], speech)
+    if fit is None:
+        return SyncResult("pattern", (), None, 1.0, 0.0, False, "too few cues or too little speech to compare")
+    if not fit.trusted:
+        reason = (
+            f"only {fit.landed:.0%} of the cues start where speech starts (by chance: {fit.chance:.0%}): "
+            "is this the right media?"
+        )
+        return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason)
+    # (no squeezing at cuts here: a cue that lands on speech may do so by chance, so which cues lost their speech is
+    # not known well enough; they keep the times of the nearest piece and may overlap their neighbours)
+    starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
+    ends = _place(cues, fit.time_map, starts)
+    placements = tuple(
+        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.distance, strict=True)
+    )
+    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True)
