@@ -157,3 +157,15 @@ def test_a_damaged_speed_book_is_ignored_and_replaced(tmp_path: Path, own_state_
     speedbook.record("ws://x:1", 1_000, 9.0)  # too short to tell: not recorded
     assert speedbook.speed("ws://x:1") == 20.0
     assert [p.name for p in own_state_folder.iterdir()] == ["server-speed.json"]  # no temp file left
+
+
+def test_the_watch_table_sets_progress_every(tmp_path: Path) -> None:
+    from funasr_subs.commands.watch import watch_table
+    from funasr_subs.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    config.write_text("[watch]\nprogress-every = 12.5\n", encoding="utf-8")
+    assert watch_table(config) == {"progress_every": 12.5}
+    config.write_text("[watch]\nprogress_every = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="progress_every"):
+        watch_table(config)
