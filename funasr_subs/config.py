@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
+SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 ENV_PREFIX = "FUNASR_SUBS_"
 
 
@@ -57,6 +58,8 @@ class Settings:
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
+    # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
+    skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
     # output
     formats: tuple[str, ...] = ("srt",)
     lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
@@ -85,6 +88,9 @@ class Settings:
         for fmt in self.formats:
             if fmt not in SUBTITLE_FORMATS:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
+        unknown = [rule for rule in self.skip if rule not in SKIP_RULES]
+        if unknown:
+            raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
         if not self.formats:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
         if self.jobs < 1:
@@ -201,6 +207,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
+        if key == "skip":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            rules = tuple(str(i).strip().lower() for i in items if str(i).strip())
+            return () if rules in (("none",), ("off",)) else rules
         if key == "hotwords":
             return parse_hotword_items(value, source)
         if get_args(base):  # Literal

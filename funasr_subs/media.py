@@ -3,6 +3,7 @@ an async byte stream is in ``funasr_subs.audio``."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -106,6 +107,7 @@ class MediaInfo:
     duration_ms: int
     start_ms: int  # the container's start time; players show subtitles relative to it
     audio: tuple[AudioStream, ...]
+    subtitles: tuple[str, ...] = ()  # the language tag of each subtitle stream ("" when untagged)
 
 
 def find_tool(name: str) -> str:
@@ -155,6 +157,11 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
         duration_ms=duration,
         start_ms=_ms(fmt.get("start_time")),
         audio=audio,
+        subtitles=tuple(
+            str((s.get("tags") or {}).get("language") or "").lower()
+            for s in data.get("streams") or []
+            if s.get("codec_type") == "subtitle"
+        ),
     )
 
 
@@ -165,6 +172,10 @@ def _probe_argv(path: Path) -> list[str]:
 #: ffprobe runs started ahead of time: (absolute path, size, mtime_ns) → the running process.
 _ahead: dict[tuple[str, int, int], subprocess.Popen[bytes]] = {}
 _ahead_lock = threading.Lock()
+#: The last answers, by the same key: a file is probed once per job even when several steps ask (the skip rules,
+#: then the recognition), and again only when it changed.
+_known: collections.OrderedDict[tuple[str, int, int], MediaInfo] = collections.OrderedDict()
+_KNOWN_MAX = 256
 
 
 def _identity(path: Path) -> tuple[str, int, int] | None:
@@ -205,11 +216,11 @@ def drop_probes_ahead() -> None:
         proc.communicate()
 
 
-def _run_probe(path: Path, timeout: float) -> tuple[int, bytes, bytes]:
-    key = _identity(path)
+def _run_probe(path: Path, timeout: float, key: tuple[str, int, int] | None) -> tuple[int, bytes, bytes]:
     with _ahead_lock:
         proc = _ahead.pop(key, None) if key is not None else None
     if proc is None:
+        log.debug("%s: running ffprobe", path)
         done = subprocess.run(_probe_argv(path), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         return done.returncode, done.stdout, done.stderr
     log.debug("%s: ffprobe answer taken (started ahead)", path)
@@ -229,8 +240,13 @@ def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
         raise MediaNotFoundError("file not found: check the path", path=path)
     if not path.is_file():
         raise NotMediaError("not a regular file", path=path)
+    key = _identity(path)
+    with _ahead_lock:
+        known = _known.get(key) if key is not None else None
+    if known is not None:
+        return known
     try:
-        code, stdout, stderr = _run_probe(path, timeout)
+        code, stdout, stderr = _run_probe(path, timeout, key)
     except subprocess.TimeoutExpired:
         raise CorruptMediaError(
             f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
@@ -243,6 +259,11 @@ def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
         raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
     if not info.audio:
         raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
+    if key is not None:
+        with _ahead_lock:
+            _known[key] = info
+            while len(_known) > _KNOWN_MAX:
+                _known.popitem(last=False)
     return info
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins, speedbook
+from funasr_subs import plugins, skiprules, speedbook
 from funasr_subs.audio import FfmpegStream
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
@@ -148,11 +148,19 @@ def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> s
     return None
 
 
-def skip_reason(media_path: Path | str, settings: Settings) -> str | None:
+def skip_reason(media_path: Path | str, settings: Settings, *, rules: bool = True) -> str | None:
     """What :func:`generate_subtitles` would decide before contacting the server, without doing anything: why the
-    file would be skipped, or None when it would be transcribed (``--dry-run``)."""
+    file would be skipped, or None when it would be transcribed (``--dry-run``). ``rules``: the skip rules too
+    (they probe the file); ``transcribe`` does a file they reject, so its dry run leaves them out."""
     media = Path(media_path)
-    return _skip_reason(media, settings, try_read_sidecar(sidecar_path_for(media, settings.output_dir)))
+    previous = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    reason = _skip_reason(media, settings, previous)
+    if reason is None and rules:
+        try:
+            reason = _rule_skip(media, settings, previous, output_paths(media, settings))
+        except FunasrSubsError:  # not media, no audio ...: the real run reports it
+            return None
+    return reason
 
 
 # --- recognition ------------------------------------------------------------------------------------------
@@ -319,7 +327,10 @@ async def _recognise(
         audio = {"raw_pcm": True}
     else:
         info = await asyncio.to_thread(probe, media)
-        stream = select_audio(info, settings.audio_track)
+        track = settings.audio_track
+        if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
+            track = skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
+        stream = select_audio(info, track)
         offset = audio_offset_ms(info, stream)
         duration_ms = info.duration_ms
         wav_format = "pcm" if settings.send == "pcm" else "mp4"
@@ -459,14 +470,19 @@ def generate_subtitles(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    enforce_skip: bool = True,
 ) -> Result:
-    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses."""
+    """Transcribe one media file and write its subtitles and sidecar. Raises FunasrSubsError subclasses.
+
+    A file a skip rule (``settings.skip``) rejects is a "skipped" Result with the reason; with ``enforce_skip``
+    False (a file the user named) the reason is logged as a warning and the file is done anyway.
+    """
     media = Path(media_path)
     settings = settings or Settings()
     report = _Progress(progress)
     began = time.perf_counter()
     try:
-        result = _generate(media, settings, report, cancel, began)
+        result = _generate(media, settings, report, cancel, began, enforce_skip)
     except FunasrSubsError as exc:
         if exc.path is None:
             exc.path = media
@@ -478,7 +494,35 @@ def generate_subtitles(
     return result
 
 
-def _generate(media: Path, settings: Settings, progress: _Progress, cancel: CancelToken | None, began: float) -> Result:
+def _rule_skip(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
+    """The first skip rule (``settings.skip``: language, subtitles already there) that rejects ``media``, or None."""
+    if not settings.skip:
+        return None
+    info = probe(media)
+    ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
+    try:
+        siblings = os.listdir(media.parent)
+    except OSError:
+        siblings = []
+    found = skiprules.first_skip(
+        info,
+        code=skiprules.model_code(settings.output_lang, settings.profile),
+        rules=settings.skip,
+        audio_track=settings.audio_track,
+        siblings=siblings,
+        ours=ours,
+    )
+    return None if found is None else f"{found.reason} ({found.rule})"
+
+
+def _generate(
+    media: Path,
+    settings: Settings,
+    progress: _Progress,
+    cancel: CancelToken | None,
+    began: float,
+    enforce_skip: bool = True,
+) -> Result:
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
@@ -489,6 +533,11 @@ def _generate(media: Path, settings: Settings, progress: _Progress, cancel: Canc
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
+    skip = _rule_skip(media, settings, previous, targets)
+    if skip is not None:
+        if enforce_skip:
+            return Result(media=media, status="skipped", reason=skip)
+        log.warning("warning: %s: %s; transcribing it anyway, as it was named", media, skip)
     _check_writable(side_path.parent, media)
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()

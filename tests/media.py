@@ -209,6 +209,41 @@ def decode_pcm(path: Path, *, stream: str = "a:0") -> bytes:
     return subprocess.run(argv, capture_output=True, check=True).stdout
 
 
+def make_tagged_media(
+    path: Path,
+    audio: Sequence[tuple[str, Sequence[Burst]]],
+    subtitles: Sequence[str] = (),
+    duration_ms: int = 3000,
+    *,
+    default_audio: int = 0,
+) -> Path:
+    """A Matroska file with one audio stream per ``(language, bursts)`` (``""`` leaves it untagged) and one SubRip
+    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag."""
+    path = Path(path)
+    srt = path.with_name(path.stem + ".embedded-source.srt")
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\n字幕\n", encoding="utf-8")
+    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    argv += ["-f", "lavfi", "-i", f"color=c=black:s=64x64:r=5:d={duration_ms / 1000}"]
+    for i, (_lang, bursts) in enumerate(audio):
+        argv += ["-f", "lavfi", "-i", tone_graph(bursts, duration_ms, frequency=440 + 220 * i)]
+    for _ in subtitles:
+        argv += ["-i", str(srt)]
+    argv += ["-map", "0:v", *DEFAULT_VIDEO, "-pix_fmt", "yuv420p"]
+    for i, (lang, _bursts) in enumerate(audio):
+        argv += ["-map", f"{1 + i}:a"]
+        if lang:
+            argv += [f"-metadata:s:a:{i}", f"language={lang}"]
+        argv += [f"-disposition:a:{i}", "default" if i == default_audio else "0"]
+    for j, lang in enumerate(subtitles):
+        argv += ["-map", f"{1 + len(audio) + j}:s", f"-metadata:s:s:{j}", f"language={lang}"]
+    argv += ["-c:a", "aac", "-b:a", "96k", "-c:s", "srt", str(path)]
+    try:
+        _run(argv)
+    finally:
+        srt.unlink()
+    return path
+
+
 #: What ``python -m tests.media FILE`` makes: 12 s, three stretches of "speech" (the docs' demo file).
 DEMO_BURSTS: tuple[Burst, ...] = ((1000, 2400), (4500, 3000), (9000, 1600))
 DEMO_DURATION_MS = 12000

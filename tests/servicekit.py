@@ -66,7 +66,7 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _any
+            do_GET = do_POST = do_PUT = _any
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -19,7 +19,9 @@ from funasr_subs.watch.state import StateDB
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 
-EXE = shutil.which("funasr-subs")
+# this install's script (next to the interpreter) first: a `funasr-subs` on PATH may belong to another tree
+_HERE = Path(sys.executable).with_name("funasr-subs")
+EXE = str(_HERE) if _HERE.exists() else shutil.which("funasr-subs")
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "funasr_subs"]
 SERVER_TV = "/tv"  # Sonarr's (container) view of the library
 
@@ -94,7 +96,7 @@ def sonarr_download(setup: Setup, *, upgrade: bool = False) -> dict[str, str]:
 def test_test_event_exits_0_and_touches_nothing(setup: Setup, app: str) -> None:
     proc = setup.run(extra_env={f"{app}_eventtype": "Test"})
     assert proc.returncode == 0, proc.stderr
-    assert "test event" in proc.stderr
+    assert "test event" in proc.stdout and proc.stderr == ""
     assert not setup.state.exists(), "a Test event must not even open the state database"
 
 
@@ -115,7 +117,7 @@ def test_sonarr_upgrade_requeues_the_replaced_file(setup: Setup) -> None:
     setup.episode.write_bytes(b"the better release, a different size")  # ...then Sonarr imported an upgrade
     proc = setup.run(extra_env=sonarr_download(setup, upgrade=True))
     assert proc.returncode == 0, proc.stderr
-    assert "upgrade" in proc.stderr
+    assert "upgrade" in proc.stdout
     assert setup.jobs() == [(setup.episode, "queued", "sonarr")]
 
 
@@ -159,14 +161,45 @@ def test_other_sonarr_events_are_ignored(setup: Setup, event: str) -> None:
     assert setup.jobs() == []
 
 
+def bazarr_escape(value: str) -> str:
+    """Bazarr's ``_escape`` (bazarr/utilities/post_processing.py): a double-quoted string, only \\ " and controls
+    escaped, so the shell still expands $ and backticks inside it."""
+    raw_map = {8: r"\\b", 7: r"\\a", 12: r"\\f", 10: r"\\n", 13: r"\\r", 9: r"\\t", 11: r"\\v", 34: r"\"", 92: r"\\"}
+    return '"' + "".join(raw_map.get(ord(ch), ch) for ch in value) + '"'
+
+
+def bazarr_run(setup: Setup, template: str, episode: str) -> subprocess.CompletedProcess[str]:
+    """Bazarr's post-processing: '"{{episode}}"' (quotes included) replaced by its quoted value, run with shell=True."""
+    line = re.sub(r"['\"]?{{episode}}['\"]?", lambda _: bazarr_escape(episode), template)
+    prefix = " ".join(shlex.quote(a) for a in COMMAND)
+    options = f"--state-dir {shlex.quote(str(setup.state))} --root {shlex.quote(str(setup.lib))}"
+    options += f" --path-map {shlex.quote(f'{SERVER_TV}={setup.lib}')}"
+    command = line.replace("funasr-subs hook", f"{prefix} hook {options}", 1)
+    return subprocess.run(command, shell=True, env=setup.env, capture_output=True, text=True, timeout=60)
+
+
 def test_bazarr_post_processing_template(setup: Setup) -> None:
-    """Bazarr replaces '"{{episode}}"' (quotes included) with its own quoted value, then runs the line."""
-    template = 'hook --media "{{episode}}"'
+    """The documented template, quoted and run exactly as Bazarr does; success says so on stdout, stderr stays empty
+    (Bazarr logs any stderr output as an ERROR)."""
     server_path = f"{SERVER_TV}/{setup.episode.relative_to(setup.lib)}"
-    line = re.sub(r"['\"]?{{episode}}['\"]?", lambda _: shlex.quote(server_path), template)
-    proc = setup.run(*shlex.split(line)[1:])
+    proc = bazarr_run(setup, 'funasr-subs hook --media "{{episode}}"', server_path)
     assert proc.returncode == 0, proc.stderr
     assert setup.jobs() == [(setup.episode, "queued", "bazarr")]
+    with StateDB(setup.state) as daemon:  # with a daemon running there is nothing to warn about
+        assert daemon.acquire_daemon_lock()
+        again = bazarr_run(setup, "funasr-subs hook --media {{episode}}", server_path)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert "already queued" in again.stdout
+
+
+def test_bazarr_quoting_lets_the_shell_expand_a_dollar(setup: Setup) -> None:
+    """Bazarr's double quotes do not protect $: the hook gets another name and says what probably happened."""
+    dollar = setup.episode.parent / "Show One - S01E05 - $HOME Alone.mkv"
+    dollar.write_bytes(b"pretend")
+    proc = bazarr_run(setup, 'funasr-subs hook --media "{{episode}}"', f"{SERVER_TV}/{dollar.relative_to(setup.lib)}")
+    assert proc.returncode == 1
+    assert "$" in proc.stderr and "Bazarr" in proc.stderr
+    assert setup.jobs() == []
 
 
 def test_bare_path_argument(setup: Setup) -> None:
@@ -231,3 +264,63 @@ def test_read_call_prefers_explicit_paths_and_splits_plural_variables() -> None:
     plural = read_call([], None, {"sonarr_eventtype": "Download", "sonarr_episodefile_paths": "/a.mkv|/b.mkv"})
     assert plural.paths == ("/a.mkv", "/b.mkv") and plural.source == "sonarr"
     assert read_call([], "/x.mkv", {}).source == "bazarr"
+
+
+# --- Sonarr/Radarr as they really run a Custom Script: a Path, no arguments, only the environment ----------------
+def installed(name: str) -> str:
+    """A console script of this install (the venv's bin folder need not be on PATH)."""
+    here = Path(sys.executable).with_name(name)
+    return str(here) if here.exists() else shutil.which(name) or name
+
+
+HOOK_EXE = installed("funasr-subs-hook")
+
+
+def arr_env(setup: Setup, tmp_path: Path, **variables: str) -> dict[str, str]:
+    """Options from the config file (FUNASR_SUBS_CONFIG), exactly as a Sonarr container would carry them."""
+    config = tmp_path / "funasr-subs.toml"
+    config.write_text(
+        f'[serve]\nroots = ["{setup.lib}"]\npath_map = ["{SERVER_TV}={setup.lib}"]\n'
+        f'[watch]\nstate_dir = "{setup.state}"\n',
+        encoding="utf-8",
+    )
+    return {**setup.env, "FUNASR_SUBS_CONFIG": str(config), **variables}
+
+
+@pytest.mark.parametrize("argv0", ["funasr-subs-hook", "funasr-subs"])
+def test_arr_test_button_with_no_arguments(setup: Setup, tmp_path: Path, argv0: str) -> None:
+    exe = installed(argv0)
+    proc = subprocess.run([exe], env=arr_env(setup, tmp_path, sonarr_eventtype="Test"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "test event" in proc.stdout
+    assert not setup.state.exists()
+
+
+@pytest.mark.parametrize("argv0", ["funasr-subs-hook", "funasr-subs"])
+def test_sonarr_import_with_no_arguments_queues_from_the_config(setup: Setup, tmp_path: Path, argv0: str) -> None:
+    exe = installed(argv0)
+    proc = subprocess.run([exe], env=arr_env(setup, tmp_path, **sonarr_download(setup)), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert setup.jobs() == [(setup.episode, "queued", "sonarr")]
+    assert str(setup.episode) in proc.stdout
+
+
+def test_radarr_import_with_no_arguments_and_environment_options(setup: Setup, tmp_path: Path) -> None:
+    movie = setup.lib / "Film (2023).mkv"
+    movie.write_bytes(b"film")
+    env = {
+        **setup.env,
+        "FUNASR_SUBS_SERVE_ROOTS": str(setup.lib),
+        "FUNASR_SUBS_SERVE_PATH_MAP": f"{SERVER_TV}={setup.lib}",
+        "FUNASR_SUBS_SERVE_STATE_DIR": str(setup.state),
+        "radarr_eventtype": "Download",
+        "radarr_moviefile_path": f"{SERVER_TV}/{movie.name}",
+    }
+    proc = subprocess.run([HOOK_EXE], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert setup.jobs() == [(movie, "queued", "radarr")]
+
+
+def test_bare_funasr_subs_without_arr_variables_is_still_usage(setup: Setup) -> None:
+    proc = subprocess.run([*COMMAND], env=setup.env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "usage" in proc.stderr

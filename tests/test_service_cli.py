@@ -16,7 +16,9 @@ from funasr_subs.cli import main
 from tests.servicekit import request
 from tests.test_service_http import needs_alias
 
-EXE = shutil.which("funasr-subs")
+# this install's script (next to the interpreter) first: a `funasr-subs` on PATH may belong to another tree
+_HERE = Path(sys.executable).with_name("funasr-subs")
+EXE = str(_HERE) if _HERE.exists() else shutil.which("funasr-subs")
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "funasr_subs"]
 TOKEN = "cli-test-token-0123456789"
 
@@ -94,8 +96,11 @@ def test_serve_reads_the_serve_table(tmp_path: Path) -> None:
     try:
         address = ("127.0.0.2", int(url.rsplit(":", 1)[1]))
         assert url.startswith("http://127.0.0.2:")
-        assert request(address, "GET", "/status").status == 401
-        assert request(address, "GET", "/status", headers={"X-Api-Key": TOKEN}).status == 200
+        public = request(address, "GET", "/status")  # Bazarr's Test Connection: the version, nothing else
+        assert public.status == 200 and set(public.json()) == {"version", "service"}
+        assert request(address, "GET", "/status", headers={"X-Api-Key": "wrong-token-0123456789"}).status == 401
+        full = request(address, "GET", "/status", headers={"X-Api-Key": TOKEN})
+        assert full.status == 200 and full.json()["counts"]["queued"] == 0
     finally:
         assert stop(proc) == 0
 

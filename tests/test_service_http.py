@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from funasr_subs import __version__
 from funasr_subs.errors import ConfigError
 from funasr_subs.service import ServiceConfig, ServiceHandle, start_service
 from funasr_subs.watch.state import StateDB
@@ -96,9 +98,22 @@ def test_chunked_body_is_411(svc: ServiceHandle) -> None:
     assert reply.startswith(b"HTTP/1.1 411 ")
 
 
-def test_bad_content_length_is_400(svc: ServiceHandle) -> None:
-    reply, _ = raw_exchange(svc, b"POST /webhook/jellyfin HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 400 ")
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: abc",
+        b"Content-Length: 1_0",  # int() accepted these: a proxy and we would disagree on where the body ends
+        b"Content-Length: +2",
+        b"Content-Length: 2\r\nContent-Length: 2",
+        b"Content-Length: 2\r\nContent-Length: 3",
+        b"Content-Length: 2, 2",
+    ],
+)
+def test_bad_content_length_is_400(svc: ServiceHandle, spool: Path, framing: bytes) -> None:
+    head = b"POST /webhook/jellyfin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing + b"\r\n\r\n"
+    reply, _ = raw_exchange(svc, head, b"{}")
+    assert re.match(rb"HTTP/1\.[01] 400 ", reply), reply[:200]
+    assert b"202" not in reply.split(b"\r\n")[0]
 
 
 @pytest.mark.parametrize(
@@ -182,6 +197,7 @@ def test_token_required_off_localhost() -> None:
     with service(ServiceConfig(host="127.0.0.2", port=0, token=TOKEN)) as svc:
         assert svc.url.startswith("http://127.0.0.2:")
         missing = request(svc, "GET", "/status")
+        hook = request(svc, "POST", "/webhook/emby", b"{}", {"Content-Type": "application/json"})
         wrong = request(svc, "GET", "/status", headers={"X-Api-Key": TOKEN + "x"})
         wrong_query = request(svc, "GET", "/status?token=nope")
         # the token check comes before the body: an unauthenticated 1 GB upload is refused at once
@@ -198,7 +214,9 @@ def test_token_required_off_localhost() -> None:
             request(svc, "GET", f"/status?token={TOKEN}"),
         ]
         health = request(svc, "GET", "/health")
-    assert missing.status == 401 and wrong.status == 401 and wrong_query.status == 401 and upload.status == 401
-    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert wrong.status == 401 and wrong_query.status == 401 and upload.status == 401 and hook.status == 401
+    assert hook.headers["www-authenticate"].startswith("Bearer")
+    # Bazarr's "Test Connection" (GET /status, no credentials): the version only, never the queue
+    assert missing.status == 200 and missing.json() == {"version": __version__, "service": "funasr-subs"}
     assert [a.status for a in ok] == [503] * 4  # authenticated: past the token check (no state DB here)
     assert health.status == 200, "/health stays open for container health checks"

@@ -35,6 +35,22 @@ def plex_sections(seen: Seen) -> tuple[int, str, bytes]:
     )
 
 
+def plex_episodes(seen: Seen) -> tuple[int, str, bytes]:
+    def episode(key: str, file: str) -> dict[str, object]:
+        return {"ratingKey": key, "type": "episode", "Media": [{"Part": [{"file": file}]}]}
+
+    return json_reply(
+        {
+            "MediaContainer": {
+                "Metadata": [
+                    episode("5500", "/data/tv/Show/Season 01/S01E00.mkv"),
+                    episode("5501", "/data/tv/Show/Season 01/S01E01.mkv"),
+                ]
+            }
+        }
+    )
+
+
 def test_declared_as_a_plugin_entry_point() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="funasr_subs.plugins")}
     assert names.get("library-refresh") == "funasr_subs.service.refresh:LibraryRefresh"
@@ -45,7 +61,11 @@ def test_refresh_asks_each_configured_server_with_the_server_side_path() -> None
         StandIn({("POST", "/Library/Media/Updated"): no_content}) as jellyfin,
         StandIn({("POST", "/emby/Library/Media/Updated"): no_content}) as emby,
         StandIn(
-            {("GET", "/library/sections"): plex_sections, ("GET", "/library/sections/2/refresh"): no_content}
+            {
+                ("GET", "/library/sections"): plex_sections,
+                ("GET", "/library/sections/2/all"): plex_episodes,
+                ("PUT", "/library/metadata/5501/refresh"): no_content,
+            }
         ) as plex,
     ):
         config = ServiceConfig(
@@ -66,9 +86,28 @@ def test_refresh_asks_each_configured_server_with_the_server_side_path() -> None
     assert jf.headers["authorization"] == 'MediaBrowser Token="jf-key"'
     (em,) = emby.seen
     assert em.headers["x-emby-token"] == "emby-key" and "authorization" not in em.headers
-    assert [s.path for s in plex.seen] == ["/library/sections", "/library/sections/2/refresh"]
-    assert plex.seen[1].query == {"path": ["/data/tv/Show/Season 01"]}
+    # Plex: the item is found in its section's listing, then its metadata is refreshed (which re-reads subtitles)
+    assert [(s.method, s.path) for s in plex.seen] == [
+        ("GET", "/library/sections"),
+        ("GET", "/library/sections/2/all"),
+        ("PUT", "/library/metadata/5501/refresh"),
+    ]
+    assert plex.seen[1].query == {"type": ["4"]}
     assert all(s.headers["x-plex-token"] == "plex-token" for s in plex.seen)
+
+
+def test_plex_file_it_does_not_list_yet_gets_a_folder_scan() -> None:
+    with StandIn(
+        {
+            ("GET", "/library/sections"): plex_sections,
+            ("GET", "/library/sections/2/all"): lambda seen: json_reply({"MediaContainer": {"Metadata": []}}),
+            ("GET", "/library/sections/2/refresh"): no_content,
+        }
+    ) as plex:
+        config = ServiceConfig(path_map=PATH_MAP, refresh_library=True, plex_url=plex.url, plex_token="t")
+        LibraryRefresh(config).on_subtitle_written(RESULT)
+    assert [(s.method, s.path) for s in plex.seen][-1] == ("GET", "/library/sections/2/refresh")
+    assert plex.seen[-1].query == {"path": ["/data/tv/Show/Season 01"]}
 
 
 def test_disabled_or_nothing_written_makes_no_call() -> None:

@@ -1,23 +1,17 @@
-"""Pure pieces of the service: path maps, token parsing, root checks, config, the multipart parser, outputs."""
+"""Pure pieces of the service: path maps, tokens, root checks, config, outputs (uploads: test_service_uploads)."""
 
 from __future__ import annotations
 
 import base64
-import io
-import os
-import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue
 from funasr_subs.service import asr
 from funasr_subs.service.config import load_service_config
-from funasr_subs.service.multipart import MultipartError, parse_form, parse_header_value
 from funasr_subs.service.pathmap import PathMap, parse_mapping
 from funasr_subs.service.security import (
     PathRefusedError,
@@ -28,7 +22,6 @@ from funasr_subs.service.security import (
     resolve_roots,
     token_matches,
 )
-from tests.servicekit import multipart
 
 
 # --- path maps --------------------------------------------------------------------------------------------------
@@ -116,76 +109,6 @@ def test_serve_table_then_environment_then_flags(tmp_path: Path) -> None:
         load_service_config(Settings(), config_path=config, environ={})
     with pytest.raises(ConfigError, match="http"):
         load_service_config(Settings(), {"plex_url": "plex:32400"}, environ={})
-
-
-# --- multipart --------------------------------------------------------------------------------------------------
-class Dribble:
-    """A socket-like reader returning short, random-sized reads."""
-
-    def __init__(self, data: bytes, seed: int) -> None:
-        self.data = io.BytesIO(data)
-        self.rng = random.Random(seed)
-
-    def read(self, size: int = -1) -> bytes:
-        return self.data.read(min(size, self.rng.randint(1, 5000)))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    payload=st.binary(max_size=20_000),
-    field_text=st.text(max_size=200),
-    seed=st.integers(0, 2**16),
-    trap=st.sampled_from([b"", b"\r\n--", b"\r\n--bound", b"--boundary"]),
-)
-def test_parser_round_trips_any_bytes_in_any_read_sizes(
-    tmp_path_factory: pytest.TempPathFactory, payload: bytes, field_text: str, seed: int, trap: bytes
-) -> None:
-    boundary = "boundary" + os.urandom(4).hex()
-    data = trap + payload + trap
-    body, ctype = multipart(
-        [
-            ("language", None, None, field_text.encode()),
-            ("audio_file", "a.wav", "audio/wav", data),
-            ("junk", "j", None, b"zz"),
-        ],
-        boundary,
-    )
-    tail = b"NEXT REQUEST"
-    reader = Dribble(body + tail, seed)
-    spool = tmp_path_factory.mktemp("spool")
-    with parse_form(
-        reader, ctype, len(body), file_fields={"audio_file"}, keep_fields={"language"}, tmp_dir=spool
-    ) as form:
-        assert form.fields == {"language": field_text}
-        upload = form.files["audio_file"]
-        assert upload.path.read_bytes() == data and upload.size == len(data) and upload.filename == "a.wav"
-        assert upload.path.suffix == ".wav" and "junk" not in form.fields
-    assert not list(spool.iterdir())
-    assert reader.data.read() == tail, "the parser must not read past Content-Length"
-
-
-def test_parser_errors_clean_up_their_temp_files(tmp_path: Path) -> None:
-    body, ctype = multipart([("audio_file", "a", None, b"x" * 100_000)])
-    with pytest.raises(MultipartError, match="ended"):
-        parse_form(io.BytesIO(body[:50_000]), ctype, len(body), file_fields={"audio_file"}, tmp_dir=tmp_path)
-    assert not list(tmp_path.iterdir())
-    big, ctype = multipart([("language", None, None, b"x" * 2000)])
-    with pytest.raises(MultipartError) as info:
-        parse_form(io.BytesIO(big), ctype, len(big), keep_fields={"language"}, max_field_bytes=1000)
-    assert info.value.status == 413
-    dup, ctype = multipart([("audio_file", "a", None, b"1"), ("audio_file", "b", None, b"2")])
-    with pytest.raises(MultipartError, match="more than one"):
-        parse_form(io.BytesIO(dup), ctype, len(dup), file_fields={"audio_file"}, tmp_dir=tmp_path)
-    assert not list(tmp_path.iterdir())
-
-
-def test_header_values() -> None:
-    assert parse_header_value('form-data; name="a b"; filename="c\\"d.wav"') == (
-        "form-data",
-        {"name": "a b", "filename": 'c"d.wav'},
-    )
-    assert parse_header_value("form-data; name=x; filename*=UTF-8''%E4%B8%AD.wav")[1]["filename"] == "中.wav"
-    assert parse_header_value("multipart/form-data; boundary=----abc")[1]["boundary"] == "----abc"
 
 
 # --- the whisper contract ---------------------------------------------------------------------------------------

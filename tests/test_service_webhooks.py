@@ -17,6 +17,8 @@ from tests.servicekit import Seen, StandIn, json_reply, multipart, request, serv
 
 JELLYFIN_KEY = "0123456789abcdef0123456789abcdef"
 PLEX_TOKEN = "plex-token-xyz"
+TOKEN = "webhook-test-token-0123456789"  # the service's own; callers that present it get refusals in detail
+AUTH = {"X-Api-Key": TOKEN}
 ITEM_ID = "5e1f3f0a9c2b4d7e8f6a1b2c3d4e5f60"
 SERVER_DIR = "/data/tv/Show One/Season 01"  # how the media server (in its container) sees the folder
 EPISODE = "Show One - S01E01 - Pilot é.mkv"
@@ -131,6 +133,7 @@ def config_for(library: Library, **extra: object) -> ServiceConfig:
         roots=(library.root,),
         path_map=PathMap.parse(["/data/tv=" + str(library.root)]),
         state_dir=library.db.state_dir,
+        token=TOKEN,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -148,7 +151,7 @@ def jellyfin() -> Iterator[StandIn]:
 
 
 def post_json(svc: ServiceHandle, path: str, data: object) -> tuple[int, dict[str, object]]:
-    answer = request(svc, "POST", path, json.dumps(data).encode(), {"Content-Type": "application/json"})
+    answer = request(svc, "POST", path, json.dumps(data).encode(), {"Content-Type": "application/json", **AUTH})
     return answer.status, answer.json()
 
 
@@ -234,7 +237,7 @@ def post_form(
     svc: ServiceHandle, path: str, parts: list[tuple[str, str | None, str | None, bytes]]
 ) -> tuple[int, dict[str, object]]:
     body, ctype = multipart(parts)
-    answer = request(svc, "POST", path, body, {"Content-Type": ctype})
+    answer = request(svc, "POST", path, body, {"Content-Type": ctype, **AUTH})
     return answer.status, answer.json()
 
 
@@ -291,7 +294,7 @@ def test_symlink_inside_the_roots_is_accepted(library: Library) -> None:
 
 def test_without_roots_every_path_is_refused(library: Library) -> None:
     data = json.dumps(emby_payload(f"{SERVER_DIR}/{EPISODE}")).encode()
-    config = ServiceConfig(port=0, path_map=PathMap.parse(["/data/tv=" + str(library.root)]))
+    config = ServiceConfig(port=0, path_map=PathMap.parse(["/data/tv=" + str(library.root)]), token=TOKEN)
     with service(config, library.db) as svc:
         status, body = post_form(svc, "/webhook/emby", [("data", None, None, data)])
     assert status == 403 and "--root" in json.dumps(body)

@@ -141,3 +141,18 @@ def test_transcribe_probes_the_next_file_while_one_runs(funasr_server: FunasrTes
     started = [line for line in done.stderr.splitlines() if "ffprobe started ahead" in line]
     taken = [line for line in done.stderr.splitlines() if "ffprobe answer taken" in line]
     assert len(started) == 3 and len(taken) == 3
+
+
+def test_one_ffprobe_per_file_even_with_the_skip_rules(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    """The skip rules and the recognition both need the stream facts: the file is probed once."""
+    from tests.media import make_media
+
+    make_media(tmp_path / "a.mkv", duration_ms=2500)
+    make_media(tmp_path / "b.mkv", duration_ms=2500)
+    done = cli("watch", "--once", "-vv", "--settle", "0", "--state-dir", str(tmp_path / "state"),
+               "--server", funasr_server.url, str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(funasr_server.files) == 2
+    for name in ("a.mkv", "b.mkv"):
+        probes = [line for line in done.stderr.splitlines() if f"{name}: running ffprobe" in line]
+        assert len(probes) == 1, done.stderr

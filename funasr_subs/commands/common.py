@@ -9,13 +9,30 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, default_config_path, load_settings, parse_hotword_items
+from funasr_subs.config import (
+    SKIP_RULES,
+    SUBTITLE_FORMATS,
+    Settings,
+    default_config_path,
+    load_settings,
+    parse_hotword_items,
+)
 from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import load_hotwords_file, load_words_file
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
+
+
+def _skip_rules(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+    if items in (("none",), ("off",)):
+        return ()
+    bad = [v for v in items if v not in SKIP_RULES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown rule {bad[0]!r}: use {', '.join(SKIP_RULES)} or none")
+    return items
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -141,6 +158,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
+    r.add_argument(
+        "--skip",
+        type=_skip_rules,
+        metavar="RULES",
+        help="skip files whose audio is another language or that already have subtitles in the target language: "
+        "audio-language,embedded-subtitles,external-subtitles (the default) or none; transcribe only warns",
+    )
     if jobs:
         r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
 
@@ -168,19 +192,38 @@ def with_user_words(settings: Settings) -> Settings:
     return settings.replace(words=(*settings.words, *load_words_file(settings.words_file)))
 
 
-def setup_logging(verbose: int = 0, log_file: Path | None = None) -> None:
-    """Handlers are configured here only (the CLI), never at import time."""
+class _Below(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_streams: bool = False) -> None:
+    """Handlers are configured here only (the CLI), never at import time.
+
+    ``split_streams``: progress and success lines go to stdout, warnings and errors to stderr (for callers such as
+    Bazarr that log anything on stderr as an error).
+    """
     # -q: warnings and errors; default: what happens to each file; -v: the same with time, level and logger; -vv: debug
     level = logging.WARNING if verbose < 0 else logging.INFO if verbose < 2 else logging.DEBUG
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose > 0 else "%(message)s"
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if split_streams:
+        handlers[0].setLevel(logging.WARNING)
+        out = logging.StreamHandler(sys.stdout)
+        out.addFilter(_Below(logging.WARNING))
+        handlers.append(out)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(fmt))
     if log_file is not None:
         try:
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"log file {log_file} cannot be opened: {exc.strerror}") from None
-    handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handlers[0].setFormatter(logging.Formatter(fmt))
+        handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # the service modules load when the hook runs (Sonarr's Test 
 log = logging.getLogger(__name__)
 
 HELP = """\
-Sonarr/Radarr: Settings → Connect → + → Custom Script, path: the funasr-subs executable, arguments: hook
-(events: On Import / On Upgrade). Bazarr: Settings → Subtitles → Custom Post-Processing:
+Sonarr/Radarr: Settings → Connect → + → Custom Script, Path: the funasr-subs-hook executable (no arguments: they
+are no longer accepted there; options come from the config file or FUNASR_SUBS_* variables). Triggers: On Import,
+On Upgrade. Bazarr (runs after it downloaded a subtitle): Settings → Subtitles → Custom Post-Processing:
   funasr-subs hook --media "{{episode}}"
 
 examples:
@@ -31,10 +32,16 @@ examples:
   funasr-subs hook --inline film.mkv          # transcribe here when no watch daemon is running
 
 The file is queued for the running `funasr-subs watch` daemon (same --state-dir). With no daemon it stays queued
-and a warning says so (exit 0), unless --inline transcribes it right away.
+and a warning says so (exit 0), unless --inline transcribes it right away. Success lines go to stdout, warnings
+and errors to stderr.
 """
 
+BAZARR_HINT = (
+    "; if the real name has a $ or ` in it, Bazarr's shell expanded it (Bazarr puts {{episode}} in double quotes "
+    "and runs the line with a shell): rename the file, or let `funasr-subs watch` find it instead"
+)
 #: Sonarr/Radarr variables holding the imported file (singular, then the pipe-separated plural of newer versions).
+EVENT_VARIABLES = ("sonarr_eventtype", "radarr_eventtype")
 FILE_VARIABLES = {
     "sonarr": ("sonarr_episodefile_path", "sonarr_episodefile_paths"),
     "radarr": ("radarr_moviefile_path", "radarr_moviefile_paths"),
@@ -95,8 +102,22 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def called_by_arr(environ: Mapping[str, str]) -> bool:
+    """True when Sonarr or Radarr ran us (their event variable is set; names compared in lower case)."""
+    return any(key.lower() in EVENT_VARIABLES for key in environ)
+
+
+def console() -> None:
+    """The ``funasr-subs-hook`` console script: ``funasr-subs hook`` for Sonarr/Radarr, which pass no arguments."""
+    import sys
+
+    from funasr_subs.cli import main
+
+    sys.exit(main(["hook", *sys.argv[1:]]))
+
+
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.verbose, args.log_file)
+    setup_logging(args.verbose, args.log_file, split_streams=True)
     media, inline = args.hook_media, args.hook_inline
     call = read_call(list(args.paths), media, os.environ)
     if call.ignore:
@@ -133,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
             base_dir=Path.cwd(),
         )
         for refused in (a for a in admissions if not a.ok):
-            log.error("error: %s", refused.error)
+            log.error(
+                "error: %s%s", refused.error, BAZARR_HINT if call.source == "bazarr" and refused.status == 404 else ""
+            )
         accepted = [a.path for a in admissions if a.ok and a.path is not None]
         if accepted and not db.daemon_alive():
             log.warning("warning: %s", no_daemon_warning(config.effective_state_dir, accepted, inline_hint=True))

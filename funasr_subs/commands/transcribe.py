@@ -165,7 +165,7 @@ def _process(
         _probe_ahead(ahead, settings)
     progress, close = bars.file_progress(media)
     try:
-        return generate_subtitles(media, settings, progress=progress, cancel=cancel)
+        return generate_subtitles(media, settings, progress=progress, cancel=cancel, enforce_skip=False)
     finally:
         if close is not None:
             close()
@@ -341,7 +341,7 @@ def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) ->
     todo, clashes = _unique_outputs(media_files, settings)
     would = 0
     for media in todo:
-        reason = skip_reason(media, settings)
+        reason = skip_reason(media, settings, rules=False)  # transcribe does a file the skip rules reject
         if reason is None:
             would += 1
             names = ", ".join(

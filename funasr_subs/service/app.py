@@ -1,251 +1,85 @@
-"""The HTTP service on the stdlib ``ThreadingHTTPServer``: routing, token checks, body limits, error replies.
+"""The HTTP service as an aiohttp application: shared state under typed keys, middlewares, start and stop.
 
 Every request is checked before its body is read: route (404/405), token (401), then Content-Length against the
-route's limit (411/413) — so a 1 GB upload is refused after its headers. A response sent before the body was read
-closes the connection after a short lingering drain, so the client sees the reply instead of a reset.
+route's limit (411/413), in :func:`gate` — run by a middleware and by the ``Expect: 100-continue`` handler, so a
+1 GB upload is refused after its headers. aiohttp's strict parser refuses malformed framing (``Content-Length: 1_0``,
+``+2``, duplicates) with 400 before any of our code runs. The app runs on its own event loop in a thread, so the
+synchronous ``serve`` and ``watch --http`` commands start and stop it like any other resource.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import socket
+import os
+import tempfile
 import threading
-import time
-import urllib.parse
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from funasr_subs import __version__
+import aiohttp
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
 from funasr_subs.errors import ConfigError
 from funasr_subs.service.config import ServiceConfig
-from funasr_subs.service.responses import Query, RequestError, Response, Route, error_response, json_response
-from funasr_subs.service.routes import ROUTES
-from funasr_subs.service.security import (
-    TOKEN_PARAM,
-    check_token_setting,
-    presented_tokens,
-    resolve_roots,
-    token_matches,
-)
+from funasr_subs.service.gate import CLIENT, STATE, ServiceState, errors_and_log, gatekeeper
+from funasr_subs.service.httpclient import USER_AGENT
+from funasr_subs.service.routes import routes
+from funasr_subs.service.security import check_token_setting, resolve_roots
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-LINGER_BYTES = 1024 * 1024
+#: Seconds a refused upload's remaining body is read and dropped, so the client reads our reply, not a reset.
 LINGER_SECONDS = 1.0
+#: Seconds running requests get at shutdown before they are cancelled (an /asr job sees the stop at once).
+SHUTDOWN_SECONDS = 2.0
+BACKLOG = 1024
 
 
-@dataclass
-class ServiceState:
-    """What handlers share: the config, resolved roots, the state DB and a stop signal."""
-
-    config: ServiceConfig
-    roots: tuple[Path, ...]
-    state_db: Any | None  # funasr_subs.watch.state.StateDB (duck-typed: enqueue/status/daemon_alive)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    asr_slots: threading.BoundedSemaphore = field(init=False)
-    _db_pool: ThreadPoolExecutor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.asr_slots = threading.BoundedSemaphore(self.config.asr_jobs)
-        # One thread owns every state-DB call: SQLite connections are per thread, request threads are not reused.
-        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="funasr-subs-http-db")
-
-    def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._db_pool.submit(fn, *args, **kwargs).result()
-
-    def close(self) -> None:
-        self._db_pool.shutdown(wait=True)
+async def _client(app: web.Application) -> AsyncIterator[None]:
+    """One client session for every Jellyfin/Emby/Plex lookup, closed with the app."""
+    async with aiohttp.ClientSession(
+        headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        app[CLIENT] = session
+        yield
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _QuietParseErrors(logging.Filter):
+    """A request aiohttp's parser refused (bad framing, bad headers) is one line, not a traceback."""
 
-    def __init__(self, address: tuple[str, int], state: ServiceState) -> None:
-        self.state = state
-        infos = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_STREAM)
-        self.address_family = infos[0][0]
-        super().__init__(address, RequestHandler)
-
-
-class _CountingReader:
-    """Reads from the socket, remembering how much of the declared body is left."""
-
-    def __init__(self, raw: Any, length: int) -> None:
-        self.raw = raw
-        self.left = length
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self.left:
-            size = self.left
-        data: bytes = self.raw.read(size) if size else b""
-        self.left -= len(data)
-        return data
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "refused a malformed request (400): %s", (" ".join(str(exc).split()),)
+        return True
 
 
-class RequestHandler(BaseHTTPRequestHandler):
-    """Dispatches to the route table; every outcome is one JSON (or subtitle) response and one log line."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = f"funasr-subs/{__version__}"
-    timeout = 120  # seconds a client may stay silent mid-request
-    server: _Server
-    body: _CountingReader
-
-    # --- plumbing -------------------------------------------------------------------------------------------
-    @property
-    def state(self) -> ServiceState:
-        return self.server.state
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _route(self) -> tuple[Route, Query]:
-        """Route, token and Content-Length checks: everything decidable before reading the body."""
-        parts = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        methods = ROUTES.get(parts.path.rstrip("/") or "/")
-        if methods is None:
-            known = ", ".join(sorted(f"{m} {p}" for p, ms in ROUTES.items() for m in ms))
-            raise RequestError(404, f"no such endpoint {parts.path!r}; known: {known}")
-        route = methods.get(self.command)
-        if route is None:
-            allow = ", ".join(sorted(methods))
-            raise RequestError(
-                405, f"{self.command} is not allowed on {parts.path}: use {allow}", headers=[("Allow", allow)]
-            )
-        token = self.state.config.token
-        if token and not route.public and not token_matches(token, presented_tokens(self.headers, query)):
-            log.warning(
-                "refused %s %s from %s: missing or wrong token", self.command, parts.path, self.client_address[0]
-            )
-            raise RequestError(
-                401,
-                "missing or wrong token: send X-Api-Key, Authorization: Bearer, user:TOKEN@ in the URL, or ?token=",
-                headers=[("WWW-Authenticate", 'Bearer realm="funasr-subs"')],
-            )
-        length = self._content_length()
-        if route.body_limit is not None:
-            if length is None:
-                raise RequestError(411, "send a Content-Length (chunked request bodies are not supported)")
-            limit = route.body_limit(self.state.config)
-            if length > limit:
-                raise RequestError(
-                    413, f"the body is {length} bytes, over this endpoint's limit of {limit} bytes (max_upload_mb)"
-                )
-        return route, query
-
-    def _content_length(self) -> int | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return None
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return None
-        try:
-            length = int(raw)
-        except ValueError:
-            raise RequestError(400, f"Content-Length {raw!r} is not a number") from None
-        if length < 0:
-            raise RequestError(400, f"Content-Length {raw!r} is negative")
-        return length
-
-    def handle_expect_100(self) -> bool:
-        """Refuse before the client sends the body (``Expect: 100-continue``), else invite it."""
-        try:
-            self._route()
-        except RequestError as exc:
-            self.body = _CountingReader(self.rfile, 0)
-            self._send(error_response(exc), started=time.monotonic(), unread=False)
-            self.close_connection = True
-            return False
-        return super().handle_expect_100()
-
-    def _declares_body(self) -> bool:
-        length = (self.headers.get("Content-Length") or "0").strip()
-        return bool(self.headers.get("Transfer-Encoding")) or length != "0"
-
-    def _dispatch(self) -> None:
-        started = time.monotonic()
-        self.body = _CountingReader(self.rfile, 0)
-        reading = False
-        try:
-            route, query = self._route()
-            self.body = _CountingReader(self.rfile, self._content_length() or 0)
-            reading = True
-            response = route.handler(self, query)
-        except RequestError as exc:
-            response = error_response(exc)
-        except Exception:
-            log.exception("internal error on %s %s", self.command, self._log_path())
-            response = json_response(500, {"error": "internal error: see the service log", "status": 500})
-        unread = self.body.left > 0 if reading else self._declares_body()
-        self._send(response, started=started, unread=unread)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
-
-    def _log_path(self) -> str:
-        parts = urllib.parse.urlsplit(self.path)
-        query = [(k, "***" if k == TOKEN_PARAM else v) for k, v in urllib.parse.parse_qsl(parts.query, True)]
-        return parts.path + ("?" + urllib.parse.urlencode(query) if query else "")
-
-    def _send(self, response: Response, *, started: float, unread: bool) -> None:
-        if unread:  # the body was not (fully) read: the connection cannot carry another request
-            self.close_connection = True
-        self.send_response(response.status)
-        for key, value in response.headers:
-            self.send_header(key, value)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-        self.wfile.flush()
-        level = logging.INFO if response.status < 500 else logging.WARNING
-        log.log(
-            level,
-            "%s %s %s -> %d (%.0f ms)",
-            self.client_address[0],
-            self.command,
-            self._log_path(),
-            response.status,
-            (time.monotonic() - started) * 1000,
-        )
-        if unread:
-            self._linger()
-
-    def _linger(self) -> None:
-        """Half-close, then drop what the client is still sending for a moment, so it reads our reply."""
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(LINGER_SECONDS / 4)
-            deadline = time.monotonic() + LINGER_SECONDS
-            drained = 0
-            while drained < LINGER_BYTES and time.monotonic() < deadline:
-                chunk = self.connection.recv(64 * 1024)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        except OSError:
-            pass
+logging.getLogger("aiohttp.server").addFilter(_QuietParseErrors())
 
 
+def build_app(state: ServiceState) -> web.Application:
+    app = web.Application(middlewares=[errors_and_log, gatekeeper], client_max_size=64 * 1024 * 1024)
+    app[STATE] = state
+    app.cleanup_ctx.append(_client)
+    app.add_routes(routes)
+    return app
+
+
+# --- running it -----------------------------------------------------------------------------------------------
 @dataclass
 class ServiceHandle:
     """A running service: ``url``, ``port``, and ``shutdown()`` (idempotent; cancels running /asr jobs)."""
 
-    server: _Server
-    thread: threading.Thread
     state: ServiceState
+    loop: asyncio.AbstractEventLoop
+    runner: web.AppRunner
+    thread: threading.Thread
     host: str
     port: int
 
@@ -258,10 +92,14 @@ class ServiceHandle:
         if self.state.stopping.is_set():
             return
         self.state.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-        self.state.close()
+        future = asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop)
+        try:
+            future.result(SHUTDOWN_SECONDS + 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+            self.state.close()
         log.info("HTTP service on %s stopped", self.url)
 
     def __enter__(self) -> ServiceHandle:
@@ -271,25 +109,49 @@ class ServiceHandle:
         self.shutdown()
 
 
+def _check_upload_dir(folder: Path | None) -> None:
+    where = folder or Path(tempfile.gettempdir())
+    if not where.is_dir():
+        raise ConfigError(f"upload folder {where} does not exist: create it or fix --upload-dir")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write in the upload folder {where}: fix its permissions or --upload-dir")
+
+
+async def _start(state: ServiceState) -> tuple[web.AppRunner, str, int]:
+    runner = web.AppRunner(
+        build_app(state), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS, lingering_time=LINGER_SECONDS
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, state.config.host, state.config.port, backlog=BACKLOG, reuse_address=True)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    server = runner.addresses[0]
+    return runner, str(server[0]), int(server[1])
+
+
 def start_service(config: ServiceConfig, state_db: Any | None = None) -> ServiceHandle:
-    """Bind and serve in a background thread; returns at once. Raises ConfigError (bind rules, roots).
+    """Bind and serve on a background thread; returns at once. Raises ConfigError (bind rules, roots, folders).
 
     ``state_db`` is a ``funasr_subs.watch.state.StateDB`` (webhooks queue into it, ``/status`` reads it); without one
     those endpoints answer 503.
     """
     check_token_setting(config.host, config.token)
     roots = resolve_roots(config.roots)
+    _check_upload_dir(config.upload_dir)
     state = ServiceState(config=config, roots=roots, state_db=state_db)
+    loop = asyncio.new_event_loop()
     try:
-        server = _Server((config.host, config.port), state)
+        runner, host, port = loop.run_until_complete(_start(state))
     except OSError as exc:
+        loop.close()
         state.close()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
-    host, port = server.server_address[0], server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="funasr-subs-http")
-    thread.daemon = True
+    thread = threading.Thread(target=loop.run_forever, name="funasr-subs-http", daemon=True)
     thread.start()
-    handle = ServiceHandle(server=server, thread=thread, state=state, host=str(host), port=int(port))
+    handle = ServiceHandle(state=state, loop=loop, runner=runner, thread=thread, host=host, port=port)
     where = ", ".join(map(str, roots)) or "none (webhooks refuse every path)"
     log.info("HTTP service listening on %s (token %s; roots: %s)", handle.url, "on" if config.token else "off", where)
     return handle

@@ -13,12 +13,15 @@ from pathlib import Path
 
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
-from funasr_subs.model import Cue
+from funasr_subs.errors import NoSpeechError
+from funasr_subs.model import Cue, Token
 from funasr_subs.pipeline import CancelToken, recognise_file
 from funasr_subs.writers import render
 
 log = logging.getLogger(__name__)
 
+#: The form fields (besides the upload) a whisper-asr-webservice client may send instead of query parameters.
+FIELDS = ("task", "language", "output", "encode", "video_file")
 OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
 TASKS = ("transcribe", "translate")
 #: whisper's language names for the codes a FunASR model may serve.
@@ -32,6 +35,18 @@ LANGUAGE_NAMES = {
     "fr": "french",
     "es": "spanish",
     "ru": "russian",
+}
+#: Other names a caller may use for a model's language (ISO 639-2/3 codes, Chinese variants).
+ALIASES: dict[str, frozenset[str]] = {
+    "zh": frozenset({"zho", "chi", "cmn", "chinese", "mandarin"}),
+    "yue": frozenset({"cantonese"}),
+    "en": frozenset({"eng", "english"}),
+    "ja": frozenset({"jpn", "japanese"}),
+    "ko": frozenset({"kor", "korean"}),
+    "de": frozenset({"deu", "ger", "german"}),
+    "fr": frozenset({"fra", "fre", "french"}),
+    "es": frozenset({"spa", "spanish"}),
+    "ru": frozenset({"rus", "russian"}),
 }
 CONTENT_TYPES = {
     "srt": "text/plain; charset=utf-8",
@@ -141,7 +156,30 @@ def render_output(cues: Sequence[Cue], output: str, settings: Settings) -> tuple
     return text.encode("utf-8"), CONTENT_TYPES[output]
 
 
-def transcribe_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> list[Cue]:
-    """Send an uploaded file to the FunASR server and build cues; raises the pipeline's FunasrSubsError types."""
-    recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel)
-    return build_cues(recognition.transcript.tokens, settings.cue_settings())
+def model_speaks(settings: Settings, language: str) -> bool:
+    """True when ``language`` (an ISO 639-1/-3 code, a region-tagged code or whisper's name) is the model's."""
+    code, name = model_language(settings)
+    asked = language.strip().lower().replace("_", "-")
+    base = asked.split("-")[0]
+    return base in ({code, name} | ALIASES.get(code, frozenset()))
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """What the server recognised in one upload (what the result cache keeps)."""
+
+    tokens: tuple[Token, ...]
+    duration_ms: int
+
+
+def recognise_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> Recognised:
+    """Send an uploaded file to the FunASR server (the pipeline's FunasrSubsError types raise)."""
+    try:
+        recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel)
+    except NoSpeechError:
+        return Recognised((), 0)
+    return Recognised(recognition.transcript.tokens, recognition.duration_ms)
+
+
+def cues_of(tokens: Sequence[Token], settings: Settings) -> list[Cue]:
+    return build_cues(tuple(tokens), settings.cue_settings()) if tokens else []

@@ -1,15 +1,20 @@
-"""One HTTP call to a media server (Jellyfin, Emby, Plex) with a timeout and a size cap; stdlib only."""
+"""Calls to a media server (Jellyfin, Emby, Plex) on aiohttp's client: one timeout per call, a size cap, no raise.
+
+The HTTP service shares one ``ClientSession`` (made and closed with the app); the library-refresh action, which
+runs after a job in a worker thread, opens a short-lived one with :func:`one_session`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import aiohttp
 
 from funasr_subs import __version__
 from funasr_subs.errors import FunasrSubsError
@@ -33,7 +38,7 @@ class Reply:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise UpstreamError(f"the media server's reply is not JSON ({exc})") from None
 
 
@@ -43,7 +48,17 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def call(
+@asynccontextmanager
+async def one_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for a few calls (TLS verified; no cookies kept between media servers)."""
+    async with aiohttp.ClientSession(
+        headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        yield session
+
+
+async def call(
+    session: aiohttp.ClientSession,
     method: str,
     url: str,
     *,
@@ -52,20 +67,21 @@ def call(
     timeout: float = 10.0,
 ) -> Reply:
     """Make one request. HTTP error statuses are returned (not raised); connection failures raise UpstreamError."""
-    request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("User-Agent", USER_AGENT)
-    for key, value in (headers or {}).items():
-        request.add_header(key, value)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(MAX_RESPONSE_BYTES + 1)
+        async with session.request(
+            method,
+            url,
+            headers=dict(headers or {}),
+            data=body,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+        ) as response:
+            data = await response.content.read(MAX_RESPONSE_BYTES + 1)
             status, ctype = response.status, response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        data = exc.read(MAX_RESPONSE_BYTES + 1) if exc.fp is not None else b""
-        status, ctype = exc.code, exc.headers.get("Content-Type", "") if exc.headers else ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UpstreamError(f"{method} {redact(url)} failed: {reason}") from None
+    except TimeoutError:
+        raise UpstreamError(f"{method} {redact(url)} failed: no answer within {timeout:g} s") from None
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise UpstreamError(f"{method} {redact(url)} failed: {exc or type(exc).__name__}") from None
     if len(data) > MAX_RESPONSE_BYTES:
         raise UpstreamError(f"{method} {redact(url)}: reply larger than {MAX_RESPONSE_BYTES} bytes")
     log.debug("%s %s -> %d (%d bytes)", method, redact(url), status, len(data))

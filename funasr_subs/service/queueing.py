@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from funasr_subs.errors import BadInputError, MediaNotFoundError
+from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.service.pathmap import PathMap
 from funasr_subs.service.security import PathRefusedError, admit_path
 
@@ -25,7 +27,7 @@ class Admission:
     path: Path | None = None  # ours, after --path-map
     queued: bool = False  # newly queued (False with no error: already queued or done and unchanged)
     error: str = ""
-    status: int = 200  # HTTP status describing a refusal: 403 outside roots, 404 missing, 422 not a file
+    status: int = 200  # HTTP status of a refusal: 400 unusable name, 403 outside roots, 404 missing, 422 not media
 
     @property
     def ok(self) -> bool:
@@ -44,9 +46,15 @@ def admit_one(
 ) -> Admission:
     """Map and check one path, then queue it; never raises for a bad path (the Admission says why, unlogged)."""
     try:
+        os.fsencode(raw)
+    except (UnicodeError, TypeError):
+        return Admission(repr(raw), error=f"path {raw!r} is not a file name this system can hold", status=400)
+    try:
         path = admit_path(raw, path_map, roots, require_roots=require_roots, base_dir=base_dir)
     except PathRefusedError as exc:
         return Admission(raw, error=exc.message, status=403)
+    if path.is_file() and path.suffix.lower() not in MEDIA_SUFFIXES:
+        return Admission(raw, path, error=f"{path} is not a media file (suffix {path.suffix or 'none'})", status=422)
     try:
         queued = enqueue(path, source)
     except MediaNotFoundError:
@@ -57,6 +65,8 @@ def admit_one(
         return Admission(raw, path, error=f"{path}: no such file{hint}", status=404)
     except BadInputError as exc:
         return Admission(raw, path, error=str(exc), status=422)
+    except UnicodeError as exc:  # a name the state database cannot store
+        return Admission(raw, path, error=f"path {raw!r} cannot be queued ({exc})", status=400)
     log.info("%s %s (from %s)", "queued" if queued else "already queued or done:", path, source)
     return Admission(raw, path, queued=queued)
 

@@ -1,17 +1,24 @@
 """Built-in ``library-refresh`` plugin action: after subtitles are written, ask Jellyfin/Emby/Plex to pick them up.
 
 Off unless ``refresh_library = true`` in the ``[serve]`` table (or ``FUNASR_SUBS_SERVE_REFRESH_LIBRARY=true``). Each
-configured server gets one small call with a timeout; a failure is logged and never affects the job:
+configured server gets a few small calls with a timeout; a failure is logged and never affects the job:
 
-- Jellyfin and Emby: ``POST /Library/Media/Updated`` naming the media file (a targeted scan, as Sonarr does);
-- Plex: the library section holding the file is found with ``GET /library/sections``, then
-  ``GET /library/sections/{id}/refresh?path=<folder>`` scans just that folder.
+- Jellyfin and Emby: ``POST /Library/Media/Updated`` naming the **media file** (Sonarr names the series folder).
+  The server's library monitor maps a file path to that item and refreshes the item itself, and the refresh
+  re-lists the external subtitle files next to it (an added ``.srt`` counts as a change of the item); a folder
+  path only makes it look for new or removed items below the folder, which an existing episode is not.
+- Plex: the section holding the file is found with ``GET /library/sections``, the item with the section's listing
+  (``Part@file``), then ``PUT /library/metadata/{ratingKey}/refresh`` refreshes that item's metadata, which is what
+  makes Plex list a new external subtitle. A partial scan of the folder (``/library/sections/{id}/refresh?path=``)
+  only finds new media files, so it is used only when Plex does not know the file yet (the scan then adds it, with
+  its subtitles).
 
 Paths are translated back to the media server's view with the reverse of ``path_map``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,26 +26,35 @@ import threading
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from funasr_subs.config import Settings
 from funasr_subs.errors import FunasrSubsError
 from funasr_subs.service.config import ServiceConfig, load_service_config
-from funasr_subs.service.httpclient import UpstreamError, call, join
+from funasr_subs.service.httpclient import UpstreamError, call, join, one_session
 
 if TYPE_CHECKING:
     from funasr_subs.pipeline import Result
 
 log = logging.getLogger(__name__)
 
+#: Plex's metadata type numbers for the items of a movie and a show section.
+PLEX_TYPES = {"movie": "1", "show": "4"}
 
-def refresh_jellyfin(url: str, api_key: str, server_path: str, *, timeout: float, emby: bool = False) -> bool:
-    """Tell Jellyfin (or Emby) that ``server_path`` changed. True on success; failures are logged."""
+
+async def refresh_jellyfin(
+    session: aiohttp.ClientSession, url: str, api_key: str, server_path: str, *, timeout: float, emby: bool = False
+) -> bool:
+    """Tell Jellyfin (or Emby) that the media file ``server_path`` changed. True on success; failures are logged."""
     name = "Emby" if emby else "Jellyfin"
     headers = {"Content-Type": "application/json", "X-Emby-Token": api_key}
     if not emby:
         headers["Authorization"] = f'MediaBrowser Token="{api_key}"'
     body = json.dumps({"Updates": [{"Path": server_path, "UpdateType": "Modified"}]}).encode("utf-8")
     try:
-        reply = call("POST", join(url, "Library/Media/Updated"), headers=headers, body=body, timeout=timeout)
+        reply = await call(
+            session, "POST", join(url, "Library/Media/Updated"), headers=headers, body=body, timeout=timeout
+        )
     except UpstreamError as exc:
         log.warning("%s refresh for %s failed: %s", name, server_path, exc.message)
         return False
@@ -47,7 +63,7 @@ def refresh_jellyfin(url: str, api_key: str, server_path: str, *, timeout: float
             "%s refresh for %s: HTTP %d (check the API key; it needs admin rights)", name, server_path, reply.status
         )
         return False
-    log.info("%s asked to rescan %s", name, server_path)
+    log.info("%s asked to refresh %s", name, server_path)
     return True
 
 
@@ -57,24 +73,36 @@ def _parent(server_path: str) -> str:
     return str(PurePosixPath(server_path).parent)
 
 
-def _plex_section(sections: Any, server_path: str) -> str | None:
-    """The key of the Plex section with the longest location that contains ``server_path``."""
-    best: tuple[int, str] | None = None
+def _plex_section(sections: Any, server_path: str) -> tuple[str, str] | None:
+    """(key, type) of the Plex section with the longest location that contains ``server_path``."""
+    best: tuple[int, str, str] | None = None
     directories = (sections.get("MediaContainer") or {}).get("Directory") or [] if isinstance(sections, dict) else []
     for directory in directories:
         for location in directory.get("Location") or []:
             root = str(location.get("path", "")).rstrip("/\\")
             contains = root and (server_path == root or server_path.startswith((root + "/", root + "\\")))
             if contains and (best is None or len(root) > best[0]):
-                best = (len(root), str(directory.get("key")))
-    return None if best is None else best[1]
+                best = (len(root), str(directory.get("key")), str(directory.get("type", "")))
+    return None if best is None else (best[1], best[2])
 
 
-def refresh_plex(url: str, token: str, server_path: str, *, timeout: float) -> bool:
-    """Ask Plex to scan the folder of ``server_path`` in the section that holds it. Failures are logged."""
+def _plex_rating_key(listing: Any, server_path: str) -> str | None:
+    """The ratingKey of the item whose media part is ``server_path`` in a section listing."""
+    container = listing.get("MediaContainer") if isinstance(listing, dict) else None
+    for meta in (container or {}).get("Metadata") or []:
+        for media in meta.get("Media") or []:
+            if any(part.get("file") == server_path for part in media.get("Part") or []):
+                return str(meta.get("ratingKey"))
+    return None
+
+
+async def refresh_plex(
+    session: aiohttp.ClientSession, url: str, token: str, server_path: str, *, timeout: float
+) -> bool:
+    """Refresh the Plex item of ``server_path`` (or scan its folder when Plex does not know it yet)."""
     headers = {"X-Plex-Token": token, "Accept": "application/json"}
     try:
-        reply = call("GET", join(url, "library/sections"), headers=headers, timeout=timeout)
+        reply = await call(session, "GET", join(url, "library/sections"), headers=headers, timeout=timeout)
         if reply.status != 200:
             log.warning(
                 "Plex refresh for %s: listing sections gave HTTP %d (check the token)", server_path, reply.status
@@ -84,16 +112,42 @@ def refresh_plex(url: str, token: str, server_path: str, *, timeout: float) -> b
         if section is None:
             log.warning("Plex refresh: no Plex library contains %s (check path_map)", server_path)
             return False
-        refresh = join(url, f"library/sections/{section}/refresh", {"path": _parent(server_path)})
-        reply = call("GET", refresh, headers=headers, timeout=timeout)
+        key, kind = section
+        query = {"type": PLEX_TYPES[kind]} if kind in PLEX_TYPES else {}
+        listing = await call(
+            session, "GET", join(url, f"library/sections/{key}/all", query), headers=headers, timeout=timeout
+        )
+        rating_key = _plex_rating_key(listing.json(), server_path) if listing.status == 200 else None
+        if rating_key is not None:
+            target = join(url, f"library/metadata/{rating_key}/refresh")
+            reply = await call(session, "PUT", target, headers=headers, timeout=timeout)
+            what = f"item {rating_key} ({server_path})"
+        else:
+            target = join(url, f"library/sections/{key}/refresh", {"path": _parent(server_path)})
+            reply = await call(session, "GET", target, headers=headers, timeout=timeout)
+            what = f"folder {_parent(server_path)} (Plex does not list {server_path} yet)"
     except UpstreamError as exc:
         log.warning("Plex refresh for %s failed: %s", server_path, exc.message)
         return False
     if reply.status >= 300:
         log.warning("Plex refresh for %s: HTTP %d", server_path, reply.status)
         return False
-    log.info("Plex asked to rescan %s (section %s)", _parent(server_path), section)
+    log.info("Plex asked to refresh %s in section %s", what, key)
     return True
+
+
+async def refresh_all(config: ServiceConfig, server_path: str) -> None:
+    """One refresh call (or three, for Plex) to each configured media server, one after another."""
+    timeout = config.media_server_timeout
+    async with one_session() as session:
+        if config.jellyfin_url and config.jellyfin_api_key:
+            await refresh_jellyfin(session, config.jellyfin_url, config.jellyfin_api_key, server_path, timeout=timeout)
+        if config.emby_url and config.emby_api_key:
+            await refresh_jellyfin(
+                session, config.emby_url, config.emby_api_key, server_path, timeout=timeout, emby=True
+            )
+        if config.plex_url and config.plex_token:
+            await refresh_plex(session, config.plex_url, config.plex_token, server_path, timeout=timeout)
 
 
 class LibraryRefresh:
@@ -118,11 +172,6 @@ class LibraryRefresh:
         config = self.config()
         if config is None or not config.refresh_library or not result.written:
             return
-        server_path = config.path_map.reverse(str(result.media))
-        timeout = config.media_server_timeout
-        if config.jellyfin_url and config.jellyfin_api_key:
-            refresh_jellyfin(config.jellyfin_url, config.jellyfin_api_key, server_path, timeout=timeout)
-        if config.emby_url and config.emby_api_key:
-            refresh_jellyfin(config.emby_url, config.emby_api_key, server_path, timeout=timeout, emby=True)
-        if config.plex_url and config.plex_token:
-            refresh_plex(config.plex_url, config.plex_token, server_path, timeout=timeout)
+        if not (config.jellyfin_url or config.emby_url or config.plex_url):
+            return
+        asyncio.run(refresh_all(config, config.path_map.reverse(str(result.media))))

@@ -1,18 +1,14 @@
-"""Plain types shared by the server and its routes: responses, request errors, the route table's entries."""
+"""Replies and request errors shared by the service's middlewares and routes: every refusal is one JSON body."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from funasr_subs.service.config import ServiceConfig
+from aiohttp import web
 
-if TYPE_CHECKING:
-    from funasr_subs.service.app import RequestHandler
-
-Query = Mapping[str, Sequence[str]]
+#: Fixed body limits of the JSON and form webhooks (not settings: no real payload comes near them).
 JSON_BODY_LIMIT = 1024 * 1024
 WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024
 
@@ -27,27 +23,10 @@ class RequestError(Exception):
         self.headers = tuple(headers)
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
+def json_response(status: int, data: Any, *headers: tuple[str, str]) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    return web.Response(status=status, body=body, content_type="application/json", headers=dict(headers))
 
 
-def json_response(status: int, data: Any, *headers: tuple[str, str]) -> Response:
-    return Response(status, json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"), headers=headers)
-
-
-def error_response(exc: RequestError) -> Response:
+def error_response(exc: RequestError) -> web.Response:
     return json_response(exc.status, {"error": exc.message, "status": exc.status}, *exc.headers)
-
-
-Handler = Callable[["RequestHandler", Query], Response]
-
-
-@dataclass(frozen=True)
-class Route:
-    handler: Handler
-    body_limit: Callable[[ServiceConfig], int] | None = None  # None: no body expected
-    public: bool = False  # reachable without the token (health checks)

@@ -1,13 +1,18 @@
-"""The endpoints: ``/health``, ``/status``, ``/asr``, ``/detect-language``, ``/webhook/{jellyfin,emby,plex}``."""
+"""The endpoints: ``/health``, ``/status``, ``/asr``, ``/detect-language``, ``/v1/audio/transcriptions`` and the
+Jellyfin/Emby/Plex webhooks. Handlers stay short: read the request, call the engine, shape the reply."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aiohttp import web
 
 from funasr_subs._version import __version__
 from funasr_subs.errors import (
@@ -15,90 +20,83 @@ from funasr_subs.errors import (
     CancelledError,
     ConfigError,
     FunasrSubsError,
-    NoSpeechError,
     ServerTimeoutError,
     ServerUnavailableError,
     ToolMissingError,
 )
-from funasr_subs.model import Cue
-from funasr_subs.service import asr, webhooks
+from funasr_subs.service import asr, openai, webhooks
+from funasr_subs.service.asrcache import cache_key
 from funasr_subs.service.config import ServiceConfig
-from funasr_subs.service.httpclient import UpstreamError
-from funasr_subs.service.multipart import Form, MultipartError, parse_form
-from funasr_subs.service.queueing import admit_all, no_daemon_warning
-from funasr_subs.service.responses import (
-    JSON_BODY_LIMIT,
-    WEBHOOK_BODY_LIMIT,
-    Query,
-    RequestError,
-    Response,
-    Route,
-    json_response,
+from funasr_subs.service.gate import (
+    AUTHENTICATED,
+    CLIENT,
+    STATE,
+    Policy,
+    ServiceState,
+    endpoint,
+    expect_continue,
 )
-
-if TYPE_CHECKING:
-    from funasr_subs.service.app import RequestHandler
+from funasr_subs.service.httpclient import UpstreamError
+from funasr_subs.service.queueing import Admission, admit_all, no_daemon_warning
+from funasr_subs.service.responses import JSON_BODY_LIMIT, WEBHOOK_BODY_LIMIT, RequestError, json_response
+from funasr_subs.service.uploads import Form, UploadedFile, is_multipart, read_body, read_form
 
 log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+UPLOAD = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
+OPENAI = Policy(lambda c: c.max_upload_bytes, "max_upload_mb", error_shape=lambda m: openai.error_body(m))
+JSON_HOOK = Policy(lambda c: JSON_BODY_LIMIT, "a fixed limit for JSON webhooks")
+FORM_HOOK = Policy(lambda c: WEBHOOK_BODY_LIMIT, "a fixed limit for form webhooks")
+#: What an unauthenticated caller learns about a refused path: the same words whether it exists or not.
+REFUSED = "refused: not a media file inside the library roots (the service log says why)"
+_SHUTTING_DOWN = RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
 
 
-# --- helpers ---------------------------------------------------------------------------------------------------
-def _form(h: RequestHandler, *, file_fields: tuple[str, ...] = (), keep_fields: tuple[str, ...] = ()) -> Form:
-    try:
-        return parse_form(
-            h.body,
-            h.headers.get("Content-Type"),
-            h.body.left,
-            file_fields=file_fields,
-            keep_fields=keep_fields,
-            tmp_dir=h.state.config.upload_dir,
-        )
-    except MultipartError as exc:
-        raise RequestError(exc.status, str(exc)) from None
-    except OSError as exc:
-        log.error("cannot spool an upload to %s: %s", h.state.config.upload_dir or "the temp folder", exc)
-        raise RequestError(507, f"cannot store the upload on the service host ({exc.strerror})") from None
+class ClientGone(Exception):
+    """The client closed its connection while its /asr job waited or ran."""
 
 
-def _raw_body(h: RequestHandler) -> bytes:
-    data = h.body.read(h.body.left)
-    if h.body.left:
-        raise RequestError(400, "the body ended early")
-    return data
+def _state(request: web.Request) -> ServiceState:
+    return request.app[STATE]
 
 
-def _db(h: RequestHandler) -> Any:
-    if h.state.state_db is None:
+def _query(request: web.Request) -> dict[str, list[str]]:
+    return {key: request.query.getall(key) for key in request.query}
+
+
+def _db(state: ServiceState) -> Any:
+    if state.state_db is None:
         raise RequestError(503, "this service has no state database: start it with funasr-subs serve or watch --http")
-    return h.state.state_db
-
-
-def _is_multipart(h: RequestHandler) -> bool:
-    return (h.headers.get("Content-Type") or "").lower().startswith("multipart/")
+    return state.state_db
 
 
 # --- health and status -----------------------------------------------------------------------------------------
-def health(h: RequestHandler, query: Query) -> Response:
+@routes.get("/health", expect_handler=expect_continue)
+@endpoint(Policy(public=True))
+async def health(request: web.Request) -> web.StreamResponse:
     return json_response(200, {"status": "ok", "service": "funasr-subs", "version": __version__})
 
 
-def status(h: RequestHandler, query: Query) -> Response:
-    db = _db(h)
-    snap = h.state.db(db.status)
-    return json_response(200, snap.to_dict())  # the same shape as ``funasr-subs status --json``
+@routes.get("/status", expect_handler=expect_continue)
+@endpoint(Policy(public=True))
+async def status(request: web.Request) -> web.StreamResponse:
+    """Bazarr's "Test Connection" asks this without credentials: the version for anyone, the queue behind the token."""
+    state = _state(request)
+    if state.config.token and not request[AUTHENTICATED]:
+        return json_response(200, {"version": __version__, "service": "funasr-subs"})
+    snap = await state.db(_db(state).status)
+    return json_response(200, {"version": __version__, **snap.to_dict()})  # the shape of `funasr-subs status --json`
 
 
-# --- whisper-asr-webservice ------------------------------------------------------------------------------------
-_FIELDS = ("task", "language", "output", "encode", "video_file")
-
-
+# --- speech to text: the whisper-asr-webservice contract and OpenAI's ----------------------------------------------
 def _asr_error(exc: FunasrSubsError, spool: Path, name: str) -> RequestError:
     """HTTP status for a pipeline error; the message names the upload, never the spool file."""
     message = exc.message.replace(str(spool), name)
     if isinstance(exc, ServerUnavailableError | ServerTimeoutError):
         return RequestError(503, f"the FunASR server is unavailable: {message}", headers=[("Retry-After", "30")])
     if isinstance(exc, CancelledError):
-        return RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
+        return _SHUTTING_DOWN
     if isinstance(exc, BadInputError):
         return RequestError(422, f"the upload cannot be used: {message}")
     if isinstance(exc, ToolMissingError | ConfigError):
@@ -106,163 +104,272 @@ def _asr_error(exc: FunasrSubsError, spool: Path, name: str) -> RequestError:
     return RequestError(502, f"the FunASR server's answer could not be used: {message}")
 
 
-def _slot(state_stopping: threading.Event, slots: threading.BoundedSemaphore) -> None:
-    while not slots.acquire(timeout=0.5):
-        if state_stopping.is_set():
-            raise RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
-def _safe_name(name: str) -> str:
-    stem = Path(name.replace("\\", "/")).name or "audio"
-    return re.sub(r"[^\w.\- ]", "_", stem)[:100] or "audio"
+async def _watch(request: web.Request, state: ServiceState, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the service stops or the client hangs up (Bazarr's read timeout ended the request)."""
+    while not (state.stopping.is_set() or _gone(request)):
+        await asyncio.sleep(0.2)
+    cancel.set()
 
 
-def asr_endpoint(h: RequestHandler, query: Query) -> Response:
+async def _slot(request: web.Request, state: ServiceState) -> None:
+    """Wait for one of the ``asr_jobs`` slots; give up when the service stops or the client hangs up."""
+    acquire = asyncio.ensure_future(state.asr_slots.acquire())
     try:
-        request = asr.parse_request(query)  # fail fast on bad parameters, before storing the upload
-    except asr.AsrRequestError as exc:
-        raise RequestError(400, str(exc)) from None
-    with _form(h, file_fields=("audio_file",), keep_fields=_FIELDS) as form:
+        while True:
+            done, _ = await asyncio.wait({acquire}, timeout=0.2)
+            if done:
+                return
+            if state.stopping.is_set():
+                raise _SHUTTING_DOWN
+            if _gone(request):
+                raise ClientGone
+    except BaseException:
+        if not acquire.cancel() and not acquire.cancelled() and acquire.exception() is None:
+            state.asr_slots.release()  # acquired in the same instant it was given up
+        raise
+
+
+async def _recognise(request: web.Request, upload: UploadedFile, *, raw_pcm: bool) -> asr.Recognised:
+    """The upload's recognition: from the cache when the same audio was done with the same settings, else FunASR."""
+    state = _state(request)
+    settings = state.config.settings
+    key = cache_key(upload.sha256, settings, raw_pcm=raw_pcm)
+    cached = state.cache.get(key)
+    if cached is not None:
+        log.info("%s: the same audio was transcribed before: answered from the cache", request.path)
+        return cached
+    cancel = threading.Event()
+    watcher = asyncio.ensure_future(_watch(request, state, cancel))
+    try:
+        await _slot(request, state)
         try:
-            request = asr.parse_request(query, form.fields)
-        except asr.AsrRequestError as exc:
-            raise RequestError(400, str(exc)) from None
-        upload = form.files.get("audio_file")
-        if upload is None:
-            raise RequestError(400, "no audio_file part in the form: upload the audio as multipart field audio_file")
-        if upload.size == 0:
-            raise RequestError(400, "audio_file is empty")
-        settings = h.state.config.settings
-        code, _ = asr.model_language(settings)
-        if request.video_file:
-            log.info("/asr: video_file=%r noted but not read (the upload is transcribed)", request.video_file)
-        if request.language and request.language.split("-")[0].lower() != code:
-            log.info("/asr: language=%s requested; the FunASR model's language is %s", request.language, code)
-        _slot(h.state.stopping, h.state.asr_slots)
-        try:
-            cues: list[Cue] = asr.transcribe_upload(
-                upload.path, settings, raw_pcm=not request.encode, cancel=h.state.stopping
+            result = await asyncio.to_thread(
+                asr.recognise_upload, upload.path, settings, raw_pcm=raw_pcm, cancel=cancel
             )
-        except NoSpeechError:
-            cues = []
-        except FunasrSubsError as exc:
-            raise _asr_error(exc, upload.path, upload.filename or "the upload") from None
+        except CancelledError:
+            if not state.stopping.is_set() and _gone(request):
+                raise ClientGone from None
+            raise
         finally:
-            h.state.asr_slots.release()
-        body, content_type = asr.render_output(cues, request.output, settings)
-        filename = f"{_safe_name(upload.filename)}.{request.output}"
-        log.info("/asr: %d bytes (encode=%s) -> %d cues as %s", upload.size, request.encode, len(cues), request.output)
-        return Response(
-            200,
-            body,
-            content_type,
-            headers=(("Asr-Engine", "funasr"), ("Content-Disposition", f'attachment; filename="{filename}"')),
+            state.asr_slots.release()
+    except FunasrSubsError as exc:
+        raise _asr_error(exc, upload.path, upload.filename or "the upload") from None
+    finally:
+        watcher.cancel()
+    state.cache.put(key, result)
+    return result
+
+
+async def _spool(request: web.Request, file_field: str, **kwargs: Any) -> Form:
+    return await read_form(request, file_fields=(file_field,), tmp_dir=_state(request).config.upload_dir, **kwargs)
+
+
+def _upload(form: Form, name: str, hint: str) -> UploadedFile:
+    upload = form.files.get(name)
+    if upload is None:
+        raise RequestError(400, f"no {name} part in the form: {hint}")
+    if upload.size == 0:
+        raise RequestError(400, f"{name} is empty")
+    return upload
+
+
+def _check_language(language: str | None, state: ServiceState) -> None:
+    settings = state.config.settings
+    if language and not asr.model_speaks(settings, language):
+        code, name = asr.model_language(settings)
+        raise RequestError(
+            422,
+            f"language={language}: the FunASR model transcribes {name} ({code}) only; "
+            "ask for that language, or point this language at another provider",
         )
 
 
-def detect_language_endpoint(h: RequestHandler, query: Query) -> Response:
-    """FunASR does not detect languages: this answers with the configured model language (``--lang``)."""
+def content_disposition(upload_name: str, suffix: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the real name as RFC 5987 ``filename*`` (RFC 6266)."""
+    stem = Path(upload_name.replace("\\", "/")).name or "audio"
+    stem = "".join(ch for ch in stem if ch.isprintable())[:100] or "audio"
+    fallback = re.sub(r"[^A-Za-z0-9._\- ]", "_", stem) or "audio"
+    quoted = urllib.parse.quote(f"{stem}.{suffix}", safe="")
+    return f"attachment; filename=\"{fallback}.{suffix}\"; filename*=UTF-8''{quoted}"
+
+
+def _parse_asr(query: dict[str, list[str]], fields: dict[str, str] | None = None) -> asr.AsrRequest:
     try:
-        asr.parse_request({k: v for k, v in query.items() if k == "encode"})
+        return asr.parse_request(query, fields)
     except asr.AsrRequestError as exc:
         raise RequestError(400, str(exc)) from None
-    with _form(h):  # the audio is read and dropped: there is nothing to detect it with
+
+
+@routes.post("/asr", expect_handler=expect_continue)
+@endpoint(UPLOAD)
+async def asr_endpoint(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    query = _query(request)
+    _check_language(_parse_asr(query).language, state)  # fail fast, before storing the upload
+    with await _spool(request, "audio_file", keep_fields=asr.FIELDS) as form:
+        parsed = _parse_asr(query, form.fields)
+        _check_language(parsed.language, state)
+        upload = _upload(form, "audio_file", "upload the audio as multipart field audio_file")
+        if parsed.video_file:
+            log.info("/asr: video_file=%r noted but not read (the upload is transcribed)", parsed.video_file)
+        try:
+            result = await _recognise(request, upload, raw_pcm=not parsed.encode)
+        except ClientGone:
+            log.warning("/asr: the client closed the connection (its read timeout?): the job was stopped")
+            raise RequestError(499, "the client closed the connection") from None
+        settings = state.config.settings
+        cues = asr.cues_of(result.tokens, settings)
+        body, content_type = asr.render_output(cues, parsed.output, settings)
+        log.info("/asr: %d bytes (encode=%s) -> %d cues as %s", upload.size, parsed.encode, len(cues), parsed.output)
+        disposition = content_disposition(upload.filename or "audio", parsed.output)
+    response = web.Response(status=200, body=body, headers={"Asr-Engine": "funasr", "Content-Disposition": disposition})
+    response.content_type, _, charset = content_type.partition("; charset=")
+    response.charset = charset or None
+    return response
+
+
+@routes.post("/detect-language", expect_handler=expect_continue)
+@endpoint(UPLOAD)
+async def detect_language_endpoint(request: web.Request) -> web.StreamResponse:
+    """FunASR does not detect languages: this answers with the configured model language (``--lang``)."""
+    _parse_asr({k: v for k, v in _query(request).items() if k == "encode"})
+    with await read_form(request):  # the audio is read and dropped: there is nothing to detect it with
         pass
-    return json_response(200, asr.detect_language_reply(h.state.config.settings))
+    return json_response(200, asr.detect_language_reply(_state(request).config.settings))
+
+
+@routes.post("/v1/audio/transcriptions", expect_handler=expect_continue)
+@endpoint(OPENAI)
+async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
+    """OpenAI's transcription API, backed by the same FunASR path and result cache as ``/asr``."""
+    state = _state(request)
+    with await _spool(request, "file", keep_fields=openai.FIELDS, list_fields=openai.LIST_FIELDS) as form:
+        try:
+            parsed = openai.parse_request(form.fields, form.lists)
+        except openai.OpenAIRequestError as exc:
+            return json_response(400, openai.error_body(str(exc), exc.param))
+        if parsed.language and not asr.model_speaks(state.config.settings, parsed.language):
+            code, name = asr.model_language(state.config.settings)
+            message = f"language {parsed.language!r} is not supported: the FunASR model transcribes {name} ({code})"
+            return json_response(400, openai.error_body(message, "language"))
+        upload = _upload(form, "file", "upload the audio as multipart field file")
+        try:
+            result = await _recognise(request, upload, raw_pcm=False)
+        except ClientGone:
+            raise RequestError(499, "the client closed the connection") from None
+    settings = state.config.settings
+    cues = asr.cues_of(result.tokens, settings)
+    body, content_type = openai.render_transcription(parsed, result.tokens, cues, settings, result.duration_ms / 1000)
+    response = web.Response(status=200, body=body)
+    response.content_type, _, charset = content_type.partition("; charset=")
+    response.charset = charset or None
+    return response
 
 
 # --- webhooks --------------------------------------------------------------------------------------------------
-def _queue_event(h: RequestHandler, event: webhooks.Event) -> Response:
+def _refusal_reason(admission: Admission, detailed: bool) -> str:
+    return admission.error if detailed or admission.status == 400 else REFUSED
+
+
+async def _queue_event(request: web.Request, event: webhooks.Event) -> web.StreamResponse:
     if not event.wanted:
         log.info("%s webhook %s ignored: %s", event.source, event.name or "(no event)", event.reason)
         return json_response(200, {"status": "ignored", "event": event.name, "reason": event.reason})
-    db = _db(h)
-    config: ServiceConfig = h.state.config
+    state = _state(request)
+    db = _db(state)
+    config: ServiceConfig = state.config
     try:
-        raws = webhooks.unique(webhooks.event_paths(config, event))
+        raws = webhooks.unique(await webhooks.event_paths(request.app[CLIENT], config, event))
     except UpstreamError as exc:
         log.warning("%s webhook for %r: %s", event.source, event.title or event.item_id, exc.message)
         raise RequestError(502, exc.message) from None
-    admissions = admit_all(
+
+    def enqueue(path: Path, source: str) -> bool:  # called on the DB thread by admit_all
+        return bool(db.enqueue(path, source=source))
+
+    admissions = await state.db(
+        admit_all,
         raws,
         path_map=config.path_map,
-        roots=h.state.roots,
+        roots=state.roots,
         require_roots=True,
-        enqueue=lambda path, source: bool(h.state.db(db.enqueue, path, source=source)),
+        enqueue=enqueue,
         source=event.source,
     )
     for refused in (a for a in admissions if not a.ok):
         log.warning("%s webhook: refused %r: %s", event.source, refused.raw, refused.error)
+    detailed = bool(request[AUTHENTICATED])
     accepted = [a for a in admissions if a.ok]
     result: dict[str, Any] = {
         "status": "queued" if any(a.queued for a in accepted) else "already" if accepted else "refused",
         "event": event.name,
         "queued": [str(a.path) for a in accepted if a.queued],
         "already": [str(a.path) for a in accepted if not a.queued],
-        "refused": [{"path": a.raw, "reason": a.error} for a in admissions if not a.ok],
+        "refused": [{"path": a.raw, "reason": _refusal_reason(a, detailed)} for a in admissions if not a.ok],
     }
-    if accepted and not h.state.db(db.daemon_alive):
+    if accepted and not await state.db(db.daemon_alive):
         result["warning"] = no_daemon_warning(config.effective_state_dir, [a.path for a in accepted if a.path])
         log.warning("%s", result["warning"])
     if not accepted:
-        return json_response(admissions[0].status if admissions else 422, result)
+        first = admissions[0].status if admissions else 422
+        return json_response(first if detailed or first == 400 else 403, result)
     return json_response(202 if result["queued"] else 200, result)
 
 
-def _payload(h: RequestHandler, field: str) -> dict[str, Any]:
+async def _payload(request: web.Request, field: str) -> dict[str, Any]:
     """A JSON object from multipart field ``field`` (or a JSON body, for senders configured that way)."""
-    if _is_multipart(h):
-        with _form(h, keep_fields=(field,)) as form:
+    if is_multipart(request):
+        with await read_form(request, keep_fields=(field,)) as form:
             if field not in form.fields:
                 raise RequestError(400, f"the form has no {field!r} field")
-            text = form.fields[field]
+            text: str | bytes = form.fields[field]
     else:
-        text = _raw_body(h).decode("utf-8", "replace")
+        text = await read_body(request)
+    return _json(text, field)
+
+
+def _json(data: str | bytes, what: str) -> dict[str, Any]:
     try:
-        return webhooks.json_object(text, field)
+        return webhooks.json_object(data, what)
     except webhooks.WebhookError as exc:
         raise RequestError(400, str(exc)) from None
 
 
-def _webhook(h: RequestHandler, parse: Callable[[Any], webhooks.Event], body: Callable[[], Any]) -> Response:
+async def _webhook(
+    request: web.Request, parse: Callable[[Any], webhooks.Event], body: Callable[[], Awaitable[Any]]
+) -> web.StreamResponse:
     """Parse one media server's payload into an event (400 with the reason when malformed) and queue it."""
+    payload = await body()
     try:
-        event = parse(body())
+        event = parse(payload)
     except webhooks.WebhookError as exc:
         raise RequestError(400, str(exc)) from None
-    return _queue_event(h, event)
+    return await _queue_event(request, event)
 
 
-def jellyfin_endpoint(h: RequestHandler, query: Query) -> Response:
-    return _webhook(h, webhooks.jellyfin_event, lambda: webhooks.json_object(_raw_body(h), "the Jellyfin payload"))
+@routes.post("/webhook/jellyfin", expect_handler=expect_continue)
+@endpoint(JSON_HOOK)
+async def jellyfin_endpoint(request: web.Request) -> web.StreamResponse:
+    """jellyfin-plugin-webhook's Generic destination: the JSON body, whatever Content-Type it declares."""
+
+    async def body() -> dict[str, Any]:
+        return _json(await read_body(request), "the Jellyfin payload")
+
+    return await _webhook(request, webhooks.jellyfin_event, body)
 
 
-def emby_endpoint(h: RequestHandler, query: Query) -> Response:
-    return _webhook(h, webhooks.emby_event, lambda: _payload(h, "data"))
+@routes.post("/webhook/emby", expect_handler=expect_continue)
+@endpoint(FORM_HOOK)
+async def emby_endpoint(request: web.Request) -> web.StreamResponse:
+    return await _webhook(request, webhooks.emby_event, lambda: _payload(request, "data"))
 
 
-def plex_endpoint(h: RequestHandler, query: Query) -> Response:
-    return _webhook(h, webhooks.plex_event, lambda: _payload(h, "payload"))
-
-
-def _upload_limit(config: ServiceConfig) -> int:
-    return config.max_upload_bytes
-
-
-def _json_limit(config: ServiceConfig) -> int:
-    return JSON_BODY_LIMIT
-
-
-def _webhook_limit(config: ServiceConfig) -> int:
-    return WEBHOOK_BODY_LIMIT
-
-
-ROUTES: dict[str, dict[str, Route]] = {
-    "/health": {"GET": Route(health, public=True)},
-    "/status": {"GET": Route(status)},
-    "/asr": {"POST": Route(asr_endpoint, _upload_limit)},
-    "/detect-language": {"POST": Route(detect_language_endpoint, _upload_limit)},
-    "/webhook/jellyfin": {"POST": Route(jellyfin_endpoint, _json_limit)},
-    "/webhook/emby": {"POST": Route(emby_endpoint, _webhook_limit)},
-    "/webhook/plex": {"POST": Route(plex_endpoint, _webhook_limit)},
-}
+@routes.post("/webhook/plex", expect_handler=expect_continue)
+@endpoint(FORM_HOOK)
+async def plex_endpoint(request: web.Request) -> web.StreamResponse:
+    return await _webhook(request, webhooks.plex_event, lambda: _payload(request, "payload"))

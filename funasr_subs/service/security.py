@@ -9,7 +9,8 @@ import ipaddress
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+
+from multidict import MultiMapping
 
 from funasr_subs.errors import BadInputError, ConfigError
 from funasr_subs.service.pathmap import PathMap
@@ -24,10 +25,6 @@ TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_url
 
 class PathRefusedError(BadInputError):
     """A path from a request or a hook is outside the library roots (or otherwise unusable)."""
-
-
-class Headers(Protocol):
-    def get(self, name: str, default: None = None, /) -> str | None: ...
 
 
 def is_local(host: str) -> bool:
@@ -52,7 +49,7 @@ def check_token_setting(host: str, token: str | None) -> None:
         )
 
 
-def presented_tokens(headers: Headers, query: Mapping[str, Sequence[str]]) -> list[str]:
+def presented_tokens(headers: Mapping[str, str], query: Mapping[str, Sequence[str]] | MultiMapping[str]) -> list[str]:
     """Every credential the request carries: ``X-Api-Key``, ``Authorization: Bearer``/``Basic``, ``?token=``."""
     found: list[str] = []
     api_key = headers.get("X-Api-Key")
@@ -68,7 +65,8 @@ def presented_tokens(headers: Headers, query: Mapping[str, Sequence[str]]) -> li
         except (binascii.Error, UnicodeDecodeError):
             user = password = ""
         found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
-    found.extend(v for v in query.get(TOKEN_PARAM, ()) if v)
+    values = query.getall(TOKEN_PARAM, []) if isinstance(query, MultiMapping) else query.get(TOKEN_PARAM, ())
+    found.extend(v for v in values if v)
     return found
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.httpclient import UpstreamError, call, join
 
@@ -51,6 +53,8 @@ def json_object(data: bytes | str, what: str) -> dict[str, Any]:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise WebhookError(f"{what} is nested too deeply to be a media server's payload") from None
     if not isinstance(value, dict):
         raise WebhookError(f"{what} must be a JSON object, not {type(value).__name__}")
     return value
@@ -137,7 +141,9 @@ def _item_path(data: Any) -> str | None:
     return None
 
 
-def jellyfin_item_path(config: ServiceConfig, item_id: str, *, emby: bool = False) -> str:
+async def jellyfin_item_path(
+    session: aiohttp.ClientSession, config: ServiceConfig, item_id: str, *, emby: bool = False
+) -> str:
     """The file of a Jellyfin (or Emby) item, asked of its API with the configured key."""
     url = config.emby_url if emby else config.jellyfin_url
     key = config.emby_api_key if emby else config.jellyfin_api_key
@@ -157,7 +163,7 @@ def jellyfin_item_path(config: ServiceConfig, item_id: str, *, emby: bool = Fals
     headers = {"X-Emby-Token": key, "Accept": "application/json"} if emby else _jellyfin_headers(key)
     problems: list[str] = []
     for path, query in attempts:
-        reply = call("GET", join(url, path, query), headers=headers, timeout=config.media_server_timeout)
+        reply = await call(session, "GET", join(url, path, query), headers=headers, timeout=config.media_server_timeout)
         if reply.status == 200:
             found = _item_path(reply.json())
             if found:
@@ -182,7 +188,7 @@ def _plex_files(reply_body: bytes, content_type: str) -> list[str]:
     return [part.attrib["file"] for part in root.iter("Part") if part.attrib.get("file")]
 
 
-def plex_item_paths(config: ServiceConfig, event: Event) -> list[str]:
+async def plex_item_paths(session: aiohttp.ClientSession, config: ServiceConfig, event: Event) -> list[str]:
     """The files of a Plex item (every episode's for a show or season), asked of its API with the token."""
     if not config.plex_url or not config.plex_token:
         raise UpstreamError("Plex sends no file path: set --plex-url and --plex-token so it can be looked up")
@@ -190,30 +196,30 @@ def plex_item_paths(config: ServiceConfig, event: Event) -> list[str]:
     suffix = "/allLeaves" if (event.item_type or "").lower() in PLEX_CONTAINERS else ""
     url = join(config.plex_url, f"library/metadata/{event.item_id}{suffix}")
     headers = {"X-Plex-Token": config.plex_token, "Accept": "application/json"}
-    reply = call("GET", url, headers=headers, timeout=config.media_server_timeout)
+    reply = await call(session, "GET", url, headers=headers, timeout=config.media_server_timeout)
     if reply.status != 200:
         raise UpstreamError(
             f"Plex at {config.plex_url} answered HTTP {reply.status} for item {event.item_id}: check --plex-token"
         )
     try:
         files = _plex_files(reply.body, reply.content_type)
-    except (ValueError, ET.ParseError, AttributeError, TypeError) as exc:
+    except (ValueError, ET.ParseError, AttributeError, TypeError, RecursionError) as exc:
         raise UpstreamError(f"Plex's reply for item {event.item_id} could not be read ({exc})") from None
     if not files:
         raise UpstreamError(f"Plex item {event.item_id} has no media file")
     return files
 
 
-def event_paths(config: ServiceConfig, event: Event) -> list[str]:
+async def event_paths(session: aiohttp.ClientSession, config: ServiceConfig, event: Event) -> list[str]:
     """The media-server-side paths of a wanted event, looking them up when the payload has none."""
     if event.paths:
         return list(event.paths)
     assert event.item_id is not None
     if event.source == "jellyfin":
-        return [jellyfin_item_path(config, event.item_id)]
+        return [await jellyfin_item_path(session, config, event.item_id)]
     if event.source == "emby":
-        return [jellyfin_item_path(config, event.item_id, emby=True)]
-    return plex_item_paths(config, event)
+        return [await jellyfin_item_path(session, config, event.item_id, emby=True)]
+    return await plex_item_paths(session, config, event)
 
 
 def unique(paths: Iterable[str]) -> list[str]:

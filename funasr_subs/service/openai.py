@@ -1,0 +1,107 @@
+"""OpenAI's ``POST /v1/audio/transcriptions`` shape over the same FunASR path as ``/asr`` (pure parsing/rendering).
+
+Form fields: ``file`` (any media), ``model`` (accepted, the FunASR server decides), ``language`` (ISO 639-1; refused
+unless the model speaks it), ``prompt`` and ``temperature`` (ignored), ``response_format`` (json, text, srt, vtt,
+verbose_json) and ``timestamp_granularities[]`` (segment, word: words only in verbose_json).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from funasr_subs.config import Settings
+from funasr_subs.model import Cue, Token
+from funasr_subs.service.asr import cue_text, model_language
+from funasr_subs.writers import render
+
+FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+GRANULARITIES = ("segment", "word")
+FIELDS = ("model", "language", "prompt", "response_format", "temperature", "timestamp_granularities")
+LIST_FIELDS = ("timestamp_granularities[]",)
+
+
+class OpenAIRequestError(ValueError):
+    """A form field is invalid (HTTP 400, OpenAI's error shape, ``param`` names the field)."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    model: str = ""
+    language: str | None = None
+    response_format: str = "json"
+    granularities: tuple[str, ...] = ("segment",)
+
+
+def parse_request(fields: Mapping[str, str], lists: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
+    fmt = (fields.get("response_format") or "json").strip().lower()
+    if fmt not in FORMATS:
+        raise OpenAIRequestError(f"response_format {fmt!r} is not one of {', '.join(FORMATS)}", "response_format")
+    raw = list(lists.get("timestamp_granularities[]", ())) + [
+        g for g in (fields.get("timestamp_granularities") or "").split(",") if g.strip()
+    ]
+    granularities = tuple(dict.fromkeys(g.strip().lower() for g in raw)) or ("segment",)
+    for g in granularities:
+        if g not in GRANULARITIES:
+            raise OpenAIRequestError(
+                f"timestamp_granularities: {g!r} is not segment or word", "timestamp_granularities"
+            )
+    if granularities != ("segment",) and fmt != "verbose_json":
+        raise OpenAIRequestError(
+            "timestamp_granularities needs response_format verbose_json", "timestamp_granularities"
+        )
+    language = (fields.get("language") or "").strip() or None
+    return TranscriptionRequest((fields.get("model") or "").strip(), language, fmt, granularities)
+
+
+def error_body(message: str, param: str | None = None, kind: str = "invalid_request_error") -> dict[str, object]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def _joiner(settings: Settings) -> str:
+    return "" if settings.profile == "zh" else " "
+
+
+def render_transcription(
+    request: TranscriptionRequest, tokens: Sequence[Token], cues: Sequence[Cue], settings: Settings, duration_s: float
+) -> tuple[bytes, str]:
+    """The body and Content-Type for ``request.response_format``."""
+    text = _joiner(settings).join(cue_text(c, settings) for c in cues)
+    fmt = request.response_format
+    if fmt == "text":
+        return (text + "\n").encode("utf-8"), "text/plain; charset=utf-8"
+    if fmt in ("srt", "vtt"):
+        body = render(cues, fmt) if cues else ("WEBVTT\n\n" if fmt == "vtt" else "")
+        return body.encode("utf-8"), "text/plain; charset=utf-8" if fmt == "srt" else "text/vtt; charset=utf-8"
+    if fmt == "json":
+        return json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"), "application/json"
+    data: dict[str, object] = {
+        "task": "transcribe",
+        "language": model_language(settings)[1],
+        "duration": duration_s,
+        "text": text,
+    }
+    if "segment" in request.granularities:
+        data["segments"] = [
+            {
+                "id": i,
+                "seek": 0,
+                "start": cue.start_ms / 1000,
+                "end": cue.end_ms / 1000,
+                "text": cue_text(cue, settings),
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": 0.0,
+                "compression_ratio": 0.0,
+                "no_speech_prob": 0.0,
+            }
+            for i, cue in enumerate(cues)
+        ]
+    if "word" in request.granularities:
+        data["words"] = [{"word": t.text, "start": t.start_ms / 1000, "end": t.end_ms / 1000} for t in tokens]
+    return json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json"

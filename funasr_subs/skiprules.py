@@ -1,0 +1,155 @@
+"""Skip rules for libraries with many languages (pure): is a file worth sending to a model that speaks one language?
+
+Three rules, each on by default and switchable (``skip`` setting, ``--skip``):
+
+- ``audio-language``: every audio stream is tagged with a language the model does not speak (``jpn``, ``eng`` ...).
+  Untagged (``und``) audio is never skipped: nothing says it is not the model's language. When several streams are
+  tagged, :func:`preferred_track` picks the model's (``chi``/``zho``/``cmn`` for a Chinese model).
+- ``embedded-subtitles``: the file already carries a subtitle stream tagged with the target language.
+- ``external-subtitles``: a subtitle file next to it is named for the target language in one of the usual ways
+  (``.chs.srt``, ``.zh-Hans.srt``, ``.chi.ass``, ``.sc.srt``, ``.简体.srt`` ...), other than the ones we write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from funasr_subs.media import AudioStream, MediaInfo
+
+RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
+SUBTITLE_SUFFIXES = frozenset({".srt", ".ass", ".ssa", ".vtt", ".sub", ".sup", ".idx", ".smi", ".lrc"})
+#: Tags that say nothing about the language.
+UNKNOWN = frozenset({"", "und", "unk", "mis", "mul", "zxx", "qaa"})
+#: Every name a language goes by in stream tags and subtitle file names, by the model's code.
+NAMES: dict[str, frozenset[str]] = {
+    "zh": frozenset(
+        {
+            "zh",
+            "zho",
+            "chi",
+            "cmn",
+            "chinese",
+            "mandarin",
+            "zh-cn",
+            "zh-hans",
+            "zh-sg",
+            "zh-tw",
+            "zh-hant",
+            "zh-hk",
+            "chs",
+            "cht",
+            "sc",
+            "tc",
+            "gb",
+            "big5",
+            "简体",
+            "繁体",
+            "繁體",
+            "中文",
+            "简中",
+            "繁中",
+            "chs&eng",
+            "cht&eng",
+        }
+    ),
+    "yue": frozenset({"yue", "cantonese", "zh-yue", "粤语", "粵語"}),
+    "en": frozenset({"en", "eng", "english", "en-us", "en-gb"}),
+    "ja": frozenset({"ja", "jpn", "jp", "japanese", "日本語"}),
+    "ko": frozenset({"ko", "kor", "korean", "한국어"}),
+    "de": frozenset({"de", "deu", "ger", "german"}),
+    "fr": frozenset({"fr", "fra", "fre", "french"}),
+    "es": frozenset({"es", "spa", "spanish"}),
+    "ru": frozenset({"ru", "rus", "russian"}),
+}
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a file is not worth transcribing: the rule and one line for the log and ``status``."""
+
+    rule: str
+    reason: str
+
+
+def model_code(lang: str | None, profile: str) -> str:
+    """The model's language: ``lang`` (``zh-CN`` → ``zh``), else the cue profile's."""
+    return (lang or profile).split("-")[0].split("_")[0].lower() or "zh"
+
+
+def names_of(code: str) -> frozenset[str]:
+    return NAMES.get(code, frozenset({code}))
+
+
+def _speaks(code: str, tag: str) -> bool:
+    tag = tag.lower()
+    return tag in names_of(code) or tag.split("-")[0] in names_of(code)
+
+
+def preferred_track(info: MediaInfo, code: str) -> str | None:
+    """With several audio streams, the position of the first one tagged with the model's language (as
+    ``--audio-track`` takes it), when ffmpeg's own pick would be another; None when there is nothing to choose."""
+    if len(info.audio) < 2:
+        return None
+    default = max(info.audio, key=lambda a: (a.default, a.channels, -a.position))
+    if _speaks(code, default.language):
+        return None
+    for stream in info.audio:
+        if _speaks(code, stream.language):
+            return str(stream.position)
+    return None
+
+
+def audio_rule(streams: Iterable[AudioStream], code: str) -> Skip | None:
+    tags = [s.language.lower() for s in streams]
+    if not tags or any(tag in UNKNOWN for tag in tags) or any(_speaks(code, tag) for tag in tags):
+        return None
+    return Skip(
+        "audio-language",
+        f"audio is {', '.join(tags)}, not a language the model speaks ({code}): set skip without audio-language, "
+        "or --audio-track, to transcribe it anyway",
+    )
+
+
+def embedded_rule(subtitle_languages: Iterable[str], code: str) -> Skip | None:
+    found = [tag for tag in subtitle_languages if _speaks(code, tag)]
+    if not found:
+        return None
+    return Skip("embedded-subtitles", f"it already has an embedded {found[0]} subtitle stream")
+
+
+def external_rule(stem: str, siblings: Iterable[str], code: str, ours: Collection[str]) -> Skip | None:
+    """A sibling ``<stem>.<tags>.<subtitle suffix>`` with a tag naming the target language, not written by us."""
+    prefix = stem + "."
+    for name in sorted(siblings):
+        if name in ours or not name.startswith(prefix):
+            continue
+        middle, dot, suffix = name[len(prefix) :].rpartition(".")
+        if not dot or "." + suffix.lower() not in SUBTITLE_SUFFIXES:
+            continue
+        if any(_speaks(code, tag) for tag in middle.split(".")):
+            return Skip("external-subtitles", f"{name} next to it is already a subtitle in that language")
+    return None
+
+
+def first_skip(
+    info: MediaInfo,
+    *,
+    code: str,
+    rules: Collection[str],
+    audio_track: str | None,
+    siblings: Iterable[str],
+    ours: Collection[str],
+) -> Skip | None:
+    """The first rule (in ``RULES`` order) that says the file is not worth sending, or None."""
+    if "audio-language" in rules and audio_track is None:
+        found = audio_rule(info.audio, code)
+        if found:
+            return found
+    if "embedded-subtitles" in rules:
+        found = embedded_rule(info.subtitles, code)
+        if found:
+            return found
+    if "external-subtitles" in rules:
+        return external_rule(info.path.stem, siblings, code, ours)
+    return None
