@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from funasr_subs import plugins, skiprules, speedbook
 from funasr_subs.audio import FfmpegStream
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
-from funasr_subs.cues import build_cues, lexicon
+from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     CancelledError,
     FunasrSubsError,
@@ -220,28 +219,6 @@ async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None]) -> Async
     done()
 
 
-_warm_lock = threading.Lock()
-_warming: threading.Thread | None = None
-
-
-def _load_after_reply() -> None:
-    try:
-        lexicon.cut("预热")  # the word segmenter's dictionary: ~0.25 s and ~50 MB, once per process
-        plugins.load_plugins()
-    except Exception:  # only a head start: the same work happens (and reports) when it is needed
-        log.debug("warm-up failed", exc_info=True)
-
-
-def _warm_up() -> None:
-    """While the server recognises (seconds to minutes on a real server), load in the background what is needed
-    only once the reply is there, so the reply is not kept waiting for it. Once per process."""
-    global _warming
-    with _warm_lock:
-        if _warming is None:
-            _warming = threading.Thread(target=_load_after_reply, name="funasr-subs-warm-up", daemon=True)
-            _warming.start()
-
-
 async def _with_retries(
     media: Path,
     settings: Settings,
@@ -365,12 +342,12 @@ async def _recognise(
         progress("upload", min(0.99, sent / total))
 
     estimate = speedbook.estimate_s(settings.server, duration_ms)
-    waiting = RecognitionWait(progress, estimate, on_start=_warm_up)
+    waiting = RecognitionWait(progress, estimate)
 
     def attempt() -> Any:
         nonlocal sent, waiting
         sent = 0
-        waiting = RecognitionWait(progress, estimate, on_start=_warm_up)
+        waiting = RecognitionWait(progress, estimate)
         progress("upload", 0.0)
         return _one_attempt(
             media,

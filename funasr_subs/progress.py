@@ -103,24 +103,15 @@ class RecognitionWait:
 
     TICK_S = 1.0
 
-    def __init__(
-        self,
-        progress: Callable[[str, float], None],
-        estimate_s: float | None,
-        *,
-        on_start: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, progress: Callable[[str, float], None], estimate_s: float | None) -> None:
         self.progress = progress
         self.estimate_s = estimate_s
-        self.on_start = on_start
         self.began: float | None = None
         self.waited_s: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.progress("upload", 1.0)
-        if self.on_start is not None:
-            self.on_start()
         import asyncio
 
         self.began = time.monotonic()
