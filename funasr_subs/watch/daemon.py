@@ -195,7 +195,8 @@ class WatchDaemon:
             timeout = self.options.heartbeat if deadline is None else max(tick, deadline - time.monotonic())
             if self.options.once:
                 timeout = min(timeout, tick)
-            self._wake.wait(timeout)
+            # at most 1 s: a signal the kernel hands to another thread is only acted on when this thread runs
+            self._wake.wait(min(timeout, 1.0))
             self._wake.clear()
 
     def _rescan_due(self, elapsed: float) -> bool:
