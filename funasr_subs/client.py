@@ -192,7 +192,10 @@ async def exchange(
         code = exc.rcvd.code if exc.rcvd is not None else None
         if code == 1009:
             raise ProtocolError("the server refused a frame as too big (1009): report this as a bug") from None
-        raise ServerUnavailableError(f"{url} dropped the connection during the upload") from None
+        raise ServerUnavailableError(
+            f"{url} dropped the connection during the upload: check that the server is still running (its log says "
+            "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
+        ) from None
     try:
         return await asyncio.wait_for(_receive_reply(ws), timeout=reply_timeout)
     except TimeoutError:
@@ -208,5 +211,8 @@ async def close_quietly(ws: ClientConnection) -> None:
     """Close ``ws``; a server that stopped reading (close() would wait for it forever) gets its socket cut."""
     try:
         await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+    except asyncio.CancelledError:  # cancelled while closing: the socket is still cut, then the cancel goes on
+        ws.transport.abort()
+        raise
     except Exception:
         ws.transport.abort()

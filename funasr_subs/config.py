@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
 
 from funasr_subs.errors import ConfigError
+from funasr_subs.hotwords import check_weight, parse_weight
+from funasr_subs.safeio import read_regular_bytes
 
 if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, not for every command's --help
     from funasr_subs.cues.script import Script
@@ -22,9 +26,29 @@ if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, no
 log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
+#: Every number setting's range: (lowest, highest, lowest allowed itself). Checked where the value comes in, so the
+#: one-line error names the flag, variable, file or sidecar it came from; NaN and infinity are never accepted.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "connect_timeout": (0, 86_400, False),
+    "reply_timeout": (0, 86_400, True),
+    "reply_timeout_ratio": (0, 100, True),
+    "retries": (0, 100, True),
+    "retry_backoff": (0, 3600, True),
+    "jobs": (1, 256, True),
+    "max_width": (0, 1000, False),
+    "max_lines": (1, 20, True),
+    "min_duration": (0, 600_000, True),
+    "max_duration": (1, 3_600_000, True),
+    "min_gap": (0, 60_000, True),
+    "max_cps": (0, 1000, False),
+    "pause": (0, 600_000, True),
+    "linger": (0, 600_000, True),
+    "fps": (0, 1000, False),
+}
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 ENV_PREFIX = "FUNASR_SUBS_"
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def default_config_path() -> Path:
@@ -93,8 +117,6 @@ class Settings:
             raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
         if not self.formats:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
-        if self.jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
         if not self.server.startswith(("ws://", "wss://")):
             raise ConfigError(f"server URL {self.server!r} must start with ws:// or wss://")
         try:
@@ -104,8 +126,12 @@ class Settings:
             raise ConfigError(f"server URL {self.server!r} is not usable ({exc}): use ws://host:port") from None
         if not host:
             raise ConfigError(f"server URL {self.server!r} names no host: use ws://host:port")
-        if self.lang and ("/" in self.lang or "\\" in self.lang or self.lang.startswith(".")):
-            raise ConfigError(f"--lang {self.lang!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+        for f in fields(self):  # values given directly (the Python API); the loaders below name their source
+            check_setting(f.name, getattr(self, f.name), f"setting {f.name}")
+        if self.reply_timeout == 0 and self.reply_timeout_ratio == 0:
+            raise ConfigError("reply-timeout and reply-timeout-ratio are both 0: no reply could ever arrive in time")
+        for word, weight in self.hotwords.items():
+            check_weight(word, weight, "hotwords")
 
     @property
     def output_lang(self) -> str:
@@ -174,7 +200,79 @@ def _hints() -> dict[str, Any]:
     return _HINTS
 
 
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|nan)", re.ASCII | re.I)
+
+
+def whole_number(value: Any) -> int:
+    """An integer from TOML or text: ASCII digits only (not ``1_0`` or ``٢٠``), a float only when whole and finite."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError("expected a whole number")
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        return int(value)
+    raise ValueError("expected a whole number written in digits 0-9")
+
+
+def real_number(value: Any) -> float:
+    """A number from TOML or text (ASCII digits, a dot, an exponent; inf/nan parse here and fail the range check)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)
+    raise ValueError("expected a number written in digits 0-9")
+
+
+def range_problem(low: float, high: float, inclusive: bool, value: float) -> str | None:
+    """Why ``value`` is outside ``low``-``high`` (``low`` itself allowed when ``inclusive``), or None."""
+    if not math.isfinite(value):
+        return "not a finite number"
+    if value < low or (value == low and not inclusive) or value > high:
+        lowest = f"at least {low:g}" if inclusive else f"more than {low:g}"
+        return f"out of range: use a number {lowest} and at most {high:g}"
+    return None
+
+
+def check_setting(key: str, value: Any, source: str) -> None:
+    """ConfigError naming ``source`` when a number is out of range or the language tag is unusable."""
+    if value is None:
+        return
+    if key in RANGES and isinstance(value, int | float) and not isinstance(value, bool):
+        problem = range_problem(*RANGES[key], value)
+        if problem:
+            raise ConfigError(f"{source}: {key.replace('_', '-')} = {value!r} is {problem}")
+    if key == "formats" and isinstance(value, tuple | list):
+        bad = [f for f in value if f not in SUBTITLE_FORMATS]
+        if bad or not value:
+            raise ConfigError(
+                f"{source}: unknown subtitle format in {list(value)!r}: "
+                f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
+            )
+    if key == "lang" and isinstance(value, str):
+        if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
+            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+        if value.startswith(".") or len(value) > 35:
+            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
+    value = _convert(key, value, source)
+    check_setting(key, value, source)
+    return value
+
+
+def _convert(key: str, value: Any, source: str) -> Any:
     """Convert a raw value (TOML value or environment string) to the field's type, or raise ConfigError."""
     hint = _hints()[key]
     args = get_args(hint)
@@ -192,13 +290,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return False
             raise ValueError("expected true or false")
         if base is int:
-            if isinstance(value, bool):
-                raise ValueError("expected an integer")
-            return int(value)
+            return whole_number(value)
         if base is float:
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            return float(value)
+            return real_number(value)
         if base is Path:
             return Path(str(value)).expanduser()
         if key == "words":
@@ -220,7 +314,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return value
         if base is str:
             return str(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
     return value
 
@@ -240,13 +334,7 @@ def parse_hotword_items(value: Any, source: str) -> dict[str, int]:
             if not sep or not word.strip():
                 raise ConfigError(f"{source}: hotword {part!r} must look like WORD=WEIGHT (e.g. 达摩院=20)")
             items.append((word.strip(), weight.strip()))
-    out: dict[str, int] = {}
-    for word, weight in items:
-        try:
-            out[word] = int(weight)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{source}: hotword {word!r} weight {weight!r} must be an integer (1-100)") from None
-    return out
+    return {word: parse_weight(word, weight, source) for word, weight in items}
 
 
 def settings_from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -275,14 +363,18 @@ def config_file_path(config_path: Path | None, environ: Mapping[str, str]) -> tu
 def read_toml(path: Path, *, required: bool) -> dict[str, Any]:
     """The whole config file ({} when an optional file is absent); ConfigError naming the file otherwise."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(read_regular_bytes(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist: create it or drop --config") from None
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not valid TOML: byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start} is not UTF-8: save the file as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
 
@@ -352,7 +444,10 @@ def load_settings(
     merged: dict[str, Any] = {}
     merged.update(load_config_file(path, required=required))
     merged.update(load_env(environ))
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    for key, value in given.items():
+        check_setting(key, value, flag_name(key))
+    merged.update(given)
     try:
         return Settings(**merged)
     except TypeError as exc:

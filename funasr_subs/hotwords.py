@@ -1,12 +1,49 @@
-"""Hotwords: the seed's ``hotwords.txt`` form (one ``word weight`` per line) and the wire form (a JSON string)."""
+"""Hotwords: the seed's ``hotwords.txt`` form (one ``word weight`` per line) and the wire form (a JSON string).
+
+FunASR's advice for its hotword model: weights 1-100, at most 10 characters a word, at most 1,000 words. A weight
+outside that (or not written as plain ASCII digits: ``٢٠``, ``1_0``, ``inf``) is refused with the source named;
+longer words are left out and a longer list is cut, each with a warning saying so.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from funasr_subs.errors import ConfigError
+from funasr_subs.safeio import read_regular_text
+
+log = logging.getLogger(__name__)
+
+MIN_WEIGHT, MAX_WEIGHT = 1, 100
+MAX_WORD_CHARS = 10
+MAX_WORDS = 1000
+#: A hotwords file bigger than this is refused (a million words is ~15 MB; the 1,000 used need ~40 KB).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+def check_weight(word: str, weight: Any, source: str) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+        raise ConfigError(
+            f"{source}: weight {weight!r} of hotword {word!r} must be a whole number {MIN_WEIGHT}-{MAX_WEIGHT}"
+        )
+
+
+def parse_weight(word: str, weight: Any, source: str, where: str = "") -> int:
+    """A weight from TOML (an int) or text (ASCII digits only): ConfigError naming ``source`` otherwise."""
+    if isinstance(weight, str) and _DIGITS.fullmatch(weight.strip()):
+        value: Any = int(weight.strip())
+    elif isinstance(weight, int) and not isinstance(weight, bool):
+        value = weight
+    else:
+        value = weight
+    check_weight(word, value, f"{source}{where}")
+    return int(value)
 
 
 def parse_hotwords(text: str, source: str) -> dict[str, int]:
@@ -23,19 +60,13 @@ def parse_hotwords(text: str, source: str) -> dict[str, int]:
         word = word.strip()
         if not word:
             raise ConfigError(f"{source}, line {number}: {line!r} must be 'word weight' (e.g. 达摩院 20)")
-        try:
-            value = int(weight)
-        except ValueError:
-            raise ConfigError(
-                f"{source}, line {number}: weight {weight!r} of {word!r} must be a whole number (1-100)"
-            ) from None
-        words[word] = value
+        words[word] = parse_weight(word, weight, source, f", line {number}")
     return words
 
 
 def _read_text(path: Path, what: str, flag: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return read_regular_text(path, MAX_FILE_BYTES)  # a regular file only: a named pipe is refused, not waited on
     except FileNotFoundError:
         raise ConfigError(f"{what} file {path} does not exist: check the {flag} path") from None
     except UnicodeDecodeError:
@@ -45,7 +76,7 @@ def _read_text(path: Path, what: str, flag: str) -> str:
 
 
 def load_hotwords_file(path: Path) -> dict[str, int]:
-    """Read and parse a hotwords file (UTF-8)."""
+    """Read and parse a hotwords file (UTF-8, a regular file: a named pipe is refused, not waited on)."""
     return parse_hotwords(_read_text(path, "hotwords", "--hotwords"), str(path))
 
 
@@ -60,6 +91,32 @@ def load_words_file(path: Path) -> tuple[str, ...]:
     return parse_words(_read_text(path, "words", "--words"))
 
 
+def fit_hotwords(words: Mapping[str, int], source: str) -> dict[str, int]:
+    """``words`` within FunASR's limits, with a warning for each thing left out (say where they came from)."""
+    long = [w for w in words if len(w) > MAX_WORD_CHARS]
+    if long:
+        shown = ", ".join(repr(w) for w in long[:3]) + (" ..." if len(long) > 3 else "")
+        log.warning(
+            "warning: %s: %d hotword(s) longer than %d characters left out (FunASR's limit): %s",
+            source,
+            len(long),
+            MAX_WORD_CHARS,
+            shown,
+        )
+    kept = {w: v for w, v in words.items() if len(w) <= MAX_WORD_CHARS}
+    if len(kept) > MAX_WORDS:
+        log.warning(
+            "warning: %s: %d hotwords; only the first %d are sent (FunASR's limit): shorten the list",
+            source,
+            len(kept),
+            MAX_WORDS,
+        )
+        kept = dict(list(kept.items())[:MAX_WORDS])
+    return kept
+
+
 def hotwords_wire(words: Mapping[str, int]) -> str:
-    """The first message's ``hotwords`` value: a JSON *string* of an object with integer weights (FunASR #2805)."""
-    return json.dumps({str(k): int(v) for k, v in words.items()}, ensure_ascii=False)
+    """The first message's ``hotwords`` value: a JSON *string* of an object with integer weights (FunASR #2805).
+    The limits hold here too (silently: the loaders above warned)."""
+    fitted = [(str(k), int(v)) for k, v in words.items() if len(str(k)) <= MAX_WORD_CHARS][:MAX_WORDS]
+    return json.dumps(dict(fitted), ensure_ascii=False)

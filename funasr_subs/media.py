@@ -1,8 +1,8 @@
-"""Media: ffprobe facts (a probe may be started ahead of time) and the ffmpeg command lines (pure). Running ffmpeg as
-an async byte stream is in ``funasr_subs.audio``."""
+"""Media → audio: ffprobe facts, the ffmpeg command lines (pure), and ffmpeg run as an async byte stream."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import json
@@ -10,10 +10,10 @@ import logging
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ffmpeg
 
@@ -27,6 +27,13 @@ from funasr_subs.errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Longest wait for a killed ffmpeg to go away (its pipes read to their end, its exit status collected).
+CLOSE_TIMEOUT = 5.0
+#: Longest wait for ffmpeg to produce the next bytes, or to exit after its output ended (a hung decoder, a stuck
+#: network mount): every wait on a child process is bounded.
+STALL_TIMEOUT = 120.0
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2  # s16le mono
@@ -166,7 +173,23 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
 
 
 def _probe_argv(path: Path) -> list[str]:
+    if not path.exists():
+        raise MediaNotFoundError("file not found: check the path", path=path)
+    if not path.is_file():
+        raise NotMediaError("not a regular file", path=path)
     return [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+
+
+def _probe_result(path: Path, code: int | None, stdout: bytes, stderr: bytes) -> MediaInfo:
+    if code != 0:
+        raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
+    try:
+        info = parse_probe(path, json.loads(stdout or b"{}"))
+    except ValueError:
+        raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
+    if not info.audio:
+        raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
+    return info
 
 
 #: ffprobe runs started ahead of time: (absolute path, size, mtime_ns) → the running process.
@@ -186,15 +209,32 @@ def _identity(path: Path) -> tuple[str, int, int] | None:
     return (str(path.absolute()), st.st_size, st.st_mtime_ns)
 
 
+def _remember(key: tuple[str, int, int] | None, info: MediaInfo) -> MediaInfo:
+    if key is not None:
+        with _ahead_lock:
+            _known[key] = info
+            while len(_known) > _KNOWN_MAX:
+                _known.popitem(last=False)
+    return info
+
+
+def _known_or_ahead(path: Path) -> tuple[tuple[str, int, int] | None, MediaInfo | None, subprocess.Popen[bytes] | None]:
+    key = _identity(path)
+    if key is None:
+        return None, None, None
+    with _ahead_lock:
+        return key, _known.get(key), _ahead.pop(key, None)
+
+
 def probe_ahead(path: Path) -> None:
     """Start ffprobe on ``path`` now, so that it runs while other work goes on (the interpreter starting up, the
-    previous file uploading); the next :func:`probe` of the same unchanged file takes its answer. Best effort: any
-    problem is left for :func:`probe` to report."""
+    previous file uploading); the next probe of the same unchanged file takes its answer. Best effort: any
+    problem is left for the probe to report."""
     key = _identity(path)
     if key is None or not path.is_file():
         return
     with _ahead_lock:
-        if key in _ahead:
+        if key in _ahead or key in _known:
             return
         try:
             _ahead[key] = subprocess.Popen(
@@ -216,13 +256,7 @@ def drop_probes_ahead() -> None:
         proc.communicate()
 
 
-def _run_probe(path: Path, timeout: float, key: tuple[str, int, int] | None) -> tuple[int, bytes, bytes]:
-    with _ahead_lock:
-        proc = _ahead.pop(key, None) if key is not None else None
-    if proc is None:
-        log.debug("%s: running ffprobe", path)
-        done = subprocess.run(_probe_argv(path), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-        return done.returncode, done.stdout, done.stderr
+def _taken(proc: subprocess.Popen[bytes], path: Path, timeout: float) -> tuple[int | None, bytes, bytes]:
     log.debug("%s: ffprobe answer taken (started ahead)", path)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -233,38 +267,59 @@ def _run_probe(path: Path, timeout: float, key: tuple[str, int, int] | None) -> 
     return proc.returncode, out, err
 
 
+def _probe_timeout(path: Path, timeout: float) -> CorruptMediaError:
+    return CorruptMediaError(f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path)
+
+
 def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
-    """Run ffprobe on ``path`` (or take the answer of one started by :func:`probe_ahead`); clear errors for missing
-    files, non-media and media without audio."""
-    if not path.exists():
-        raise MediaNotFoundError("file not found: check the path", path=path)
-    if not path.is_file():
-        raise NotMediaError("not a regular file", path=path)
-    key = _identity(path)
-    with _ahead_lock:
-        known = _known.get(key) if key is not None else None
+    """Run ffprobe on ``path`` (or take the answer of one started by :func:`probe_ahead`, or the remembered one of
+    the unchanged file); clear errors for missing files, non-media and media without audio."""
+    argv = _probe_argv(path)
+    key, known, ahead = _known_or_ahead(path)
     if known is not None:
         return known
     try:
-        code, stdout, stderr = _run_probe(path, timeout, key)
+        if ahead is not None:
+            code, out, err = _taken(ahead, path, timeout)
+        else:
+            log.debug("%s: running ffprobe", path)
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+            code, out, err = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired:
-        raise CorruptMediaError(
-            f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path
-        ) from None
-    if code != 0:
-        raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
+        raise _probe_timeout(path, timeout) from None
+    return _remember(key, _probe_result(path, code, out, err))
+
+
+async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
+    """:func:`probe` as a child the event loop awaits: bounded, and a cancelled job kills ffprobe at once."""
+    argv = _probe_argv(path)
+    key, known, ahead = _known_or_ahead(path)
+    if known is not None:
+        return known
+    if ahead is not None:
+        try:
+            code, out, err = await asyncio.to_thread(_taken, ahead, path, timeout)
+        except subprocess.TimeoutExpired:
+            raise _probe_timeout(path, timeout) from None
+        return _remember(key, _probe_result(path, code, out, err))
+    log.debug("%s: running ffprobe", path)
     try:
-        info = parse_probe(path, json.loads(stdout or b"{}"))
-    except ValueError:
-        raise NotMediaError("ffprobe gave no usable information: is this a media file?", path=path) from None
-    if not info.audio:
-        raise NoAudioError("has no audio stream: nothing to transcribe", path=path)
-    if key is not None:
-        with _ahead_lock:
-            _known[key] = info
-            while len(_known) > _KNOWN_MAX:
-                _known.popitem(last=False)
-    return info
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise ToolMissingError(f"ffprobe was not found: {INSTALL_HINT}") from None
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        raise _probe_timeout(path, timeout) from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT)
+    return _remember(key, _probe_result(path, proc.returncode, stdout, stderr))
 
 
 def last_line(stderr: bytes | str) -> str:
@@ -312,19 +367,28 @@ def _base_args() -> list[str]:
     return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
 
 
+#: ffmpeg-python hashes its arguments as UTF-8, which a file name need not be: it builds the command line around this
+#: placeholder, and the real (absolute, so never option-like) path is put in its place afterwards.
+_INPUT = "funasr-subs-input-placeholder"
+
+
+def _with_input(argv: list[str], path: Path) -> list[str]:
+    return [str(path.absolute()) if arg == _INPUT else arg for arg in argv]
+
+
 def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
     out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0)
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
     """ffmpeg argv: only the chosen audio track in a fragmented mp4 on stdout (copied when the codec allows)."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(str(path.absolute()))[f"a:{stream.position}"]
+    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
     codec: dict[str, Any] = (
         {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
     )
@@ -342,7 +406,7 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
         flush_packets=0,
         **codec,
     )
-    return list(out.compile(cmd=cmd))
+    return _with_input(out.compile(cmd=cmd), path)
 
 
 def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
@@ -353,3 +417,139 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
     if stream.codec in MP4_COPY_CODECS and stream.bit_rate:
         return int(seconds * stream.bit_rate / 8)
     return int(seconds * 16000)  # ~128 kb/s
+
+
+class FfmpegStream:
+    """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        media: Path,
+        *,
+        chunk_bytes: int,
+        expect_bytes: int = 0,
+        head_filter: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.media = media
+        self.chunk_bytes = chunk_bytes
+        self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
+        self.head_filter = head_filter  # applied to the first chunk only (the mp4 head: see mp4head)
+        self.bytes_read = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_task: asyncio.Task[None] | None = None
+        self.stall_timeout = STALL_TIMEOUT
+
+    async def __aenter__(self) -> FfmpegStream:
+        log.debug("running %s", self.argv)
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=self.chunk_bytes,
+            )
+        except FileNotFoundError:
+            raise ToolMissingError(f"ffmpeg was not found: {INSTALL_HINT}") from None
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        return self
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        async for raw in self._proc.stderr:
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self._stderr.append(line)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Chunks of ``chunk_bytes`` (the last one shorter); CorruptMediaError when ffmpeg fails."""
+        assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
+        buf = bytearray()
+        while True:
+            piece = await self._bounded(stdout.read(self.chunk_bytes - len(buf)), "produced no audio")
+            if not piece:
+                break
+            buf += piece
+            if len(buf) >= self.chunk_bytes:
+                yield self._take(buf)
+                buf.clear()
+        if buf:
+            yield self._take(buf)
+        code = await self._bounded(self._proc.wait(), "did not exit after its output ended")
+        if self._stderr_task is not None:
+            await self._bounded(self._stderr_task, "did not close its error output")
+        if code != 0:
+            detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
+            raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
+        if self.bytes_read == 0:
+            raise CorruptMediaError("ffmpeg produced no audio: the audio track is empty or unreadable", path=self.media)
+        if self._stderr:
+            # ffmpeg skips damaged packets and exits 0; a decode that falls far short means a damaged file
+            if self.expect_bytes and self.bytes_read < 0.9 * self.expect_bytes:
+                got, want = self.bytes_read / BYTES_PER_SECOND, self.expect_bytes / BYTES_PER_SECOND
+                raise CorruptMediaError(
+                    f"the file is damaged: ffmpeg decoded only {got:.1f} of {want:.1f} s of audio "
+                    f"({self._stderr[-1]}); re-download or remux it",
+                    path=self.media,
+                )
+            log.warning(
+                "%s: ffmpeg reported errors while decoding (%s); subtitles may miss a moment",
+                self.media,
+                self._stderr[-1],
+            )
+
+    def _take(self, buf: bytearray) -> bytes:
+        first = self.bytes_read == 0
+        self.bytes_read += len(buf)
+        if first and self.head_filter is not None:
+            return self.head_filter(bytes(buf))
+        return bytes(buf)
+
+    async def _bounded(self, waiting: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(waiting, self.stall_timeout)
+        except TimeoutError:
+            raise CorruptMediaError(
+                f"ffmpeg {what} for {self.stall_timeout:g} s: is the file on a mount that stopped answering?",
+                path=self.media,
+            ) from None
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ffmpeg and reap it, within ``CLOSE_TIMEOUT`` seconds whatever state the pipes are in.
+
+        asyncio's ``Process.wait()`` returns only once the child's pipes are closed, and a stdout reader paused by
+        back-pressure (the upload stalled) never sees the end of its pipe: so the pipes are read to their end here
+        (the killed ffmpeg holds them no longer), and if even that does not finish, the transport is closed.
+        """
+        proc = self._proc
+        if proc is not None:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            try:
+                await asyncio.wait_for(self._drain_and_reap(proc), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "%s: ffmpeg (pid %s) did not end within %g s of being killed", self.media, proc.pid, CLOSE_TIMEOUT
+                )
+                transport = getattr(proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
+        if self._stderr_task is not None and not self._stderr_task.done():
+            self._stderr_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stderr_task
+
+    @staticmethod
+    async def _drain_and_reap(proc: asyncio.subprocess.Process) -> None:
+        if proc.stdout is not None:
+            while await proc.stdout.read(1 << 16):
+                pass
+        await proc.wait()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook
-from funasr_subs.audio import FfmpegStream
 from funasr_subs.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
@@ -21,25 +20,29 @@ from funasr_subs.errors import (
     FunasrSubsError,
     MediaNotFoundError,
     NoSpeechError,
+    NotMediaError,
     OutputError,
     ReplyTimeoutError,
 )
 from funasr_subs.media import (
     BYTES_PER_SECOND,
     SAMPLE_RATE,
+    FfmpegStream,
     audio_offset_ms,
     expected_bytes,
     mp4_args,
     pcm_args,
     probe,
+    probe_async,
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.mp4head import Priming, strip_priming
+from funasr_subs.names import shown
 from funasr_subs.progress import RecognitionWait
 from funasr_subs.protocol import FRAME_BYTES, gc_paused, parse_reply, parse_session, start_message
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
-from funasr_subs.writers import atomic_write_text, digest, render
+from funasr_subs.writers import atomic_write_text, check_name_fits, clean_stale_temps, digest, render
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,11 @@ def _blocking_output(media: Path, settings: Settings, previous: Sidecar | None) 
     return None
 
 
+def _may_replace(path: Path, settings: Settings, previous: Sidecar | None) -> bool:
+    """Asked again at write time: a subtitle the user saved while the job ran is theirs."""
+    return settings.overwrite or (previous is not None and previous.wrote(path))
+
+
 def _skip_reason(media: Path, settings: Settings, previous: Sidecar | None) -> str | None:
     """Why the file is skipped (a subtitle of the user's in the way, or up to date), or None to transcribe it."""
     blocker = _blocking_output(media, settings, previous)
@@ -188,7 +196,7 @@ async def _one_attempt(
     waiting: RecognitionWait,
 ) -> dict[str, Any]:
     start = start_message(
-        wav_name=media.stem or "media",
+        wav_name=shown(media.stem) or "media",
         wav_format=wav_format,
         audio_fs=audio_fs,
         itn=settings.itn,
@@ -205,7 +213,7 @@ async def _one_attempt(
                 url=settings.server,
                 reply_timeout=reply_timeout,
                 on_bytes=on_bytes,
-                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else None,
+                send_timeout=settings.reply_timeout if settings.reply_timeout > 0 else reply_timeout,
             )
         finally:
             waiting.stop()
@@ -303,7 +311,7 @@ async def _recognise(
 
         audio = {"raw_pcm": True}
     else:
-        info = await asyncio.to_thread(probe, media)
+        info = await probe_async(media)  # bounded, and killed at once when the job is cancelled
         track = settings.audio_track
         if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
             track = skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
@@ -503,10 +511,18 @@ def _generate(
     progress("probe", 0.0)
     _check_cancel(cancel, media)
     if not media.is_file():
+        if media.is_symlink():
+            raise MediaNotFoundError("is a symlink that leads nowhere (broken, or a loop): fix the link", path=media)
+        if media.exists():
+            raise NotMediaError("is not a regular file (a folder, named pipe or device): give a media file", path=media)
         raise MediaNotFoundError("file not found: check the path", path=media)
     side_path = sidecar_path_for(media, settings.output_dir)
     previous = try_read_sidecar(side_path)
     targets = output_paths(media, settings)
+    for target in (side_path, *targets.values()):  # before the server's time is spent: names that cannot be written
+        check_name_fits(target)
+    for folder in {side_path.parent, *(t.parent for t in targets.values())}:
+        clean_stale_temps(folder)  # left by a killed run (once per folder per process), even if nothing is redone
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
@@ -541,7 +557,10 @@ def _generate(
     )
     # the sidecar first: it records the digests that mark the subtitles below as ours
     atomic_write_text(side_path, sidecar.to_json())
-    written = tuple(atomic_write_text(targets[fmt], text) for fmt, text in texts.items())
+    written = tuple(
+        atomic_write_text(targets[fmt], text, may_replace=lambda p: _may_replace(p, settings, previous))
+        for fmt, text in texts.items()
+    )
     progress("write", 1.0)
     t2 = time.perf_counter()
     timings = Timings(probe_s=0.0, transcribe_s=t1 - t0, write_s=t2 - t1, total_s=t2 - began)

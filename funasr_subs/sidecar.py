@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +14,11 @@ from typing import Any
 
 from funasr_subs._version import __version__
 from funasr_subs.errors import BadInputError
+from funasr_subs.names import json_text
+from funasr_subs.safeio import read_regular_text
 from funasr_subs.writers import file_digest
+
+log = logging.getLogger(__name__)
 
 SUFFIX = ".funasr.json"
 FORMAT_VERSION = 1
@@ -45,7 +51,7 @@ class Sidecar:
             "outputs": self.outputs,
             "reply": self.reply,
         }
-        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+        return json_text(json.dumps(data, ensure_ascii=False, indent=1)) + "\n"  # any file name, losslessly
 
     def matches(self, media: Path) -> bool:
         """True when ``media`` still has the size and mtime recorded here."""
@@ -60,7 +66,8 @@ class Sidecar:
 
         ``outputs`` names files beside the sidecar by name, files elsewhere (``retime -o``) by absolute path.
         """
-        digests = [*self.outputs.get(path.name, ()), *self.outputs.get(str(path.resolve()), ())]
+        real = os.path.realpath(path)  # not Path.resolve(): a symlink loop must not raise
+        digests = [*self.outputs.get(path.name, ()), *self.outputs.get(real, ())]
         return bool(digests) and file_digest(path) in digests
 
 
@@ -90,45 +97,108 @@ def merged_outputs(previous: Sidecar | None, new: Mapping[str, str]) -> dict[str
     return out
 
 
+#: A sidecar bigger than this is not ours (a reply is ~0.6 MB per hour of speech).
+MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+
+
+def _whole(value: Any, default: int) -> int:
+    """An integer field: an int, or a float holding a whole finite number; ValueError for NaN, 1e400, "x"..."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(f"{value!r} is not a whole finite number")
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise ValueError(f"{value!r} is not a number")
+
+
+def bare_name(name: str) -> bool:
+    """True for a plain file name: no folder part, not ``.``/``..``, no NUL (names from a sidecar must be these)."""
+    separators = {"/", os.sep, os.altsep or "/", "\0"}
+    return bool(name) and not any(sep in name for sep in separators) and name not in (".", "..")
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a number JSON allows")
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and turns runaway nesting into ValueError (never RecursionError)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
     if "reply" not in data or not isinstance(data["reply"], dict):
         raise BadInputError(f"{source} is not a funasr-subs sidecar (no 'reply')")
     try:  # a hand-edited or damaged file: wrong types anywhere
         media = data.get("media") or {}
         audio = dict(data.get("audio") or {})
-        outputs = {str(k): [str(d) for d in v] for k, v in (data.get("outputs") or {}).items() if isinstance(v, list)}
+        outputs = {
+            str(k): [str(d) for d in v]
+            for k, v in (data.get("outputs") or {}).items()
+            if isinstance(v, list) and (bare_name(str(k)) or os.path.isabs(str(k)))  # never "../x"
+        }
+        name = str(media.get("name") or "")
+        if name and not bare_name(name):
+            raise ValueError(f"media name {name!r} is not a file name in the sidecar's folder")
+        offset_ms, duration_ms = _whole(audio.pop("offset_ms", 0), 0), _whole(audio.pop("duration_ms", 0), 0)
+        if not (0 <= offset_ms <= 86_400_000 and 0 <= duration_ms <= 86_400_000 * 7):
+            raise ValueError(f"offset_ms {offset_ms} or duration_ms {duration_ms} is out of range")
         return Sidecar(
             reply=data["reply"],
-            offset_ms=int(audio.pop("offset_ms", 0) or 0),
-            duration_ms=int(audio.pop("duration_ms", 0) or 0),
-            media_name=str(media.get("name") or ""),
-            media_size=int(media.get("size", -1)),
-            media_mtime_ns=int(media.get("mtime_ns", -1)),
+            offset_ms=offset_ms,
+            duration_ms=duration_ms,
+            media_name=name,
+            media_size=_whole(media.get("size"), -1),
+            media_mtime_ns=_whole(media.get("mtime_ns"), -1),
             settings=dict(data.get("settings") or {}),
             audio=audio,
             outputs=outputs,
             version=str(data.get("version") or ""),
             created=str(data.get("created") or ""),
         )
-    except (AttributeError, TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise BadInputError(f"{source} is a damaged funasr-subs sidecar ({exc})") from None
 
 
 def read_sidecar(path: Path) -> Sidecar:
     """Load a sidecar; BadInputError naming the file when it is missing or not ours."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_regular_text(path, MAX_SIDECAR_BYTES))
     except FileNotFoundError:
         raise BadInputError("no sidecar found: transcribe the media first", path=path) from None
-    except (OSError, ValueError) as exc:
-        raise BadInputError(f"sidecar cannot be read ({exc})", path=path) from None
+    except OSError as exc:
+        raise BadInputError(f"sidecar cannot be read ({exc.strerror or exc})", path=path) from None
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise BadInputError(f"sidecar is damaged ({exc})", path=path) from None
     if not isinstance(data, dict):
         raise BadInputError("not a funasr-subs sidecar", path=path)
     return sidecar_from_dict(data, str(path))
 
 
 def try_read_sidecar(path: Path) -> Sidecar | None:
+    """The sidecar, or None when there is none or it is not usable (one warning line says which and why)."""
     try:
         return read_sidecar(path)
-    except BadInputError:
+    except BadInputError as exc:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None  # simply absent
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _WARNED:  # one line per damaged file, however often it is looked at
+            if len(_WARNED) > 10_000:
+                _WARNED.clear()
+            _WARNED.add(key)
+            log.warning("warning: %s; treated as not ours (it will be replaced)", exc)
         return None
+
+
+_WARNED: set[tuple[str, int, int]] = set()

@@ -5,16 +5,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
+import re
 import secrets
 import stat
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pysubs2
 
-from funasr_subs.errors import OutputError
+from funasr_subs.errors import OutputError, OutputExistsError
 from funasr_subs.model import Cue
+from funasr_subs.names import shown
+
+log = logging.getLogger(__name__)
 
 #: A style readable on a TV for CJK and Latin text alike (the player substitutes a font it has).
 ASS_STYLE = pysubs2.SSAStyle(
@@ -55,10 +62,14 @@ def digest(text: str) -> str:
 
 
 def file_digest(path: Path) -> str | None:
-    """SHA-256 of a file's bytes (streamed), None when it cannot be read."""
+    """SHA-256 of a regular file's bytes (streamed), None when it cannot be read or is not a regular file (a FIFO
+    where a subtitle should be is never waited on)."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
             for block in iter(lambda: fh.read(1 << 16), b""):
                 h.update(block)
     except OSError:
@@ -66,20 +77,26 @@ def file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+    """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file.
+
+    ``may_replace``: asked at the last moment when something is at ``path`` (a subtitle the user saved while the job
+    ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
+    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
+    """
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place: never a half-written file."""
+def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above)."""
     folder = path.parent
+    check_name_fits(path)
+    clean_stale_temps(folder)
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        raise OutputError(
-            f"cannot write in {folder}: {exc.strerror}; use --output-dir DIR to write elsewhere", path=path
-        ) from None
+        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
+        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -88,21 +105,129 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
         mode = _regular_file_mode(path)
         if mode is not None:  # a replaced file keeps the permissions it was given
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        _put_in_place(tmp, path, may_replace)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {path.name}: {exc.strerror}", path=path) from None
+            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
         raise
     return path
+
+
+def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | None) -> None:
+    if may_replace is None:
+        os.replace(tmp, path)
+        return
+    if not os.path.lexists(path):
+        try:
+            os.link(tmp, path)  # fails if a file appeared meanwhile: then it is judged below
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: the small window is accepted there
+            if not os.path.lexists(path):
+                os.replace(tmp, path)
+                return
+        else:
+            os.unlink(tmp)
+            return
+    if not may_replace(path):
+        raise OutputExistsError(
+            f"{path.name} appeared while the job ran and was not written by funasr-subs; it was kept "
+            "(use --overwrite to replace it)",
+            path=path,
+        )
+    os.replace(tmp, path)
+
+
+def _why(exc: OSError) -> str:
+    """An OSError as advice: a full disk and a name too long say so."""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return "the disk is full (no space left on the device): free some space, or write elsewhere with --output-dir"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the file name is too long for this file system: rename the media file shorter"
+    return str(exc.strerror or exc)
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` allows (255 where it cannot be asked)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def check_name_fits(path: Path) -> None:
+    """OutputError when ``path``'s name is longer than its file system allows (say so, rather than fail later)."""
+    size = len(os.fsencode(path.name))
+    limit = name_max(path.parent) if path.parent.is_dir() else 255
+    if size > limit:
+        raise OutputError(
+            f"cannot write {shown(path.name)}: the name would be {size} bytes, longer than the file system allows "
+            f"({limit}): rename the media file shorter"
+        )
+
+
+#: Our temp files: ``.<final name>.<8 hex>.tmp``, the final name shortened (``<start>~<extension>``) when the whole
+#: would not fit. Stale ones (a killed run) are recognised by this and by their extension.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
+_OUR_EXTENSIONS = (".srt", ".ass", ".vtt", ".json")
+_RUN_STARTED = time.time()
+_cleaned: set[Path] = set()
+_cleaned_lock = threading.Lock()
+
+
+def temp_name(path: Path, token: str) -> str:
+    """The temp file's name for ``path``: always fits wherever ``path``'s own name fits."""
+    name = path.name
+    whole = f".{name}.{token}.tmp"
+    limit = name_max(path.parent) if path.parent.is_dir() else 255
+    if len(os.fsencode(whole)) <= limit:
+        return whole
+    ext = os.path.splitext(name)[1]
+    room = limit - len(os.fsencode(f".~{ext}.{token}.tmp"))
+    start = os.fsencode(name[: -len(ext)] if ext else name)[: max(room, 1)]
+    return f".{os.fsdecode(start.decode('utf-8', 'ignore').encode())}~{ext}.{token}.tmp"
+
+
+def is_our_temp(name: str) -> bool:
+    match = _TEMP.match(name)
+    return match is not None and match.group("name").endswith(_OUR_EXTENSIONS)
+
+
+def clean_stale_temps(folder: Path) -> int:
+    """Remove temp files of ours in ``folder`` that are older than this run (left by a killed run); once a folder
+    per process. Returns how many were removed."""
+    with _cleaned_lock:
+        if folder in _cleaned:
+            return 0
+        _cleaned.add(folder)
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                e.path
+                for e in entries
+                if is_our_temp(e.name)
+                and e.is_file(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_mtime < _RUN_STARTED
+            ]
+    except OSError:
+        return 0
+    for tmp in stale:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+            removed += 1
+    if removed:
+        log.info("removed %d stale temporary file(s) left in %s by an interrupted run", removed, shown(folder))
+    return removed
 
 
 def _create_temp(path: Path) -> tuple[int, str]:
     """A new empty file beside ``path``, made with mode 0o666 so the umask applies as to any file the user makes."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = str(path.parent / temp_name(path, secrets.token_hex(4)))
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:

@@ -16,6 +16,8 @@ from funasr_subs.cues import validate
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
+from funasr_subs.names import shown
+from funasr_subs.safeio import read_regular_bytes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+#: A subtitle file larger than this is not one (a feature film's SRT is ~100 KB).
+MAX_SUBTITLE_BYTES = 64 * 1024 * 1024
+
+
 def load_cues(path: Path) -> tuple[list[Cue], int]:
     """The cues of a subtitle file and its time precision in ms; BadInputError naming the file when unreadable."""
     subs, fmt = load_subtitles(path)
@@ -64,12 +70,14 @@ def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
     """A subtitle file in any encoding this tool reads, as pysubs2 holds it (styles and tags kept), and its format
     (srt, ass, ssa, vtt...); BadInputError naming the file when it cannot be read."""
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
         raise BadInputError("file not found: check the path", path=path) from None
     except IsADirectoryError:
         raise BadInputError("is a folder: give subtitle files", path=path) from None
     except OSError as exc:
+        if path.is_dir():
+            raise BadInputError("is a folder: give subtitle files", path=path) from None
         raise BadInputError(f"cannot be read ({exc.strerror})", path=path) from None
     text = _decode(data, path)
     fmt = _FORMATS.get(path.suffix.lower())
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             worst = 2
             continue
         report = check_cues(cues, settings, tolerance_ms=tolerance)
-        sys.stdout.write(format_report(report, str(path), details=not args.quiet) + "\n")
+        sys.stdout.write(format_report(report, shown(path), details=not args.quiet) + "\n")
         if not report.ok:
             worst = max(worst, 1)
     sys.stdout.flush()

@@ -16,13 +16,30 @@ from funasr_subs.config import (
     default_config_path,
     load_settings,
     parse_hotword_items,
+    real_number,
+    whole_number,
 )
 from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.errors import ConfigError
-from funasr_subs.hotwords import load_hotwords_file, load_words_file
+from funasr_subs.hotwords import fit_hotwords, load_hotwords_file, load_words_file
+from funasr_subs.names import ShownFilter
 
 #: The argparse destinations that are Settings keys; a command's own options are simply left out.
 _SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
+
+
+def _int(text: str) -> int:
+    try:
+        return whole_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return real_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def _skip_rules(value: str) -> tuple[str, ...]:
@@ -63,15 +80,15 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
     """The cue engine's numbers; unset means the profile's default. ``only``: just these keys (for ``check``)."""
     options: list[tuple[str, dict[str, Any]]] = [
         ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
-        ("--max-width", {"type": float, "metavar": "N", "help": "line width (zh 16, CJK=1 half-width=0.5; en 42)"}),
-        ("--max-lines", {"type": int, "metavar": "N", "help": "lines per cue (2)"}),
-        ("--min-duration", {"type": int, "metavar": "MS", "help": "shortest cue (833)"}),
-        ("--max-duration", {"type": int, "metavar": "MS", "help": "longest cue (7000)"}),
-        ("--min-gap", {"type": int, "metavar": "MS", "help": "gap between cues (83)"}),
-        ("--max-cps", {"type": float, "metavar": "N", "help": "reading speed, characters/s (zh 9, en 20)"}),
-        ("--pause", {"type": int, "metavar": "MS", "help": "a silence longer than this breaks a cue (500)"}),
-        ("--linger", {"type": int, "metavar": "MS", "help": "how long a cue may stay after speech (500)"}),
-        ("--fps", {"type": float, "metavar": "FPS", "help": "snap times to frames, e.g. 23.976"}),
+        ("--max-width", {"type": _float, "metavar": "N", "help": "line width (zh 16, CJK=1 half-width=0.5; en 42)"}),
+        ("--max-lines", {"type": _int, "metavar": "N", "help": "lines per cue (2)"}),
+        ("--min-duration", {"type": _int, "metavar": "MS", "help": "shortest cue (833)"}),
+        ("--max-duration", {"type": _int, "metavar": "MS", "help": "longest cue (7000)"}),
+        ("--min-gap", {"type": _int, "metavar": "MS", "help": "gap between cues (83)"}),
+        ("--max-cps", {"type": _float, "metavar": "N", "help": "reading speed, characters/s (zh 9, en 20)"}),
+        ("--pause", {"type": _int, "metavar": "MS", "help": "a silence longer than this breaks a cue (500)"}),
+        ("--linger", {"type": _int, "metavar": "MS", "help": "how long a cue may stay after speech (500)"}),
+        ("--fps", {"type": _float, "metavar": "FPS", "help": "snap times to frames, e.g. 23.976"}),
         ("--punctuation", {"choices": ["keep", "space"], "default": None, "help": "keep (default) or space style"}),
     ]
     g = parser.add_argument_group("cues (defaults come from --profile)")
@@ -131,21 +148,21 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--server", metavar="URL", help="FunASR server, ws:// or wss:// (default ws://127.0.0.1:10095)")
     g.add_argument("--insecure", action="store_true", default=None, help="accept any TLS certificate (FunASR image)")
     g.add_argument("--ca-file", type=Path, metavar="FILE", help="trust this CA/certificate for wss://")
-    g.add_argument("--connect-timeout", type=float, metavar="S", help="seconds to connect (10)")
+    g.add_argument("--connect-timeout", type=_float, metavar="S", help="seconds to connect (10)")
     g.add_argument(
         "--reply-timeout",
-        type=float,
+        type=_float,
         metavar="S",
         help="seconds to wait for the reply after the upload (120), plus --reply-timeout-ratio x the audio's length",
     )
     g.add_argument(
         "--reply-timeout-ratio",
-        type=float,
+        type=_float,
         metavar="R",
         help="extra wait per second of audio (0.5: a 1-hour file may wait 120 + 1800 s)",
     )
-    g.add_argument("--retries", type=int, metavar="N", help="retries after a connection failure (3)")
-    g.add_argument("--retry-backoff", type=float, metavar="S", help="first retry wait, doubled each time (1)")
+    g.add_argument("--retries", type=_int, metavar="N", help="retries after a connection failure (3)")
+    g.add_argument("--retry-backoff", type=_float, metavar="S", help="first retry wait, doubled each time (1)")
 
 
 def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
@@ -166,7 +183,7 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
         "audio-language,embedded-subtitles,external-subtitles (the default) or none; transcribe only warns",
     )
     if jobs:
-        r.add_argument("--jobs", "-j", type=int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
+        r.add_argument("--jobs", "-j", type=_int, metavar="N", help="files in parallel (transcribe 1, watch 2)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -180,6 +197,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     words.update(settings.hotwords)
     if getattr(args, "hotword", None):
         words.update(parse_hotword_items(args.hotword, "--hotword"))
+    words = fit_hotwords(words, "hotwords")
     if words != dict(settings.hotwords):
         settings = settings.replace(hotwords=words)
     return with_user_words(settings)
@@ -228,6 +246,7 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_strea
     for h in list(root.handlers):
         root.removeHandler(h)
     for h in handlers:
+        h.addFilter(ShownFilter())  # one line per event, whatever bytes a file name holds
         root.addHandler(h)
     root.setLevel(level)
     if verbose < 2:

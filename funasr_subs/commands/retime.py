@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -32,13 +31,17 @@ from funasr_subs.errors import (
     OutputExistsError,
 )
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.names import shown
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import gc_paused, parse_reply, parse_session
+from funasr_subs.safeio import read_regular_text
 from funasr_subs.sidecar import (
+    MAX_SIDECAR_BYTES,
     SUFFIX,
     Sidecar,
     is_sidecar,
     merged_outputs,
+    parse_json,
     read_sidecar,
     sidecar_from_dict,
     sidecar_path_for,
@@ -137,15 +140,17 @@ def _from_sidecar(path: Path, sidecar: Sidecar) -> Source:
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular_text(path, MAX_SIDECAR_BYTES, encoding="utf-8-sig")
     except FileNotFoundError:
         raise BadInputError("file not found: check the path", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot be read ({exc})", path=path) from None
+    except OSError as exc:
+        raise BadInputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"cannot be read ({exc}): save it as UTF-8", path=path) from None
     try:
         if path.suffix.lower() == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        return json.loads(text)
+            return [parse_json(line) for line in text.splitlines() if line.strip()]
+        return parse_json(text)
     except ValueError as exc:
         raise BadInputError(
             f"not valid JSON ({exc}): give a FunASR reply, a sidecar or a media file", path=path
@@ -278,9 +283,9 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     if sidecar is not None and side_path is not None and os.access(side_path.parent, os.W_OK):
         # the sidecar first: it records the digests that mark the subtitles below as ours
         # files beside the sidecar are recorded by name, others (-o elsewhere) by absolute path
-        here = side_path.parent.resolve()
+        here = os.path.realpath(side_path.parent)  # realpath, not resolve(): a symlink loop must not raise
         owned = {
-            (t.name if t.parent.resolve() == here else str(t.resolve())): digest(texts[fmt])
+            (t.name if os.path.realpath(t.parent) == here else os.path.realpath(t)): digest(texts[fmt])
             for fmt, t in targets.items()
         }
         recorded = dict(sidecar.settings)
@@ -290,10 +295,10 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
         updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
         atomic_write_text(side_path, updated.to_json())
     for fmt, target in targets.items():
-        atomic_write_text(target, texts[fmt])
+        atomic_write_text(target, texts[fmt], may_replace=lambda p: settings.overwrite or _ours(source, p))
     if args.check:
         report = check_cues(cues, settings.cue_settings())
-        sys.stdout.write(format_report(report, ", ".join(t.name for t in targets.values())) + "\n")
+        sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")
     return cues, targets
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
+from funasr_subs.names import json_text, shown
 
 if TYPE_CHECKING:
     from funasr_subs.watch.state import StatusSnapshot
@@ -46,34 +47,36 @@ def render(snap: StatusSnapshot, state_dir: Path) -> str:
     c = snap.counts
     daemon = f"running (pid {snap.daemon_pid})" if snap.daemon_alive else "not running"
     lines = [
-        f"daemon: {daemon}; state: {state_dir}",
+        f"daemon: {daemon}; state: {shown(state_dir)}",
         f"queue: {c['queued']} queued, {c['running']} running, {c['done']} done, {c['failed']} failed",
     ]
     now = time.time()
     if snap.running:
         lines += ["", "running:"]
-        lines += [f"  {j.path}  (attempt {j.attempts}, for {now - (j.started_at or now):.0f} s)" for j in snap.running]
+        lines += [
+            f"  {shown(j.path)}  (attempt {j.attempts}, for {now - (j.started_at or now):.0f} s)" for j in snap.running
+        ]
     if snap.queued:
         lines += ["", "queued:"]
         for j in snap.queued:
-            waiting = f"  (next try {_when(j.not_before)}; last error: {j.last_error})" if j.last_error else ""
-            lines.append(f"  {j.path}{waiting}")
+            waiting = f"  (next try {_when(j.not_before)}; last error: {shown(j.last_error)})" if j.last_error else ""
+            lines.append(f"  {shown(j.path)}{waiting}")
         if c["queued"] > len(snap.queued):
             lines.append(f"  ... and {c['queued'] - len(snap.queued)} more")
     if snap.failures:
         lines += ["", "failed (fix the cause, then: funasr-subs retry [PATH...]):"]
         for j in snap.failures:
             gone = "" if os.path.lexists(j.path) else "  (the file is gone: nothing to retry)"
-            lines.append(f"  {_when(j.finished_at)}  {j.path}{gone}")
-            lines.append(f"      {j.last_error}")
+            lines.append(f"  {_when(j.finished_at)}  {shown(j.path)}{gone}")
+            lines.append(f"      {shown(j.last_error)}")
     if snap.recent:
         lines += ["", "recent:"]
         for j in snap.recent:
             if j.note:
-                lines.append(f"  {_when(j.finished_at)}  skipped  {j.path}: {j.note}")
+                lines.append(f"  {_when(j.finished_at)}  skipped  {shown(j.path)}: {shown(j.note)}")
             else:
-                names = ", ".join(p.name for p in j.outputs) or "-"
-                lines.append(f"  {_when(j.finished_at)}  done     {j.path} -> {names}")
+                names = ", ".join(shown(p.name) for p in j.outputs) or "-"
+                lines.append(f"  {_when(j.finished_at)}  done     {shown(j.path)} -> {names}")
     if not snap.daemon_alive and c["queued"]:
         lines += ["", "nothing is processing the queue: start 'funasr-subs watch DIR...' (or 'watch --once')"]
     return "\n".join(lines) + "\n"
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         snap = db.status(limit=max(0, args.limit))
     if args.json:
         data = {"state_dir": str(state_dir), **snap.to_dict()}
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
     else:
         sys.stdout.write(render(snap, state_dir))
     return 0

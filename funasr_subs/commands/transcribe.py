@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError
+from funasr_subs.names import shown
 from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
@@ -75,6 +76,12 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved as far as they go: a symlink loop (``a -> b -> a``) stays as it is instead
+    of raising (Path.resolve raises RuntimeError for loops before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
@@ -83,7 +90,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
     """Explicit files as given (even without a media suffix), folders walked for media files; each file once."""
     seen: set[Path] = set()
     for candidate in _walk(paths):
-        key = candidate.resolve()
+        key = real_path(candidate)
         if key not in seen:
             seen.add(key)
             yield candidate
@@ -124,6 +131,8 @@ class _Bars:
         from tqdm import tqdm
 
         with self.lock:
+            if not self.free:  # more uploads at once than bar rows: this one runs without a bar of its own
+                return None, None
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
         stages = StageClock()
@@ -176,7 +185,7 @@ def _report_check(result: Result, settings: Settings) -> None:
 
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
-    sys.stdout.write(format_report(report, name) + "\n")
+    sys.stdout.write(format_report(report, shown(name)) + "\n")
     sys.stdout.flush()
 
 
@@ -247,11 +256,11 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
     todo: list[Path] = []
     clashes: dict[Path, Path] = {}
     for media in media_files:
-        if media.resolve() in seen:
+        if real_path(media) in seen:
             continue
-        seen.add(media.resolve())
+        seen.add(real_path(media))
         targets = [*output_paths(media, settings).values(), sidecar_path_for(media, settings.output_dir)]
-        keys = [t.resolve() for t in targets]
+        keys = [real_path(t) for t in targets]
         first = next((owners[k] for k in keys if k in owners), None)
         if first is not None:
             clashes[media] = first
@@ -309,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
             missing += 1
-            log.error("error: %s", MediaNotFoundError("file not found: check the path", path=path))
+            why = "is a symlink that leads nowhere (broken, or a loop): fix the link" if path.is_symlink() else ""
+            log.error("error: %s", MediaNotFoundError(why or "file not found: check the path", path=path))
             continue
         found = list(iter_media([path]))
         if path.is_dir() and not found:

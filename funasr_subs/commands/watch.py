@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "grace": 30.0,
     "progress_every": DEFAULT_EVERY_S,
 }
+MAX_SECONDS = 86_400.0  # a day: longer settle/poll/grace values are mistakes
 _WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http", "dry_run"}
 
 HELP = """\
@@ -56,6 +58,8 @@ def _seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
     if seconds < 0:
         raise argparse.ArgumentTypeError("must not be negative")
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range: give seconds from 0 to {MAX_SECONDS:g}")
     return seconds
 
 
@@ -147,6 +151,8 @@ def watch_table(config_path: Path | None) -> dict[str, Any]:
             if key in ("settle", "poll", "grace", "progress_every"):
                 out[key] = _seconds(str(value))
             elif key == "jobs":
+                if isinstance(value, bool) or not 1 <= int(value) <= 256:
+                    raise ValueError("use a whole number from 1 to 256")
                 out[key] = int(value)
             elif key == "state_dir":
                 out[key] = Path(str(value)).expanduser()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -41,14 +42,16 @@ class ServiceConfig:
     refresh_library: bool = False  # ask the media servers to rescan after a subtitle is written
 
     def __post_init__(self) -> None:
+        if not self.host or not self.host.strip():
+            raise ConfigError("[serve] host is empty: give an address to listen on, e.g. 127.0.0.1 or 0.0.0.0")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is not a TCP port (0-65535)")
         if self.max_upload_mb < 1:
             raise ConfigError("max_upload_mb must be at least 1")
         if self.asr_jobs < 1:
             raise ConfigError("asr_jobs must be at least 1")
-        if self.media_server_timeout <= 0:
-            raise ConfigError("media_server_timeout must be positive")
+        if not (math.isfinite(self.media_server_timeout) and 0 < self.media_server_timeout <= 3600):
+            raise ConfigError("media_server_timeout must be a number of seconds above 0 and at most 3600")
         for name in ("jellyfin_url", "emby_url", "plex_url"):
             url = getattr(self, name)
             if url is not None and not url.startswith(("http://", "https://")):

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from funasr_subs.names import json_text
+
 #: Fixed body limits of the JSON and form webhooks (not settings: no real payload comes near them).
 JSON_BODY_LIMIT = 1024 * 1024
 WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024
@@ -24,7 +26,7 @@ class RequestError(Exception):
 
 
 def json_response(status: int, data: Any, *headers: tuple[str, str]) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    body = json_text(json.dumps(data, ensure_ascii=False, default=str)).encode("utf-8")  # non-UTF-8 names: escapes
     return web.Response(status=status, body=body, content_type="application/json", headers=dict(headers))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import signal
+import stat
 import threading
 import time
 from collections import deque
@@ -17,7 +18,7 @@ from types import FrameType
 from funasr_subs import pipeline, speedbook
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError
-from funasr_subs.watch.observer import Watcher, start_watching
+from funasr_subs.watch.observer import Watcher, fall_back_to_polling, start_watching
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
 from funasr_subs.watch.settle import Settler
 from funasr_subs.watch.state import StateDB, media_key
@@ -26,6 +27,7 @@ from funasr_subs.watch.worker import Backoff, JobRunner, JobStat, ProcessFn, gen
 log = logging.getLogger(__name__)
 
 UpToDateFn = Callable[[Path, Settings], bool]
+IDLE_CHECK_S = 1.0
 
 
 def _up_to_date(path: Path, settings: Settings) -> bool:
@@ -53,6 +55,14 @@ class WatchOptions:
     young: float = 300.0  # an unreadable file modified less than this long ago is tried again, not failed
     young_retry: float = 30.0  # ... after this many seconds (or as soon as it changes)
     progress_every: float = 0.0  # a log line on each running file every this many seconds (0: none)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 class WatchDaemon:
@@ -100,6 +110,8 @@ class WatchDaemon:
         self._deferred: set[Path] = set()  # --once: files not ready this run (they stay queued for the next)
         self._server_down_once = False
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
+        self._root_ids: dict[Path, tuple[int, int] | None] = {}  # (st_dev, st_ino) of each root while watched
+        self._state_lost = False
 
     # --- lifecycle --------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -132,6 +144,7 @@ class WatchDaemon:
         if requeued:
             log.info("queued again %d file(s) left running by the last run", requeued)
         if not self.options.once:
+            self._root_ids = {root: _identity(root) for root in self.roots}
             self.watcher = start_watching(
                 self.roots, self, poll=self.options.poll, fallback_poll=self.options.fallback_poll
             )
@@ -153,6 +166,8 @@ class WatchDaemon:
             self._shutdown(workers)
         if self.runner.fatal is not None:
             raise self.runner.fatal
+        if self._state_lost:
+            return 1
         if self.options.once and self._server_down_once:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
@@ -168,6 +183,15 @@ class WatchDaemon:
         tick = max(0.02, min(self.options.settle / 4, 0.25))
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
+            if not db.lock_is_current():
+                log.error(
+                    "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
+                    "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
+                    self.options.state_dir,
+                )
+                self._state_lost = True
+                break
+            self._check_roots()
             for ready in self.settler.due():
                 try:
                     if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
@@ -180,6 +204,7 @@ class WatchDaemon:
                 root = root_of(folder, self.roots)
                 if root is not None:
                     self._scan(folder, db, source="event", root=root)
+            self._check_watcher()
             now = time.monotonic()
             if now - last_beat >= self.options.heartbeat:
                 db.heartbeat()
@@ -195,9 +220,45 @@ class WatchDaemon:
             timeout = self.options.heartbeat if deadline is None else max(tick, deadline - time.monotonic())
             if self.options.once:
                 timeout = min(timeout, tick)
-            # at most 1 s: a signal the kernel hands to another thread is only acted on when this thread runs
-            self._wake.wait(min(timeout, 1.0))
+            # at least once a second: a deleted root or state folder is noticed quickly (a stat or two), and a signal
+            # the kernel hands to another thread is acted on (only this thread runs the handler)
+            self._wake.wait(min(timeout, IDLE_CHECK_S))
             self._wake.clear()
+
+    def _check_roots(self) -> None:
+        """A watched folder deleted and made again (a remount, a restore) is watched again at once, not at the next
+        hourly rescan; while it is gone, that is said once."""
+        if self.watcher is None:
+            return
+        changed = False
+        for root, known in self._root_ids.items():
+            now = _identity(root)
+            if now == known:
+                continue
+            self._root_ids[root] = now
+            if now is None:
+                log.warning("warning: watched folder %s is gone; it is watched again when it comes back", root)
+            else:
+                log.info("watched folder %s is back: watching it again", root)
+                self._folders.append(root)
+                changed = True
+        if changed:
+            self.watcher.stop()
+            present = tuple(r for r, ident in self._root_ids.items() if ident is not None)
+            poll = self.watcher.interval if self.watcher.mode == "polling-fallback" else self.options.poll
+            self.watcher = start_watching(present, self, poll=poll, fallback_poll=self.options.fallback_poll)
+
+    def _check_watcher(self) -> None:
+        """A folder created later may find inotify's table full: then everything is polled from now on."""
+        watcher = self.watcher
+        if watcher is None or not watcher.unwatched():
+            return
+        watcher.stop()
+        self.watcher = fall_back_to_polling(
+            self.roots, self, self.options.fallback_poll, f"{watcher.unwatched()} new folder(s) got no watch"
+        )
+        for root in self.roots:  # what arrived in the unwatched folders meanwhile
+            self._folders.append(root)
 
     def _rescan_due(self, elapsed: float) -> bool:
         native = self.watcher is not None and self.watcher.mode == "native"
@@ -268,6 +329,8 @@ class WatchDaemon:
         for path, st in iter_media(folder, self.options.suffixes):
             found += 1
             key = media_key(path)
+            if root_of(key, self.roots) is None:  # its real folder is outside every root (reached through a link)
+                continue
             job = known.get(key) if known is not None else db.get(key)
             if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 continue  # queued, running, done or failed with this very content
@@ -293,7 +356,8 @@ class WatchDaemon:
         root = root_of(path, self.roots)
         if root is None or not path_qualifies(path, root, self.options.suffixes):
             return
-        if self.settler.observe(media_key(path)):
+        key = media_key(path)
+        if root_of(key, self.roots) is not None and self.settler.observe(key):
             self._wake.set()
 
     def on_folder(self, path: Path) -> None:

@@ -41,6 +41,52 @@ _WANTED = tuple(
 _LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE)
 
 
+try:  # Linux: an inotify emitter that notices the folders it could not watch (watchdog skips them silently)
+    from watchdog.observers.inotify import InotifyEmitter, InotifyObserver, InotifyWatchGroup
+except ImportError:  # pragma: no cover - other systems, other watchdog versions
+    InotifyEmitter = InotifyObserver = InotifyWatchGroup = None  # type: ignore[assignment,misc]
+
+
+if InotifyWatchGroup is not None:
+
+    class _CheckedGroup(InotifyWatchGroup):
+        """watchdog's recursive inotify watch group, counting the existing folders it failed to watch: watchdog
+        ignores a failure below the root (a folder may vanish while it walks), which also hides a full table."""
+
+        unwatched_count = 0
+
+        def _add_callback(self, path: bytes) -> None:
+            super()._add_callback(path)
+            if path not in self._active_callbacks_by_path and os.path.isdir(path) and not os.path.islink(path):
+                self.unwatched_count += 1
+
+    class _CheckedEmitter(InotifyEmitter):
+        def on_thread_start(self) -> None:
+            self._inotify = _CheckedGroup(
+                self._inotify_fd,
+                os.fsencode(self.watch.path),
+                is_recursive=self.watch.is_recursive,
+                event_mask=self.get_event_mask_from_filter(),
+                follow_symlink=self.watch.follow_symlink,
+            )
+
+
+def native_observer() -> BaseObserver:
+    """The platform's observer; on Linux one whose emitters report folders they could not watch."""
+    if InotifyObserver is None:  # pragma: no cover
+        return Observer()
+    observer = InotifyObserver()
+    if hasattr(observer, "_emitter_class"):
+        observer._emitter_class = _CheckedEmitter
+    return observer
+
+
+def unwatched_folders(observer: BaseObserver) -> int:
+    """How many existing folders the native observer failed to watch (0 for polling and other systems)."""
+    groups = [getattr(e, "_inotify", None) for e in list(getattr(observer, "emitters", ()))]
+    return sum(int(getattr(g, "unwatched_count", 0)) for g in groups)
+
+
 def _fs_path(raw: bytes | str) -> Path:
     return Path(os.fsdecode(raw))
 
@@ -92,6 +138,10 @@ class Watcher:
     mode: WatchMode
     interval: float | None  # polling interval (None for native)
 
+    def unwatched(self) -> int:
+        """Folders the native observer could not watch since it started (0 when polling)."""
+        return unwatched_folders(self.observer) if self.mode == "native" else 0
+
     def stop(self) -> None:
         self.observer.stop()
         if self.observer.is_alive():
@@ -110,7 +160,7 @@ def start_watching(
     *,
     poll: float | None = None,
     fallback_poll: float = 30.0,
-    native_factory: ObserverFactory = Observer,
+    native_factory: ObserverFactory = native_observer,
 ) -> Watcher:
     """Watch ``roots`` recursively. ``poll`` seconds forces polling (NFS/SMB/CIFS, where inotify never fires).
 
@@ -129,16 +179,27 @@ def start_watching(
         _stop_quietly(observer)
         if exc.errno not in _LIMIT_ERRNOS:
             raise
-        log.warning(
-            "cannot watch with inotify (%s): polling every %g s instead. To use inotify, raise the limit, e.g. "
-            "'sudo sysctl fs.inotify.max_user_watches=524288' (and max_user_instances), or pass --poll SECONDS",
-            exc.strerror or exc,
-            fallback_poll,
+        return fall_back_to_polling(roots, sink, fallback_poll, str(exc.strerror or exc))
+    missed = unwatched_folders(observer)
+    if missed:
+        _stop_quietly(observer)
+        return fall_back_to_polling(
+            roots, sink, fallback_poll, f"{missed} folder(s) got no watch: the limit is reached"
         )
-        observer = PollingObserver(timeout=fallback_poll)
-        _start(observer, roots, handler)
-        return Watcher(observer, "polling-fallback", fallback_poll)
     return Watcher(observer, "native", None)
+
+
+def fall_back_to_polling(roots: Sequence[Path], sink: Sink, interval: float, why: str) -> Watcher:
+    """Polling instead of inotify, with the warning that says why and how to raise the limit."""
+    log.warning(
+        "cannot watch with inotify (%s): polling every %g s instead. To use inotify, raise the limit, e.g. "
+        "'sudo sysctl fs.inotify.max_user_watches=524288' (and max_user_instances), or pass --poll SECONDS",
+        why,
+        interval,
+    )
+    observer = PollingObserver(timeout=interval)
+    _start(observer, roots, _Handler(sink))
+    return Watcher(observer, "polling-fallback", interval)
 
 
 def _stop_quietly(observer: BaseObserver) -> None:

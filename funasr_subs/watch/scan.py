@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from funasr_subs.hotwords import load_hotwords_file
+from funasr_subs.hotwords import fit_hotwords, load_hotwords_file
 from funasr_subs.media import MEDIA_SUFFIXES
 
 #: The media suffixes a folder walk picks up (the same set as ``transcribe``), lower case without the dot.
@@ -53,7 +53,8 @@ def root_of(path: Path, roots: Iterable[Path]) -> Path | None:
 
 
 def folder_ignored(folder: Path, root: Path) -> bool:
-    """``folder`` is outside ``root``, hidden below it, or has a ``.funasr-subs-ignore`` in it or above it."""
+    """``folder`` is outside ``root``, hidden below it, a symlink or inside one below it, or has a
+    ``.funasr-subs-ignore`` in it or above it."""
     try:
         rel = folder.relative_to(root)
     except ValueError:
@@ -61,6 +62,8 @@ def folder_ignored(folder: Path, root: Path) -> bool:
     if any(part.startswith(".") for part in rel.parts):
         return True
     while True:
+        if folder != root and folder.is_symlink():  # symlinked folders are not followed (loops, files elsewhere)
+            return True
         if (folder / IGNORE_MARKER).exists():
             return True
         if folder == root or folder == folder.parent:
@@ -121,7 +124,7 @@ class HotwordsLookup:
             cached = self._cache.get(path)
         if cached is not None and cached[0] == sig:
             return cached[1]
-        words = load_hotwords_file(path)
+        words = fit_hotwords(load_hotwords_file(path), str(path))
         with self._lock:
             self._cache[path] = (sig, words)
         return words

@@ -6,7 +6,8 @@ its own connection, writes run in ``BEGIN IMMEDIATE`` transactions, and SQLite's
 Schema (``PRAGMA user_version`` = 1)::
 
     CREATE TABLE jobs (
-        path        TEXT PRIMARY KEY,   -- absolute media path (its folder resolved, the file name kept as given)
+        path        TEXT PRIMARY KEY,   -- absolute media path (its folder resolved, the file name kept as given;
+                                        --   a name that is not UTF-8 is stored as a BLOB of its bytes)
         state       TEXT NOT NULL,      -- 'queued' | 'running' | 'done' | 'failed'
         attempts    INTEGER NOT NULL,   -- times a worker started this file since it last changed
         last_error  TEXT,               -- the last failure's one-line message (kept while waiting for a retry)
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import stat as stat_module
@@ -46,11 +48,14 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from funasr_subs.errors import MediaNotFoundError, NotMediaError
+from funasr_subs.names import db_key, from_db, shown
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "failed"]
 JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
@@ -168,10 +173,38 @@ class StateDB:
         self._conns_lock = threading.Lock()
         self._lock_fh: IO[str] | None = None
         self._closed = False
+        try:
+            self._open_schema()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._move_aside(exc)
+            self._open_schema()
+
+    def _open_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0] if check else 'no answer'})")
+
+    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """The database is damaged: it only caches what the sidecars know, so keep it for inspection under another
+        name and start a fresh one (saying which file and why)."""
+        self.close_thread()
+        aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        log.warning(
+            "warning: the state database %s is damaged (%s): moved aside to %s; starting with a fresh one "
+            "(files already subtitled are recognised by their sidecars)",
+            self.path,
+            exc,
+            aside.name,
+        )
 
     # --- connections ------------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -250,7 +283,7 @@ class StateDB:
             raise NotMediaError("is not a regular file: give a media file", path=key)
         now = time.time()
         since = now if stable_since is None else stable_since
-        k = str(key)
+        k = db_key(key)
         with self._write() as conn:
             row = conn.execute("SELECT state, size, mtime_ns FROM jobs WHERE path = ?", (k,)).fetchone()
             if row is None:
@@ -309,7 +342,7 @@ class StateDB:
         return _job(got)
 
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
-        key = str(media_key(path))
+        key = db_key(media_key(path))
         now = time.time()
         with self._write() as conn:
             row = conn.execute("SELECT changed FROM jobs WHERE path = ?", (key,)).fetchone()
@@ -327,15 +360,16 @@ class StateDB:
 
     def mark_done(self, path: Path | str, *, written: Sequence[Path] = (), note: str = "") -> None:
         """Record success (``written`` subtitle paths), or a deliberate skip explained by ``note``."""
-        outputs = json.dumps([str(p) for p in written])
+        outputs = json.dumps([str(p) for p in written])  # ASCII JSON: undecodable names survive as escapes
         self._finish(
             path,
             "state = 'done', last_error = NULL, note = ?, outputs = ?, finished_at = ?",
-            (note or None, outputs, time.time()),
+            (shown(note) if note else None, outputs, time.time()),
         )
 
     def mark_failed(self, path: Path | str, error: str, *, retryable: bool, retry_at: float | None = None) -> None:
         """Record a failure. Retryable ones stay queued (claimable from ``retry_at``); others wait for a change."""
+        error = shown(error)
         if retryable:
             self._finish(path, "state = 'queued', last_error = ?, not_before = ?", (error, retry_at or time.time()))
         else:
@@ -347,7 +381,7 @@ class StateDB:
         Used on shutdown/cancel, and with ``st`` when the file turned out to be still changing (settling).
         """
         now = time.time()
-        k = str(media_key(path))
+        k = db_key(media_key(path))
         with self._write() as conn:
             if st is not None:
                 conn.execute(
@@ -394,11 +428,11 @@ class StateDB:
     def forget(self, path: Path | str) -> None:
         """Drop a file's row (it was deleted)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM jobs WHERE path = ?", (str(media_key(path)),))
+            conn.execute("DELETE FROM jobs WHERE path = ?", (db_key(media_key(path)),))
 
     # --- reading ----------------------------------------------------------------------------------------------
     def get(self, path: Path | str) -> Job | None:
-        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (str(media_key(path)),)).fetchone()
+        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self, state: JobState | None = None) -> list[Job]:
@@ -470,6 +504,18 @@ class StateDB:
         self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
         return True
 
+    def lock_is_current(self) -> bool:
+        """False when the daemon lock held is no longer the state folder's (the folder was deleted or replaced
+        under the running daemon: another daemon could start there). True when no lock is held."""
+        fh = self._lock_fh
+        if fh is None:
+            return True
+        try:
+            held, there = os.fstat(fh.fileno()), os.stat(self.state_dir / LOCK_NAME)
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
     def release_daemon_lock(self) -> None:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
@@ -501,6 +547,12 @@ class StateDB:
         return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True for SQLite's "this file is damaged" errors (not for a busy or read-only database)."""
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
 def stat_media(path: Path) -> os.stat_result:
     """``os.stat`` with the package's errors: MediaNotFoundError naming the file and what to check."""
     try:
@@ -514,7 +566,7 @@ def stat_media(path: Path) -> os.stat_result:
 def _job(row: sqlite3.Row) -> Job:
     outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
     return Job(
-        path=Path(row["path"]),
+        path=from_db(row["path"]),
         state=cast(JobState, row["state"]),
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
