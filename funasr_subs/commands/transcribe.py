@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -270,6 +270,15 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
     return todo, clashes
 
 
+def _as_completed(futures: Iterable[Future[Result]]) -> Iterator[Future[Result]]:
+    """Like ``as_completed``, waking every 0.5 s: a Ctrl-C or SIGTERM the kernel hands to a worker thread is only
+    acted on (by the handler, in this main thread) when this thread runs."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        yield from done
+
+
 def _collect(
     pool: ThreadPoolExecutor,
     media_files: list[Path],
@@ -286,7 +295,7 @@ def _collect(
         pool.submit(_process, media, settings, bars, cancel, ahead): media
         for media, ahead in zip(media_files, later, strict=False)
     }
-    for future in as_completed(futures):
+    for future in _as_completed(futures):
         media = futures[future]
         try:
             result = future.result()
