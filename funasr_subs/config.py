@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
 
+# the Literal types at run time too: typing.get_type_hints(Settings) must resolve them (CueSettings stays lazy)
+from funasr_subs.cues.script import Script
+from funasr_subs.cues.settings import LatinSpacing, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
 from funasr_subs.safeio import read_regular_bytes
 
-if TYPE_CHECKING:  # the cue engine is imported when cue settings are needed, not for every command's --help
-    from funasr_subs.cues.script import Script
-    from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
+if TYPE_CHECKING:
+    from funasr_subs.cues.settings import CueSettings
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +189,6 @@ _HINTS: dict[str, Any] | None = None
 def _hints() -> dict[str, Any]:
     global _HINTS
     if _HINTS is None:
-        from funasr_subs.cues.script import Script
-        from funasr_subs.cues.settings import LatinSpacing, Profile, PunctuationStyle
-
         names = {
             "Profile": Profile,
             "PunctuationStyle": PunctuationStyle,
