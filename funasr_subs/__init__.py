@@ -12,36 +12,69 @@ Everything listed in ``__all__`` is public and follows semantic versioning; subm
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funasr_subs._version import __version__
-from funasr_subs.config import Settings, load_settings
-from funasr_subs.cues import build_cues as _build_cues
-from funasr_subs.cues.settings import CueSettings
-from funasr_subs.errors import (
-    BadInputError,
-    CancelledError,
-    ConfigError,
-    CorruptMediaError,
-    FunasrSubsError,
-    MediaNotFoundError,
-    NoAudioError,
-    NoSpeechError,
-    NoTimestampsError,
-    NotMediaError,
-    OutputError,
-    OutputExistsError,
-    ProtocolError,
-    ServerError,
-    ServerTimeoutError,
-    ServerUnavailableError,
-    TLSMismatchError,
-    ToolMissingError,
-)
-from funasr_subs.model import Cue, Token, Transcript
-from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
-from funasr_subs.protocol import decode_reply, parse_reply, parse_session
+
+if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__): `funasr-subs --help` stays fast
+    from funasr_subs.config import Settings, load_settings
+    from funasr_subs.cues.settings import CueSettings
+    from funasr_subs.errors import (
+        BadInputError,
+        CancelledError,
+        ConfigError,
+        CorruptMediaError,
+        FunasrSubsError,
+        MediaNotFoundError,
+        NoAudioError,
+        NoSpeechError,
+        NoTimestampsError,
+        NotMediaError,
+        OutputError,
+        OutputExistsError,
+        ProtocolError,
+        ServerError,
+        ServerTimeoutError,
+        ServerUnavailableError,
+        TLSMismatchError,
+        ToolMissingError,
+    )
+    from funasr_subs.model import Cue, Token, Transcript
+    from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
+
+#: Where each public name lives; a name is imported from there when it is first used.
+_HOMES = {
+    "Settings": "config",
+    "load_settings": "config",
+    "CueSettings": "cues.settings",
+    "Cue": "model",
+    "Token": "model",
+    "Transcript": "model",
+    "CancelToken": "pipeline",
+    "ProgressCallback": "pipeline",
+    "Result": "pipeline",
+    "Timings": "pipeline",
+    "generate_subtitles": "pipeline",
+    "is_up_to_date": "pipeline",
+    "decode_reply": "protocol",  # these three: importable from here as before, though not in __all__
+    "parse_reply": "protocol",
+    "parse_session": "protocol",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name) or ("errors" if name.endswith("Error") else None)
+    if home is None:
+        raise AttributeError(f"module 'funasr_subs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"funasr_subs.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def build_cues(
@@ -57,6 +90,10 @@ def build_cues(
     token first, for audio that started late in its container. Raises ProtocolError when the reply cannot be
     understood and NoTimestampsError when it has no times.
     """
+    from funasr_subs.config import Settings
+    from funasr_subs.cues import build_cues as _build_cues
+    from funasr_subs.protocol import decode_reply, parse_reply, parse_session
+
     data = decode_reply(reply) if isinstance(reply, str) else reply
     session = data.get("session")  # a 2pass server's replies, as the sidecar keeps them
     transcript = parse_session(session) if isinstance(session, list) else parse_reply(data)

@@ -1,8 +1,3 @@
-"""The installed version (a module of its own so that any module may import it without cycles)."""
+"""The version, in one place: pyproject.toml reads it from here (no importlib.metadata lookup at run time)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("funasr-subs")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"

@@ -15,19 +15,20 @@ from funasr_subs.errors import FunasrSubsError
 
 log = logging.getLogger(__name__)
 
-#: Sub-command modules under funasr_subs.commands, in the order the help lists them.
-COMMANDS: tuple[str, ...] = (
-    "transcribe",
-    "watch",
-    "retime",
-    "sync",
-    "check",
-    "status",
-    "retry",
-    "hook",
-    "serve",
-    "config",
-)
+#: Sub-command modules under funasr_subs.commands, in the order the help lists them, with their one-line summaries
+#: (each module's ``register`` gives the same line; a test checks they agree).
+COMMANDS: dict[str, str] = {
+    "transcribe": "write subtitles next to media files",
+    "watch": "watch folders and subtitle every media file that arrives",
+    "retime": "rebuild subtitles from a saved reply with new cue settings",
+    "sync": "re-time an existing subtitle to the speech, cue by cue",
+    "check": "check subtitles against the rules of a profile",
+    "status": "show the watch queue, failures and recent results",
+    "retry": "queue failed files again",
+    "hook": "queue a file for the watch daemon (Sonarr/Radarr Custom Script, Bazarr post-processing)",
+    "serve": "HTTP service for Bazarr's Whisper provider and Jellyfin/Emby/Plex webhooks",
+    "config": "print the effective configuration",
+}
 
 EPILOG = """\
 examples:
@@ -44,7 +45,9 @@ Run 'funasr-subs COMMAND --help' for a command's options.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, the full options of that one command and a summary line of the others
+    (each command's module, and what it imports, is loaded only when that command runs: start-up stays fast)."""
     parser = Parser(
         prog="funasr-subs",
         description="Subtitles for your media, made by a FunASR speech server.",
@@ -53,19 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"funasr_subs.commands.{name}")
-        module.register(sub)
+    for name, summary in COMMANDS.items():
+        if only is None or only == name:
+            importlib.import_module(f"funasr_subs.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str:
+    """The sub-command ``argv`` names ("" when none): the first word that is not an option (the top level has only
+    --help and --version, which take no value)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), "")
+    return first if first in COMMANDS else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     if argv is None and len(sys.argv) == 1:
         from funasr_subs.commands.hook import called_by_arr
 
         if called_by_arr(os.environ):  # Sonarr/Radarr run a Custom Script's Path with no arguments at all
             argv = ["hook"]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -12,15 +12,18 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
-from funasr_subs.cues.lexicon import normalise_words
-from funasr_subs.cues.script import LANG_TAG, Script
-from funasr_subs.cues.settings import CueSettings, LatinSpacing, Profile, PunctuationStyle
+# the Literal types at run time too: typing.get_type_hints(Settings) must resolve them (CueSettings stays lazy)
+from funasr_subs.cues.script import Script
+from funasr_subs.cues.settings import LatinSpacing, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
 from funasr_subs.recognition.endpoint import parse_endpoint
 from funasr_subs.safeio import read_regular_bytes
+
+if TYPE_CHECKING:
+    from funasr_subs.cues.settings import CueSettings
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +139,14 @@ class Settings:
     @property
     def output_lang(self) -> str:
         """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        from funasr_subs.cues.script import LANG_TAG
+
         return self.lang if self.lang is not None else LANG_TAG[self.script]
 
     def cue_settings(self) -> CueSettings:
+        from funasr_subs.cues.lexicon import normalise_words
+        from funasr_subs.cues.settings import CueSettings
+
         return CueSettings.for_profile(
             self.profile,
             max_width=self.max_width,
@@ -182,7 +190,13 @@ _HINTS: dict[str, Any] | None = None
 def _hints() -> dict[str, Any]:
     global _HINTS
     if _HINTS is None:
-        _HINTS = get_type_hints(Settings)
+        names = {
+            "Profile": Profile,
+            "PunctuationStyle": PunctuationStyle,
+            "Script": Script,
+            "LatinSpacing": LatinSpacing,
+        }
+        _HINTS = get_type_hints(Settings, localns=names)
     return _HINTS
 
 

@@ -9,7 +9,8 @@ import json
 import logging
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ import ffmpeg
 
 from funasr_subs.errors import (
     CorruptMediaError,
+    FunasrSubsError,
     MediaNotFoundError,
     NoAudioError,
     NotMediaError,
@@ -190,23 +192,117 @@ def _probe_result(path: Path, code: int | None, stdout: bytes, stderr: bytes) ->
     return info
 
 
+#: ffprobe runs started ahead of time: (absolute path, size, mtime_ns) → the running process.
+_ahead: dict[tuple[str, int, int], subprocess.Popen[bytes]] = {}
+_ahead_lock = threading.Lock()
+#: The last answers, by the same key: a file is probed once per job even when several steps ask (the skip rules,
+#: then the recognition), and again only when it changed.
+_known: collections.OrderedDict[tuple[str, int, int], MediaInfo] = collections.OrderedDict()
+_KNOWN_MAX = 256
+
+
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.absolute()), st.st_size, st.st_mtime_ns)
+
+
+def _remember(key: tuple[str, int, int] | None, info: MediaInfo) -> MediaInfo:
+    if key is not None:
+        with _ahead_lock:
+            _known[key] = info
+            while len(_known) > _KNOWN_MAX:
+                _known.popitem(last=False)
+    return info
+
+
+def _known_or_ahead(path: Path) -> tuple[tuple[str, int, int] | None, MediaInfo | None, subprocess.Popen[bytes] | None]:
+    key = _identity(path)
+    if key is None:
+        return None, None, None
+    with _ahead_lock:
+        return key, _known.get(key), _ahead.pop(key, None)
+
+
+def probe_ahead(path: Path) -> None:
+    """Start ffprobe on ``path`` now, so that it runs while other work goes on (the interpreter starting up, the
+    previous file uploading); the next probe of the same unchanged file takes its answer. Best effort: any
+    problem is left for the probe to report."""
+    key = _identity(path)
+    if key is None or not path.is_file():
+        return
+    with _ahead_lock:
+        if key in _ahead or key in _known:
+            return
+        try:
+            _ahead[key] = subprocess.Popen(
+                _probe_argv(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except (OSError, FunasrSubsError):
+            return
+    log.debug("%s: ffprobe started ahead", path)
+
+
+def drop_probes_ahead() -> None:
+    """Stop every probe started ahead that nobody took (a run that ended early)."""
+    with _ahead_lock:
+        procs = list(_ahead.values())
+        _ahead.clear()
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.communicate()
+
+
+def _taken(proc: subprocess.Popen[bytes], path: Path, timeout: float) -> tuple[int | None, bytes, bytes]:
+    log.debug("%s: ffprobe answer taken (started ahead)", path)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
 def _probe_timeout(path: Path, timeout: float) -> CorruptMediaError:
     return CorruptMediaError(f"ffprobe did not finish within {timeout:.0f} s: is the file readable?", path=path)
 
 
 def probe(path: Path, *, timeout: float = 60.0) -> MediaInfo:
-    """Run ffprobe on ``path``; clear errors for missing files, non-media and media without audio."""
+    """Run ffprobe on ``path`` (or take the answer of one started by :func:`probe_ahead`, or the remembered one of
+    the unchanged file); clear errors for missing files, non-media and media without audio."""
     argv = _probe_argv(path)
+    key, known, ahead = _known_or_ahead(path)
+    if known is not None:
+        return known
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+        if ahead is not None:
+            code, out, err = _taken(ahead, path, timeout)
+        else:
+            log.debug("%s: running ffprobe", path)
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+            code, out, err = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired:
         raise _probe_timeout(path, timeout) from None
-    return _probe_result(path, done.returncode, done.stdout, done.stderr)
+    return _remember(key, _probe_result(path, code, out, err))
 
 
 async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
     """:func:`probe` as a child the event loop awaits: bounded, and a cancelled job kills ffprobe at once."""
     argv = _probe_argv(path)
+    key, known, ahead = _known_or_ahead(path)
+    if known is not None:
+        return known
+    if ahead is not None:
+        try:
+            code, out, err = await asyncio.to_thread(_taken, ahead, path, timeout)
+        except subprocess.TimeoutExpired:
+            raise _probe_timeout(path, timeout) from None
+        return _remember(key, _probe_result(path, code, out, err))
+    log.debug("%s: running ffprobe", path)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -223,7 +319,7 @@ async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
                 proc.kill()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT)
-    return _probe_result(path, proc.returncode, stdout, stderr)
+    return _remember(key, _probe_result(path, proc.returncode, stdout, stderr))
 
 
 def last_line(stderr: bytes | str) -> str:
@@ -326,11 +422,20 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
 class FfmpegStream:
     """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
 
-    def __init__(self, argv: list[str], media: Path, *, chunk_bytes: int, expect_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        media: Path,
+        *,
+        chunk_bytes: int,
+        expect_bytes: int = 0,
+        head_filter: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self.argv = argv
         self.media = media
         self.chunk_bytes = chunk_bytes
         self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
+        self.head_filter = head_filter  # applied to the first chunk only (the mp4 head: see mp4head)
         self.bytes_read = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -370,12 +475,10 @@ class FfmpegStream:
                 break
             buf += piece
             if len(buf) >= self.chunk_bytes:
-                self.bytes_read += len(buf)
-                yield bytes(buf)
+                yield self._take(buf)
                 buf.clear()
         if buf:
-            self.bytes_read += len(buf)
-            yield bytes(buf)
+            yield self._take(buf)
         code = await self._bounded(self._proc.wait(), "did not exit after its output ended")
         if self._stderr_task is not None:
             await self._bounded(self._stderr_task, "did not close its error output")
@@ -398,6 +501,13 @@ class FfmpegStream:
                 self.media,
                 self._stderr[-1],
             )
+
+    def _take(self, buf: bytearray) -> bytes:
+        first = self.bytes_read == 0
+        self.bytes_read += len(buf)
+        if first and self.head_filter is not None:
+            return self.head_filter(bytes(buf))
+        return bytes(buf)
 
     async def _bounded(self, waiting: Awaitable[T], what: str) -> T:
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins, skiprules
+from funasr_subs import plugins, skiprules, speedbook
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -34,8 +34,10 @@ from funasr_subs.media import (
     select_audio,
 )
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.names import shown
-from funasr_subs.protocol import FRAME_BYTES
+from funasr_subs.progress import RecognitionWait
+from funasr_subs.protocol import FRAME_BYTES, gc_paused
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
@@ -178,6 +180,7 @@ async def _recognise(
     pool: Pool | None,
 ) -> Recognition:
     audio: dict[str, Any]
+    priming = [Priming()]  # --send mp4: the encoder delay the server will decode as audio (see mp4head)
     if raw_pcm:
         size = media.stat().st_size
         duration_ms = size * 1000 // BYTES_PER_SECOND
@@ -202,8 +205,14 @@ async def _recognise(
         total = max(1, expected_bytes(info, stream, settings.send))
         pcm_bytes = max(0, info.duration_ms - offset) * BYTES_PER_SECOND // 1000 if settings.send == "pcm" else 0
 
+        def strip_head(head: bytes) -> bytes:
+            patched, priming[0] = strip_priming(head)
+            return patched
+
         def open_stream() -> Any:
-            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes)
+            # Opus's decoder applies its pre-skip itself (from the dOps box): its edit list is left alone
+            head_filter = strip_head if settings.send == "mp4" and stream.codec != "opus" else None
+            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter)
 
         audio = {
             "stream": stream.position,
@@ -221,6 +230,14 @@ async def _recognise(
         sent += n
         progress("upload", min(0.99, max(0, sent) / total))
 
+    # the recognition stage (its time and estimate) runs from the end of the upload to the reply
+    estimate = speedbook.estimate_s(settings.server_list[0].partition("#")[0], duration_ms)
+    waiting = RecognitionWait(progress, estimate)
+
+    def uploaded() -> None:
+        if waiting.began is None:
+            waiting.start()
+
     progress("upload", 0.0)
     try:
         result = await recognise(
@@ -230,15 +247,24 @@ async def _recognise(
             wav_name=shown(media.stem) or "media",
             on_bytes=on_bytes,
             cancelled=cancel.is_set if cancel is not None else None,
+            on_uploaded=uploaded,
         )
     except FunasrSubsError as exc:
         if exc.path is None:
             exc.path = media
         raise
-    progress("upload", 1.0)
+    finally:
+        waiting.stop()
+    if waiting.began is None:
+        progress("upload", 1.0)
     progress("recognise", 1.0)
+    if waiting.waited_s is not None and len(result.pieces) == 1:
+        speedbook.record(result.pieces[0].server, duration_ms, waiting.waited_s)
     if len(result.pieces) > 1:
         audio["pieces"] = [p.to_dict() for p in result.pieces]
+    if priming[0].samples:
+        audio["priming_ms"] = priming[0].ms
+        offset -= priming[0].ms
     transcript = result.transcript.shifted(offset)
     return Recognition(
         transcript=transcript, reply=result.reply, offset_ms=offset, duration_ms=duration_ms, audio=audio
@@ -407,7 +433,8 @@ def _generate(
     t1 = time.perf_counter()
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
-    cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
+    with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt) for fmt in settings.formats}

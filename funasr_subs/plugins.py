@@ -13,7 +13,6 @@ the thread that ran the job, so with ``jobs > 1`` they can run concurrently.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -21,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # importlib.metadata (~30 ms) is imported when plugins are first looked for, not with the pipeline
+    import importlib.metadata
+
     from funasr_subs.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ def load_one(entry_point: importlib.metadata.EntryPoint) -> Plugin | None:
 
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    import importlib.metadata
+
     seen: set[str] = set()
     for ep in importlib.metadata.entry_points(group=GROUP):
         if ep.name in seen:  # the same distribution found twice on sys.path: keep the first, like importing does

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
+import itertools
 import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from funasr_subs.errors import NoTimestampsError, ProtocolError
@@ -100,6 +103,11 @@ def parse_pairs(value: Any) -> list[tuple[int, int]] | None:
         value = _loads_lenient(value)
     if not isinstance(value, list):
         return None
+    try:  # the shape every current server sends: [[int, int], ...] (checked in C; anything else: the slow path)
+        if {type(n) for n in itertools.chain.from_iterable(value)} == {int}:
+            return [(start, end if end > start else start) for start, end in value]
+    except (TypeError, ValueError):
+        pass
     pairs: list[tuple[int, int]] = []
     for item in value:
         if not isinstance(item, list | tuple) or len(item) < 2:
@@ -141,8 +149,43 @@ def _segments(stamp_sents: Any) -> list[Mapping[str, Any]] | None:
     return [s for s in stamp_sents if isinstance(s, Mapping)]
 
 
-def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int, str]] | None:
-    out: list[tuple[str, int, int, str]] = []
+#: A reply's tokens before punctuation is attached: words, their (start, end) pairs, the mark after each.
+Raw = tuple[list[str], list[Sequence[int]], list[str]]
+
+
+def _stamp_sents_fast(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    """The shape every current server sends (lists of two ints, one pair per word), checked and gathered with
+    C-speed bulk operations; None for anything else (then :func:`_stamp_sents_slow` decides)."""
+    lists: list[Any] = [seg.get("ts_list") for seg in segments]
+    try:
+        if set(map(type, itertools.chain.from_iterable(itertools.chain.from_iterable(lists)))) - {int}:
+            return None
+        if set(map(len, itertools.chain.from_iterable(lists))) - {2}:
+            return None
+    except TypeError:
+        return None
+    words_all: list[str] = []
+    pairs_all: list[Sequence[int]] = []
+    puncts: list[str] = []
+    for seg, pairs in zip(segments, lists, strict=True):
+        if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
+            continue
+        text_seg = seg.get("text_seg")
+        words = text_seg.split() if isinstance(text_seg, str) else []
+        if not words or len(words) != len(pairs):
+            return None
+        words_all.extend(words)
+        pairs_all.extend(pairs)
+        puncts.extend(itertools.repeat("", len(words) - 1))
+        puncts.append(str(seg.get("punc") or ""))
+    return words_all, pairs_all, puncts
+
+
+def _stamp_sents_slow(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    """Any shape the protocol doc lists (numeric strings, floats, a word count that differs from the pairs')."""
+    words_all: list[str] = []
+    pairs_all: list[Sequence[int]] = []
+    puncts: list[str] = []
     for seg in segments:
         pairs = parse_pairs(seg.get("ts_list"))
         if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
@@ -150,35 +193,60 @@ def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> list[tupl
         words = str(seg.get("text_seg") or "").split()
         if not words:
             return None
-        timed = _spread(len(words), pairs)
-        punc = str(seg.get("punc") or "")
-        for i, (word, (start, end)) in enumerate(zip(words, timed, strict=True)):
-            out.append((word, start, end, punc if i == len(words) - 1 else ""))
-    return out
+        words_all.extend(words)
+        pairs_all.extend(_spread(len(words), pairs))
+        puncts.extend(itertools.repeat("", len(words) - 1))
+        puncts.append(str(seg.get("punc") or ""))
+    return words_all, pairs_all, puncts
 
 
-def _attach_text_punctuation(tokens: list[tuple[str, int, int, str]], text: str) -> list[Token]:
-    """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments)."""
+def _tokens_from_stamp_sents(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
+    return _stamp_sents_fast(segments) or _stamp_sents_slow(segments)
+
+
+def _only_marks_and_space(between: str) -> bool:
+    return all(is_punctuation(c) or c.isspace() for c in between)
+
+
+def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
+    """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments) and make
+    the times monotonic (each start at or after the one before, each end at or after its start). One pass over the
+    tokens and one Token each: a 10-hour reply has 150,000 of them."""
     lowered = text.lower()
+    find = lowered.find
     pos = 0
-    result: list[Token] = []
-    pending: list[str] = []  # punctuation found before the next token, belongs to the previous one
-    for word, start, end, seg_punc in tokens:
-        idx = lowered.find(word.lower(), pos)
-        between = text[pos:idx] if idx >= 0 else ""
-        if idx >= 0 and all(is_punctuation(c) or c.isspace() for c in between):
-            pending = [c for c in between if is_punctuation(c)]
-            if result and pending:
-                prev = result[-1]
-                result[-1] = Token(prev.text, prev.start_ms, prev.end_ms, "".join(pending))
+    words: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    puncts: list[str] = []
+    floor = 0
+    for word, (start, end), seg_punc in zip(*raw, strict=True):
+        idx = find(word, pos)
+        if idx != pos:
+            idx = find(word.lower(), pos)
+        if idx == pos:  # the common case: the token follows the previous one directly
             pos = idx + len(word)
-        result.append(Token(word, start, end, seg_punc))
-    # punctuation after the last token
-    tail = [c for c in text[pos:] if is_punctuation(c)]
-    if result and tail:
-        last = result[-1]
-        result[-1] = Token(last.text, last.start_ms, last.end_ms, "".join(tail))
-    return result
+        elif idx > pos:
+            between = text[pos:idx]
+            if _only_marks_and_space(between):
+                # punctuation found before this token belongs to the previous one
+                marks = "".join(c for c in between if is_punctuation(c))
+                if puncts and marks:
+                    puncts[-1] = marks
+                pos = idx + len(word)
+        if start < floor:  # times made monotonic on the way
+            start = floor
+        if end < start:
+            end = start
+        floor = start
+        words.append(word)
+        starts.append(start)
+        ends.append(end)
+        puncts.append(seg_punc)
+    tail = "".join(c for c in text[pos:] if is_punctuation(c))  # punctuation after the last token
+    if puncts and tail:
+        puncts[-1] = tail
+    return tuple(map(Token, words, starts, ends, puncts))
 
 
 def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
@@ -187,26 +255,44 @@ def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
     for t in tokens:
         start = max(t.start_ms, floor, 0)
         end = max(t.end_ms, start)
-        out.append(Token(t.text, start, end, t.punct))
+        out.append(t if (start, end) == (t.start_ms, t.end_ms) else Token(t.text, start, end, t.punct))
         floor = start
     return tuple(out)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a long reply is read (or its cues built): 150,000 tokens (10 hours) are
+    that many new objects, and the collector would scan the growing heap again and again (2-3x the time). Nothing
+    built there forms a reference cycle (plain garbage is still freed at once); the previous state is restored."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
     """Every reply shape the protocol doc lists → Transcript. Raises NoTimestampsError for text without times."""
+    with gc_paused():
+        return _parse_reply(reply)
+
+
+def _parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
     data = decode_reply(reply) if isinstance(reply, str) else dict(reply)
     text = data.get("text")
     text = text if isinstance(text, str) else ""
     wav_name = str(data.get("wav_name") or "")
-    raw: list[tuple[str, int, int, str]] | None = None
+    raw: Raw | None = None
     segments = _segments(data.get("stamp_sents"))
     if segments:
         raw = _tokens_from_stamp_sents(segments)
-    if not raw:
+    if not raw or not raw[0]:
         pairs = parse_pairs(data.get("timestamp"))
         words = split_tokens(text)
-        if pairs and words:
-            raw = [(w, s, e, "") for w, (s, e) in zip(words, _spread(len(words), pairs), strict=True)]
+        raw = (words, list(_spread(len(words), pairs)), [""] * len(words)) if pairs and words else None
     if not raw:
         if split_tokens(text):
             raise NoTimestampsError(
@@ -214,11 +300,16 @@ def parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
                 f"(--model-dir {TIMESTAMP_MODEL}), not the hotword, SenseVoice or English model"
             )
         return Transcript(text=text, tokens=(), wav_name=wav_name)
-    return Transcript(text=text, tokens=_monotonic(_attach_text_punctuation(raw, text)), wav_name=wav_name)
+    return Transcript(text=text, tokens=_attach_text_punctuation(raw, text), wav_name=wav_name)
 
 
 def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
     """A 2pass session (many replies) → one Transcript from its ``2pass-offline`` (final) replies."""
+    with gc_paused():
+        return _parse_session(replies)
+
+
+def _parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
     texts: list[str] = []
     tokens: list[Token] = []
     wav_name = ""
@@ -226,7 +317,7 @@ def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
         mode = str(reply.get("mode") or "")
         if mode.endswith("online"):
             continue
-        part = parse_reply(reply)
+        part = _parse_reply(reply)
         wav_name = wav_name or part.wav_name
         if part.text:
             texts.append(part.text)

@@ -149,7 +149,8 @@ def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
         if name and not bare_name(name):
             raise ValueError(f"media name {name!r} is not a file name in the sidecar's folder")
         offset_ms, duration_ms = _whole(audio.pop("offset_ms", 0), 0), _whole(audio.pop("duration_ms", 0), 0)
-        if not (0 <= offset_ms <= 86_400_000 and 0 <= duration_ms <= 86_400_000 * 7):
+        # offset_ms may be slightly negative: --send mp4 moves the reply back by the encoder's priming (mp4head)
+        if not (-10_000 <= offset_ms <= 86_400_000 and 0 <= duration_ms <= 86_400_000 * 7):
             raise ValueError(f"offset_ms {offset_ms} or duration_ms {duration_ms} is out of range")
         return Sidecar(
             reply=data["reply"],

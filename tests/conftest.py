@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from funasr_subs import speedbook
 from tests.funasr_server import FunasrTestServer, make_expired_cert, make_self_signed_cert, server_ssl_context
 
 
@@ -22,6 +23,15 @@ def no_leaked_threads() -> Iterator[None]:
         thread.join(timeout=5)  # threads already finishing get a grace period, not a sleep
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"test leaked non-daemon threads: {still}"
+
+
+@pytest.fixture(autouse=True)
+def own_state_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own default state folder (the server-speed book lives there), never the user's."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    monkeypatch.setattr(speedbook, "_folder", None)  # a watch daemon run in-process points it at its --state-dir
+    return folder / "funasr-subs"
 
 
 @pytest.fixture(autouse=True)

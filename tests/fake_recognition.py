@@ -96,9 +96,11 @@ class PeakMeter:
     Only every ``step``-th sample is looked at (about 4 kHz): an hour of 16 kHz audio takes under a second.
     """
 
-    def __init__(self, rate: int = 16000) -> None:
+    def __init__(self, rate: int = 16000, frame_ms: int = FRAME_MS) -> None:
         self.rate = rate
-        self.step = max(1, rate // 4000)
+        self.frame_ms = frame_ms
+        # fine frames (tests of timing precision) look at every sample
+        self.step = max(1, rate // 4000) if frame_ms >= FRAME_MS else 1
         self.peaks: list[int] = []
         self._carry = b""
         self._base = 0  # index of the first sample in _carry
@@ -114,7 +116,7 @@ class PeakMeter:
         peaks = self.peaks
         rate, step = self.rate, self.step
         while True:
-            end = (len(peaks) + 1) * rate // 100 - self._base
+            end = (len(peaks) + 1) * rate * self.frame_ms // 1000 - self._base
             if end > n:
                 break
             frame = samples[pos:end:step]
@@ -137,17 +139,17 @@ class PeakMeter:
         return self.peaks
 
 
-def detect_bursts(peaks: list[int], threshold: int = THRESHOLD) -> list[tuple[int, int]]:
-    """Loud runs of 10 ms frames as (start_ms, end_ms): gaps < 150 ms merged, runs < 100 ms dropped."""
+def detect_bursts(peaks: list[int], threshold: int = THRESHOLD, frame_ms: int = FRAME_MS) -> list[tuple[int, int]]:
+    """Loud runs of ``frame_ms`` frames as (start_ms, end_ms): gaps < 150 ms merged, runs < 100 ms dropped."""
     runs: list[list[int]] = []
     for k, peak in enumerate(peaks):
         if peak <= threshold:
             continue
-        if runs and (k - runs[-1][1] - 1) * FRAME_MS < MERGE_GAP_MS:
+        if runs and (k - runs[-1][1] - 1) * frame_ms < MERGE_GAP_MS:
             runs[-1][1] = k
         else:
             runs.append([k, k])
-    return [(a * FRAME_MS, (b + 1) * FRAME_MS) for a, b in runs if (b + 1 - a) * FRAME_MS >= MIN_BURST_MS]
+    return [(a * frame_ms, (b + 1) * frame_ms) for a, b in runs if (b + 1 - a) * frame_ms >= MIN_BURST_MS]
 
 
 @dataclass(frozen=True)
@@ -245,11 +247,11 @@ def dump_reply(reply: dict[str, Any]) -> str:
     return json.dumps(reply, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def ffmpeg_peaks(path: Path) -> list[int] | None:
+def ffmpeg_peaks(path: Path, frame_ms: int = FRAME_MS) -> list[int] | None:
     """Decode a file to 16 kHz mono s16le with real ffmpeg and meter it; None when ffmpeg decoded nothing."""
     argv = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", str(path)]
     argv += ["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
-    meter = PeakMeter(16000)
+    meter = PeakMeter(16000, frame_ms)
     got = 0
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None

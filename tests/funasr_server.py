@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from tests.fake_recognition import (
+    FRAME_MS,
     SHAPES,
     THRESHOLD,
     PeakMeter,
@@ -92,7 +93,8 @@ class FileRecord:
 
 
 class _FileState:
-    def __init__(self, conn: int, request: dict[str, Any], spool_dir: Path) -> None:
+    def __init__(self, conn: int, request: dict[str, Any], spool_dir: Path, frame_ms: int = FRAME_MS) -> None:
+        self.frame_ms = frame_ms
         self.record = FileRecord(connection=conn, request=request)
         self.params: dict[str, Any] = {
             "wav_format": "pcm",
@@ -115,7 +117,7 @@ class _FileState:
         self.hash.update(data)
         if self.params["wav_format"] == "pcm":
             if self.meter is None:
-                self.meter = PeakMeter(self.params["audio_fs"])
+                self.meter = PeakMeter(self.params["audio_fs"], self.frame_ms)
             self.meter.feed(data)
         else:
             if self.spool is None:
@@ -131,7 +133,7 @@ class _FileState:
             return None
         self.spool.close()
         try:
-            return ffmpeg_peaks(Path(self.spool.name))
+            return ffmpeg_peaks(Path(self.spool.name), self.frame_ms)
         finally:
             os.unlink(self.spool.name)
 
@@ -163,6 +165,7 @@ class FunasrTestServer:
         slow_seconds: float = 2.0,
         drop_after_bytes: int = 65_536,
         instant: bool = False,
+        frame_ms: int = FRAME_MS,
         rtf: float = 0.0,
         slots: int = 1,
     ) -> None:
@@ -173,6 +176,7 @@ class FunasrTestServer:
         self.shape: Shape = shape
         self.slow_seconds = slow_seconds
         self.drop_after_bytes = drop_after_bytes
+        self.frame_ms = frame_ms  # the "recogniser's" time resolution (1 for tests of millisecond timing)
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
         self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
@@ -389,7 +393,7 @@ class FunasrTestServer:
                         break
                     if state is None:
                         assert self._tmp is not None
-                        state = _FileState(conn.index, {}, Path(self._tmp.name))
+                        state = _FileState(conn.index, {}, Path(self._tmp.name), self.frame_ms)
                     state.add_audio(message)
                     continue
                 try:
@@ -411,7 +415,7 @@ class FunasrTestServer:
                     continue
                 assert isinstance(msg, dict) and self._tmp is not None
                 if state is None:
-                    state = _FileState(conn.index, msg, Path(self._tmp.name))
+                    state = _FileState(conn.index, msg, Path(self._tmp.name), self.frame_ms)
                 elif first:
                     state.record.request = msg
                 if not opened:
@@ -463,12 +467,12 @@ class FunasrTestServer:
             if self._decoding is None:
                 self._decoding = asyncio.Semaphore(self.slots)
             faked = self.instant and state.meter is None  # not decoded: about 128 kb/s
-            seconds = state.record.audio_bytes / 16000 if faked else len(peaks or []) / 100
+            seconds = state.record.audio_bytes / 16000 if faked else len(peaks or []) * self.frame_ms / 1000
             async with self._decoding:  # one request per slot at a time, like the server's decoder threads
                 # (a client that leaves ends the wait: the test server has no real decode to finish)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ws.wait_closed(), self.rtf * seconds)
-        bursts = detect_bursts(peaks) if peaks else []
+        bursts = detect_bursts(peaks, frame_ms=self.frame_ms) if peaks else []
         reply = build_reply(
             str(state.params["wav_name"]),
             sentences_for(bursts, next(iter(hotwords), "")),

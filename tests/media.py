@@ -91,13 +91,15 @@ def make_media(
     codec: str | None = None,
     container: str | None = None,
     frequency: int = 440,
+    sample_rate: int | None = None,
 ) -> Path:
     """Write a real media file with a tone during each ``(start_ms, duration_ms)`` burst and silence elsewhere.
 
     ``duration_ms`` is the container length. With ``audio_delay_ms`` the audio stream starts late (ffprobe
     ``start_time`` > 0): burst times are relative to the audio stream, so in the container timeline a burst
     sits at ``start + audio_delay_ms``. Container comes from the suffix unless ``container`` (ffmpeg ``-f``) is
-    given; the audio codec from the suffix unless ``codec``. Audio-only suffixes never get video.
+    given; the audio codec from the suffix unless ``codec``; the audio sample rate is 48 kHz unless ``sample_rate``.
+    Audio-only suffixes never get video.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -115,6 +117,8 @@ def make_media(
     if with_video:
         argv += ["-map", "0:v", *VIDEO_CODECS.get(suffix, DEFAULT_VIDEO), "-pix_fmt", "yuv420p"]
     argv += ["-map", f"{audio_input}:a", *_audio_codec(suffix, codec)]
+    if sample_rate:
+        argv += ["-ar", str(sample_rate)]
     if container:
         argv += ["-f", container]
     argv += ["--", str(path)] if str(path).startswith("-") else [str(path)]

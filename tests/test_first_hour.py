@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pysubs2
@@ -272,11 +273,18 @@ def test_transcribe_dry_run_says_what_and_why_and_touches_nothing(
     assert len(funasr_server.requests) == requests
 
 
+def _age(path: Path) -> None:
+    """Written an hour ago: not a recording still in progress (unreadable young files are tried again, not failed)."""
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+
+
 def test_watch_dry_run_lists_what_once_would_do(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
     lib, state = tmp_path / "lib", tmp_path / "state"
     lib.mkdir()
     make_media(lib / "a.mkv", bursts=BURSTS, duration_ms=5000)
     (lib / "broken.mkv").write_bytes(b"not media at all" * 100)
+    _age(lib / "broken.mkv")
     once = ["watch", "--once", "--settle", "0.2", "--state-dir", str(state), "--server", funasr_server.url]
     assert cli(*once, str(lib), cwd=tmp_path).returncode == 1  # broken.mkv failed
     make_media(lib / "b.mp4", bursts=BURSTS, duration_ms=5000)
@@ -300,6 +308,7 @@ def test_a_deleted_failed_file_is_said_to_be_gone_then_forgotten(
     lib.mkdir()
     broken = lib / "broken.mkv"
     broken.write_bytes(b"not media at all" * 100)
+    _age(broken)
     once = ["watch", "--once", "--settle", "0.2", "--state-dir", str(state), "--server", funasr_server.url]
     assert cli(*once, str(lib), cwd=tmp_path).returncode == 1
     assert f"  {broken}" in cli("status", "--state-dir", str(state), cwd=tmp_path).stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,9 @@ def test_status_lists_failures_and_results_and_retry_requeues(
 ) -> None:
     root, state = library
     make_media(root / "good.mkv", [(500, 800)], 2000)
-    make_corrupt_media(root / "broken.mp4", "header")
+    broken = make_corrupt_media(root / "broken.mp4", "header")
+    old = time.time() - 3600  # written an hour ago: not a recording still in progress (those are tried again)
+    os.utime(broken, (old, old))
     assert _watch_once(root, state, funasr_server.url, "--format", "srt,vtt") == 1
     capsys.readouterr()
 

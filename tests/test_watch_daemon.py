@@ -113,7 +113,9 @@ def test_server_down_files_wait_with_backoff_then_are_done(tmp_path: Path, funas
 
 def test_corrupt_file_fails_once_and_others_are_done(tmp_path: Path, funasr_server: FunasrTestServer) -> None:
     root, state, _ = _dirs(tmp_path)
-    make_corrupt_media(root / "broken.mp4", "header")
+    broken_file = make_corrupt_media(root / "broken.mp4", "header")
+    old = time.time() - 3600  # written an hour ago: not a recording still in progress (those are tried again)
+    os.utime(broken_file, (old, old))
     make_media(root / "good1.mkv", [(500, 800)], 2000)
     make_media(root / "good2.mp3", [(500, 800)], 2000)
     assert _daemon(root, state, funasr_server, once=True).run() == 1  # a failure this run

@@ -33,7 +33,7 @@ from funasr_subs.errors import (
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.names import shown
 from funasr_subs.pipeline import output_paths
-from funasr_subs.protocol import parse_reply, parse_session
+from funasr_subs.protocol import gc_paused, parse_reply, parse_session
 from funasr_subs.safeio import read_regular_text
 from funasr_subs.sidecar import (
     MAX_SIDECAR_BYTES,
@@ -320,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.inputs:
         try:
-            cues, targets = retime_one(path, args)
+            with gc_paused():  # a 10-hour transcript is ~10^6 short-lived objects and no cycles: see gc_paused
+                cues, targets = retime_one(path, args)
         except FunasrSubsError as exc:
             if exc.path is None:
                 exc.path = path

@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
                     "`funasr-subs watch` runs",
                     config.effective_state_dir,
                 )
-            stop.wait()
+            # short waits: a signal the kernel hands to another thread is only acted on when this thread runs
+            while not stop.wait(0.5):
+                pass
         finally:
             handle.shutdown()
     finally:

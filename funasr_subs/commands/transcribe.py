@@ -11,22 +11,19 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from funasr_subs.check import check_cues, cue_count, format_report
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
-from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
-from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.names import shown
-from funasr_subs.pipeline import Result, generate_subtitles, output_paths, skip_reason
-from funasr_subs.recognition.pool import Pool, describe
-from funasr_subs.sidecar import sidecar_path_for
+from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
+
+if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
+    from funasr_subs.config import Settings
+    from funasr_subs.pipeline import Result
+    from funasr_subs.recognition.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +58,25 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="list what would be transcribed and why each other file would be skipped; send and write nothing",
     )
+    parser.add_argument(
+        "--progress-every",
+        type=_seconds,
+        default=DEFAULT_EVERY_S,
+        metavar="S",
+        help=f"without a terminal: a progress line per running file every S seconds ({DEFAULT_EVERY_S:g}; 0 = none)",
+    )
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return seconds
 
 
 def real_path(path: Path) -> Path:
@@ -86,6 +100,8 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def _walk(paths: Iterable[Path]) -> Iterator[Path]:
+    from funasr_subs.media import MEDIA_SUFFIXES
+
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
@@ -99,9 +115,14 @@ def _walk(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 class _Bars:
-    """tqdm bars when stderr is a terminal: one across files, one per running upload."""
+    """tqdm bars when stderr is a terminal: one across files, one per running file (its stage, the upload's share,
+    the time the server has been recognising and the estimate). Without a terminal: a log line per running file every
+    ``every`` seconds (0: none)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, every: float = 0.0) -> None:
+        from tqdm import tqdm
+
+        self.every = every
         self.enabled = enabled
         self.lock = threading.Lock()
         self.free = list(range(1, 64))
@@ -109,16 +130,20 @@ class _Bars:
 
     def file_progress(self, media: Path) -> tuple[Any, Any]:
         if not self.enabled:
-            return None, None
+            return (ProgressLog(media, self.every) if self.every > 0 else None), None
+        from tqdm import tqdm
+
         with self.lock:
             if not self.free:  # more uploads at once than bar rows: this one runs without a bar of its own
                 return None, None
             slot = self.free.pop(0)
         bar = tqdm(total=100, desc=media.name[:30], unit="%", leave=False, position=slot, bar_format="{l_bar}{bar}|")
+        stages = StageClock()
 
         def progress(stage: str, fraction: float) -> None:
-            bar.set_description_str(f"{media.name[:24]} {stage}")
-            bar.n = round(fraction * 100) if stage == "upload" else (100 if stage != "probe" else 0)
+            stages.update(stage, fraction)
+            bar.set_description_str(f"{media.name[:24]} {stages.short()}")
+            bar.n = round(fraction * 100) if stage in ("upload", "recognise") else (100 if stage != "probe" else 0)
             bar.refresh()
 
         def close() -> None:
@@ -129,7 +154,32 @@ class _Bars:
         return progress, close
 
 
-def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Event, pool: Pool) -> Result:
+def _probe_ahead(media: Path, settings: Settings) -> None:
+    """Start the ffprobe of a file that will run soon (skipped when its sidecar is newer: probably up to date)."""
+    from funasr_subs.media import probe_ahead
+    from funasr_subs.sidecar import sidecar_path_for
+
+    try:
+        if sidecar_path_for(media, settings.output_dir).stat().st_mtime_ns >= media.stat().st_mtime_ns:
+            return
+    except OSError:
+        pass
+    probe_ahead(media)
+
+
+def _process(
+    media: Path,
+    settings: Settings,
+    bars: _Bars,
+    cancel: threading.Event,
+    pool: Pool,
+    ahead: Path | None = None,
+) -> Result:
+    """One file; ``ahead``: the file that starts when this one ends, whose ffprobe runs meanwhile."""
+    from funasr_subs.pipeline import generate_subtitles
+
+    if ahead is not None and not cancel.is_set():
+        _probe_ahead(ahead, settings)
     progress, close = bars.file_progress(media)
     try:
         return generate_subtitles(media, settings, progress=progress, cancel=cancel, pool=pool, enforce_skip=False)
@@ -139,6 +189,8 @@ def _process(media: Path, settings: Settings, bars: _Bars, cancel: threading.Eve
 
 
 def _report_check(result: Result, settings: Settings) -> None:
+    from funasr_subs.check import check_cues, format_report
+
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
     sys.stdout.write(format_report(report, shown(name)) + "\n")
@@ -146,7 +198,13 @@ def _report_check(result: Result, settings: Settings) -> None:
 
 
 def transcribe_all(
-    media_files: list[Path], settings: Settings, *, show_bars: bool, check: bool = False, missing: int = 0
+    media_files: list[Path],
+    settings: Settings,
+    *,
+    show_bars: bool,
+    check: bool = False,
+    missing: int = 0,
+    progress_every: float = 0.0,
 ) -> int:
     """Process files (``settings.jobs`` at once); one line per file; exit code 1 when any file failed.
 
@@ -162,12 +220,16 @@ def transcribe_all(
             media,
             first,
         )
+    from funasr_subs.recognition.pool import Pool
+
     pool = Pool.from_settings(settings, permanent=True)
     if not _servers_answer(pool, media_files, settings):
         return 1
     failures = 0
-    bars = _Bars(len(media_files), show_bars)
+    bars = _Bars(len(media_files), show_bars, progress_every)
     cancel = threading.Event()
+    if show_bars:
+        from tqdm.contrib.logging import logging_redirect_tqdm
     redirect = logging_redirect_tqdm() if show_bars else contextlib.nullcontext()
     executor = ThreadPoolExecutor(max_workers=pool.workers(settings.jobs))
     # Ctrl-C and SIGTERM only set the cancel event: raising KeyboardInterrupt at an arbitrary point could leave a
@@ -182,6 +244,9 @@ def transcribe_all(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        from funasr_subs.media import drop_probes_ahead
+
+        drop_probes_ahead()
         bars.overall.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -199,6 +264,9 @@ def transcribe_all(
 def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[Path], dict[Path, Path]]:
     """Each file once, minus the files whose subtitle or sidecar an earlier file writes too (one stem in one
     folder, or one --output-dir for several folders); those map to that earlier file."""
+    from funasr_subs.pipeline import output_paths
+    from funasr_subs.sidecar import sidecar_path_for
+
     seen: set[Path] = set()
     owners: dict[Path, Path] = {}
     todo: list[Path] = []
@@ -220,6 +288,9 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
 
 def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> bool:
     """Before a batch that needs a server: probe every server once; one line and False when none answers."""
+    from funasr_subs.pipeline import skip_reason
+    from funasr_subs.recognition.pool import describe
+
     if not any(m.is_file() and skip_reason(m, settings) is None for m in media_files):
         return True  # nothing to send (up to date, a user's subtitle in the way, or not a file: said per file)
     statuses = asyncio.run(pool.check())
@@ -240,6 +311,15 @@ def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> 
     return False
 
 
+def _as_completed(futures: Iterable[Future[Result]]) -> Iterator[Future[Result]]:
+    """Like ``as_completed``, waking every 0.5 s: a Ctrl-C or SIGTERM the kernel hands to a worker thread is only
+    acted on (by the handler, in this main thread) when this thread runs."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        yield from done
+
+
 def _collect(
     executor: ThreadPoolExecutor,
     media_files: list[Path],
@@ -250,11 +330,18 @@ def _collect(
     pool: Pool,
 ) -> tuple[int, tuple[str, int] | None]:
     """(failures, None) or, when every server became unusable, (failures, (why, files left))."""
+    from funasr_subs.check import cue_count
+    from funasr_subs.recognition.pool import describe
+
     failures = 0
     why = ""
     left = 0
-    futures = {executor.submit(_process, media, settings, bars, cancel, pool): media for media in media_files}
-    for future in as_completed(futures):
+    later = [*media_files[settings.jobs :], *[None] * settings.jobs]
+    futures = {
+        executor.submit(_process, media, settings, bars, cancel, pool, ahead): media
+        for media, ahead in zip(media_files, later, strict=False)
+    }
+    for future in _as_completed(futures):
         media = futures[future]
         try:
             result = future.result()
@@ -305,12 +392,25 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
+    from funasr_subs.media import probe_ahead
+
+    for media in media_files[: settings.jobs]:  # their ffprobe runs while the pipeline (websockets, ...) is imported
+        probe_ahead(media)
     bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
-    return transcribe_all(media_files, settings, show_bars=bars, check=args.check, missing=missing)
+    return transcribe_all(
+        media_files,
+        settings,
+        show_bars=bars,
+        check=args.check,
+        missing=missing,
+        progress_every=args.progress_every,
+    )
 
 
 def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) -> int:
     """``--dry-run``: one line per file on stdout, what a real run would do and why; nothing is sent or written."""
+    from funasr_subs.pipeline import output_paths, skip_reason
+
     todo, clashes = _unique_outputs(media_files, settings)
     would = 0
     for media in todo:

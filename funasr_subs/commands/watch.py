@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import Settings, default_state_dir
 from funasr_subs.errors import ConfigError
+from funasr_subs.progress import DEFAULT_EVERY_S
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, parse_suffixes
 
 if TYPE_CHECKING:  # the daemon (watchdog, sqlite3) is imported when the command runs, not for every command
@@ -22,7 +23,15 @@ if TYPE_CHECKING:  # the daemon (watchdog, sqlite3) is imported when the command
 log = logging.getLogger(__name__)
 
 #: This command's options (not Settings keys) and their defaults; the config file's ``[watch]`` table may set them.
-DEFAULTS: dict[str, Any] = {"settle": 5.0, "poll": None, "jobs": 2, "state_dir": None, "suffixes": None, "grace": 30.0}
+DEFAULTS: dict[str, Any] = {
+    "settle": 5.0,
+    "poll": None,
+    "jobs": 2,
+    "state_dir": None,
+    "suffixes": None,
+    "grace": 30.0,
+    "progress_every": DEFAULT_EVERY_S,
+}
 MAX_SECONDS = 86_400.0  # a day: longer settle/poll/grace values are mistakes
 _WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http", "dry_run"}
 
@@ -38,7 +47,7 @@ A file is processed once its size and mtime stayed unchanged for --settle second
 .crdownload/.!qB downloads and folders holding a .funasr-subs-ignore file are skipped. A hotwords.txt in a media
 file's folder or any parent up to the watched folder is added to the request (nearest wins).
 See the queue with 'funasr-subs status'; requeue failures with 'funasr-subs retry'.
-Config file: a [watch] table may set settle, poll, jobs, state-dir, suffixes and grace.
+Config file: a [watch] table may set settle, poll, jobs, state-dir, suffixes, grace and progress-every.
 """
 
 
@@ -114,6 +123,12 @@ def register(subparsers: Any) -> None:
         help="at SIGTERM/SIGINT, how long running jobs may finish before they are cancelled and requeued (30)",
     )
     w.add_argument(
+        "--progress-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"log a progress line on each running file every SECONDS ({DEFAULT_EVERY_S:g}; 0 = none)",
+    )
+    w.add_argument(
         "--http",
         type=_address,
         metavar="HOST:PORT",
@@ -133,7 +148,7 @@ def watch_table(config_path: Path | None) -> dict[str, Any]:
         if key not in DEFAULTS:
             raise ConfigError(f"config file [watch]: unknown setting {raw_key!r} (known: {', '.join(DEFAULTS)})")
         try:
-            if key in ("settle", "poll", "grace"):
+            if key in ("settle", "poll", "grace", "progress_every"):
                 out[key] = _seconds(str(value))
             elif key == "jobs":
                 if isinstance(value, bool) or not 1 <= int(value) <= 256:
@@ -185,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         once=args.once,
         suffixes=values["suffixes"] or DEFAULT_SUFFIXES,
         grace=values["grace"],
+        progress_every=values["progress_every"],
     )
     if args.http is None:
         return WatchDaemon(options, settings).run()

@@ -155,10 +155,12 @@ async def recognise(
     wav_name: str,
     on_bytes: Callable[[int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    on_uploaded: Callable[[], None] | None = None,
 ) -> Recognised:
     """Recognise ``audio`` on the pool's servers. ``on_bytes(n)``: n bytes sent (negative: an attempt's bytes that
-    will be sent again). Raises the FunasrSubsError of the last failure, or CancelledError."""
-    job = _Job(settings, pool, wav_name, on_bytes or (lambda n: None))
+    will be sent again). ``on_uploaded()``: all the audio is sent (a split file: every piece is handed out); it
+    may be called again by a retry. Raises the FunasrSubsError of the last failure, or CancelledError."""
+    job = _Job(settings, pool, wav_name, on_bytes or (lambda n: None), on_uploaded or (lambda: None))
     work = asyncio.ensure_future(job.run(audio))
     if cancelled is None:
         return await work
@@ -175,10 +177,18 @@ async def recognise(
 
 
 class _Job:
-    def __init__(self, settings: Settings, pool: Pool, wav_name: str, on_bytes: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        wav_name: str,
+        on_bytes: Callable[[int], None],
+        on_uploaded: Callable[[], None],
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.on_bytes = on_bytes
+        self.on_uploaded = on_uploaded
         self.wav_name = wav_name
 
     def start_message(self, wav_format: str) -> str:
@@ -192,7 +202,7 @@ class _Job:
         target = split_ms(self.settings, len(self.pool))
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
             return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
-        reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms)
+        reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms, whole=True)
         return Recognised(reply, transcript, (info,))
 
     async def _split(self, audio: AudioSource, target_ms: int) -> Recognised:
@@ -220,6 +230,7 @@ class _Job:
                 async for data in stream.chunks():
                     await launch(splitter.feed(data))
             await launch(splitter.finish())
+            self.on_uploaded()
             results = await asyncio.gather(*tasks)
         except BaseException:
             for task in tasks:
@@ -232,7 +243,7 @@ class _Job:
         return Recognised(reply, transcript_of(reply), pieces)
 
     async def _piece(
-        self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int
+        self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int, *, whole: bool = False
     ) -> tuple[dict[str, Any], Transcript, PieceInfo]:
         """One request, retried alone on failure; returns its reply, parsed, and where it went."""
         settings, pool = self.settings, self.pool
@@ -256,7 +267,8 @@ class _Job:
 
             began = time.monotonic()
             try:
-                reply = await self._send(server, open_stream, start, reply_timeout, counted)
+                done = self.on_uploaded if whole else None
+                reply = await self._send(server, open_stream, start, reply_timeout, counted, done)
                 transcript = transcript_of(reply)
             except ServerError as exc:
                 pool.failed(server, exc)
@@ -282,23 +294,33 @@ class _Job:
         start: str,
         reply_timeout: float,
         on_bytes: Callable[[int], None],
+        uploaded: Callable[[], None] | None,
     ) -> dict[str, Any]:
         s = self.settings
-        ws = await open_connection(ServerConfig(server.url, s.insecure, s.ca_file, s.connect_timeout))
-        try:
-            async with open_stream() as stream:
+        # ffmpeg first: it starts decoding while the connection is made
+        async with open_stream() as stream:
+            ws = await open_connection(ServerConfig(server.url, s.insecure, s.ca_file, s.connect_timeout))
+            try:
                 return await exchange(
                     ws,
                     start,
-                    stream.chunks(),
+                    _then(stream.chunks(), uploaded),
                     url=server.url,
                     reply_timeout=reply_timeout,
                     on_bytes=on_bytes,
                     send_timeout=s.reply_timeout if s.reply_timeout > 0 else reply_timeout,
                 )
-        finally:
-            with contextlib.suppress(Exception):
-                await close_quietly(ws)
+            finally:
+                with contextlib.suppress(Exception):
+                    await close_quietly(ws)
+
+
+async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None] | None) -> AsyncIterator[bytes]:
+    """``chunks``, then ``done()`` once the last one has been sent."""
+    async for chunk in chunks:
+        yield chunk
+    if done is not None:
+        done()
 
 
 __all__ = [

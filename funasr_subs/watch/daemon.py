@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import stat
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from funasr_subs import pipeline
+from funasr_subs import pipeline, speedbook
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError
 from funasr_subs.recognition.pool import Pool
@@ -55,6 +56,9 @@ class WatchOptions:
     rescan: float = 3600.0  # full rescan period with the native observer (missed events); 0 = never
     queue_poll: float = 1.0  # how often idle workers look for jobs other processes (hooks) queued
     heartbeat: float = 60.0
+    young: float = 300.0  # an unreadable file modified less than this long ago is tried again, not failed
+    young_retry: float = 30.0  # ... after this many seconds (or as soon as it changes)
+    progress_every: float = 0.0  # a log line on each running file every this many seconds (0: none)
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
@@ -80,15 +84,11 @@ class WatchDaemon:
         self.settings = settings
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
         self._up_to_date = up_to_date
-        self.settler = Settler(options.settle)
         # the watch keeps waiting for a server that answers wrongly (it may still be starting behind a proxy)
         self.pool = Pool.from_settings(settings, permanent=False, backoff_cap=options.backoff_cap)
         if process is generate:
-            pool = self.pool
-
-            def process(path: Path, settings: Settings, cancel: pipeline.CancelToken) -> pipeline.Result:
-                return generate(path, settings, cancel, pool=pool)
-
+            process = functools.partial(generate, progress_every=options.progress_every, pool=self.pool)
+        self.settler = Settler(options.settle, drop_empty=options.once)
         self.backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._cancel = threading.Event()  # the cancel token running jobs see
         self.runner = JobRunner(
@@ -99,6 +99,8 @@ class WatchDaemon:
             cancel=self._cancel,
             process=process,
             once=options.once,
+            young=options.young,
+            young_retry=options.young_retry,
         )
         self.stats: deque[JobStat] = deque(maxlen=10_000)
         self.watcher: Watcher | None = None
@@ -111,6 +113,7 @@ class WatchDaemon:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
+        self._deferred: set[Path] = set()  # --once: files not ready this run (they stay queued for the next)
         self._server_down_once = False
         self._prober: threading.Thread | None = None
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
@@ -130,6 +133,7 @@ class WatchDaemon:
             if not root.is_dir():
                 raise ConfigError(f"watch folder {root} does not exist or is not a folder: check the path")
         self.db = db = StateDB(self.options.state_dir)
+        speedbook.use_folder(self.options.state_dir)  # the server's measured speed lives beside the queue
         try:
             if not db.acquire_daemon_lock():
                 pid = db.status(limit=0).daemon_pid
@@ -177,6 +181,11 @@ class WatchDaemon:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
             return 1
+        if self.options.once and self._deferred:
+            log.warning(
+                "%d file(s) not ready yet (empty or still being written) stay queued for the next run",
+                len(self._deferred),
+            )
         return 1 if self.options.once and self._failed_this_run else 0
 
     def _loop(self, db: StateDB) -> None:
@@ -224,7 +233,8 @@ class WatchDaemon:
                 timeout = min(timeout, max(tick, probe_in))
             if self.options.once:
                 timeout = min(timeout, tick)
-            # at least once a second: a deleted root or state folder is noticed quickly (a stat or two)
+            # at least once a second: a deleted root or state folder is noticed quickly (a stat or two), and a signal
+            # the kernel hands to another thread is acted on (only this thread runs the handler)
             self._wake.wait(min(timeout, IDLE_CHECK_S))
             self._wake.clear()
 
@@ -293,7 +303,10 @@ class WatchDaemon:
         if busy or len(self.settler) or self._folders:
             return False
         counts = db.counts()
-        return counts["queued"] == 0 and counts["running"] == 0
+        with self._busy_lock:
+            deferred = list(self._deferred)
+        waiting = sum(1 for path in deferred if (j := db.get(path)) is not None and j.state == "queued")
+        return counts["queued"] - waiting <= 0 and counts["running"] == 0
 
     def _shutdown(self, workers: list[threading.Thread]) -> None:
         self._stop.set()
@@ -437,6 +450,9 @@ class WatchDaemon:
                 self._failed_this_run += 1
         elif stat.outcome == "fatal":
             self.stop()
+        elif stat.outcome == "deferred" and self.options.once:
+            with self._busy_lock:
+                self._deferred.add(stat.path)
         elif stat.outcome == "waiting" and self.options.once:
             self._server_down_once = True
             self.stop()

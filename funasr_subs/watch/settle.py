@@ -1,4 +1,7 @@
-"""Readiness: a file is ready when its size and mtime have stayed the same for ``settle`` seconds and it is readable."""
+"""Readiness: a file is ready when its size and mtime have stayed the same for ``settle`` seconds, it is not empty and
+it is readable. An empty file is a recording or download that has not written anything yet (``ffmpeg -re``, OBS
+before its first flush): it stays tracked until it has content (with ``drop_empty``, for a one-off run, it is let go
+and found again by the next run)."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class _Entry:
     since: float  # monotonic time the current signature was first seen
     source: str
     warned: bool = False
+    empty_noted: bool = False
 
 
 def signature(st: os.stat_result) -> Signature:
@@ -54,8 +58,9 @@ class Settler:
     the files whose clock has run out, so a tracked file costs one ``stat`` per settle period between events.
     """
 
-    def __init__(self, settle: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settle: float, *, clock: Callable[[], float] = time.monotonic, drop_empty: bool = False) -> None:
         self.settle = max(0.0, settle)
+        self.drop_empty = drop_empty
         self._clock = clock
         self._entries: dict[Path, _Entry] = {}
         self._lock = threading.Lock()
@@ -123,6 +128,16 @@ class Settler:
                     continue
                 if signature(st) != sig:
                     entry.sig, entry.since = signature(st), self._clock()
+                    continue
+                if st.st_size == 0:
+                    if self.drop_empty:
+                        del self._entries[path]
+                        log.info("skipped %s: it is empty (a recording not written yet?); a later run takes it", path)
+                    else:
+                        if not entry.empty_noted:
+                            log.info("waiting for %s: it is empty (a recording not written yet?)", path)
+                            entry.empty_noted = True
+                        entry.since = self._clock()
                     continue
                 if not ok:
                     if not entry.warned:

@@ -308,9 +308,10 @@ class StateDB:
                 return True
             same = row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns
             if row["state"] == "queued":
-                if not same:
+                if not same:  # a file waiting to be tried again (e.g. not readable yet) is tried now it changed
                     conn.execute(
-                        "UPDATE jobs SET size = ?, mtime_ns = ?, stat_at = ?, updated_at = ? WHERE path = ?",
+                        "UPDATE jobs SET size = ?, mtime_ns = ?, stat_at = ?, not_before = 0, updated_at = ?"
+                        " WHERE path = ?",
                         (st.st_size, st.st_mtime_ns, since, now, k),
                     )
                 return False

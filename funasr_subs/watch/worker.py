@@ -15,15 +15,19 @@ from funasr_subs import pipeline
 from funasr_subs.config import Settings
 from funasr_subs.errors import (
     CancelledError,
+    CorruptMediaError,
     FunasrSubsError,
+    NoAudioError,
     NotFunasrError,
     NoTimestampsError,
+    NotMediaError,
     OutputExistsError,
     ProtocolError,
     TLSMismatchError,
     ToolMissingError,
 )
 from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.progress import ProgressLog
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.scan import HotwordsLookup, root_of
 from funasr_subs.watch.state import Job, StateDB
@@ -31,15 +35,27 @@ from funasr_subs.watch.state import Job, StateDB
 log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[Path, Settings, CancelToken], Result]
-Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal"]
+Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal", "deferred"]
 #: The server (or --server) is at fault, not the file: the queue waits with backoff as for an unreachable server.
 #: A TLS "mismatch" is also what a server still starting behind docker's port proxy looks like (accept, then close).
 SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError, NotFunasrError)
+#: What a file still being written looks like (an mp4 whose index comes last, a header not flushed yet): such a file
+#: is tried again while it is young instead of failed.
+UNREADABLE_ERRORS = (NotMediaError, CorruptMediaError, NoAudioError)
+#: "Young": modified less than this many seconds ago.
+YOUNG_S = 300.0
+#: How long a young unreadable (or empty) file waits before it is tried again (a change ends the wait at once).
+YOUNG_RETRY_S = 30.0
 
 
-def generate(path: Path, settings: Settings, cancel: CancelToken, pool: Pool | None = None) -> Result:
-    """The real work: :func:`funasr_subs.pipeline.generate_subtitles` (on the daemon's pool of servers)."""
-    return pipeline.generate_subtitles(path, settings, cancel=cancel, pool=pool)
+def generate(
+    path: Path, settings: Settings, cancel: CancelToken, *, progress_every: float = 0.0, pool: Pool | None = None
+) -> Result:
+    """The real work: :func:`funasr_subs.pipeline.generate_subtitles`; with ``progress_every``, a log line on the
+    running file every that many seconds (the stage, the time the server has been recognising, the estimate);
+    ``pool``: the daemon's servers."""
+    progress = ProgressLog(path, progress_every) if progress_every > 0 else None
+    return pipeline.generate_subtitles(path, settings, cancel=cancel, progress=progress, pool=pool)
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,8 @@ class JobRunner:
         cancel: threading.Event,
         process: ProcessFn = generate,
         once: bool = False,
+        young: float = YOUNG_S,
+        young_retry: float = YOUNG_RETRY_S,
     ) -> None:
         self.settings = settings
         self.roots = tuple(roots)
@@ -119,6 +137,8 @@ class JobRunner:
         self.cancel = cancel
         self.process = process
         self.once = once
+        self.young = young
+        self.young_retry = young_retry
         self.hotwords = HotwordsLookup()
         self.fatal: FunasrSubsError | None = None
 
@@ -149,6 +169,8 @@ class JobRunner:
         changed = (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
         age = time.time() - (job.stat_at or 0.0)
         if not changed and age >= self.settle:
+            if st.st_size == 0:  # queued by a hook or the HTTP service before anything was written
+                return self._defer(db, path, f"{path}: the file is empty (a recording not written yet?)")
             return None
         delay = self.settle if changed else self.settle - age
         db.requeue(path, delay=delay, st=st)
@@ -191,7 +213,22 @@ class JobRunner:
         log.info("skipped %s: %s", path, result.reason)
         return "skipped"
 
+    def _defer(self, db: StateDB, path: Path, why: str) -> Outcome:
+        """Not ready yet, but not a failure: queued again for ``young_retry`` seconds (or until the file changes)."""
+        db.mark_failed(path, why, retryable=True, retry_at=time.time() + self.young_retry)
+        later = "the next run tries again" if self.once else f"tried again in {self.young_retry:g} s or when it changes"
+        log.info("not ready: %s; %s", why, later)
+        return "deferred"
+
+    def _is_young(self, path: Path) -> bool:
+        try:
+            return time.time() - os.stat(path).st_mtime < self.young
+        except OSError:
+            return False
+
     def _failed(self, db: StateDB, path: Path, exc: FunasrSubsError) -> Outcome:
+        if isinstance(exc, UNREADABLE_ERRORS) and self._is_young(path):
+            return self._defer(db, path, f"{exc} (written less than {self.young / 60:g} min ago: still being written?)")
         if exc.retryable or isinstance(exc, SERVER_SETUP_ERRORS):
             wait = self.backoff.failed()
             db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
