@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -288,6 +287,8 @@ def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[P
 
 def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> bool:
     """Before a batch that needs a server: probe every server once; one line and False when none answers."""
+    import asyncio
+
     from funasr_subs.pipeline import skip_reason
     from funasr_subs.recognition.pool import describe
 
