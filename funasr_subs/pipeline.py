@@ -287,6 +287,23 @@ def recognise_file(
     return asyncio.run(job)
 
 
+def _sidecar(
+    recognition: Recognition, media: Path, settings: Settings, stamp: tuple[int, int], outputs: dict[str, list[str]]
+) -> Sidecar:
+    """What the sidecar records of one recognition: the reply, its timing, the media's stamp, settings, outputs."""
+    return Sidecar(
+        reply=recognition.reply,
+        offset_ms=recognition.offset_ms,
+        duration_ms=recognition.duration_ms,
+        media_name=media.name,
+        media_size=stamp[0],
+        media_mtime_ns=stamp[1],
+        settings=settings.to_dict(),
+        audio=recognition.audio,
+        outputs=outputs,
+    )
+
+
 def current_sidecar(
     media_path: Path | str,
     settings: Settings | None = None,
@@ -310,17 +327,7 @@ def current_sidecar(
     job = _recognise(media, settings, raw_pcm=False, progress=_Progress(progress), cancel=cancel, pool=pool)
     recognition = asyncio.run(job)
     _check_cancel(cancel, media)
-    sidecar = Sidecar(
-        reply=recognition.reply,
-        offset_ms=recognition.offset_ms,
-        duration_ms=recognition.duration_ms,
-        media_name=media.name,
-        media_size=size,
-        media_mtime_ns=mtime_ns,
-        settings=settings.to_dict(),
-        audio=recognition.audio,
-        outputs=merged_outputs(previous, {}),
-    )
+    sidecar = _sidecar(recognition, media, settings, (size, mtime_ns), merged_outputs(previous, {}))
     atomic_write_text(side_path, sidecar.to_json())
     return side_path, sidecar
 
@@ -439,17 +446,8 @@ def _generate(
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt) for fmt in settings.formats}
     size, mtime_ns = stamp_before
-    sidecar = Sidecar(
-        reply=recognition.reply,
-        offset_ms=recognition.offset_ms,
-        duration_ms=recognition.duration_ms,
-        media_name=media.name,
-        media_size=size,
-        media_mtime_ns=mtime_ns,
-        settings=settings.to_dict(),
-        audio=recognition.audio,
-        outputs=merged_outputs(previous, {targets[fmt].name: digest(text) for fmt, text in texts.items()}),
-    )
+    outputs = merged_outputs(previous, {targets[fmt].name: digest(text) for fmt, text in texts.items()})
+    sidecar = _sidecar(recognition, media, settings, (size, mtime_ns), outputs)
     # the sidecar first: it records the digests that mark the subtitles below as ours
     atomic_write_text(side_path, sidecar.to_json())
     written = tuple(
