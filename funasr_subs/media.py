@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import ffmpeg
 
+from funasr_subs.aio import bounded
 from funasr_subs.errors import (
     CorruptMediaError,
     FunasrSubsError,
@@ -310,7 +311,7 @@ async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
     except FileNotFoundError:
         raise ToolMissingError(f"ffprobe was not found: {INSTALL_HINT}") from None
     try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+        stdout, stderr = await bounded(proc.communicate(), timeout)
     except TimeoutError:
         raise _probe_timeout(path, timeout) from None
     finally:
@@ -318,7 +319,7 @@ async def probe_async(path: Path, *, timeout: float = 60.0) -> MediaInfo:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT)
+                await bounded(proc.wait(), CLOSE_TIMEOUT)
     return _remember(key, _probe_result(path, proc.returncode, stdout, stderr))
 
 
@@ -511,7 +512,7 @@ class FfmpegStream:
 
     async def _bounded(self, waiting: Awaitable[T], what: str) -> T:
         try:
-            return await asyncio.wait_for(waiting, self.stall_timeout)
+            return await bounded(waiting, self.stall_timeout)
         except TimeoutError:
             raise CorruptMediaError(
                 f"ffmpeg {what} for {self.stall_timeout:g} s: is the file on a mount that stopped answering?",
@@ -534,7 +535,7 @@ class FfmpegStream:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
             try:
-                await asyncio.wait_for(self._drain_and_reap(proc), CLOSE_TIMEOUT)
+                await bounded(self._drain_and_reap(proc), CLOSE_TIMEOUT)
             except TimeoutError:
                 log.warning(
                     "%s: ffmpeg (pid %s) did not end within %g s of being killed", self.media, proc.pid, CLOSE_TIMEOUT
@@ -542,10 +543,12 @@ class FfmpegStream:
                 transport = getattr(proc, "_transport", None)
                 if transport is not None:
                     transport.close()
-        if self._stderr_task is not None and not self._stderr_task.done():
-            self._stderr_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stderr_task
+        task = self._stderr_task
+        if task is not None and not task.done():
+            task.cancel()
+            # asyncio.wait, not ``await task`` under suppress(CancelledError): that would also swallow a cancel of
+            # the job itself arriving right here, and the job would go on to wait for a reply that never comes
+            await asyncio.wait({task})
 
     @staticmethod
     async def _drain_and_reap(proc: asyncio.subprocess.Process) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
+from funasr_subs.aio import bounded
 from funasr_subs.errors import (
     ConfigError,
     NotFunasrError,
@@ -142,12 +143,12 @@ async def _send_audio(
     send_timeout: float | None,
 ) -> None:
     # each send waits until the socket takes the frame: a server that stops reading would block it forever
-    await asyncio.wait_for(ws.send(start), send_timeout)
+    await bounded(ws.send(start), send_timeout)
     async for chunk in chunks:
-        await asyncio.wait_for(ws.send(chunk), send_timeout)
+        await bounded(ws.send(chunk), send_timeout)
         if on_bytes is not None:
             on_bytes(len(chunk))
-    await asyncio.wait_for(ws.send(END_MESSAGE), send_timeout)
+    await bounded(ws.send(END_MESSAGE), send_timeout)
 
 
 async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
@@ -202,7 +203,7 @@ async def exchange(
             "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
         ) from None
     try:
-        return await asyncio.wait_for(_receive_reply(ws), timeout=reply_timeout)
+        return await bounded(_receive_reply(ws), reply_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} sent no reply within {reply_timeout:.0f} s after the upload: the server may be overloaded or "
@@ -215,7 +216,7 @@ async def exchange(
 async def close_quietly(ws: ClientConnection) -> None:
     """Close ``ws``; a server that stopped reading (close() would wait for it forever) gets its socket cut."""
     try:
-        await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+        await bounded(ws.close(), CLOSE_TIMEOUT)
     except asyncio.CancelledError:  # cancelled while closing: the socket is still cut, then the cancel goes on
         ws.transport.abort()
         raise
