@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pysubs2
@@ -20,6 +16,7 @@ import pytest
 from funasr_subs.cli import main
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_corrupt_media, make_media
+from tests.terminal import run_on_terminal
 
 BURSTS = [(1000, 900), (3500, 1200)]
 
@@ -160,29 +157,9 @@ def test_a_terminal_gets_progress_bars(funasr_server: FunasrTestServer, tmp_medi
     make_media(tmp_media_dir / "b.mkv", bursts=BURSTS, duration_ms=5000)
     exe = shutil.which("funasr-subs")
     argv = [exe] if exe else [sys.executable, "-m", "funasr_subs"]
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 columns wide
-    try:
-        proc = subprocess.Popen(
-            [*argv, "transcribe", "--server", funasr_server.url, str(tmp_media_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
-        )
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                data = os.read(leader, 4096)
-            except OSError:  # the terminal closes when the program exits
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        os.close(leader)
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    code, drawn = run_on_terminal([*argv, "transcribe", "--server", funasr_server.url, str(tmp_media_dir)])
+    assert code == 0
+    screen = drawn.decode("utf-8", "replace")
     assert "files:" in screen and "2/2" in screen  # tqdm's bar across files
     assert "done:" in screen  # log lines still reach the terminal, above the bar
 

@@ -3,16 +3,10 @@ from the server's speed on earlier files (kept in the state folder); without a t
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import re
 import shutil
-import struct
-import subprocess
 import sys
-import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +15,7 @@ import pytest
 from funasr_subs.progress import ProgressLog, StageClock, clock
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
+from tests.terminal import run_on_terminal
 from tests.test_cli_transcribe import cli
 
 
@@ -78,29 +73,9 @@ def test_a_terminal_shows_the_recognition_stage_with_its_time(slow_server: Funas
     media = make_media(tmp_path / "a.mkv", bursts=[(1000, 1000)], duration_ms=5000)
     exe = shutil.which("funasr-subs")
     argv = [exe] if exe else [sys.executable, "-m", "funasr_subs"]
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    try:
-        proc = subprocess.Popen(
-            [*argv, "transcribe", "--server", slow_server.url, str(media)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
-        )
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                data = os.read(leader, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        os.close(leader)
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    code, drawn = run_on_terminal([*argv, "transcribe", "--server", slow_server.url, str(media)])
+    assert code == 0
+    screen = drawn.decode("utf-8", "replace")
     assert re.search(r"a\.mkv recognise 0:0[12]", screen), screen[-2000:]
     assert "progress: " not in screen  # the bars replace the log lines
 
