@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from funasr_subs import plugins, skiprules, speedbook
+from funasr_subs import plugins, skiprules, speedbook, warmup
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -237,6 +237,7 @@ async def _recognise(
     def uploaded() -> None:
         if waiting.began is None:
             waiting.start()
+            warmup.warm_up(chinese=settings.profile == "zh")  # what the cues will need, loaded while the server works
 
     progress("upload", 0.0)
     try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from funasr_subs.actions.refresh import LibraryRefresh
 from funasr_subs.pipeline import Result
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.pathmap import PathMap
-from funasr_subs.service.refresh import LibraryRefresh
 from tests.servicekit import Seen, StandIn, json_reply
 
 MEDIA = Path("/mnt/media/tv/Show/Season 01/S01E01.mkv")
@@ -53,7 +56,7 @@ def plex_episodes(seen: Seen) -> tuple[int, str, bytes]:
 
 def test_declared_as_a_plugin_entry_point() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="funasr_subs.plugins")}
-    assert names.get("library-refresh") == "funasr_subs.service.refresh:LibraryRefresh"
+    assert names.get("library-refresh") == "funasr_subs.actions.refresh:LibraryRefresh"
 
 
 def test_refresh_asks_each_configured_server_with_the_server_side_path() -> None:
@@ -154,3 +157,19 @@ def test_reads_the_serve_table_of_the_config_file(tmp_path: Path, monkeypatch) -
         monkeypatch.setenv("FUNASR_SUBS_CONFIG", str(config))
         LibraryRefresh().on_subtitle_written(RESULT)
     assert json.loads(jellyfin.seen[0].body)["Updates"][0]["Path"] == "/data/tv/Show/Season 01/S01E01.mkv"
+
+
+def test_a_job_without_a_configured_refresh_does_not_load_an_http_client() -> None:
+    # the plugin is loaded for every written subtitle: aiohttp (~0.12 s) must wait until a refresh is configured
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from funasr_subs.actions.refresh import LibraryRefresh\n"
+        "from funasr_subs.pipeline import Result\n"
+        "done = Result(media=Path('/m/a.mkv'), status='done', written=(Path('/m/a.srt'),))\n"
+        "LibraryRefresh().on_subtitle_written(done)\n"
+        "print('aiohttp' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNASR_SUBS_")}
+    env["XDG_CONFIG_HOME"] = "/nonexistent-config-home"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "False"

@@ -1,7 +1,9 @@
 """Built-in ``library-refresh`` plugin action: after subtitles are written, ask Jellyfin/Emby/Plex to pick them up.
 
-Off unless ``refresh_library = true`` in the ``[serve]`` table (or ``FUNASR_SUBS_SERVE_REFRESH_LIBRARY=true``). Each
-configured server gets a few small calls with a timeout; a failure is logged and never affects the job:
+The plugin object is :class:`funasr_subs.actions.refresh.LibraryRefresh` (light: this module, and aiohttp, load
+only when a refresh is configured). Off unless ``refresh_library = true`` in the ``[serve]`` table (or
+``FUNASR_SUBS_SERVE_REFRESH_LIBRARY=true``). Each configured server gets a few small calls with a timeout; a failure
+is logged and never affects the job:
 
 - Jellyfin and Emby: ``POST /Library/Media/Updated`` naming the **media file** (Sonarr names the series folder).
   The server's library monitor maps a file path to that item and refreshes the item itself, and the refresh
@@ -18,23 +20,15 @@ Paths are translated back to the media server's view with the reverse of ``path_
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import threading
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-from funasr_subs.config import Settings
-from funasr_subs.errors import FunasrSubsError
-from funasr_subs.service.config import ServiceConfig, load_service_config
+from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.httpclient import UpstreamError, call, join, one_session
-
-if TYPE_CHECKING:
-    from funasr_subs.pipeline import Result
 
 log = logging.getLogger(__name__)
 
@@ -148,30 +142,3 @@ async def refresh_all(config: ServiceConfig, server_path: str) -> None:
             )
         if config.plex_url and config.plex_token:
             await refresh_plex(session, config.plex_url, config.plex_token, server_path, timeout=timeout)
-
-
-class LibraryRefresh:
-    """The plugin object (``funasr_subs.plugins`` entry point ``library-refresh``); reads ``[serve]`` once."""
-
-    def __init__(self, config: ServiceConfig | None = None) -> None:
-        self._config = config
-        self._loaded = config is not None
-        self._lock = threading.Lock()
-
-    def config(self) -> ServiceConfig | None:
-        with self._lock:
-            if not self._loaded:
-                self._loaded = True
-                try:
-                    self._config = load_service_config(Settings(), environ=os.environ)
-                except FunasrSubsError as exc:
-                    log.warning("library refresh disabled: %s", exc)
-        return self._config
-
-    def on_subtitle_written(self, result: Result) -> None:
-        config = self.config()
-        if config is None or not config.refresh_library or not result.written:
-            return
-        if not (config.jellyfin_url or config.emby_url or config.plex_url):
-            return
-        asyncio.run(refresh_all(config, config.path_map.reverse(str(result.media))))

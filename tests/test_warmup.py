@@ -1,0 +1,40 @@
+"""The background warm-up (word segmenter, plugins) loaded while the server works, without taking signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+CHILD = r"""
+import signal, sys, threading, time
+from funasr_subs import plugins, warmup
+from funasr_subs.cues import lexicon
+
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+warmup.warm_up(chinese=True)
+warmup.warm_up(chinese=True)  # once per process
+print(sum(t.name == "funasr-subs-warmup" for t in threading.enumerate()), flush=True)
+sys.stdin.readline()  # the parent sends SIGTERM while the dictionary loads
+began = time.monotonic()
+stop.wait(60)
+print(f"{time.monotonic() - began:.1f}", flush=True)
+for t in threading.enumerate():
+    if t.name == "funasr-subs-warmup":
+        t.join(60)
+print(lexicon._JIEBA is not None, plugins._loaded is not None, flush=True)
+"""
+
+
+def test_warm_up_loads_what_the_cues_need_and_leaves_signals_to_the_main_thread() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().strip() == "1"  # one thread, however often it is asked
+    proc.send_signal(signal.SIGTERM)
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    waited, loaded = out.splitlines()
+    assert float(waited) < 30  # the handler ran in the main thread and woke its wait (not after the 60 s bound)
+    assert loaded == "True True"
