@@ -49,9 +49,12 @@ class Sidecar:
             "audio": {**self.audio, "offset_ms": self.offset_ms, "duration_ms": self.duration_ms},
             "settings": self.settings,
             "outputs": self.outputs,
-            "reply": self.reply,
         }
-        return json_text(json.dumps(data, ensure_ascii=False, indent=1)) + "\n"  # any file name, losslessly
+        # one line per field for a person reading it; the reply (10 hours: 9 MB) on one line, which json's C encoder
+        # writes in 0.08 s where an indented dump (the pure-Python encoder) takes 0.4 s
+        head = json.dumps(data, ensure_ascii=False, indent=1)
+        reply = json.dumps(self.reply, ensure_ascii=False)
+        return json_text(f'{head[: head.rindex("}")].rstrip()},\n "reply": {reply}\n}}') + "\n"  # any name, losslessly
 
     def matches(self, media: Path) -> bool:
         """True when ``media`` still has the size and mtime recorded here."""
