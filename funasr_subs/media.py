@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import ffmpeg
 
+from funasr_subs import ffreport
 from funasr_subs.aio import bounded
 from funasr_subs.errors import (
     CorruptMediaError,
@@ -26,6 +26,7 @@ from funasr_subs.errors import (
     NotMediaError,
     ToolMissingError,
 )
+from funasr_subs.mediainfo import AudioStream, MediaInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +79,10 @@ MEDIA_SUFFIXES = frozenset(
         ".mka",
     }
 )
+#: Containers whose audio start is taken from ffprobe (MPEG-TS/PS, FLV, RealMedia: ffmpeg shifts their timestamps at
+#: discontinuities, so its own report and output cannot say how late the audio starts). Every other file needs no
+#: ffprobe: the ffmpeg run that decodes it reports the stream facts (see ffreport).
+PROBED_SUFFIXES = frozenset({".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob", ".flv", ".rm", ".rmvb"})
 INSTALL_HINT = (
     "install it (Debian/Ubuntu: sudo apt-get install ffmpeg; Fedora: sudo dnf install ffmpeg; "
     "macOS: brew install ffmpeg; Windows: winget install ffmpeg) or put it on PATH"
@@ -93,29 +98,6 @@ _LANG_ALIASES = {
     "es": {"spa"},
     "ru": {"rus"},
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AudioStream:
-    position: int  # index among the audio streams (what -map 0:a:N takes)
-    index: int  # index among all streams
-    codec: str
-    channels: int
-    sample_rate: int
-    language: str
-    start_ms: int
-    default: bool
-    bit_rate: int
-
-
-@dataclass(frozen=True, slots=True)
-class MediaInfo:
-    path: Path
-    format_name: str
-    duration_ms: int
-    start_ms: int  # the container's start time; players show subtitles relative to it
-    audio: tuple[AudioStream, ...]
-    subtitles: tuple[str, ...] = ()  # the language tag of each subtitle stream ("" when untagged)
 
 
 def find_tool(name: str) -> str:
@@ -170,6 +152,7 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
             for s in data.get("streams") or []
             if s.get("codec_type") == "subtitle"
         ),
+        streams=sum(not (s.get("disposition") or {}).get("attached_pic") for s in data.get("streams") or []),
     )
 
 
@@ -231,6 +214,8 @@ def probe_ahead(path: Path) -> None:
     """Start ffprobe on ``path`` now, so that it runs while other work goes on (the interpreter starting up, the
     previous file uploading); the next probe of the same unchanged file takes its answer. Best effort: any
     problem is left for the probe to report."""
+    if path.suffix.lower() not in PROBED_SUFFIXES:
+        return  # the decoding ffmpeg reports this one's facts itself
     key = _identity(path)
     if key is None or not path.is_file():
         return
@@ -364,8 +349,11 @@ def audio_offset_ms(info: MediaInfo, stream: AudioStream) -> int:
     return max(0, stream.start_ms - info.start_ms)
 
 
-def _base_args() -> list[str]:
-    return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+def _base_args(*, report: bool = False) -> list[str]:
+    """ffmpeg's start; ``report``: its input dump and stream mapping on stderr too, each line tagged with its level
+    (ffreport reads them)."""
+    level = "level+info" if report else "error"
+    return [find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", level]
 
 
 #: ffmpeg-python hashes its arguments as UTF-8, which a file name need not be: it builds the command line around this
@@ -377,25 +365,54 @@ def _with_input(argv: list[str], path: Path) -> list[str]:
     return [str(path.absolute()) if arg == _INPUT else arg for arg in argv]
 
 
-def pcm_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
-    """ffmpeg argv: the chosen audio stream decoded to 16 kHz mono s16le on stdout."""
-    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
+def pcm_args(
+    path: Path,
+    stream: AudioStream | None,
+    *,
+    ffmpeg_bin: list[str] | None = None,
+    pad_start: bool = False,
+    report: bool = False,
+) -> list[str]:
+    """ffmpeg argv: the chosen audio stream (None: the one ffmpeg picks) decoded to 16 kHz mono s16le on stdout.
+    ``pad_start``: an audio stream that starts after the container does is preceded by that much silence, so the
+    audio sent is on the player's timeline (for containers that start at 0 or before, whose timeline ffmpeg keeps:
+    see ffreport)."""
+    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args(report=report)
+    node, options = _source(stream, copyts=pad_start)
+    if pad_start:
+        # first_pts=0: silence up to the first sample's time. min_hard_comp: only there; a gap later on (a damaged
+        # stretch) is not filled, so a decode that falls short still shows. copyts (with the _source): times as the
+        # file has them, so an Opus pre-skip (a negative container start) is not padded as if it were a delay
+        options["af"] = "aresample=first_pts=0:min_hard_comp=86400"
     # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
-    out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0)
+    out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0, **options)
     return _with_input(out.compile(cmd=cmd), path)
 
 
-def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = None) -> list[str]:
-    """ffmpeg argv: only the chosen audio track in a fragmented mp4 on stdout (copied when the codec allows)."""
-    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args()
-    node = ffmpeg.input(_INPUT)[f"a:{stream.position}"]
+def _source(stream: AudioStream | None, *, copyts: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The input node and output options taking ``stream``; None: ffmpeg's own pick (the default-flagged audio
+    stream, then the one with most channels, as select_audio(…, None) does), with video, subtitles and data left
+    out. ``copyts``: the input's timestamps kept as they are (not moved to start at 0)."""
+    source = ffmpeg.input(_INPUT, copyts=None) if copyts else ffmpeg.input(_INPUT)
+    if stream is not None:
+        return source[f"a:{stream.position}"], {}
+    return source, {"vn": None, "sn": None, "dn": None}
+
+
+def mp4_args(
+    path: Path, stream: AudioStream | None, *, ffmpeg_bin: list[str] | None = None, report: bool = False
+) -> list[str]:
+    """ffmpeg argv: only the chosen audio track (None: the one ffmpeg picks, taken to be AAC) in a fragmented mp4
+    on stdout (copied when the codec allows)."""
+    cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args(report=report)
+    node, options = _source(stream)
+    codec_name = stream.codec if stream is not None else "aac"
     codec: dict[str, Any] = (
-        {"acodec": "copy"} if stream.codec in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
+        {"acodec": "copy"} if codec_name in MP4_COPY_CODECS else {"acodec": "aac", "ac": 1, "ar": SAMPLE_RATE}
     )
-    if stream.codec == "aac":
+    if codec_name == "aac":
         codec["bsf:a"] = "aac_adtstoasc"  # ADTS AAC (MPEG-TS, .aac) is refused by the mp4 muxer; others pass as is
-    elif stream.codec == "flac":
+    elif codec_name == "flac":
         codec["strict"] = "experimental"  # ffmpeg < 6 calls FLAC in mp4 experimental
     out = node.output(
         "pipe:1",
@@ -406,6 +423,7 @@ def mp4_args(path: Path, stream: AudioStream, *, ffmpeg_bin: list[str] | None = 
         map_metadata=-1,
         flush_packets=0,
         **codec,
+        **options,
     )
     return _with_input(out.compile(cmd=cmd), path)
 
@@ -431,6 +449,7 @@ class FfmpegStream:
         chunk_bytes: int,
         expect_bytes: int = 0,
         head_filter: Callable[[bytes], bytes] | None = None,
+        report: bool = False,
     ) -> None:
         self.argv = argv
         self.media = media
@@ -442,8 +461,14 @@ class FfmpegStream:
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_task: asyncio.Task[None] | None = None
         self.stall_timeout = STALL_TIMEOUT
+        # report: argv asks for ``-loglevel level+info``; its input dump is kept until the stream mapping is read
+        self._report = report
+        self._header: list[str] = []
+        self._header_done = asyncio.Event()
 
     async def __aenter__(self) -> FfmpegStream:
+        if self._proc is not None:  # started already (to read its report): handed over as it is
+            return self
         log.debug("running %s", self.argv)
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -460,10 +485,36 @@ class FfmpegStream:
 
     async def _drain_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
-        async for raw in self._proc.stderr:
-            line = raw.decode("utf-8", "replace").strip()
-            if line:
-                self._stderr.append(line)
+        try:
+            async for raw in self._proc.stderr:
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not self._report:
+                    if text.strip():
+                        self._stderr.append(text.strip())
+                    continue
+                line = ffreport.split_level(text)
+                if ffreport.is_problem(line):
+                    if line.text.strip():
+                        self._stderr.append(line.text.strip())
+                elif line.level == "info" and not self._header_done.is_set():
+                    self._header.append(line.text)
+                    if ffreport.is_mapping(line.text):
+                        self._header_done.set()
+        finally:
+            self._header_done.set()
+
+    async def report(self) -> ffreport.Report:
+        """What ffmpeg reported about its input (started with ``report=True``); NotMediaError when it could not read
+        the file at all. Waits for the stream mapping (or ffmpeg's end), within the stall timeout."""
+        assert self._report and self._proc is not None
+        await self._bounded(self._header_done.wait(), "reported nothing about the file")
+        found = ffreport.parse_report(self.media, self._header)
+        if found is None:
+            if self._proc.returncode is None:
+                await self._bounded(self._proc.wait(), "did not exit after a failed start")
+            detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {self._proc.returncode}"
+            raise NotMediaError(f"not a media file ffmpeg can read ({detail})", path=self.media)
+        return found
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Chunks of ``chunk_bytes`` (the last one shorter); CorruptMediaError when ffmpeg fails."""

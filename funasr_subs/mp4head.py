@@ -24,6 +24,7 @@ class Priming:
 
     samples: int = 0
     timescale: int = 0
+    delay_ms: int = 0  # an empty edit before the media: the audio starts this late on the container's timeline
 
     @property
     def ms(self) -> int:
@@ -59,46 +60,59 @@ def _timescale(data: bytearray, start: int, end: int) -> int:
     return int(struct.unpack_from(">I", data, at)[0]) if at + 4 <= end else 0
 
 
-def _zero_media_time(data: bytearray, start: int, end: int) -> int:
-    """Zero the media_time of the edit list's first non-empty entry; returns what it was (0: nothing to do)."""
+def _edits(data: bytearray, start: int, end: int, zero: bool) -> tuple[int, int]:
+    """(empty edits' duration in the movie's timescale, the first real entry's media_time); the media_time zeroed
+    when ``zero``. An empty edit (media_time -1) is a start delay; the first real one holds the priming."""
     if end - start < 8:
-        return 0
+        return 0, 0
     version = data[start]
     count = struct.unpack_from(">I", data, start + 4)[0]
-    entry, time_fmt, offset = (20, ">q", 8) if version == 1 else (12, ">i", 4)
+    entry, dur_fmt, time_fmt, offset = (20, ">Q", ">q", 8) if version == 1 else (12, ">I", ">i", 4)
     pos = start + 8
+    delay = 0
     for _ in range(count):
         if pos + entry > end:
-            return 0
+            return delay, 0
         media_time = int(struct.unpack_from(time_fmt, data, pos + offset)[0])
-        if media_time >= 0:  # -1 marks an empty edit (a start delay); the first real one holds the priming
-            if media_time > 0:
+        if media_time >= 0:
+            if media_time > 0 and zero:
                 struct.pack_into(time_fmt, data, pos + offset, 0)
-            return media_time
+            return delay, media_time
+        delay += int(struct.unpack_from(dur_fmt, data, pos)[0])
         pos += entry
-    return 0
+    return delay, 0
 
 
-def strip_priming(head: bytes) -> tuple[bytes, Priming]:
-    """``head`` (the stream's first chunk, holding ``ftyp`` and ``moov``) with the edit list's skip set to 0, and
-    the priming it held. A head without a ``moov`` or an edit list comes back unchanged with ``Priming()``."""
+def strip_priming(head: bytes, *, zero: bool = True) -> tuple[bytes, Priming]:
+    """``head`` (the stream's first chunk, holding ``ftyp`` and ``moov``) with the edit list's skip set to 0 (unless
+    not ``zero``: Opus, whose decoder skips its pre-roll itself), the priming it held and the start delay. A head
+    without a ``moov`` or an edit list comes back unchanged with ``Priming()``."""
     data = bytearray(head)
+    movie_scale = 0
     timescale = 0
     skipped = 0
+    delay = 0
+    seen_elst = False
 
     def walk(start: int, end: int) -> None:
-        nonlocal timescale, skipped
+        nonlocal movie_scale, timescale, skipped, delay, seen_elst
         for kind, payload, box_end in _boxes(data, start, end):
             if kind in _CONTAINERS:
                 walk(payload, box_end)
+            elif kind == b"mvhd" and not movie_scale:
+                movie_scale = _timescale(data, payload, box_end)
             elif kind == b"mdhd" and not timescale:
                 timescale = _timescale(data, payload, box_end)
-            elif kind == b"elst" and not skipped:
-                skipped = _zero_media_time(data, payload, box_end)
+            elif kind == b"elst" and not seen_elst:
+                seen_elst = True
+                delay, skipped = _edits(data, payload, box_end, zero)
             if kind == b"moov":
                 return  # one track; everything after the moov is media
 
     walk(0, len(data))
+    delay_ms = round(delay * 1000 / movie_scale) if movie_scale > 0 else 0
     if skipped <= 0 or timescale <= 0:
-        return head, Priming()
-    return bytes(data), Priming(skipped, timescale)
+        return head, Priming(delay_ms=delay_ms)
+    if not zero:
+        return head, Priming(delay_ms=delay_ms)
+    return bytes(data), Priming(skipped, timescale, delay_ms)

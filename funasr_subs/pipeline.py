@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
+from funasr_subs.audio import Vet, open_audio
 from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -22,17 +24,8 @@ from funasr_subs.errors import (
     NotMediaError,
     OutputError,
 )
-from funasr_subs.media import (
-    BYTES_PER_SECOND,
-    FfmpegStream,
-    audio_offset_ms,
-    expected_bytes,
-    mp4_args,
-    pcm_args,
-    probe,
-    probe_async,
-    select_audio,
-)
+from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
+from funasr_subs.mediainfo import MediaInfo
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.names import shown
@@ -178,9 +171,13 @@ async def _recognise(
     progress: _Progress,
     cancel: CancelToken | None,
     pool: Pool | None,
+    vet: Vet | None = None,
 ) -> Recognition:
+    """Send one file and parse the reply. ``vet(info)`` sees the media facts before any audio is sent and may raise
+    to stop there (the skip rules; see :func:`_generate`)."""
     audio: dict[str, Any]
     priming = [Priming()]  # --send mp4: the encoder delay the server will decode as audio (see mp4head)
+    first: list[FfmpegStream | None] = [None]  # an ffmpeg started to report the facts, until an attempt takes it
     if raw_pcm:
         size = media.stat().st_size
         duration_ms = size * 1000 // BYTES_PER_SECOND
@@ -193,34 +190,70 @@ async def _recognise(
 
         audio = {"raw_pcm": True}
     else:
-        info = await probe_async(media)  # bounded, and killed at once when the job is cancelled
-        track = settings.audio_track
-        if track is None and "audio-language" in settings.skip:  # several streams: the model's language first
-            track = skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
-        stream = select_audio(info, track)
-        offset = audio_offset_ms(info, stream)
-        duration_ms = info.duration_ms
-        wav_format = "pcm" if settings.send == "pcm" else "mp4"
-        argv = pcm_args(media, stream) if settings.send == "pcm" else mp4_args(media, stream)
-        total = max(1, expected_bytes(info, stream, settings.send))
-        pcm_bytes = max(0, info.duration_ms - offset) * BYTES_PER_SECOND // 1000 if settings.send == "pcm" else 0
+        send = settings.send
 
-        def strip_head(head: bytes) -> bytes:
-            patched, priming[0] = strip_priming(head)
+        def prefer(info: MediaInfo) -> str | None:  # several streams: the model's language first
+            if "audio-language" not in settings.skip:
+                return None
+            return skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
+
+        def warm() -> None:  # what the cues will need, loaded while ffmpeg starts and the server works
+            warmup.warm_up(chinese=settings.profile == "zh")
+
+        opened = await open_audio(media, send, settings.audio_track, prefer, vet or _no_vet, FRAME_BYTES, warm)
+        info, stream = opened.info, opened.stream
+        offset = opened.offset_ms
+        duration_ms = info.duration_ms
+        wav_format = "pcm" if send == "pcm" else "mp4"
+        total = max(1, expected_bytes(info, stream, send))
+        pcm_bytes = max(0, info.duration_ms - offset) * BYTES_PER_SECOND // 1000 if send == "pcm" else 0
+        # Opus's decoder applies its pre-skip itself (from the dOps box): its edit list is left alone
+        zero_priming = stream.codec != "opus"
+
+        def read_head(head: bytes) -> bytes:
+            patched, found = strip_priming(head, zero=zero_priming)
+            # the start delay (an empty edit) counts only when ffprobe did not give the offset already
+            priming[0] = found if opened.delay_in_head else dataclasses.replace(found, delay_ms=0)
             return patched
 
-        def open_stream() -> Any:
-            # Opus's decoder applies its pre-skip itself (from the dOps box): its edit list is left alone
-            head_filter = strip_head if settings.send == "mp4" and stream.codec != "opus" else None
-            return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter)
+        head_filter = read_head if send == "mp4" else None
+        first[0] = opened.running
 
-        audio = {
-            "stream": stream.position,
-            "codec": stream.codec,
-            "language": stream.language,
-            "start_ms": stream.start_ms,
-            "container_start_ms": info.start_ms,
-        }
+        def open_stream() -> Any:
+            running, first[0] = first[0], None
+            if running is not None:  # the ffmpeg that reported the facts: its audio is this attempt's
+                running.expect_bytes, running.head_filter = pcm_bytes, head_filter
+                return running
+            return FfmpegStream(
+                opened.argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter
+            )
+
+        audio = {"stream": stream.position, "codec": stream.codec, "language": stream.language}
+        if opened.probed:
+            audio |= {"start_ms": stream.start_ms, "container_start_ms": info.start_ms}
+    try:
+        return await _send(
+            media, settings, open_stream, wav_format, duration_ms, offset, total, audio, progress, cancel, pool, priming
+        )
+    finally:
+        if first[0] is not None:  # no attempt took the ffmpeg that reported the facts (cancelled, no server)
+            await first[0].close()
+
+
+async def _send(
+    media: Path,
+    settings: Settings,
+    open_stream: Callable[[], Any],
+    wav_format: str,
+    duration_ms: int,
+    offset: int,
+    total: int,
+    audio: dict[str, Any],
+    progress: _Progress,
+    cancel: CancelToken | None,
+    pool: Pool | None,
+    priming: list[Priming],
+) -> Recognition:
     progress("probe", 1.0)
     _check_cancel(cancel, media)
     sent = 0
@@ -237,7 +270,6 @@ async def _recognise(
     def uploaded() -> None:
         if waiting.began is None:
             waiting.start()
-            warmup.warm_up(chinese=settings.profile == "zh")  # what the cues will need, loaded while the server works
 
     progress("upload", 0.0)
     try:
@@ -266,6 +298,9 @@ async def _recognise(
     if priming[0].samples:
         audio["priming_ms"] = priming[0].ms
         offset -= priming[0].ms
+    if priming[0].delay_ms:  # only read when the stream facts came without ffprobe (see audio.open_audio)
+        audio["delay_ms"] = priming[0].delay_ms
+        offset += priming[0].delay_ms
     transcript = result.transcript.shifted(offset)
     return Recognition(
         transcript=transcript, reply=result.reply, offset_ms=offset, duration_ms=duration_ms, audio=audio
@@ -380,11 +415,15 @@ def generate_subtitles(
     return result
 
 
-def _rule_skip(media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path]) -> str | None:
-    """The first skip rule (``settings.skip``: language, subtitles already there) that rejects ``media``, or None."""
+def _rule_skip(
+    media: Path, settings: Settings, previous: Sidecar | None, targets: dict[str, Path], info: MediaInfo | None = None
+) -> str | None:
+    """The first skip rule (``settings.skip``: language, subtitles already there) that rejects ``media``, or None.
+    ``info``: the media facts when they are known (else the file is probed)."""
     if not settings.skip:
         return None
-    info = probe(media)
+    if info is None:
+        info = probe(media)
     ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
     try:
         siblings = os.listdir(media.parent)
@@ -399,6 +438,14 @@ def _rule_skip(media: Path, settings: Settings, previous: Sidecar | None, target
         ours=ours,
     )
     return None if found is None else f"{found.reason} ({found.rule})"
+
+
+class _Skipped(Exception):
+    """A skip rule rejected the file once its facts were known (raised by the vet, before any audio is sent)."""
+
+
+def _no_vet(info: MediaInfo) -> None:
+    return None
 
 
 def _generate(
@@ -428,16 +475,22 @@ def _generate(
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
-    skip = _rule_skip(media, settings, previous, targets)
-    if skip is not None:
-        if enforce_skip:
-            return Result(media=media, status="skipped", reason=skip)
-        log.warning("warning: %s: %s; transcribing it anyway, as it was named", media, skip)
-    _check_writable(side_path.parent, media)
+
+    def vet(info: MediaInfo) -> None:  # the media facts are known; no audio has been sent yet
+        skip = _rule_skip(media, settings, previous, targets, info)
+        if skip is not None:
+            if enforce_skip:
+                raise _Skipped(skip)
+            log.warning("warning: %s: %s; transcribing it anyway, as it was named", media, skip)
+        _check_writable(side_path.parent, media)
+
     stamp_before = media_stamp(media)
     t0 = time.perf_counter()
-    job = _recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel, pool=pool)
-    recognition = asyncio.run(job)
+    job = _recognise(media, settings, raw_pcm=False, progress=progress, cancel=cancel, pool=pool, vet=vet)
+    try:
+        recognition = asyncio.run(job)
+    except _Skipped as skipped:
+        return Result(media=media, status="skipped", reason=str(skipped))
     t1 = time.perf_counter()
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from funasr_subs.media import AudioStream, MediaInfo
+from funasr_subs.mediainfo import AudioStream, MediaInfo
 
 RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 SUBTITLE_SUFFIXES = frozenset({".srt", ".ass", ".ssa", ".vtt", ".sub", ".sup", ".idx", ".smi", ".lrc"})

@@ -264,10 +264,17 @@ def test_build_cues_retimes_a_sidecar_like_the_pipeline(funasr_server: FunasrTes
     result = generate_subtitles(media, _settings(funasr_server))
     assert result.sidecar is not None
     side = json.loads(result.sidecar.read_text(encoding="utf-8"))
-    assert abs(side["audio"]["offset_ms"] - 700) <= 30  # the late audio start is what offset_ms must restore
+    # the late audio start is restored (the PCM sent is padded to the container's timeline, or offset_ms shifts the
+    # reply), and the sidecar alone gives the same cues again
+    assert abs(result.cues[0].start_ms - 1700) <= 30
+    assert abs(side["audio"]["offset_ms"] + _first_reply_ms(side["reply"]) - 1700) <= 30
     assert tuple(build_cues(side["reply"], Settings(), offset_ms=side["audio"]["offset_ms"])) == result.cues
     narrow = build_cues(side["reply"], Settings(max_width=3, max_lines=1), offset_ms=side["audio"]["offset_ms"])
     assert len(narrow) > len(result.cues) and narrow[0].start_ms == result.cues[0].start_ms
+
+
+def _first_reply_ms(reply: dict[str, object]) -> int:
+    return int(json.loads(str(reply["timestamp"]))[0][0])
 
 
 def test_build_cues_rejects_a_non_funasr_reply() -> None:

@@ -74,10 +74,12 @@ def test_server_down_is_one_clear_line_and_exit_1(tmp_media_dir: Path) -> None:
 
 def test_ffmpeg_missing_says_how_to_install(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
     media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    broadcast = make_media(tmp_media_dir / "b.ts", bursts=BURSTS, duration_ms=5000)  # MPEG-TS: ffprobe first
     bindir = Path(sys.executable).parent
-    done = cli("transcribe", "--server", funasr_server.url, str(media), env={"PATH": str(bindir)})
-    assert done.returncode == 1
-    assert "ffprobe was not found" in done.stderr and "apt-get install ffmpeg" in done.stderr
+    for path, tool in ((media, "ffmpeg"), (broadcast, "ffprobe")):
+        done = cli("transcribe", "--server", funasr_server.url, str(path), env={"PATH": str(bindir)})
+        assert done.returncode == 1
+        assert f"{tool} was not found" in done.stderr and "apt-get install ffmpeg" in done.stderr
 
 
 def test_flags_beat_environment_beat_config_file(funasr_server: FunasrTestServer, tmp_path: Path) -> None:

@@ -106,12 +106,14 @@ def test_public_api_names_still_import() -> None:
     ]
 
 
-# --- ffprobe started ahead (it overlaps the start-up and the previous file) -----------------------------------------
+# --- no ffprobe where ffmpeg's own report says enough; ffprobe started ahead where it is still needed ----------------
 def test_a_probe_started_ahead_is_taken_and_a_changed_file_is_probed_again(tmp_path: Path) -> None:
     from funasr_subs import media
     from tests.media import make_media
 
-    clip = make_media(tmp_path / "a.mkv", duration_ms=3000)
+    media.probe_ahead(make_media(tmp_path / "film.mkv", duration_ms=3000))
+    assert media._ahead == {}  # an mkv needs no ffprobe: the decoding ffmpeg reports its facts
+    clip = make_media(tmp_path / "a.ts", duration_ms=3000)  # MPEG-TS: its audio start comes from ffprobe
     media.probe_ahead(clip)
     assert len(media._ahead) == 1
     assert (
@@ -119,7 +121,7 @@ def test_a_probe_started_ahead_is_taken_and_a_changed_file_is_probed_again(tmp_p
     )  # its answer taken, nothing left running
 
     media.probe_ahead(clip)
-    longer = make_media(tmp_path / "b.mkv", duration_ms=5000)
+    longer = make_media(tmp_path / "b.ts", duration_ms=5000)
     os.replace(longer, clip)  # the file changed after its probe was started
     assert abs(media.probe(clip).duration_ms - 5000) < 100  # not the stale answer
     media.drop_probes_ahead()
@@ -130,7 +132,7 @@ def test_transcribe_probes_the_next_file_while_one_runs(funasr_server: FunasrTes
     """With a server that answers slowly, the second file's ffprobe has finished before its upload begins."""
     from tests.media import make_media
 
-    for name in ("a.mkv", "b.mkv", "c.mkv"):
+    for name in ("a.ts", "b.ts", "c.ts"):
         make_media(tmp_path / name, duration_ms=2500)
     funasr_server.slow_seconds = 1.0
     funasr_server.fault = "slow"
@@ -143,16 +145,23 @@ def test_transcribe_probes_the_next_file_while_one_runs(funasr_server: FunasrTes
     assert len(started) == 3 and len(taken) == 3
 
 
-def test_one_ffprobe_per_file_even_with_the_skip_rules(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
-    """The skip rules and the recognition both need the stream facts: the file is probed once."""
-    from tests.media import make_media
+def test_one_ffmpeg_and_no_ffprobe_per_file_even_with_the_skip_rules(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    """The skip rules and the recognition both need the stream facts: an mkv or mp4 is read by one ffmpeg run (its
+    report, then its audio) and no ffprobe; an MPEG-TS is probed once."""
+    from tests.media import make_media, make_multi_audio
 
     make_media(tmp_path / "a.mkv", duration_ms=2500)
-    make_media(tmp_path / "b.mkv", duration_ms=2500)
+    make_media(tmp_path / "b.mp4", duration_ms=2500)
+    make_media(tmp_path / "c.ts", duration_ms=2500)
+    # the Chinese track is not ffmpeg's pick: the first ffmpeg is stopped after its report, one more decodes
+    make_multi_audio(tmp_path / "d.mkv", [("eng", [(500, 800)]), ("chi", [(1500, 800)])], duration_ms=2500)
     done = cli("watch", "--once", "-vv", "--settle", "0", "--state-dir", str(tmp_path / "state"),
                "--server", funasr_server.url, str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert len(funasr_server.files) == 2
-    for name in ("a.mkv", "b.mkv"):
-        probes = [line for line in done.stderr.splitlines() if f"{name}: running ffprobe" in line]
-        assert len(probes) == 1, done.stderr
+    assert len(funasr_server.files) == 4
+    lines = done.stderr.splitlines()
+    for name, probes, runs in (("a.mkv", 0, 1), ("b.mp4", 0, 1), ("c.ts", 1, 1), ("d.mkv", 0, 2)):
+        assert len([ln for ln in lines if f"{name}: running ffprobe" in ln]) == probes, done.stderr
+        assert len([ln for ln in lines if "running ['" in ln and f"{name}'" in ln]) == runs, done.stderr

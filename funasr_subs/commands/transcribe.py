@@ -292,8 +292,9 @@ def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> 
     from funasr_subs.pipeline import skip_reason
     from funasr_subs.recognition.pool import describe
 
-    if not any(m.is_file() and skip_reason(m, settings) is None for m in media_files):
+    if not any(m.is_file() and skip_reason(m, settings, rules=False) is None for m in media_files):
         return True  # nothing to send (up to date, a user's subtitle in the way, or not a file: said per file)
+    # (the skip rules are left out: transcribe does a file they reject, with a warning)
     statuses = asyncio.run(pool.check())
     if any(s.state == "up" for s in statuses):
         for s in statuses:

@@ -1,0 +1,127 @@
+"""Media → the audio to send: which stream, the ffmpeg command that makes it, and where it starts.
+
+Most files need one process: ffmpeg is started on ffmpeg's own pick of audio stream and reports what the file holds
+before it writes any audio (:mod:`funasr_subs.ffreport`). The facts are checked (``vet``: the skip rules, a writable
+folder) and the stream the user or the skip rules want is chosen; when that is the one ffmpeg took, the running
+ffmpeg is the first attempt's audio, otherwise it is stopped and the chosen stream's command runs instead. A late
+audio start comes out of the same run: PCM is padded with silence to the container's timeline, and the mp4 we send
+carries it as an empty edit (read from its head: :mod:`funasr_subs.mp4head`).
+
+Containers whose timestamps ffmpeg shifts (MPEG-TS/PS, FLV: ``media.PROBED_SUFFIXES``, or any file whose report
+shows such a container) are probed by ffprobe first, as before: its stream start times are the only reliable
+source there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from funasr_subs.errors import NoAudioError
+from funasr_subs.media import (
+    PROBED_SUFFIXES,
+    FfmpegStream,
+    audio_offset_ms,
+    mp4_args,
+    pcm_args,
+    probe_async,
+    select_audio,
+)
+from funasr_subs.mediainfo import AudioStream, MediaInfo
+
+log = logging.getLogger(__name__)
+
+#: ``vet(info)``: raises to stop before any audio is sent (a skip rule, an unwritable folder).
+Vet = Callable[[MediaInfo], None]
+#: ``prefer(info)``: the track to take (as ``--audio-track`` takes it), None for ffmpeg's own pick.
+Prefer = Callable[[MediaInfo], str | None]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The audio chosen for one file."""
+
+    info: MediaInfo
+    stream: AudioStream
+    argv: list[str]  # the ffmpeg command of every attempt not made by ``running`` (a retry, another server)
+    offset_ms: int  # how late the audio starts, when known now (ffprobe); 0 when it is padded or in the mp4 head
+    delay_in_head: bool  # --send mp4 without ffprobe: the start delay is the empty edit of the mp4's head
+    running: FfmpegStream | None  # started already with ``argv`` (its report read): the first attempt's audio
+    probed: bool  # the facts came from ffprobe
+
+
+def _args(media: Path, stream: AudioStream | None, send: str, *, padded: bool, report: bool = False) -> list[str]:
+    if send == "pcm":
+        return pcm_args(media, stream, pad_start=padded, report=report)
+    return mp4_args(media, stream, report=report)
+
+
+async def open_audio(
+    media: Path,
+    send: str,
+    track: str | None,
+    prefer: Prefer,
+    vet: Vet,
+    chunk_bytes: int,
+    started: Callable[[], None] = lambda: None,
+) -> Opened:
+    """Find out what ``media`` holds and choose its audio (see the module docstring). ``started()`` is called once
+    ffmpeg (or ffprobe) runs: work started there overlaps its start-up. Raises NotMediaError, NoAudioError, or
+    whatever ``vet`` raises; never leaves an ffmpeg running when it raises."""
+    if media.suffix.lower() in PROBED_SUFFIXES:
+        started()
+        return await _probed(media, send, track, prefer, vet)
+    running = FfmpegStream(
+        _args(media, None, send, padded=True, report=True), media, chunk_bytes=chunk_bytes, report=True
+    )
+    await running.__aenter__()
+    try:
+        started()
+        report = await running.report()
+        info = report.info
+        if not info.audio:
+            raise NoAudioError("has no audio stream: nothing to transcribe", path=media)
+        if not report.timeline_known or (send == "pcm" and info.start_ms > 0):
+            # the padding counts from 0 (see media.pcm_args): a container that starts later needs its offsets
+            log.debug(
+                "%s: %s starting at %d ms: its audio start comes from ffprobe", media, info.format_name, info.start_ms
+            )
+            await running.close()
+            return await _probed(media, send, track, prefer, vet)
+        vet(info)
+        wanted = track if track is not None else prefer(info)
+        mapped = next((a for a in info.audio if a.index == report.mapped), None)
+        stream = mapped if wanted is None and mapped is not None else select_audio(info, wanted)
+        keep = stream is mapped and (send == "pcm" or stream.codec == "aac")
+        if not keep:  # another stream, or a codec the mp4 upload needs other options for
+            log.debug("%s: ffmpeg took stream %s; %s is wanted: started again", media, report.mapped, stream.index)
+            await running.close()
+        return Opened(
+            info=info,
+            stream=stream,
+            argv=_args(media, stream, send, padded=True),
+            offset_ms=0,
+            delay_in_head=send == "mp4",
+            running=running if keep else None,
+            probed=False,
+        )
+    except BaseException:
+        await running.close()
+        raise
+
+
+async def _probed(media: Path, send: str, track: str | None, prefer: Prefer, vet: Vet) -> Opened:
+    info = await probe_async(media)  # bounded, and killed at once when the job is cancelled
+    vet(info)
+    stream = select_audio(info, track if track is not None else prefer(info))
+    return Opened(
+        info=info,
+        stream=stream,
+        argv=_args(media, stream, send, padded=False),
+        offset_ms=audio_offset_ms(info, stream),
+        delay_in_head=False,
+        running=None,
+        probed=True,
+    )
