@@ -58,6 +58,14 @@ def _args(media: Path, stream: AudioStream | None, send: str, *, padded: bool, r
     return mp4_args(media, stream, report=report)
 
 
+def first_args(media: Path, send: str) -> list[str] | None:
+    """The first ffmpeg command for ``media`` (ffmpeg's own pick of stream, reporting its input), or None for a
+    file that goes to ffprobe first. ``transcribe`` starts it early (:mod:`funasr_subs.early`)."""
+    if media.suffix.lower() in PROBED_SUFFIXES:
+        return None
+    return _args(media, None, send, padded=True, report=True)
+
+
 async def open_audio(
     media: Path,
     send: str,
@@ -70,17 +78,23 @@ async def open_audio(
     """Find out what ``media`` holds and choose its audio (see the module docstring). ``started()`` is called once
     ffmpeg (or ffprobe) runs: work started there overlaps its start-up. Raises NotMediaError, NoAudioError, or
     whatever ``vet`` raises; never leaves an ffmpeg running when it raises."""
-    if media.suffix.lower() in PROBED_SUFFIXES:
+    argv = first_args(media, send)
+    if argv is None:
         started()
         return await _probed(media, send, track, prefer, vet)
-    running = FfmpegStream(
-        _args(media, None, send, padded=True, report=True), media, chunk_bytes=chunk_bytes, report=True
-    )
+    running = FfmpegStream(argv, media, chunk_bytes=chunk_bytes, report=True)
     await running.__aenter__()
     try:
         started()
         report = await running.report()
         info = report.info
+        log.debug(
+            "%s: ffmpeg reports %s, %d audio stream(s), took #%s",
+            media,
+            info.format_name,
+            len(info.audio),
+            report.mapped,
+        )
         if not info.audio:
             raise NoAudioError("has no audio stream: nothing to transcribe", path=media)
         if not report.timeline_known or (send == "pcm" and info.start_ms > 0):

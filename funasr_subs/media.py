@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import ffmpeg
 
-from funasr_subs import ffreport
+from funasr_subs import early, ffreport
 from funasr_subs.aio import bounded
 from funasr_subs.errors import (
     CorruptMediaError,
@@ -457,7 +457,7 @@ class FfmpegStream:
         self.expect_bytes = expect_bytes  # PCM: what a whole decode yields; a damaged file falls well short
         self.head_filter = head_filter  # applied to the first chunk only (the mp4 head: see mp4head)
         self.bytes_read = 0
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | early.Adopted | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_task: asyncio.Task[None] | None = None
         self.stall_timeout = STALL_TIMEOUT
@@ -470,6 +470,11 @@ class FfmpegStream:
         if self._proc is not None:  # started already (to read its report): handed over as it is
             return self
         log.debug("running %s", self.argv)
+        started = early.take(self.media, self.argv)  # the same command, started during start-up
+        if started is not None:
+            self._proc = await early.adopt(started, self.chunk_bytes)
+            self._stderr_task = asyncio.create_task(self._drain_stderr())
+            return self
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv,
@@ -602,7 +607,7 @@ class FfmpegStream:
             await asyncio.wait({task})
 
     @staticmethod
-    async def _drain_and_reap(proc: asyncio.subprocess.Process) -> None:
+    async def _drain_and_reap(proc: asyncio.subprocess.Process | early.Adopted) -> None:
         if proc.stdout is not None:
             while await proc.stdout.read(1 << 16):
                 pass

@@ -165,3 +165,38 @@ def test_one_ffmpeg_and_no_ffprobe_per_file_even_with_the_skip_rules(
     for name, probes, runs in (("a.mkv", 0, 1), ("b.mp4", 0, 1), ("c.ts", 1, 1), ("d.mkv", 0, 2)):
         assert len([ln for ln in lines if f"{name}: running ffprobe" in ln]) == probes, done.stderr
         assert len([ln for ln in lines if "running ['" in ln and f"{name}'" in ln]) == runs, done.stderr
+
+
+def _ffmpeg_children_of(path: Path) -> list[str]:
+    """ffmpeg processes still running on ``path`` (read from /proc)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"ffmpeg") and str(path).encode() in argv:
+            found.append(pid)
+    return found
+
+
+def test_the_first_files_ffmpeg_starts_during_start_up_and_a_skipped_ones_is_stopped(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    """ffmpeg runs while the pipeline is imported; the job takes that very process over. A file that turns out
+    to need no work (a subtitle of the user's in the way) leaves no ffmpeg behind."""
+    from tests.media import make_media
+
+    media = make_media(tmp_path / "a.mkv", bursts=[(500, 800)], duration_ms=2500)
+    other = make_media(tmp_path / "b.mkv", bursts=[(500, 800)], duration_ms=2500)
+    (tmp_path / "b.zh.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nmine\n", encoding="utf-8")
+    done = cli("transcribe", "-vv", "--jobs", "2", "--server", funasr_server.url, str(media), str(other))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    for path in (media, other):
+        assert any(f"{path}: ffmpeg started early" in ln for ln in lines), done.stderr
+    assert any(f"{media}: ffmpeg started early taken over" in ln for ln in lines), done.stderr
+    assert not any(f"{other}: ffmpeg started early taken over" in ln for ln in lines), done.stderr
+    assert (tmp_path / "a.zh.srt").exists() and "mine" in (tmp_path / "b.zh.srt").read_text(encoding="utf-8")
+    assert len(funasr_server.files) == 1
+    assert _ffmpeg_children_of(other) == [] and _ffmpeg_children_of(media) == []

@@ -153,17 +153,40 @@ class _Bars:
         return progress, close
 
 
-def _probe_ahead(media: Path, settings: Settings) -> None:
-    """Start the ffprobe of a file that will run soon (skipped when its sidecar is newer: probably up to date)."""
-    from funasr_subs.media import probe_ahead
+def _probably_up_to_date(media: Path, settings: Settings) -> bool:
+    """A sidecar newer than the media, and no --overwrite: the file will probably be skipped."""
     from funasr_subs.sidecar import sidecar_path_for
 
+    if settings.overwrite:
+        return False
     try:
-        if sidecar_path_for(media, settings.output_dir).stat().st_mtime_ns >= media.stat().st_mtime_ns:
-            return
+        return sidecar_path_for(media, settings.output_dir).stat().st_mtime_ns >= media.stat().st_mtime_ns
     except OSError:
-        pass
-    probe_ahead(media)
+        return False
+
+
+def _probe_ahead(media: Path, settings: Settings) -> None:
+    """Start the ffprobe of a file that will run soon and needs one (skipped when its sidecar is newer: probably up
+    to date)."""
+    from funasr_subs.media import probe_ahead
+
+    if not _probably_up_to_date(media, settings):
+        probe_ahead(media)
+
+
+def _start_early(media: Path, settings: Settings) -> None:
+    """One of the first files: its ffmpeg (or, for MPEG-TS and the like, its ffprobe) starts now, while the rest of
+    the program loads; the job takes it over (see funasr_subs.early)."""
+    from funasr_subs import early
+    from funasr_subs.audio import first_args
+
+    if _probably_up_to_date(media, settings) or not media.is_file():
+        return
+    argv = first_args(media, settings.send)
+    if argv is None:
+        _probe_ahead(media, settings)
+    else:
+        early.start(media, argv)
 
 
 def _process(
@@ -243,9 +266,11 @@ def transcribe_all(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        from funasr_subs import early
         from funasr_subs.media import drop_probes_ahead
 
         drop_probes_ahead()
+        early.drop()
         bars.overall.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -394,10 +419,8 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
-    from funasr_subs.media import probe_ahead
-
-    for media in media_files[: settings.jobs]:  # their ffprobe runs while the pipeline (websockets, ...) is imported
-        probe_ahead(media)
+    for media in media_files[: settings.jobs]:  # their ffmpeg starts while the pipeline (websockets, ...) is imported
+        _start_early(media, settings)
     bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
     return transcribe_all(
         media_files,
