@@ -96,6 +96,9 @@ def test_fault1_a_signal_gets_through_while_the_upload_is_stalled(
         proc = popen_cli("transcribe", "--server", server.url, "--reply-timeout", "600", str(media), env=env)
         try:
             assert server.accepted.wait(30)
+            # the job's connection, after the check of the server before the batch (an ffmpeg started early may
+            # sleep on its full pipe before that: the job has not taken it yet)
+            wait_until(lambda: server.handshakes >= 2, 30, "the job to connect")
             # the stall is complete when ffmpeg sleeps writing its pipe: our reader stopped (back-pressure)
             wait_until(lambda: blocked_writing_a_pipe(proc.pid), 30, "ffmpeg to block on its full pipe")
             proc.send_signal(sig)

@@ -179,10 +179,14 @@ def _start_early(media: Path, settings: Settings) -> None:
     the program loads; the job takes it over (see funasr_subs.early)."""
     from funasr_subs import early
     from funasr_subs.audio import first_args
+    from funasr_subs.errors import FunasrSubsError
 
     if _probably_up_to_date(media, settings) or not media.is_file():
         return
-    argv = first_args(media, settings.send)
+    try:
+        argv = first_args(media, settings.send)
+    except FunasrSubsError:  # ffmpeg not installed: the job says so, with the file's name
+        return
     if argv is None:
         _probe_ahead(media, settings)
     else:
