@@ -115,7 +115,7 @@ def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
 def is_up_to_date(media_path: Path | str, settings: Settings) -> bool:
     """True when every requested subtitle exists and the sidecar matches the media's current size and mtime."""
     media = Path(media_path)
-    sidecar = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    sidecar = try_read_sidecar(sidecar_path_for(media, settings.output_dir), reply=False)
     if sidecar is None or not sidecar.matches(media):
         return False
     return all(p.exists() for p in output_paths(media, settings).values())
@@ -152,7 +152,7 @@ def skip_reason(media_path: Path | str, settings: Settings, *, rules: bool = Tru
     file would be skipped, or None when it would be transcribed (``--dry-run``). ``rules``: the skip rules too
     (they probe the file); ``transcribe`` does a file they reject, so its dry run leaves them out."""
     media = Path(media_path)
-    previous = try_read_sidecar(sidecar_path_for(media, settings.output_dir))
+    previous = try_read_sidecar(sidecar_path_for(media, settings.output_dir), reply=False)
     reason = _skip_reason(media, settings, previous)
     if reason is None and rules:
         try:
@@ -466,7 +466,7 @@ def _generate(
             raise NotMediaError("is not a regular file (a folder, named pipe or device): give a media file", path=media)
         raise MediaNotFoundError("file not found: check the path", path=media)
     side_path = sidecar_path_for(media, settings.output_dir)
-    previous = try_read_sidecar(side_path)
+    previous = try_read_sidecar(side_path, reply=False)  # what it wrote and when; its reply is not needed
     targets = output_paths(media, settings)
     for target in (side_path, *targets.values()):  # before the server's time is spent: names that cannot be written
         check_name_fits(target)

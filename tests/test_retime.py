@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import pysubs2
 import pytest
 
 from funasr_subs.cli import main
+from funasr_subs.errors import BadInputError
 from funasr_subs.model import Cue
 from funasr_subs.sidecar import Sidecar, read_sidecar
 from funasr_subs.writers import digest, render
@@ -177,3 +179,48 @@ def test_retime_after_a_real_transcription(funasr_server: FunasrTestServer, tmp_
     for (s0, _, _), (s1, e1, _) in zip(before, after, strict=True):
         assert abs(s1 - s0) <= 20 and s1 % 40 == 0 and e1 % 40 == 0
     assert min(abs(s - 2000) for s, _, _ in after) <= 120  # burst at 1.0 s + 1.0 s audio delay
+
+
+def test_a_sidecar_read_without_its_reply_says_the_same_about_everything_else(tmp_path: Path) -> None:
+    reply = {"text": "你好。", "stamp_sents": [{"text_seg": "你 好", "punc": "。", "ts_list": [[0, 200], [200, 400]]}]}
+    side = Sidecar(
+        reply=reply,
+        offset_ms=-21,
+        duration_ms=5000,
+        media_name="a.mkv",
+        media_size=7,
+        media_mtime_ns=9,
+        settings={"max_cps": 9},
+        outputs={"a.zh.srt": ["d1"]},
+    )
+    new = tmp_path / "new.funasr.json"
+    new.write_text(side.to_json(), encoding="utf-8")
+    old = tmp_path / "old.funasr.json"  # as sidecars were written before: the whole file indented
+    old.write_text(json.dumps(json.loads(side.to_json()), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    for path in (new, old):
+        whole, head = read_sidecar(path), read_sidecar(path, reply=False)
+        assert whole.reply == reply and head.reply == {}
+        for field in ("offset_ms", "duration_ms", "media_name", "media_size", "media_mtime_ns", "settings", "outputs"):
+            assert getattr(head, field) == getattr(whole, field), field
+    cut = tmp_path / "cut.funasr.json"  # cut short in the reply: not taken for a good sidecar by either read
+    cut.write_text(side.to_json()[:-20], encoding="utf-8")
+    for reply_too in (True, False):
+        with pytest.raises(BadInputError, match="damaged"):
+            read_sidecar(cut, reply=reply_too)
+
+
+def test_a_reply_read_as_text_is_written_back_as_it_was_and_only_with_that_reply(tmp_path: Path) -> None:
+    reply = {"text": "你好。", "stamp_sents": [{"text_seg": "你 好", "punc": "。", "ts_list": [[0, 200], [200, 400]]}]}
+    path = tmp_path / "a.funasr.json"
+    path.write_text(Sidecar(reply=reply, media_name="a.mkv").to_json(), encoding="utf-8")
+    read = read_sidecar(path)
+    assert read.reply_text is not None and json.loads(read.reply_text[1]) == reply
+    again = Sidecar(**{f: getattr(read, f) for f in ("reply", "media_name", "reply_text")}, outputs={"a.srt": ["x"]})
+    assert json.loads(again.to_json())["reply"] == reply
+    other = {"text": "再见。", "timestamp": "[[0,300],[300,600]]"}
+    swapped = dataclasses.replace(read, reply=other)  # the text read belongs to the old reply: not written
+    assert json.loads(swapped.to_json())["reply"] == other
+    hand = tmp_path / "hand.funasr.json"  # the reply not last (edited by hand): read, but encoded anew
+    hand.write_text('{\n "reply": {"text": "x"},\n "media": {"name": "a.mkv"}\n}\n', encoding="utf-8")
+    edited = read_sidecar(hand)
+    assert edited.reply_text is None and json.loads(edited.to_json())["reply"] == {"text": "x"}

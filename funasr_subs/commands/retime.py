@@ -138,7 +138,8 @@ def _from_sidecar(path: Path, sidecar: Sidecar) -> Source:
     return Source(path, transcript, naming=path.parent / stem_name, sidecar_path=path, sidecar=sidecar)
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path) -> tuple[Any, str]:
+    """The parsed file and its text."""
     try:
         text = read_regular_text(path, MAX_SIDECAR_BYTES, encoding="utf-8-sig")
     except FileNotFoundError:
@@ -149,8 +150,8 @@ def _load_json(path: Path) -> Any:
         raise BadInputError(f"cannot be read ({exc}): save it as UTF-8", path=path) from None
     try:
         if path.suffix.lower() == ".jsonl":
-            return [parse_json(line) for line in text.splitlines() if line.strip()]
-        return parse_json(text)
+            return [parse_json(line) for line in text.splitlines() if line.strip()], text
+        return parse_json(text), text
     except ValueError as exc:
         raise BadInputError(
             f"not valid JSON ({exc}): give a FunASR reply, a sidecar or a media file", path=path
@@ -163,7 +164,7 @@ def read_source(path: Path, output_dir: Path | None, output: Path | None = None)
         return _from_sidecar(path, read_sidecar(path))
     if path.suffix.lower() in (".json", ".jsonl"):
         folder = output.parent if output is not None else output_dir  # where the subtitles go
-        data = _load_json(path)
+        data, text = _load_json(path)
         if isinstance(data, dict) and isinstance(data.get("reply"), dict):
             return _from_sidecar(path, sidecar_from_dict(data, str(path)))
         if isinstance(data, list):
@@ -172,7 +173,7 @@ def read_source(path: Path, output_dir: Path | None, output: Path | None = None)
                 raise BadInputError("holds no FunASR reply", path=path)
             return _from_reply(path, {"session": replies}, parse_session(replies), folder)
         if isinstance(data, dict):
-            return _from_reply(path, data, _transcript_of(data), folder)
+            return _from_reply(path, data, _transcript_of(data), folder, text)
         raise BadInputError("not a FunASR reply or a sidecar", path=path)
     if path.is_dir():
         raise BadInputError("is a folder: give media files, sidecars or reply JSON files", path=path)
@@ -197,12 +198,14 @@ def read_source(path: Path, output_dir: Path | None, output: Path | None = None)
     )
 
 
-def _from_reply(path: Path, reply: dict[str, Any], transcript: Transcript, folder: Path | None) -> Source:
+def _from_reply(
+    path: Path, reply: dict[str, Any], transcript: Transcript, folder: Path | None, text: str = ""
+) -> Source:
     """A reply saved as JSON. What retime writes from it is recorded in ``<stem>.funasr.json`` in ``folder``, where
     the subtitles go (None: beside the reply), as for a media file, unless that name is another file's sidecar or
     the folder cannot be written."""
     side = sidecar_path_for(path, folder)
-    existing = try_read_sidecar(side)
+    existing = try_read_sidecar(side, reply=False)  # its outputs and settings: the reply is replaced
     taken = existing.media_name != path.name if existing is not None else side.exists() or side.is_symlink()
     if taken or not os.access(side.parent, os.W_OK):
         log.debug("%s belongs to another file: what is written from %s is not recorded", side, path)
@@ -215,6 +218,8 @@ def _from_reply(path: Path, reply: dict[str, Any], transcript: Transcript, folde
         media_size=st.st_size,
         media_mtime_ns=st.st_mtime_ns,
     )
+    if text:  # the file is this reply's JSON: the sidecar takes it as it is
+        sidecar = sidecar.with_reply_text(text.strip())
     return Source(path, transcript, naming=path, sidecar_path=side, sidecar=sidecar)
 
 
