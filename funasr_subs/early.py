@@ -14,6 +14,7 @@ import contextlib
 import logging
 import subprocess
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ def drop() -> None:
     with _lock:
         procs = list(_started.values())
         _started.clear()
+    stop(procs)
+
+
+def stop(procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Kill each of ``procs`` and collect it (its pipes read to their end)."""
     for proc in procs:
         with contextlib.suppress(OSError):
             proc.kill()

@@ -236,10 +236,7 @@ def drop_probes_ahead() -> None:
     with _ahead_lock:
         procs = list(_ahead.values())
         _ahead.clear()
-    for proc in procs:
-        with contextlib.suppress(OSError):
-            proc.kill()
-        proc.communicate()
+    early.stop(procs)
 
 
 def _taken(proc: subprocess.Popen[bytes], path: Path, timeout: float) -> tuple[int | None, bytes, bytes]:
