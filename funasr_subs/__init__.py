@@ -41,8 +41,8 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         TLSMismatchError,
         ToolMissingError,
     )
-    from funasr_subs.model import Cue, Token, Transcript
-    from funasr_subs.pipeline import CancelToken, ProgressCallback, Result, Timings, generate_subtitles, is_up_to_date
+    from funasr_subs.model import Cue, Result, Timings, Token, Transcript
+    from funasr_subs.pipeline import CancelToken, ProgressCallback, generate_subtitles, is_up_to_date
 
 #: Where each public name lives; a name is imported from there when it is first used.
 _HOMES = {
@@ -54,8 +54,8 @@ _HOMES = {
     "Transcript": "model",
     "CancelToken": "pipeline",
     "ProgressCallback": "pipeline",
-    "Result": "pipeline",
-    "Timings": "pipeline",
+    "Result": "model",
+    "Timings": "model",
     "generate_subtitles": "pipeline",
     "is_up_to_date": "pipeline",
     "decode_reply": "protocol",  # these three: importable from here as before, though not in __all__

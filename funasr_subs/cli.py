@@ -97,3 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+def run_hook() -> None:
+    """The ``funasr-subs-hook`` console script: ``funasr-subs hook`` for Sonarr/Radarr, which pass no arguments."""
+    sys.exit(main(["hook", *sys.argv[1:]]))

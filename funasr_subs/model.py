@@ -1,8 +1,11 @@
-"""Plain data that flows through the pipeline: tokens, transcripts and cues (times in integer milliseconds)."""
+"""Plain data that flows through the pipeline: tokens, transcripts and cues (times in integer milliseconds), and
+what a job ended with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +58,26 @@ class Cue:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class Timings:
+    probe_s: float = 0.0
+    transcribe_s: float = 0.0  # audio extraction + upload + waiting for the server's reply
+    write_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Result:
+    media: Path
+    status: Literal["done", "skipped"]
+    written: tuple[Path, ...] = ()  # subtitle files written (not the sidecar)
+    sidecar: Path | None = None
+    cues: tuple[Cue, ...] = ()
+    timings: Timings = Timings()
+    reason: str = ""  # why it was skipped
+
+    def written_names(self) -> str:
+        """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""
+        return ", ".join(p.name if p.parent == self.media.parent else str(p) for p in self.written)

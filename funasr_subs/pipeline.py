@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
 from funasr_subs.audio import Vet, open_audio
@@ -26,7 +26,7 @@ from funasr_subs.errors import (
 )
 from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
 from funasr_subs.mediainfo import MediaInfo
-from funasr_subs.model import Cue, Transcript
+from funasr_subs.model import Result, Timings, Transcript
 from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.names import shown
 from funasr_subs.progress import RecognitionWait
@@ -47,29 +47,6 @@ class CancelToken(Protocol):
     """Anything with ``is_set()`` (e.g. ``threading.Event``): when it returns True the job stops cleanly."""
 
     def is_set(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Timings:
-    probe_s: float = 0.0
-    transcribe_s: float = 0.0  # audio extraction + upload + waiting for the server's reply
-    write_s: float = 0.0
-    total_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Result:
-    media: Path
-    status: Literal["done", "skipped"]
-    written: tuple[Path, ...] = ()  # subtitle files written (not the sidecar)
-    sidecar: Path | None = None
-    cues: tuple[Cue, ...] = ()
-    timings: Timings = Timings()
-    reason: str = ""  # why it was skipped
-
-    def written_names(self) -> str:
-        """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""
-        return ", ".join(p.name if p.parent == self.media.parent else str(p) for p in self.written)
 
 
 @dataclass(frozen=True)

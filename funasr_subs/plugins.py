@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # importlib.metadata (~30 ms) is imported when plugins are first looked for, not with the pipeline
     import importlib.metadata
 
-    from funasr_subs.pipeline import Result
+    from funasr_subs.model import Result
 
 log = logging.getLogger(__name__)
 

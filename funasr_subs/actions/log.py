@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from funasr_subs.check import cue_count
 
 if TYPE_CHECKING:
-    from funasr_subs.pipeline import Result
+    from funasr_subs.model import Result
 
 log = logging.getLogger(__name__)
 

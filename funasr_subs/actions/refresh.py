@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from funasr_subs.errors import FunasrSubsError
 
 if TYPE_CHECKING:
-    from funasr_subs.pipeline import Result
+    from funasr_subs.model import Result
     from funasr_subs.service.config import ServiceConfig
 
 log = logging.getLogger(__name__)

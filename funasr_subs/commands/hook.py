@@ -107,15 +107,6 @@ def called_by_arr(environ: Mapping[str, str]) -> bool:
     return any(key.lower() in EVENT_VARIABLES for key in environ)
 
 
-def console() -> None:
-    """The ``funasr-subs-hook`` console script: ``funasr-subs hook`` for Sonarr/Radarr, which pass no arguments."""
-    import sys
-
-    from funasr_subs.cli import main
-
-    sys.exit(main(["hook", *sys.argv[1:]]))
-
-
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file, split_streams=True)
     media, inline = args.hook_media, args.hook_inline

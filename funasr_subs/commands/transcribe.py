@@ -21,7 +21,7 @@ from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
     from funasr_subs.config import Settings
-    from funasr_subs.pipeline import Result
+    from funasr_subs.model import Result
     from funasr_subs.recognition.pool import Pool
 
 log = logging.getLogger(__name__)

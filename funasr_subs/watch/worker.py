@@ -26,7 +26,8 @@ from funasr_subs.errors import (
     TLSMismatchError,
     ToolMissingError,
 )
-from funasr_subs.pipeline import CancelToken, Result
+from funasr_subs.model import Result
+from funasr_subs.pipeline import CancelToken
 from funasr_subs.progress import ProgressLog
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.scan import HotwordsLookup, root_of
