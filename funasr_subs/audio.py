@@ -87,6 +87,9 @@ async def open_audio(
     try:
         started()
         report = await running.report()
+        if report is None:  # an ffmpeg whose report this reader does not understand: ffprobe says it
+            await running.close()
+            return await _probed(media, send, track, prefer, vet)
         info = report.info
         log.debug(
             "%s: ffmpeg reports %s, %d audio stream(s), took #%s",

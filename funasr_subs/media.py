@@ -505,18 +505,22 @@ class FfmpegStream:
         finally:
             self._header_done.set()
 
-    async def report(self) -> ffreport.Report:
+    async def report(self) -> ffreport.Report | None:
         """What ffmpeg reported about its input (started with ``report=True``); NotMediaError when it could not read
-        the file at all. Waits for the stream mapping (or ffmpeg's end), within the stall timeout."""
+        the file at all; None when it runs but printed nothing this version of the reader understands (the caller
+        asks ffprobe instead). Waits for the stream mapping (or ffmpeg's end), within the stall timeout."""
         assert self._report and self._proc is not None
         await self._bounded(self._header_done.wait(), "reported nothing about the file")
         found = ffreport.parse_report(self.media, self._header)
-        if found is None:
-            if self._proc.returncode is None:
-                await self._bounded(self._proc.wait(), "did not exit after a failed start")
-            detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {self._proc.returncode}"
-            raise NotMediaError(f"not a media file ffmpeg can read ({detail})", path=self.media)
-        return found
+        if found is not None:
+            return found
+        if self._proc.returncode is None and self._stderr_task is not None and self._stderr_task.done():
+            await self._bounded(self._proc.wait(), "did not exit after a failed start")  # its stderr ended
+        if self._proc.returncode in (None, 0):
+            log.debug("%s: no input report understood in ffmpeg's output", self.media)
+            return None
+        detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {self._proc.returncode}"
+        raise NotMediaError(f"not a media file ffmpeg can read ({detail})", path=self.media)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Chunks of ``chunk_bytes`` (the last one shorter); CorruptMediaError when ffmpeg fails."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from funasr_subs import ffreport
-from funasr_subs.media import parse_probe, pcm_args
+from funasr_subs.errors import NotMediaError
+from funasr_subs.media import FfmpegStream, parse_probe, pcm_args
 from funasr_subs.mediainfo import MediaInfo
 from tests.media import make_media, make_multi_audio, make_tagged_media
 
@@ -129,3 +132,20 @@ def test_mpeg_ts_and_late_starting_containers_are_left_to_ffprobe() -> None:
     song += ["  Stream #0:0: Audio: mp3, 44100 Hz, stereo, fltp, 128 kb/s"]
     found = ffreport.parse_report(Path("x.mp3"), song)
     assert found is not None and found.timeline_known  # one stream: its audio starts where the file does
+
+
+def _report_of(argv: list[str]) -> ffreport.Report | None:
+    async def run() -> ffreport.Report | None:
+        async with FfmpegStream(argv, Path("x.mkv"), chunk_bytes=1024, report=True) as stream:
+            return await stream.report()
+
+    return asyncio.run(run())
+
+
+def test_a_report_this_reader_does_not_understand_is_none_and_a_failed_start_is_not_media() -> None:
+    # a running program that prints a mapping but no input dump: None (the job then asks ffprobe), not a hang
+    odd = "import sys, time; sys.stderr.write('[info] Stream mapping:\\n[info]   Stream #0:0 -> #0:0 (copy)\\n')"
+    assert _report_of([sys.executable, "-c", odd + "; sys.stderr.flush(); time.sleep(30)"]) is None
+    failed = "import sys; sys.stderr.write('[error] x.mkv: Invalid data found when processing input\\n'); sys.exit(1)"
+    with pytest.raises(NotMediaError, match="Invalid data found"):
+        _report_of([sys.executable, "-c", failed])
