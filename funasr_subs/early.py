@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,7 +34,10 @@ def _key(path: Path, argv: list[str]) -> _Key | None:
 
 
 def start(path: Path, argv: list[str]) -> None:
-    """Start ``argv`` (an ffmpeg command for ``path``) now, for a job to take over later."""
+    """Start ``argv`` (an ffmpeg command for ``path``) now, for a job to take over later. Not on Windows, whose
+    event loop cannot read the pipes of a process it did not start."""
+    if sys.platform == "win32":
+        return
     key = _key(path, argv)
     if key is None:
         return
