@@ -100,8 +100,10 @@ async def open_audio(
         )
         if not info.audio:
             raise NoAudioError("has no audio stream: nothing to transcribe", path=media)
-        if not report.timeline_known or (send == "pcm" and info.start_ms > 0):
-            # the padding counts from 0 (see media.pcm_args): a container that starts later needs its offsets
+        if not report.timeline_known or (send == "pcm" and info.start_ms != 0):
+            # the padding counts from the container's start at 0 (see media.pcm_args). A container that starts
+            # elsewhere (an MP3's encoder delay, an Opus pre-skip or a video stream before 0) gets its offsets from
+            # ffprobe's per-stream start times, as it always has
             log.debug(
                 "%s: %s starting at %d ms: its audio start comes from ffprobe", media, info.format_name, info.start_ms
             )

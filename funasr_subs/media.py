@@ -372,25 +372,24 @@ def pcm_args(
 ) -> list[str]:
     """ffmpeg argv: the chosen audio stream (None: the one ffmpeg picks) decoded to 16 kHz mono s16le on stdout.
     ``pad_start``: an audio stream that starts after the container does is preceded by that much silence, so the
-    audio sent is on the player's timeline (for containers that start at 0 or before, whose timeline ffmpeg keeps:
-    see ffreport)."""
+    audio sent is on the player's timeline (for containers that start at 0 and whose timeline ffmpeg keeps: see
+    ffreport and audio)."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args(report=report)
-    node, options = _source(stream, copyts=pad_start)
+    node, options = _source(stream)
     if pad_start:
         # first_pts=0: silence up to the first sample's time. min_hard_comp: only there; a gap later on (a damaged
-        # stretch) is not filled, so a decode that falls short still shows. copyts (with the _source): times as the
-        # file has them, so an Opus pre-skip (a negative container start) is not padded as if it were a delay
+        # stretch) is not filled, so a decode that falls short still shows
         options["af"] = "aresample=first_pts=0:min_hard_comp=86400"
     # flush_packets 0: whole 32 KiB buffers reach the pipe, not one write per ~1 KiB packet (30x fewer wake-ups)
     out = node.output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, flush_packets=0, **options)
     return _with_input(out.compile(cmd=cmd), path)
 
 
-def _source(stream: AudioStream | None, *, copyts: bool = False) -> tuple[Any, dict[str, Any]]:
+def _source(stream: AudioStream | None) -> tuple[Any, dict[str, Any]]:
     """The input node and output options taking ``stream``; None: ffmpeg's own pick (the default-flagged audio
     stream, then the one with most channels, as select_audio(…, None) does), with video, subtitles and data left
-    out. ``copyts``: the input's timestamps kept as they are (not moved to start at 0)."""
-    source = ffmpeg.input(_INPUT, copyts=None) if copyts else ffmpeg.input(_INPUT)
+    out."""
+    source = ffmpeg.input(_INPUT)
     if stream is not None:
         return source[f"a:{stream.position}"], {}
     return source, {"vn": None, "sn": None, "dn": None}
