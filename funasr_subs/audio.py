@@ -100,27 +100,27 @@ async def open_audio(
         )
         if not info.audio:
             raise NoAudioError("has no audio stream: nothing to transcribe", path=media)
-        if not report.timeline_known or (send == "pcm" and info.start_ms != 0):
-            # the padding counts from the container's start at 0 (see media.pcm_args). A container that starts
-            # elsewhere (an MP3's encoder delay, an Opus pre-skip or a video stream before 0) gets its offsets from
-            # ffprobe's per-stream start times, as it always has
-            log.debug(
-                "%s: %s starting at %d ms: its audio start comes from ffprobe", media, info.format_name, info.start_ms
-            )
+        # the padding counts from the container's start at 0 (see media.pcm_args); a container that starts
+        # elsewhere (an MP3's encoder delay, an Opus pre-skip, a video stream before 0) is not padded: with one
+        # stream its audio starts where the file does, with more the offsets come from ffprobe, as they always have
+        alone = len(info.audio) == 1 and info.streams == 1
+        padded = send == "pcm" and info.start_ms == 0
+        if not report.timeline_known or (send == "pcm" and info.start_ms != 0 and not alone):
+            log.debug("%s: %s from %d ms: the audio start comes from ffprobe", media, info.format_name, info.start_ms)
             await running.close()
             return await _probed(media, send, track, prefer, vet)
         vet(info)
         wanted = track if track is not None else prefer(info)
         mapped = next((a for a in info.audio if a.index == report.mapped), None)
         stream = mapped if wanted is None and mapped is not None else select_audio(info, wanted)
-        keep = stream is mapped and (send == "pcm" or stream.codec == "aac")
-        if not keep:  # another stream, or a codec the mp4 upload needs other options for
-            log.debug("%s: ffmpeg took stream %s; %s is wanted: started again", media, report.mapped, stream.index)
+        keep = stream is mapped and (padded if send == "pcm" else stream.codec == "aac")
+        if not keep:  # another stream, a codec the mp4 upload needs other options for, or no padding after all
+            log.debug("%s: ffmpeg started again for stream #%s (it took #%s)", media, stream.index, report.mapped)
             await running.close()
         return Opened(
             info=info,
             stream=stream,
-            argv=_args(media, stream, send, padded=True),
+            argv=_args(media, stream, send, padded=padded),
             offset_ms=0,
             delay_in_head=send == "mp4",
             running=running if keep else None,

@@ -155,14 +155,15 @@ def test_one_ffmpeg_and_no_ffprobe_per_file_even_with_the_skip_rules(
     make_media(tmp_path / "a.mkv", duration_ms=2500)
     make_media(tmp_path / "b.mp4", duration_ms=2500)
     make_media(tmp_path / "c.ts", duration_ms=2500)
+    make_media(tmp_path / "e.mp3", duration_ms=2500)  # starts at ~23 ms (encoder delay): decoded again unpadded
     # the Chinese track is not ffmpeg's pick: the first ffmpeg is stopped after its report, one more decodes
     make_multi_audio(tmp_path / "d.mkv", [("eng", [(500, 800)]), ("chi", [(1500, 800)])], duration_ms=2500)
     done = cli("watch", "--once", "-vv", "--settle", "0", "--state-dir", str(tmp_path / "state"),
                "--server", funasr_server.url, str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert len(funasr_server.files) == 4
+    assert len(funasr_server.files) == 5
     lines = done.stderr.splitlines()
-    for name, probes, runs in (("a.mkv", 0, 1), ("b.mp4", 0, 1), ("c.ts", 1, 1), ("d.mkv", 0, 2)):
+    for name, probes, runs in (("a.mkv", 0, 1), ("b.mp4", 0, 1), ("c.ts", 1, 1), ("d.mkv", 0, 2), ("e.mp3", 0, 2)):
         assert len([ln for ln in lines if f"{name}: running ffprobe" in ln]) == probes, done.stderr
         assert len([ln for ln in lines if "running ['" in ln and f"{name}'" in ln]) == runs, done.stderr
 
