@@ -8,8 +8,8 @@ audio start comes out of the same run: PCM is padded with silence to the contain
 carries it as an empty edit (read from its head: :mod:`funasr_subs.mp4head`).
 
 Containers whose timestamps ffmpeg shifts (MPEG-TS/PS, FLV: ``media.PROBED_SUFFIXES``, or any file whose report
-shows such a container) are probed by ffprobe first, as before: its stream start times are the only reliable
-source there.
+shows such a container) are probed by ffprobe, as before: its stream start times are the only reliable source
+there. So is, for PCM, a file of several streams whose container does not start at 0 (padding counts from 0).
 """
 
 from __future__ import annotations
