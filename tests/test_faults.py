@@ -588,15 +588,22 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
+def _watch_with_folders(
+    tmp_path: Path, url: str, root: Path, folders: int
+) -> tuple[subprocess.Popen[str], StderrLines]:
+    """``watch`` on ``root`` holding ``folders`` empty folders, with room for 200 inotify watches."""
+    for i in range(folders):
+        (root / f"d{i:03}").mkdir(parents=True)
+    argv = with_inotify_watch_limit(200, _watch_argv(tmp_path / "state", url, root))
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, errors="replace", env=clean_env(tmp_path))
+    return proc, StderrLines(proc)
+
+
 def test_fault8_folders_past_the_inotify_limit_mean_polling_said_so(
     funasr_server: FunasrTestServer, tmp_path: Path
 ) -> None:
     root = tmp_path / "lib"
-    for i in range(301):
-        (root / f"d{i:03}").mkdir(parents=True)
-    argv = with_inotify_watch_limit(200, _watch_argv(tmp_path / "state", funasr_server.url, root))
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, errors="replace", env=clean_env(tmp_path))
-    lines = StderrLines(proc)
+    proc, lines = _watch_with_folders(tmp_path, funasr_server.url, root, 301)
     try:
         warning = lines.wait_for("cannot watch with inotify")
         assert "102 folder(s) got no watch" in warning and "max_user_watches" in warning, warning
@@ -609,11 +616,7 @@ def test_fault8_folders_made_later_past_the_limit_switch_to_polling(
     funasr_server: FunasrTestServer, tmp_path: Path
 ) -> None:
     root = tmp_path / "lib"
-    for i in range(100):
-        (root / f"d{i:03}").mkdir(parents=True)
-    argv = with_inotify_watch_limit(200, _watch_argv(tmp_path / "state", funasr_server.url, root))
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, errors="replace", env=clean_env(tmp_path))
-    lines = StderrLines(proc)
+    proc, lines = _watch_with_folders(tmp_path, funasr_server.url, root, 100)
     try:
         assert "(inotify)" in lines.wait_for("watching ")
         lines.wait_for("scanned ")

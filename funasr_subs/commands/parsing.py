@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
+
+#: The longest time an option takes: a day (longer settle, poll, grace or progress values are mistakes).
+MAX_SECONDS = 86_400.0
+
+
+def seconds(value: str) -> float:
+    """An argparse ``type``: a number of seconds from 0 to :data:`MAX_SECONDS`."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    if not math.isfinite(number) or number > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range: give seconds from 0 to {MAX_SECONDS:g}")
+    return number
 
 
 class Parser(argparse.ArgumentParser):

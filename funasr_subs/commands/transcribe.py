@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
+from funasr_subs.commands.parsing import seconds
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
 from funasr_subs.names import shown
 from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
@@ -59,23 +60,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--progress-every",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_EVERY_S,
         metavar="S",
         help=f"without a terminal: a progress line per running file every S seconds ({DEFAULT_EVERY_S:g}; 0 = none)",
     )
     add_transcribe_options(parser)
     parser.set_defaults(func=run)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return seconds
 
 
 def real_path(path: Path) -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
+from funasr_subs.commands.parsing import seconds
 from funasr_subs.config import Settings, default_state_dir
 from funasr_subs.errors import ConfigError
 from funasr_subs.progress import DEFAULT_EVERY_S
@@ -32,7 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "grace": 30.0,
     "progress_every": DEFAULT_EVERY_S,
 }
-MAX_SECONDS = 86_400.0  # a day: longer settle/poll/grace values are mistakes
 _WATCH_KEYS = frozenset(DEFAULTS) - {"jobs"} | {"once", "http", "dry_run"}
 
 HELP = """\
@@ -49,18 +48,6 @@ file's folder or any parent up to the watched folder is added to the request (ne
 See the queue with 'funasr-subs status'; requeue failures with 'funasr-subs retry'.
 Config file: a [watch] table may set settle, poll, jobs, state-dir, suffixes, grace and progress-every.
 """
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"{value!r} is out of range: give seconds from 0 to {MAX_SECONDS:g}")
-    return seconds
 
 
 def _suffixes(value: str) -> frozenset[str]:
@@ -101,8 +88,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="DIR", help="folders to watch")
     w = parser.add_argument_group("watching")
-    w.add_argument("--poll", type=_seconds, metavar="SECONDS", help="poll every SECONDS instead of inotify")
-    w.add_argument("--settle", type=_seconds, metavar="SECONDS", help="quiet time before a file is ready (5)")
+    w.add_argument("--poll", type=seconds, metavar="SECONDS", help="poll every SECONDS instead of inotify")
+    w.add_argument("--settle", type=seconds, metavar="SECONDS", help="quiet time before a file is ready (5)")
     add_state_dir_option(w)
     w.add_argument("--once", action="store_true", help="process the backlog and the queue, then exit")
     w.add_argument(
@@ -118,13 +105,13 @@ def register(subparsers: Any) -> None:
     )
     w.add_argument(
         "--grace",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="at SIGTERM/SIGINT, how long running jobs may finish before they are cancelled and requeued (30)",
     )
     w.add_argument(
         "--progress-every",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help=f"log a progress line on each running file every SECONDS ({DEFAULT_EVERY_S:g}; 0 = none)",
     )
@@ -149,7 +136,7 @@ def watch_table(config_path: Path | None) -> dict[str, Any]:
             raise ConfigError(f"config file [watch]: unknown setting {raw_key!r} (known: {', '.join(DEFAULTS)})")
         try:
             if key in ("settle", "poll", "grace", "progress_every"):
-                out[key] = _seconds(str(value))
+                out[key] = seconds(str(value))
             elif key == "jobs":
                 if isinstance(value, bool) or not 1 <= int(value) <= 256:
                     raise ValueError("use a whole number from 1 to 256")

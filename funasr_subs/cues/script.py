@@ -9,7 +9,7 @@ built once per process and script.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 Script = Literal["hans", "hant", "tw", "hk"]
@@ -54,16 +54,23 @@ def convert(text: str, script: Script) -> str:
 
 
 def convert_pieces(pieces: Sequence[str], script: Script) -> list[str]:
-    """Each piece converted with the context of the whole: the joined text is converted at once (phrases that
-    cross pieces convert as phrases); when that changes the length, each piece is converted on its own."""
-    if script == "hans" or not pieces:
+    """Each piece in ``script``, converted with the context of the whole (see :func:`map_pieces`)."""
+    if script == "hans":
         return list(pieces)
-    whole = convert("".join(pieces), script)
-    if len(whole) == sum(len(p) for p in pieces):
-        out: list[str] = []
-        pos = 0
-        for piece in pieces:
-            out.append(whole[pos : pos + len(piece)])
-            pos += len(piece)
-        return out
-    return [convert(p, script) for p in pieces]
+    return map_pieces(pieces, lambda text: convert(text, script))
+
+
+def map_pieces(pieces: Sequence[str], change: Callable[[str], str]) -> list[str]:
+    """Each piece changed with the context of the whole: the joined text is changed at once (phrases that cross
+    pieces convert as phrases); when that changes the length, each piece is changed on its own."""
+    if not pieces:
+        return []
+    whole = change("".join(pieces))
+    if len(whole) != sum(len(p) for p in pieces):
+        return [change(p) for p in pieces]
+    out: list[str] = []
+    pos = 0
+    for piece in pieces:
+        out.append(whole[pos : pos + len(piece)])
+        pos += len(piece)
+    return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from funasr_subs.cues.script import to_simplified
+from funasr_subs.cues.script import map_pieces, to_simplified
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +69,6 @@ def normalise_all(texts: Sequence[str]) -> list[list[str]]:
     return [units(t) for t in done]
 
 
-def _simplified_pieces(texts: Sequence[str]) -> list[str]:
-    """Each text in Simplified script, converted in one pass when that keeps every text's length."""
-    whole = to_simplified("".join(texts))
-    if len(whole) != sum(len(t) for t in texts):
-        return [to_simplified(t) for t in texts]
-    out: list[str] = []
-    pos = 0
-    for t in texts:
-        out.append(whole[pos : pos + len(t)])
-        pos += len(t)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class TimedUnits:
     """The recognised side: units with the time of the token each came from (a token of several units is shared)."""
@@ -114,7 +101,7 @@ def timed_units(texts: Sequence[str], starts: Sequence[int], ends: Sequence[int]
     The numeral step may change the number of units (一百 → 100); the raw units and the normalised units are then
     aligned with rapidfuzz's opcodes: equal runs keep their times, a changed run shares the time of what it replaced.
     """
-    simple = _simplified_pieces(texts)
+    simple = map_pieces(texts, to_simplified)  # one OpenCC pass when that keeps every text's length
     raw_units: list[str] = []
     raw_start: list[int] = []
     raw_end: list[int] = []
