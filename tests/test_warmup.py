@@ -38,3 +38,31 @@ def test_warm_up_loads_what_the_cues_need_and_leaves_signals_to_the_main_thread(
     waited, loaded = out.splitlines()
     assert float(waited) < 30  # the handler ran in the main thread and woke its wait (not after the 60 s bound)
     assert loaded == "True True"
+
+
+MASK_CHILD = r"""
+import signal, threading, time
+from funasr_subs import warmup
+from funasr_subs.cues import lexicon
+
+gate = threading.Event()
+lexicon.load = lambda: gate.wait(30)  # hold the warm-up thread where the dictionary would load
+warmup.warm_up(chinese=True)
+thread = next(t for t in threading.enumerate() if t.name == "funasr-subs-warmup")
+blocked = False
+deadline = time.monotonic() + 30
+while not blocked and time.monotonic() < deadline:
+    with open(f"/proc/self/task/{thread.native_id}/status") as fh:
+        mask = int(next(line for line in fh if line.startswith("SigBlk:")).split()[1], 16)
+    blocked = all(mask >> (int(s) - 1) & 1 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+    if not blocked:
+        time.sleep(0.01)
+gate.set()
+thread.join(30)
+print(blocked)
+"""
+
+
+def test_the_warm_up_thread_blocks_the_signals_the_main_thread_handles() -> None:
+    done = subprocess.run([sys.executable, "-c", MASK_CHILD], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
