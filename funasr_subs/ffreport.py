@@ -21,9 +21,10 @@ from pathlib import Path
 from funasr_subs.mediainfo import AudioStream, MediaInfo
 
 #: Containers for which ffmpeg's timeline starts at the container's start, so that a late audio stream shows up as
-#: a late first timestamp (padded with silence, or an empty edit in the mp4 we send). MPEG-TS/PS and FLV shift
-#: timestamps at discontinuities: for those the offset still comes from ffprobe.
-TIMELINE_FORMATS = frozenset({"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", "avi"})
+#: a late first timestamp (padded with silence, or an empty edit in the mp4 we send); the two tested with late audio.
+#: Others (MPEG-TS/PS and FLV shift timestamps at discontinuities; AVI, ASF... untested) get offsets from ffprobe
+#: when they hold more than one stream.
+TIMELINE_FORMATS = frozenset({"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"})
 
 _LEVEL = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-fA-F]+\] )?\[(panic|fatal|error|warning|info)\] ?(.*)$")
 _INPUT = re.compile(r"^Input #0, (.+?), from '")
