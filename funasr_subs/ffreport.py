@@ -9,6 +9,13 @@ ffmpeg run both reports the media facts and decodes: the separate ffprobe start 
 What the report does not say: each stream's own start time (ffprobe's ``start_time``). The caller makes that up
 differently per send mode (a padded decode, the edit list of the mp4 we send), and only for containers whose
 timeline that is known to work for (:func:`timeline_known`); other inputs fall back to ffprobe.
+
+Tag values come from the file and are printed raw: a stream's language sits between the parentheses of its line
+(``Stream #0:1(Chinese (Simplified)): Audio: …``, with any parentheses, colons or newlines of its own). A line
+without a level prefix is the rest of the line before it (a newline inside a tag), so the reader
+(:class:`~funasr_subs.media.FfmpegStream`) joins it back, and the language is everything up to the last
+``): <kind>: `` of the line: the part after it is ffmpeg's own. A dump that names one stream twice (a stream in
+two programs, or a forged line) is not read: ffprobe, whose JSON cannot be forged, says what the file holds.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ TIMELINE_FORMATS = frozenset({"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"})
 _LEVEL = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-fA-F]+\] )?\[(panic|fatal|error|warning|info)\] ?(.*)$")
 _INPUT = re.compile(r"^Input #0, (.+?), from '")
 _DURATION = re.compile(r"^  Duration: (N/A|(\d+):(\d\d):(\d\d(?:\.\d+)?))(?:, start: (-?\d+(?:\.\d+)?))?")
-_STREAM = re.compile(r"^  Stream #0:(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\(([^()]*)\))?: (\w+): (.*)$")
+#: The kinds ffmpeg names (``avcodec_string``): the language before the last ``): <kind>: `` is the tag, whatever it
+#: holds (greedy, across a joined newline).
+_KINDS = "Video|Audio|Subtitle|Data|Attachment|Unknown"
+_STREAM = re.compile(rf"^  Stream #0:(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\((.*)\))?: ({_KINDS}): (.*)$", re.DOTALL)
 _MAPPING = re.compile(r"^  Stream #0:(\d+) -> #0:0\b")
 _CODEC = re.compile(r"^([0-9A-Za-z_]+)")
 _RATE = re.compile(r", (\d+) Hz\b")
@@ -44,11 +54,15 @@ class Line:
     text: str
 
 
+#: The level of a line ffmpeg printed without a prefix: the rest of the line before it (a newline inside a value).
+CONTINUED = "continued"
+
+
 def split_level(raw: str) -> Line:
-    """One line of ``-loglevel level+info`` output: its level and text (an unprefixed line counts as info)."""
+    """One line of ``-loglevel level+info`` output: its level and text (an unprefixed line is :data:`CONTINUED`)."""
     match = _LEVEL.match(raw)
     if match is None:
-        return Line("info", raw)
+        return Line(CONTINUED, raw)
     return Line(match.group(1), match.group(2))
 
 
@@ -124,6 +138,7 @@ def parse_report(path: Path, lines: Iterable[str]) -> Report | None:
     streams = 0
     mapped: int | None = None
     in_input = False
+    seen: set[int] = set()
     for line in lines:
         if format_name is None:
             if m := _INPUT.match(line):
@@ -145,6 +160,9 @@ def parse_report(path: Path, lines: Iterable[str]) -> Report | None:
                 start_ms = round(float(m.group(5)) * 1000)
         elif m := _STREAM.match(line):
             index, language, kind, details = int(m.group(1)), (m.group(2) or "").lower(), m.group(3), m.group(4)
+            if index in seen:
+                return None  # named twice: not read (see the module docstring)
+            seen.add(index)
             streams += "(attached pic)" not in details  # a cover picture has no timeline of its own
             if kind == "Audio":
                 audio.append(_audio(len(audio), index, language, details))

@@ -486,6 +486,7 @@ class FfmpegStream:
 
     async def _drain_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
+        joining = False  # the last line went into the report: an unprefixed line after it is its rest
         try:
             async for raw in self._proc.stderr:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -494,11 +495,17 @@ class FfmpegStream:
                         self._stderr.append(text.strip())
                     continue
                 line = ffreport.split_level(text)
+                if line.level == ffreport.CONTINUED:  # a newline inside a tag: the rest of the line before
+                    if joining and not self._header_done.is_set():
+                        self._header[-1] += "\n" + line.text
+                    continue
+                joining = False
                 if ffreport.is_problem(line):
                     if line.text.strip():
                         self._stderr.append(line.text.strip())
                 elif line.level == "info" and not self._header_done.is_set():
                     self._header.append(line.text)
+                    joining = True
                     if ffreport.is_mapping(line.text):
                         self._header_done.set()
         finally:

@@ -216,9 +216,11 @@ def make_tagged_media(
     duration_ms: int = 3000,
     *,
     default_audio: int = 0,
+    titles: Sequence[str] = (),
 ) -> Path:
     """A Matroska file with one audio stream per ``(language, bursts)`` (``""`` leaves it untagged) and one SubRip
-    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag."""
+    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag, audio
+    stream ``i`` the title ``titles[i]`` (any text: tests of odd tag values)."""
     path = Path(path)
     srt = path.with_name(path.stem + ".embedded-source.srt")
     srt.write_text("1\n00:00:00,500 --> 00:00:01,500\n字幕\n", encoding="utf-8")
@@ -234,6 +236,8 @@ def make_tagged_media(
         if lang:
             argv += [f"-metadata:s:a:{i}", f"language={lang}"]
         argv += [f"-disposition:a:{i}", "default" if i == default_audio else "0"]
+        if i < len(titles):
+            argv += [f"-metadata:s:a:{i}", f"title={titles[i]}"]
     for j, lang in enumerate(subtitles):
         argv += ["-map", f"{1 + len(audio) + j}:s", f"-metadata:s:s:{j}", f"language={lang}"]
     argv += ["-c:a", "aac", "-b:a", "96k", "-c:s", "srt", str(path)]

@@ -14,16 +14,16 @@ from funasr_subs import ffreport
 from funasr_subs.errors import NotMediaError
 from funasr_subs.media import FfmpegStream, parse_probe, pcm_args
 from funasr_subs.mediainfo import MediaInfo
+from tests.funasr_server import FunasrTestServer
 from tests.media import make_media, make_multi_audio, make_tagged_media
+from tests.test_hook import COMMAND
 
 
 def reported(path: Path) -> ffreport.Report:
-    """The report of a real ffmpeg run with the arguments transcribe uses (ffmpeg's own pick, padded, tagged)."""
-    argv = pcm_args(path, None, pad_start=True, report=True)
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=60)
-    lines = [ffreport.split_level(raw) for raw in done.stderr.decode("utf-8", "replace").splitlines()]
-    found = ffreport.parse_report(path, [ln.text for ln in lines if ln.level == "info"])
-    assert found is not None, done.stderr
+    """The report of a real ffmpeg run with the arguments transcribe uses (ffmpeg's own pick, padded, tagged), read
+    as transcribe reads it."""
+    found = _report_of(pcm_args(path, None, pad_start=True, report=True), path)
+    assert found is not None
     return found
 
 
@@ -37,6 +37,15 @@ def facts(info: MediaInfo) -> tuple[object, ...]:
     return info.format_name, info.start_ms, audio, info.subtitles, info.streams
 
 
+#: Tag values ffmpeg prints raw inside its report: parentheses, colons, newlines, text shaped like its own lines.
+ODD_TAGS = [
+    ("Chinese (Simplified)", [(500, 500)]),
+    ("x): Video: h264 (y", [(500, 500)]),
+    ("a\n  Stream #0:9(eng): Audio: aac", [(500, 500)]),
+    ("((", [(500, 500)]),
+]
+ODD_TITLES = ["a (b): c\n  Stream #0:7(jpn): Audio: opus", "Stream mapping:", "  Stream #0:3 -> #0:0 (x)", ")"]
+
 MAKERS = {
     "aac.mp4": lambda p: make_media(p, duration_ms=3000),
     "mp3-22050.mp3": lambda p: make_media(p, duration_ms=3000, sample_rate=22050),
@@ -46,6 +55,9 @@ MAKERS = {
     "two-languages.mkv": lambda p: make_multi_audio(p, duration_ms=4000),
     "tagged.mkv": lambda p: make_tagged_media(
         p, [("jpn", [(500, 500)]), ("", [(500, 500)]), ("chi", [(500, 500)])], ["chi", "eng"], default_audio=2
+    ),
+    "odd-tags.mkv": lambda p: make_tagged_media(
+        p, ODD_TAGS, ["Chinese (Traditional)"], titles=ODD_TITLES, default_audio=1
     ),
 }
 
@@ -134,9 +146,9 @@ def test_mpeg_ts_and_late_starting_containers_are_left_to_ffprobe() -> None:
     assert found is not None and found.timeline_known  # one stream: its audio starts where the file does
 
 
-def _report_of(argv: list[str]) -> ffreport.Report | None:
+def _report_of(argv: list[str], media: Path = Path("x.mkv")) -> ffreport.Report | None:
     async def run() -> ffreport.Report | None:
-        async with FfmpegStream(argv, Path("x.mkv"), chunk_bytes=1024, report=True) as stream:
+        async with FfmpegStream(argv, media, chunk_bytes=1024, report=True) as stream:
             return await stream.report()
 
     return asyncio.run(run())
@@ -149,3 +161,18 @@ def test_a_report_this_reader_does_not_understand_is_none_and_a_failed_start_is_
     failed = "import sys; sys.stderr.write('[error] x.mkv: Invalid data found when processing input\\n'); sys.exit(1)"
     with pytest.raises(NotMediaError, match="Invalid data found"):
         _report_of([sys.executable, "-c", failed])
+
+
+def test_a_stream_named_twice_is_left_to_ffprobe() -> None:
+    # a stream in two programs (MPEG-TS), or a line forged by a tag value holding a newline and a level prefix
+    twice = ["Input #0, mpegts, from 'x.ts':", "  Duration: 00:00:06.00, start: 1.480000, bitrate: 117 kb/s"]
+    twice += ["  Stream #0:0(chi): Audio: aac (LC), 44100 Hz, mono, fltp\n"] * 2
+    assert ffreport.parse_report(Path("x.ts"), twice) is None
+
+
+def test_odd_language_tags_through_the_cli(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    media = make_tagged_media(tmp_path / "film.mkv", ODD_TAGS[:1], titles=ODD_TITLES[:1])
+    done = subprocess.run([*COMMAND, "transcribe", "--server", funasr_server.url, str(media)], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 cue" in done.stderr and tmp_path.joinpath("film.zh.srt").exists()
