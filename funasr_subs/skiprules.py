@@ -7,13 +7,22 @@ Three rules, each on by default and switchable (``skip`` setting, ``--skip``):
   tagged, :func:`preferred_track` picks the model's (``chi``/``zho``/``cmn`` for a Chinese model).
 - ``embedded-subtitles``: the file already carries a subtitle stream tagged with the target language.
 - ``external-subtitles``: a subtitle file next to it is named for the target language in one of the usual ways
-  (``.chs.srt``, ``.zh-Hans.srt``, ``.chi.ass``, ``.sc.srt``, ``.简体.srt`` ...), other than the ones we write.
+  (``.chs.srt``, ``.zh-Hans.srt``, ``.zh_CN.srt``, ``.chi.ass``, ``.sc.srt``, ``.简体.srt`` ...), other than the
+  ones we write.
+
+A tag is read in the forms real files carry (:func:`languages`): ISO 639-1, 639-2/B and /T (``zh``, ``chi``,
+``zho``), BCP-47 with script and region, with ``_`` for ``-`` (``zh-Hans-CN``, ``zh_CN``), names (``Chinese
+(Simplified)``) and lists (``chi;eng``, ``chs&eng``): a tag names every language any of its parts names.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+
+import langcodes
 
 from funasr_subs.mediainfo import AudioStream, MediaInfo
 
@@ -64,6 +73,10 @@ NAMES: dict[str, frozenset[str]] = {
 }
 
 
+#: What separates the parts of one tag: ``chi;eng``, ``chs&eng``, ``zh, en``, ``Chinese (Simplified)``.
+_PARTS = re.compile(r"[\s;,/|&+()\[\]]+")
+
+
 @dataclass(frozen=True)
 class Skip:
     """Why a file is not worth transcribing: the rule and one line for the log and ``status``."""
@@ -72,18 +85,40 @@ class Skip:
     reason: str
 
 
+def _iso639_1(word: str) -> str | None:
+    """``chi``/``zho``/``zh-Hans-CN`` → ``zh``, ``ger`` → ``de`` (langcodes); None when it is no language tag."""
+    try:
+        return langcodes.Language.get(word).language
+    except ValueError:  # langcodes.LanguageTagError: not a language tag
+        return None
+
+
+@lru_cache(maxsize=4096)
+def languages(tag: str) -> frozenset[str]:
+    """Every form of the languages a tag names, to look up in :data:`NAMES`: the whole tag and each of its parts
+    lower-case, each part's language subtag (``zh_cn`` → ``zh``) and its ISO 639-1 code (``chi`` → ``zh``)."""
+    tag = tag.lower()
+    out = {tag}
+    for part in _PARTS.split(tag):
+        if part:
+            subtag = part.replace("_", "-")
+            out |= {part, subtag.split("-")[0], _iso639_1(subtag) or part}
+    return frozenset(out)
+
+
 def model_code(lang: str | None, profile: str) -> str:
-    """The model's language: ``lang`` (``zh-CN`` → ``zh``), else the cue profile's."""
-    return (lang or profile).split("-")[0].split("_")[0].lower() or "zh"
+    """The model's language: ``lang`` (``zh-CN``, ``chi``, ``cmn`` → ``zh``; ``vie`` → ``vi``), else the cue
+    profile's; a key of :data:`NAMES` when one lists it."""
+    tag = (lang or profile).replace("_", "-").split("-")[0].lower() or "zh"
+    return next((code for code, names in NAMES.items() if tag in names), _iso639_1(tag) or tag)
 
 
 def names_of(code: str) -> frozenset[str]:
-    return NAMES.get(code, frozenset({code}))
+    return NAMES.get(code, languages(code))
 
 
 def _speaks(code: str, tag: str) -> bool:
-    tag = tag.lower()
-    return tag in names_of(code) or tag.split("-")[0] in names_of(code)
+    return not names_of(code).isdisjoint(languages(tag))
 
 
 def preferred_track(info: MediaInfo, code: str) -> str | None:

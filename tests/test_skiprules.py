@@ -116,3 +116,35 @@ def test_transcribe_of_a_named_file_warns_and_does_it(funasr_server: FunasrTestS
     assert proc.returncode == 0, proc.stderr
     assert "audio is jpn" in proc.stderr and "anyway" in proc.stderr
     assert media.with_suffix(".zh.srt").exists()
+
+
+#: Chinese as real files tag it: ISO 639-2/B and /T, BCP-47 with region and script, underscores, lists, names.
+CHINESE_TAGS = ["zh_CN", "chi;eng", "zh-Hans-CN", "ZHO", "Chinese (Simplified)", "cmn-Hans"]
+
+
+@pytest.mark.parametrize("tag", CHINESE_TAGS)
+def test_chinese_in_every_form_a_tag_takes(funasr_server: FunasrTestServer, tmp_path: Path, tag: str) -> None:
+    # the Chinese track is picked over the default Japanese one, and is no reason to skip the file
+    media = make_tagged_media(tmp_path / "dual.mkv", [("jpn", [JPN]), (tag, [CHI])], default_audio=0)
+    result = generate_subtitles(media, fast(funasr_server))
+    assert result.status == "done", result.reason
+    assert json.loads(result.sidecar.read_text(encoding="utf-8"))["audio"]["stream"] == 1  # type: ignore[union-attr]
+    # an embedded subtitle stream so tagged is one in the target language
+    film = make_tagged_media(tmp_path / "film.mkv", [("chi", [CHI])], subtitles=["eng", tag])
+    embedded = generate_subtitles(film, fast(funasr_server))
+    assert embedded.status == "skipped" and "(embedded-subtitles)" in embedded.reason
+
+
+@pytest.mark.parametrize("name", ["film.zh_CN.srt", "film.chi;eng.ass", "film.zh-Hans-CN.srt", "film.Chinese.srt"])
+def test_external_subtitles_tagged_the_other_ways(funasr_server: FunasrTestServer, tmp_path: Path, name: str) -> None:
+    media = make_tagged_media(tmp_path / "film.mkv", [("chi", [CHI])])
+    (tmp_path / name).write_text("1\n00:00:01,000 --> 00:00:02,000\n字幕\n", encoding="utf-8")
+    result = generate_subtitles(media, fast(funasr_server))
+    assert result.status == "skipped" and name in result.reason and "(external-subtitles)" in result.reason
+
+
+def test_a_list_of_other_languages_is_still_skipped(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    media = make_tagged_media(tmp_path / "anime.mkv", [("jpn;eng", [JPN]), ("ger", [CHI])])
+    result = generate_subtitles(media, fast(funasr_server))
+    assert result.status == "skipped" and "(audio-language)" in result.reason
+    assert funasr_server.files == []
