@@ -5,20 +5,23 @@ words are, so a line or a cue never breaks inside one. rjieba (the Rust port of 
 because it ships its dictionary, needs no model download, loads in ~0.2 s and cuts ~8 million characters a second;
 it is loaded once per process, on first use (or ahead, while the server works: :mod:`funasr_subs.warmup`).
 
-The user's words (hotwords and ``--words``) are never split: they are found first, longest first, and only the
-text between them goes to jieba. No word is added to jieba's shared dictionary, so the words of one folder never
-leak into another's subtitles in a long-running daemon.
+The user's words (hotwords and ``--words``) are never split: they are found first, leftmost and longest first, and
+only the text between them goes to jieba. No word is added to jieba's shared dictionary, so the words of one folder
+never leak into another's subtitles in a long-running daemon. They are found by an Aho-Corasick automaton
+(pyahocorasick): one pass over the text whatever the number of words, where a regular expression alternation
+tried every word at every character (200,000 words: 16 s for an hour of speech; see ``docs/performance.md``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
+
+import ahocorasick
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +53,46 @@ def load() -> None:
     _jieba()
 
 
-@lru_cache(maxsize=64)
-def _user_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regular expression matching any of the user's words of two or more characters, longest first."""
-    useful = sorted({w for w in words if len(w) > 1}, key=len, reverse=True)
+def _fold(text: str) -> str:
+    """``text`` lower-case, character for character (the few characters whose lower case is longer are kept), so
+    that a position in the folded text is the same position in ``text``."""
+    folded = text.lower()
+    if len(folded) == len(text):
+        return folded
+    return "".join(ch if len(low := ch.lower()) != 1 else low for ch in text)
+
+
+@lru_cache(maxsize=16)
+def _user_automaton(words: tuple[str, ...]) -> Any:
+    """An automaton finding any of the user's words of two or more characters, case-insensitively; None when there
+    are none. Kept for the last few word lists (a daemon's folders), as building one is the costly part."""
+    useful = {_fold(w) for w in words if len(w) > 1}
     if not useful:
         return None
-    return re.compile("|".join(re.escape(w) for w in useful), re.IGNORECASE)
+    automaton = ahocorasick.Automaton()
+    for word in useful:
+        automaton.add_word(word, len(word))
+    automaton.make_automaton()
+    return automaton
 
 
 def cut(text: str, user_words: tuple[str, ...] = ()) -> list[str]:
-    """``text`` cut into words; ``"".join(result) == text``. The user's words come out whole."""
+    """``text`` cut into words; ``"".join(result) == text``. The user's words come out whole (the leftmost first,
+    and the longest of those starting there)."""
     if not text:
         return []
     jieba = _jieba()
-    pattern = _user_pattern(user_words)
-    if pattern is None:
+    automaton = _user_automaton(user_words)
+    if automaton is None:
         return list(jieba.cut(text, True))
     out: list[str] = []
     pos = 0
-    for match in pattern.finditer(text):
-        if match.start() > pos:
-            out.extend(jieba.cut(text[pos : match.start()], True))
-        out.append(match.group())
-        pos = match.end()
+    for end, size in automaton.iter_long(_fold(text)):
+        start = end + 1 - size
+        if start > pos:
+            out.extend(jieba.cut(text[pos:start], True))
+        out.append(text[start : end + 1])
+        pos = end + 1
     if pos < len(text):
         out.extend(jieba.cut(text[pos:], True))
     return out
