@@ -178,6 +178,9 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
         (["--hotword", "x=1_0"], "--hotword"),
         (["--hotword", "x=0"], "--hotword"),
         (["--hotword", "x=101"], "--hotword"),
+        (["--server", "ws://a:1#slots=²"], "slots=N"),  # issue 19: str.isdigit() took it, int() raised
+        (["--server", "ws://a:1#slots=٣"], "slots=N"),  # int() takes Arabic-Indic digits
+        (["--server", "ws://a:1#slots=1_0"], "slots=N"),
     ],
 )
 def test_fault14_a_bad_flag_is_one_line_naming_it(tmp_path: Path, args: list[str], names: str) -> None:

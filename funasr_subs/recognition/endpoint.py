@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -10,6 +11,7 @@ from funasr_subs.errors import ConfigError
 #: FunASR servers hang under unbounded concurrency (FunASR #2180, #2013): one request at a time unless told.
 DEFAULT_SLOTS = 1
 MAX_SLOTS = 64
+_DIGITS = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,9 @@ def parse_endpoint(text: str) -> Endpoint:
     slots = DEFAULT_SLOTS
     if fragment:
         key, _, value = fragment.partition("=")
-        if key.strip() != "slots" or not value.strip().isdigit() or not 1 <= int(value) <= MAX_SLOTS:
+        value = value.strip()
+        # ASCII digits only: str.isdigit() takes '²' (int() then fails) and int() takes '٣'
+        if key.strip() != "slots" or not _DIGITS.fullmatch(value) or not 1 <= int(value) <= MAX_SLOTS:
             raise ConfigError(
                 f"server URL {text!r}: after '#' only slots=N (1-{MAX_SLOTS}) is understood, e.g. ws://gpu1:10095#slots=4"
             )
