@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from funasr_subs._version import __version__
+from funasr_subs.commands import stdout
 from funasr_subs.commands.parsing import Parser
-from funasr_subs.errors import FunasrSubsError
+from funasr_subs.errors import FunasrSubsError, StdoutError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
+    except StdoutError as exc:
+        stdout.give_up()
+        if not exc.broken_pipe:
+            print(f"funasr-subs: error: {exc}", file=sys.stderr)
+        return 1
     except FunasrSubsError as exc:
         print(f"funasr-subs: error: {exc}", file=sys.stderr)
         return 2

@@ -102,5 +102,14 @@ class OutputExistsError(OutputError):
     """A subtitle this tool did not write is in the way and --overwrite was not given."""
 
 
+class StdoutError(OutputError):
+    """Standard output cannot take what a command prints: closed, full, or a pipe whose reader has gone
+    (``broken_pipe``: the reader took what it wanted, as ``| head`` does; nothing to say about it)."""
+
+    def __init__(self, message: str, *, broken_pipe: bool) -> None:
+        super().__init__(message)
+        self.broken_pipe = broken_pipe
+
+
 class CancelledError(FunasrSubsError):
     """The caller cancelled the job; nothing was written."""

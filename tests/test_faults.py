@@ -723,3 +723,59 @@ def test_fault7_every_command_refuses_a_fifo_instead_of_waiting(tmp_path: Path, 
     done = run_cli(*command_args, str(fifo), env=clean_env(tmp_path), timeout=30)
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
     assert "x.srt" in done.stderr and ("named pipe" in done.stderr or "no sidecar" in done.stderr), done.stderr
+
+
+# --- issue 19: standard output that cannot take what a command prints ---------------------------------------------
+@pytest.fixture(scope="module")
+def printing_commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
+    """Every command that prints, each with what it needs to print something."""
+    home = tmp_path_factory.mktemp("printing")
+    from benchmarks.bench_cues import funasr_like_tokens, reply_for
+
+    reply = home / "talk.json"  # ten minutes of speech: enough for sync to trust its alignment
+    reply.write_text(json.dumps(reply_for(funasr_like_tokens(2400)), ensure_ascii=False), encoding="utf-8")
+    subtitle = home / "talk.srt"
+    env = clean_env(home)
+    assert run_cli("retime", str(reply), "-o", str(subtitle), env=env).returncode == 0
+    (home / "lib").mkdir()
+    media = make_media(home / "lib" / "a.m4a", [(500, 800)], 2000)
+    state = home / "state"
+    return [
+        ["config"],
+        ["status", "--state-dir", str(state)],
+        ["check", str(subtitle)],
+        ["retime", str(reply), "-o", str(home / "again.srt"), "--overwrite", "--check"],
+        ["sync", str(subtitle), str(reply), "-o", str(home / "synced.srt")],
+        ["transcribe", "--dry-run", str(media)],
+        ["watch", "--dry-run", "--state-dir", str(state), str(media.parent)],
+    ]
+
+
+@pytest.mark.parametrize("how", ["full", "closed", "reader gone"])
+def test_a_stdout_that_cannot_take_the_output_is_one_line_and_exit_1(
+    tmp_path: Path, printing_commands: list[list[str]], how: str
+) -> None:
+    env = clean_env(tmp_path)
+    for args in printing_commands:
+        if how == "full":
+            with open("/dev/full", "w") as full:
+                done = subprocess.run([*command(), *args], stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                                      timeout=60, check=False)  # fmt: skip
+        elif how == "closed":  # ``>&-``
+            done = subprocess.run([*command(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  env=env, timeout=60, check=False, preexec_fn=lambda: os.close(1))  # fmt: skip
+        else:  # ``| head -0``: the reader has gone before anything was written
+            read, write = os.pipe()
+            os.close(read)
+            try:
+                done = subprocess.run([*command(), *args], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                                      timeout=60, check=False)  # fmt: skip
+            finally:
+                os.close(write)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, (args, done.stderr)
+        said = [line for line in done.stderr.splitlines() if "standard output" in line]
+        if how == "reader gone":
+            assert said == [], (args, done.stderr)  # | head: the reader took what it wanted, nothing to say
+        else:
+            assert len(said) == 1 and said[0].startswith("funasr-subs: error: cannot write"), (args, done.stderr)

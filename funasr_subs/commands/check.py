@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import pysubs2
 
 from funasr_subs.check import check_cues, cues_from_events, format_report
+from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_common_options, add_cue_options, settings_from_args, setup_logging
 from funasr_subs.cues import validate
 from funasr_subs.cues.settings import CueSettings
@@ -124,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
             worst = 2
             continue
         report = check_cues(cues, settings, tolerance_ms=tolerance)
-        sys.stdout.write(format_report(report, shown(path), details=not args.quiet) + "\n")
+        stdout.line(format_report(report, shown(path), details=not args.quiet))
         if not report.ok:
             worst = max(worst, 1)
-    sys.stdout.flush()
     return worst

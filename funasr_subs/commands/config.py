@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.config import ENV_PREFIX, config_file_path, default_config_path, default_state_dir
 
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     lines.append("# " + ", ".join(f"{k}={v}" for k, v in vars_of(cues).items()))
     lines += _watch_lines(args.config)
     lines += _serve_lines(settings, args.config)
-    print("\n".join(lines))
+    stdout.line("\n".join(lines))
     return 0
 
 

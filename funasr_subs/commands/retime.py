@@ -6,13 +6,13 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from funasr_subs.check import check_cues, cue_count, format_report
+from funasr_subs.commands import stdout
 from funasr_subs.commands.common import (
     add_common_options,
     add_cue_options,
@@ -29,6 +29,7 @@ from funasr_subs.errors import (
     NoSpeechError,
     OutputError,
     OutputExistsError,
+    StdoutError,
 )
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.names import shown
@@ -303,7 +304,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
         atomic_write_text(target, texts[fmt], may_replace=lambda p: settings.overwrite or _ours(source, p))
     if args.check:
         report = check_cues(cues, settings.cue_settings())
-        sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")
+        stdout.line(format_report(report, shown(", ".join(t.name for t in targets.values()))))
     return cues, targets
 
 
@@ -327,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             with gc_paused():  # a 10-hour transcript is ~10^6 short-lived objects and no cycles: see gc_paused
                 cues, targets = retime_one(path, args)
+        except StdoutError:  # the --check report's reader is gone: the CLI says so once
+            raise
         except FunasrSubsError as exc:
             if exc.path is None:
                 exc.path = path

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funasr_subs.commands import stdout
 from funasr_subs.commands.watch import add_state_dir_option
 from funasr_subs.config import default_state_dir
 from funasr_subs.names import json_text, shown
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from funasr_subs.watch.state import DB_NAME, StateDB  # sqlite3 only for this command
 
     if not (state_dir / DB_NAME).exists():
-        sys.stdout.write(f"no watch state in {state_dir}: 'funasr-subs watch' has not run with this --state-dir\n")
+        stdout.write(f"no watch state in {state_dir}: 'funasr-subs watch' has not run with this --state-dir\n")
         return 0
     from funasr_subs.watch.servers import load_servers
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         servers = load_servers(db)
     if args.json:
         data = {"state_dir": str(state_dir), **snap.to_dict(), "servers": [s.to_dict() for s in servers]}
-        sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
+        stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
     else:
-        sys.stdout.write(render(snap, state_dir, servers))
+        stdout.write(render(snap, state_dir, servers))
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pysubs2
 
 from funasr_subs.check import check_cues, cues_from_events, format_report
+from funasr_subs.commands import stdout
 from funasr_subs.commands.check import cue_settings_from_args, load_subtitles
 from funasr_subs.commands.common import (
     add_common_options,
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         )
         report.append(format_report(check, str(target), limit=10))
     report.append(f"wrote {target}" + (f" (the original is {backup_for(subtitle)})" if args.in_place else ""))
-    sys.stdout.write("\n".join(report) + "\n")
+    stdout.line("\n".join(report))
     return 0
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.commands.parsing import seconds
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
@@ -210,8 +211,7 @@ def _report_check(result: Result, settings: Settings) -> None:
 
     report = check_cues(result.cues, settings.cue_settings())
     name = ", ".join(p.name for p in result.written) or str(result.media)
-    sys.stdout.write(format_report(report, shown(name)) + "\n")
-    sys.stdout.flush()
+    stdout.line(format_report(report, shown(name)))
 
 
 def transcribe_all(
@@ -440,11 +440,11 @@ def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) ->
             names = ", ".join(
                 p.name if p.parent == media.parent else str(p) for p in output_paths(media, settings).values()
             )
-            print(f"would transcribe: {media} -> {names}")
+            stdout.line(f"would transcribe: {media} -> {names}")
         else:
-            print(f"would skip: {media}: {reason}")
+            stdout.line(f"would skip: {media}: {reason}")
     for media, first in clashes.items():
-        print(f"would skip: {media}: its subtitles would replace those of {first} (same name)")
+        stdout.line(f"would skip: {media}: its subtitles would replace those of {first} (same name)")
     skipped = len(todo) - would + len(clashes)
-    print(f"dry run: {would} to transcribe, {skipped} to skip; nothing was sent or written")
+    stdout.line(f"dry run: {would} to transcribe, {skipped} to skip; nothing was sent or written")
     return 1 if missing else 0

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.commands.parsing import seconds
 from funasr_subs.config import Settings, default_state_dir
@@ -226,6 +227,8 @@ def dry_run(roots: tuple[Path, ...], suffixes: frozenset[str], settings: Setting
     counts = {"process": 0, "skip": 0}
     for step in plan(tuple(r for r in roots if r.is_dir()), suffixes, settings, jobs):
         counts[step.decision] += 1
-        print(f"would {step.decision}: {step.path}: {step.reason}")
-    print(f"dry run: {counts['process']} to process, {counts['skip']} to skip; nothing was sent, written or queued")
+        stdout.line(f"would {step.decision}: {step.path}: {step.reason}")
+    stdout.line(
+        f"dry run: {counts['process']} to process, {counts['skip']} to skip; nothing was sent, written or queued"
+    )
     return 1 if missing else 0
