@@ -224,3 +224,35 @@ def test_a_reply_read_as_text_is_written_back_as_it_was_and_only_with_that_reply
     hand.write_text('{\n "reply": {"text": "x"},\n "media": {"name": "a.mkv"}\n}\n', encoding="utf-8")
     edited = read_sidecar(hand)
     assert edited.reply_text is None and json.loads(edited.to_json())["reply"] == {"text": "x"}
+
+
+@pytest.mark.parametrize("shift", ["100000000000000000000", "1e20", "٣", "1_0", "-86400001"])
+def test_a_shift_out_of_range_or_not_in_digits_is_refused(tmp_path: Path, shift: str) -> None:
+    """Issue 19: ``--shift 1e20``-sized shifts were clamped by pysubs2 (a RuntimeWarning) and written anyway."""
+    import subprocess
+
+    from tests.test_hook import COMMAND
+
+    side = make_sidecar(tmp_path)
+    done = subprocess.run([*COMMAND, "retime", str(side), f"--shift={shift}"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("funasr-subs retime: error: argument --shift"), done.stderr
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "film.zh.srt").exists()
+
+
+def test_a_shift_past_what_the_format_holds_writes_nothing(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.test_hook import COMMAND
+
+    side = make_sidecar(tmp_path)
+    argv = [*COMMAND, "retime", str(side), "--format", "srt,ass", "--shift", "86400000"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "past the latest time a .ass file holds" in done.stderr and "Warning" not in done.stderr, done.stderr
+    assert not (tmp_path / "film.zh.srt").exists() and not (tmp_path / "film.zh.ass").exists()
+    assert main(["retime", str(side), "--format", "srt", "--shift", "86400000"]) == 0  # a day is within .srt's
+    ((start, _, _),) = events(tmp_path / "film.zh.srt")
+    assert start == 880 + 86_400_000

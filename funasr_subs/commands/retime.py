@@ -20,7 +20,7 @@ from funasr_subs.commands.common import (
     setup_logging,
     with_user_words,
 )
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping
+from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping, whole_number
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     BadInputError,
@@ -87,6 +87,22 @@ RECORDED_KEYS = (
 _SETTINGS_KEYS = frozenset(f.name for f in dataclasses.fields(Settings))
 #: The sidecar's record of the last ``--shift`` (not a Settings key: only retime shifts).
 SHIFT_KEY = "shift_ms"
+#: The largest ``--shift`` either way: a day. More is a mistake (``--shift 100000000000000000000`` was clamped by
+#: pysubs2 to the latest time a format holds, with a warning, and the subtitle written anyway).
+MAX_SHIFT_MS = 86_400_000
+
+
+def shift_ms(value: str) -> int:
+    """The ``--shift`` argparse type: whole milliseconds in ASCII digits, within :data:`MAX_SHIFT_MS` either way."""
+    try:
+        number = whole_number(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    if abs(number) > MAX_SHIFT_MS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is out of range: give -{MAX_SHIFT_MS} to {MAX_SHIFT_MS} ms (a day)"
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="media file, sidecar or reply JSON")
     parser.add_argument(
         "--shift",
-        type=int,
+        type=shift_ms,
         metavar="MS",
         help="move every cue by MS from the recognised times (may be negative; remembered like the cue settings)",
     )
@@ -246,7 +262,9 @@ def configured_output_dir(args: argparse.Namespace) -> Path | None:
 def recorded_shift(source: Source) -> int:
     """The ``--shift`` the last retime beside this sidecar used (0 when none, or when the value is damaged)."""
     value = source.sidecar.settings.get(SHIFT_KEY, 0) if source.sidecar is not None else 0
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SHIFT_MS:
+        return value
+    return 0
 
 
 def output_format(output: Path) -> str:
@@ -261,6 +279,22 @@ def targets_for(source: Source, settings: Settings, output: Path | None) -> dict
     if output is not None:
         return {output_format(output): output}
     return output_paths(source.naming, settings)
+
+
+def _check_fits(cues: list[Cue], targets: dict[str, Path], shift: int) -> None:
+    """ConfigError when the shift moves the last cue past the latest time a target's format can hold (pysubs2 would
+    clamp it there, and every cue past it would show at the same moment)."""
+    from pysubs2.formats import subrip, substation
+
+    latest = {"ass": substation.MAX_REPRESENTABLE_TIME, "srt": subrip.MAX_REPRESENTABLE_TIME}
+    end = max((cue.end_ms for cue in cues), default=0)
+    for fmt in targets:
+        limit = latest.get(fmt, subrip.MAX_REPRESENTABLE_TIME)  # WebVTT writes times as SubRip does
+        if end > limit:
+            raise ConfigError(
+                f"--shift {shift} moves the last cue to {end / 3_600_000:.1f} h, past the latest time a .{fmt} file "
+                f"holds ({limit / 3_600_000:.1f} h): give a smaller shift"
+            )
 
 
 def _ours(source: Source, path: Path) -> bool:
@@ -278,6 +312,8 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
     cues = build_cues(transcript.tokens, settings.cue_settings())
     targets = targets_for(source, settings, args.output)
+    if shift:
+        _check_fits(cues, targets, shift)
     for target in targets.values():
         if target.exists() and not settings.overwrite and not _ours(source, target):
             raise OutputExistsError(  # named once: the error is "<input>: <subtitle> exists ..."
