@@ -27,6 +27,7 @@ from tests.faults import (
     clean_env,
     command,
     corrupt_database,
+    descendants,
     finish,
     make_fifo,
     make_long_audio,
@@ -110,6 +111,40 @@ def test_fault1_a_signal_gets_through_while_the_upload_is_stalled(
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
     assert leftovers(media.parent, spool) == [] and list(spool.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_check_of_the_servers_before_the_batch_is_exit_130(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Issue 19: SIGTERM while the servers were probed before the batch killed the process by the signal (its
+    ffmpeg started ahead left behind) where the rest of the run exits 130, as Ctrl-C does."""
+    import socket
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("a.m4a", "b.m4a"):
+        make_media(lib / name, [(500, 800)], 2000)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection, never answers the handshake
+        silent.settimeout(30)
+        url = f"ws://127.0.0.1:{silent.getsockname()[1]}"
+        env = clean_env(tmp_path, PYTHONFAULTHANDLER="1")
+        proc = popen_cli("transcribe", "--server", url, "--connect-timeout", "60", str(lib), env=env)
+        try:
+            conn, _ = silent.accept()  # the probe before the batch is waiting for the server
+            with conn:
+                wait_until(lambda: descendants(proc.pid), 30, "the ffmpeg started ahead of the batch")
+                children = descendants(proc.pid)
+                proc.send_signal(sig)
+                err = finish(proc, 30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the ffmpeg started ahead must be reaped"
+    assert sorted(p.name for p in lib.iterdir()) == ["a.m4a", "b.m4a"]
 
 
 def test_fault1_watch_workers_are_not_blocked_by_a_server_that_stops_reading(tmp_path: Path, long_audio: Path) -> None:

@@ -240,7 +240,13 @@ def transcribe_all(
     from funasr_subs.recognition.pool import Pool
 
     pool = Pool.from_settings(settings, permanent=True)
-    if not _servers_answer(pool, media_files, settings):
+    try:
+        answered = _servers_answer(pool, media_files, settings)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see _sigterm_as_interrupt), while the servers are checked
+        _drop_work_ahead()
+        raise
+    if not answered:
+        _drop_work_ahead()
         return 1
     failures = 0
     bars = _Bars(len(media_files), show_bars, progress_every)
@@ -261,11 +267,7 @@ def transcribe_all(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        from funasr_subs import early
-        from funasr_subs.media import drop_probes_ahead
-
-        drop_probes_ahead()
-        early.drop()
+        _drop_work_ahead()
         bars.overall.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -278,6 +280,15 @@ def transcribe_all(
     if failures:
         log.error("%d of %d file(s) failed", failures, len(media_files) + len(clashes) + missing)
     return 1 if failures else 0
+
+
+def _drop_work_ahead() -> None:
+    """The ffmpeg and ffprobe runs started ahead for files no job took: stopped and reaped."""
+    from funasr_subs import early
+    from funasr_subs.media import drop_probes_ahead
+
+    drop_probes_ahead()
+    early.drop()
 
 
 def _unique_outputs(media_files: list[Path], settings: Settings) -> tuple[list[Path], dict[Path, Path]]:
@@ -414,17 +425,32 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
-    for media in media_files[: settings.jobs]:  # their ffmpeg starts while the pipeline (websockets, ...) is imported
-        _start_early(media, settings)
-    bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
-    return transcribe_all(
-        media_files,
-        settings,
-        show_bars=bars,
-        check=args.check,
-        missing=missing,
-        progress_every=args.progress_every,
-    )
+    with _sigterm_as_interrupt():
+        for media in media_files[: settings.jobs]:  # their ffmpeg starts while the pipeline (websockets...) is imported
+            _start_early(media, settings)
+        bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
+        return transcribe_all(
+            media_files,
+            settings,
+            show_bars=bars,
+            check=args.check,
+            missing=missing,
+            progress_every=args.progress_every,
+        )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM acts as Ctrl-C does outside the batch too (the servers' check before it, the ffmpeg started ahead):
+    KeyboardInterrupt, exit 130, the work started ahead stopped, instead of a death by the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) -> int:
