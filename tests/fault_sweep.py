@@ -103,6 +103,50 @@ for w in ["inf", "nan", "0", "101", "-5", "٢٠", "1_0", "2.5", "", "1e3"]:
     f = HOME / "h.txt"
     f.write_text(f"达摩院 {w}\n", encoding="utf-8")
     tally("hotword weights", held_config(run("config", "--hotwords", str(f))))
+# issue 19: a server URL's #slots= in digits other than ASCII; retime --shift out of range or not in digits
+for frag in ["²", "٣", "1_0", "+2", " 3x", "65", "0", "-1", "1e1", "３", ""]:
+    tally("19 slots", held_config(run("config", "--server", f"ws://a:1#slots={frag}")))
+reply19 = HOME / "reply19.json"
+from benchmarks.bench_cues import funasr_like_tokens, reply_for
+
+reply19.write_text(json.dumps(reply_for(funasr_like_tokens(2400)), ensure_ascii=False), encoding="utf-8")
+for shift in ["1e20", "100000000000000000000", "-100000000000000000000", "٣", "1_0", "nan", "86400001", "0x10"]:
+    d = run("retime", str(reply19), "-o", str(HOME / "shift.srt"), "--overwrite", f"--shift={shift}")
+    tally("19 shift", d is not None and d.returncode == 2 and "Traceback" not in d.stderr and "Warning" not in d.stderr
+          and not (HOME / "shift.srt").exists())  # fmt: skip
+d = run("retime", str(reply19), "-o", str(HOME / "shift.ass"), "--shift", "86400000")
+tally(
+    "19 shift", d is not None and d.returncode == 1 and "Warning" not in d.stderr and not (HOME / "shift.ass").exists()
+)
+# issue 19: a standard output that cannot take what a command prints (full, closed, a reader that has gone)
+sub19 = HOME / "talk.srt"
+run("retime", str(reply19), "-o", str(sub19))
+printing = [
+    ["config"],
+    ["status", "--state-dir", str(HOME / "no-state")],
+    ["status", "--json", "--state-dir", str(HOME / "no-state")],
+    ["check", str(sub19)],
+    ["retime", str(reply19), "-o", str(HOME / "again.srt"), "--overwrite", "--check"],
+    ["sync", str(sub19), str(reply19), "-o", str(HOME / "synced.srt")],
+    ["transcribe", "--dry-run", str(HOME)],
+    ["watch", "--dry-run", "--state-dir", str(HOME / "no-state"), str(HOME)],
+]
+for args in printing:
+    for how in ("full", "closed", "pipe"):
+        kw = dict(stderr=subprocess.PIPE, text=True, errors="replace", env=ENV, timeout=60)
+        if how == "full":
+            with open("/dev/full", "w") as full:
+                d = subprocess.run([EXE, *args], stdout=full, **kw)
+        elif how == "closed":
+            d = subprocess.run([EXE, *args], stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1), **kw)
+        else:
+            r, w = os.pipe()
+            os.close(r)
+            d = subprocess.run([EXE, *args], stdout=w, **kw)
+            os.close(w)
+        lines = [l for l in d.stderr.splitlines() if "standard output" in l]
+        tally("19 stdout", d.returncode == 1 and "Traceback" not in d.stderr and "Exception ignored" not in d.stderr
+              and len(lines) == (0 if how == "pipe" else 1))  # fmt: skip
 print(json.dumps(results))
 
 # --- with a server: names, sidecars, FIFOs, loops ---------------------------------------------------------------
@@ -266,6 +310,76 @@ with FunasrTestServer() as server:
     tally("10 loops watch", no_trace(d) and d.returncode == 0)
     d = run("retime", str(loop_lib / "a.mkv"))
     tally("10 loops retime", no_trace(d) and d.returncode == 1)
+    # issue 19: tag values ffmpeg prints raw in its report (parentheses, colons, newlines, its own line shapes)
+    from tests.media import make_tagged_media
+
+    tag_lib = HOME / "tags"
+    tag_lib.mkdir()
+    odd = ["Chinese (Simplified)", "((", ")", "a): Audio: x", "x\n  Stream #0:9(eng): Audio: aac", "a\nb", ":", "()",
+           "zh (中文)", "[info] x", "x" * 300, "chi\r", "Stream #0:0 -> #0:0"]  # fmt: skip
+    for k, value in enumerate(odd):
+        for field in ("language", "title"):
+            lang, title = (value, "t") if field == "language" else ("chi", value)
+            media = make_tagged_media(tag_lib / f"{field}{k}.mkv", [(lang, [(500, 800)])], titles=[title])
+            d = run("transcribe", "--server", url, str(media), timeout=60)
+            tally(f"19 odd tags ({field})", no_trace(d) and d.returncode == 0 and media.with_suffix(".zh.srt").exists())
+    # issue 19: Chinese as real files tag it: the Chinese track is taken over a default Japanese one
+    forms = ["zh_CN", "chi;eng", "zh-Hans-CN", "ZHO", "Chinese (Simplified)", "cmn-Hans", "zh_TW", "eng;chi", "zh-cn",
+             "chs&eng", "Chinese", "zho/eng", "zh, en"]  # fmt: skip
+    for k, tag in enumerate(forms):
+        media = make_tagged_media(tag_lib / f"dual{k}.mkv", [("jpn", [(300, 500)]), (tag, [(1500, 800)])])
+        d = run("transcribe", "--server", url, str(media), timeout=60)
+        side = media.with_suffix(".funasr.json")
+        picked = side.exists() and json.loads(side.read_text(encoding="utf-8"))["audio"]["stream"] == 1
+        tally("19 language forms", no_trace(d) and d.returncode == 0 and picked)
+    for k, name in enumerate(["zh_CN", "chi;eng", "zh-Hans-CN", "Chinese (Simplified)", "cmn", "zh_Hant_TW"]):
+        folder = tag_lib / f"ext{k}"
+        folder.mkdir()
+        media = make_tagged_media(folder / "film.mkv", [("chi", [(500, 800)])])
+        (folder / f"film.{name}.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\n字\n", encoding="utf-8")
+        d = run("watch", "--once", "--settle", "0", "--state-dir", str(HOME / f"st-ext{k}"), "--server", url,
+                str(folder), timeout=60)  # fmt: skip
+        tally("19 language forms", no_trace(d) and not (folder / "film.zh.srt").exists())
+    # issue 19: 200,000 --words (half Latin, half Han) cost seconds, not the minutes of a regex alternation
+    import random, string
+
+    rng = random.Random(3)
+    many = {"".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(3, 9))) for _ in range(100_000)}
+    many |= {"".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(2, 4))) for _ in range(100_000)}
+    words19 = HOME / "words19.txt"
+    words19.write_text("\n".join(sorted(many)), encoding="utf-8")
+    hour = HOME / "hour.json"
+    hour.write_text(json.dumps(reply_for(funasr_like_tokens(15_000)), ensure_ascii=False), encoding="utf-8")
+    began = time.monotonic()
+    d = run("retime", str(hour), "--words", str(words19), "-o", str(HOME / "hour.srt"), timeout=60)
+    tally("19 words", no_trace(d) and d.returncode == 0 and time.monotonic() - began < 8)
+# issue 19: a signal while the servers are checked before the batch: exit 130, like the rest of the run
+import signal, socket
+from tests.faults import descendants
+
+probe_lib = HOME / "probe"
+probe_lib.mkdir()
+make_media(probe_lib / "a.m4a", [(500, 800)], 2000)
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(30)
+        port = silent.getsockname()[1]
+        proc = subprocess.Popen([EXE, "transcribe", "--server", f"ws://127.0.0.1:{port}", "--connect-timeout", "60",
+                                 str(probe_lib)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)  # fmt: skip
+        try:
+            conn, _ = silent.accept()
+            children = descendants(proc.pid)
+            proc.send_signal(sig)
+            err = proc.communicate(timeout=30)[1]
+            conn.close()
+        except (OSError, subprocess.TimeoutExpired):
+            err = "timed out"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    reaped = not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
+    tally("19 signal in the servers' check", proc.returncode == 130 and "Traceback" not in err and reaped)
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)
