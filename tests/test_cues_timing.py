@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues import CueSettings, build_cues
 from funasr_subs.cues.timing import CHAIN_MS, MAX_STAY_MS, assign_times
 from funasr_subs.model import Token
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.check import check_cues
-from funasr_subs.cues import PROFILES, CueSettings, build_cues, lexicon
+from funasr_subs.cues import CueSettings, build_cues, lexicon
 from funasr_subs.cues.boundaries import traits
 from funasr_subs.cues.script import convert
 from funasr_subs.cues.words import to_words
@@ -203,7 +203,9 @@ def test_traditional_scripts_convert_phrases_and_keep_the_breaks() -> None:
     assert "軟件" in hk
     # the same break rules read the converted words: 因為 is a conjunction as 因为 is
     assert traits(convert("因为", "hant"), "", "cjk", "hant").conj and traits("因为", "", "cjk", "hans").conj
-    narrow = build_cues(tokens("这个软件很重要因为鼠标坏了。"), CueSettings.for_profile("zh", "asr", script="tw", max_width=8))
+    narrow = build_cues(
+        tokens("这个软件很重要因为鼠标坏了。"), CueSettings.for_profile("zh", "asr", script="tw", max_width=8)
+    )
     assert narrow[0].lines == ("這個軟體很重要", "因為滑鼠壞了。")
 
 

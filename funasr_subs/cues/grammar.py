@@ -137,14 +137,15 @@ def bond(left_end: int, right_start: int) -> float:
     return cost
 
 
-#: The share of a bond that still counts after a clause mark the line end hides (``space`` style): the reader
-#: sees ``…欢欢喜喜的 | 能够…`` with no comma, so a mark after 的 or before a complement is a weaker break.
+#: The share of the 的 bond that still counts after a clause mark the line end hides (``space`` style): the
+#: reader sees ``…欢欢喜喜的 | 能够…`` with no comma, so a mark after 的 is a weaker break.
 HIDDEN_MARK_SHARE = 0.5
 
 
 def bonds(words: Sequence[Token], punctuation: str = "space") -> list[float]:
     """For each word, the extra cost of a break after it: the phrase the break would cut (0.0 after the last word
-    and after a mark that stays visible at a line end; a share of it after ``，；：、`` in the ``space`` style)."""
+    and after a mark that stays visible at a line end; a share of the 的 bond after ``，；：、`` in the ``space``
+    style)."""
     n = len(words)
     out = [0.0] * n
     if n < 2:
@@ -155,8 +156,8 @@ def bonds(words: Sequence[Token], punctuation: str = "space") -> list[float]:
         punct = words[k].punct
         if not punct:
             out[k] = bond(flags[k][0], flags[k + 1][1])
-        elif hidden and all(ch in _HIDDEN for ch in punct):
-            out[k] = HIDDEN_MARK_SHARE * max(bond(flags[k][0], flags[k + 1][1]), 0.0)
+        elif hidden and flags[k][0] & END_DE and all(ch in _HIDDEN for ch in punct):
+            out[k] = HIDDEN_MARK_SHARE * DE_HEAD
     return out
 
 
