@@ -4,6 +4,7 @@ people-made subtitles in ../shared when they are beside the clone (skipped with 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import statistics
@@ -135,7 +136,7 @@ def test_phrases_are_kept_whole_when_another_break_fits(text: str, bad: str, goo
     cues = build_cues(tokens(text + "。", step=300), settings)
     shown = [c.lines[0] for c in cues]
     left, right = bad.split("|")
-    for a, b in zip(shown, shown[1:], strict=False):
+    for a, b in itertools.pairwise(shown):
         assert not (a.endswith(left) and b.startswith(right)), shown
 
 
