@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
+        if (failed := stdout.logged_failure()) is not None:  # a log line meant for stdout could not be written
+            raise failed
     except StdoutError as exc:
         stdout.give_up()
         if not exc.broken_pipe:

@@ -120,6 +120,10 @@ tally(
 )
 # issue 19: a standard output that cannot take what a command prints (full, closed, a reader that has gone)
 sub19 = HOME / "talk.srt"
+from tests.media import make_media as _make_media
+
+(HOME / "hook19").mkdir()
+hooked19 = _make_media(HOME / "hook19" / "a.m4a", [(500, 800)], 2000)
 run("retime", str(reply19), "-o", str(sub19))
 printing = [
     ["config"],
@@ -130,6 +134,7 @@ printing = [
     ["sync", str(sub19), str(reply19), "-o", str(HOME / "synced.srt")],
     ["transcribe", "--dry-run", str(HOME)],
     ["watch", "--dry-run", "--state-dir", str(HOME / "no-state"), str(HOME)],
+    ["hook", "--state-dir", str(HOME / "hook-state"), str(hooked19)],  # its lines go to stdout, for Bazarr
 ]
 for args in printing:
     for how in ("full", "closed", "pipe"):

@@ -783,6 +783,7 @@ def printing_commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str
         ["sync", str(subtitle), str(reply), "-o", str(home / "synced.srt")],
         ["transcribe", "--dry-run", str(media)],
         ["watch", "--dry-run", "--state-dir", str(state), str(media.parent)],
+        ["hook", "--state-dir", str(home / "hook-state"), str(media)],  # its lines go to stdout, for Bazarr
     ]
 
 

@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from funasr_subs.commands import stdout
 from funasr_subs.config import (
     SKIP_RULES,
     SUBTITLE_FORMATS,
@@ -276,7 +277,7 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_strea
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if split_streams:
         handlers[0].setLevel(logging.WARNING)
-        out = logging.StreamHandler(sys.stdout)
+        out = stdout.LogHandler()  # a full or closed stdout: said once by the CLI, the work goes on
         out.addFilter(_Below(logging.WARNING))
         handlers.append(out)
     for handler in handlers:
