@@ -22,8 +22,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import langcodes
-
 from funasr_subs.mediainfo import AudioStream, MediaInfo
 
 RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
@@ -73,6 +71,8 @@ NAMES: dict[str, frozenset[str]] = {
 }
 
 
+#: Every tag NAMES lists, and the tags that name no language: these need no look-up in langcodes.
+_KNOWN = UNKNOWN.union(*NAMES.values())
 #: What separates the parts of one tag: ``chi;eng``, ``chs&eng``, ``zh, en``, ``Chinese (Simplified)``.
 _PARTS = re.compile(r"[\s;,/|&+()\[\]]+")
 
@@ -86,7 +86,10 @@ class Skip:
 
 
 def _iso639_1(word: str) -> str | None:
-    """``chi``/``zho``/``zh-Hans-CN`` → ``zh``, ``ger`` → ``de`` (langcodes); None when it is no language tag."""
+    """``chi``/``zho``/``zh-Hans-CN`` → ``zh``, ``vie`` → ``vi`` (langcodes); None when it is no language tag.
+    Imported here, when a tag holds a code :data:`NAMES` does not list: its tables take ~0.08 s to load."""
+    import langcodes
+
     try:
         return langcodes.Language.get(word).language
     except ValueError:  # langcodes.LanguageTagError: not a language tag
@@ -96,13 +99,17 @@ def _iso639_1(word: str) -> str | None:
 @lru_cache(maxsize=4096)
 def languages(tag: str) -> frozenset[str]:
     """Every form of the languages a tag names, to look up in :data:`NAMES`: the whole tag and each of its parts
-    lower-case, each part's language subtag (``zh_cn`` → ``zh``) and its ISO 639-1 code (``chi`` → ``zh``)."""
+    lower-case, each part's language subtag (``zh_cn`` → ``zh``) and, for a part NAMES does not list, its ISO 639-1
+    code (``vie`` → ``vi``)."""
     tag = tag.lower()
     out = {tag}
     for part in _PARTS.split(tag):
         if part:
             subtag = part.replace("_", "-")
-            out |= {part, subtag.split("-")[0], _iso639_1(subtag) or part}
+            primary = subtag.split("-")[0]
+            out |= {part, primary}
+            if part not in _KNOWN and primary not in _KNOWN:
+                out.add(_iso639_1(subtag) or part)
     return frozenset(out)
 
 
@@ -110,11 +117,15 @@ def model_code(lang: str | None, profile: str) -> str:
     """The model's language: ``lang`` (``zh-CN``, ``chi``, ``cmn`` → ``zh``; ``vie`` → ``vi``), else the cue
     profile's; a key of :data:`NAMES` when one lists it."""
     tag = (lang or profile).replace("_", "-").split("-")[0].lower() or "zh"
-    return next((code for code, names in NAMES.items() if tag in names), _iso639_1(tag) or tag)
+    for code, names in NAMES.items():
+        if tag in names:
+            return code
+    return _iso639_1(tag) or tag
 
 
 def names_of(code: str) -> frozenset[str]:
-    return NAMES.get(code, languages(code))
+    found = NAMES.get(code)
+    return found if found is not None else languages(code)
 
 
 def _speaks(code: str, tag: str) -> bool:
