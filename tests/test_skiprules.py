@@ -148,3 +148,13 @@ def test_a_list_of_other_languages_is_still_skipped(funasr_server: FunasrTestSer
     result = generate_subtitles(media, fast(funasr_server))
     assert result.status == "skipped" and "(audio-language)" in result.reason
     assert funasr_server.files == []
+
+
+def test_a_model_language_our_table_does_not_list_is_matched_in_its_other_codes(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    # a Vietnamese model (--lang vi): audio tagged vie (ISO 639-2) is its language; jpn is not
+    vietnamese = make_tagged_media(tmp_path / "phim.mkv", [("vie", [CHI])])
+    assert generate_subtitles(vietnamese, fast(funasr_server, lang="vi")).status == "done"
+    japanese = make_tagged_media(tmp_path / "anime.mkv", [("jpn", [JPN])])
+    assert generate_subtitles(japanese, fast(funasr_server, lang="vi")).status == "skipped"
