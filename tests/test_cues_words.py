@@ -263,4 +263,4 @@ def test_a_200000_word_list_costs_seconds_not_minutes(tmp_path: Path) -> None:
 
     plain = retime()
     with_words = retime("--words", str(words))
-    assert with_words - plain < 6.0, (plain, with_words)  # measured: 0.4 s and 1.8 s here; 16 s before the fix
+    assert with_words - plain < 8.0, (plain, with_words)  # measured: 0.4 s and 1.8 s here; 16 s before the fix
