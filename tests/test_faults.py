@@ -815,3 +815,19 @@ def test_a_stdout_that_cannot_take_the_output_is_one_line_and_exit_1(
             assert said == [], (args, done.stderr)  # | head: the reader took what it wanted, nothing to say
         else:
             assert len(said) == 1 and said[0].startswith("funasr-subs: error: cannot write"), (args, done.stderr)
+
+
+def test_transcribe_check_into_a_full_stdout_still_does_every_file(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("a.m4a", "b.m4a", "c.m4a"):
+        make_media(lib / name, [(500, 800)], 2000)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*command(), "transcribe", "--check", "--server", funasr_server.url, str(lib)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path), timeout=120,
+                              check=False)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("cannot write to standard output") == 1, done.stderr
+    assert sorted(p.name for p in lib.glob("*.zh.srt")) == ["a.zh.srt", "b.zh.srt", "c.zh.srt"]

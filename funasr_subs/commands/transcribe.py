@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.commands.parsing import seconds
-from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
+from funasr_subs.errors import (
+    CancelledError,
+    FunasrSubsError,
+    MediaNotFoundError,
+    ReplyTimeoutError,
+    ServerError,
+    StdoutError,
+)
 from funasr_subs.names import shown
 from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
@@ -369,6 +376,7 @@ def _collect(
     failures = 0
     why = ""
     left = 0
+    unreported: StdoutError | None = None  # --check reports that standard output could not take
     later = [*media_files[settings.jobs :], *[None] * settings.jobs]
     futures = {
         executor.submit(_process, media, settings, bars, cancel, pool, ahead): media
@@ -400,9 +408,14 @@ def _collect(
             else:
                 cues, seconds = cue_count(len(result.cues)), result.timings.total_s
                 log.info("done: %s -> %s (%s, %.1f s)", media, result.written_names(), cues, seconds)
-                if check:
-                    _report_check(result, settings)
+                if check and unreported is None:
+                    try:
+                        _report_check(result, settings)
+                    except StdoutError as exc:  # the other files are still done; the CLI says it at the end
+                        unreported = exc
         bars.overall.update(1)
+    if unreported is not None:
+        raise unreported
     return failures, (why, left) if why else None
 
 
