@@ -50,7 +50,7 @@ _LAYOUT_CHANNELS |= {"octagonal": 8, "hexadecagonal": 16}
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    level: str  # panic, fatal, error, warning, info
+    level: str  # panic, fatal, error, warning, info; or CONTINUED (no prefix: the rest of the line before)
     text: str
 
 
