@@ -355,3 +355,21 @@ def test_plex_without_url_is_502_with_the_fix(library: Library) -> None:
     with service(config_for(library), library.db) as svc:
         status, body = post_form(svc, "/webhook/plex", [("payload", None, None, json.dumps(plex_payload()).encode())])
     assert status == 502 and "--plex-url" in str(body["error"])
+
+
+def test_a_webhook_path_is_mapped_with_that_servers_own_path_map(library: Library, jellyfin: StandIn) -> None:
+    # Sonarr's mount (/tv) in path_map; Jellyfin names the file under /data/tv, which only its own map knows
+    config = ServiceConfig(
+        port=0,
+        roots=(library.root,),
+        path_map=PathMap.parse(["/tv=" + str(library.root)]),
+        jellyfin_path_map=PathMap.parse(["/data/tv=" + str(library.root)]),
+        state_dir=library.db.state_dir,
+        token=TOKEN,
+        jellyfin_url=jellyfin.url,
+        jellyfin_api_key=JELLYFIN_KEY,
+    )
+    with service(config, library.db) as svc:
+        status, body = post_json(svc, "/webhook/jellyfin", jellyfin_payload())
+    assert status == 202, body
+    assert library.queued() == [(library.episode, "jellyfin")]

@@ -295,7 +295,7 @@ async def _queue_event(request: web.Request, event: webhooks.Event) -> web.Strea
     admissions = await state.db(
         admit_all,
         raws,
-        path_map=config.path_map,
+        path_map=config.server_map(event.source),
         roots=state.roots,
         require_roots=True,
         enqueue=enqueue,
