@@ -45,11 +45,12 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 UPLOAD = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
-OPENAI = Policy(lambda c: c.max_upload_bytes, "max_upload_mb", error_shape=lambda m: openai.error_body(m))
+OPENAI = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
 JSON_HOOK = Policy(lambda c: JSON_BODY_LIMIT, "a fixed limit for JSON webhooks")
 FORM_HOOK = Policy(lambda c: WEBHOOK_BODY_LIMIT, "a fixed limit for form webhooks")
 #: What an unauthenticated caller learns about a refused path: the same words whether it exists or not.
 REFUSED = "refused: not a media file inside the library roots (the service log says why)"
+SSE = "text/event-stream"
 _SHUTTING_DOWN = RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
 
 
@@ -264,11 +265,30 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
             raise RequestError(499, "the client closed the connection") from None
     settings = state.config.settings
     cues = asr.cues_of(result.tokens, settings)
+    if parsed.stream:  # the whole transcript is known at once: every event goes in one body
+        headers = {"Cache-Control": "no-cache"}
+        return web.Response(status=200, body=openai.render_stream(cues, settings), headers=headers, content_type=SSE)
     body, content_type = openai.render_transcription(parsed, result.tokens, cues, settings, result.duration_ms / 1000)
     response = web.Response(status=200, body=body)
     response.content_type, _, charset = content_type.partition("; charset=")
     response.charset = charset or None
     return response
+
+
+@routes.get("/v1/models", expect_handler=expect_continue)
+@endpoint(Policy())
+async def openai_models(request: web.Request) -> web.StreamResponse:
+    """OpenAI's model list (clients ask before they transcribe): the model names the endpoint accepts."""
+    return json_response(200, openai.models_body())
+
+
+@routes.get("/v1/models/{model}", expect_handler=expect_continue)
+@endpoint(Policy())
+async def openai_model(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["model"]
+    if name not in openai.MODELS:
+        raise RequestError(404, f"the model {name!r} does not exist here: use one of {', '.join(openai.MODELS)}")
+    return json_response(200, openai.model_body(name))
 
 
 # --- webhooks --------------------------------------------------------------------------------------------------
