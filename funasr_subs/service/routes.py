@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import threading
 import urllib.parse
@@ -15,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from funasr_subs._version import __version__
+from funasr_subs.config import Settings
 from funasr_subs.errors import (
     BadInputError,
     CancelledError,
@@ -24,6 +26,7 @@ from funasr_subs.errors import (
     ServerUnavailableError,
     ToolMissingError,
 )
+from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.service import asr, openai, webhooks
 from funasr_subs.service.asrcache import cache_key
 from funasr_subs.service.config import ServiceConfig
@@ -51,6 +54,7 @@ FORM_HOOK = Policy(lambda c: WEBHOOK_BODY_LIMIT, "a fixed limit for form webhook
 #: What an unauthenticated caller learns about a refused path: the same words whether it exists or not.
 REFUSED = "refused: not a media file inside the library roots (the service log says why)"
 SSE = "text/event-stream"
+RETRY_AFTER_MAX = 30
 _SHUTTING_DOWN = RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
 
 
@@ -91,11 +95,18 @@ async def status(request: web.Request) -> web.StreamResponse:
 
 
 # --- speech to text: the whisper-asr-webservice contract and OpenAI's ----------------------------------------------
-def _asr_error(exc: FunasrSubsError, spool: Path, name: str) -> RequestError:
+def _retry_after(settings: Settings) -> str:
+    """Seconds until the FunASR server is probed again (1-30): when a retry may find it back."""
+    wait = shared_pool(settings).next_probe_in()
+    return str(max(1, min(RETRY_AFTER_MAX, math.ceil(wait if wait is not None else 1))))
+
+
+def _asr_error(exc: FunasrSubsError, spool: Path, name: str, settings: Settings) -> RequestError:
     """HTTP status for a pipeline error; the message names the upload, never the spool file."""
     message = exc.message.replace(str(spool), name)
     if isinstance(exc, ServerUnavailableError | ServerTimeoutError):
-        return RequestError(503, f"the FunASR server is unavailable: {message}", headers=[("Retry-After", "30")])
+        retry = [("Retry-After", _retry_after(settings))]
+        return RequestError(503, f"the FunASR server is unavailable: {message}", headers=retry)
     if isinstance(exc, CancelledError):
         return _SHUTTING_DOWN
     if isinstance(exc, BadInputError):
@@ -159,7 +170,7 @@ async def _recognise(request: web.Request, upload: UploadedFile, *, raw_pcm: boo
         finally:
             state.asr_slots.release()
     except FunasrSubsError as exc:
-        raise _asr_error(exc, upload.path, upload.filename or "the upload") from None
+        raise _asr_error(exc, upload.path, upload.filename or "the upload", settings) from None
     finally:
         watcher.cancel()
     state.cache.put(key, result)
