@@ -86,9 +86,10 @@ async def health(request: web.Request) -> web.StreamResponse:
 @routes.get("/status", expect_handler=expect_continue)
 @endpoint(Policy(public=True))
 async def status(request: web.Request) -> web.StreamResponse:
-    """Bazarr's "Test Connection" asks this without credentials: the version for anyone, the queue behind the token."""
+    """Bazarr's "Test Connection" asks this without credentials: the version for anyone, the queue only to a caller
+    that presents the token (none configured: nobody; ``funasr-subs status`` reads the queue on the machine)."""
     state = _state(request)
-    if state.config.token and not request[AUTHENTICATED]:
+    if not request[AUTHENTICATED]:
         return json_response(200, {"version": __version__, "service": "funasr-subs"})
     snap = await state.db(_db(state).status)
     return json_response(200, {"version": __version__, **snap.to_dict()})  # the shape of `funasr-subs status --json`
@@ -309,7 +310,8 @@ def _refusal_reason(admission: Admission, detailed: bool) -> str:
 
 async def _queue_event(request: web.Request, event: webhooks.Event) -> web.StreamResponse:
     if not event.wanted:
-        log.info("%s webhook %s ignored: %s", event.source, event.name or "(no event)", event.reason)
+        level = logging.WARNING if event.reason == webhooks.JELLYFIN_TEMPLATE else logging.INFO  # a setup mistake
+        log.log(level, "%s webhook %s ignored: %s", event.source, event.name or "(no event)", event.reason)
         return json_response(200, {"status": "ignored", "event": event.name, "reason": event.reason})
     state = _state(request)
     db = _db(state)
