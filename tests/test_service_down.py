@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 import requests
 
 from funasr_subs.config import Settings
-from funasr_subs.recognition.pool import shared_pool
+from funasr_subs.errors import ServerUnavailableError
+from funasr_subs.recognition.endpoint import parse_endpoints
+from funasr_subs.recognition.pool import Exhausted, Pool, keep_probing, shared_pool
 from funasr_subs.service import ServiceConfig, ServiceHandle
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
@@ -57,3 +60,36 @@ def test_with_the_server_down_every_request_is_answered_503_at_once(
         assert shared_pool(settings).wait_up(timeout=15), "the pool never probed the server again"
         back, _ = transcribe(svc, media)
     assert back.status_code == 200 and back.json()["text"]
+
+
+def test_a_pool_that_does_not_wait_probes_nothing_itself_and_keep_probing_brings_the_server_back() -> None:
+    async def scenario() -> list[str]:
+        probes: list[str] = []
+        thrice, back = asyncio.Event(), asyncio.Event()
+
+        async def probe(url: str) -> None:
+            probes.append(url)
+            if len(probes) >= 3:
+                thrice.set()
+            if not back.is_set():
+                raise ServerUnavailableError("connection refused")
+
+        pool = Pool(parse_endpoints(["ws://a:1"]), probe, backoff_base=0.01, backoff_cap=0.04, waits=False)
+        server = await pool.acquire()
+        pool.failed(server, ServerUnavailableError("connection refused"))
+        with pytest.raises(Exhausted):
+            await asyncio.wait_for(pool.acquire(patience=5), 1)  # at once, however patient the caller
+        assert probes == [], "a request never probes (nor waits for) a down server"
+        prober = asyncio.ensure_future(keep_probing(pool))
+        try:
+            await asyncio.wait_for(thrice.wait(), 5)  # probed again and again while it stays down
+            back.set()
+            assert await asyncio.wait_for(asyncio.to_thread(pool.wait_up, 5), 6)
+            server = await asyncio.wait_for(pool.acquire(), 1)
+            pool.release(server)
+        finally:
+            prober.cancel()
+            await asyncio.gather(prober, return_exceptions=True)
+        return probes
+
+    assert len(asyncio.run(scenario())) >= 4

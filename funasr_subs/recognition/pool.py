@@ -324,20 +324,25 @@ class Pool:
         with self._changed:
             return self._changed.wait_for(lambda: any(s.state == "up" for s in self.servers), timeout)
 
-    async def changed(self, timeout: float | None) -> None:
-        """Return when the pool's state changes (a server up, down, freed) or after ``timeout`` seconds."""
+    async def until_probe_due(self) -> None:
+        """Return when a down server's wait is over and nobody probes it (waits through every change meanwhile)."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            self._waiters.append((loop, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            with self._lock:
-                if (loop, fut) in self._waiters:
-                    self._waiters.remove((loop, fut))
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            with self._lock:  # the state is read and the waiter added at once: no change can slip between them
+                now = time.monotonic()
+                waits = [s.retry_at - now for s in self.servers if s.state == "down" and not s.probing]
+                if waits and min(waits) <= 0:
+                    return
+                self._waiters.append((loop, fut))
+            try:
+                await asyncio.wait_for(fut, max(0.01, min(waits)) if waits else None)
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    if (loop, fut) in self._waiters:
+                        self._waiters.remove((loop, fut))
 
     def has_due(self) -> bool:
         """True when a down server's wait is over and nobody is probing it."""
@@ -345,16 +350,15 @@ class Pool:
         with self._lock:
             return any(s.state == "down" and not s.probing and now >= s.retry_at for s in self.servers)
 
-    async def probe_due(self) -> int:
+    async def probe_due(self) -> None:
         """Probe every down server whose wait is over (a long-running daemon calls this while the queue idles, so a
-        server that came back shows as up before work needs it); returns how many were probed."""
+        server that came back shows as up before work needs it)."""
         now = time.monotonic()
         with self._lock:
             due = [s for s in self.servers if s.state == "down" and not s.probing and now >= s.retry_at]
             for server in due:
                 server.probing = True
         await asyncio.gather(*(self._probe(s) for s in due))
-        return len(due)
 
     def succeeded(self, server: Server, *, audio_ms: int, seconds: float) -> None:
         with self._lock:
@@ -445,8 +449,5 @@ def shared_pool(settings: Settings) -> Pool:
 async def keep_probing(pool: Pool) -> None:
     """Probe the pool's down servers whenever their waits are over, until cancelled (beside the HTTP service)."""
     while True:
-        wait = pool.next_probe_in()
-        if wait is None or wait > 0:
-            await pool.changed(wait)
-        elif not await pool.probe_due():
-            await pool.changed(1.0)  # probed by someone else just now: its end wakes us
+        await pool.until_probe_due()
+        await pool.probe_due()
