@@ -23,12 +23,13 @@ DAMAGE = {
     "attempts.mkv": "attempts = 'many'",
     "created.mkv": "created_at = 'yesterday'",
     "source.mkv": "source = x'00ff'",
+    "queued.mkv": "outputs = '{'",  # left queued: the daemon's claim meets it
 }
 
 
 def _damaged_library(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A library whose state database holds one good queued file and one damaged row of each kind in DAMAGE (each a
-    file already done), plus a damaged heartbeat, daemon pid and server row."""
+    """A library whose state database holds one good queued file and one damaged row of each kind in DAMAGE (failed
+    files, one queued), plus a damaged heartbeat, daemon pid and server row."""
     root, state = tmp_path / "library", tmp_path / "state"
     root.mkdir()
     good = make_media(root / "good.mkv", [(300, 600)], 1500)
@@ -38,7 +39,8 @@ def _damaged_library(tmp_path: Path) -> tuple[Path, Path, Path]:
             media = root / name
             media.write_bytes(b"x")
             db.enqueue(media, source="scan")
-            db.mark_failed(media, "an old failure", retryable=False)
+            if not name.startswith("queued"):
+                db.mark_failed(media, "an old failure", retryable=False)
     conn = sqlite3.connect(state / DB_NAME)
     with conn:
         for name, change in DAMAGE.items():

@@ -308,6 +308,13 @@ class StateDB:
 
     def claim_next(self) -> Job | None:
         """Atomically take the oldest queued job whose backoff has passed and mark it running, or None."""
+        while (row := self._claim_row()) is not None:
+            job = self._checked(row)
+            if job is not None:
+                return job  # else a damaged row was set aside: the next one
+        return None
+
+    def _claim_row(self) -> sqlite3.Row | None:
         now = time.time()
         worker = f"{os.getpid()}:{threading.get_ident()}"
         probe = "SELECT 1 FROM jobs WHERE state = 'queued' AND not_before <= ? LIMIT 1"
@@ -326,9 +333,8 @@ class StateDB:
                 " worker = ?, changed = 0 WHERE rowid = ?",
                 (now, now, worker, row["rowid"]),
             )
-            got = conn.execute(f"SELECT {_ROW} FROM jobs WHERE rowid = ?", (row["rowid"],)).fetchone()
-        job = self._checked(got)
-        return job if job is not None else self.claim_next()  # a damaged row was set aside: the next one
+            got: sqlite3.Row = conn.execute(f"SELECT {_ROW} FROM jobs WHERE rowid = ?", (row["rowid"],)).fetchone()
+        return got
 
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
         key = db_key(media_key(path))
