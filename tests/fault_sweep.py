@@ -315,12 +315,25 @@ with FunasrTestServer() as server:
     lib19 = HOME / "refs-watch"
     lib19.mkdir()
     for name in ("hls.mkv", "concat.mkv", "hls.ts"):
-        (lib19 / name).write_bytes(attacks[name].replace(b"near/", b"../refs/near/") if "concat" in name else attacks[name])
+        (lib19 / name).write_bytes(
+            attacks[name].replace(b"near/", b"../refs/near/") if "concat" in name else attacks[name]
+        )
     (lib19 / "near").mkdir()
     (lib19 / "concat2.mkv").write_bytes(b"ffconcat version 1.0\nfile 'near/x.dat'\n")
     make_media(lib19 / "near" / "x.dat", [(300, 700)], 1500, container="mpegts")
     before = len(server.files)
-    d = run("watch", "--once", "--settle", "0", "--state-dir", str(HOME / "st-refs"), "--server", url, str(lib19), timeout=60)
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st-refs"),
+        "--server",
+        url,
+        str(lib19),
+        timeout=60,
+    )
     for name in ("hls.mkv", "concat.mkv", "hls.ts", "concat2.mkv"):
         tally("19.1 references watch", no_trace(d) and not list(lib19.glob("*.srt")) and len(server.files) == before)
     spool = HOME / "spool"
@@ -349,7 +362,13 @@ with FunasrTestServer() as server:
     sub.write_text("1\n00:00:00,500 --> 00:00:01,300\n锄禾日当午\n\n", encoding="utf-8")
     reply = out19 / "reply.json"
     reply.write_text(
-        json.dumps({"mode": "offline", "text": "锄禾日当午", "timestamp": "[[500,660],[660,820],[820,980],[980,1140],[1140,1300]]"}),
+        json.dumps(
+            {
+                "mode": "offline",
+                "text": "锄禾日当午",
+                "timestamp": "[[500,660],[660,820],[820,980],[980,1140],[1140,1300]]",
+            }
+        ),
         encoding="utf-8",
     )
 
@@ -410,7 +429,9 @@ with FunasrTestServer() as server:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('heartbeat', 'soon')")
             conn.close()
             if cmd == "watch":
-                d = run("watch", "--once", "--settle", "0", "--state-dir", str(st), "--server", url, str(good19), timeout=60)
+                d = run(
+                    "watch", "--once", "--settle", "0", "--state-dir", str(st), "--server", url, str(good19), timeout=60
+                )
             elif cmd == "status-json":
                 d = run("status", "--json", "--state-dir", str(st))
             else:
