@@ -1,6 +1,7 @@
-"""One row of the job table read into a :class:`Job`, every column checked (pure): a row damaged inside an intact
-database (``outputs`` that is not JSON, a number stored as text, a missing path) is a :class:`DamagedRowError` naming
-what is wrong, which the state database sets aside instead of failing every reader."""
+"""The job table's rows as plain data (:class:`Job`, :class:`StatusSnapshot`), each row read with every column checked
+(pure): a row damaged inside an intact database (``outputs`` that is not JSON, a number stored as text, a missing path)
+is a :class:`DamagedRowError` naming what is wrong, which the state database sets aside instead of failing every
+reader."""
 
 from __future__ import annotations
 
@@ -60,6 +61,34 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "retry_at": self.not_before or None,
+        }
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What ``funasr-subs status`` shows: counts per state, the queue, failures and recent results."""
+
+    counts: dict[str, int]
+    queued: tuple[Job, ...] = ()
+    running: tuple[Job, ...] = ()
+    failures: tuple[Job, ...] = ()
+    recent: tuple[Job, ...] = ()
+    daemon_alive: bool = False
+    daemon_pid: int | None = None
+    heartbeat: float | None = None
+    waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
+        return {
+            "daemon_alive": self.daemon_alive,
+            "daemon_pid": self.daemon_pid,
+            "heartbeat": self.heartbeat,
+            "counts": self.counts,
+            "running": [j.to_dict() for j in self.running],
+            "queued": [j.to_dict() for j in self.queued],
+            "failures": [j.to_dict() for j in self.failures],
+            "recent": [j.to_dict() for j in self.recent],
         }
 
 

@@ -51,13 +51,20 @@ import stat as stat_module
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 from funasr_subs.errors import MediaNotFoundError, NotMediaError
 from funasr_subs.names import db_key, shown
-from funasr_subs.watch.jobrow import JOB_STATES, DamagedRowError, Job, JobState, parse_job, path_shown
+from funasr_subs.watch.jobrow import (
+    JOB_STATES,
+    DamagedRowError,
+    Job,
+    JobState,
+    StatusSnapshot,
+    parse_job,
+    path_shown,
+)
 
 try:
     import fcntl
@@ -111,34 +118,6 @@ CREATE TABLE IF NOT EXISTS servers (
     updated_at REAL NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    """What ``funasr-subs status`` shows: counts per state, the queue, failures and recent results."""
-
-    counts: dict[str, int]
-    queued: tuple[Job, ...] = ()
-    running: tuple[Job, ...] = ()
-    failures: tuple[Job, ...] = ()
-    recent: tuple[Job, ...] = ()
-    daemon_alive: bool = False
-    daemon_pid: int | None = None
-    heartbeat: float | None = None
-    waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
-        return {
-            "daemon_alive": self.daemon_alive,
-            "daemon_pid": self.daemon_pid,
-            "heartbeat": self.heartbeat,
-            "counts": self.counts,
-            "running": [j.to_dict() for j in self.running],
-            "queued": [j.to_dict() for j in self.queued],
-            "failures": [j.to_dict() for j in self.failures],
-            "recent": [j.to_dict() for j in self.recent],
-        }
 
 
 def media_key(path: Path | str) -> Path:
