@@ -47,7 +47,7 @@ from funasr_subs.sidecar import (
     sidecar_path_for,
     try_read_sidecar,
 )
-from funasr_subs.writers import atomic_write_text, digest, render
+from funasr_subs.writers import atomic_write_text, check_replaceable, digest, render
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     cues = build_cues(transcript.tokens, settings.cue_settings())
     targets = targets_for(source, settings, args.output)
     for target in targets.values():
+        check_replaceable(target)  # a link or a device is never replaced, --overwrite or not
         if target.exists() and not settings.overwrite and not _ours(source, target):
             raise OutputExistsError(  # named once: the error is "<input>: <subtitle> exists ..."
                 f"{target.name} exists and was not written by funasr-subs: use --overwrite to replace it",
