@@ -13,7 +13,8 @@ from funasr_subs.cues.text import reading_length
 #: A cue with fewer letters than this is a scrap unless it is a whole sentence standing alone between pauses.
 MIN_LETTERS = 4
 #: A cue that is not a whole sentence, whose speech lasts less than FLASH_MS beside a silence of at most
-#: FLASH_GAP_MS, flashes by: it joins a neighbour when the two fit one cue (``所有的执`` for 0.9 s, ``一套辅助驾驶`` for 1.0 s after a 4.4 s cue).
+#: FLASH_GAP_MS, flashes by: it joins a neighbour when the two fit one cue (``所有的执`` for 0.9 s,
+#: ``一套辅助驾驶`` for 1.0 s after a 4.4 s cue).
 FLASH_MS = 1500
 FLASH_GAP_MS = 1000
 # Split scoring (see _split): cost per cue, weight of the break's cost, penalty for a scrap, penalty for a two-line
