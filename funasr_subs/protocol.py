@@ -85,10 +85,9 @@ def decode_reply(raw: str | bytes) -> dict[str, Any]:
         data = strict_json(raw)
     except ValueError as exc:
         snippet = raw[:60].replace("\n", " ")
-        problem = "" if isinstance(exc, json.JSONDecodeError) else f": {exc}"
-        raise ProtocolError(
-            f"the server's reply is not usable JSON ({snippet!r}{problem}): is this a FunASR server?"
-        ) from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise ProtocolError(f"the server's reply is not JSON ({snippet!r}): is this a FunASR server?") from None
+        raise ProtocolError(f"the server's reply is not usable JSON ({exc}: {snippet!r})") from None
     if not isinstance(data, dict):
         raise ProtocolError("the server's reply is not a JSON object: is this a FunASR server?")
     return data

@@ -25,13 +25,17 @@ from funasr_subs.errors import (
     ServerUnavailableError,
     TLSMismatchError,
 )
-from funasr_subs.protocol import END_MESSAGE, decode_reply
+from funasr_subs.protocol import END_MESSAGE, decode_reply, strict_json
 
 log = logging.getLogger(__name__)
 
 #: Replies are ~0.6 MB per hour of speech; websockets' 1 MiB default would refuse a two-hour film's.
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 _2PASS_PCM_ONLY = "ONLY SUPPORT PCM"
+_2PASS_ADVICE = (
+    "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
+    "or run funasr-wss-server (offline)"
+)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the server's half of the closing handshake
 
 
@@ -135,7 +139,7 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
         raise explain_connect_error(cfg, exc) from exc
 
 
-async def _send_audio(
+async def _upload(
     ws: ClientConnection,
     start: str,
     chunks: AsyncIterator[bytes],
@@ -148,7 +152,51 @@ async def _send_audio(
         await bounded(ws.send(chunk), send_timeout)
         if on_bytes is not None:
             on_bytes(len(chunk))
-    await bounded(ws.send(END_MESSAGE), send_timeout)
+
+
+def _is_partial(raw: str | bytes) -> bool:
+    """A 2pass server's ``2pass-online`` partial result (sent while the audio streams in; skipped)."""
+    if not isinstance(raw, str) or "online" not in raw:
+        return False
+    try:
+        data = strict_json(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and str(data.get("mode") or "").endswith("online")
+
+
+async def _first_message(ws: ClientConnection) -> str | bytes:
+    """The first message that is not a 2pass partial."""
+    while True:
+        raw = await ws.recv()
+        if not _is_partial(raw):
+            return raw
+
+
+async def _upload_watched(
+    ws: ClientConnection,
+    start: str,
+    chunks: AsyncIterator[bytes],
+    on_bytes: Callable[[int], None] | None,
+    send_timeout: float | None,
+) -> str | bytes | None:
+    """The upload, while watching for a message: a server sends none before the end message, so one that does
+    (its answer to part of the audio, or the 2pass server's refusal of mp4) stops the upload and is returned."""
+    watch = asyncio.ensure_future(_first_message(ws))
+    upload = asyncio.ensure_future(_upload(ws, start, chunks, on_bytes, send_timeout))
+    try:
+        await asyncio.wait({watch, upload}, return_when=asyncio.FIRST_COMPLETED)
+        if not upload.done() and watch.exception() is None:
+            return watch.result()
+        await upload  # (when the watch ended by the connection closing, the upload says how)
+        await asyncio.sleep(0)  # one turn of the loop: a message that came with the last frame is seen too
+        if watch.done() and not watch.cancelled() and watch.exception() is None:
+            return watch.result()
+        return None
+    finally:
+        for task in (watch, upload):
+            task.cancel()  # recv() is cancel-safe; the connection is closed after an early message anyway
+        await asyncio.gather(watch, upload, return_exceptions=True)
 
 
 async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
@@ -157,10 +205,7 @@ async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
     while True:
         raw = await ws.recv()
         if isinstance(raw, str) and _2PASS_PCM_ONLY in raw:
-            raise ProtocolError(
-                "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
-                "or run funasr-wss-server (offline)"
-            )
+            raise ProtocolError(_2PASS_ADVICE)
         reply = decode_reply(raw)
         mode = str(reply.get("mode") or "")
         if mode.endswith("online"):
@@ -188,7 +233,9 @@ async def exchange(
     """Send one file and wait for its reply; the caller closes ``ws``. ``send_timeout``: longest wait for the
     server to take one frame (None: no limit)."""
     try:
-        await _send_audio(ws, start, chunks, on_bytes, send_timeout)
+        early = await _upload_watched(ws, start, chunks, on_bytes, send_timeout)
+        if early is None:
+            await bounded(ws.send(END_MESSAGE), send_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} stopped reading the upload for {send_timeout:.0f} s: the server may be stuck or overloaded; "
@@ -202,6 +249,11 @@ async def exchange(
             f"{url} dropped the connection during the upload: check that the server is still running (its log says "
             "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
         ) from None
+    if early is not None:
+        if isinstance(early, str) and _2PASS_PCM_ONLY in early:
+            raise ProtocolError(_2PASS_ADVICE)
+        snippet = early[:60] if isinstance(early, str) else f"{len(early)} bytes of binary data"
+        raise ProtocolError(f"{url} replied before the upload ended, to part of the audio at most ({snippet!r})")
     try:
         return await bounded(_receive_reply(ws), reply_timeout)
     except TimeoutError:

@@ -110,3 +110,36 @@ class PcmSplitter:
         self._offset_ms += len(self._buf) // BYTES_PER_MS
         self._buf.clear()
         return [rest]
+
+
+SOUND_BLOCK_MS = 100
+#: The high bytes of s16le samples from -1024 to 1023 (about -30 dBFS): far above a room's noise, far below speech.
+_QUIET_HIGH = bytes([0, 1, 2, 3, 0xFC, 0xFD, 0xFE, 0xFF])
+
+
+class SoundMeter:
+    """How much of a PCM stream is sound: 100 ms blocks holding a sample louder than -30 dBFS, counted up to
+    ``enough_ms`` (then it stops looking: speech gets there in seconds). Digital silence and room noise count 0.
+    Only the samples' high bytes are looked at, with C-speed bytes operations (an hour of quiet: ~0.05 s)."""
+
+    def __init__(self, enough_ms: int) -> None:
+        self.enough_ms = enough_ms
+        self.sound_ms = 0
+        self._carry = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.sound_ms >= self.enough_ms:
+            return
+        buf = self._carry + data if self._carry else data
+        block = SOUND_BLOCK_MS * BYTES_PER_MS
+        whole = len(buf) // block * block
+        self._carry = bytes(buf[whole:])
+        high = bytes(memoryview(buf)[1:whole:2])  # s16le: every second byte is a sample's high byte
+        if not high.translate(None, _QUIET_HIGH):
+            return  # all of it quiet: one look at the whole
+        per = block // 2
+        for start in range(0, len(high), per):
+            if high[start : start + per].translate(None, _QUIET_HIGH):
+                self.sound_ms += SOUND_BLOCK_MS
+                if self.sound_ms >= self.enough_ms:
+                    return
