@@ -12,6 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from funasr_subs.errors import NoTimestampsError, ProtocolError
@@ -157,8 +158,15 @@ def _spread(count: int, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int
     """Map ``len(pairs)`` times onto ``count`` tokens when the numbers differ (ITN turns 一百 into 100)."""
     if count == len(pairs) or not pairs:
         return list(pairs)
-    out = []
     m = len(pairs)
+    if count > m:  # each pair's span shared evenly by its tokens (as the server spreads ITN's: 十 → 1 0)
+        shared: list[tuple[int, int]] = []
+        for j, (start, end) in enumerate(pairs):
+            first, after = -(-j * count // m), -(-(j + 1) * count // m)  # the tokens i with i * m // count == j
+            c = after - first
+            shared += [(start + k * (end - start) // c, start + (k + 1) * (end - start) // c) for k in range(c)]
+        return shared
+    out = []
     for i in range(count):
         lo = i * m // count
         hi = max(lo, (i + 1) * m // count - 1)
@@ -236,10 +244,19 @@ def _only_marks_and_space(between: str) -> bool:
     return all(is_punctuation(c) or c.isspace() for c in between)
 
 
-def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], int]:
+@dataclass(frozen=True, slots=True)
+class Order:
+    """How far a reply's token starts were from rising (they are put in order on reading): ``back`` tokens started
+    before the token before them (or below 0), ``repeated`` at the same time as it. A real reply has neither."""
+
+    back: int = 0
+    repeated: int = 0
+
+
+def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], Order]:
     """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments) and make
-    the times monotonic (each start at or after the one before, each end at or after its start). Also returns how
-    many tokens start before the token before them (or below 0) or at the same time as it: none in a real reply.
+    the times monotonic (each start at or after the one before, each end at or after its start), counting in an
+    :class:`Order` what had to be put in order.
     One pass over the tokens and one Token each: a 10-hour reply has 150,000 of them."""
     lowered = text.lower()
     find = lowered.find
@@ -249,7 +266,7 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], in
     ends: list[int] = []
     puncts: list[str] = []
     floor = 0
-    unordered = 0
+    back = repeated = 0
     for word, (start, end), seg_punc in zip(*raw, strict=True):
         idx = find(word, pos)
         if idx != pos:
@@ -266,9 +283,9 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], in
                 pos = idx + len(word)
         if start < floor:  # times made monotonic on the way
             start = floor
-            unordered += 1
+            back += 1
         elif start == floor and words:
-            unordered += 1
+            repeated += 1
         if end < start:
             end = start
         floor = start
@@ -279,20 +296,21 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], in
     tail = "".join(c for c in text[pos:] if is_punctuation(c))  # punctuation after the last token
     if puncts and tail:
         puncts[-1] = tail
-    return tuple(map(Token, words, starts, ends, puncts)), unordered
+    return tuple(map(Token, words, starts, ends, puncts)), Order(back, repeated)
 
 
-def _monotonic(tokens: list[Token]) -> tuple[tuple[Token, ...], int]:
+def _monotonic(tokens: list[Token]) -> tuple[tuple[Token, ...], Order]:
     out: list[Token] = []
     floor = 0
-    unordered = 0
+    back = repeated = 0
     for t in tokens:
         start = max(t.start_ms, floor, 0)
-        unordered += start != t.start_ms or (bool(out) and t.start_ms == floor)
+        back += start != t.start_ms
+        repeated += bool(out) and t.start_ms == floor
         end = max(t.end_ms, start)
         out.append(t if (start, end) == (t.start_ms, t.end_ms) else Token(t.text, start, end, t.punct))
         floor = start
-    return tuple(out), unordered
+    return tuple(out), Order(back, repeated)
 
 
 @contextlib.contextmanager
@@ -319,8 +337,8 @@ def parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
     return parse_reply_counted(reply)[0]
 
 
-def parse_reply_counted(reply: Mapping[str, Any] | str) -> tuple[Transcript, int]:
-    """:func:`parse_reply`, and how many tokens had to be put in order (see :func:`_attach_text_punctuation`)."""
+def parse_reply_counted(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
+    """:func:`parse_reply`, and what had to be put in order."""
     with gc_paused():
         try:
             return _parse_reply(reply)
@@ -328,7 +346,7 @@ def parse_reply_counted(reply: Mapping[str, Any] | str) -> tuple[Transcript, int
             raise ProtocolError(f"the server's reply has a shape that cannot be read ({type(exc).__name__})") from None
 
 
-def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, int]:
+def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
     data = decode_reply(reply) if isinstance(reply, str) else dict(reply)
     text = data.get("text")
     text = text if isinstance(text, str) else ""
@@ -351,9 +369,9 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, int]:
                 "the server sent text without timestamps; run funasr-wss-server with the timestamp model "
                 f"(--model-dir {TIMESTAMP_MODEL}), not the hotword, SenseVoice or English model"
             )
-        return Transcript(text=text, tokens=(), wav_name=wav_name), 0
-    tokens, unordered = _attach_text_punctuation(raw, text)
-    return Transcript(text=text, tokens=tokens, wav_name=wav_name), unordered
+        return Transcript(text=text, tokens=(), wav_name=wav_name), Order()
+    tokens, order = _attach_text_punctuation(raw, text)
+    return Transcript(text=text, tokens=tokens, wav_name=wav_name), order
 
 
 def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
@@ -361,8 +379,8 @@ def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
     return parse_session_counted(replies)[0]
 
 
-def parse_session_counted(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, int]:
-    """:func:`parse_session`, and how many tokens had to be put in order."""
+def parse_session_counted(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, Order]:
+    """:func:`parse_session`, and what had to be put in order."""
     with gc_paused():
         try:
             return _parse_session(replies)
@@ -370,7 +388,7 @@ def parse_session_counted(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcr
             raise ProtocolError(f"the server's reply has a shape that cannot be read ({type(exc).__name__})") from None
 
 
-def _parse_session(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, int]:
+def _parse_session(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, Order]:
     texts: list[str] = []
     tokens: list[Token] = []
     wav_name = ""
@@ -383,5 +401,5 @@ def _parse_session(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, in
         if part.text:
             texts.append(part.text)
         tokens.extend(part.tokens)
-    ordered, unordered = _monotonic(tokens)
-    return Transcript(text="".join(texts), tokens=ordered, wav_name=wav_name), unordered
+    ordered, order = _monotonic(tokens)
+    return Transcript(text="".join(texts), tokens=ordered, wav_name=wav_name), order

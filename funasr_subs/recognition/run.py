@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
 from funasr_subs.model import Transcript
-from funasr_subs.protocol import FRAME_BYTES, parse_reply_counted, parse_session_counted, start_message
+from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
 from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
@@ -116,8 +116,8 @@ def transcript_of(reply: Mapping[str, Any]) -> Transcript:
     return _counted(reply)[0]
 
 
-def _counted(reply: Mapping[str, Any]) -> tuple[Transcript, int]:
-    """The reply parsed, and how many of its tokens had to be put in order."""
+def _counted(reply: Mapping[str, Any]) -> tuple[Transcript, Order]:
+    """The reply parsed, and what had to be put in order."""
     if "session" in reply:
         return parse_session_counted(reply["session"])
     return parse_reply_counted(reply)
@@ -284,13 +284,13 @@ class _Job:
             try:
                 done = self.on_uploaded if whole else None
                 reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter)
-                transcript, unordered = _counted(reply)
+                transcript, order = _counted(reply)
                 facts = Sent(
                     self.wav_name,
                     sent // BYTES_PER_MS if meter is not None else duration_ms,
                     meter.sound_ms if meter is not None else None,
                 )
-                problem = reply_problem(transcript, unordered, facts)
+                problem = reply_problem(transcript, order, facts)
                 if problem is not None:
                     raise ProtocolError(f"{server.url} sent a reply that cannot be right: {problem}")
             except ServerError as exc:

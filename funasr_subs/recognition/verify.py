@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from funasr_subs.model import Transcript
+from funasr_subs.protocol import Order
 
 #: Times may reach this far past the end of the audio sent: 2 s plus 10 % (mp4 decoded by the server: ~5 %).
 MARGIN_MS = 2000
 MARGIN_RATIO = 0.10
-#: Token starts that go back or repeat: a real reply has none (ITN can spread a few); more than this share refused.
-UNORDERED_RATIO = 0.05
-UNORDERED_MIN = 3
+#: Token starts that go back (or below 0): a real reply has none; more than 1 in BACK_PER is refused.
+BACK_PER = 100
+#: Token starts that repeat the one before: a real reply has none; more than 1 in REPEATED_PER is refused.
+REPEATED_PER = 20
 #: No DENSE_TOKENS consecutive tokens start within DENSE_MS (25 a second; the model emits at most ~16.7).
 DENSE_TOKENS = 25
 DENSE_MS = 1000
@@ -43,16 +45,18 @@ def _clock(ms: int) -> str:
     return f"{ms / 1000:.1f} s"
 
 
-def reply_problem(transcript: Transcript, unordered: int, sent: Sent) -> str | None:
-    """Why ``transcript`` (its tokens put in order, ``unordered`` of them out of order) cannot be the answer to
-    ``sent``; None when it can."""
+def reply_problem(transcript: Transcript, order: Order, sent: Sent) -> str | None:
+    """Why ``transcript`` (its tokens put in order: ``order`` says how far they were from it) cannot be the answer
+    to ``sent``; None when it can."""
     if transcript.wav_name and transcript.wav_name != sent.wav_name:
         return f"answered for another file ({transcript.wav_name[:60]!r}, not {sent.wav_name[:60]!r})"
     tokens = transcript.tokens
     if not tokens:
         return None
-    if unordered > max(UNORDERED_MIN, len(tokens) * UNORDERED_RATIO):
-        return f"{unordered} of {len(tokens)} token times go back or repeat (a real reply's rise)"
+    if order.back > len(tokens) // BACK_PER:
+        return f"{order.back} of {len(tokens)} token times go back or below 0 (a real reply's rise)"
+    if order.repeated > len(tokens) // REPEATED_PER:
+        return f"{order.repeated} of {len(tokens)} token times repeat the one before (a real reply's rise)"
     if sent.duration_ms > 0:
         last = max(t.end_ms for t in tokens)
         if last > sent.duration_ms * (1 + MARGIN_RATIO) + MARGIN_MS:
