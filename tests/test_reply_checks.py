@@ -4,6 +4,7 @@ server, saved ones as bad input, and the checks against every real reply."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -120,10 +121,8 @@ def test_random_json_never_escapes_as_anything_but_a_server_error() -> None:
     for _ in range(3000):
         reply = {rng.choice(keys): value(0) for _ in range(rng.randint(1, 5))}
         for parse in (lambda r: parse_reply_counted(r), lambda r: parse_session_counted([r])):
-            try:
+            with contextlib.suppress(ServerError):  # anything else fails the test
                 parse(reply)
-            except ServerError:
-                pass
 
 
 @pytest.mark.parametrize(
@@ -144,8 +143,9 @@ def test_malformed_live_replies_are_a_protocol_error(text: str) -> None:
 
 def test_a_saved_reply_with_1e400_is_one_line_of_bad_input(tmp_path: Path) -> None:
     saved = tmp_path / "reply.json"
-    saved.write_text('{"text": "甲乙。", "timestamp": "[[0, 200], [200, 300]]", "stamp_sents": '
-                     '[{"text_seg": "甲 乙", "punc": "。", "ts_list": [[0, 1e400], [200, 300]]}]}', "utf-8")  # fmt: skip
+    segment = '{"text_seg": "甲 乙", "punc": "。", "ts_list": [[0, 1e400], [200, 300]]}'
+    head = '{"text": "甲乙。", "timestamp": "[[0, 200], [200, 300]]", "stamp_sents": ['
+    saved.write_text(head + segment + "]}", "utf-8")
     srt = tmp_path / "x.srt"
     srt.write_text("1\n00:00:01,000 --> 00:00:02,000\n甲乙\n", "utf-8")
     for args in (["retime", str(saved)], ["sync", str(srt), str(saved)]):
