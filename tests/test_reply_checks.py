@@ -213,3 +213,13 @@ def test_the_margins_accept_what_real_servers_do() -> None:
     dense = _tokens(*[(i * 60, i * 60 + 60) for i in range(100)])
     assert reply_problem(dense, Order(), Sent("f", 10_000)) is None
     assert reply_problem(_tokens((0, 100)), Order(), Sent("f", 0)) is None  # length unknown: not bounded
+
+
+def test_a_saved_reply_whose_times_are_not_numbers_is_bad_input(tmp_path: Path) -> None:
+    saved = tmp_path / "reply.json"
+    segment = '{"text_seg": "甲 乙", "punc": "。", "ts_list": [["x", {}], [200, 300]]}'
+    saved.write_text('{"text": "甲乙。", "stamp_sents": [' + segment + "]}", "utf-8")
+    with pytest.raises(BadInputError, match="saved reply cannot be used"):
+        from funasr_subs.commands.retime import read_source
+
+        read_source(saved, None)
