@@ -69,11 +69,12 @@ def _finite_float(token: str) -> float:
     return value
 
 
-def strict_json(text: str) -> Any:
+def strict_json(text: str, *, overflow: bool = False) -> Any:
     """``json.loads`` for text from outside (replies, sidecars): ValueError for NaN, Infinity, a number too large
-    for a float (``1e400``) and runaway nesting (never RecursionError or an infinite time further on)."""
+    for a float (``1e400``; with ``overflow`` it reads as infinity, for the reader's own checks to name the field)
+    and runaway nesting (never RecursionError or an infinite time further on)."""
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=float if overflow else _finite_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

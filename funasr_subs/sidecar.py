@@ -137,8 +137,9 @@ def bare_name(name: str) -> bool:
 
 
 def parse_json(text: str) -> Any:
-    """``json.loads`` that refuses NaN/Infinity/1e400 and turns runaway nesting into ValueError (see strict_json)."""
-    return strict_json(text)
+    """``json.loads`` that refuses NaN/Infinity and turns runaway nesting into ValueError (see strict_json); a
+    ``1e400`` reads as infinity, for the field checks to name (a bad recorded setting is only ignored)."""
+    return strict_json(text, overflow=True)
 
 
 def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
