@@ -223,3 +223,40 @@ def test_a_saved_reply_whose_times_are_not_numbers_is_bad_input(tmp_path: Path) 
         from funasr_subs.commands.retime import read_source
 
         read_source(saved, None)
+
+
+def test_a_2pass_servers_results_during_the_upload_are_part_of_its_reply(tmp_path: Path) -> None:
+    """FunASR's 2pass server sends a result per voice segment while the audio streams in: not an early reply."""
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    from funasr_subs.config import Settings
+    from funasr_subs.pipeline import recognise_file
+
+    session = [json.loads(line) for line in (REPLIES / "10_2pass_full_session_h5.jsonl").read_text("utf-8").split("\n")
+               if line.strip()]  # fmt: skip
+    first_offline = next(i for i, m in enumerate(session) if m.get("mode") == "2pass-offline")
+
+    def handler(ws: ServerConnection) -> None:
+        name = json.loads(str(ws.recv()))["wav_name"]
+        for message in session[: first_offline + 1]:  # at once, while the client uploads
+            ws.send(json.dumps({**message, "wav_name": name}, ensure_ascii=False))
+        while not (isinstance(got := ws.recv(), str) and json.loads(got).get("is_speaking") is False):
+            pass
+        for message in session[first_offline + 1 :]:
+            ws.send(json.dumps({**message, "wav_name": name}, ensure_ascii=False))
+        with contextlib.suppress(Exception):
+            ws.recv()  # until the client closes
+
+    with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            audio = make_long_audio(tmp_path / "tone.flac", seconds=120)  # 3.8 MB: several frames to upload
+            url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+            rec = recognise_file(audio, Settings(server=url, retries=0, reply_timeout=30))
+        finally:
+            server.shutdown()
+            thread.join()
+    assert "".join(t.text for t in rec.transcript.tokens) == "锄禾日当午汗滴禾下土谁知盘中餐粒粒皆辛苦"

@@ -25,7 +25,7 @@ from funasr_subs.errors import (
     ServerUnavailableError,
     TLSMismatchError,
 )
-from funasr_subs.protocol import END_MESSAGE, decode_reply, strict_json
+from funasr_subs.protocol import END_MESSAGE, decode_reply
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +154,29 @@ async def _upload(
             on_bytes(len(chunk))
 
 
-def _is_partial(raw: str | bytes) -> bool:
-    """A 2pass server's ``2pass-online`` partial result (sent while the audio streams in; skipped)."""
-    if not isinstance(raw, str) or "online" not in raw:
-        return False
+def _two_pass(raw: str | bytes) -> dict[str, Any] | None:
+    """A 2pass server's message that may come while the audio streams in: a ``2pass-online`` partial, or a
+    ``2pass-offline`` result (it sends one per voice segment); None for anything else."""
+    if not isinstance(raw, str) or "2pass" not in raw:
+        return None
     try:
-        data = strict_json(raw)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and str(data.get("mode") or "").endswith("online")
+        data = decode_reply(raw)
+    except ProtocolError:
+        return None
+    mode = str(data.get("mode") or "")
+    return data if mode.startswith("2pass") and not data.get("is_final") else None
 
 
-async def _first_message(ws: ClientConnection) -> str | bytes:
-    """The first message that is not a 2pass partial."""
+async def _watch(ws: ClientConnection, parts: list[dict[str, Any]]) -> str | bytes:
+    """Messages during the upload: a 2pass server's results are kept in ``parts`` (its partials dropped); the first
+    other message is returned."""
     while True:
         raw = await ws.recv()
-        if not _is_partial(raw):
+        two_pass = _two_pass(raw)
+        if two_pass is None:
             return raw
+        if not str(two_pass.get("mode")).endswith("online"):
+            parts.append(two_pass)
 
 
 async def _upload_watched(
@@ -179,10 +185,12 @@ async def _upload_watched(
     chunks: AsyncIterator[bytes],
     on_bytes: Callable[[int], None] | None,
     send_timeout: float | None,
+    parts: list[dict[str, Any]],
 ) -> str | bytes | None:
-    """The upload, while watching for a message: a server sends none before the end message, so one that does
-    (its answer to part of the audio, or the 2pass server's refusal of mp4) stops the upload and is returned."""
-    watch = asyncio.ensure_future(_first_message(ws))
+    """The upload, while watching for a message: a server answers only after the end message, so a message that
+    comes before it (an answer to part of the audio at most, or the 2pass server's refusal of mp4) stops the upload
+    and is returned. A 2pass server's per-segment results go to ``parts``."""
+    watch = asyncio.ensure_future(_watch(ws, parts))
     upload = asyncio.ensure_future(_upload(ws, start, chunks, on_bytes, send_timeout))
     try:
         await asyncio.wait({watch, upload}, return_when=asyncio.FIRST_COMPLETED)
@@ -199,9 +207,9 @@ async def _upload_watched(
         await asyncio.gather(watch, upload, return_exceptions=True)
 
 
-async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
-    """The offline server's single reply; a 2pass server's ``2pass-offline`` replies up to ``is_final``."""
-    parts: list[dict[str, Any]] = []
+async def _receive_reply(ws: ClientConnection, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The offline server's single reply; a 2pass server's ``2pass-offline`` replies (``parts``: those that came
+    during the upload) up to ``is_final``."""
     while True:
         raw = await ws.recv()
         if isinstance(raw, str) and _2PASS_PCM_ONLY in raw:
@@ -233,7 +241,8 @@ async def exchange(
     """Send one file and wait for its reply; the caller closes ``ws``. ``send_timeout``: longest wait for the
     server to take one frame (None: no limit)."""
     try:
-        early = await _upload_watched(ws, start, chunks, on_bytes, send_timeout)
+        parts: list[dict[str, Any]] = []
+        early = await _upload_watched(ws, start, chunks, on_bytes, send_timeout, parts)
         if early is None:
             await bounded(ws.send(END_MESSAGE), send_timeout)
     except TimeoutError:
@@ -255,7 +264,7 @@ async def exchange(
         snippet = early[:60] if isinstance(early, str) else f"{len(early)} bytes of binary data"
         raise ProtocolError(f"{url} replied before the upload ended, to part of the audio at most ({snippet!r})")
     try:
-        return await bounded(_receive_reply(ws), reply_timeout)
+        return await bounded(_receive_reply(ws, parts), reply_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} sent no reply within {reply_timeout:.0f} s after the upload: the server may be overloaded or "
