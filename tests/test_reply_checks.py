@@ -260,3 +260,18 @@ def test_a_2pass_servers_results_during_the_upload_are_part_of_its_reply(tmp_pat
             server.shutdown()
             thread.join()
     assert "".join(t.text for t in rec.transcript.tokens) == "锄禾日当午汗滴禾下土谁知盘中餐粒粒皆辛苦"
+
+
+def test_watch_takes_a_wrong_reply_as_the_servers_fault_and_tries_the_file_again(talk: Path, tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    (root / "talk.mka").hardlink_to(talk)
+    with FunasrTestServer() as bad:
+        bad.fault = "inf_time"
+        done = run_cli("watch", "--once", "--settle", "0", "--retries", "0", "--state-dir", str(tmp_path / "state"),
+                       "--server", bad.url, str(root), env=clean_env(tmp_path))  # fmt: skip
+        assert len(bad.files) == 1
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert "1e400 is too large a number" in done.stderr, done.stderr
+    assert "1 file(s) stay queued for the next run" in done.stderr  # tried again later, not failed for good
+    assert not (root / "talk.zh.srt").exists()
