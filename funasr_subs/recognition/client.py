@@ -259,6 +259,7 @@ async def exchange(
             "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
         ) from None
     if early is not None:
+        ws.transport.abort()  # the upload stopped mid-frame: no clean close is possible (nor owed)
         if isinstance(early, str) and _2PASS_PCM_ONLY in early:
             raise ProtocolError(_2PASS_ADVICE)
         snippet = early[:60] if isinstance(early, str) else f"{len(early)} bytes of binary data"
