@@ -275,3 +275,25 @@ def test_watch_takes_a_wrong_reply_as_the_servers_fault_and_tries_the_file_again
     assert "1e400 is too large a number" in done.stderr, done.stderr
     assert "1 file(s) stay queued for the next run" in done.stderr  # tried again later, not failed for good
     assert not (root / "talk.zh.srt").exists()
+
+
+def test_the_sound_meter_counts_loud_blocks_across_odd_chunks() -> None:
+    import array
+
+    from funasr_subs.recognition.split import SoundMeter
+
+    def pcm(level: int, ms: int) -> bytes:
+        return array.array("h", [level, -level] * (ms * 8)).tobytes()  # s16le on the machines we run on
+
+    quiet = SoundMeter(10_000)
+    quiet.feed(bytes(32_000))  # a second of digital silence
+    quiet.feed(pcm(1000, 2000))  # two of room noise at -30 dBFS
+    assert quiet.sound_ms == 0
+    loud = SoundMeter(10_000)
+    stream = pcm(300, 500) + pcm(8000, 1000) + pcm(300, 500)
+    for start in range(0, len(stream), 777):  # odd chunk sizes: sample bytes split between chunks
+        loud.feed(stream[start : start + 777])
+    assert 1000 <= loud.sound_ms <= 1200
+    enough = SoundMeter(300)
+    enough.feed(pcm(8000, 5000))
+    assert enough.sound_ms == 300  # stops counting once it knows

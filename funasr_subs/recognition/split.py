@@ -118,28 +118,28 @@ _QUIET_HIGH = bytes([0, 1, 2, 3, 0xFC, 0xFD, 0xFE, 0xFF])
 
 
 class SoundMeter:
-    """How much of a PCM stream is sound: 100 ms blocks holding a sample louder than -30 dBFS, counted up to
-    ``enough_ms`` (then it stops looking: speech gets there in seconds). Digital silence and room noise count 0.
-    Only the samples' high bytes are looked at, with C-speed bytes operations (an hour of quiet: ~0.05 s)."""
+    """How much of a PCM stream is sound: blocks of 100 ms (from the start of each chunk fed) holding a sample louder
+    than -30 dBFS, up to ``enough_ms`` (then it stops looking: speech gets there in seconds). Digital silence
+    and room noise count 0. Only the samples' high bytes are looked at, with C-speed bytes operations (an hour of
+    quiet: ~0.03 s of CPU)."""
 
     def __init__(self, enough_ms: int) -> None:
         self.enough_ms = enough_ms
         self.sound_ms = 0
-        self._carry = b""
+        self._seen = 0  # bytes fed: which of a chunk's bytes are high bytes
 
     def feed(self, data: bytes) -> None:
+        first_high = 1 - self._seen % 2  # s16le: the second byte of every sample
+        self._seen += len(data)
         if self.sound_ms >= self.enough_ms:
             return
-        buf = self._carry + data if self._carry else data
-        block = SOUND_BLOCK_MS * BYTES_PER_MS
-        whole = len(buf) // block * block
-        self._carry = bytes(buf[whole:])
-        high = bytes(memoryview(buf)[1:whole:2])  # s16le: every second byte is a sample's high byte
+        high = data[first_high::2]
         if not high.translate(None, _QUIET_HIGH):
             return  # all of it quiet: one look at the whole
-        per = block // 2
+        per = SOUND_BLOCK_MS * SAMPLE_RATE // 1000
         for start in range(0, len(high), per):
-            if high[start : start + per].translate(None, _QUIET_HIGH):
-                self.sound_ms += SOUND_BLOCK_MS
+            block = high[start : start + per]
+            if block.translate(None, _QUIET_HIGH):
+                self.sound_ms += len(block) * 1000 // SAMPLE_RATE  # (a chunk's last block may be short)
                 if self.sound_ms >= self.enough_ms:
                     return
