@@ -54,9 +54,9 @@ def reply_problem(transcript: Transcript, order: Order, sent: Sent) -> str | Non
     if not tokens:
         return None
     if order.back > len(tokens) // BACK_PER:
-        return f"{order.back} of {len(tokens)} token times go back or below 0 (a real reply's rise)"
+        return f"{order.back} of {len(tokens)} token times go back or below 0 (a real reply's times only rise)"
     if order.repeated > len(tokens) // REPEATED_PER:
-        return f"{order.repeated} of {len(tokens)} token times repeat the one before (a real reply's rise)"
+        return f"{order.repeated} of {len(tokens)} token times repeat the one before (a real reply's times only rise)"
     if sent.duration_ms > 0:
         last = max(t.end_ms for t in tokens)
         if last > sent.duration_ms * (1 + MARGIN_RATIO) + MARGIN_MS:
