@@ -350,7 +350,6 @@ for kind, times in {
         d = run(*args)
         lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
         tally("19 saved replies", no_trace(d) and (d.returncode == 0 or len(lines) == 1))
-print(json.dumps(results, ensure_ascii=False))
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)
