@@ -438,6 +438,90 @@ with FunasrTestServer() as server:
                 d = run(cmd, "--state-dir", str(st))
             again = run("status", "--state-dir", str(st))
             tally("19.6 job rows", no_trace(d) and d.returncode in (0, 1) and no_trace(again) and again.returncode == 0)
+# --- hostile replies (issue 19): a bad server beside a good one changes nothing; a saved bad reply is bad input ---
+from tests.fake_recognition import SPOILS
+
+(HOME / "talk").mkdir()
+talk = make_media(HOME / "talk" / "talk.mka", [(700 + 3000 * i, 900 + 600 * (i % 2)) for i in range(10)], 30_000)
+with FunasrTestServer() as good:
+    alone = HOME / "alone"
+    d = run(
+        "transcribe", "--split-minutes", "0.1", "--server", good.url, "--output-dir", str(alone), str(talk), timeout=120
+    )
+    expected = (alone / "talk.zh.srt").read_text("utf-8") if d is not None and d.returncode == 0 else None
+    for fault in ["early", *SPOILS]:
+        with FunasrTestServer() as bad:
+            bad.fault = fault
+            out = HOME / f"pool-{fault}"
+            d = run(
+                "transcribe",
+                "--split-minutes",
+                "0.1",
+                "--retry-backoff",
+                "0.05",
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                "--output-dir",
+                str(out),
+                str(talk),
+                timeout=120,
+            )
+            srt = out / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally(
+                "19 hostile replies transcribe",
+                no_trace(d) and d.returncode == 0 and same and f"{bad.url} is down" in d.stderr,
+            )
+            lib = HOME / f"watch-{fault}"
+            lib.mkdir()
+            os.link(talk, lib / "talk.mka")
+            d = run(
+                "watch",
+                "--once",
+                "--settle",
+                "0",
+                "--split-minutes",
+                "0.1",
+                "--state-dir",
+                str(HOME / f"st-{fault}"),
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                str(lib),
+                timeout=120,
+            )
+            srt = lib / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally("19 hostile replies watch", no_trace(d) and d.returncode == 0 and same)
+saved = HOME / "saved"
+saved.mkdir()
+pair = "[[0, 200], [200, 300]]"
+for kind, times in {
+    "1e400": "[[0, 1e400], [200, 300]]",
+    "-1e400": "[[-1e400, 0], [200, 300]]",
+    "NaN": "[[NaN, 1], [200, 300]]",
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "strings": '[["x", {}], [200, 300]]',
+    "1e300": "[[0, 1e300], [200, 300]]",
+}.items():
+    reply = saved / f"{kind}.json"
+    reply.write_text(
+        '{"text": "甲乙。", "timestamp": "' + pair + '", "stamp_sents": [{"text_seg": "甲 乙", "punc": "。", '
+        '"ts_list": ' + times + "}]}",
+        "utf-8",
+    )
+    srt = saved / f"{kind}.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\n甲乙\n", "utf-8")
+    for args in (
+        ["retime", "--overwrite", str(reply)],
+        ["sync", str(srt), str(reply), "-o", str(saved / f"{kind}.out.srt")],
+    ):
+        d = run(*args)
+        lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+        tally("19 saved replies", no_trace(d) and (d.returncode == 0 or len(lines) == 1))
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)
