@@ -13,6 +13,10 @@ Three rules, each on by default and switchable (``skip`` setting, ``--skip``):
 A tag is read in the forms real files carry (:func:`languages`): ISO 639-1, 639-2/B and /T (``zh``, ``chi``,
 ``zho``), BCP-47 with script and region, with ``_`` for ``-`` (``zh-Hans-CN``, ``zh_CN``), names (``Chinese
 (Simplified)``) and lists (``chi;eng``, ``chs&eng``): a tag names every language any of its parts names.
+
+Forced (signs and songs only), SDH and commentary subtitles follow their own rule: a kind in ``ignored`` never
+counts as "subtitles exist" (an embedded stream by its disposition or title, a file by a ``.forced``/``.sdh``/
+``.hi``/``.cc``/``.commentary`` tag). ``also`` names other languages whose subtitles make a file skipped too.
 """
 
 from __future__ import annotations
@@ -75,6 +79,15 @@ NAMES: dict[str, frozenset[str]] = {
 _KNOWN = UNKNOWN.union(*NAMES.values())
 #: What separates the parts of one tag: ``chi;eng``, ``chs&eng``, ``zh, en``, ``Chinese (Simplified)``.
 _PARTS = re.compile(r"[\s;,/|&+()\[\]]+")
+#: File-name tags of a subtitle's kind (as Jellyfin, Plex and Kodi read them).
+KIND_TAGS = {
+    "forced": "forced",
+    "foreign": "forced",
+    "sdh": "sdh",
+    "hi": "sdh",
+    "cc": "sdh",
+    "commentary": "commentary",
+}
 
 
 @dataclass(frozen=True)
@@ -113,14 +126,20 @@ def languages(tag: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _code(tag: str) -> str:
+    """A language tag as the key of :data:`NAMES` that lists it (``zh_CN``, ``chi``, ``cmn`` → ``zh``), else its
+    ISO 639-1 code (``vie`` → ``vi``), else the tag itself (lower-case)."""
+    primary = tag.strip().replace("_", "-").split("-")[0].lower()
+    for code, names in NAMES.items():
+        if primary in names:
+            return code
+    return (_iso639_1(primary) or primary) if primary else ""
+
+
 def model_code(lang: str | None, profile: str) -> str:
     """The model's language: ``lang`` (``zh-CN``, ``chi``, ``cmn`` → ``zh``; ``vie`` → ``vi``), else the cue
     profile's; a key of :data:`NAMES` when one lists it."""
-    tag = (lang or profile).replace("_", "-").split("-")[0].lower() or "zh"
-    for code, names in NAMES.items():
-        if tag in names:
-            return code
-    return _iso639_1(tag) or tag
+    return _code(lang or profile) or "zh"
 
 
 def names_of(code: str) -> frozenset[str]:
@@ -157,15 +176,44 @@ def audio_rule(streams: Iterable[AudioStream], code: str) -> Skip | None:
     )
 
 
-def embedded_rule(subtitle_languages: Iterable[str], code: str) -> Skip | None:
-    found = [tag for tag in subtitle_languages if _speaks(code, tag)]
-    if not found:
-        return None
-    return Skip("embedded-subtitles", f"it already has an embedded {found[0]} subtitle stream")
+def language_code(name: str) -> str:
+    """The code ``name`` goes by in NAMES (``eng`` → ``en``, ``zh_TW`` → ``zh``); else its ISO 639-1 code or the
+    name itself."""
+    return _code(name)
 
 
-def external_rule(stem: str, siblings: Iterable[str], code: str, ours: Collection[str]) -> Skip | None:
-    """A sibling ``<stem>.<tags>.<subtitle suffix>`` with a tag naming the target language, not written by us."""
+def _blocks(tag: str, code: str, also: Collection[str]) -> bool:
+    return _speaks(code, tag) or any(_speaks(language_code(other), tag) for other in also)
+
+
+def embedded_rule(
+    subtitle_languages: Iterable[str],
+    code: str,
+    kinds: Iterable[frozenset[str]] = (),
+    *,
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
+) -> Skip | None:
+    """A subtitle stream in the target language (or one of ``also``) whose kinds are none of ``ignored``."""
+    kind_list = list(kinds)
+    for i, tag in enumerate(subtitle_languages):
+        stream_kinds = kind_list[i] if i < len(kind_list) else frozenset()
+        if _blocks(tag, code, also) and not stream_kinds & set(ignored):
+            return Skip("embedded-subtitles", f"it already has an embedded {tag} subtitle stream")
+    return None
+
+
+def external_rule(
+    stem: str,
+    siblings: Iterable[str],
+    code: str,
+    ours: Collection[str],
+    *,
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
+) -> Skip | None:
+    """A sibling ``<stem>.<tags>.<subtitle suffix>`` with a tag naming the target language (or one of ``also``),
+    not written by us, and no tag naming an ``ignored`` kind (``x.zh.forced.srt``)."""
     prefix = stem + "."
     for name in sorted(siblings):
         if name in ours or not name.startswith(prefix):
@@ -173,7 +221,10 @@ def external_rule(stem: str, siblings: Iterable[str], code: str, ours: Collectio
         middle, dot, suffix = name[len(prefix) :].rpartition(".")
         if not dot or "." + suffix.lower() not in SUBTITLE_SUFFIXES:
             continue
-        if any(_speaks(code, tag) for tag in middle.split(".")):
+        tags = middle.split(".")
+        if any(KIND_TAGS.get(tag.lower()) in ignored for tag in tags):
+            continue
+        if any(_blocks(tag, code, also) for tag in tags):
             return Skip("external-subtitles", f"{name} next to it is already a subtitle in that language")
     return None
 
@@ -186,16 +237,19 @@ def first_skip(
     audio_track: str | None,
     siblings: Iterable[str],
     ours: Collection[str],
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
 ) -> Skip | None:
-    """The first rule (in ``RULES`` order) that says the file is not worth sending, or None."""
+    """The first rule (in ``RULES`` order) that says the file is not worth sending, or None. ``ignored``: subtitle
+    kinds that do not count; ``also``: other languages whose subtitles count."""
     if "audio-language" in rules and audio_track is None:
         found = audio_rule(info.audio, code)
         if found:
             return found
     if "embedded-subtitles" in rules:
-        found = embedded_rule(info.subtitles, code)
+        found = embedded_rule(info.subtitles, code, info.subtitle_kinds, ignored=ignored, also=also)
         if found:
             return found
     if "external-subtitles" in rules:
-        return external_rule(info.path.stem, siblings, code, ours)
+        return external_rule(info.path.stem, siblings, code, ours, ignored=ignored, also=also)
     return None

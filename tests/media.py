@@ -216,11 +216,14 @@ def make_tagged_media(
     duration_ms: int = 3000,
     *,
     default_audio: int = 0,
+    subtitle_dispositions: Sequence[str] = (),
     titles: Sequence[str] = (),
 ) -> Path:
     """A Matroska file with one audio stream per ``(language, bursts)`` (``""`` leaves it untagged) and one SubRip
-    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag, audio
-    stream ``i`` the title ``titles[i]`` (any text: tests of odd tag values)."""
+    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag.
+    ``subtitle_dispositions``: ffmpeg's ``-disposition`` of each subtitle stream (``forced``, ``hearing_impaired``,
+    ``comment``; ``""`` none). ``titles``: audio stream ``i`` gets the title ``titles[i]`` (any text: tests of odd tag
+    values)."""
     path = Path(path)
     srt = path.with_name(path.stem + ".embedded-source.srt")
     srt.write_text("1\n00:00:00,500 --> 00:00:01,500\n字幕\n", encoding="utf-8")
@@ -240,6 +243,8 @@ def make_tagged_media(
             argv += [f"-metadata:s:a:{i}", f"title={titles[i]}"]
     for j, lang in enumerate(subtitles):
         argv += ["-map", f"{1 + len(audio) + j}:s", f"-metadata:s:s:{j}", f"language={lang}"]
+        if j < len(subtitle_dispositions) and subtitle_dispositions[j]:
+            argv += [f"-disposition:s:{j}", subtitle_dispositions[j]]
     argv += ["-c:a", "aac", "-b:a", "96k", "-c:s", "srt", str(path)]
     try:
         _run(argv)
