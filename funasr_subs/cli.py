@@ -87,11 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except FunasrSubsError as exc:
         print(f"funasr-subs: error: {exc}", file=sys.stderr)
+        _deliver_notifications()
         return 2
     except KeyboardInterrupt:
         print("funasr-subs: interrupted", file=sys.stderr)
         return 130
+    _deliver_notifications()
     return code
+
+
+def _deliver_notifications() -> None:
+    """Before the process exits: wait (bounded) for the ``on_done`` notifications still on their way."""
+    webhook = sys.modules.get("funasr_subs.actions.webhook")  # loaded only when a job had one to send
+    if webhook is not None:
+        webhook.drain()
 
 
 def run() -> None:

@@ -48,12 +48,19 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "linger": (0, 600_000, True),
     "fps": (0, 1000, False),
 }
-SUBTITLE_FORMATS = ("srt", "ass", "vtt")
+SUBTITLE_FORMATS = ("srt", "ass", "vtt", "lrc", "ass-karaoke")
+#: The file suffix of each format that is not its own name (``ass-karaoke`` is an ``.ass`` file with ``\k`` tags).
+FORMAT_SUFFIXES = {"ass-karaoke": "ass"}
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 #: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
 SUBTITLE_KINDS = ("forced", "sdh", "commentary")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def format_suffix(fmt: str) -> str:
+    """The file suffix (without the dot) a subtitle format is written with: ``ass-karaoke`` -> ``ass``."""
+    return FORMAT_SUFFIXES.get(fmt, fmt)
 
 
 def default_config_path() -> Path:
@@ -118,11 +125,19 @@ class Settings:
     latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
     words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
     words: tuple[str, ...] = ()
+    # after every job (done, failed, skipped): POST a JSON summary here (funasr_subs.actions.webhook)
+    on_done: str | None = None
 
     def __post_init__(self) -> None:
         for fmt in self.formats:
             if fmt not in SUBTITLE_FORMATS:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
+        same_file = [f for f in self.formats if f != format_suffix(f) and format_suffix(f) in self.formats]
+        if same_file:
+            raise ConfigError(
+                f"formats {format_suffix(same_file[0])} and {same_file[0]} both write .{format_suffix(same_file[0])} "
+                "files: choose one"
+            )
         unknown = [rule for rule in self.skip if rule not in SKIP_RULES]
         if unknown:
             raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
@@ -268,11 +283,29 @@ def check_setting(key: str, value: Any, source: str) -> None:
                 f"{source}: unknown subtitle format in {list(value)!r}: "
                 f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
             )
+    if key == "on_done" and isinstance(value, str):
+        check_webhook_url(value, source)
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
             raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
         if value.startswith(".") or len(value) > 35:
             raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+
+
+def check_webhook_url(url: str, source: str) -> None:
+    """ConfigError naming ``source`` unless ``url`` is an http(s) URL with a host and no spaces or control
+    characters (the URL itself is not repeated: it may hold a secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, a broken [IPv6] address
+        usable = False
+    if not usable or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigError(
+            f"{source}: on-done must be an http:// or https:// URL with a host (e.g. http://ntfy:80/subs)"
+        )
 
 
 def flag_name(key: str) -> str:

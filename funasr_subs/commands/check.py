@@ -69,6 +69,12 @@ def load_cues(path: Path) -> tuple[list[Cue], int]:
 def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
     """A subtitle file in any encoding this tool reads, as pysubs2 holds it (styles and tags kept), and its format
     (srt, ass, ssa, vtt...); BadInputError naming the file when it cannot be read."""
+    if path.suffix.lower() == ".lrc":  # before reading it: pysubs2 would call it "not a subtitle file"
+        raise BadInputError(
+            "is LRC lyrics, which have no end times or lines to measure: give the SRT, ASS or VTT made with it "
+            "(--format srt,lrc)",
+            path=path,
+        )
     try:
         data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
