@@ -23,6 +23,7 @@ from funasr_subs.errors import (
     NoSpeechError,
     NotMediaError,
     OutputError,
+    OutputExistsError,
 )
 from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
 from funasr_subs.mediainfo import MediaInfo
@@ -393,7 +394,8 @@ def generate_subtitles(
             exc.path = media
         if not isinstance(exc, CancelledError):
             plugins.notify_failed(media, exc)
-            _on_done(settings, media, "failed", reason=exc.message, error=type(exc).__name__, began=began)
+            status: Literal["failed", "skipped"] = "skipped" if isinstance(exc, OutputExistsError) else "failed"
+            _on_done(settings, media, status, reason=exc.message, error=type(exc).__name__, began=began)
         raise
     if result.status == "done":
         plugins.notify_written(result)
