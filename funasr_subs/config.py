@@ -132,12 +132,6 @@ class Settings:
         for fmt in self.formats:
             if fmt not in SUBTITLE_FORMATS:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
-        same_file = [f for f in self.formats if f != format_suffix(f) and format_suffix(f) in self.formats]
-        if same_file:
-            raise ConfigError(
-                f"formats {format_suffix(same_file[0])} and {same_file[0]} both write .{format_suffix(same_file[0])} "
-                "files: choose one"
-            )
         unknown = [rule for rule in self.skip if rule not in SKIP_RULES]
         if unknown:
             raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
@@ -283,6 +277,12 @@ def check_setting(key: str, value: Any, source: str) -> None:
                 f"{source}: unknown subtitle format in {list(value)!r}: "
                 f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
             )
+        twice = [f for f in value if f != format_suffix(f) and format_suffix(f) in value]
+        if twice:
+            raise ConfigError(
+                f"{source}: formats {format_suffix(twice[0])} and {twice[0]} both write .{format_suffix(twice[0])} "
+                "files: choose one"
+            )
     if key == "on_done" and isinstance(value, str):
         check_webhook_url(value, source)
     if key == "lang" and isinstance(value, str):
@@ -308,8 +308,12 @@ def check_webhook_url(url: str, source: str) -> None:
         )
 
 
+#: Settings whose flag is not the key spelled with dashes.
+_FLAGS = {"formats": "--format", "servers": "--server", "hotwords_file": "--hotwords", "words_file": "--words"}
+
+
 def flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
