@@ -218,3 +218,24 @@ def test_the_payload_is_plain_json_with_absolute_paths(tmp_path: Path) -> None:
     assert json.loads(json.dumps(body)) == body
     assert Path(body["file"]).is_absolute() and body["outputs"] == [] and body["sidecar"] is None
     assert shown_url("http://[::1]:8080/x?k=v") == "http://[::1]:8080/x?***"
+
+
+def test_a_full_queue_drops_the_newest_notification_and_never_blocks() -> None:
+    from funasr_subs.actions.webhook import Delivery, Sender
+
+    sender = Sender(max_pending=1)
+    with receiving() as receiver:
+        receiver.pause()
+
+        def delivery(name: str) -> Delivery:
+            return Delivery(url=receiver.url(), body=json.dumps({"file": name}).encode(), media=name, retries=0)
+
+        assert sender.submit(delivery("one"))
+        receiver.wait_for_calls(1)  # "one" is in flight, held by the receiver
+        assert sender.submit(delivery("two"))  # waits in the queue
+        assert not sender.submit(delivery("three"))  # the queue is full: dropped at once
+        assert sender.drain(timeout=0.2) == 2  # a bounded wait, and how many are still on their way
+        receiver.release()
+        assert sender.drain() == 0
+        calls = receiver.wait_for_calls(2)
+    assert [c["body"]["file"] for c in calls] == ["one", "two"]
