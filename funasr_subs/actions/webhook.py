@@ -8,12 +8,14 @@ seconds doubled each time (the settings that also govern the FunASR connection).
 
 Not an entry-point plugin: it needs the job's settings, and a URL the user configured must never depend on whether
 the installed package metadata lists a plugin. :func:`funasr_subs.pipeline.generate_subtitles` calls
-:func:`job_finished`; ``funasr_subs.cli.main`` calls :func:`drain` before the process exits.
+:func:`job_finished`; ``funasr_subs.cli.main`` calls :func:`drain` before the process exits (and so does an exit
+handler, for a Python program that uses the API).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import queue
@@ -233,6 +235,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 _sender = Sender()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """A Python program that ends right after its last job still delivers (bounded, as :func:`drain`)."""
+    if _sender.pending:
+        _sender.drain()
 
 
 def job_finished(
