@@ -209,6 +209,9 @@ def test_the_url_is_checked_where_it_is_given_and_shown_without_its_secret(
     monkeypatch.delenv("FUNASR_SUBS_ON_DONE")
     assert main(["config", "--config", str(config)]) == 2
     assert "on-done must be an http:// or https:// URL" in capsys.readouterr().err
+    config.write_text('[serve]\non_done = "http://ntfy/subs"\n', encoding="utf-8")  # where media servers go
+    assert main(["config", "--config", str(config)]) == 2
+    assert "'on_done' is not a [serve] setting but a top-level one" in capsys.readouterr().err
 
 
 def test_the_payload_is_plain_json_with_absolute_paths(tmp_path: Path) -> None:
