@@ -109,7 +109,7 @@ def test_every_finished_file_is_posted_with_its_outputs_and_status_through_the_c
     bad = make_corrupt_media(tmp_path / "broken.mp4", kind="garbled")
     with receiving() as receiver:
         code = main(["transcribe", "--server", funasr_server.url, "--format", "srt,lrc", "--on-done",
-                     receiver.url(), "-v", str(good), str(bad)])  # fmt: skip
+                     receiver.url(), "-vv", str(good), str(bad)])  # fmt: skip
         calls = receiver.wait_for_calls(2)
     assert code == 1  # one file failed; the notification of each was still made before the command returned
     bodies = _bodies(calls)

@@ -146,7 +146,7 @@ class Sender:
         """Wait up to ``timeout`` seconds for every queued delivery to be made (or given up); how many are left."""
         with self._changed:
             if self._pending:
-                log.info("on-done: waiting up to %g s for %d notification(s)", timeout, self._pending)
+                log.debug("on-done: waiting up to %g s for %d notification(s)", timeout, self._pending)
             self._changed.wait_for(lambda: self._pending == 0, timeout)
             left = self._pending
         if left:
@@ -182,7 +182,7 @@ class Sender:
                 if self._stop.wait(wait):
                     return
                 continue
-            log.info("on-done: POST %s for %s: HTTP %d", target, delivery.media, status)
+            log.debug("on-done: POST %s for %s: HTTP %d", target, delivery.media, status)
             return
 
 
