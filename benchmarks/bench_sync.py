@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pysubs2
 
+from funasr_subs.commands.check import load_cues
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.sync import sync
 from funasr_subs.sync.pattern import speech_intervals
@@ -42,7 +43,6 @@ from tests.sync_data import (
     cut,
     errors,
     frame_rate,
-    human,
     insert,
     offset,
     reply_of,
@@ -50,6 +50,8 @@ from tests.sync_data import (
     speech_tokens,
 )
 
+#: People-made subtitles beside the clone (no licence: read there, never copied into the repository).
+HUMAN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "human-subtitles"
 SAME = [
     "zh-Hans/19_DANDa_subs__zh-cn__TcWtpvLSoG0.srt",
     "zh-Hans/2017__bitcoin__china_community.srt",
@@ -74,6 +76,12 @@ DISTORTIONS: list[tuple[str, Maker]] = [
     ("40 s cut", lambda c, t: cut(c, t, c[-1].end_ms // 2)),
     ("20 s scene inserted", lambda c, t: insert(c, t, c[-1].end_ms // 3)),
 ]
+
+
+def human(relative: str) -> list[Cue]:
+    """The cues of a people-made subtitle in ``HUMAN`` (the empty ones left out)."""
+    cues, _ = load_cues(HUMAN / relative)
+    return [c for c in cues if c.text.strip()]
 
 
 def ffsubsync_exe() -> str:
@@ -187,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one file per language")
     parser.add_argument("--film-only", action="store_true", help="only the 2-hour film")
     args = parser.parse_args(argv)
+    if not HUMAN.is_dir():
+        sys.exit(f"bench_sync: the people-made subtitles are not here: {HUMAN.resolve()}")
     warnings.simplefilter("ignore")
     exe = ffsubsync_exe()
     with tempfile.TemporaryDirectory() as tmp:
