@@ -14,11 +14,11 @@ import pysubs2
 import pytest
 
 from funasr_subs.commands.check import load_subtitles
+from funasr_subs.model import Cue
 from funasr_subs.sidecar import Sidecar, read_sidecar
 from tests.fake_recognition import sentences_for
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
-from funasr_subs.model import Cue
 from tests.sync_data import film, reply_of, share_within, speech_of, speech_tokens, translation, write_subtitle
 
 #: One line per cue, no punctuation, Latin words, no gaps between cues.
