@@ -5,10 +5,12 @@ Runs the README's "Install" lines, its "First subtitles" lines and its "Tests" c
 folder, from a clean clone of this checkout's last commit: nothing beside the clone (no ``../shared``, which our own
 machines have), nothing in it that git does not track, and the demo files of the first run left where a newcomer
 leaves them (``git status`` must stay clean: they are ignored). The whole test command runs, not a chosen part of
-it: that is what a stranger runs, and a test that needs anything outside the clone fails here. The only change to the lines: the clone URL points at that local clone
-(the code under test, not whatever is published). The `apt-get` line runs only when a tool it installs is missing.
-The stand-in server listens on a free port, given to both it and funasr-subs through FUNASR_SUBS_SERVER.
-Standard library only; exit 0 when demo.zh.srt was written with the three cues the README shows.
+it: that is what a stranger runs, and a test that needs anything outside the clone fails here.
+
+The only change to the lines: the clone URL points at that local clone (the code under test, not whatever is
+published). The `apt-get` line runs only when a tool it installs is missing. The stand-in server listens on a free
+port, given to both it and funasr-subs through FUNASR_SUBS_SERVER (unset for the tests, which start their own).
+Standard library only; exit 0 when demo.zh.srt was written with the three cues the README shows and the tests pass.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import contextlib
 import hashlib
 import json
 import logging
-import signal
 import os
+import signal
 import ssl
 import sys
 import tempfile

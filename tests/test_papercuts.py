@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from funasr_subs.sync.core import Placement, SyncResult
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
-from tests.test_first_hour import BURSTS, cli
+from tests.sync_data import film, reply_of, speech_tokens, write_subtitle
+from tests.test_first_hour import BURSTS, REPLY, cli
 
 
 def test_our_own_subtitle_beside_the_media_is_no_reason_to_warn_with_output_dir(
@@ -32,3 +35,35 @@ def test_sync_lists_no_cue_placed_within_half_a_second_as_least_sure() -> None:
 
     result = SyncResult("text", (placed(4), placed(0), placed(2400), placed(499), placed(500)), None, 1.0, 0.0, True)
     assert result.least_sure() == [2, 4]  # 4 ms and 499 ms from the evidence are not in doubt
+
+
+def _late_subtitle_and_reply(folder: Path) -> tuple[Path, Path]:
+    cues = film("news", seed=2)[:40]
+    reply = folder / "reply.json"
+    reply.write_text(json.dumps(reply_of(speech_tokens(cues, seed=1))), encoding="utf-8")
+    return write_subtitle(folder / "film.zh.srt", cues, late_ms=1_000), reply
+
+
+def test_sync_output_needs_a_subtitle_suffix_and_an_existing_folder(tmp_path: Path) -> None:
+    sub, reply = _late_subtitle_and_reply(tmp_path)
+    done = cli("sync", str(sub), str(reply), "-o", "out.txt", cwd=tmp_path)  # as retime -o x.txt: refused
+    assert done.returncode == 2 and "-o out.txt: the suffix must be .srt, .ass, .ssa or .vtt" in done.stderr
+    done = cli("sync", str(sub), str(reply), "-o", "nodir/x.srt", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "cannot write in nodir: the folder does not exist" in done.stderr, done.stderr
+    assert "--output-dir" not in done.stderr  # sync has no such option
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.zh.srt", "reply.json"]  # nothing written
+
+
+def test_retime_says_why_a_sidecar_appeared_beside_its_output(tmp_path: Path) -> None:
+    reply = tmp_path / "reply.json"
+    shutil.copy(REPLY, reply)
+    first = cli("retime", "reply.json", "-o", "out.srt", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "reply.funasr.json").is_file()
+    assert "also wrote reply.funasr.json: it records what was written from reply.json" in first.stderr
+    again = cli("retime", "reply.json", "-o", "out.srt", cwd=tmp_path)  # out.srt is ours: replaced, said once
+    assert again.returncode == 0, again.stderr
+    assert "also wrote" not in again.stderr
+    done = cli("retime", "reply.json", "-o", "nodir/x.srt", cwd=tmp_path)
+    assert "cannot write in nodir: the folder does not exist" in done.stderr and "--output-dir" not in done.stderr

@@ -134,11 +134,13 @@ def backup_for(subtitle: Path) -> Path:
 
 
 # --- output -------------------------------------------------------------------------------------------------
-def _format_for(path: Path, fallback: str) -> str:
+def _format_for(path: Path, fallback: str, *, chosen: bool) -> str:
+    """The format to write: the suffix's; a subtitle's own odd suffix (.txt, .sub, none) keeps its format, but a
+    name the user chose with -o must say one (as retime's -o does)."""
     fmt = path.suffix.lower().lstrip(".")
     if fmt in ("srt", "ass", "ssa", "vtt"):
         return fmt
-    if fmt in ("sub", "txt", ""):
+    if fmt in ("sub", "txt", "") and not chosen:
         return fallback
     raise ConfigError(f"-o {path}: the suffix must be .srt, .ass, .ssa or .vtt")
 
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if not cues:
         raise BadInputError("holds no cues to sync", path=subtitle)
     target = output_for(subtitle, args)
-    out_fmt = _format_for(target, fmt)
+    out_fmt = _format_for(target, fmt, chosen=args.output is not None)
     source = args.source if args.source is not None else media_beside(subtitle)
     transcript = speech_of(source, args)
     if not transcript.tokens:
@@ -216,10 +218,10 @@ def run(args: argparse.Namespace) -> int:
     if args.in_place:
         backup = backup_for(subtitle)
         if not backup.exists():
-            atomic_write_bytes(backup, subtitle.read_bytes())
+            atomic_write_bytes(backup, subtitle.read_bytes(), elsewhere="-o FILE")
         else:
             log.info("%s kept: it already holds the first original", backup)
-    atomic_write_text(target, text)
+    atomic_write_text(target, text, elsewhere="-o FILE")
     report = report_lines(result, cues, str(subtitle))
     if args.check:
         check = check_cues(
