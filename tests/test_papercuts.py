@@ -67,3 +67,18 @@ def test_retime_says_why_a_sidecar_appeared_beside_its_output(tmp_path: Path) ->
     assert "also wrote" not in again.stderr
     done = cli("retime", "reply.json", "-o", "nodir/x.srt", cwd=tmp_path)
     assert "cannot write in nodir: the folder does not exist" in done.stderr and "--output-dir" not in done.stderr
+
+
+def test_dry_run_says_a_text_file_named_like_media_would_fail(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    (tmp_path / "fake.mp4").write_text("not a video, only a name\n", encoding="utf-8")
+    make_media(tmp_path / "real.mp4", bursts=BURSTS, duration_ms=5000)
+    real = cli("transcribe", "--server", funasr_server.url, "fake.mp4", cwd=tmp_path)
+    assert real.returncode == 1
+    shown = cli("transcribe", "--dry-run", "fake.mp4", "real.mp4", cwd=tmp_path)
+    assert shown.returncode == 1  # as the real run
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("would fail: fake.mp4: ") and lines[0].removeprefix("would fail: ") in real.stderr
+    assert lines[1:] == [
+        "would transcribe: real.mp4 -> real.zh.srt",
+        "dry run: 1 to transcribe, 0 to skip, 1 would fail; nothing was sent or written",
+    ]
