@@ -82,3 +82,15 @@ def test_dry_run_says_a_text_file_named_like_media_would_fail(funasr_server: Fun
         "would transcribe: real.mp4 -> real.zh.srt",
         "dry run: 1 to transcribe, 0 to skip, 1 would fail; nothing was sent or written",
     ]
+
+
+def test_watch_dry_run_says_a_queued_file_waits(tmp_path: Path) -> None:
+    lib, state = tmp_path / "lib", tmp_path / "state"
+    lib.mkdir()
+    media = make_media(lib / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    queued = cli("hook", "--state-dir", str(state), "--root", str(lib), str(media), cwd=tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    shown = cli("watch", "--dry-run", "--state-dir", str(state), str(lib), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"would process: {media}: waiting in the queue (queued by hook)" in shown.stdout.splitlines()
+    assert "queued in the queue" not in shown.stdout
