@@ -94,3 +94,10 @@ def test_watch_dry_run_says_a_queued_file_waits(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert f"would process: {media}: waiting in the queue (queued by hook)" in shown.stdout.splitlines()
     assert "queued in the queue" not in shown.stdout
+
+
+def test_retry_of_a_missing_file_suggests_no_option_it_lacks(tmp_path: Path) -> None:
+    done = cli("retry", "--state-dir", str(tmp_path / "state"), str(tmp_path / "gone.mkv"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"error: {tmp_path / 'gone.mkv'}: no such file: check the path" in done.stderr
+    assert "--path-map" not in done.stderr  # retry has no such option
