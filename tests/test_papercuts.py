@@ -101,3 +101,12 @@ def test_retry_of_a_missing_file_suggests_no_option_it_lacks(tmp_path: Path) -> 
     assert done.returncode == 1
     assert f"error: {tmp_path / 'gone.mkv'}: no such file: check the path" in done.stderr
     assert "--path-map" not in done.stderr  # retry has no such option
+
+
+def test_check_of_a_text_file_names_no_library_exception(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("my notes\nbuy milk\n", encoding="utf-8")
+    done = cli("check", "notes.txt", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: notes.txt: not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?"
+    )
