@@ -110,3 +110,19 @@ def test_check_of_a_text_file_names_no_library_exception(tmp_path: Path) -> None
     assert done.stderr.strip() == (
         "error: notes.txt: not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?"
     )
+
+
+def test_status_says_the_server_counts_requests_not_files(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    lib, state = tmp_path / "lib", tmp_path / "state"
+    lib.mkdir()
+    first = make_media(lib / "a.mkv", bursts=BURSTS, duration_ms=5000)
+    make_media(lib / "b.mkv", bursts=BURSTS, duration_ms=5000)
+    once = ["watch", "--once", "--settle", "0", "--state-dir", str(state), "--server", funasr_server.url, str(lib)]
+    assert cli(*once, cwd=tmp_path).returncode == 0
+    (lib / "a.zh.srt").unlink()  # the user deleted it and asks for it again
+    assert cli("retry", "--state-dir", str(state), str(first), cwd=tmp_path).returncode == 0
+    assert cli(*once, cwd=tmp_path).returncode == 0
+    assert len(funasr_server.requests) == 3
+    shown = cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
+    assert "queue: 0 queued, 0 running, 2 done, 0 failed" in shown, shown
+    assert f"{funasr_server.url}  " in shown and "3 requests answered" in shown, shown
