@@ -126,3 +126,14 @@ def test_status_says_the_server_counts_requests_not_files(funasr_server: FunasrT
     shown = cli("status", "--state-dir", str(state), cwd=tmp_path).stdout
     assert "queue: 0 queued, 0 running, 2 done, 0 failed" in shown, shown
     assert f"{funasr_server.url}  " in shown and "3 requests answered" in shown, shown
+
+
+def test_a_mistyped_command_gets_the_close_one_suggested(tmp_path: Path) -> None:
+    done = cli("transcrbe", "demo.mp4", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "funasr-subs: error: no command 'transcrbe': did you mean 'transcribe'? (funasr-subs --help lists them)"
+    )
+    assert "did you mean 'status'" in cli("statsu", cwd=tmp_path).stderr
+    far = cli("frobnicate", cwd=tmp_path)  # nothing close: argparse's own list of choices
+    assert far.returncode == 2 and "invalid choice: 'frobnicate'" in far.stderr and "did you mean" not in far.stderr
