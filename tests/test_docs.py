@@ -227,7 +227,7 @@ def test_stand_in_listens_where_funasr_subs_looks(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "FUNASR_SUBS_SERVER": f"ws://127.0.0.1:{port}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.funasr_server"],
+        [sys.executable, "-m", "tests.funasr_server", "-v"],  # -v: it says where it listens
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,
