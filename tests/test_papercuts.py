@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from funasr_subs.sync.core import Placement, SyncResult
+from tests.docs_support import code_blocks, section
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 from tests.sync_data import film, reply_of, speech_tokens, write_subtitle
@@ -137,3 +141,25 @@ def test_a_mistyped_command_gets_the_close_one_suggested(tmp_path: Path) -> None
     assert "did you mean 'status'" in cli("statsu", cwd=tmp_path).stderr
     far = cli("frobnicate", cwd=tmp_path)  # nothing close: argparse's own list of choices
     assert far.returncode == 2 and "invalid choice: 'frobnicate'" in far.stderr and "did you mean" not in far.stderr
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_readme_says_to_leave_out_sudo_as_root() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (install,) = code_blocks(section(readme, "Install"))
+    apt = next(line for line in install.splitlines() if "apt-get install" in line)
+    if apt.startswith("sudo "):  # a container's root has no sudo: the text before the block says so
+        before = section(readme, "Install").split("```")[0]
+        assert "as root" in before and "without `sudo`" in before
+
+
+def test_the_first_runs_files_leave_git_status_clean(tmp_path: Path) -> None:
+    if not (REPO / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    names = ["demo.mp4", "demo.zh.srt", "demo.funasr.json", "demo.zh.ass", "demo/talk.mp3", "demo/a b.zh.srt"]
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "check-ignore", "--no-index", *names], capture_output=True, text=True, check=False
+    )
+    assert sorted(done.stdout.splitlines()) == sorted(names), done.stderr
