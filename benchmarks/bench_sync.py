@@ -10,7 +10,9 @@ pattern against the Chinese files' speech) and by ffsubsync in its srt-to-srt mo
 made of the same speech timing (one cue per stretch of speech: exactly what our pattern method sees). Accuracy is
 the share of cues within 100 ms / 500 ms of their true start (cues whose speech was cut are left out); time is wall
 time per file (ffsubsync's includes its process start). Speech comes from tests/sync_data.py: the file's characters
-timed inside its cues, 10 % substituted and 5 % dropped (seeded).
+timed inside its cues, 10 % substituted and 5 % dropped (seeded). The people-made files are read from
+../shared/data/human-subtitles beside the clone (no licence: never copied into it); without them the benchmark says
+so and stops. The tests hold the same targets on generated films (tests/test_sync_core.py).
 
 The 2-hour film: three conference talks (zh-Hant, people-made) joined into 2 hours, 2,269 cues, 25 -> 23.976 fps
 and 37 s late; ``funasr-subs sync film.srt film.reply.json`` as a user runs it (process start included), target
