@@ -98,14 +98,17 @@ def file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+def atomic_write_text(
+    path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file.
 
     ``may_replace``: asked at the last moment when something is at ``path`` (a subtitle the user saved while the job
     ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
-    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
+    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar). ``elsewhere``: the
+    option of the command that writes somewhere else, for the advice when this place cannot be written.
     """
-    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace, elsewhere=elsewhere)
 
 
 def _kind(mode: int) -> str | None:
@@ -138,9 +141,12 @@ def check_replaceable(path: Path) -> None:
         )
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above). Only a
-    new name or a regular file is written (:func:`check_replaceable`, asked again just before the rename)."""
+def atomic_write_bytes(
+    path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace``, ``elsewhere`` as
+    above). Only a new name or a regular file is written (:func:`check_replaceable`, asked again just before the
+    rename)."""
     folder = path.parent
     check_name_fits(path)
     check_replaceable(path)
@@ -148,8 +154,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
-        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
+        if exc.errno == errno.ENOENT:
+            raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
+        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"; use {elsewhere} to write elsewhere"
+        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -163,7 +171,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
+            raise OutputError(
+                f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
+            ) from None  # the caller names its input
         raise
     return path
 
@@ -195,10 +205,10 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
     os.replace(tmp, path)
 
 
-def _why(exc: OSError) -> str:
+def _why(exc: OSError, elsewhere: str) -> str:
     """An OSError as advice: a full disk and a name too long say so."""
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return "the disk is full (no space left on the device): free some space, or write elsewhere with --output-dir"
+        return f"the disk is full (no space left on the device): free some space, or write elsewhere with {elsewhere}"
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this file system: rename the media file shorter"
     return str(exc.strerror or exc)

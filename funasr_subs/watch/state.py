@@ -565,7 +565,7 @@ def stat_media(path: Path) -> os.stat_result:
     try:
         return path.stat()
     except FileNotFoundError:
-        raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=path) from None
+        raise MediaNotFoundError("no such file: check the path", path=path) from None
     except OSError as exc:
         raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=path) from None
 
