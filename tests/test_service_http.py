@@ -220,3 +220,20 @@ def test_token_required_off_localhost() -> None:
     assert missing.status == 200 and missing.json() == {"version": __version__, "service": "funasr-subs"}
     assert [a.status for a in ok] == [503] * 4  # authenticated: past the token check (no state DB here)
     assert health.status == 200, "/health stays open for container health checks"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /status HTTP/1.1\r\nX-Api-Key: \xff\xfe\xc3(\r\n",
+        b"GET /status HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n",
+        b"GET /status?token=%ED%A0%80%ff HTTP/1.1\r\n",
+    ],
+)
+def test_a_token_of_non_utf8_bytes_is_401_without_a_traceback(
+    spool: Path, head: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with service(ServiceConfig(port=0, upload_dir=spool, token=TOKEN)) as svc:
+        reply, _ = raw_exchange(svc, head + b"Host: x\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
+    assert not [r for r in caplog.records if r.exc_info], "a wrong token is a refusal, not an internal error"

@@ -71,11 +71,15 @@ def presented_tokens(headers: Mapping[str, str], query: Mapping[str, Sequence[st
 
 
 def token_matches(expected: str, candidates: Iterable[str]) -> bool:
-    """Constant-time comparison of each candidate with the expected token."""
+    """Constant-time comparison of each candidate with the expected token.
+
+    aiohttp hands header bytes that are not UTF-8 over as surrogate escapes; any surrogate is encoded as it is (so it
+    never matches the token, which is UTF-8) instead of raising: a garbled key is a 401 like any wrong one.
+    """
     want = expected.encode("utf-8")
     ok = False
     for candidate in candidates:
-        ok |= hmac.compare_digest(want, candidate.encode("utf-8"))
+        ok |= hmac.compare_digest(want, candidate.encode("utf-8", "surrogatepass"))
     return ok
 
 
