@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from funasr_subs._version import __version__
+from funasr_subs.errors import StateError
 from funasr_subs.service.asrcache import ResultCache
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.responses import RequestError, error_response, json_response
@@ -78,8 +79,13 @@ class ServiceState:
         return self._asr_slots
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on the state-DB thread; a database that takes no writes (disk full, locked) is a 503."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        except StateError as exc:
+            log.error("error: %s", exc)
+            raise RequestError(503, exc.message, headers=[("Retry-After", "30")]) from None
 
     def close(self) -> None:
         self._db_pool.shutdown(wait=True)

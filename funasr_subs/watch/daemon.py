@@ -19,7 +19,7 @@ from types import FrameType
 
 from funasr_subs import pipeline, speedbook
 from funasr_subs.config import Settings
-from funasr_subs.errors import ConfigError, FunasrSubsError
+from funasr_subs.errors import ConfigError, FunasrSubsError, StateError
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.observer import Watcher, fall_back_to_polling, start_watching
 from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
@@ -114,6 +114,7 @@ class WatchDaemon:
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
         self._deferred: set[Path] = set()  # --once: files not ready this run (they stay queued for the next)
+        self._later = 0  # --once: files that met a transient fault not the server's (a full disk)
         self._server_down_once = False
         self._prober: threading.Thread | None = None
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
@@ -181,6 +182,12 @@ class WatchDaemon:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
             return 1
+        if self.options.once and self._later:
+            left = db.counts()["queued"]
+            log.error(
+                "a transient fault (a full disk?) stopped this run: %d file(s) stay queued for the next run", left
+            )
+            return 1
         if self.options.once and self._deferred:
             log.warning(
                 "%d file(s) not ready yet (empty or still being written) stay queued for the next run",
@@ -189,6 +196,20 @@ class WatchDaemon:
         return 1 if self.options.once and self._failed_this_run else 0
 
     def _loop(self, db: StateDB) -> None:
+        try:
+            self._watch(db)
+        except StateError as exc:
+            self._state_failed(exc)
+
+    def _state_failed(self, exc: StateError) -> None:
+        """The state database took no more writes (its disk full, locked, made read-only): one line, then stop."""
+        with self._busy_lock:
+            first, self._state_lost = not self._state_lost, True
+        if first:
+            log.error("error: %s; the daemon stops (start it again once this is fixed)", exc)
+        self.stop()
+
+    def _watch(self, db: StateDB) -> None:
         tick = max(0.02, min(self.options.settle / 4, 0.25))
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
@@ -207,6 +228,8 @@ class WatchDaemon:
                     if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
                         log.info("queued %s", ready.path)
                         self._notify_workers()
+                except StateError:
+                    raise
                 except FunasrSubsError as exc:
                     log.debug("not queued: %s", exc)
             while self._folders:
@@ -426,6 +449,9 @@ class WatchDaemon:
                 job = db.claim_next()
                 if job is not None:
                     self._finished(self.runner.run(db, job))
+            except StateError as exc:  # the job is queued again at the next start
+                self._state_failed(exc)
+                job = None
             except Exception:
                 log.exception("worker error (the job is queued again at the next start)")
                 job = None
@@ -455,6 +481,10 @@ class WatchDaemon:
                 self._deferred.add(stat.path)
         elif stat.outcome == "waiting" and self.options.once:
             self._server_down_once = True
+            self.stop()
+        elif stat.outcome == "later" and self.options.once:  # the next files would meet the same full disk
+            with self._busy_lock:
+                self._later += 1
             self.stop()
         if self.options.once:
             self._wake.set()

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
-from funasr_subs.errors import MediaNotFoundError, NotMediaError
+from funasr_subs.errors import MediaNotFoundError, NotMediaError, StateError
 from funasr_subs.names import db_key, from_db, shown
 
 try:
@@ -64,6 +64,9 @@ DB_NAME = "state.sqlite3"
 LOCK_NAME = "daemon.lock"
 SCHEMA_VERSION = 1
 HEARTBEAT_STALE_S = 30.0
+#: Seconds a write waits for a lock another program holds: while the database is opened, and afterwards.
+OPEN_BUSY_S = 2.0
+BUSY_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -178,21 +181,36 @@ class StateDB:
     """The job table in ``state_dir/state.sqlite3``; safe to share between threads and processes."""
 
     def __init__(self, state_dir: Path) -> None:
+        """Open (or make) the database; StateError with one line saying what to do when it cannot be used."""
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._lock_fh: IO[str] | None = None
         self._closed = False
+        self._busy_ms = int(OPEN_BUSY_S * 1000)  # at open, a lock held by another program is said at once
         try:
-            self._open_schema()
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self._move_aside(exc)
-            self._open_schema()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot make the state folder {self.state_dir} ({exc.strerror or exc}): fix it or give another "
+                "--state-dir"
+            ) from None
+        _check_regular(self.path)
+        try:
+            try:
+                self._open_schema()
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+                self._move_aside(exc)
+                self._open_schema()
+        except (sqlite3.Error, StateError) as exc:
+            self.close()
+            raise exc if isinstance(exc, StateError) else self._unusable(exc) from None
+        self._busy_ms = int(BUSY_S * 1000)
+        self._conn().execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def _open_schema(self) -> None:
         conn = self._conn()
@@ -225,10 +243,15 @@ class StateDB:
             raise RuntimeError(f"state database {self.path} is closed")
         conn = cast("sqlite3.Connection | None", getattr(self._local, "conn", None))
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            except sqlite3.OperationalError as exc:
+                raise self._unusable(exc) from None
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)
@@ -236,14 +259,44 @@ class StateDB:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; StateError when the database cannot take it (locked too long, read-only, disk full)."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._unusable(exc) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._unusable(exc) from None
             raise
-        conn.execute("COMMIT")
+
+    def _unusable(self, exc: sqlite3.Error) -> StateError:
+        """SQLite's error as one line saying what to do."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name == "SQLITE_FULL" or "full" in text:
+            why = "the disk holding it is full: free some space"
+        elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            why = (
+                f"another program holds it locked (waited {self._busy_ms / 1000:g} s): stop it (a sqlite3 shell, a "
+                "backup, a second daemon on another machine?) or give another --state-dir"
+            )
+        elif name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in text or "unable to open" in text:
+            # WAL needs the folder writable too (the -wal and -shm files): a read-only one is "unable to open"
+            read_only = not os.access(self.state_dir, os.W_OK) or (
+                self.path.exists() and not os.access(self.path, os.W_OK)
+            )
+            what = "is read-only (the file, its folder or the file system)" if read_only else "cannot be opened"
+            why = f"it {what}: make them writable, or give another --state-dir"
+        else:
+            why = f"{text}: check the disk, or give another --state-dir"
+        return StateError(f"the state database {self.path} cannot be used: {why}")
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (worker threads call this when they end)."""
@@ -502,7 +555,13 @@ class StateDB:
         """Take the daemon lock for this object's life. False when another daemon holds it."""
         if self._lock_fh is not None:
             return True
-        fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the daemon lock {self.state_dir / LOCK_NAME} ({exc.strerror or exc}): make the state "
+                "folder writable, or give another --state-dir"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -533,7 +592,7 @@ class StateDB:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
             return
-        with contextlib.suppress(sqlite3.Error, RuntimeError), self._write() as conn:
+        with contextlib.suppress(sqlite3.Error, RuntimeError, StateError), self._write() as conn:
             conn.execute("DELETE FROM meta WHERE key IN ('daemon_pid', 'heartbeat')")
         fh.close()  # closing releases the flock
 
@@ -558,6 +617,19 @@ class StateDB:
                 pass
         beat = self._meta("heartbeat")
         return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
+
+
+def _check_regular(path: Path) -> None:
+    """StateError at once when something other than a regular file (a folder, a FIFO) has the database's name."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"the state database {path} cannot be read ({exc.strerror or exc}): fix it") from None
+    if not stat_module.S_ISREG(st.st_mode):
+        kind = "a folder" if stat_module.S_ISDIR(st.st_mode) else "not a regular file (a FIFO, a device?)"
+        raise StateError(f"the state database {path} is {kind}: move it away, or give another --state-dir")
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:

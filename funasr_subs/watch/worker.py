@@ -16,6 +16,7 @@ from funasr_subs.config import Settings
 from funasr_subs.errors import (
     CancelledError,
     CorruptMediaError,
+    DiskFullError,
     FunasrSubsError,
     NoAudioError,
     NotFunasrError,
@@ -36,7 +37,9 @@ from funasr_subs.watch.state import Job, StateDB
 log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[Path, Settings, CancelToken], Result]
-Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal", "deferred"]
+Outcome = Literal[
+    "done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal", "deferred", "later"
+]  # fmt: skip
 #: The server (or --server) is at fault, not the file: the queue waits with backoff as for an unreachable server.
 #: A TLS "mismatch" is also what a server still starting behind docker's port proxy looks like (accept, then close).
 SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError, NotFunasrError)
@@ -230,6 +233,12 @@ class JobRunner:
     def _failed(self, db: StateDB, path: Path, exc: FunasrSubsError) -> Outcome:
         if isinstance(exc, UNREADABLE_ERRORS) and self._is_young(path):
             return self._defer(db, path, f"{exc} (written less than {self.young / 60:g} min ago: still being written?)")
+        if isinstance(exc, DiskFullError):  # transient, not the server's fault: the queue waits as for a server down
+            wait = self.backoff.failed()
+            db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
+            later = "it stays queued for the next run" if self.once else f"trying the queue again in {wait:.1f} s"
+            log.warning("%s; %s", exc, later)
+            return "later"
         if exc.retryable or isinstance(exc, SERVER_SETUP_ERRORS):
             wait = self.backoff.failed()
             db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
