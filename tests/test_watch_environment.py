@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from funasr_subs.service import ServiceConfig
+from funasr_subs.watch.state import StateDB
 from tests.faults import clean_env, in_own_mounts, run_cli
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
+from tests.servicekit import request, service
 
 
 def one_error(stderr: str) -> str:
@@ -166,3 +169,49 @@ def test_a_read_only_state_database_is_one_line(tmp_path: Path) -> None:
     assert done.stdout.split()[-1:] == ["rc=2"], (done.stdout, done.stderr)
     line = one_error(done.stderr)
     assert "state" in line and ("read-only" in line or "Read-only" in line), line
+
+
+# --- links out of the watched folders -----------------------------------------------------------------------------
+def test_watch_does_not_follow_a_link_to_a_file_outside_the_watched_folders(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    lib, elsewhere = tmp_path / "lib", tmp_path / "elsewhere"
+    lib.mkdir()
+    elsewhere.mkdir()
+    secret = make_media(elsewhere / "secret.m4a", [(500, 800)], 2000)
+    own = make_media(lib / "own.m4a", [(500, 800)], 2000)
+    (lib / "leak.m4a").symlink_to(secret)
+    (lib / "alias.m4a").symlink_to(own)  # a link inside the watched folder is fine
+    done = run_cli(
+        "watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), "--server", funasr_server.url,
+        str(lib), env=clean_env(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert not (lib / "leak.zh.srt").exists() and (lib / "own.zh.srt").exists() and (lib / "alias.zh.srt").exists()
+    assert "1 link(s) to files outside the watched folders are not followed" in done.stderr, done.stderr
+
+
+def test_a_webhook_queued_file_replaced_by_a_link_out_of_the_roots_is_refused_when_it_runs(
+    funasr_server: FunasrTestServer, tmp_path: Path
+) -> None:
+    lib, elsewhere = tmp_path / "lib", tmp_path / "elsewhere"
+    lib.mkdir()
+    elsewhere.mkdir()
+    secret = make_media(elsewhere / "secret.m4a", [(500, 800)], 2000)
+    media = make_media(lib / "film.m4a", [(500, 800)], 2000)
+    payload = {"NotificationType": "ItemAdded", "ItemType": "Movie", "ItemId": "1", "Path": str(media)}
+    with StateDB(tmp_path / "state") as db, service(ServiceConfig(port=0, roots=(lib,)), db) as svc:
+        answer = request(
+            svc, "POST", "/webhook/jellyfin", json.dumps(payload).encode(), {"Content-Type": "application/json"}
+        )
+    assert answer.status == 202, answer.body
+    media.unlink()
+    media.symlink_to(secret)  # swapped before the daemon got to it
+    done = run_cli(
+        "watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), "--server", funasr_server.url,
+        str(lib), env=clean_env(tmp_path),
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not (lib / "film.zh.srt").exists(), "the file outside the roots was read"
+    assert funasr_server.files == [], "nothing was sent to the server"
+    assert f"is a link to {secret}, outside the watched folders" in done.stderr, done.stderr

@@ -22,7 +22,14 @@ from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError, FunasrSubsError, StateError
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.observer import Watcher, fall_back_to_polling, start_watching
-from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
+from funasr_subs.watch.scan import (
+    DEFAULT_SUFFIXES,
+    folder_ignored,
+    iter_media,
+    path_qualifies,
+    real_root,
+    root_of,
+)
 from funasr_subs.watch.servers import restore_history, save_servers
 from funasr_subs.watch.settle import Settler
 from funasr_subs.watch.state import StateDB, media_key
@@ -381,11 +388,12 @@ class WatchDaemon:
         if folder_ignored(folder, root):
             return
         known = {j.path: j for j in db.jobs()} if source != "event" else None
-        found = tracked = 0
+        found = tracked = outside = 0
         for path, st in iter_media(folder, self.options.suffixes):
             found += 1
             key = media_key(path)
-            if root_of(key, self.roots) is None:  # its real folder is outside every root (reached through a link)
+            if real_root(key, self.roots) is None:  # a link (to the file or a folder) leading out of every root
+                outside += 1
                 continue
             job = known.get(key) if known is not None else db.get(key)
             if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -396,6 +404,13 @@ class WatchDaemon:
             tracked += 1
         if source != "rescan" or tracked:
             log.info("scanned %s: %d media file(s), %d to process", folder, found, tracked)
+        if outside and source != "rescan":
+            log.warning(
+                "warning: %s: %d link(s) to files outside the watched folders are not followed (watch the folder "
+                "they lead to instead)",
+                folder,
+                outside,
+            )
 
     def _forget_gone(self, db: StateDB) -> None:
         for path in db.forget_gone_failures():
@@ -413,7 +428,7 @@ class WatchDaemon:
         if root is None or not path_qualifies(path, root, self.options.suffixes):
             return
         key = media_key(path)
-        if root_of(key, self.roots) is not None and self.settler.observe(key):
+        if real_root(key, self.roots) is not None and self.settler.observe(key):
             self._wake.set()
 
     def on_folder(self, path: Path) -> None:

@@ -31,7 +31,7 @@ from funasr_subs.model import Result
 from funasr_subs.pipeline import CancelToken
 from funasr_subs.progress import ProgressLog
 from funasr_subs.recognition.pool import Pool
-from funasr_subs.watch.scan import HotwordsLookup, root_of
+from funasr_subs.watch.scan import HotwordsLookup, real_root, root_of
 from funasr_subs.watch.state import Job, StateDB
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,11 @@ class JobRunner:
         except OSError as exc:
             db.mark_failed(path, f"{path}: cannot read it ({exc.strerror}): check permissions", retryable=False)
             return "failed"
+        outside = self._leads_outside(path)
+        if outside is not None:
+            db.mark_failed(path, outside, retryable=False)
+            log.error("failed %s", outside)
+            return "failed"
         changed = (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
         age = time.time() - (job.stat_at or 0.0)
         if not changed and age >= self.settle:
@@ -180,6 +185,17 @@ class JobRunner:
         db.requeue(path, delay=delay, st=st)
         log.debug("still settling, checking again in %.1f s: %s", delay, path)
         return "settling"
+
+    def _leads_outside(self, path: Path) -> str | None:
+        """Checked again when the job runs, whoever queued it (a scan, a hook, a webhook): a path that has become a
+        link (the file replaced by one, or a folder on its way) must still lead inside a watched folder."""
+        real = os.path.realpath(path)
+        if real == str(path) or real_root(path, self.roots) is not None:
+            return None
+        return (
+            f"{path}: is a link to {real}, outside the watched folders: not followed (watch the folder it leads "
+            "to, or put the file itself there)"
+        )
 
     def _run(self, db: StateDB, job: Job, timing: list[float]) -> Outcome:
         not_ready = self._ready(db, job)
