@@ -34,6 +34,19 @@ def shown(text: object) -> str:
     return _UNSHOWABLE.sub(_escape, str(text))
 
 
+#: How many characters of a value from outside (a hotword, a language tag, a path) a message or log line repeats.
+ECHO_CHARS = 60
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters and saying how long it was: a 1 MB hotword or a
+    5 KB language tag is named by its start, not repeated in full in every log line and HTTP answer."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(value)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
 def json_text(text: str) -> str:
     """JSON text from ``json.dumps(..., ensure_ascii=False)`` made encodable: lone surrogates become ``\\udcff``
     escapes, which ``json.loads`` turns back into the same surrogates (lossless)."""

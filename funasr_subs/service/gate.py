@@ -21,6 +21,7 @@ from aiohttp import web
 
 from funasr_subs._version import __version__
 from funasr_subs.errors import StateError
+from funasr_subs.names import ECHO_CHARS, echo
 from funasr_subs.service.asrcache import ResultCache
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.responses import RequestError, error_response, json_response
@@ -121,7 +122,7 @@ def gate(request: web.Request) -> Policy:
         )
     policy = _policy(request)
     if policy is None:
-        raise RequestError(404, f"no such endpoint {request.path!r}; known: {_known(request.app)}")
+        raise RequestError(404, f"no such endpoint {echo(request.path)}; known: {_known(request.app)}")
     state = request.app[STATE]
     tokens = request.query.getall(TOKEN_PARAM, [])
     if len(tokens) > 1:
@@ -150,7 +151,7 @@ def gate(request: web.Request) -> Policy:
 
 
 def _log_path(request: web.Request) -> str:
-    query = "&".join(f"{k}={'***' if k == TOKEN_PARAM else v}" for k, v in request.query.items())
+    query = "&".join(f"{k[:ECHO_CHARS]}={'***' if k == TOKEN_PARAM else echo(v)}" for k, v in request.query.items())
     return request.path + ("?" + query if query else "")
 
 

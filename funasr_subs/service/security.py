@@ -13,11 +13,14 @@ from pathlib import Path
 from multidict import MultiMapping
 
 from funasr_subs.errors import BadInputError, ConfigError
+from funasr_subs.names import echo
 from funasr_subs.service.pathmap import PathMap
 
 #: Names that only this machine can reach (as are all loopback addresses); any other bind address needs a token.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MIN_TOKEN_LENGTH = 16
+#: Characters of a refused path a message repeats (a path is at most 4,096 bytes on Linux; a "path" of 1 MB is not).
+PATH_ECHO = 300
 #: Query parameter carrying the token for senders that cannot set headers (Plex and Emby webhooks).
 TOKEN_PARAM = "token"
 TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
@@ -123,12 +126,14 @@ def admit_path(
     if not isinstance(raw, str) or not raw.strip():
         raise PathRefusedError("empty path")
     if "\x00" in raw or any(ord(c) < 32 for c in raw):
-        raise PathRefusedError(f"path {raw!r} contains control characters")
+        raise PathRefusedError(f"path {echo(raw, PATH_ECHO)} contains control characters")
     mapped = path_map.apply(raw)
     path = Path(mapped)
     if not path.is_absolute():
         if base_dir is None:
-            raise PathRefusedError(f"path {raw!r} is not absolute (after --path-map: {mapped!r})")
+            raise PathRefusedError(
+                f"path {echo(raw, PATH_ECHO)} is not absolute (after --path-map: {echo(mapped, PATH_ECHO)})"
+            )
         path = base_dir / path
     if not roots:
         if require_roots:
