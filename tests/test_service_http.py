@@ -231,6 +231,7 @@ def test_token_required_off_localhost() -> None:
         b"GET /status HTTP/1.1\r\nX-Api-Key: \xff\xfe\xc3(\r\n",
         b"GET /status HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n",
         b"GET /status?token=%ED%A0%80%ff HTTP/1.1\r\n",
+        b"GET /status HTTP/1.1\r\nAuthorization: Basic \xff\xfe\r\n",
     ],
 )
 def test_a_token_of_non_utf8_bytes_is_401_without_a_traceback(

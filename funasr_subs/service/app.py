@@ -39,6 +39,8 @@ LINGER_SECONDS = 1.0
 #: Seconds running requests get at shutdown before they are cancelled (an /asr job sees the stop at once).
 SHUTDOWN_SECONDS = 2.0
 BACKLOG = 1024
+#: Characters of aiohttp's reason for refusing a malformed request that the log repeats.
+PARSE_ERROR_CHARS = 300
 
 
 async def _client(app: web.Application) -> AsyncIterator[None]:
@@ -58,7 +60,8 @@ class _QuietParseErrors(logging.Filter):
         if isinstance(exc, HttpProcessingError):
             record.exc_info = None
             record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = "refused a malformed request (400): %s", (" ".join(str(exc).split()),)
+            reason = " ".join(str(exc).split())  # aiohttp's reason may quote the whole request line
+            record.msg, record.args = "refused a malformed request (400): %s", (reason[:PARSE_ERROR_CHARS],)
         return True
 
 

@@ -65,9 +65,10 @@ def presented_tokens(headers: Mapping[str, str], query: Mapping[str, Sequence[st
     elif scheme.lower() == "basic" and value.strip():
         try:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-        found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
+        except (binascii.Error, ValueError):  # not base64 (bytes that are not ASCII too), or not UTF-8 inside
+            found.append(value.strip())  # a credential all the same: a wrong one (401), not none
+        else:
+            found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
     values = query.getall(TOKEN_PARAM, []) if isinstance(query, MultiMapping) else query.get(TOKEN_PARAM, ())
     found.extend(v for v in values if v)
     return found
