@@ -38,13 +38,15 @@ def shown(text: object) -> str:
 ECHO_CHARS = 60
 
 
-def echo(value: object, limit: int = ECHO_CHARS) -> str:
-    """``repr(value)`` for a message, cut to ``limit`` characters and saying how long it was: a 1 MB hotword or a
-    5 KB language tag is named by its start, not repeated in full in every log line and HTTP answer."""
+def echo(value: object, limit: int = ECHO_CHARS, *, quote: bool = True) -> str:
+    """``repr(value)`` for a message (with ``quote=False``: the text as :func:`shown` gives it), cut to ``limit``
+    characters and saying how long it was: a 1 MB hotword or a 5 KB language tag is named by its start, not repeated
+    in full in every log line and HTTP answer."""
     text = value if isinstance(value, str) else repr(value)
+    show = repr if quote else shown
     if len(text) <= limit:
-        return repr(value)
-    return f"{text[:limit]!r}… ({len(text):,} characters)"
+        return show(value) if quote else shown(text)
+    return f"{show(text[:limit])}… ({len(text):,} characters)"
 
 
 def json_text(text: str) -> str:

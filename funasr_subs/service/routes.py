@@ -186,7 +186,7 @@ def _check_language(language: str | None, state: ServiceState) -> None:
         code, name = asr.model_language(settings)
         raise RequestError(
             422,
-            f"language={echo(language)}: the FunASR model transcribes {name} ({code}) only; "
+            f"language={echo(language, quote=False)}: the FunASR model transcribes {name} ({code}) only; "
             "ask for that language, or point this language at another provider",
         )
 
