@@ -276,7 +276,10 @@ def serve(*extra, env=None):
     """``funasr-subs serve --port 0`` as a subprocess; returns (process, port) once it listens."""
     proc = subprocess.Popen(
         [EXE, "serve", "--port", "0", "--upload-dir", str(HOME), *extra],
-        stderr=subprocess.PIPE, text=True, errors="replace", env=env or ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env or ENV,
     )
     for line in proc.stderr:
         found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
@@ -301,8 +304,14 @@ def exchange(port, data, timeout=5):
 TOKEN19 = "a-token-for-the-fault-sweep-0123456789"
 proc, port = serve(env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19, FUNASR_SUBS_SERVE_HEADER_TIMEOUT="1"))
 try:
-    for header in [b"X-Api-Key: \xff\xfe", b"X-Api-Key: \xc3(", b"X-Api-Key: " + "达".encode("gbk"),
-                   b"Authorization: Bearer \xff", b"Authorization: Basic \xff\xfe", b"X-Api-Key: \xed\xa0\x80"]:
+    for header in [
+        b"X-Api-Key: \xff\xfe",
+        b"X-Api-Key: \xc3(",
+        b"X-Api-Key: " + "达".encode("gbk"),
+        b"Authorization: Bearer \xff",
+        b"Authorization: Basic \xff\xfe",
+        b"X-Api-Key: \xed\xa0\x80",
+    ]:
         reply = exchange(port, b"GET /status HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
         tally("19 tokens", reply.startswith(b"HTTP/1.1 401 "))
     for query in ["/status?token=%ff%fe", "/status?token=%ED%A0%80"]:
@@ -328,10 +337,12 @@ try:
         sock.close()
     tally("19 half-open", closed == 300)
     for language in ["z" * 5000, "%E8%BE%BE" * 800, "x" * 3000 + "&encode=" + "y" * 3000]:
-        body = (b"--b\r\nContent-Disposition: form-data; name=\"audio_file\"; filename=\"a\"\r\n\r\nRIFF\r\n--b--\r\n")
-        head = (f"POST /asr?language={language} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {TOKEN19}\r\n"
-                f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n").encode()
+        body = b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\nRIFF\r\n--b--\r\n'
+        head = (
+            f"POST /asr?language={language} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {TOKEN19}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
         reply = exchange(port, head + body)
         tally("19 echo", reply.startswith(b"HTTP/1.1 4") and len(reply) < 2000)
 finally:
@@ -370,20 +381,33 @@ for kind in ["folder", "fifo", "locked"]:
 with FunasrTestServer() as server:
     media19 = make_media(HOME / "m19.m4a", [(500, 800)], 2000)
     env19 = dict(ENV, EXE=EXE, URL=server.url, MEDIA=str(media19), OUT=str(HOME))
-    for n, (mount, script) in enumerate([
-        ("LIB", 'cp "$MEDIA" "$LIB/a.m4a"; cat /dev/zero > "$LIB/f" 2>/dev/null; '
+    for n, (mount, script) in enumerate(
+        [
+            (
+                "LIB",
+                'cp "$MEDIA" "$LIB/a.m4a"; cat /dev/zero > "$LIB/f" 2>/dev/null; '
                 '"$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; echo "rc=$?"; '
                 'rm "$LIB/f"; "$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; '
-                'echo "rc=$?"; ls "$LIB"'),
-        ("STATE", 'cat /dev/zero > "$STATE/f" 2>/dev/null; "$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"'),
-        ("STATE", '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>/dev/null; mount -o remount,ro "$STATE"; '
-                  '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"'),
-    ]):
+                'echo "rc=$?"; ls "$LIB"',
+            ),
+            (
+                "STATE",
+                'cat /dev/zero > "$STATE/f" 2>/dev/null; "$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+            (
+                "STATE",
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>/dev/null; mount -o remount,ro "$STATE"; '
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+        ]
+    ):
         where = HOME / f"mnt19-{n}"
         where.mkdir()
         try:
-            d = in_own_mounts(f'mount -t tmpfs -o size=256k tmpfs "${mount}" || exit 99\n' + script,
-                              dict(env19, **{mount: str(where)}))
+            d = in_own_mounts(
+                f'mount -t tmpfs -o size=256k tmpfs "${mount}" || exit 99\n' + script,
+                dict(env19, **{mount: str(where)}),
+            )
         except BaseException:  # pytest.skip: no namespace on this machine
             continue
         out = d.stdout
@@ -400,14 +424,28 @@ with FunasrTestServer() as server:
     (links / "dir").symlink_to(HOME, target_is_directory=True)
     (links / "sub").mkdir()
     (links / "sub" / "up.m4a").symlink_to("../../outside19.m4a")
-    d = run("watch", "--once", "--settle", "0", "--state-dir", str(HOME / "st19-links"), "--server", server.url,
-            str(links), timeout=60)
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st19-links"),
+        "--server",
+        server.url,
+        str(links),
+        timeout=60,
+    )
     for made in [links / "file.zh.srt", links / "sub" / "up.zh.srt", HOME / "outside19.zh.srt"]:
         tally("19 links", no_trace(d) and not made.exists())
 # a redirect where a FunASR server should be
 for location in ["/", "/elsewhere", "http://127.0.0.1:9/x", "https://example.invalid/"]:
-    with StandIn({("GET", "/"): lambda seen, where=location: (302, "text/html", b"", {"Location": where}),
-                  ("GET", "/elsewhere"): lambda seen: (301, "text/html", b"", {"Location": "/"})}) as web19:
+    with StandIn(
+        {
+            ("GET", "/"): lambda seen, where=location: (302, "text/html", b"", {"Location": where}),
+            ("GET", "/elsewhere"): lambda seen: (301, "text/html", b"", {"Location": "/"}),
+        }
+    ) as web19:
         d = run("transcribe", "--retries", "0", "--server", "ws://" + web19.url.split("://")[1] + "/", str(media19))
     line = next((l for l in (d.stderr if d else "").splitlines() if "error" in l), "")
     tally("19 redirect", no_trace(d) and "redirect" in line and "TLS" not in line)
