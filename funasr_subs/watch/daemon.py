@@ -208,11 +208,18 @@ class WatchDaemon:
         except StateError as exc:
             self._state_failed(exc)
 
-    def _state_failed(self, exc: StateError) -> None:
-        """The state database took no more writes (its disk full, locked, made read-only): one line, then stop."""
+    def _state_failed(self, exc: StateError | None) -> None:
+        """The state database took no more writes (its disk full, locked, made read-only), or its folder was deleted
+        or replaced (``exc`` None; a write may find that first): one line, then stop."""
         with self._busy_lock:
             first, self._state_lost = not self._state_lost, True
-        if first:
+        if first and (exc is None or (self.db is not None and not self.db.lock_is_current())):
+            log.error(
+                "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
+                "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
+                self.options.state_dir,
+            )
+        elif first:
             log.error("error: %s; the daemon stops (start it again once this is fixed)", exc)
         self.stop()
 
@@ -221,12 +228,7 @@ class WatchDaemon:
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
             if not db.lock_is_current():
-                log.error(
-                    "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
-                    "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
-                    self.options.state_dir,
-                )
-                self._state_lost = True
+                self._state_failed(None)
                 break
             self._check_roots()
             self._probe_servers(db)
