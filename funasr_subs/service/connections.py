@@ -3,9 +3,9 @@
 aiohttp reads request headers without a deadline of its own before the first request on a connection (older
 versions hold a connection that never completes its headers forever), and accepts any number of connections. The
 guard is the protocol factory of the listening socket: each new connection gets ``header_timeout`` seconds to start
-its first request (later requests are bounded by aiohttp's ``keepalive_timeout``, set to the same value), and at
-``max_connections`` the longest-idle connection — one with no request running — is closed to make room; when every
-connection is busy with a request, the newcomer is answered 503 and closed.
+its first request (later requests are bounded by aiohttp's ``keepalive_timeout``, set to the same value), and once
+it is made, connections over ``max_connections`` are closed, the longest-open idle ones (no request running) first;
+when every other connection is running a request, the newcomer is answered 503 and closed.
 """
 
 from __future__ import annotations
@@ -26,19 +26,8 @@ BUSY_REPLY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b"Retry-After: 5\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
-#: Seconds a connection accepted but not yet handed to aiohttp still counts (it is handed over within a loop turn).
-PENDING_S = 1.0
 #: Seconds between two log lines about closed or refused connections (an attack is one line, not thousands).
 LOG_EVERY_S = 60.0
-
-
-class _Busy(asyncio.Protocol):
-    """A connection over the limit while every other one is busy: one 503, then closed."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(BUSY_REPLY)
-        transport.close()
 
 
 class ConnectionGuard:
@@ -52,7 +41,6 @@ class ConnectionGuard:
         # aiohttp's handlers take no weak references: entries are dropped once the connection is no longer open
         self._started: set[RequestHandler] = set()  # sent at least one request
         self._running: dict[RequestHandler, int] = {}  # requests running on it
-        self._pending: dict[RequestHandler, float] = {}  # made by the factory, not connected yet: since when
         self._closed = self._refused = 0
         self._said_at = 0.0
 
@@ -61,28 +49,33 @@ class ConnectionGuard:
         self.server = server
         return self._accept
 
-    def _accept(self) -> asyncio.BaseProtocol:
+    def _accept(self) -> RequestHandler:
         assert self.server is not None
-        now = time.monotonic()
-        connected = self.server.connections  # in the order they came; a new one joins when its connection is made
-        joined = set(connected)
-        self._started &= joined
-        # made but not connected yet (a burst of connects calls the factory many times before the first is connected)
-        self._pending = {h: t for h, t in self._pending.items() if h not in joined and now - t < PENDING_S}
-        open_now = [h for h in connected if h.transport is not None]
-        if len(open_now) + len(self._pending) >= self.max_connections:
-            idle = [h for h in open_now if h not in self._running]
-            if not idle:
-                self._refused += 1
-                self._say()
-                return _Busy()
-            idle[0].force_close()  # the longest-open idle one
-            self._closed += 1
-            self._say()
         handler = self.server()
-        self._pending[handler] = now
-        asyncio.get_running_loop().call_later(self.header_timeout, self._expire, handler)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.header_timeout, self._expire, handler)
+        # asyncio queues the new connection's connection_made() right after this factory returns: a callback queued
+        # from a callback queued now runs after it, when aiohttp lists the connection (a burst of connects calls the
+        # factory many times before the first of them is made)
+        loop.call_soon(loop.call_soon, self._enforce, handler)
         return handler
+
+    def _enforce(self, newcomer: RequestHandler) -> None:
+        assert self.server is not None
+        connected = self.server.connections  # in the order they came
+        open_now = [h for h in connected if h.transport is not None]
+        self._started &= set(open_now)
+        excess = len(open_now) - self.max_connections
+        if excess <= 0:
+            return
+        for handler in [h for h in open_now if h not in self._running][:excess]:  # oldest idle first
+            if handler is newcomer and handler.transport is not None:  # every older one is busy: say why
+                handler.transport.write(BUSY_REPLY)
+                self._refused += 1
+            else:
+                self._closed += 1
+            handler.force_close()
+        self._say()
 
     def _expire(self, handler: RequestHandler) -> None:
         if handler in self._started or handler.transport is None:
@@ -98,12 +91,12 @@ class ConnectionGuard:
             return
         self._said_at = now
         log.warning(
-            "connections: %d closed (idle, or no request within %g s) and %d refused (all %d busy) so far; "
-            "a client holding connections open without sending requests?",
+            "connections: %d closed (idle over the limit of %d, or no request within %g s) and %d refused (all "
+            "busy) so far; a client holding connections open without sending requests?",
             self._closed,
+            self.max_connections,
             self.header_timeout,
             self._refused,
-            self.max_connections,
         )
 
     @web.middleware
