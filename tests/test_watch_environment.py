@@ -146,8 +146,10 @@ def test_a_state_database_locked_by_another_program_is_one_line_within_seconds(t
         started = time.monotonic()
         done = run_cli("watch", "--once", "--state-dir", str(state), str(tmp_path / "lib"), env=clean_env(tmp_path))
         elapsed = time.monotonic() - started
+        status = run_cli("status", "--state-dir", str(state), env=clean_env(tmp_path), timeout=20)
     finally:
         holder.close()
+    assert status.returncode == 0 and "Traceback" not in status.stderr, "reading needs no lock"
     assert done.returncode == 2, done.stderr
     line = one_error(done.stderr)
     assert "locked" in line and "state.sqlite3" in line, line

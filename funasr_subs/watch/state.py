@@ -216,7 +216,8 @@ class StateDB:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # a write: only when needed, so
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # status can read while another program writes
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0] if check else 'no answer'})")
@@ -258,13 +259,22 @@ class StateDB:
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; StateError when the database cannot take it (locked too long, read-only, disk full)."""
+    def _write(self, busy_s: float | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction; StateError when the database cannot take it (locked too long, read-only, disk full).
+
+        ``busy_s``: how long to wait for another program's lock this time (default: the connection's BUSY_S).
+        """
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if busy_s is not None:
+                conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                if busy_s is not None:
+                    conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
         except sqlite3.OperationalError as exc:
-            raise self._unusable(exc) from None
+            raise self._unusable(exc, busy_s) from None
         try:
             yield conn
             conn.execute("COMMIT")
@@ -276,7 +286,7 @@ class StateDB:
                 raise self._unusable(exc) from None
             raise
 
-    def _unusable(self, exc: sqlite3.Error) -> StateError:
+    def _unusable(self, exc: sqlite3.Error, busy_s: float | None = None) -> StateError:
         """SQLite's error as one line saying what to do."""
         name = getattr(exc, "sqlite_errorname", "") or ""
         text = str(exc)
@@ -284,8 +294,8 @@ class StateDB:
             why = "the disk holding it is full: free some space"
         elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
             why = (
-                f"another program holds it locked (waited {self._busy_ms / 1000:g} s): stop it (a sqlite3 shell, a "
-                "backup, a second daemon on another machine?) or give another --state-dir"
+                f"another program holds it locked (waited {busy_s or self._busy_ms / 1000:g} s): stop it (a sqlite3 "
+                "shell, a backup, a second daemon on another machine?) or give another --state-dir"
             )
         elif name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in text or "unable to open" in text:
             # WAL needs the folder writable too (the -wal and -shm files): a read-only one is "unable to open"
@@ -546,8 +556,8 @@ class StateDB:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
-    def _set_meta(self, **values: object) -> None:
-        with self._write() as conn:
+    def _set_meta(self, *, busy_s: float | None = None, **values: object) -> None:
+        with self._write(busy_s) as conn:
             for key, value in values.items():
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
@@ -573,7 +583,12 @@ class StateDB:
             return False
         self._lock_fh = fh
         now = time.time()
-        self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        try:  # the daemon's first write: a lock another program holds is said at once, not after BUSY_S
+            self._set_meta(busy_s=OPEN_BUSY_S, daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        except StateError:
+            self._lock_fh = None
+            fh.close()  # releases the flock
+            raise
         return True
 
     def lock_is_current(self) -> bool:
@@ -592,7 +607,7 @@ class StateDB:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
             return
-        with contextlib.suppress(sqlite3.Error, RuntimeError, StateError), self._write() as conn:
+        with contextlib.suppress(sqlite3.Error, RuntimeError, StateError), self._write(OPEN_BUSY_S) as conn:
             conn.execute("DELETE FROM meta WHERE key IN ('daemon_pid', 'heartbeat')")
         fh.close()  # closing releases the flock
 
