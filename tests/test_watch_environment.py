@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -217,3 +218,40 @@ def test_a_webhook_queued_file_replaced_by_a_link_out_of_the_roots_is_refused_wh
     assert not (lib / "film.zh.srt").exists(), "the file outside the roots was read"
     assert funasr_server.files == [], "nothing was sent to the server"
     assert f"is a link to {secret}, outside the watched folders" in done.stderr, done.stderr
+
+
+def test_a_webhook_meeting_a_full_state_disk_is_a_503_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "state").mkdir()
+    media = make_media(tmp_path / "lib" / "film.m4a", [(500, 800)], 2000)
+    payload = json.dumps({"NotificationType": "ItemAdded", "ItemType": "Movie", "ItemId": "1", "Path": str(media)})
+    script = """
+    mount -t tmpfs -o size=1m tmpfs "$STATE" || exit 99
+    "$EXE" serve --port 0 --state-dir "$STATE" --root "$LIB" 2>"$OUT/serve.err" &
+    server=$!
+    tries=0
+    until grep -q "listening on" "$OUT/serve.err"; do
+        tries=$((tries + 1)); [ $tries -gt 600 ] && kill $server && exit 98
+        sleep 0.05
+    done
+    cat /dev/zero > "$STATE/filler" 2>/dev/null
+    "$PY" -c '
+import re, sys, urllib.error, urllib.request
+port = re.search(r"listening on http://127.0.0.1:(\\d+)", open(sys.argv[1]).read()).group(1)
+call = urllib.request.Request(f"http://127.0.0.1:{port}/webhook/jellyfin", data=sys.argv[2].encode(),
+                              headers={"Content-Type": "application/json"})
+try:
+    answer = urllib.request.urlopen(call, timeout=30)
+except urllib.error.HTTPError as exc:
+    answer = exc
+print("status", answer.status, answer.read().decode())
+' "$OUT/serve.err" "$PAYLOAD"
+    kill $server
+    wait $server
+    """
+    env = clean_env(tmp_path, LIB=str(tmp_path / "lib"), STATE=str(tmp_path / "state"), OUT=str(tmp_path))
+    env.update(PY=sys.executable, PAYLOAD=payload)
+    done = in_own_mounts(script, env)
+    assert "status 503" in done.stdout and "disk holding it is full" in done.stdout, (done.stdout, done.stderr)
+    log = (tmp_path / "serve.err").read_text()
+    assert "Traceback" not in log and "disk holding it is full" in log, log
