@@ -394,7 +394,8 @@ class WatchDaemon:
         for path, st in iter_media(folder, self.options.suffixes):
             found += 1
             key = media_key(path)
-            if real_root(key, self.roots) is None:  # a link (to the file or a folder) leading out of every root
+            # its folder is resolved in the key: only the name itself may still be a link (one lstat)
+            if root_of(key, self.roots) is None or (key.is_symlink() and real_root(key, self.roots) is None):
                 outside += 1
                 continue
             job = known.get(key) if known is not None else db.get(key)
