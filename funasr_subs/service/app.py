@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from funasr_subs.errors import ConfigError
+from funasr_subs.recognition.pool import keep_probing, shared_pool
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.connections import ConnectionGuard
 from funasr_subs.service.gate import CLIENT, STATE, ServiceState, errors_and_log, gatekeeper
@@ -52,6 +53,22 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _prober(app: web.Application) -> AsyncIterator[None]:
+    """Probe down FunASR servers in the background while the service runs: requests never wait for them."""
+    try:
+        pool = shared_pool(app[STATE].config.settings)
+    except ConfigError as exc:  # a bad --server: every /asr request says so
+        log.warning("FunASR servers not probed: %s", exc.message)
+        yield
+        return
+    task = asyncio.ensure_future(keep_probing(pool))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 class _QuietParseErrors(logging.Filter):
     """A request aiohttp's parser refused (bad framing, bad headers) is one line, not a traceback."""
 
@@ -72,6 +89,7 @@ def build_app(state: ServiceState, guard: ConnectionGuard) -> web.Application:
     app = web.Application(middlewares=[guard.track, errors_and_log, gatekeeper], client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     app.cleanup_ctx.append(_client)
+    app.cleanup_ctx.append(_prober)
     app.add_routes(routes)
     return app
 
