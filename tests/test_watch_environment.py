@@ -148,8 +148,12 @@ def test_a_state_database_locked_by_another_program_is_one_line_within_seconds(t
         done = run_cli("watch", "--once", "--state-dir", str(state), str(tmp_path / "lib"), env=clean_env(tmp_path))
         elapsed = time.monotonic() - started
         status = run_cli("status", "--state-dir", str(state), env=clean_env(tmp_path), timeout=20)
+        started = time.monotonic()
+        retry = run_cli("retry", "--state-dir", str(state), env=clean_env(tmp_path), timeout=40)
+        retry_s = time.monotonic() - started
     finally:
         holder.close()
+    assert retry.returncode == 2 and "locked" in one_error(retry.stderr) and retry_s < 10, (retry_s, retry.stderr)
     assert status.returncode == 0 and "Traceback" not in status.stderr, "reading needs no lock"
     assert done.returncode == 2, done.stderr
     line = one_error(done.stderr)

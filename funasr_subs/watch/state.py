@@ -79,9 +79,11 @@ DB_NAME = "state.sqlite3"
 LOCK_NAME = "daemon.lock"
 SCHEMA_VERSION = 1
 HEARTBEAT_STALE_S = 30.0
-#: Seconds a write waits for a lock another program holds: while the database is opened, and afterwards.
+#: Seconds a write waits for a lock another program holds: while the database is opened, afterwards (by default),
+#: and in a command a person waits for (retry).
 OPEN_BUSY_S = 2.0
 BUSY_S = 30.0
+INTERACTIVE_BUSY_S = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -134,8 +136,12 @@ def media_key(path: Path | str) -> Path:
 class StateDB:
     """The job table in ``state_dir/state.sqlite3``; safe to share between threads and processes."""
 
-    def __init__(self, state_dir: Path) -> None:
-        """Open (or make) the database; StateError with one line saying what to do when it cannot be used."""
+    def __init__(self, state_dir: Path, *, busy_s: float = BUSY_S) -> None:
+        """Open (or make) the database; StateError with one line saying what to do when it cannot be used.
+
+        ``busy_s``: how long a write waits for another writer's lock (the daemon's and the hooks' writers take
+        milliseconds; a lock held longer is another program's). Opening waits OPEN_BUSY_S at most.
+        """
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / DB_NAME
         self._local = threading.local()
@@ -164,7 +170,7 @@ class StateDB:
         except (sqlite3.Error, StateError) as exc:
             self.close()
             raise exc if isinstance(exc, StateError) else self._unusable(exc) from None
-        self._busy_ms = int(BUSY_S * 1000)
+        self._busy_ms = int(busy_s * 1000)
         self._conn().execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def _open_schema(self) -> None:
