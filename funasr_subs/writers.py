@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pysubs2
 
-from funasr_subs.errors import OutputError, OutputExistsError
+from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 
@@ -156,8 +156,8 @@ def atomic_write_bytes(
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
-        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"; use {elsewhere} to write elsewhere"
-        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
+        advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
+        raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -171,8 +171,8 @@ def atomic_write_bytes(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(
-                f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
+            raise _output_error(
+                exc, f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
             ) from None  # the caller names its input
         raise
     return path
@@ -205,9 +205,18 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
     os.replace(tmp, path)
 
 
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _output_error(exc: OSError, message: str) -> OutputError:
+    """A full disk is DiskFullError (worth trying again later: ``watch`` does); anything else OutputError."""
+    return DiskFullError(message) if _disk_full(exc) else OutputError(message)
+
+
 def _why(exc: OSError, elsewhere: str) -> str:
     """An OSError as advice: a full disk and a name too long say so."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+    if _disk_full(exc):
         return f"the disk is full (no space left on the device): free some space, or write elsewhere with {elsewhere}"
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this file system: rename the media file shorter"
