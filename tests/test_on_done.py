@@ -242,3 +242,21 @@ def test_a_full_queue_drops_the_newest_notification_and_never_blocks() -> None:
         assert sender.drain() == 0
         calls = receiver.wait_for_calls(2)
     assert [c["body"]["file"] for c in calls] == ["one", "two"]
+
+
+def test_an_interrupted_run_waits_for_no_notification() -> None:
+    from funasr_subs.actions.webhook import Delivery, Sender
+
+    sender = Sender()
+    with receiving() as receiver:
+        receiver.pause()
+        for name in ("one", "two"):
+            sender.submit(Delivery(url=receiver.url(), body=b'{"file": "x"}', media=name, retries=0))
+        receiver.wait_for_calls(1)
+        sender.abandon()  # Ctrl-C: "two" is never sent, and nothing is waited for
+        receiver.release()
+        assert sender.drain() == 0
+        sender.submit(Delivery(url=receiver.url(), body=b'{"file": "y"}', media="three", retries=0))
+        assert sender.drain() == 0
+        calls = receiver.wait_for_calls(2)
+    assert [c["body"]["file"] for c in calls] == ["x", "y"]

@@ -39,8 +39,8 @@ Status = Literal["done", "failed", "skipped"]
 MAX_PENDING = 100
 #: Seconds for one POST, connection to last byte of the answer.
 POST_TIMEOUT_S = 10.0
-#: Seconds a command waits at exit for deliveries still queued or being retried.
-DRAIN_TIMEOUT_S = 15.0
+#: Seconds a command waits at exit for deliveries still queued or being retried (short: ``docker stop`` gives 10 s).
+DRAIN_TIMEOUT_S = 5.0
 #: Answers worth another try (the receiver is busy or broken for now); other 4xx mean the request itself is refused.
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_ANSWER_BYTES = 64 * 1024
@@ -132,10 +132,20 @@ class Sender:
                 )
                 return False
             self._pending += 1
+            self._stop.clear()  # a notification after an abandoned run (the Python API, tests) goes out again
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="funasr-subs-on-done", daemon=True)
                 self._thread.start()
         return True
+
+    def abandon(self) -> None:
+        """Drop what is queued, stop waiting between retries (the user interrupted the program); until the next
+        :meth:`submit`."""
+        self._stop.set()
+
+    @property
+    def abandoned(self) -> bool:
+        return self._stop.is_set()
 
     @property
     def pending(self) -> int:
@@ -154,10 +164,11 @@ class Sender:
         return left
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while True:
             delivery = self._queue.get()
             try:
-                self._deliver(delivery)
+                if not self._stop.is_set():
+                    self._deliver(delivery)
             except Exception:  # a bug here must not end the thread: the next job's notification still goes
                 log.warning("on-done: delivery for %s failed unexpectedly", delivery.media, exc_info=True)
             finally:
@@ -240,7 +251,7 @@ _sender = Sender()
 @atexit.register
 def _drain_at_exit() -> None:
     """A Python program that ends right after its last job still delivers (bounded, as :func:`drain`)."""
-    if _sender.pending:
+    if _sender.pending and not _sender.abandoned:
         _sender.drain()
 
 
@@ -278,3 +289,8 @@ def job_finished(
 def drain(timeout: float = DRAIN_TIMEOUT_S) -> int:
     """Wait (bounded) for the notifications still queued; how many were left undelivered."""
     return _sender.drain(timeout)
+
+
+def abandon() -> None:
+    """Send nothing more and wait for nothing at exit (after Ctrl-C or a cancelled run)."""
+    _sender.abandon()
