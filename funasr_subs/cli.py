@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -72,6 +73,16 @@ def _command_in(argv: Sequence[str]) -> str:
     return first if first in COMMANDS else ""
 
 
+def _suggestion(argv: Sequence[str]) -> str:
+    """For a mistyped command (``transcrbe``), the message naming the close one; "" otherwise (argparse's
+    ``suggest_on_error`` comes with Python 3.14; we run on 3.11)."""
+    word = next((arg for arg in argv if not arg.startswith("-")), "")
+    if not word or word in COMMANDS:
+        return ""
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return f"no command {word!r}: did you mean {close[0]!r}? (funasr-subs --help lists them)" if close else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 1:
         from funasr_subs.commands.hook import called_by_arr
@@ -79,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if called_by_arr(os.environ):  # Sonarr/Radarr run a Custom Script's Path with no arguments at all
             argv = ["hook"]
     argv = sys.argv[1:] if argv is None else list(argv)
+    mistyped = _suggestion(argv)
+    if mistyped:
+        print(f"funasr-subs: error: {mistyped}", file=sys.stderr)
+        return 2
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -95,11 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except FunasrSubsError as exc:
         print(f"funasr-subs: error: {exc}", file=sys.stderr)
+        _deliver_notifications()
         return 2
     except KeyboardInterrupt:
         print("funasr-subs: interrupted", file=sys.stderr)
+        _deliver_notifications(interrupted=True)
         return 130
+    _deliver_notifications(interrupted=code == 130)
     return code
+
+
+def _deliver_notifications(*, interrupted: bool = False) -> None:
+    """Before the process exits: wait (bounded) for the ``on_done`` notifications still on their way; after an
+    interruption (Ctrl-C, SIGTERM) wait for none."""
+    webhook = sys.modules.get("funasr_subs.actions.webhook")  # loaded only when a job had one to send
+    if webhook is None:
+        return
+    if interrupted:
+        webhook.abandon()
+    else:
+        webhook.drain()
 
 
 def run() -> None:

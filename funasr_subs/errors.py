@@ -107,6 +107,12 @@ class OutputExistsError(OutputError):
     """A subtitle this tool did not write is in the way and --overwrite was not given."""
 
 
+class DiskFullError(OutputError):
+    """The disk (or the quota) is full: the same file may be written once space is freed."""
+
+    retryable = True
+
+
 class StdoutError(OutputError):
     """Standard output cannot take what a command prints: closed, full, or a pipe whose reader has gone
     (``broken_pipe``: the reader took what it wanted, as ``| head`` does; nothing to say about it)."""
@@ -114,6 +120,11 @@ class StdoutError(OutputError):
     def __init__(self, message: str, *, broken_pipe: bool) -> None:
         super().__init__(message)
         self.broken_pipe = broken_pipe
+
+
+# --- the watch daemon's state ---------------------------------------------------------------------------------
+class StateError(FunasrSubsError):
+    """The watch state database cannot be opened or written (locked, read-only, not a file, its disk full)."""
 
 
 class CancelledError(FunasrSubsError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pysubs2
 
-from funasr_subs.errors import OutputError, OutputExistsError
-from funasr_subs.model import Cue
+from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
+from funasr_subs.model import Cue, Word
 from funasr_subs.names import shown
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,98 @@ ASS_STYLE = pysubs2.SSAStyle(
 )
 
 
-def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
+#: Karaoke: a word not yet spoken is shown in the secondary colour (grey), then turns to the primary (white).
+KARAOKE_UNSPOKEN = pysubs2.Color(150, 150, 150, 0)
+
+
+def _ass_text(text: str) -> str:
+    """Text as an ASS event shows it literally (a backslash or brace would start an override tag)."""
+    return text.replace("\\", "\\\\").replace("{", "(").replace("}", ")")
+
+
+def karaoke_text(cue: Cue) -> str:
+    """The cue's lines with a ``\\k`` tag (centiseconds) before each word: a word is highlighted from its first
+    spoken moment until the next word starts; the wait before the first word is an empty ``\\k``. Boundaries are
+    rounded from the cue's start, so rounding never accumulates. A cue without words is one syllable a line."""
+    lines = cue.words or tuple((Word(line, cue.start_ms, cue.end_ms),) for line in cue.lines)
+    flat = [w for line in lines for w in line]
+
+    def cs(ms: int) -> int:  # centiseconds since the cue's start, kept inside the cue
+        return (min(max(ms, cue.start_ms), cue.end_ms) - cue.start_ms + 5) // 10
+
+    starts = list(itertools.accumulate((cs(w.start_ms) for w in flat), max))  # never back in time
+    bounds = [*starts[1:], max(cs(flat[-1].end_ms), starts[-1])]
+    parts = [f"{{\\k{starts[0]}}}" if starts[0] > 0 else ""]
+    n = 0
+    for number, line in enumerate(lines):
+        if number:
+            parts.append("\\N")
+        for word in line:
+            parts.append(f"{{\\k{max(bounds[n] - starts[n], 0)}}}{_ass_text(word.text)}")
+            n += 1
+    return "".join(parts)
+
+
+def to_ssafile(cues: Sequence[Cue], *, karaoke: bool = False) -> pysubs2.SSAFile:
     subs = pysubs2.SSAFile()
     subs.info["PlayResX"] = "1920"
     subs.info["PlayResY"] = "1080"
     subs.info["ScaledBorderAndShadow"] = "yes"
     subs.info["Title"] = "funasr-subs"
     subs.styles["Default"] = ASS_STYLE.copy()
+    if karaoke:
+        subs.styles["Default"].secondarycolor = KARAOKE_UNSPOKEN
     for cue in cues:
-        text = r"\N".join(line.replace("\\", "\\\\").replace("{", "(").replace("}", ")") for line in cue.lines)
+        text = karaoke_text(cue) if karaoke else r"\N".join(_ass_text(line) for line in cue.lines)
         subs.events.append(pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text=text))
     return subs
 
 
+def lrc_time(ms: int) -> str:
+    """``mm:ss.xx`` (minutes past 99 as they are: ``[123:04.50]``), rounded to the centisecond."""
+    cs = (max(ms, 0) + 5) // 10
+    return f"{cs // 6000:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def render_lrc(cues: Sequence[Cue]) -> str:
+    """LRC lyrics: ``[mm:ss.xx]text``, one line a cue (its lines joined by a space); LRC has no end times."""
+    out = []
+    for cue in cues:
+        text = " ".join(line.strip() for line in cue.lines if line.strip())
+        out.append(f"[{lrc_time(cue.start_ms)}]{text}\n")
+    return "".join(out)
+
+
 def render(cues: Sequence[Cue], fmt: str) -> str:
-    """Subtitle text in ``fmt`` (srt, ass or vtt)."""
+    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words)."""
+    if fmt == "lrc":
+        return render_lrc(cues)
+    if fmt == "ass-karaoke":
+        return str(to_ssafile(cues, karaoke=True).to_string("ass"))
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
+    if fmt == "srt":
+        return render_srt(cues)
     return str(to_ssafile(cues).to_string(fmt))
+
+
+def _srt_time(ms: int) -> str:
+    ms = max(ms, 0)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def render_srt(cues: Sequence[Cue]) -> str:
+    """SRT text as pysubs2 writes it for the same cues (tests compare them), without building its event objects: a
+    10-hour file has ~15,000 cues, and this is the format most users get. One difference: a backslash in the text
+    stays one backslash (through pysubs2 it came out doubled, the ASS escape leaking into SRT)."""
+    parts = []
+    for number, cue in enumerate(cues, 1):
+        text = "\n".join(line.replace("{", "(").replace("}", ")") for line in cue.lines).strip()
+        parts.append(f"{number}\n{_srt_time(cue.start_ms)} --> {_srt_time(cue.end_ms)}\n{text}\n\n")
+    return "".join(parts)
 
 
 def digest(text: str) -> str:
@@ -77,14 +152,17 @@ def file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+def atomic_write_text(
+    path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file.
 
     ``may_replace``: asked at the last moment when something is at ``path`` (a subtitle the user saved while the job
     ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
-    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
+    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar). ``elsewhere``: the
+    option of the command that writes somewhere else, for the advice when this place cannot be written.
     """
-    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace, elsewhere=elsewhere)
 
 
 def _kind(mode: int) -> str | None:
@@ -117,9 +195,12 @@ def check_replaceable(path: Path) -> None:
         )
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above). Only a
-    new name or a regular file is written (:func:`check_replaceable`, asked again just before the rename)."""
+def atomic_write_bytes(
+    path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace``, ``elsewhere`` as
+    above). Only a new name or a regular file is written (:func:`check_replaceable`, asked again just before the
+    rename)."""
     folder = path.parent
     check_name_fits(path)
     check_replaceable(path)
@@ -127,8 +208,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
-        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
+        if exc.errno == errno.ENOENT:
+            raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
+        advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
+        raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -142,7 +225,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
+            raise _output_error(
+                exc, f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
+            ) from None  # the caller names its input
         raise
     return path
 
@@ -174,10 +259,19 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
     os.replace(tmp, path)
 
 
-def _why(exc: OSError) -> str:
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _output_error(exc: OSError, message: str) -> OutputError:
+    """A full disk is DiskFullError (worth trying again later: ``watch`` does); anything else OutputError."""
+    return DiskFullError(message) if _disk_full(exc) else OutputError(message)
+
+
+def _why(exc: OSError, elsewhere: str) -> str:
     """An OSError as advice: a full disk and a name too long say so."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return "the disk is full (no space left on the device): free some space, or write elsewhere with --output-dir"
+    if _disk_full(exc):
+        return f"the disk is full (no space left on the device): free some space, or write elsewhere with {elsewhere}"
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this file system: rename the media file shorter"
     return str(exc.strerror or exc)
@@ -205,7 +299,7 @@ def check_name_fits(path: Path) -> None:
 #: Our temp files: ``.<final name>.<8 hex>.tmp``, the final name shortened (``<start>~<extension>``) when the whole
 #: would not fit. Stale ones (a killed run) are recognised by this and by their extension.
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
-_OUR_EXTENSIONS = (".srt", ".ass", ".vtt", ".json")
+_OUR_EXTENSIONS = (".srt", ".ass", ".vtt", ".lrc", ".json")
 _RUN_STARTED = time.time()
 _cleaned: set[Path] = set()
 _cleaned_lock = threading.Lock()

@@ -69,6 +69,12 @@ def load_cues(path: Path) -> tuple[list[Cue], int]:
 def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
     """A subtitle file in any encoding this tool reads, as pysubs2 holds it (styles and tags kept), and its format
     (srt, ass, ssa, vtt...); BadInputError naming the file when it cannot be read."""
+    if path.suffix.lower() == ".lrc":  # before reading it: pysubs2 would call it "not a subtitle file"
+        raise BadInputError(
+            "is LRC lyrics, which have no end times or lines to measure: give the SRT, ASS or VTT made with it "
+            "(--format srt,lrc)",
+            path=path,
+        )
     try:
         data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
@@ -85,9 +91,10 @@ def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
         if fmt is None:
             fmt = pysubs2.formats.autodetect_format(text)
         subs = pysubs2.SSAFile.from_string(text, format_=fmt)
-    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files
+    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files: their names mean nothing here
+        log.debug("%s: pysubs2 could not read it: %r", path, exc)
         raise BadInputError(
-            f"not a subtitle file that can be read (SRT, ASS or VTT expected): {type(exc).__name__}", path=path
+            "not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?", path=path
         ) from None
     if not subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
         raise BadInputError("holds no subtitle cues (SRT, ASS or VTT expected): is it a subtitle file?", path=path)

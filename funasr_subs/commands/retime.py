@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,14 @@ from funasr_subs.commands.common import (
     setup_logging,
     with_user_words,
 )
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping, whole_number
+from funasr_subs.config import (
+    SUBTITLE_FORMATS,
+    Settings,
+    format_suffix,
+    load_settings,
+    settings_from_mapping,
+    whole_number,
+)
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     BadInputError,
@@ -274,17 +281,19 @@ def recorded_shift(source: Source) -> int:
     return 0
 
 
-def output_format(output: Path) -> str:
-    """The subtitle format an ``-o FILE`` asks for, from its suffix."""
+def output_format(output: Path, formats: Sequence[str] = ()) -> str:
+    """The subtitle format an ``-o FILE`` asks for, from its suffix (``.ass`` is ``ass-karaoke`` when ``formats``
+    asks for that)."""
     fmt = output.suffix.lower().lstrip(".")
-    if fmt not in SUBTITLE_FORMATS:
-        raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(SUBTITLE_FORMATS)}")
-    return fmt
+    suffixes = sorted({format_suffix(f) for f in SUBTITLE_FORMATS})
+    if fmt not in suffixes:
+        raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(suffixes)}")
+    return next((f for f in formats if format_suffix(f) == fmt and f != fmt), fmt)
 
 
 def targets_for(source: Source, settings: Settings, output: Path | None) -> dict[str, Path]:
     if output is not None:
-        return {output_format(output): output}
+        return {output_format(output, settings.formats): output}
     return output_paths(source.naming, settings)
 
 
@@ -293,14 +302,16 @@ def _check_fits(cues: list[Cue], targets: dict[str, Path], shift: int) -> None:
     clamp it there, and every cue past it would show at the same moment)."""
     from pysubs2.formats import subrip, substation
 
+    # WebVTT writes times as SubRip does; .lrc writes minutes past 99 as they are
     latest = {"ass": substation.MAX_REPRESENTABLE_TIME, "srt": subrip.MAX_REPRESENTABLE_TIME}
+    latest["vtt"] = latest["srt"]
     end = max((cue.end_ms for cue in cues), default=0)
     for fmt in targets:
-        limit = latest.get(fmt, subrip.MAX_REPRESENTABLE_TIME)  # WebVTT writes times as SubRip does
-        if end > limit:
+        limit = latest.get(format_suffix(fmt))
+        if limit is not None and end > limit:
             raise ConfigError(
-                f"--shift {shift} moves the last cue to {end / 3_600_000:.1f} h, past the latest time a .{fmt} file "
-                f"holds ({limit / 3_600_000:.1f} h): give a smaller shift"
+                f"--shift {shift} moves the last cue to {end / 3_600_000:.1f} h, past the latest time a "
+                f".{format_suffix(fmt)} file holds ({limit / 3_600_000:.1f} h): give a smaller shift"
             )
 
 
@@ -317,8 +328,8 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     transcript = source.transcript.shifted(shift)
     if not transcript.tokens:
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
-    cues = build_cues(transcript.tokens, settings.cue_settings())
     targets = targets_for(source, settings, args.output)
+    cues = build_cues(transcript.tokens, settings.cue_settings(), words="ass-karaoke" in targets)
     if shift:
         _check_fits(cues, targets, shift)
     for target in targets.values():
@@ -343,9 +354,19 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
             recorded[SHIFT_KEY] = shift
         updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
-        atomic_write_text(side_path, updated.to_json())
+        new = not side_path.exists()
+        atomic_write_text(side_path, updated.to_json(), elsewhere="-o FILE")
+        if new:  # a reply's first retime: the file beside it is ours too, and the user should know why it is there
+            log.info(
+                "also wrote %s: it records what was written from %s, so a later retime may replace it", side_path, path
+            )
     for fmt, target in targets.items():
-        atomic_write_text(target, texts[fmt], may_replace=lambda p: settings.overwrite or _ours(source, p))
+        atomic_write_text(
+            target,
+            texts[fmt],
+            may_replace=lambda p: settings.overwrite or _ours(source, p),
+            elsewhere="-o FILE" if args.output is not None else "--output-dir DIR",
+        )
     if args.check:
         report = check_cues(cues, settings.cue_settings())
         stdout.line(format_report(report, shown(", ".join(t.name for t in targets.values()))))
