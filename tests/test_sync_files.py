@@ -190,17 +190,3 @@ def test_ass_keeps_every_line_but_the_times(tmp_path: Path, capsys: pytest.Captu
         for h, m, s, cs in (re.match(r"Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d)", line).groups() for line in dialogue)
     ]  # type: ignore[union-attr]
     assert near_truth(starts, cues, 110) >= 0.9
-
-
-def test_undecodable_and_not_subtitle_bytes_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    reply = reply_path(tmp_path)
-    for name, data in [
-        ("nul.srt", b"1\n00:00:01,000 --> 00:00:02,000\n\x00\x81\xff\x00\x10\n"),
-        ("x.srt", bytes(range(128, 256)) * 8),
-    ]:
-        sub = tmp_path / name
-        sub.write_bytes(data)
-        assert main(["sync", str(sub), str(reply), "--in-place"]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and name in err[0], err
-        assert sub.read_bytes() == data and not (tmp_path / name.replace(".srt", ".orig.srt")).exists()
