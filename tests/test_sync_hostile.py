@@ -7,12 +7,13 @@ import json
 import random
 from pathlib import Path
 
+import pysubs2
 import pytest
 
 from funasr_subs.cli import main
 from funasr_subs.model import Cue, Token
 from funasr_subs.writers import render
-from tests.sync_data import NOISE, reply_of, speech_tokens
+from tests.sync_data import NOISE, Distorted, cut, insert, reply_of, speech_tokens
 
 #: Timing-pattern speech is untidier than its cues: late starts, pauses inside cues, speech running on.
 UNTIDY = {"lead_ms": 150, "pause": 0.3, "run_on": 0.3}
@@ -64,3 +65,66 @@ def test_a_short_subtitle_of_another_video_is_refused(tmp_path: Path, capsys: py
     sub = write_srt(tmp_path / "whole.en.srt", cues, late_ms=7_000)
     assert main(["sync", str(sub), str(own), "-o", str(tmp_path / "whole.srt")]) == 0
     assert "synced by timing pattern" in capsys.readouterr().out
+
+
+def _said_in_part(cue: Cue, seed: int) -> Cue:
+    """The subtitle condenses what is said: about 40 % of the characters are left (too few to place the cue)."""
+    rng = random.Random(seed)
+    kept = "".join(ch for ch in cue.text if rng.random() < 0.4) or cue.text[0]
+    return Cue(cue.start_ms, cue.end_ms, (kept,))
+
+
+def _scene_change(cues: list[Cue], after: int, gap_ms: int = 5_000) -> list[Cue]:
+    """A longer silence after cue ``after``, where a film is cut or a scene is inserted."""
+    return [*cues[: after + 1], *(Cue(c.start_ms + gap_ms, c.end_ms + gap_ms, c.lines) for c in cues[after + 1 :])]
+
+
+def _tag(at_ms: int) -> Cue:
+    return Cue(at_ms, at_ms + 1_200, ("[音乐]",))  # a sound tag: nothing is said
+
+
+def _synced_starts(tmp_path: Path, name: str, case: Distorted) -> list[int]:
+    sub = write_srt(tmp_path / f"{name}.srt", case.cues)
+    reply = write_reply(tmp_path / f"{name}.json", case.tokens)
+    out = tmp_path / f"{name}.synced.srt"
+    assert main(["sync", str(sub), str(reply), "-o", str(out)]) == 0
+    return [e.start for e in pysubs2.load(str(out))]
+
+
+def test_cues_without_text_of_their_own_stay_on_their_side_of_a_cut(tmp_path: Path) -> None:
+    """A 30 s cut with a sound tag on either side of it: right after the last cue before the cut, right before the
+    first cue after it. Each keeps its place beside its neighbour (on main both were spread over the media time
+    between the two cues found by their text: 1.2 s off, one of them now before the cue it follows)."""
+    cues = _scene_change(film(3), 59)
+    cues.insert(60, _tag(cues[59].end_ms + 200))
+    made = cut(cues, speech_tokens(cues, seed=3), cues[60].end_ms + 2_000, 30_000)
+    after = next(i for i, t in enumerate(made.truth) if t is not None and i > 61)
+    truth = made.truth[after]
+    assert truth is not None
+    case = Distorted(
+        made.name,
+        [*made.cues[:after], _tag(made.cues[after].start_ms - 1_400), *made.cues[after:]],
+        made.tokens,
+        [*made.truth[:after], truth - 1_400, *made.truth[after:]],
+        made.edits,
+    )
+    starts = _synced_starts(tmp_path, "cut", case)
+    for i, want in enumerate(case.truth):
+        assert want is None or abs(starts[i] - want) <= 300, (i, starts[i], want)
+    assert starts == sorted(starts)
+
+
+def test_cues_with_too_little_text_stay_on_their_side_of_an_inserted_scene(tmp_path: Path) -> None:
+    """A 20 s inserted scene with a sound tag right before the first cue after it, and three cues on either side
+    that say too little of what is said to be placed by their text. Each lands on its own side of the scene by the
+    words it has (on main the last cue before the scene landed 20 s late, after it)."""
+    cues = _scene_change(film(4), 59)
+    for k in (57, 58, 59, 61, 62, 63):
+        cues[k] = _said_in_part(cues[k], k)
+    cues.insert(60, _tag(cues[60].start_ms - 1_400))
+    case = insert(cues, speech_tokens(cues, seed=4), cues[60].start_ms - 2_000, 20_000)
+    starts = _synced_starts(tmp_path, "insert", case)
+    for i in range(50, 70):  # around the scene (elsewhere a cue may be off by its recognition errors)
+        want = case.truth[i]
+        assert want is not None and abs(starts[i] - want) <= 300, (i, starts[i], want)
+    assert starts == sorted(starts)
