@@ -10,7 +10,7 @@ import pysubs2
 
 from funasr_subs.check import cues_from_events
 from funasr_subs.subfile.encoding import Encoding, UnknownEncodingError, decode
-from funasr_subs.subfile.timing import StructureError, retime, timing_lines, vtt_cues_only, without_times
+from funasr_subs.subfile.timing import StructureError, lines_of, retime, timing_lines, vtt_cues_only, without_times
 
 __all__ = ["Encoding", "StructureError", "SubtitleFile", "UnknownEncodingError", "parse", "retimed_bytes"]
 
@@ -74,7 +74,7 @@ def retimed_bytes(original: SubtitleFile, times: Sequence[tuple[int, int]], out_
 
 
 def _in_place(original: SubtitleFile, times: Sequence[tuple[int, int]]) -> str:
-    lines = original.text.splitlines(keepends=True)
+    lines = lines_of(original.text)
     where = timing_lines(original.text, original.fmt)
     events = original.subs.events
     if len(where) != len(events):

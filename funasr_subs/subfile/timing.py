@@ -16,6 +16,7 @@ from pysubs2.time import TIMESTAMP as SRT_TIMESTAMP
 
 _VTT_TIMESTAMP = WebVTTFormat.TIMESTAMP
 _ASS_EVENT = re.compile(r"^(\s*(?:Dialogue|Comment):[^,]*,)([^,]*),([^,]*)(,.*)?$", re.DOTALL)
+_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _SECTION = re.compile(r"^\s*\[[^\]]+\]\s*$")
 #: ASS sections whose lines pysubs2 does not read as events.
 _NOT_EVENTS = ("Info", "Aegisub", "Fonts", "Graphics")
@@ -27,13 +28,19 @@ class StructureError(ValueError):
     """The file's timing lines do not match its cues as read: re-timing it in place would not be safe."""
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of ``text`` with their endings, split at ``\n`` only, as pysubs2 reads them (``str.splitlines`` would
+    also split at form feeds, NEL and the Unicode line separators, which may stand inside a cue's text)."""
+    return _LINE.findall(text)
+
+
 def _kind(fmt: str) -> str:
     return "ass" if fmt in ("ass", "ssa") else "vtt" if fmt == "vtt" else "srt"
 
 
 def timing_lines(text: str, fmt: str) -> list[int]:
-    """Indices (in ``text.splitlines(keepends=True)``) of the lines pysubs2 reads one event from each, in order."""
-    lines = text.splitlines(keepends=True)
+    """Indices (in ``lines_of(text)``) of the lines pysubs2 reads one event from each, in order."""
+    lines = lines_of(text)
     kind = _kind(fmt)
     if kind == "ass":
         out: list[int] = []
@@ -56,7 +63,7 @@ def is_comment_line(line: str) -> bool:
 def vtt_cues_only(text: str) -> str:
     """A WebVTT text with everything that is not a cue's timing line or payload blanked (the header, ``NOTE``,
     ``STYLE`` and ``REGION`` blocks, cue identifiers), for pysubs2, which would read them as cue text."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     timed = set(timing_lines(text, "vtt"))
     out: list[str] = []
     in_cue = False
@@ -94,7 +101,7 @@ def _stamp(ms: int, kind: str, like: str) -> str:
 def retime(text: str, fmt: str, times: Sequence[tuple[int, int] | None]) -> str:
     """``text`` with the time stamps of its timing lines replaced: ``times[k]`` (start, end in ms) for the k-th timing
     line, None to keep it. StructureError when ``times`` does not have one entry per timing line."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     where = timing_lines(text, fmt)
     if len(where) != len(times):
         raise StructureError(f"{len(where)} timing lines for {len(times)} cues")
@@ -119,7 +126,7 @@ def _retime_line(line: str, kind: str, new: tuple[int, int]) -> str:
 
 def without_times(text: str, fmt: str) -> str:
     """``text`` with the time stamps of its timing lines taken out: what re-timing must leave exactly as it was."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     kind = _kind(fmt)
     for index in timing_lines(text, fmt):
         if kind == "ass":
