@@ -190,3 +190,30 @@ def test_ass_keeps_every_line_but_the_times(tmp_path: Path, capsys: pytest.Captu
         for h, m, s, cs in (re.match(r"Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d)", line).groups() for line in dialogue)
     ]  # type: ignore[union-attr]
     assert near_truth(starts, cues, 110) >= 0.9
+
+
+def test_another_format_is_written_in_the_encoding_it_came_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o x.ass`` for a Big5 SRT: converted, every cue's text kept, still Big5 (on main: UTF-8)."""
+    cues = engine_cues()
+    texts = [convert(c.text.replace("\n", " "), "tw") for c in cues]
+    sub = tmp_path / "talk.zh-TW.srt"
+    sub.write_bytes(srt_text(texts, cues).encode("big5"))
+    out = tmp_path / "talk.ass"
+    assert main(["sync", str(sub), str(reply_path(tmp_path)), "-o", str(out)]) == 0
+    assert "(Big5, as it came)" in capsys.readouterr().out
+    text = out.read_bytes().decode("big5")
+    assert "[Events]" in text and all(t in text for t in texts)
+
+
+def test_check_reads_the_same_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``check`` reads a Big5 WebVTT like sync does: identifiers and NOTE blocks are not cue lines, the characters are
+    the right ones (on main the NOTE lines made every cue three lines long, in GB18030 mojibake)."""
+    body = "".join(
+        f"c{k}\n00:00:{2 * k:02d}.000 --> 00:00:{2 * k + 1:02d}.800\n我們今天去山裡看看\n\nNOTE 譯者的話\n第二行\n\n"
+        for k in range(1, 5)
+    )
+    sub = tmp_path / "talk.zh-TW.vtt"
+    sub.write_bytes(("WEBVTT\n\n" + body).encode("big5"))
+    assert main(["check", "--profile", "zh", str(sub)]) == 0, capsys.readouterr().out
