@@ -21,10 +21,11 @@ from funasr_subs.commands.common import (
     setup_logging,
 )
 from funasr_subs.commands.retime import read_source
-from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError
+from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
 from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
+from funasr_subs.safeio import read_regular_bytes
 from funasr_subs.sidecar import SUFFIX, is_sidecar
 from funasr_subs.subfile import SubtitleFile
 from funasr_subs.sync import SyncResult, sync
@@ -222,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             log.info("%s kept: it already holds the first original", backup)
     atomic_write_bytes(target, data)
+    if read_regular_bytes(target, len(data) + 1) != data:  # what the disk holds now, not what we meant to write
+        raise OutputError(f"{target} does not read back as written: check the disk (the original is kept)")
     report = report_lines(result, cues, str(subtitle))
     if args.check:
         check = check_cues(
