@@ -42,8 +42,10 @@ TRUST_ABOVE_CHANCE = 0.27
 CHANCE_SHIFTS = (-7900, -4300, -2700, 2300, 3700, 8100)
 #: ... and when the expected number of placements as good as this one, among all the offsets, ratios and pieces the
 #: search tried, found by chance on speech that has nothing to do with the cues, is at most this. A film's worth of
-#: cues clears it by far; a few cues must nearly all land (10 cues: 9 or 10 of them).
-FALSE_ALARMS = 0.01
+#: cues clears it by far; a few cues must nearly all land close (benchmarks/bench_sync.py --short-only).
+FALSE_ALARMS = 0.001
+#: A cue that lands this close to a speech start is the stronger evidence.
+CLOSE_MS = LAND_MS / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +218,19 @@ def fit_pattern(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int
     chance = float(np.mean([np.mean(_nearest(sp_starts, mapped + s) <= LAND_MS) for s in CHANCE_SHIFTS]))
     p = max(chance, _coverage(sp_starts, float(sp_ends.max())))
     tried = _tried(float(sp_ends.max() - sp_starts.min()), float(starts.max() - starts.min()), len(pieces))
-    alarms = tried + log10_binomial_tail(hits, starts.size, p)
+    # the landed cues, and those that landed closer still: the right speech lands most cues close, a chance fit does
+    # not (two tests: the better one counts, paid for by a factor 2)
+    close = int(np.count_nonzero(distance <= CLOSE_MS))
+    p_close = _coverage(sp_starts, float(sp_ends.max()), CLOSE_MS)
+    evidence = min(log10_binomial_tail(hits, starts.size, p), log10_binomial_tail(close, starts.size, p_close))
+    alarms = tried + evidence + math.log10(2)
     return PatternFit(TimeMap(tuple(pieces)), ratio, landed, chance, tuple(int(d) for d in distance), alarms)
 
 
-def _coverage(sp_starts: FloatArray, end: float) -> float:
-    """The share of the speech's time within LAND_MS of a speech start: how often a point dropped anywhere lands."""
-    lo = np.maximum(sp_starts - LAND_MS, 0.0)
-    hi = sp_starts + LAND_MS
+def _coverage(sp_starts: FloatArray, end: float, land: float = LAND_MS) -> float:
+    """The share of the speech's time within ``land`` ms of a speech start: how often a point dropped anywhere lands."""
+    lo = np.maximum(sp_starts - land, 0.0)
+    hi = sp_starts + land
     covered = float(np.sum(np.minimum(hi[:-1], lo[1:]) - lo[:-1])) + float(hi[-1] - lo[-1])
     return min(covered / max(end, 1.0), 1.0)
 
