@@ -82,13 +82,13 @@ def decode(data: bytes) -> tuple[str, Encoding]:
         return _strict(data, Encoding(bomless))
     try:
         return data.decode("utf_8"), Encoding("utf_8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        where = f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
     if b"\x00" in data:
-        raise UnknownEncodingError("holds NUL bytes: not text")
+        raise UnknownEncodingError(f"{where} and holds NUL bytes: not text")
     best = charset_normalizer.from_bytes(data, cp_isolation=list(LEGACY)).best()
     if best is None or best.encoding not in LEGACY:
-        raise UnknownEncodingError("not text in an encoding subtitles use (UTF-8/16, GB18030, Big5, Shift-JIS, ...)")
+        raise UnknownEncodingError(f"{where}, nor another encoding subtitles use (UTF-16, GB18030, Big5, Shift-JIS...)")
     log.debug("encoding detected: %s (of %s)", best.encoding, LEGACY)
     return _strict(data, Encoding(best.encoding))
 
