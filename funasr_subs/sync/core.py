@@ -180,7 +180,12 @@ def _widest_agreeing(cues: Sequence[Cue], a: int, b: int, side: dict[int, int]) 
 
 
 def _side(cue: Cue, match: CueMatch, speech: TimedUnits, near: int, far: int) -> int:
-    """-1: a cue's text puts it on the near side of a split, 1: on the far side, 0: it does not say."""
+    """-1: a cue's text puts it on the near side of a split, 1: on the far side, 0: it does not say. In order: where
+    its own text was found (a cue whose speech straddles the split), where the first of the few units of it that
+    were found lies, where more of its words are said."""
+    for at in (match.start_ms, match.hint_ms):
+        if at is not None and _nearer(at, near, far):
+            return _nearer(at, near, far)
     if match.units >= MIN_MATCHED:
         said = normalise(cue.text)
         length = cue.end_ms - cue.start_ms
@@ -188,10 +193,12 @@ def _side(cue: Cue, match: CueMatch, speech: TimedUnits, near: int, far: int) ->
         at_far = shared_units(said, speech, far - SIDE_SLACK_MS, far + length + SIDE_SLACK_MS)
         if abs(at_far - at_near) >= MIN_MATCHED and max(at_near, at_far) >= MIN_SHARE * len(said):
             return 1 if at_far > at_near else -1
-    hint = match.hint_ms
-    if hint is None:
-        return 0
-    to_near, to_far = abs(hint - near), abs(hint - far)
+    return 0
+
+
+def _nearer(at: int, near: int, far: int) -> int:
+    """-1 or 1 when ``at`` is clearly closer to ``near`` or ``far``, else 0."""
+    to_near, to_far = abs(at - near), abs(at - far)
     if min(to_near, to_far) > SIDE_MS or max(to_near, to_far) < 2 * min(to_near, to_far):
         return 0
     return -1 if to_near < to_far else 1

@@ -31,8 +31,8 @@ class CueMatch:
     """What the text says about one cue: ``units`` compared, ``matched`` of them found in the recognised text.
 
     ``start_ms``/``end_ms`` are the speech times of the cue's first and last unit when the cue is placed by its own
-    text (``placed``), else None. ``hint_ms``: where its matched units are in the speech, when at least two are matched
-    close together but not enough to place it (a hint of which side of a cut it is on), else None.
+    text (``placed``), else None. ``hint_ms``: where its first matched unit is in the speech, when at least two are
+    matched but the cue cannot be placed by them (too few, too scattered: a hint of which side of a cut it is on).
     """
 
     units: int
@@ -92,8 +92,8 @@ def _cue_match(n: int, pairs: list[tuple[int, int]], speech: TimedUnits) -> CueM
     if n == 0 or matched < MIN_MATCHED:
         return CueMatch(n, matched, None, None)
     (p_first, u_first), (p_last, u_last) = pairs[0], pairs[-1]
-    if u_last - u_first + 1 > 2 * n + 4:  # matched units scattered over far more speech than the cue holds
-        return CueMatch(n, matched, None, None)
+    if u_last - u_first + 1 > 2 * n + 4:  # matched units scattered over far more speech than the cue holds (or split)
+        return CueMatch(n, matched, None, None, speech.starts[u_first])
     if matched / n < MIN_SHARE:
         return CueMatch(n, matched, None, None, speech.starts[u_first])
     first, last = speech.starts[u_first], speech.ends[u_last]
