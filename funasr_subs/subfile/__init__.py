@@ -12,7 +12,15 @@ from funasr_subs.check import cues_from_events
 from funasr_subs.subfile.encoding import Encoding, UnknownEncodingError, decode
 from funasr_subs.subfile.timing import StructureError, lines_of, retime, timing_lines, vtt_cues_only, without_times
 
-__all__ = ["Encoding", "StructureError", "SubtitleFile", "UnknownEncodingError", "parse", "retimed_bytes"]
+__all__ = [
+    "Encoding",
+    "NotSubtitleError",
+    "StructureError",
+    "SubtitleFile",
+    "UnknownEncodingError",
+    "parse",
+    "retimed_bytes",
+]
 
 #: pysubs2 format ids by suffix; other suffixes are auto-detected.
 FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
@@ -101,6 +109,7 @@ def _in_place(original: SubtitleFile, times: Sequence[tuple[int, int]]) -> str:
 
 
 def parse_text(text: str, fmt: str) -> pysubs2.SSAFile:
+    """The events of ``text`` as pysubs2 reads them (WebVTT: from its cue blocks alone)."""
     return pysubs2.SSAFile.from_string(vtt_cues_only(text) if fmt == "vtt" else text, format_=fmt)
 
 
