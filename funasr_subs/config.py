@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 # the Literal types at run time too: typing.get_type_hints(Settings) must resolve them (CueSettings stays lazy)
 from funasr_subs.cues.script import Script
-from funasr_subs.cues.settings import Form, LatinSpacing, Profile, PunctuationStyle
+from funasr_subs.cues.settings import LatinSpacing, Layout, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
+from funasr_subs.names import echo
 from funasr_subs.recognition.endpoint import parse_endpoint
 from funasr_subs.safeio import read_regular_bytes
 
@@ -50,6 +51,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
+#: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
+SUBTITLE_KINDS = ("forced", "sdh", "commentary")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -89,6 +92,8 @@ class Settings:
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
+    ignore_subtitle_kinds: tuple[str, ...] = ("forced", "commentary")  # never count as "subtitles exist"
+    skip_subtitle_languages: tuple[str, ...] = ()  # other languages whose subtitles also make a file skipped
     # output
     formats: tuple[str, ...] = ("srt",)
     lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
@@ -97,7 +102,7 @@ class Settings:
     jobs: int = 1
     # cues (None = the profile's default)
     profile: Profile = "zh"
-    form: Form | None = None  # zh: one-line (default), two-line, asr (the form before: see cues.settings.FORMS)
+    layout: Layout | None = None  # zh: one-line (default), two-line, asr (the form before: see cues.settings.LAYOUTS)
     max_width: float | None = None
     max_lines: int | None = None
     min_duration: int | None = None
@@ -122,6 +127,11 @@ class Settings:
         unknown = [rule for rule in self.skip if rule not in SKIP_RULES]
         if unknown:
             raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
+        odd = [kind for kind in self.ignore_subtitle_kinds if kind not in SUBTITLE_KINDS]
+        if odd:
+            raise ConfigError(
+                f"unknown subtitle kind {odd[0]!r} in ignore_subtitle_kinds: use {', '.join(SUBTITLE_KINDS)}"
+            )
         if not self.formats:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
         for url in self.server_list:
@@ -151,7 +161,7 @@ class Settings:
 
         return CueSettings.for_profile(
             self.profile,
-            self.form,
+            self.layout,
             max_width=self.max_width,
             max_lines=self.max_lines,
             min_duration=self.min_duration,
@@ -261,9 +271,9 @@ def check_setting(key: str, value: Any, source: str) -> None:
             )
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
-            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+            raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
         if value.startswith(".") or len(value) > 35:
-            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+            raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
 
 def flag_name(key: str) -> str:
@@ -305,7 +315,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
-        if key == "skip":
+        if key in ("skip", "ignore_subtitle_kinds", "skip_subtitle_languages"):
             items = value.split(",") if isinstance(value, str) else list(value)
             rules = tuple(str(i).strip().lower() for i in items if str(i).strip())
             return () if rules in (("none",), ("off",)) else rules
@@ -324,7 +334,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
         if base is str:
             return str(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
+        raise ConfigError(f"{source}: bad value for {key!r}: {echo(value)} ({str(exc)[:200]})") from None
     return value
 
 
@@ -341,7 +351,7 @@ def parse_hotword_items(value: Any, source: str) -> dict[str, int]:
                 continue
             word, sep, weight = part.rpartition("=")
             if not sep or not word.strip():
-                raise ConfigError(f"{source}: hotword {part!r} must look like WORD=WEIGHT (e.g. 达摩院=20)")
+                raise ConfigError(f"{source}: hotword {echo(part)} must look like WORD=WEIGHT (e.g. 达摩院=20)")
             items.append((word.strip(), weight.strip()))
     return {word: parse_weight(word, weight, source) for word, weight in items}
 

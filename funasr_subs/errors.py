@@ -35,6 +35,11 @@ class NotMediaError(BadInputError):
     """The file is not something ffmpeg can read as media."""
 
 
+class RefusedMediaError(NotMediaError):
+    """ffmpeg reads the file as a format that opens other files (a playlist, a concat list, an image sequence) or is
+    no media container: it is not opened (see mediainput)."""
+
+
 class NoAudioError(BadInputError):
     """The media has no (selected) audio stream."""
 
@@ -100,6 +105,17 @@ class OutputError(FunasrSubsError):
 
 class OutputExistsError(OutputError):
     """A subtitle this tool did not write is in the way and --overwrite was not given."""
+
+
+class DiskFullError(OutputError):
+    """The disk (or the quota) is full: the same file may be written once space is freed."""
+
+    retryable = True
+
+
+# --- the watch daemon's state ---------------------------------------------------------------------------------
+class StateError(FunasrSubsError):
+    """The watch state database cannot be opened or written (locked, read-only, not a file, its disk full)."""
 
 
 class CancelledError(FunasrSubsError):

@@ -34,7 +34,14 @@ from funasr_subs.protocol import FRAME_BYTES, gc_paused
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
-from funasr_subs.writers import atomic_write_text, check_name_fits, clean_stale_temps, digest, render
+from funasr_subs.writers import (
+    atomic_write_text,
+    check_name_fits,
+    check_replaceable,
+    clean_stale_temps,
+    digest,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -402,6 +409,10 @@ def _rule_skip(
     if info is None:
         info = probe(media)
     ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
+    if settings.output_dir is not None:  # subtitles an earlier run wrote beside the media are ours too
+        beside = try_read_sidecar(sidecar_path_for(media), reply=False)
+        if beside is not None:
+            ours |= {name for name in beside.outputs if beside.wrote(media.parent / name)}
     try:
         siblings = os.listdir(media.parent)
     except OSError:
@@ -413,6 +424,8 @@ def _rule_skip(
         audio_track=settings.audio_track,
         siblings=siblings,
         ours=ours,
+        ignored=settings.ignore_subtitle_kinds,
+        also=settings.skip_subtitle_languages,
     )
     return None if found is None else f"{found.reason} ({found.rule})"
 
@@ -452,6 +465,8 @@ def _generate(
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
+    for target in (side_path, *targets.values()):  # a link or a device where an output goes is never replaced
+        check_replaceable(target)
 
     def vet(info: MediaInfo) -> None:  # the media facts are known; no audio has been sent yet
         skip = _rule_skip(media, settings, previous, targets, info)

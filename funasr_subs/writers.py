@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pysubs2
 
-from funasr_subs.errors import OutputError, OutputExistsError
+from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 
@@ -54,7 +54,28 @@ def render(cues: Sequence[Cue], fmt: str) -> str:
     """Subtitle text in ``fmt`` (srt, ass or vtt)."""
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
+    if fmt == "srt":
+        return render_srt(cues)
     return str(to_ssafile(cues).to_string(fmt))
+
+
+def _srt_time(ms: int) -> str:
+    ms = max(ms, 0)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def render_srt(cues: Sequence[Cue]) -> str:
+    """SRT text as pysubs2 writes it for the same cues (tests compare them), without building its event objects: a
+    10-hour file has ~15,000 cues, and this is the format most users get. One difference: a backslash in the text
+    stays one backslash (through pysubs2 it came out doubled, the ASS escape leaking into SRT)."""
+    parts = []
+    for number, cue in enumerate(cues, 1):
+        text = "\n".join(line.replace("{", "(").replace("}", ")") for line in cue.lines).strip()
+        parts.append(f"{number}\n{_srt_time(cue.start_ms)} --> {_srt_time(cue.end_ms)}\n{text}\n\n")
+    return "".join(parts)
 
 
 def digest(text: str) -> str:
@@ -77,26 +98,66 @@ def file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+def atomic_write_text(
+    path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file.
 
     ``may_replace``: asked at the last moment when something is at ``path`` (a subtitle the user saved while the job
     ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
-    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
+    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar). ``elsewhere``: the
+    option of the command that writes somewhere else, for the advice when this place cannot be written.
     """
-    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace, elsewhere=elsewhere)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above)."""
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def check_replaceable(path: Path) -> None:
+    """OutputError when something other than a regular file is at ``path`` (a symlink, even to a regular file; a
+    device such as ``/dev/full``; a named pipe; a folder): an output is written only to a new name or over a regular
+    file, so the rename that puts it in place never replaces a link or a device node (as root it would)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # absent (a new name), or not reachable: the write itself says why
+    kind = _kind(mode)
+    if kind is not None:
+        raise OutputError(
+            f"{shown(path)} is {kind}: outputs replace only regular files (remove it, or write to another name)"
+        )
+
+
+def atomic_write_bytes(
+    path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace``, ``elsewhere`` as
+    above). Only a new name or a regular file is written (:func:`check_replaceable`, asked again just before the
+    rename)."""
     folder = path.parent
     check_name_fits(path)
+    check_replaceable(path)
     clean_stale_temps(folder)
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
-        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
+        if exc.errno == errno.ENOENT:
+            raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
+        advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
+        raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -110,13 +171,16 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
+            raise _output_error(
+                exc, f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
+            ) from None  # the caller names its input
         raise
     return path
 
 
 def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | None) -> None:
     if may_replace is None:
+        check_replaceable(path)
         os.replace(tmp, path)
         return
     if not os.path.lexists(path):
@@ -137,13 +201,23 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
             "(use --overwrite to replace it)",
             path=path,
         )
+    check_replaceable(path)
     os.replace(tmp, path)
 
 
-def _why(exc: OSError) -> str:
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _output_error(exc: OSError, message: str) -> OutputError:
+    """A full disk is DiskFullError (worth trying again later: ``watch`` does); anything else OutputError."""
+    return DiskFullError(message) if _disk_full(exc) else OutputError(message)
+
+
+def _why(exc: OSError, elsewhere: str) -> str:
     """An OSError as advice: a full disk and a name too long say so."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return "the disk is full (no space left on the device): free some space, or write elsewhere with --output-dir"
+    if _disk_full(exc):
+        return f"the disk is full (no space left on the device): free some space, or write elsewhere with {elsewhere}"
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this file system: rename the media file shorter"
     return str(exc.strerror or exc)

@@ -2,7 +2,11 @@
 
 ``python -m tests.fault_sweep`` (a few minutes; prints one JSON object). "Held" means: one clear line and the right
 exit code for a bad setting; no traceback, and every other file still done, for names, sidecars, FIFOs and links.
-The tests in test_faults.py pin one case of each; this tries the wider list issue 10 was filed with.
+The tests in test_faults.py pin one case of each; this tries the wider list issue 10 was filed with. The "19.x"
+groups are issue 19's: media that names other files is refused quickly with nothing sent to FunASR (transcribe,
+watch, /asr and /v1/audio/transcriptions); a device, FIFO, symlink or folder at an ``-o`` target is left as it was;
+a damaged job row never gives a traceback (test_media_references, test_output_targets, test_state_damage pin one of
+each).
 """
 
 # ruff: noqa
@@ -401,6 +405,442 @@ with FunasrTestServer() as server:
     tally("10 loops watch", no_trace(d) and d.returncode == 0)
     d = run("retime", str(loop_lib / "a.mkv"))
     tally("10 loops retime", no_trace(d) and d.returncode == 1)
+    # issue 19.1: media that names other files (playlists, concat scripts, image patterns, a FIFO behind a playlist)
+    import sqlite3, stat as stat_module
+    from funasr_subs.config import Settings
+    from funasr_subs.service import ServiceConfig
+    from tests.servicekit import multipart, request, service
+
+    ref = HOME / "refs"
+    (ref / "near").mkdir(parents=True)
+    (HOME / "private").mkdir()
+    secret = make_media(HOME / "private" / "secret.ts", [(300, 700), (1500, 700)], 2500, container="mpegts")
+    make_media(ref / "near" / "secret.dat", [(300, 700)], 1500, container="mpegts")
+    os.mkfifo(HOME / "private" / "stuck.ts")
+
+    def playlist(target):
+        return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:5,\n{target}\n#EXT-X-ENDLIST\n".encode()
+
+    attacks = {
+        "list.m3u8": playlist(secret),
+        "hls.mkv": playlist(secret),
+        "hls.ts": playlist(secret),
+        "hls.mp4": playlist(secret),
+        "fifo.m3u8": playlist(HOME / "private" / "stuck.ts"),
+        "relative.m3u8": playlist("../private/secret.ts"),
+        "concat.mkv": b"ffconcat version 1.0\nfile 'near/secret.dat'\n",
+        "concat.ffconcat": b"ffconcat version 1.0\nfile 'near/secret.dat'\n",
+        "dash.mpd": b'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"><Period>'
+        b'<AdaptationSet><Representation id="1" bandwidth="1"><BaseURL>file:' + str(secret).encode() + b"</BaseURL>"
+        b"</Representation></AdaptationSet></Period></MPD>",
+        "sdp.sdp": b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 9 RTP/AVP 0\n",
+    }
+    for name, data in attacks.items():
+        (ref / name).write_bytes(data)
+    for i in range(1, 3):
+        (ref / f"shot{i:03d}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (ref / "shot%03d.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    names = [*attacks, "shot%03d.png"]
+    for name in names:
+        for send in ("pcm", "mp4"):
+            before = len(server.files)
+            d = run("transcribe", "--server", url, "--send", send, str(ref / name), timeout=30)
+            ok = no_trace(d) and d.returncode == 1 and len(server.files) == before
+            tally("19.1 references transcribe", ok and not list(ref.glob("*.srt")))
+    lib19 = HOME / "refs-watch"
+    lib19.mkdir()
+    for name in ("hls.mkv", "concat.mkv", "hls.ts"):
+        (lib19 / name).write_bytes(
+            attacks[name].replace(b"near/", b"../refs/near/") if "concat" in name else attacks[name]
+        )
+    (lib19 / "near").mkdir()
+    (lib19 / "concat2.mkv").write_bytes(b"ffconcat version 1.0\nfile 'near/x.dat'\n")
+    make_media(lib19 / "near" / "x.dat", [(300, 700)], 1500, container="mpegts")
+    before = len(server.files)
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st-refs"),
+        "--server",
+        url,
+        str(lib19),
+        timeout=60,
+    )
+    for name in ("hls.mkv", "concat.mkv", "hls.ts", "concat2.mkv"):
+        tally("19.1 references watch", no_trace(d) and not list(lib19.glob("*.srt")) and len(server.files) == before)
+    spool = HOME / "spool"
+    spool.mkdir()
+    (spool / "near").mkdir()
+    make_media(spool / "near" / "secret.dat", [(300, 700)], 1500, container="mpegts")
+    config = ServiceConfig(settings=Settings(server=url), port=0, upload_dir=spool, max_upload_mb=1)
+    with service(config) as svc:
+        for name in names:
+            data = (ref / name).read_bytes()
+            for endpoint in ("/asr?encode=true&output=srt", "/v1/audio/transcriptions"):
+                field = "audio_file" if endpoint.startswith("/asr") else "file"
+                body, ctype = multipart([(field, name, None, data)])
+                before = len(server.files)
+                t0 = time.monotonic()
+                try:
+                    answer = request(svc, "POST", endpoint, body, {"Content-Type": ctype}, timeout=20)
+                except OSError:
+                    answer = None
+                ok = answer is not None and 400 <= answer.status < 500 and b"secret" not in answer.body
+                tally("19.1 references http", ok and len(server.files) == before and time.monotonic() - t0 < 20)
+    # issue 19.4: outputs never replace a device, a FIFO, a symlink or a folder; sync -o needs a subtitle suffix
+    out19 = HOME / "outputs"
+    out19.mkdir()
+    sub = out19 / "film.srt"
+    sub.write_text("1\n00:00:00,500 --> 00:00:01,300\n锄禾日当午\n\n", encoding="utf-8")
+    reply = out19 / "reply.json"
+    reply.write_text(
+        json.dumps(
+            {
+                "mode": "offline",
+                "text": "锄禾日当午",
+                "timestamp": "[[500,660],[660,820],[820,980],[980,1140],[1140,1300]]",
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    def special(kind, path):
+        if kind == "device":
+            os.mknod(path, 0o666 | stat_module.S_IFCHR, os.makedev(1, 3))
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "symlink":
+            (out19 / "kept.txt").write_text("kept\n", encoding="utf-8")
+            path.symlink_to(out19 / "kept.txt")
+        else:
+            path.mkdir()
+        return os.lstat(path)
+
+    for kind in ("device", "fifo", "symlink", "folder"):
+        for cmd in (["sync", str(sub), str(reply), "-o"], ["retime", str(reply), "-o"]):
+            target = out19 / f"{kind}.srt"
+            try:
+                st = special(kind, target)
+            except PermissionError:  # not root: no device node to try
+                continue
+            d = run(*cmd, str(target))
+            after = os.lstat(target)
+            same = (after.st_mode, after.st_ino) == (st.st_mode, st.st_ino)
+            tally("19.4 outputs", no_trace(d) and d.returncode != 0 and same and not list(out19.glob(".*.tmp")))
+            if kind == "folder":
+                target.rmdir()
+            else:
+                target.unlink()
+    for name in ("out", "out.txt", "out.sub", "out.docx"):
+        d = run("sync", str(sub), str(reply), "-o", str(out19 / name))
+        tally("19.4 outputs", no_trace(d) and d.returncode == 2 and not (out19 / name).exists())
+    # issue 19.6: a damaged job row is set aside, the rest runs
+    damages = [
+        "outputs = 'not json{'",
+        "outputs = '[1, 2]'",
+        "outputs = '\"x\"'",
+        "attempts = 'many'",
+        "created_at = 'yesterday'",
+        "not_before = 'later'",
+        "source = x'00ff'",
+        "path = NULL",
+        "path = 42",
+        "last_error = x'ff'",
+        "size = 1.5",
+    ]
+    good19 = HOME / "rows"
+    good19.mkdir()
+    media19 = make_media(good19 / "a.m4a", [(500, 800)], 2000)
+    for i, change in enumerate(damages):
+        for cmd in ("watch", "status", "status-json", "retry"):
+            st = HOME / f"st-rows-{i}-{cmd}"
+            run("hook", "--state-dir", str(st), str(media19))
+            conn = sqlite3.connect(st / "state.sqlite3")
+            with conn:
+                conn.execute("UPDATE jobs SET state = 'failed', " + change)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('heartbeat', 'soon')")
+            conn.close()
+            if cmd == "watch":
+                d = run(
+                    "watch", "--once", "--settle", "0", "--state-dir", str(st), "--server", url, str(good19), timeout=60
+                )
+            elif cmd == "status-json":
+                d = run("status", "--json", "--state-dir", str(st))
+            else:
+                d = run(cmd, "--state-dir", str(st))
+            again = run("status", "--state-dir", str(st))
+            tally("19.6 job rows", no_trace(d) and d.returncode in (0, 1) and no_trace(again) and again.returncode == 0)
+# --- hostile replies (issue 19): a bad server beside a good one changes nothing; a saved bad reply is bad input ---
+from tests.fake_recognition import SPOILS
+
+(HOME / "talk").mkdir()
+talk = make_media(HOME / "talk" / "talk.mka", [(700 + 3000 * i, 900 + 600 * (i % 2)) for i in range(10)], 30_000)
+with FunasrTestServer() as good:
+    alone = HOME / "alone"
+    d = run(
+        "transcribe", "--split-minutes", "0.1", "--server", good.url, "--output-dir", str(alone), str(talk), timeout=120
+    )
+    expected = (alone / "talk.zh.srt").read_text("utf-8") if d is not None and d.returncode == 0 else None
+    for fault in ["early", *SPOILS]:
+        with FunasrTestServer() as bad:
+            bad.fault = fault
+            out = HOME / f"pool-{fault}"
+            d = run(
+                "transcribe",
+                "--split-minutes",
+                "0.1",
+                "--retry-backoff",
+                "0.05",
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                "--output-dir",
+                str(out),
+                str(talk),
+                timeout=120,
+            )
+            srt = out / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally(
+                "19 hostile replies transcribe",
+                no_trace(d) and d.returncode == 0 and same and f"{bad.url} is down" in d.stderr,
+            )
+            lib = HOME / f"watch-{fault}"
+            lib.mkdir()
+            os.link(talk, lib / "talk.mka")
+            d = run(
+                "watch",
+                "--once",
+                "--settle",
+                "0",
+                "--split-minutes",
+                "0.1",
+                "--state-dir",
+                str(HOME / f"st-{fault}"),
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                str(lib),
+                timeout=120,
+            )
+            srt = lib / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally("19 hostile replies watch", no_trace(d) and d.returncode == 0 and same)
+saved = HOME / "saved"
+saved.mkdir()
+pair = "[[0, 200], [200, 300]]"
+for kind, times in {
+    "1e400": "[[0, 1e400], [200, 300]]",
+    "-1e400": "[[-1e400, 0], [200, 300]]",
+    "NaN": "[[NaN, 1], [200, 300]]",
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "strings": '[["x", {}], [200, 300]]',
+    "1e300": "[[0, 1e300], [200, 300]]",
+}.items():
+    reply = saved / f"{kind}.json"
+    reply.write_text(
+        '{"text": "甲乙。", "timestamp": "' + pair + '", "stamp_sents": [{"text_seg": "甲 乙", "punc": "。", '
+        '"ts_list": ' + times + "}]}",
+        "utf-8",
+    )
+    srt = saved / f"{kind}.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\n甲乙\n", "utf-8")
+    for args in (
+        ["retime", "--overwrite", str(reply)],
+        ["sync", str(srt), str(reply), "-o", str(saved / f"{kind}.out.srt")],
+    ):
+        d = run(*args)
+        lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+        tally("19 saved replies", no_trace(d) and (d.returncode == 0 or len(lines) == 1))
+# --- issue 19: the service, the watch daemon and its state -------------------------------------------------------
+import re, socket, sqlite3, threading
+from tests.faults import in_own_mounts
+from tests.servicekit import StandIn
+
+
+def serve(*extra, env=None):
+    """``funasr-subs serve --port 0`` as a subprocess; returns (process, port) once it listens."""
+    proc = subprocess.Popen(
+        [EXE, "serve", "--port", "0", "--upload-dir", str(HOME), *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env or ENV,
+    )
+    for line in proc.stderr:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, int(found.group(1))
+    raise RuntimeError("serve did not start")
+
+
+def exchange(port, data, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (OSError, TimeoutError):
+            pass
+    return b"".join(chunks)
+
+
+TOKEN19 = "a-token-for-the-fault-sweep-0123456789"
+proc, port = serve(env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19, FUNASR_SUBS_SERVE_HEADER_TIMEOUT="1"))
+try:
+    for header in [
+        b"X-Api-Key: \xff\xfe",
+        b"X-Api-Key: \xc3(",
+        b"X-Api-Key: " + "达".encode("gbk"),
+        b"Authorization: Bearer \xff",
+        b"Authorization: Basic \xff\xfe",
+        b"X-Api-Key: \xed\xa0\x80",
+    ]:
+        reply = exchange(port, b"GET /status HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+        tally("19 tokens", reply.startswith(b"HTTP/1.1 401 "))
+    for query in ["/status?token=%ff%fe", "/status?token=%ED%A0%80"]:
+        reply = exchange(port, f"GET {query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        tally("19 tokens", reply.startswith(b"HTTP/1.1 401 "))
+    held = []
+    for _ in range(300):  # half-open: headers never finished
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        held.append(sock)
+    fresh = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    tally("19 half-open", fresh.startswith(b"HTTP/1.1 200 "))
+    deadline = time.monotonic() + 5
+    closed = 0
+    for sock in held:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            closed += sock.recv(4096) == b""
+        except ConnectionError:
+            closed += 1
+        except (OSError, TimeoutError):
+            pass
+        sock.close()
+    tally("19 half-open", closed == 300)
+    for language in ["z" * 5000, "%E8%BE%BE" * 800, "x" * 3000 + "&encode=" + "y" * 3000]:
+        body = b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\nRIFF\r\n--b--\r\n'
+        head = (
+            f"POST /asr?language={language} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {TOKEN19}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        reply = exchange(port, head + body)
+        tally("19 echo", reply.startswith(b"HTTP/1.1 4") and len(reply) < 2000)
+finally:
+    proc.terminate()
+    proc.wait(10)
+for word in ["达" * 350_000, "x" * 1_000_000]:
+    f = HOME / "huge.txt"
+    f.write_text(f"{word} 20\n{word} x\n", encoding="utf-8")
+    d = run("config", "--hotwords", str(f))
+    tally("19 echo", d is not None and len(d.stderr) < 1000 and "Traceback" not in d.stderr)
+for tag in ["z" * 5000, "达" * 5000]:
+    d = run("config", "--lang", tag)
+    tally("19 echo", held_config(d) and len(d.stderr) < 1000)
+# the state database: not a file, locked
+lib19 = HOME / "lib19"
+lib19.mkdir()
+for kind in ["folder", "fifo", "locked"]:
+    st = HOME / f"st19-{kind}"
+    st.mkdir()
+    holder = None
+    if kind == "folder":
+        (st / "state.sqlite3").mkdir()
+    elif kind == "fifo":
+        os.mkfifo(st / "state.sqlite3")
+    else:
+        run("watch", "--once", "--state-dir", str(st), str(lib19))
+        holder = sqlite3.connect(st / "state.sqlite3", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+    for args in (["watch", "--once", "--state-dir", str(st), str(lib19)], ["retry", "--state-dir", str(st)]):
+        began = time.monotonic()
+        d = run(*args, timeout=40)
+        tally("19 state db", held_config(d) and time.monotonic() - began < 10)
+    if holder is not None:
+        holder.close()
+# a full disk (a tiny tmpfs in a mount namespace of its own), a full state disk, a read-only state folder
+with FunasrTestServer() as server:
+    media19 = make_media(HOME / "m19.m4a", [(500, 800)], 2000)
+    env19 = dict(ENV, EXE=EXE, URL=server.url, MEDIA=str(media19), OUT=str(HOME))
+    for n, (mount, script) in enumerate(
+        [
+            (
+                "LIB",
+                'cp "$MEDIA" "$LIB/a.m4a"; cat /dev/zero > "$LIB/f" 2>/dev/null; '
+                '"$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; echo "rc=$?"; '
+                'rm "$LIB/f"; "$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; '
+                'echo "rc=$?"; ls "$LIB"',
+            ),
+            (
+                "STATE",
+                'cat /dev/zero > "$STATE/f" 2>/dev/null; "$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+            (
+                "STATE",
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>/dev/null; mount -o remount,ro "$STATE"; '
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+        ]
+    ):
+        where = HOME / f"mnt19-{n}"
+        where.mkdir()
+        try:
+            d = in_own_mounts(
+                f'mount -t tmpfs -o size=256k tmpfs "${mount}" || exit 99\n' + script,
+                dict(env19, **{mount: str(where)}),
+            )
+        except BaseException:  # pytest.skip: no namespace on this machine
+            continue
+        out = d.stdout
+        if n == 0:
+            ok = "rc=1" in out and "disk is full" in out and "a.zh.srt" in out and out.count("rc=0") == 1
+        else:
+            ok = "rc=2" in out and len([l for l in out.splitlines() if "error" in l]) == 1
+        tally("19 disk full", ok and "Traceback" not in out)
+    # links out of the watched folders
+    links = HOME / "links19"
+    links.mkdir()
+    outside = make_media(HOME / "outside19.m4a", [(500, 800)], 2000)
+    (links / "file.m4a").symlink_to(outside)
+    (links / "dir").symlink_to(HOME, target_is_directory=True)
+    (links / "sub").mkdir()
+    (links / "sub" / "up.m4a").symlink_to("../../outside19.m4a")
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st19-links"),
+        "--server",
+        server.url,
+        str(links),
+        timeout=60,
+    )
+    for made in [links / "file.zh.srt", links / "sub" / "up.zh.srt", HOME / "outside19.zh.srt"]:
+        tally("19 links", no_trace(d) and not made.exists())
+# a redirect where a FunASR server should be
+for location in ["/", "/elsewhere", "http://127.0.0.1:9/x", "https://example.invalid/"]:
+    with StandIn(
+        {
+            ("GET", "/"): lambda seen, where=location: (302, "text/html", b"", {"Location": where}),
+            ("GET", "/elsewhere"): lambda seen: (301, "text/html", b"", {"Location": "/"}),
+        }
+    ) as web19:
+        d = run("transcribe", "--retries", "0", "--server", "ws://" + web19.url.split("://")[1] + "/", str(media19))
+    line = next((l for l in (d.stderr if d else "").splitlines() if "error" in l), "")
+    tally("19 redirect", no_trace(d) and "redirect" in line and "TLS" not in line)
+
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)

@@ -20,9 +20,11 @@ import aiohttp
 from aiohttp import web
 
 from funasr_subs._version import __version__
+from funasr_subs.errors import StateError
+from funasr_subs.names import ECHO_CHARS, echo
 from funasr_subs.service.asrcache import ResultCache
 from funasr_subs.service.config import ServiceConfig
-from funasr_subs.service.responses import RequestError, error_response, json_response
+from funasr_subs.service.responses import OPENAI_PREFIX, RequestError, error_response, json_response, openai_error
 from funasr_subs.service.security import TOKEN_PARAM, presented_tokens, token_matches
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ class Policy:
     body_limit: Callable[[ServiceConfig], int] | None = None  # None: no body expected
     limit_name: str = ""  # the setting (or fixed limit) a 413 names
     public: bool = False  # reachable without the token (the handler may still say less)
-    error_shape: Callable[[str], Any] | None = None  # the JSON of a refusal, when not ours (OpenAI's)
 
 
 #: Each endpoint's policy, keyed by its handler (filled by :func:`endpoint` as routes.py is imported).
@@ -78,8 +79,13 @@ class ServiceState:
         return self._asr_slots
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on the state-DB thread; a database that takes no writes (disk full, locked) is a 503."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        except StateError as exc:
+            log.error("error: %s", exc)
+            raise RequestError(503, exc.message, headers=[("Retry-After", "30")]) from None
 
     def close(self) -> None:
         self._db_pool.shutdown(wait=True)
@@ -115,7 +121,7 @@ def gate(request: web.Request) -> Policy:
         )
     policy = _policy(request)
     if policy is None:
-        raise RequestError(404, f"no such endpoint {request.path!r}; known: {_known(request.app)}")
+        raise RequestError(404, f"no such endpoint {echo(request.path)}; known: {_known(request.app)}")
     state = request.app[STATE]
     tokens = request.query.getall(TOKEN_PARAM, [])
     if len(tokens) > 1:
@@ -144,15 +150,14 @@ def gate(request: web.Request) -> Policy:
 
 
 def _log_path(request: web.Request) -> str:
-    query = "&".join(f"{k}={'***' if k == TOKEN_PARAM else v}" for k, v in request.query.items())
+    query = "&".join(f"{k[:ECHO_CHARS]}={'***' if k == TOKEN_PARAM else echo(v)}" for k, v in request.query.items())
     return request.path + ("?" + query if query else "")
 
 
 def _refusal(request: web.Request, exc: RequestError, *, unread: bool = False) -> web.Response:
     response = error_response(exc)
-    policy = _policy(request)
-    if policy is not None and policy.error_shape is not None:
-        response = json_response(exc.status, policy.error_shape(exc.message), *exc.headers)
+    if request.path.startswith(OPENAI_PREFIX):  # OpenAI's shape, unknown /v1 paths included: its SDKs read it
+        response = json_response(exc.status, openai_error(exc.message, exc.status), *exc.headers)
     if request.body_exists and (unread or not request.content.is_eof()):
         response.force_close()  # the body was not read: this connection cannot carry another request
     return response
@@ -172,7 +177,7 @@ async def errors_and_log(
         response = _refusal(request, RequestError(exc.status, exc.reason))
     except Exception:
         log.exception("internal error on %s %s", request.method, _log_path(request))
-        response = json_response(500, {"error": "internal error: see the service log", "status": 500})
+        response = _refusal(request, RequestError(500, "internal error: see the service log"))
     response.headers["Server"] = SERVER
     level = logging.INFO if response.status < 500 else logging.WARNING
     ms = (time.monotonic() - started) * 1000

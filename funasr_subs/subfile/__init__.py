@@ -3,6 +3,7 @@ anything but their times, written back the same way (pure: bytes in, bytes out; 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ __all__ = [
     "parse",
     "retimed_bytes",
 ]
+
+log = logging.getLogger(__name__)
 
 #: pysubs2 format ids by suffix; other suffixes are auto-detected.
 FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
@@ -49,9 +52,11 @@ def parse(data: bytes, suffix: str) -> SubtitleFile:
         if fmt is None:
             fmt = pysubs2.formats.autodetect_format(text)
         subs = parse_text(text, fmt)
-    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files
-        what = type(exc).__name__
-        raise NotSubtitleError(f"not a subtitle file that can be read (SRT, ASS or VTT expected): {what}") from None
+    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files: their names mean nothing here
+        log.debug("pysubs2 could not read it: %r", exc)
+        raise NotSubtitleError(
+            "not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?"
+        ) from None
     return SubtitleFile(text, encoding, str(fmt), subs)
 
 

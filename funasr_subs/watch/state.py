@@ -26,11 +26,17 @@ Schema (``PRAGMA user_version`` = 1)::
         worker      TEXT                -- 'pid:thread' of the claimer while running
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- 'daemon_pid', 'heartbeat', 'daemon_started'
+    CREATE TABLE damaged_jobs (set_aside_at REAL, reason TEXT, <the columns of jobs, untyped>);  -- rows set aside
     CREATE TABLE servers (...);  -- the FunASR servers' state, slots, done count and speed (watch/servers.py)
 
 Liveness: the daemon holds an exclusive ``flock`` on ``<state_dir>/daemon.lock`` for its whole life
 (:meth:`StateDB.acquire_daemon_lock`) and refreshes the ``heartbeat`` row; :meth:`StateDB.daemon_alive` tests the lock
 (or, where ``fcntl`` does not exist, the heartbeat's age).
+
+Damage inside an intact file (a row whose ``outputs`` is not JSON, a number stored as text, text that is not UTF-8)
+is handled like damage of the file: each reader checks every row (:mod:`funasr_subs.watch.jobrow`), and a damaged
+one is moved to ``damaged_jobs`` with one warning line naming it; the rest runs. The file it names is found again by
+the next scan, and its sidecar says whether it is done.
 """
 
 from __future__ import annotations
@@ -38,18 +44,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sqlite3
 import stat as stat_module
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, cast
 
-from funasr_subs.errors import MediaNotFoundError, NotMediaError
-from funasr_subs.names import db_key, from_db, shown
+from funasr_subs.errors import MediaNotFoundError, NotMediaError, StateError
+from funasr_subs.names import db_key, shown
+from funasr_subs.watch import dbfile
+from funasr_subs.watch.jobrow import (
+    JOB_STATES,
+    DamagedRowError,
+    Job,
+    JobState,
+    StatusSnapshot,
+    parse_job,
+    path_shown,
+)
 
 try:
     import fcntl
@@ -58,12 +74,16 @@ except ImportError:  # pragma: no cover - Windows
 
 log = logging.getLogger(__name__)
 
-JobState = Literal["queued", "running", "done", "failed"]
-JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
+__all__ = ["DB_NAME", "JOB_STATES", "Job", "JobState", "StateDB", "StatusSnapshot", "media_key", "stat_media"]
 DB_NAME = "state.sqlite3"
 LOCK_NAME = "daemon.lock"
 SCHEMA_VERSION = 1
 HEARTBEAT_STALE_S = 30.0
+#: Seconds a write waits for a lock another program holds: while the database is opened, afterwards (by default),
+#: and in a command a person waits for (retry).
+OPEN_BUSY_S = 2.0
+BUSY_S = 30.0
+INTERACTIVE_BUSY_S = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -87,6 +107,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS damaged_jobs (
+    set_aside_at, reason, path, state, attempts, last_error, note, outputs, size, mtime_ns, stat_at, source, changed,
+    not_before, created_at, updated_at, started_at, finished_at, worker
+);
 CREATE TABLE IF NOT EXISTS servers (
     url        TEXT PRIMARY KEY,
     slots      INTEGER NOT NULL,
@@ -102,71 +126,6 @@ CREATE TABLE IF NOT EXISTS servers (
 """
 
 
-@dataclass(frozen=True)
-class Job:
-    """One row of the job table."""
-
-    path: Path
-    state: JobState
-    attempts: int
-    last_error: str | None
-    note: str | None
-    outputs: tuple[Path, ...]
-    size: int | None
-    mtime_ns: int | None
-    stat_at: float | None
-    source: str
-    not_before: float
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
-        return {
-            "path": str(self.path),
-            "state": self.state,
-            "source": self.source,
-            "attempts": self.attempts,
-            "error": self.last_error,
-            "note": self.note,
-            "outputs": [str(p) for p in self.outputs],
-            "queued_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "retry_at": self.not_before or None,
-        }
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    """What ``funasr-subs status`` shows: counts per state, the queue, failures and recent results."""
-
-    counts: dict[str, int]
-    queued: tuple[Job, ...] = ()
-    running: tuple[Job, ...] = ()
-    failures: tuple[Job, ...] = ()
-    recent: tuple[Job, ...] = ()
-    daemon_alive: bool = False
-    daemon_pid: int | None = None
-    heartbeat: float | None = None
-    waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
-        return {
-            "daemon_alive": self.daemon_alive,
-            "daemon_pid": self.daemon_pid,
-            "heartbeat": self.heartbeat,
-            "counts": self.counts,
-            "running": [j.to_dict() for j in self.running],
-            "queued": [j.to_dict() for j in self.queued],
-            "failures": [j.to_dict() for j in self.failures],
-            "recent": [j.to_dict() for j in self.recent],
-        }
-
-
 def media_key(path: Path | str) -> Path:
     """The path jobs are keyed by: absolute, its folder resolved (symlinks followed) but the file name kept."""
     p = Path(path).expanduser()
@@ -177,47 +136,52 @@ def media_key(path: Path | str) -> Path:
 class StateDB:
     """The job table in ``state_dir/state.sqlite3``; safe to share between threads and processes."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, busy_s: float = BUSY_S) -> None:
+        """Open (or make) the database; StateError with one line saying what to do when it cannot be used.
+
+        ``busy_s``: how long a write waits for another writer's lock (the daemon's and the hooks' writers take
+        milliseconds; a lock held longer is another program's). Opening waits OPEN_BUSY_S at most.
+        """
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._lock_fh: IO[str] | None = None
         self._closed = False
+        self._busy_ms = int(OPEN_BUSY_S * 1000)  # at open, a lock held by another program is said at once
         try:
-            self._open_schema()
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self._move_aside(exc)
-            self._open_schema()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot make the state folder {self.state_dir} ({exc.strerror or exc}): fix it or give another "
+                "--state-dir"
+            ) from None
+        dbfile.check_regular(self.path)
+        try:
+            try:
+                self._open_schema()
+            except sqlite3.DatabaseError as exc:
+                if not dbfile.damaged(exc):
+                    raise
+                self.close_thread()
+                dbfile.move_aside(self.path, exc)
+                self._open_schema()
+        except (sqlite3.Error, StateError) as exc:
+            self.close()
+            raise exc if isinstance(exc, StateError) else self._unusable(exc) from None
+        self._busy_ms = int(busy_s * 1000)
+        self._conn().execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def _open_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # a write: only when needed, so
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # status can read while another program writes
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0] if check else 'no answer'})")
-
-    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
-        """The database is damaged: it only caches what the sidecars know, so keep it for inspection under another
-        name and start a fresh one (saying which file and why)."""
-        self.close_thread()
-        aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-        log.warning(
-            "warning: the state database %s is damaged (%s): moved aside to %s; starting with a fresh one "
-            "(files already subtitled are recognised by their sidecars)",
-            self.path,
-            exc,
-            aside.name,
-        )
 
     # --- connections ------------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -225,25 +189,51 @@ class StateDB:
             raise RuntimeError(f"state database {self.path} is closed")
         conn = cast("sqlite3.Connection | None", getattr(self._local, "conn", None))
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.text_factory = _decode  # text that is not UTF-8 (damage) is read, not an error for the whole query
+                conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            except sqlite3.OperationalError as exc:
+                raise self._unusable(exc) from None
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, busy_s: float | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction; StateError when the database cannot take it (locked too long, read-only, disk full).
+
+        ``busy_s``: how long to wait for another program's lock this time (default: the connection's BUSY_S).
+        """
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if busy_s is not None:
+                conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                if busy_s is not None:
+                    conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        except sqlite3.OperationalError as exc:
+            raise self._unusable(exc, busy_s) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._unusable(exc) from None
             raise
-        conn.execute("COMMIT")
+
+    def _unusable(self, exc: sqlite3.Error, busy_s: float | None = None) -> StateError:
+        return dbfile.unusable(exc, self.path, busy_s or self._busy_ms / 1000)
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (worker threads call this when they end)."""
@@ -333,6 +323,13 @@ class StateDB:
 
     def claim_next(self) -> Job | None:
         """Atomically take the oldest queued job whose backoff has passed and mark it running, or None."""
+        while (row := self._claim_row()) is not None:
+            job = self._checked(row)
+            if job is not None:
+                return job  # else a damaged row was set aside: the next one
+        return None
+
+    def _claim_row(self) -> sqlite3.Row | None:
         now = time.time()
         worker = f"{os.getpid()}:{threading.get_ident()}"
         probe = "SELECT 1 FROM jobs WHERE state = 'queued' AND not_before <= ? LIMIT 1"
@@ -340,7 +337,7 @@ class StateDB:
             return None  # the common idle case: no write lock taken
         with self._write() as conn:
             row = conn.execute(
-                "SELECT path FROM jobs WHERE state = 'queued' AND not_before <= ?"
+                "SELECT rowid FROM jobs WHERE state = 'queued' AND not_before <= ?"
                 " ORDER BY not_before, created_at LIMIT 1",
                 (now,),
             ).fetchone()
@@ -348,11 +345,11 @@ class StateDB:
                 return None
             conn.execute(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, updated_at = ?,"
-                " worker = ?, changed = 0 WHERE path = ?",
-                (now, now, worker, row["path"]),
+                " worker = ?, changed = 0 WHERE rowid = ?",
+                (now, now, worker, row["rowid"]),
             )
-            got = conn.execute("SELECT * FROM jobs WHERE path = ?", (row["path"],)).fetchone()
-        return _job(got)
+            got: sqlite3.Row = conn.execute(f"SELECT {_ROW} FROM jobs WHERE rowid = ?", (row["rowid"],)).fetchone()
+        return got
 
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
         key = db_key(media_key(path))
@@ -443,17 +440,47 @@ class StateDB:
         with self._write() as conn:
             conn.execute("DELETE FROM jobs WHERE path = ?", (db_key(media_key(path)),))
 
+    # --- damaged rows -----------------------------------------------------------------------------------------
+    def _checked(self, row: sqlite3.Row) -> Job | None:
+        """The row as a Job, or None when it is damaged (then it is set aside, with one line naming it)."""
+        try:
+            return parse_job(row)
+        except DamagedRowError as exc:
+            self._set_aside(row, str(exc))
+            return None
+
+    def _all_checked(self, rows: list[sqlite3.Row]) -> list[Job]:
+        return [job for job in map(self._checked, rows) if job is not None]
+
+    def _set_aside(self, row: sqlite3.Row, reason: str) -> None:
+        """Move a damaged row to ``damaged_jobs`` (kept for inspection, as a damaged file is kept), saying so once."""
+        with self._write() as conn:
+            moved = conn.execute(
+                f"INSERT INTO damaged_jobs SELECT ?, ?, {_JOB_COLUMNS} FROM jobs WHERE rowid = ?",
+                (time.time(), reason, row["row_id"]),
+            ).rowcount
+            conn.execute("DELETE FROM jobs WHERE rowid = ?", (row["row_id"],))
+        if moved:
+            log.warning(
+                "warning: the state database %s has a damaged job row for %s (%s): set aside in its table "
+                "damaged_jobs; the file is looked at again by the next scan",
+                self.path,
+                shown(path_shown(row["path"])),
+                reason,
+            )
+
     # --- reading ----------------------------------------------------------------------------------------------
     def get(self, path: Path | str) -> Job | None:
-        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
-        return None if row is None else _job(row)
+        row = self._conn().execute(f"SELECT {_ROW} FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
+        return None if row is None else self._checked(row)
 
     def jobs(self, state: JobState | None = None) -> list[Job]:
         if state is None:
-            rows = self._conn().execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+            rows = self._conn().execute(f"SELECT {_ROW} FROM jobs ORDER BY created_at").fetchall()
         else:
-            rows = self._conn().execute("SELECT * FROM jobs WHERE state = ? ORDER BY created_at", (state,)).fetchall()
-        return [_job(r) for r in rows]
+            sql = f"SELECT {_ROW} FROM jobs WHERE state = ? ORDER BY created_at"
+            rows = self._conn().execute(sql, (state,)).fetchall()
+        return self._all_checked(rows)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = dict.fromkeys(JOB_STATES, 0)
@@ -465,27 +492,30 @@ class StateDB:
         """Counts, the head of the queue, running jobs, failures and the most recent results."""
         conn = self._conn()
 
-        def rows(sql: str, *args: object) -> tuple[Job, ...]:
-            return tuple(_job(r) for r in conn.execute(sql, args).fetchall())
+        def rows(where: str, *args: object) -> tuple[Job, ...]:
+            return tuple(self._all_checked(conn.execute(f"SELECT {_ROW} FROM jobs WHERE {where}", args).fetchall()))
 
         now = time.time()
-        pid = self._meta("daemon_pid")
-        beat = self._meta("heartbeat")
+        pid = _number(self._meta("daemon_pid"))
+        beat = _number(self._meta("heartbeat"))
+        # the rows before the counts: a damaged row is set aside while they are read
+        queued = rows("state = 'queued' ORDER BY not_before, created_at LIMIT ?", limit)
+        running = rows("state = 'running' ORDER BY started_at")
+        failures = rows("state = 'failed' ORDER BY finished_at DESC LIMIT ?", limit)
+        recent = rows("state = 'done' ORDER BY finished_at DESC LIMIT ?", limit)
+        waiting = rows(
+            "state = 'queued' AND last_error IS NOT NULL AND not_before > ? ORDER BY not_before LIMIT ?", now, limit
+        )
         return StatusSnapshot(
             counts=self.counts(),
-            queued=rows("SELECT * FROM jobs WHERE state = 'queued' ORDER BY not_before, created_at LIMIT ?", limit),
-            running=rows("SELECT * FROM jobs WHERE state = 'running' ORDER BY started_at"),
-            failures=rows("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC LIMIT ?", limit),
-            recent=rows("SELECT * FROM jobs WHERE state = 'done' ORDER BY finished_at DESC LIMIT ?", limit),
-            waiting=rows(
-                "SELECT * FROM jobs WHERE state = 'queued' AND last_error IS NOT NULL AND not_before > ?"
-                " ORDER BY not_before LIMIT ?",
-                now,
-                limit,
-            ),
+            queued=queued,
+            running=running,
+            failures=failures,
+            recent=recent,
+            waiting=waiting,
             daemon_alive=self.daemon_alive(),
-            daemon_pid=int(pid) if pid else None,
-            heartbeat=float(beat) if beat else None,
+            daemon_pid=int(pid) if pid is not None and pid.is_integer() and pid > 0 else None,
+            heartbeat=beat,
         )
 
     # --- daemon liveness --------------------------------------------------------------------------------------
@@ -493,8 +523,8 @@ class StateDB:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
-    def _set_meta(self, **values: object) -> None:
-        with self._write() as conn:
+    def _set_meta(self, *, busy_s: float | None = None, **values: object) -> None:
+        with self._write(busy_s) as conn:
             for key, value in values.items():
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
@@ -502,7 +532,13 @@ class StateDB:
         """Take the daemon lock for this object's life. False when another daemon holds it."""
         if self._lock_fh is not None:
             return True
-        fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the daemon lock {self.state_dir / LOCK_NAME} ({exc.strerror or exc}): make the state "
+                "folder writable, or give another --state-dir"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -514,7 +550,12 @@ class StateDB:
             return False
         self._lock_fh = fh
         now = time.time()
-        self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        try:  # the daemon's first write: a lock another program holds is said at once, not after BUSY_S
+            self._set_meta(busy_s=OPEN_BUSY_S, daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        except StateError:
+            self._lock_fh = None
+            fh.close()  # releases the flock
+            raise
         return True
 
     def lock_is_current(self) -> bool:
@@ -533,7 +574,7 @@ class StateDB:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
             return
-        with contextlib.suppress(sqlite3.Error, RuntimeError), self._write() as conn:
+        with contextlib.suppress(sqlite3.Error, RuntimeError, StateError), self._write(OPEN_BUSY_S) as conn:
             conn.execute("DELETE FROM meta WHERE key IN ('daemon_pid', 'heartbeat')")
         fh.close()  # closing releases the flock
 
@@ -556,14 +597,8 @@ class StateDB:
                     return False
             except OSError:
                 pass
-        beat = self._meta("heartbeat")
-        return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
-
-
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """True for SQLite's "this file is damaged" errors (not for a busy or read-only database)."""
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text or "corrupt" in text
+        beat = _number(self._meta("heartbeat"))
+        return beat is not None and time.time() - beat < HEARTBEAT_STALE_S
 
 
 def stat_media(path: Path) -> os.stat_result:
@@ -571,27 +606,27 @@ def stat_media(path: Path) -> os.stat_result:
     try:
         return path.stat()
     except FileNotFoundError:
-        raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=path) from None
+        raise MediaNotFoundError("no such file: check the path", path=path) from None
     except OSError as exc:
         raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=path) from None
 
 
-def _job(row: sqlite3.Row) -> Job:
-    outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
-    return Job(
-        path=from_db(row["path"]),
-        state=cast(JobState, row["state"]),
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        note=row["note"],
-        outputs=outputs,
-        size=row["size"],
-        mtime_ns=row["mtime_ns"],
-        stat_at=row["stat_at"],
-        source=row["source"],
-        not_before=float(row["not_before"]),
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+#: What a job read selects: its rowid (to set a damaged row aside whatever its path holds) and every column.
+_ROW = "rowid AS row_id, *"
+_JOB_COLUMNS = (
+    "path, state, attempts, last_error, note, outputs, size, mtime_ns, stat_at, source, changed, not_before,"
+    " created_at, updated_at, started_at, finished_at, worker"
+)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _number(text: str | None) -> float | None:
+    """A meta value as a finite number; None when absent or damaged."""
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
