@@ -132,12 +132,12 @@ def _by_neighbours(
     neighbours on their side of the split rather than by where the map's pieces happen to meet.
 
     A cue on the side of the cue before the split keeps its distance to that cue, one on the other side its distance
-    to the cue after the split. The side: where more of its words are said (in any order), else where the few units
-    of its text found in the alignment are; at a cut, cues
-    whose text was not found at all are where the speech went missing, the cues before the first of them are on the
-    near side, those after the last on the far side, and the missing ones are spread, in their order, over the media
-    time between. Otherwise (an inserted scene, or nothing missing) the split is taken at the widest gap between those
-    cues that agrees best with the found units: a scene changes where nobody speaks."""
+    to the cue after the split; the side is what its text says (:func:`_side`). At a cut, cues whose text says nothing
+    are where the speech went missing: the cues before the first of them are on the near side, those after the last
+    on the far side, and the missing ones are spread, in their order, over the media time between. Otherwise (an
+    inserted scene, or nothing missing) the split is taken at the widest gap between those cues that agrees best with
+    their text: a scene changes where nobody speaks. Where the two sides would overlap (a cut), the cues that would
+    run backwards are spread too, so the starts stay in order."""
     out = list(starts)
     xs = [c.start_ms for c in cues]
     for at, jump in time_map.splits():
@@ -166,6 +166,8 @@ def _by_neighbours(
         # straddles the cut) is spread with the missing ones
         while last + 1 < b and out[last + 1] < out[first - 1]:
             last += 1
+        while first - 1 > a and out[first - 1] > out[last + 1]:
+            first -= 1
         lo, hi = first - 1, last + 1
         for i in range(first, last + 1):
             out[i] = round(out[lo] + (xs[i] - xs[lo]) * (out[hi] - out[lo]) / max(xs[hi] - xs[lo], 1))
