@@ -76,6 +76,12 @@ def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
 def read_subtitle(path: Path) -> SubtitleFile:
     """A subtitle file from outside as it came (text, encoding, format, events: funasr_subs/subfile); BadInputError
     naming the file when it cannot be read."""
+    if path.suffix.lower() == ".lrc":  # before reading it: pysubs2 would call it "not a subtitle file"
+        raise BadInputError(
+            "is LRC lyrics, which have no end times or lines to measure: give the SRT, ASS or VTT made with it "
+            "(--format srt,lrc)",
+            path=path,
+        )
     try:
         data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
