@@ -208,7 +208,7 @@ def atomic_write_bytes(
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
+        if exc.errno == errno.ENOENT and not folder.is_dir():  # (/proc answers ENOENT too: it is there)
             raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
         advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
         raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
