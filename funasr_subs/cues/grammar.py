@@ -235,8 +235,9 @@ def _stronger(a: str, b: str) -> str:
 
 
 def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
-    """``words`` without fillers (see :func:`is_filler`). The next word takes a filler's start when it follows
-    within ``pause`` (the cue still covers the speech); a filler's mark goes to the word before it."""
+    """``words`` without fillers (see :func:`is_filler`). The next word takes the start of the fillers right before
+    it when each follows the one before within ``pause`` (the cue still covers the speech, never the silences
+    between); a filler's mark goes to the word before it."""
     out: list[Token] = []
     carry: int | None = None  # the start of fillers just dropped, for the next word
     n = len(words)
@@ -260,5 +261,7 @@ def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
             out[-1] = Token(prev.text, prev.start_ms, prev.end_ms, _stronger(prev.punct, word.punct))
             carry = None
         elif k + 1 < n:
-            carry = word.start_ms if carry is None else carry
+            # a filler after a pause starts a new stretch of speech: the fillers before it are not joined up
+            joined = carry is not None and word.start_ms - words[k - 1].end_ms <= pause
+            carry = carry if joined else word.start_ms
     return out

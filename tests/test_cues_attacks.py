@@ -1,0 +1,54 @@
+"""Attacks on the cue engine from outside (odd but legal replies through ``retime``), each pinned where it broke."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from funasr_subs.check import check_cues, cues_from_events
+from funasr_subs.cli import main
+from funasr_subs.cues import CueSettings
+from funasr_subs.model import Cue
+
+ZH = CueSettings.for_profile("zh")
+
+
+def write_reply(path: Path, sentences: list[tuple[list[tuple[str, int, int]], str]]) -> Path:
+    """A FunASR offline reply: each sentence is its (character, start, end) units and its closing mark."""
+    stamp = []
+    for units, punc in sentences:
+        pairs = [[s, e] for _, s, e in units]
+        text = "".join(u for u, _, _ in units)
+        stamp.append(
+            {"start": pairs[0][0], "end": pairs[-1][1], "punc": punc, "text_seg": " ".join(text), "ts_list": pairs}
+        )
+    text = "".join("".join(u for u, _, _ in units) + punc for units, punc in sentences)
+    pairs = [[s, e] for units, _ in sentences for _, s, e in units]
+    reply = {
+        "is_final": False,
+        "mode": "offline",
+        "stamp_sents": stamp,
+        "text": text,
+        "timestamp": json.dumps(pairs),
+        "wav_name": "x",
+    }
+    path.write_text(json.dumps(reply, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def retime(tmp_path: Path, reply: Path, *flags: str) -> list[Cue]:
+    import pysubs2
+
+    out = tmp_path / "out.srt"
+    assert main(["retime", str(reply), "-o", str(out), "--overwrite", *flags]) == 0
+    return cues_from_events(pysubs2.load(str(out)).events)
+
+
+def test_fillers_apart_in_silence_do_not_stretch_the_next_cue_over_it(tmp_path: Path) -> None:
+    """嗯 … 嗯 … 嗯 … 好的: each 嗯 alone between silences; 好的 is shown from its own speech (was: from the first
+    嗯, 15 s up for two characters, over the 7 s maximum)."""
+    units = [("嗯", 5000 * k, 5000 * k + 200) for k in range(4)] + [("好", 15300, 15500), ("的", 15500, 15700)]
+    cues = retime(tmp_path, write_reply(tmp_path / "r.json", [(units, "。")]))
+    assert [c.lines for c in cues] == [("好的",)]
+    assert cues[0].start_ms == 15000  # the last 嗯 is right before it: the cue covers that speech
+    assert check_cues(cues, ZH).ok
