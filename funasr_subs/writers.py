@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pysubs2
 
-from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
+from funasr_subs.errors import BadInputError, DiskFullError, OutputError, OutputExistsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 
@@ -35,6 +35,8 @@ ASS_STYLE = pysubs2.SSAStyle(
     marginv=48,
     alignment=pysubs2.Alignment.BOTTOM_CENTER,
 )
+#: 99:59:59.999, the latest time SRT, WebVTT and ASS hold (two hour digits; pysubs2 clamps later times to it).
+MAX_TIME_MS = 100 * 3_600_000 - 1
 
 
 def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
@@ -51,9 +53,16 @@ def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
 
 
 def render(cues: Sequence[Cue], fmt: str) -> str:
-    """Subtitle text in ``fmt`` (srt, ass or vtt)."""
+    """Subtitle text in ``fmt`` (srt, ass or vtt); BadInputError when a cue ends past :data:`MAX_TIME_MS` (every
+    format would write it wrong: SRT with three hour digits, the others clamped to one moment)."""
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
+    if cues and max(cue.end_ms for cue in cues) > MAX_TIME_MS:
+        late = next(n for n, cue in enumerate(cues, 1) if cue.end_ms > MAX_TIME_MS)
+        raise BadInputError(
+            f"cue {late} ends {cues[late - 1].end_ms / 3_600_000:,.0f} hours in: past 99:59:59.999, "
+            "the latest time a subtitle file holds"
+        )
     if fmt == "srt":
         return render_srt(cues)
     return str(to_ssafile(cues).to_string(fmt))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pysubs2
+import pytest
+
 from funasr_subs.check import check_cues, cues_from_events
 from funasr_subs.cli import main
 from funasr_subs.cues import CueSettings
@@ -37,8 +40,6 @@ def write_reply(path: Path, sentences: list[tuple[list[tuple[str, int, int]], st
 
 
 def retime(tmp_path: Path, reply: Path, *flags: str) -> list[Cue]:
-    import pysubs2
-
     out = tmp_path / "out.srt"
     assert main(["retime", str(reply), "-o", str(out), "--overwrite", *flags]) == 0
     return cues_from_events(pysubs2.load(str(out)).events)
@@ -52,3 +53,18 @@ def test_fillers_apart_in_silence_do_not_stretch_the_next_cue_over_it(tmp_path: 
     assert [c.lines for c in cues] == [("好的",)]
     assert cues[0].start_ms == 15000  # the last 嗯 is right before it: the cue covers that speech
     assert check_cues(cues, ZH).ok
+
+
+@pytest.mark.parametrize("suffix", [".srt", ".vtt", ".ass"])
+def test_a_reply_past_99_hours_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """Times past 99:59:59.999 fit no subtitle format (was: SRT with a 6-digit hour, WebVTT and ASS every cue
+    clamped to 99:59:59.999 with Python's RuntimeWarning on stderr, exit 0)."""
+    t = 10**12
+    reply = write_reply(tmp_path / "r.json", [([("好", t, t + 200), ("的", t + 200, t + 400)], "。")])
+    out = tmp_path / f"out{suffix}"
+    assert main(["retime", str(reply), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "past 99:59:59.999" in err and "Warning" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no subtitle, no sidecar
