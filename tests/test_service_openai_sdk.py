@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import openai
+import pysubs2
 import pytest
 
 from funasr_subs.config import Settings
@@ -65,3 +66,19 @@ def test_models_are_listed_and_errors_come_in_openais_shape(svc: ServiceHandle, 
     with pytest.raises(openai.BadRequestError) as bad, media.open("rb") as audio:
         sdk.audio.transcriptions.create(model="whisper-1", file=audio, stream=True, response_format="srt")
     assert bad.value.param == "stream"
+
+
+def test_the_text_has_a_space_where_a_cue_break_dropped_its_mark(svc: ServiceHandle, media: Path) -> None:
+    """The default drops ，。 at a cue's end; the running text keeps a space there, as inside a line (was: the cues
+    run together, ``谁知盘中餐`` for ``谁知盘。中餐``)."""
+    sdk = client(svc)
+    with media.open("rb") as audio:
+        srt = sdk.audio.transcriptions.create(model="whisper-1", file=audio, response_format="srt")
+    texts = [event.plaintext.replace("\n", " ") for event in pysubs2.SSAFile.from_string(srt).events]
+    assert len(texts) == len(BURSTS)
+    with media.open("rb") as audio:
+        whole = sdk.audio.transcriptions.create(model="whisper-1", file=audio)
+    assert whole.text == " ".join(texts)
+    with media.open("rb") as audio:
+        events = list(sdk.audio.transcriptions.create(model="whisper-1", file=audio, stream=True))
+    assert events[-1].type == "transcript.text.done" and events[-1].text == whole.text
