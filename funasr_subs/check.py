@@ -159,7 +159,8 @@ def limits_text(settings: CueSettings) -> str:
     return (
         f"{settings.profile}: {'1 line' if settings.max_lines == 1 else f'{settings.max_lines} lines'} of "
         f"{_num(settings.max_width)}, "
-        f"{settings.min_duration}-{settings.max_duration} ms, {_num(settings.max_cps)} chars/s, "
+        f"{settings.min_duration}-{settings.max_duration} ms, "
+        f"{f'{_num(settings.max_cps)} chars/s' if settings.max_cps > 0 else 'any reading speed'}, "
         f"gap {settings.min_gap} ms"
     )
 

@@ -44,7 +44,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "min_duration": (0, 600_000, True),
     "max_duration": (1, 3_600_000, True),
     "min_gap": (0, 60_000, True),
-    "max_cps": (0, 1000, False),
+    "max_cps": (0, 1000, True),  # 0: the reading-speed rule off (docs/configuration.md)
     "pause": (0, 600_000, True),
     "linger": (0, 600_000, True),
     "fps": (0, 1000, False),

@@ -68,3 +68,13 @@ def test_a_reply_past_99_hours_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "past 99:59:59.999" in err and "Warning" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no subtitle, no sidecar
+
+
+def test_max_cps_0_turns_the_reading_speed_rule_off_as_documented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/configuration.md: ``--max-cps`` 0 = off (the engine takes it; the flag refused it: 'more than 0')."""
+    units = [(ch, 1000 + 100 * k, 1100 + 100 * k) for k, ch in enumerate("我们今天讨论成本问题")]
+    reply = write_reply(tmp_path / "r.json", [(units, "。")])
+    assert main(["retime", str(reply), "-o", str(tmp_path / "out.srt"), "--max-cps", "0", "--check"]) == 0
+    assert "any reading speed" in capsys.readouterr().out
