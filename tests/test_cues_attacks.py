@@ -78,3 +78,17 @@ def test_max_cps_0_turns_the_reading_speed_rule_off_as_documented(
     reply = write_reply(tmp_path / "r.json", [(units, "。")])
     assert main(["retime", str(reply), "-o", str(tmp_path / "out.srt"), "--max-cps", "0", "--check"]) == 0
     assert "any reading speed" in capsys.readouterr().out
+
+
+def test_this_and_that_as_objects_are_words_not_fillers(tmp_path: Path) -> None:
+    """那个/这个 before a comma after a verb is its object: kept (was: ``我要 不要这个``, and in real reply 15
+    ``我先干 然后干完这个`` for 我先干这个，然后…); a hesitation before the noun it points at still goes."""
+    said = [("我要那个", "，"), ("不要这个", "。"), ("我们讨论那个", "，"), ("成本问题", "。")]
+    t = 1000
+    sentences = []
+    for text, mark in said:
+        sentences.append(([(ch, t + 250 * k, t + 250 * (k + 1)) for k, ch in enumerate(text)], mark))
+        t += 250 * len(text) + 100
+    cues = retime(tmp_path, write_reply(tmp_path / "r.json", sentences))
+    shown = " ".join(" ".join(c.lines) for c in cues)
+    assert "我要那个 不要这个" in shown and "我们讨论 成本问题" in shown, shown
