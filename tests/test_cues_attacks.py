@@ -92,3 +92,22 @@ def test_this_and_that_as_objects_are_words_not_fillers(tmp_path: Path) -> None:
     cues = retime(tmp_path, write_reply(tmp_path / "r.json", sentences))
     shown = " ".join(" ".join(c.lines) for c in cues)
     assert "我要那个 不要这个" in shown and "我们讨论 成本问题" in shown, shown
+
+
+def test_a_layout_given_now_is_not_undone_by_settings_a_sidecar_recorded(tmp_path: Path) -> None:
+    """``retime --punctuation keep --max-lines 2`` then ``retime --layout one-line``: one line, the Chinese marks
+    (was: the recorded two lines and marks won over the layout given now, and the next plain retime kept them)."""
+    first = [(ch, 1000 + 400 * k, 1400 + 400 * k) for k, ch in enumerate("我们今天讨论成本问题")]
+    second = [(ch, 5100 + 400 * k, 5500 + 400 * k) for k, ch in enumerate("明天讨论收入问题")]
+    reply = write_reply(tmp_path / "r.json", [(first, "，"), (second, "。")])
+    out = tmp_path / "r.zh.srt"
+
+    def shown() -> list[tuple[str, ...]]:
+        return [c.lines for c in cues_from_events(pysubs2.load(str(out)).events)]
+
+    assert main(["retime", str(reply), "--punctuation", "keep", "--max-lines", "2"]) == 0
+    assert shown() == [("我们今天讨论成本问题，",), ("明天讨论收入问题。",)]
+    assert main(["retime", str(reply), "--layout", "one-line"]) == 0
+    assert shown() == [("我们今天讨论成本问题",), ("明天讨论收入问题",)]
+    assert main(["retime", str(reply)]) == 0  # the sidecar now records what was used
+    assert shown() == [("我们今天讨论成本问题",), ("明天讨论收入问题",)]

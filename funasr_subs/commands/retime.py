@@ -21,7 +21,7 @@ from funasr_subs.commands.common import (
     with_user_words,
 )
 from funasr_subs.config import SUBTITLE_FORMATS, Settings, format_suffix, load_settings, settings_from_mapping
-from funasr_subs.cues import build_cues
+from funasr_subs.cues import LAYOUTS, build_cues
 from funasr_subs.errors import (
     BadInputError,
     ConfigError,
@@ -241,6 +241,9 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
         except ConfigError as exc:
             log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
     flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
+    if "layout" in flags:  # a layout given now sets what it governs: a recorded --max-lines 2 does not undo it
+        for key in LAYOUTS["one-line"]:
+            recorded.pop(key, None)
     return with_user_words(load_settings({**recorded, **flags}, config_path=getattr(args, "config", None)))
 
 
@@ -305,7 +308,12 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
         }
         recorded = dict(sidecar.settings)
         if args.output is None:
-            recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
+            used = settings.to_dict()  # a key left unset now (e.g. max_lines under a new --layout) is unset there too
+            for key in RECORDED_KEYS:
+                if key in used:
+                    recorded[key] = used[key]
+                else:
+                    recorded.pop(key, None)
             recorded[SHIFT_KEY] = shift
         updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
         new = not side_path.exists()
