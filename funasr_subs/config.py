@@ -55,6 +55,8 @@ FORMAT_SUFFIXES = {"ass-karaoke": "ass"}
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 #: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
 SUBTITLE_KINDS = ("forced", "sdh", "commentary")
+#: What a cue layout sets (the keys of funasr_subs.cues.settings.LAYOUTS; not imported here: config loads first).
+LAYOUT_KEYS = ("max_lines", "punctuation", "verbatim")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -504,6 +506,10 @@ def load_settings(
     for layer in (load_config_file(path, required=required), load_env(environ), given):
         if "server" in layer and "servers" not in layer:
             merged.pop("servers", None)  # a later single server replaces an earlier pool
+        if "layout" in layer:  # a later layout sets what it governs over earlier layers' values
+            for key in LAYOUT_KEYS:
+                if key not in layer:
+                    merged.pop(key, None)
         merged.update(layer)
     if isinstance(merged.get("servers"), list):
         merged["servers"] = tuple(merged["servers"])

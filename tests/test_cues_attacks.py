@@ -10,7 +10,8 @@ import pytest
 
 from funasr_subs.check import check_cues, cues_from_events
 from funasr_subs.cli import main
-from funasr_subs.cues import CueSettings
+from funasr_subs.config import LAYOUT_KEYS, load_settings
+from funasr_subs.cues import LAYOUTS, CueSettings
 from funasr_subs.model import Cue
 
 ZH = CueSettings.for_profile("zh")
@@ -111,3 +112,20 @@ def test_a_layout_given_now_is_not_undone_by_settings_a_sidecar_recorded(tmp_pat
     assert shown() == [("我们今天讨论成本问题",), ("明天讨论收入问题",)]
     assert main(["retime", str(reply)]) == 0  # the sidecar now records what was used
     assert shown() == [("我们今天讨论成本问题",), ("明天讨论收入问题",)]
+
+
+def test_a_layout_flag_sets_what_it_governs_over_the_config_file(tmp_path: Path) -> None:
+    """``--layout one-line`` on the command line beats a config file's ``max_lines = 2`` and ``punctuation =
+    "keep"`` (was: the file's values won over the flag; a later source's layout now replaces an earlier source's
+    lines, punctuation and fillers, as a later ``server`` replaces an earlier pool)."""
+    config = tmp_path / "config.toml"
+    config.write_text('max_lines = 2\npunctuation = "keep"\n', encoding="utf-8")
+    assert set(LAYOUT_KEYS) == set(LAYOUTS["one-line"])
+    flagged = load_settings({"layout": "one-line"}, config_path=config, environ={}).cue_settings()
+    assert (flagged.max_lines, flagged.punctuation) == (1, "space")
+    both = load_settings({"layout": "one-line", "max_lines": 2}, config_path=config, environ={}).cue_settings()
+    assert (both.max_lines, both.punctuation) == (2, "space")  # a flag given beside the layout still wins
+    plain = load_settings({}, config_path=config, environ={}).cue_settings()
+    assert (plain.max_lines, plain.punctuation) == (2, "keep")
+    env = load_settings({}, config_path=config, environ={"FUNASR_SUBS_LAYOUT": "asr"}).cue_settings()
+    assert (env.max_lines, env.punctuation, env.verbatim) == (2, "keep", True)

@@ -20,8 +20,15 @@ from funasr_subs.commands.common import (
     setup_logging,
     with_user_words,
 )
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, format_suffix, load_settings, settings_from_mapping
-from funasr_subs.cues import LAYOUTS, build_cues
+from funasr_subs.config import (
+    LAYOUT_KEYS,
+    SUBTITLE_FORMATS,
+    Settings,
+    format_suffix,
+    load_settings,
+    settings_from_mapping,
+)
+from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     BadInputError,
     ConfigError,
@@ -242,7 +249,7 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
             log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
     flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
     if "layout" in flags:  # a layout given now sets what it governs: a recorded --max-lines 2 does not undo it
-        for key in LAYOUTS["one-line"]:
+        for key in LAYOUT_KEYS:
             recorded.pop(key, None)
     return with_user_words(load_settings({**recorded, **flags}, config_path=getattr(args, "config", None)))
 
