@@ -329,6 +329,8 @@ class FunasrTestServer:
             compression=None,
             ping_interval=None,
             close_timeout=2,
+            # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it)
+            server_header="WebSocket++/0.8.2",
         )
         self.port = server.sockets[0].getsockname()[1]
         self._listening = server

@@ -188,6 +188,12 @@ class Pool:
         with self._lock:
             return all(s.state != "up" for s in self.servers)
 
+    def all_wrong(self) -> bool:
+        """True when every server answered as a service funasr-subs cannot use (not FunASR, or another FunASR
+        server): a setup to change, not an outage to wait out."""
+        with self._lock:
+            return all(isinstance(s.error, NotFunasrError) and s.state != "up" for s in self.servers)
+
     def status(self) -> list[ServerStatus]:
         now = time.monotonic()
         with self._lock:
