@@ -11,6 +11,7 @@ Each runs on 127.0.0.1 port 0 in a thread, records what it received, and is used
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,10 +64,8 @@ class _WebsocketStandIn:
         got: list[str | bytes] = []
         with self._lock:
             self.messages.append(got)
-        try:
+        with contextlib.suppress(ConnectionClosed):
             self.handle(ws, got)
-        except ConnectionClosed:
-            pass
 
     def send(self, ws: ServerConnection, data: dict[str, Any]) -> None:
         text = json.dumps(data, ensure_ascii=False)

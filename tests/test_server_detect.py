@@ -15,8 +15,8 @@ import pytest
 from funasr_subs.cli import main
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
-from tests.servicekit import StandIn
 from tests.other_servers import FunasrHttpServer, RealtimeServer, TwoPassServer
+from tests.servicekit import StandIn
 
 BURSTS = [(1000, 800), (3000, 1500)]
 
@@ -66,7 +66,9 @@ def test_an_http_url_to_the_websocket_server_says_use_ws(
 ) -> None:
     url = f"http://127.0.0.1:{funasr_server.port}"
     code, errors, seconds = transcribe(capsys, "--server", url, str(media))
-    refused_in_one_line(media, code, errors, seconds, "C++ websocket server", f"--server ws://127.0.0.1:{funasr_server.port}")
+    refused_in_one_line(
+        media, code, errors, seconds, "C++ websocket server", f"--server ws://127.0.0.1:{funasr_server.port}"
+    )
     assert funasr_server.requests == []
 
 
