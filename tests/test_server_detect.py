@@ -120,3 +120,14 @@ def test_a_web_server_answering_404_is_not_funasr(media: Path, capsys: pytest.Ca
         code, errors, seconds = transcribe(capsys, "--server", url, str(media))
     refused_in_one_line(media, code, errors, seconds, "HTTP 404", "not FunASR")
     assert [seen.path for seen in web.seen] == ["/", "/health"]
+
+
+def test_a_silent_python_server_of_the_offline_protocol_is_still_used(
+    media: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FunASR's Python websocket server is not websocketpp: it is asked ``STOP``, says nothing, and is used."""
+    with FunasrTestServer(server_header="Python/3.11 websockets/13.1") as python_server:
+        code = main(["transcribe", "--server", python_server.url, str(media)])
+        assert code == 0, capsys.readouterr().err
+        assert python_server.messages[0] == "STOP" and len(python_server.files) == 1  # the probe, then the file
+    assert len(pysubs2.load(str(media.with_name("a.zh.srt")))) == 2
