@@ -120,7 +120,9 @@ class TwoPassServer(_WebsocketStandIn):
     ever answered (``do_decoder`` returns at once, line 164); the audio is buffered; ``{"is_speaking": false}``
     decodes it (line 544): PCM gives one ``2pass-offline`` result per voice segment, ``is_final`` true only on the
     last; any other ``wav_format`` gets the text ``ONLY SUPPORT PCM`` with ``is_final`` true (lines 263-275).
-    Bad JSON ends the connection's service (line 451: ``is_eof``). "Recognition" is the offline stand-in's."""
+    Bad JSON ends the connection's service (line 451: ``is_eof``). "Recognition" is the offline stand-in's. (The
+    real server decodes PCM while it streams in and sends a finished segment's result at once, lines 580-630; here
+    every result comes after the end message: ``tests/test_reply_checks.py`` covers results during the upload.)"""
 
     server_header = WEBSOCKETPP
 
