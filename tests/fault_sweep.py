@@ -895,6 +895,14 @@ for label, sentences in ODD_REPLIES.items():
                 ok = d.returncode == 1 and len(lines) == 1 and not out.exists()
             tally("attack retime odd replies", ok)
 
+# names no file system holds (a component over 255 bytes, a path over 4096) given to the hook inside its root
+long_root = HOME / "long-root"
+long_root.mkdir()
+for name in ["a" * 300 + ".mkv", "b/" * 2100 + "x.mkv", "達" * 100 + ".mkv"]:
+    d = run("hook", "--media", str(long_root / name), "--root", str(long_root), "--state-dir", str(HOME / "st-long"))
+    lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+    tally("attack long names", no_trace(d) and d.returncode == 1 and len(lines) == 1)
+
 log_cut = HOME / "serve-cut.log"
 proc, port = serve("--log-file", str(log_cut), env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19))
 try:
