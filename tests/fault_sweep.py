@@ -902,6 +902,16 @@ for name in ["a" * 300 + ".mkv", "b/" * 2100 + "x.mkv", "達" * 100 + ".mkv"]:
     d = run("hook", "--media", str(long_root / name), "--root", str(long_root), "--state-dir", str(HOME / "st-long"))
     lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
     tally("attack long names", no_trace(d) and d.returncode == 1 and len(lines) == 1)
+    for cmd in (
+        ["transcribe", "--server", "ws://127.0.0.1:9"],
+        ["retime"],
+        ["check"],
+        ["sync", str(long_root / "x.srt")],
+    ):
+        for suffix in (".mkv", ".srt", ".json"):
+            d = run(*cmd, str(long_root / name) + suffix)
+            lines = [l for l in (d.stderr if d else "").splitlines() if "error" in l]
+            tally("attack long names", no_trace(d) and d.returncode in (1, 2) and len(lines) == 1)
 
 log_cut = HOME / "serve-cut.log"
 proc, port = serve("--log-file", str(log_cut), env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19))

@@ -1,4 +1,5 @@
-"""Attacks on the cue engine from outside (odd but legal replies through ``retime``), each pinned where it broke."""
+"""Attacks from outside on this session's work (odd but legal replies through ``retime``, layouts, names no file
+system holds), each pinned where it broke."""
 
 from __future__ import annotations
 
@@ -129,3 +130,28 @@ def test_a_layout_flag_sets_what_it_governs_over_the_config_file(tmp_path: Path)
     assert (plain.max_lines, plain.punctuation) == (2, "keep")
     env = load_settings({}, config_path=config, environ={"FUNASR_SUBS_LAYOUT": "asr"}).cue_settings()
     assert (env.max_lines, env.punctuation, env.verbatim) == (2, "keep", True)
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".json", "b/" * 2100 + "x.json"], ids=["name-300", "path-4205"])
+def test_a_name_no_file_system_holds_is_one_line_and_the_other_inputs_go_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """retime, check and sync given such a name (was: a traceback, OSError ENAMETOOLONG, and the other inputs
+    never done)."""
+    units = [(ch, 1000 + 300 * k, 1300 + 300 * k) for k, ch in enumerate("我们今天讨论成本问题")]
+    good = write_reply(tmp_path / "good.json", [(units, "。")])
+    bad = str(tmp_path / name)
+    assert main(["retime", bad, str(good)]) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "too long" in errors[0] and "Traceback" not in err
+    assert (tmp_path / "good.zh.srt").exists()  # the other input was done
+    assert main(["check", bad[:-5] + ".srt", str(tmp_path / "good.zh.srt")]) == 2  # could not be read
+    captured = capsys.readouterr()
+    assert "too long" in captured.err and "good.zh.srt: 1 cue" in captured.out
+    assert main(["sync", str(tmp_path / "good.zh.srt"), bad]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "too long" in err
+    assert main(["sync", str(tmp_path / "good.zh.srt"), bad[:-5] + ".mkv"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "too long" in err and "Traceback" not in err

@@ -39,7 +39,7 @@ from funasr_subs.errors import (
     ProtocolError,
 )
 from funasr_subs.model import Cue, Transcript
-from funasr_subs.names import shown
+from funasr_subs.names import shown, too_long, too_long_message
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import gc_paused, parse_reply, parse_session
 from funasr_subs.safeio import read_regular_text
@@ -367,6 +367,12 @@ def run(args: argparse.Namespace) -> int:
                 exc.path = path
             failures += 1
             log.error("error: %s", exc)
+            continue
+        except OSError as exc:  # a name no file system holds (the input's, or -o's)
+            if not too_long(exc):
+                raise
+            failures += 1
+            log.error("error: %s", too_long_message(exc.filename or path))
             continue
         log.info("retimed: %s -> %s (%s)", path, ", ".join(str(t) for t in targets.values()), cue_count(len(cues)))
     if failures and len(args.inputs) > 1:
