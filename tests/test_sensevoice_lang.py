@@ -219,3 +219,13 @@ def test_a_paraformer_service_refuses_japanese_saying_what_would_transcribe_it(
     assert bazarr.status_code == 422 and "--language auto" in bazarr.json()["error"]
     assert openai.status_code == 400 and "--language auto" in openai.json()["error"]["message"]
     assert funasr_server.files == []
+
+
+def test_a_sensevoice_answer_to_the_service_is_a_502_naming_sensevoice_without_its_tags(
+    sensevoice: FunasrTestServer, film: Path, tmp_path: Path
+) -> None:
+    settings = Settings(server=sensevoice.url, language="auto", retries=0)
+    with service(ServiceConfig(settings=settings, port=0, upload_dir=tmp_path)) as svc:
+        answer = _asr(svc.url, decode_pcm(film), "ko")
+    assert answer.status_code == 502 and "SenseVoice" in answer.json()["error"], answer.text
+    assert "<|ko|>" not in answer.text and sensevoice.requests[0]["svs_lang"] == "ko"
