@@ -13,10 +13,11 @@ import requests
 
 from funasr_subs.config import Settings
 from funasr_subs.errors import NoTimestampsError
+from funasr_subs.pipeline import generate_subtitles
 from funasr_subs.protocol import parse_reply, start_message
 from funasr_subs.service import ServiceConfig
 from tests.funasr_server import FunasrTestServer
-from tests.media import decode_pcm, make_media
+from tests.media import decode_pcm, make_media, make_tagged_media
 from tests.servicekit import service
 from tests.test_cli_transcribe import cli
 
@@ -229,3 +230,38 @@ def test_a_sensevoice_answer_to_the_service_is_a_502_naming_sensevoice_without_i
         answer = _asr(svc.url, decode_pcm(film), "ko")
     assert answer.status_code == 502 and "SenseVoice" in answer.json()["error"], answer.text
     assert "<|ko|>" not in answer.text and sensevoice.requests[0]["svs_lang"] == "ko"
+
+
+# --- skip rules for the languages (the pipeline, as watch and hook run it) -----------------------------------------
+def _fast(server: FunasrTestServer, **changes: object) -> Settings:
+    return Settings(server=server.url, retries=0, connect_timeout=3, reply_timeout=10).replace(**changes)
+
+
+@pytest.mark.parametrize(
+    ("tag", "language", "status"),
+    [
+        ("jpn", None, "skipped"),
+        ("jpn", "ja", "done"),
+        ("jpn", "auto", "done"),
+        ("chi", "yue", "done"),
+        ("kor", "ja", "skipped"),
+    ],
+)
+def test_the_audio_rule_knows_what_the_chosen_language_hears(
+    funasr_server: FunasrTestServer, tmp_path: Path, tag: str, language: str | None, status: str
+) -> None:
+    """Japanese audio is skipped by a Chinese job, done by a Japanese one or by SenseVoice left to guess; a Cantonese
+    film's audio tagged chi is Cantonese's; Korean audio is not Japanese."""
+    media = make_tagged_media(tmp_path / "film.mkv", [(tag, [(300, 800)])])
+    result = generate_subtitles(media, _fast(funasr_server, language=language))
+    assert result.status == status, result.reason
+    if status == "skipped":
+        assert f"audio is {tag}" in result.reason and funasr_server.files == []
+
+
+def test_the_japanese_track_is_picked_for_a_japanese_job(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    media = make_tagged_media(tmp_path / "dual.mkv", [("chi", [(300, 500)]), ("jpn", [(1500, 800)])], default_audio=0)
+    result = generate_subtitles(media, _fast(funasr_server, language="ja"))
+    assert result.status == "done" and result.written[0].name == "dual.ja.srt"
+    (event,) = pysubs2.load(str(result.written[0]))
+    assert abs(event.start - 1500) <= 100
