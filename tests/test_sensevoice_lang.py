@@ -147,6 +147,16 @@ def test_check_holds_a_file_to_the_netflix_width_of_its_language(
         assert lenient.returncode == 0, lenient.stdout + lenient.stderr
 
 
+def test_retime_keeps_the_language_its_sidecar_recorded(funasr_server: FunasrTestServer, tmp_path: Path) -> None:
+    media = make_media(tmp_path / "talk.mkv", bursts=[(1000, 600), (3000, 800)], duration_ms=5000)
+    assert cli("transcribe", "--server", funasr_server.url, "--language", "ja", str(media)).returncode == 0
+    redone = cli("retime", "--max-width", "10", str(media))
+    assert redone.returncode == 0, redone.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.funasr.json", "talk.ja.srt", "talk.mkv"]
+    checked = cli("check", "--profile", "ja", "--max-width", "10", str(media.with_name("talk.ja.srt")))
+    assert checked.returncode == 0 and "ja: 2 lines of 10" in checked.stdout, checked.stdout + checked.stderr
+
+
 def test_cantonese_is_written_in_traditional_characters_by_default_and_hk_on_request(
     funasr_server: FunasrTestServer, tmp_path: Path
 ) -> None:
