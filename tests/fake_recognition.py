@@ -59,7 +59,7 @@ def check_message(msg: object) -> tuple[list[str], list[str]]:
         if not (isinstance(cs, list) and len(cs) == 3 and all(_is_int(v) for v in cs)):
             fatal.append(f"chunk_size must be a list of 3 integers, got {cs!r}")
     # the C++ server copies svs_lang/svs_itn into a std::string and a bool (websocket-server.cpp lines 365-370,
-    # 390-391): another JSON type throws nlohmann's type_error in the decoder thread
+    # 390-391): another JSON type throws nlohmann's type_error there (inferred from the code, not seen running)
     if "svs_lang" in msg and not isinstance(msg["svs_lang"], str):
         fatal.append(f"svs_lang must be a string, got {msg['svs_lang']!r}")
     if "svs_itn" in msg and not isinstance(msg["svs_itn"], bool):
