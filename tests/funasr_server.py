@@ -193,6 +193,7 @@ class FunasrTestServer:
         rtf: float = 0.0,
         slots: int = 1,
         model: Literal["paraformer", "sensevoice"] = "paraformer",
+        server_header: str = "WebSocket++/0.8.2",
     ) -> None:
         self.model = model
         self.host = "127.0.0.1"
@@ -206,6 +207,9 @@ class FunasrTestServer:
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
         self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
+        # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
+        # server answers with Python's websockets library's own name
+        self.server_header = server_header
         self.active = 0  # requests open now (first message received, no reply sent yet)
         self.max_active = 0  # the most requests open at once
         self._decoding: asyncio.Semaphore | None = None
@@ -333,6 +337,7 @@ class FunasrTestServer:
             compression=None,
             ping_interval=None,
             close_timeout=2,
+            server_header=self.server_header,
         )
         self.port = server.sockets[0].getsockname()[1]
         self._listening = server
