@@ -106,7 +106,8 @@ def test_without_a_language_nothing_new_is_sent(funasr_server: FunasrTestServer,
 
 
 @pytest.mark.parametrize(
-    ("language", "tag", "width", "cps"), [("ja", "ja", "13", "4"), ("ko", "ko", "16", "9"), ("yue", "yue", "16", "9")]
+    ("language", "tag", "width", "cps"),
+    [("ja", "ja", "13", "4"), ("ko", "ko", "16", "9"), ("yue", "yue", "16", "9"), ("en", "en", "42", "20")],
 )
 def test_a_language_brings_its_profile_and_file_tag_and_check_holds_to_them(
     funasr_server: FunasrTestServer, tmp_path: Path, language: str, tag: str, width: str, cps: str
