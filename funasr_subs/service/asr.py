@@ -123,12 +123,13 @@ def detect_language_reply(settings: Settings) -> dict[str, object]:
 
 
 def joiner(settings: Settings) -> str:
-    """What joins lines and cues into running text: nothing for Chinese with the recogniser's marks (each break
-    keeps its ，or 。), else a space — Chinese in the ``space`` style (the default) drops ，。 at every line end, and
-    the space stands for them as it does inside a line (``谁知盘 中餐``, never ``谁知盘中餐``)."""
-    if settings.profile == "zh" and settings.cue_settings().punctuation == "keep":
-        return ""
-    return " "
+    """What joins lines and cues into running text: a space for languages written with spaces (en, ko); for Chinese
+    and Japanese nothing with the recogniser's marks (each break keeps its ，or 。), else a space — the ``space``
+    style (zh's and yue's default) drops ，。 at every line end, and the space stands for them as it does inside a
+    line (``谁知盘 中餐``, never ``谁知盘中餐``)."""
+    if settings.profile in ("en", "ko"):
+        return " "
+    return "" if settings.cue_settings().punctuation == "keep" else " "
 
 
 def cue_text(cue: Cue, join: str) -> str:
@@ -174,6 +175,48 @@ def model_speaks(settings: Settings, language: str) -> bool:
     asked = language.strip().lower().replace("_", "-")
     base = asked.split("-")[0]
     return base in ({code, name} | ALIASES.get(code, frozenset()))
+
+
+#: What SenseVoice transcribes (funasr_subs.protocol.SVS_LANGS without "auto").
+SENSEVOICE_CODES = ("zh", "yue", "en", "ja", "ko")
+
+
+def _code_of(language: str) -> str | None:
+    """The SenseVoice code ``language`` names (``ja``, ``jpn``, ``japanese``, ``ja-JP``), or None."""
+    asked = language.strip().lower().replace("_", "-")
+    base = asked.split("-")[0]
+    if asked in ("zh-yue", "zh-hk"):  # Cantonese written as a Chinese variant
+        return "yue"
+    return next((c for c in SENSEVOICE_CODES if base == c or base in ALIASES[c]), None)
+
+
+def request_settings(settings: Settings, language: str | None) -> Settings | None:
+    """The settings a request asking for ``language`` is recognised with, or None when the server cannot do it.
+
+    A server run with ``--language auto`` (SenseVoice, which knows zh, yue, en, ja, ko) is told each request's
+    language (``svs_lang``), and the cues follow that language's profile; any other server transcribes its one
+    language (``--language``, ``--lang`` or the profile's)."""
+    if not language:
+        return settings
+    if settings.language == "auto":
+        code = _code_of(language)
+        return settings.replace(language=code) if code else None
+    return settings if model_speaks(settings, language) else None
+
+
+def refusal(settings: Settings, language: str) -> str:
+    """Why ``language`` cannot be transcribed here, and what would do it, in one line."""
+    code, name = model_language(settings)
+    if settings.language == "auto":
+        return (
+            f"language={echo(language, quote=False)}: SenseVoice transcribes {', '.join(SENSEVOICE_CODES)} only; "
+            "point this language at another provider"
+        )
+    return (
+        f"language={echo(language, quote=False)}: the FunASR model transcribes {name} ({code}) only; ask for that "
+        "language, run a SenseVoice server and serve --language auto (zh, yue, en, ja, ko), or point this "
+        "language at another provider"
+    )
 
 
 @dataclass(frozen=True)
