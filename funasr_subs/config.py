@@ -88,6 +88,7 @@ class Settings:
     hotwords_file: Path | None = None
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
+    speech_activity: bool = True  # listen to the PCM as it is sent: speech intervals in the sidecar
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")

@@ -213,6 +213,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
     r.add_argument("--hotwords", dest="hotwords_file", type=Path, metavar="FILE", help="hotwords file: 'word weight'")
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
+    r.add_argument(
+        "--no-speech-activity",
+        dest="speech_activity",
+        action="store_false",
+        default=None,
+        help="do not listen for speech in the audio sent (no speech intervals in the sidecar)",
+    )
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
     r.add_argument(
         "--skip",
