@@ -32,7 +32,7 @@ class Rules:
     """How frame decisions become intervals."""
 
     frame_ms: int = 30
-    min_speech_ms: int = 90  # shorter runs (after merging) are dropped: clicks, a knock
+    min_speech_ms: int = 150  # shorter runs (after merging) are dropped: clicks, a knock, a note's attack
     merge_gap_ms: int = 150  # shorter gaps are bridged: closures and breaths inside a phrase
 
 

@@ -162,6 +162,12 @@ def frame_f1(truth: Sequence[tuple[int, int]], found: Sequence[tuple[int, int]],
     return 2 * precision * recall / (precision + recall)
 
 
+def placed_within(truth: Sequence[tuple[int, int]], found: Sequence[tuple[int, int]], within_ms: int) -> float:
+    """The share of true sentences that one interval found matches, start and end each within ``within_ms``."""
+    hits = sum(any(abs(s - ts) <= within_ms and abs(e - te) <= within_ms for s, e in found) for ts, te in truth)
+    return hits / len(truth) if truth else 1.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("output", type=Path)
