@@ -68,8 +68,47 @@ _ITEM_MARKER = re.compile(r"[一二三四五六七八九十]是|首先|其次|�
 _HESITATION = frozenset("呃嗯额唔")
 #: Words that are fillers only when they stand alone before a pause or a clause mark.
 _SOMETIMES_FILLERS = frozenset({"啊", "那个", "这个", "就是说"})
+#: The first characters of every filler (a fast test before :func:`is_filler`).
+_FILLER_FIRST = frozenset(_HESITATION | {w[0] for w in _SOMETIMES_FILLERS})
 #: Clause marks the ``space`` style hides at a line end.
 _HIDDEN = frozenset("，；：、")
+
+
+def _end_flags(tag: str) -> int:
+    """END_* flags a piece's tag gives on its own (the piece's text adds 的/之, 不/没, item markers)."""
+    end = 0
+    if tag in ("d", "zg"):
+        end |= END_ADVERB
+    elif tag == "p":
+        end |= END_PREPOSITION
+    elif tag in ("m", "mq"):
+        end |= END_NUMERAL
+    if tag in _VERB_TAGS:
+        end |= END_VERB
+    if tag in _NOUN_TAGS:
+        end |= END_NOUN
+    if tag == "c":
+        end |= END_OPENER
+    return end
+
+
+def _start_flags(tag: str) -> int:
+    """START_* flags a piece's tag gives on its own (the piece's text adds complements and item markers)."""
+    start = 0
+    if tag in _PREDICATE_TAGS:
+        start |= START_PREDICATE
+    if tag == "q":
+        start |= START_MEASURE
+    if tag in _NOUN_TAGS:
+        start |= START_NOUN
+    if tag in ("c", "e"):
+        start |= START_OPENER
+    return start
+
+
+_END_BY_TAG: dict[str, int] = {}
+_START_BY_TAG: dict[str, int] = {}
+_NOT_NUMERAL_END = tuple("个次年月日号岁")
 
 
 @lru_cache(maxsize=65536)
@@ -83,31 +122,23 @@ def edges(text: str) -> tuple[int, int]:
         return 0, 0
     first, first_tag = pieces[0]
     last, last_tag = pieces[-1]
-    end = 0
+    end = _END_BY_TAG.get(last_tag)
+    if end is None:
+        end = _END_BY_TAG[last_tag] = _end_flags(last_tag)
     if last in ("的", "之") and last_tag in ("uj", "u"):
-        end |= END_DE
-    elif last_tag in ("d", "zg") or last in ("不", "没", "没有"):
-        end |= END_ADVERB
-    elif last_tag == "p":
-        end |= END_PREPOSITION
-    elif last_tag in ("m", "mq") and not last.endswith(tuple("个次年月日号岁")):
-        end |= END_NUMERAL
-    if last_tag in _VERB_TAGS:
-        end |= END_VERB
-    if last_tag in _NOUN_TAGS:
-        end |= END_NOUN
-    if last_tag == "c" or _ITEM_MARKER.fullmatch(last):
+        end = (end & ~(END_ADVERB | END_PREPOSITION | END_NUMERAL)) | END_DE
+    elif last in ("不", "没", "没有"):
+        end = (end & ~(END_PREPOSITION | END_NUMERAL)) | END_ADVERB
+    elif end & END_NUMERAL and last.endswith(_NOT_NUMERAL_END):
+        end &= ~END_NUMERAL
+    if len(last) > 1 and _ITEM_MARKER.fullmatch(last):
         end |= END_OPENER
-    start = 0
-    if first_tag in _PREDICATE_TAGS:
-        start |= START_PREDICATE
-    if first_tag == "q":
-        start |= START_MEASURE
+    start = _START_BY_TAG.get(first_tag)
+    if start is None:
+        start = _START_BY_TAG[first_tag] = _start_flags(first_tag)
     if first in _COMPLEMENTS:
         start |= START_COMPLEMENT
-    if first_tag in _NOUN_TAGS:
-        start |= START_NOUN
-    if first_tag in ("c", "e") or _ITEM_MARKER.fullmatch(first):
+    if len(first) > 1 and _ITEM_MARKER.fullmatch(first):
         start |= START_OPENER
     return end, start
 
@@ -151,12 +182,27 @@ def bonds(words: Sequence[Token], punctuation: str = "space") -> list[float]:
     if n < 2:
         return out
     hidden = punctuation == "space"
-    flags = [edges(w.text) for w in words]
+    seen: dict[str, tuple[int, int]] = {}  # one lookup per distinct word (edges' own cache is shared and bounded)
+    flags = []
+    for w in words:
+        f = seen.get(w.text)
+        if f is None:
+            f = seen[w.text] = edges(w.text)
+        flags.append(f)
+    bonds_of: dict[tuple[int, int], float] = {}
     for k in range(n - 1):
+        left = flags[k][0]
+        right = flags[k + 1][1]
+        if not left and not right:
+            continue
         punct = words[k].punct
         if not punct:
-            out[k] = bond(flags[k][0], flags[k + 1][1])
-        elif hidden and flags[k][0] & END_DE and all(ch in _HIDDEN for ch in punct):
+            key = (left, right)
+            b = bonds_of.get(key)
+            if b is None:
+                b = bonds_of[key] = bond(left, right)
+            out[k] = b
+        elif hidden and left & END_DE and all(ch in _HIDDEN for ch in punct):
             out[k] = HIDDEN_MARK_SHARE * DE_HEAD
     return out
 
@@ -194,7 +240,15 @@ def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
     out: list[Token] = []
     carry: int | None = None  # the start of fillers just dropped, for the next word
     n = len(words)
+    first = _FILLER_FIRST
     for k, word in enumerate(words):
+        if word.text[:1] not in first:  # most words: no filler starts with their first character
+            if carry is not None:
+                if word.start_ms - words[k - 1].end_ms <= pause:
+                    word = Token(word.text, min(carry, word.start_ms), word.end_ms, word.punct)
+                carry = None
+            out.append(word)
+            continue
         if not is_filler(words, k, pause):
             if carry is not None and word.start_ms - words[k - 1].end_ms <= pause:
                 word = Token(word.text, min(carry, word.start_ms), word.end_ms, word.punct)
