@@ -11,8 +11,12 @@ pcm`` run — and tens of MB more to install; this one adds about 1 % and 200 kB
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import webrtcvad
 
@@ -26,6 +30,7 @@ MODE = 3
 FRAME_MS = 30
 DETECTOR = f"webrtcvad mode {MODE}, {FRAME_MS} ms"
 RULES = Rules(frame_ms=FRAME_MS)
+_SLICE = 32 * RATE * 2 * FRAME_MS // 1000  # bytes the thread hears between two chances for the loop to run
 
 
 def webrtc_decisions(pcm: bytes, *, mode: int = MODE, frame_ms: int = FRAME_MS) -> Iterator[bool]:
@@ -47,7 +52,7 @@ class Listener:
         self._smoother = Smoother(rules)
         self._frame_ms = rules.frame_ms
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         step, vad, push = self._step, self._vad, self._smoother.push
         view = memoryview(chunk)
         if self._rest:  # complete the frame left over from the last chunk (no copy of the whole chunk)
@@ -66,3 +71,40 @@ class Listener:
     def finish(self) -> Speech:
         """The speech heard in everything fed (a last partial frame is left out)."""
         return Speech(self._smoother.finish(), DETECTOR, self._frame_ms)
+
+
+class Beside:
+    """A :class:`Listener` fed from a thread of its own, beside the event loop that sends the audio: the detector's
+    work (about 2 us a frame) runs while the loop waits for ffmpeg and the server, not in their way. At most
+    ``ahead`` chunks wait for it (memory stays flat); ``close()`` always ends the thread."""
+
+    def __init__(self, listener: Listener, ahead: int = 4) -> None:
+        self.listener = listener
+        self._ahead = ahead
+        self._pending: deque[asyncio.Future[None]] = deque()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech-activity")
+
+    async def feed(self, chunk: bytes) -> None:
+        """Hand ``chunk`` over (in order: one thread); waits only while ``ahead`` chunks are still unheard."""
+        loop = asyncio.get_running_loop()
+        self._pending.append(loop.run_in_executor(self._worker, self._hear, chunk))
+        while len(self._pending) > self._ahead:
+            await self._pending.popleft()
+
+    def _hear(self, chunk: bytes) -> None:
+        """In the thread: ``chunk`` heard in slices of 32 frames, the GIL let go between them, so that the loop
+        (reading ffmpeg's pipe) never waits the 5 ms of Python's switch interval for it: ffmpeg would stall."""
+        view = memoryview(chunk)
+        for at in range(0, len(view), _SLICE):
+            self.listener.feed(view[at : at + _SLICE])
+            time.sleep(0)
+
+    async def finish(self) -> Speech:
+        """Every chunk heard: the speech found."""
+        while self._pending:
+            await self._pending.popleft()
+        return self.listener.finish()
+
+    def close(self) -> None:
+        """End the thread (a chunk being heard is finished first: a millisecond or two)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)

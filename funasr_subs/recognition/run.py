@@ -28,7 +28,7 @@ from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
-from funasr_subs.vad import Listener
+from funasr_subs.vad import Beside, Listener
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +203,15 @@ class _Job:
         self.listen = settings.speech_activity
         self.speech: Speech | None = None  # from the first pass that sent the whole audio
 
-    def listener(self) -> Listener | None:
-        """A listener for a pass over the whole PCM, when speech activity is wanted and not heard yet."""
-        return Listener() if self.listen and self.speech is None else None
+    def listener(self) -> Beside | None:
+        """A listener for a pass over the whole PCM, when speech activity is wanted and not heard yet (the caller
+        closes it)."""
+        return Beside(Listener()) if self.listen and self.speech is None else None
 
-    def heard(self, listener: Listener | None) -> None:
+    def heard(self, speech: Speech) -> None:
         """A pass over the whole audio is complete: its speech activity stands (the first one only)."""
-        if listener is not None and self.speech is None:
-            self.speech = listener.finish()
+        if self.speech is None:
+            self.speech = speech
 
     def start_message(self, wav_format: str) -> str:
         """The first message of every request (hotwords go with every piece)."""
@@ -251,9 +252,10 @@ class _Job:
             async with audio.open() as stream:
                 async for data in stream.chunks():
                     if listener is not None:
-                        listener.feed(data)
+                        await listener.feed(data)
                     await launch(splitter.feed(data))
-            self.heard(listener)
+            if listener is not None:
+                self.heard(await listener.finish())
             await launch(splitter.finish())
             self.on_uploaded()
             results = await asyncio.gather(*tasks)
@@ -262,6 +264,9 @@ class _Job:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if listener is not None:
+                listener.close()
         reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
         pieces = tuple(i for _, _, i in results)
         log.debug("%s: %d pieces on %s", self.wav_name, len(pieces), sorted({p.server for p in pieces}))
@@ -300,14 +305,10 @@ class _Job:
 
             began = time.monotonic()
             meter = SoundMeter(SOUND_MS) if wav_format == "pcm" else None
+            # TODO(issue 21): --send mp4 is not heard: that needs a PCM decode beside the upload
             listener = self.listener() if whole and wav_format == "pcm" else None
             try:
-
-                def done(listener: Listener | None = listener) -> None:
-                    self.heard(listener)
-                    if whole:
-                        self.on_uploaded()
-
+                done = self.on_uploaded if whole else None
                 reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter, listener)
                 transcript, order = _counted(reply)
                 facts = Sent(
@@ -334,6 +335,9 @@ class _Job:
             except BaseException:
                 pool.release(server)
                 raise
+            finally:
+                if listener is not None:
+                    listener.close()
             pool.succeeded(server, audio_ms=duration_ms, seconds=time.monotonic() - began)
             info = PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
             if empty is None and len(pool) > 1 and suspiciously_empty(transcript, facts):
@@ -362,7 +366,7 @@ class _Job:
         on_bytes: Callable[[int], None],
         uploaded: Callable[[], None] | None,
         meter: SoundMeter | None,
-        listener: Listener | None,
+        listener: Beside | None,
     ) -> dict[str, Any]:
         s = self.settings
         # ffmpeg first: it starts decoding while the connection is made
@@ -372,7 +376,7 @@ class _Job:
                 return await exchange(
                     ws,
                     start,
-                    _then(stream.chunks(), uploaded, meter, listener),
+                    _then(stream.chunks(), uploaded, meter, listener, self.heard),
                     url=server.url,
                     reply_timeout=reply_timeout,
                     on_bytes=on_bytes,
@@ -387,15 +391,19 @@ async def _then(
     chunks: AsyncIterator[bytes],
     done: Callable[[], None] | None,
     meter: SoundMeter | None = None,
-    listener: Listener | None = None,
+    listener: Beside | None = None,
+    heard: Callable[[Speech], None] = lambda speech: None,
 ) -> AsyncIterator[bytes]:
-    """``chunks`` (each fed to ``meter`` and ``listener`` too), then ``done()`` once the last one has been sent."""
+    """``chunks`` (each fed to ``meter`` and ``listener`` too), then ``heard(speech)`` and ``done()`` once the last
+    one has been sent."""
     async for chunk in chunks:
         if meter is not None:
             meter.feed(chunk)
         if listener is not None:
-            listener.feed(chunk)
+            await listener.feed(chunk)
         yield chunk
+    if listener is not None:
+        heard(await listener.finish())
     if done is not None:
         done()
 
