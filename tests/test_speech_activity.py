@@ -133,3 +133,20 @@ def test_no_speech_activity_means_no_speech_in_the_sidecar(funasr_server: Funasr
     assert main(["transcribe", *common, "--overwrite", str(media)]) == 0
     heard = read_sidecar(tmp_path / "tones.funasr.json").speech
     assert heard is not None  # a pure tone is not speech to WebRTC's detector, but it was listened to
+
+
+@needs_espeak
+def test_a_file_split_across_servers_is_heard_once_whole(tmp_path: Path) -> None:
+    """--split-minutes: the PCM is heard as it is decoded for the splitter, the same as when sent whole."""
+    audio = build_speech(ZH_SENTENCES[:6], pauses_ms=(900, 1500))
+    media = write_speech(tmp_path / "split.wav", audio)
+    with FunasrTestServer() as one, FunasrTestServer() as two:
+        servers = ["--server", one.url, "--server", two.url, "--retries", "0"]
+        assert main(["transcribe", *servers, "--split-minutes", "0.2", str(media)]) == 0
+        split = read_sidecar(tmp_path / "split.funasr.json")
+        assert len(split.audio["pieces"]) >= 2
+        assert main(["transcribe", "--server", one.url, "--overwrite", str(media)]) == 0
+        whole = read_sidecar(tmp_path / "split.funasr.json")
+    assert "pieces" not in whole.audio
+    assert split.speech is not None and split.speech == whole.speech
+    assert len(split.speech.intervals) == len(audio.truth)
