@@ -18,8 +18,6 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import webrtcvad
-
 from funasr_subs.activity import Rules, Smoother, Speech
 
 log = logging.getLogger(__name__)
@@ -35,6 +33,8 @@ _SLICE = 32 * RATE * 2 * FRAME_MS // 1000  # bytes the thread hears between two 
 
 def webrtc_decisions(pcm: bytes, *, mode: int = MODE, frame_ms: int = FRAME_MS) -> Iterator[bool]:
     """One decision per whole frame of ``pcm`` (s16le 16 kHz mono)."""
+    import webrtcvad  # here, not at start-up: it reads its version with importlib.metadata (25 ms)
+
     vad = webrtcvad.Vad(mode)
     step = RATE * 2 * frame_ms // 1000
     view = memoryview(pcm)
@@ -46,6 +46,8 @@ class Listener:
     """PCM chunks in (``feed``, any sizes), :class:`Speech` out (``finish``)."""
 
     def __init__(self, rules: Rules = RULES) -> None:
+        import webrtcvad  # here, not at start-up: it reads its version with importlib.metadata (25 ms)
+
         self._vad = webrtcvad.Vad(MODE)
         self._step = RATE * 2 * rules.frame_ms // 1000
         self._rest = b""
