@@ -150,3 +150,21 @@ def test_a_file_split_across_servers_is_heard_once_whole(tmp_path: Path) -> None
     assert "pieces" not in whole.audio
     assert split.speech is not None and split.speech == whole.speech
     assert len(split.speech.intervals) == len(audio.truth)
+
+
+@needs_espeak
+def test_an_attempt_cut_short_is_not_what_was_heard(tmp_path: Path) -> None:
+    """A connection dropped during the upload, the file sent again to another server: what the sidecar says was
+    heard is the same as for a file sent once (a pass cut short is never taken; a whole one is taken once)."""
+    audio = build_speech(ZH_SENTENCES[:10], pauses_ms=(900, 1500))
+    media = write_speech(tmp_path / "retry.wav", audio)
+    with FunasrTestServer(drop_after_bytes=200_000) as cut, FunasrTestServer() as good:
+        cut.fault = "drop"
+        argv = ["transcribe", "--server", cut.url, "--server", good.url, "--retries", "1", str(media)]
+        assert main(argv) == 0
+        assert any(c.frame_sizes for c in cut.connections) and not cut.replies  # the first attempt was cut
+        assert len(good.files) == 1
+        heard = read_sidecar(tmp_path / "retry.funasr.json").speech
+        assert main(["transcribe", "--server", good.url, "--overwrite", str(media)]) == 0
+    assert heard is not None and heard == read_sidecar(tmp_path / "retry.funasr.json").speech
+    assert len(heard.intervals) == len(audio.truth)
