@@ -111,6 +111,45 @@ def intervals_of(decisions: Iterable[bool], rules: Rules = Rules()) -> tuple[Int
     return smoother.finish()
 
 
+def without_words(
+    speech: Iterable[Interval], tokens: Iterable[Interval], *, reach_ms: int = 1000, min_ms: int = 5000
+) -> list[Interval]:
+    """Stretches of heard speech that no token covers: speech the recogniser returned no words for (FunASR loses
+    parts of long files silently). A token covers ``reach_ms`` on either side of its own times (its times hide
+    pauses and words run on); what is left of the speech, joined across gaps under ``reach_ms``, counts when it
+    holds at least ``min_ms`` of speech. Both inputs sorted by start; pure, linear in their length."""
+    covered: list[Interval] = []
+    for start, end in tokens:
+        lo, hi = start - reach_ms, end + reach_ms
+        if covered and lo <= covered[-1][1]:
+            covered[-1] = (covered[-1][0], max(covered[-1][1], hi))
+        else:
+            covered.append((lo, hi))
+    bare: list[Interval] = []  # speech minus the covered time
+    at = 0
+    for start, end in speech:
+        while at < len(covered) and covered[at][1] <= start:
+            at += 1
+        cursor, k = start, at
+        while k < len(covered) and covered[k][0] < end:
+            if covered[k][0] > cursor:
+                bare.append((cursor, covered[k][0]))
+            cursor = max(cursor, covered[k][1])
+            k += 1
+        if cursor < end:
+            bare.append((cursor, end))
+    out: list[Interval] = []
+    heard: list[int] = []
+    for start, end in bare:
+        if out and start - out[-1][1] < reach_ms:
+            out[-1] = (out[-1][0], end)
+            heard[-1] += end - start
+        else:
+            out.append((start, end))
+            heard.append(end - start)
+    return [stretch for stretch, ms in zip(out, heard, strict=True) if ms >= min_ms]
+
+
 def speech_to_json(speech: Speech) -> dict[str, Any]:
     """The sidecar form (compact: a list of [start_ms, end_ms] integer pairs)."""
     return {

@@ -524,11 +524,11 @@ class FunasrTestServer:
         bursts = detect_bursts(peaks, frame_ms=self.frame_ms) if peaks else []
         segments = sentences_for(bursts, next(iter(hotwords), ""))
         duration_ms = len(peaks or []) * self.frame_ms
+        if self.habits:  # timed as the server hears the whole audio; a lost stretch then loses its words
+            segments = habitual(segments, duration_ms)
         if self._fault == "lose":
             at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
             segments = lose_stretch(segments, at, at + self.lose_ms)
-        if self.habits:
-            segments = habitual(segments, duration_ms)
         reply = build_reply(str(state.params["wav_name"]), segments, timestamps=self.timestamps, shape=self.shape)
         record = state.record
         record.bursts, record.reply = bursts, reply

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
+from funasr_subs.activity import without_words
 from funasr_subs.cli import main
 from funasr_subs.sidecar import read_sidecar
 from tests.fake_recognition import HABIT_CAP_MS, habitual, lose_stretch, sentences_for
@@ -89,3 +90,7 @@ def test_a_lost_stretch_shows_as_speech_without_tokens(funasr_server: FunasrTest
     assert side.speech is not None
     heard = sum(min(e, 24_000) - max(s, 12_000) for s, e in side.speech.intervals if s < 24_000 and e > 12_000)
     assert heard >= 9_000  # most of the lost 12 s is speech the detector heard
+    token_times = [(a, b) for seg in side.reply["stamp_sents"] for a, b in seg["ts_list"]]
+    (lost,) = without_words(side.speech.intervals, token_times)  # the one stretch, and nothing else
+    # within a token's run-on (600 ms) and the reach a word is given (1 s) of the words lost
+    assert abs(lost[0] - 12_000) <= 1_600 + 100 and abs(lost[1] - 24_000) <= 1_600 + 100, lost

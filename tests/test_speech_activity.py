@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from funasr_subs.activity import Rules, Speech, intervals_of, speech_from_json, speech_to_json
+from funasr_subs.activity import Rules, Speech, intervals_of, speech_from_json, speech_to_json, without_words
 from funasr_subs.cli import main
 from funasr_subs.sidecar import read_sidecar
 from funasr_subs.vad import Listener
@@ -168,3 +168,13 @@ def test_an_attempt_cut_short_is_not_what_was_heard(tmp_path: Path) -> None:
         assert main(["transcribe", "--server", good.url, "--overwrite", str(media)]) == 0
     assert heard is not None and heard == read_sidecar(tmp_path / "retry.funasr.json").speech
     assert len(heard.intervals) == len(audio.truth)
+
+
+def test_speech_without_words_is_found() -> None:
+    speech = [(1000, 4000), (5000, 9000), (9300, 15000), (20000, 22000), (30000, 31000)]
+    tokens = [(1000, 1200), (1200, 3900), (5100, 6000), (20100, 21900)]
+    # 7000-15000 has speech (7.7 s of it) and no word within a second; 30-31 s is too short to count
+    assert without_words(speech, tokens) == [(7000, 15000)]
+    assert without_words(speech, tokens, min_ms=500) == [(7000, 15000), (30000, 31000)]
+    assert without_words(speech, []) == [(5000, 15000)]  # a 1 s pause splits; 1-4 s holds too little speech
+    assert without_words([], tokens) == [] and without_words(speech, [(0, 40000)]) == []
