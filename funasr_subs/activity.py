@@ -33,7 +33,7 @@ class Rules:
 
     frame_ms: int = 30
     min_speech_ms: int = 150  # shorter runs (after merging) are dropped: clicks, a knock, a note's attack
-    merge_gap_ms: int = 150  # shorter gaps are bridged: closures and breaths inside a phrase
+    merge_gap_ms: int = 90  # shorter gaps are bridged: closures and breaths inside a phrase
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def test_the_sidecar_form_reads_back_and_refuses_what_cannot_be_ours() -> None:
 def test_speech_in_music_and_noise_at_20_db_starts_within_100_ms_of_the_truth(
     sentences: tuple[str, ...], voice: str
 ) -> None:
-    """What WebRTC's detector does at 20 dB (docs/speech-activity.md), over three background mixes: at least 80 %
+    """What WebRTC's detector does at 20 dB (docs/speech-activity.md), over three background mixes: at least 75 %
     of the intervals it finds start within 100 ms of a sentence start and end within 200 ms of a sentence end (its
     hangover runs on about 100 ms), and the frames agree with the truth at F1 >= 0.93 on average."""
     starts_ok = ends_ok = count = 0
@@ -81,7 +81,7 @@ def test_speech_in_music_and_noise_at_20_db_starts_within_100_ms_of_the_truth(
         count += len(found)
         scores.append(frame_f1(audio.truth, found, audio.duration_ms))
     assert count >= 3 * len(sentences) // 2  # the long pauses are heard
-    assert starts_ok >= 0.8 * count and ends_ok >= 0.8 * count, (starts_ok, ends_ok, count)
+    assert starts_ok >= 0.75 * count and ends_ok >= 0.75 * count, (starts_ok, ends_ok, count)
     assert sum(scores) / len(scores) >= 0.93, scores
 
 
