@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
+#: The spoken language, as SenseVoice on the C++ server takes it (``svs_lang``: funasr_subs.protocol.SVS_LANGS).
+Language = Literal["auto", "zh", "yue", "en", "ja", "ko"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+#: The cue profile (and file tag) a language brings with it; zh and auto keep the zh profile and the script's tag.
+LANGUAGE_PROFILES: dict[str, Profile] = {"yue": "yue", "en": "en", "ja": "ja", "ko": "ko"}
 #: Every number setting's range: (lowest, highest, lowest allowed itself). Checked where the value comes in, so the
 #: one-line error names the flag, variable, file or sidecar it came from; NaN and infinity are never accepted.
 RANGES: dict[str, tuple[float, float, bool]] = {
@@ -49,12 +54,19 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "linger": (0, 600_000, True),
     "fps": (0, 1000, False),
 }
-SUBTITLE_FORMATS = ("srt", "ass", "vtt")
+SUBTITLE_FORMATS = ("srt", "ass", "vtt", "lrc", "ass-karaoke")
+#: The file suffix of each format that is not its own name (``ass-karaoke`` is an ``.ass`` file with ``\k`` tags).
+FORMAT_SUFFIXES = {"ass-karaoke": "ass"}
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 #: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
 SUBTITLE_KINDS = ("forced", "sdh", "commentary")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def format_suffix(fmt: str) -> str:
+    """The file suffix (without the dot) a subtitle format is written with: ``ass-karaoke`` -> ``ass``."""
+    return FORMAT_SUFFIXES.get(fmt, fmt)
 
 
 def default_config_path() -> Path:
@@ -90,6 +102,9 @@ class Settings:
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
     speech_activity: bool = True  # listen to the PCM as it is sent: speech intervals in the sidecar
+    #: SenseVoice's language (None: not sent, the server's own "auto"); yue/en/ja/ko also choose the profile
+    #: (when it is zh, the default), the file tag and the skip rules' language; yue writes Traditional Chinese.
+    language: Language | None = None
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
@@ -120,8 +135,14 @@ class Settings:
     latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
     words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
     words: tuple[str, ...] = ()
+    # after every job (done, failed, skipped): POST a JSON summary here (funasr_subs.actions.webhook)
+    on_done: str | None = None
 
     def __post_init__(self) -> None:
+        if self.language in LANGUAGE_PROFILES and self.profile == "zh":  # zh is the default: the language decides
+            object.__setattr__(self, "profile", LANGUAGE_PROFILES[self.language])
+        if self.profile == "yue" and self.script == "hans":  # Cantonese is written in Traditional characters
+            object.__setattr__(self, "script", "hant")
         for fmt in self.formats:
             if fmt not in SUBTITLE_FORMATS:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
@@ -151,10 +172,15 @@ class Settings:
 
     @property
     def output_lang(self) -> str:
-        """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        """The language tag of the subtitle files: ``lang`` when given, else the language's (``yue``, ``ja``, ``ko``,
+        ``en``), else the script's (``zh``, ``zh-Hant`` ...)."""
         from funasr_subs.cues.script import LANG_TAG
 
-        return self.lang if self.lang is not None else LANG_TAG[self.script]
+        if self.lang is not None:
+            return self.lang
+        if self.language in LANGUAGE_PROFILES:
+            return self.language
+        return LANG_TAG[self.script]
 
     def cue_settings(self) -> CueSettings:
         from funasr_subs.cues.lexicon import normalise_words
@@ -210,6 +236,7 @@ def _hints() -> dict[str, Any]:
             "PunctuationStyle": PunctuationStyle,
             "Script": Script,
             "LatinSpacing": LatinSpacing,
+            "Language": Language,
         }
         _HINTS = get_type_hints(Settings, localns=names)
     return _HINTS
@@ -270,6 +297,14 @@ def check_setting(key: str, value: Any, source: str) -> None:
                 f"{source}: unknown subtitle format in {list(value)!r}: "
                 f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
             )
+        twice = [f for f in value if f != format_suffix(f) and format_suffix(f) in value]
+        if twice:
+            raise ConfigError(
+                f"{source}: formats {format_suffix(twice[0])} and {twice[0]} both write .{format_suffix(twice[0])} "
+                "files: choose one"
+            )
+    if key == "on_done" and isinstance(value, str):
+        check_webhook_url(value, source)
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
             raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
@@ -277,8 +312,28 @@ def check_setting(key: str, value: Any, source: str) -> None:
             raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
 
+def check_webhook_url(url: str, source: str) -> None:
+    """ConfigError naming ``source`` unless ``url`` is an http(s) URL with a host and no spaces or control
+    characters (the URL itself is not repeated: it may hold a secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, a broken [IPv6] address
+        usable = False
+    if not usable or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigError(
+            f"{source}: on-done must be an http:// or https:// URL with a host (e.g. http://ntfy:80/subs)"
+        )
+
+
+#: Settings whose flag is not the key spelled with dashes.
+_FLAGS = {"formats": "--format", "servers": "--server", "hotwords_file": "--hotwords", "words_file": "--words"}
+
+
 def flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

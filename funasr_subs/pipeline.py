@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
 from funasr_subs.activity import Speech
 from funasr_subs.audio import Vet, open_audio
-from funasr_subs.config import Settings
+from funasr_subs.config import Settings, format_suffix
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     CancelledError,
@@ -24,6 +24,7 @@ from funasr_subs.errors import (
     NoSpeechError,
     NotMediaError,
     OutputError,
+    OutputExistsError,
 )
 from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
 from funasr_subs.mediainfo import MediaInfo
@@ -95,7 +96,7 @@ def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
     """Where each requested format goes: ``<stem>.<lang>.<ext>`` next to the media (or in --output-dir)."""
     folder = settings.output_dir if settings.output_dir is not None else media.parent
     tag = f".{settings.output_lang}" if settings.output_lang else ""
-    return {fmt: folder / f"{media.stem}{tag}.{fmt}" for fmt in settings.formats}
+    return {fmt: folder / f"{media.stem}{tag}.{format_suffix(fmt)}" for fmt in settings.formats}
 
 
 def is_up_to_date(media_path: Path | str, settings: Settings) -> bool:
@@ -181,7 +182,7 @@ async def _recognise(
         def prefer(info: MediaInfo) -> str | None:  # several streams: the model's language first
             if "audio-language" not in settings.skip:
                 return None
-            return skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
+            return skiprules.preferred_track(info, _audio_code(settings))
 
         def warm() -> None:  # what the cues will need, loaded while ffmpeg starts and the server works
             warmup.warm_up(chinese=settings.profile == "zh")
@@ -326,7 +327,7 @@ def _sidecar(
         media_name=media.name,
         media_size=stamp[0],
         media_mtime_ns=stamp[1],
-        settings=settings.to_dict(),
+        settings={k: v for k, v in settings.to_dict().items() if k != "on_done"},  # a URL may hold a secret
         audio=recognition.audio,
         outputs=outputs,
         speech=recognition.speech,
@@ -402,10 +403,41 @@ def generate_subtitles(
             exc.path = media
         if not isinstance(exc, CancelledError):
             plugins.notify_failed(media, exc)
+            status: Literal["failed", "skipped"] = "skipped" if isinstance(exc, OutputExistsError) else "failed"
+            _on_done(settings, media, status, reason=exc.message, error=type(exc).__name__, began=began)
         raise
     if result.status == "done":
         plugins.notify_written(result)
+    _on_done(settings, media, result.status, result=result, reason=result.reason, began=began)
     return result
+
+
+def _on_done(
+    settings: Settings,
+    media: Path,
+    status: Literal["done", "failed", "skipped"],
+    *,
+    result: Result | None = None,
+    reason: str = "",
+    error: str = "",
+    began: float,
+) -> None:
+    """Queue the ``on_done`` notification of a finished job (nothing when no URL is set; never blocks)."""
+    if not settings.on_done:
+        return
+    from funasr_subs.actions import webhook
+
+    webhook.job_finished(
+        settings,
+        media,
+        status,
+        outputs=result.written if result is not None else (),
+        sidecar=result.sidecar if result is not None else None,
+        cues=len(result.cues) if result is not None else 0,
+        reason=reason,
+        error=error,
+        seconds=time.perf_counter() - began,
+    )
 
 
 def _rule_skip(
@@ -435,8 +467,14 @@ def _rule_skip(
         ours=ours,
         ignored=settings.ignore_subtitle_kinds,
         also=settings.skip_subtitle_languages,
+        audio_code=_audio_code(settings),
     )
     return None if found is None else f"{found.reason} ({found.rule})"
+
+
+def _audio_code(settings: Settings) -> str:
+    """The language the audio rule and the track choice look for: ``auto`` when SenseVoice is left to guess."""
+    return "auto" if settings.language == "auto" else skiprules.model_code(settings.output_lang, settings.profile)
 
 
 class _Skipped(Exception):
@@ -496,7 +534,8 @@ def _generate(
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
     with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
-        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
+        karaoke = "ass-karaoke" in settings.formats  # the words' times are kept only for karaoke
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt) for fmt in settings.formats}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.config import (
+    LANGUAGES,
     SKIP_RULES,
     SUBTITLE_FORMATS,
     Settings,
@@ -20,7 +21,7 @@ from funasr_subs.config import (
     whole_number,
 )
 from funasr_subs.cues.script import SCRIPTS
-from funasr_subs.cues.settings import LAYOUTS
+from funasr_subs.cues.settings import LAYOUTS, PROFILES
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file, load_words_file
 from funasr_subs.names import ShownFilter
@@ -80,7 +81,14 @@ def add_common_options(parser: argparse.ArgumentParser, *, quiet: bool = True) -
 def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | None = None) -> None:
     """The cue engine's numbers; unset means the profile's default. ``only``: just these keys (for ``check``)."""
     options: list[tuple[str, dict[str, Any]]] = [
-        ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
+        (
+            "--profile",
+            {
+                "choices": list(PROFILES),
+                "default": None,
+                "help": "rule set: zh (default), en, yue, ja or ko (--language picks its own)",
+            },
+        ),
         (
             "--layout",
             {
@@ -147,7 +155,13 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """Where and what to write."""
     g = parser.add_argument_group("output")
-    g.add_argument("--format", dest="formats", type=_formats, metavar="LIST", help="srt,ass,vtt (default: srt)")
+    g.add_argument(
+        "--format",
+        dest="formats",
+        type=_formats,
+        metavar="LIST",
+        help="srt,ass,vtt,lrc,ass-karaoke (default: srt); ass-karaoke: .ass with words highlighted as spoken",
+    )
     g.add_argument("--lang", metavar="CODE", help="language tag in file names: <stem>.<lang>.srt (default zh; '' none)")
     g.add_argument("--output-dir", type=Path, metavar="DIR", help="write subtitles here instead of next to the media")
     g.add_argument(
@@ -164,7 +178,19 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     add_request_options(parser)
     add_output_options(parser)
     add_cue_options(parser)
+    add_notify_options(parser)
     add_common_options(parser)
+
+
+def add_notify_options(parser: argparse.ArgumentParser) -> None:
+    """Who is told when a job ends."""
+    g = parser.add_argument_group("notification")
+    g.add_argument(
+        "--on-done",
+        metavar="URL",
+        help="after each file (done, failed or skipped) POST a JSON summary to this http(s) URL, in the background; "
+        "retried --retries times",
+    )
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +245,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
         action="store_false",
         default=None,
         help="do not listen for speech in the audio sent (no speech intervals in the sidecar)",
+    )
+    r.add_argument(
+        "--language",
+        choices=list(LANGUAGES),
+        default=None,
+        help="the spoken language, for SenseVoice (sent as svs_lang): auto, zh, yue, en, ja, ko; it picks the cue "
+        "profile, the file tag (.yue.srt, .ja.srt ...) and the skip rules' language too",
     )
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
     r.add_argument(
