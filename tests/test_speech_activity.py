@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,23 @@ def test_speech_without_words_is_found() -> None:
     assert without_words(speech, tokens, min_ms=500) == [(7000, 15000), (30000, 31000)]
     assert without_words(speech, []) == [(5000, 15000)]  # a 1 s pause splits; 1-4 s holds too little speech
     assert without_words([], tokens) == [] and without_words(speech, [(0, 40000)]) == []
+
+
+@needs_espeak
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])  # padded by the decode; moved by the offset ffprobe gives
+def test_speech_is_in_the_media_timeline_when_the_audio_starts_late(
+    funasr_server: FunasrTestServer, tmp_path: Path, suffix: str
+) -> None:
+    """A video whose audio stream starts 1.2 s in: the intervals move with it, as the cue times do."""
+    audio = build_speech(ZH_SENTENCES[:3], pauses_ms=(900,), lead_ms=500)
+    wav = write_speech(tmp_path / "speech.wav", audio)
+    media = tmp_path / f"late{suffix}"
+    seconds = audio.duration_ms / 1000 + 1.2
+    argv = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=size=64x64:rate=5:duration={seconds}"]
+    argv += ["-itsoffset", "1.2", "-i", str(wav), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(media)]
+    subprocess.run(argv, capture_output=True, check=True)
+    assert main(["transcribe", "--server", funasr_server.url, "--retries", "0", str(media)]) == 0
+    side = read_sidecar(tmp_path / "late.funasr.json")
+    assert side.speech is not None and len(side.speech.intervals) == len(audio.truth)
+    for (start, _), (true_start, _) in zip(side.speech.intervals, audio.truth, strict=True):
+        assert abs(start - (true_start + 1200)) <= 100, (side.speech.intervals, audio.truth)
