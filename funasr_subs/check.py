@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -95,6 +96,14 @@ def _ms(ms: int) -> str:
 
 def _num(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
+def as_made(settings: CueSettings) -> CueSettings:
+    """The limits the cue engine itself keeps with ``settings``: one line a cue may take a second where one line
+    cannot be read in the time its speech gives it, so ``--check`` after writing allows two lines there."""
+    if settings.max_lines == 1:
+        return dataclasses.replace(settings, max_lines=2)
+    return settings
 
 
 def check_cues(cues: Sequence[Cue], settings: CueSettings, *, tolerance_ms: int = 0) -> Report:

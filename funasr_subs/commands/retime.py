@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.check import check_cues, cue_count, format_report
+from funasr_subs.check import as_made, check_cues, cue_count, format_report
 from funasr_subs.commands.common import (
     add_common_options,
     add_cue_options,
@@ -338,7 +338,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             elsewhere="-o FILE" if args.output is not None else "--output-dir DIR",
         )
     if args.check:
-        report = check_cues(cues, settings.cue_settings())
+        report = check_cues(cues, as_made(settings.cue_settings()))
         sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")
     return cues, targets
 

@@ -206,9 +206,9 @@ def _process(
 
 
 def _report_check(result: Result, settings: Settings) -> None:
-    from funasr_subs.check import check_cues, format_report
+    from funasr_subs.check import as_made, check_cues, format_report
 
-    report = check_cues(result.cues, settings.cue_settings())
+    report = check_cues(result.cues, as_made(settings.cue_settings()))
     name = ", ".join(p.name for p in result.written) or str(result.media)
     sys.stdout.write(format_report(report, shown(name)) + "\n")
     sys.stdout.flush()
