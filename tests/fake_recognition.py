@@ -58,6 +58,12 @@ def check_message(msg: object) -> tuple[list[str], list[str]]:
         cs = msg["chunk_size"]
         if not (isinstance(cs, list) and len(cs) == 3 and all(_is_int(v) for v in cs)):
             fatal.append(f"chunk_size must be a list of 3 integers, got {cs!r}")
+    # the C++ server copies svs_lang/svs_itn into a std::string and a bool (websocket-server.cpp lines 365-370,
+    # 390-391): another JSON type throws nlohmann's type_error there (inferred from the code, not seen running)
+    if "svs_lang" in msg and not isinstance(msg["svs_lang"], str):
+        fatal.append(f"svs_lang must be a string, got {msg['svs_lang']!r}")
+    if "svs_itn" in msg and not isinstance(msg["svs_itn"], bool):
+        fatal.append(f"svs_itn must be a boolean, got {msg['svs_itn']!r}")
     if "hotwords" in msg:
         hw = msg["hotwords"]
         if not isinstance(hw, str):
@@ -183,6 +189,48 @@ def sentences_for(bursts: Iterable[tuple[int, int]], hotword: str = "") -> list[
     return segments
 
 
+#: FunASR's timestamp code caps a token at 600 ms; a pause this long or longer ends a speech segment of its VAD.
+HABIT_CAP_MS = 600
+VAD_CUT_MS = 800
+
+
+def habitual(segments: list[Segment], duration_ms: int) -> list[Segment]:
+    """The same tokens timed the way FunASR's offline server times them (funasr-protocol.md, 2026 section): a token
+    runs on to the next one's start (into any pause) but lasts at most 600 ms; the last token of a speech segment
+    (before a pause of ``VAD_CUT_MS`` or more, or the end) ends halfway into the silence after it, and the first
+    token after such a pause starts where that one ended, or 600 ms before its sound when the silence is longer."""
+    times = [t for s in segments for t in s.times]
+    moved: list[tuple[int, int]] = []
+    for i, (start, end) in enumerate(times):
+        after = times[i + 1][0] if i + 1 < len(times) else None
+        if after is None or after - end >= VAD_CUT_MS:
+            limit = duration_ms if after is None else after
+            new_end = end + max(0, limit - end) // 2
+        else:
+            new_end = max(end, min(after, start + HABIT_CAP_MS))
+        before = times[i - 1][1] if i else None
+        new_start = start
+        if i and before is not None and start - before >= VAD_CUT_MS:
+            new_start = max(moved[-1][1], start - HABIT_CAP_MS)
+        moved.append((new_start, new_end))
+    out, at = [], 0
+    for s in segments:
+        out.append(Segment(s.tokens, tuple(moved[at : at + len(s.tokens)]), s.punc))
+        at += len(s.tokens)
+    return out
+
+
+def lose_stretch(segments: list[Segment], start_ms: int, end_ms: int) -> list[Segment]:
+    """The segments without any token that starts in ``start_ms``-``end_ms``: FunASR's silent loss of part of a
+    long recording (FunASR issues #1180, #1686, #2008)."""
+    out = []
+    for s in segments:
+        kept = [(tok, t) for tok, t in zip(s.tokens, s.times, strict=True) if not start_ms <= t[0] < end_ms]
+        if kept:
+            out.append(Segment(tuple(tok for tok, _ in kept), tuple(t for _, t in kept), s.punc))
+    return out
+
+
 def _hotword_tokens(word: str) -> list[str]:
     if not word:
         return []
@@ -240,6 +288,39 @@ def build_reply(
     elif shape == "timestamp_int":
         reply["timestamp"] = 0
     return reply
+
+
+#: What the SenseVoice stand-in "hears" in each language (one token a 200 ms, as the Paraformer stand-in).
+SENSEVOICE_WORDS = {
+    "zh": list(POOL),
+    "yue": list("佢哋喺度講緊嘢我哋聽日見啦"),
+    "ja": list("こんにちはありがとうございます"),
+    "ko": ["안녕하세요", "감사합니다", "오늘", "날씨가", "좋네요"],
+    "en": ["hello", "world", "this", "is", "a", "test"],
+}
+
+
+def sensevoice_reply(wav_name: str, bursts: Iterable[tuple[int, int]], svs_lang: str, svs_itn: bool) -> dict[str, Any]:
+    """The C++ offline server's reply when it runs SenseVoice: no ``timestamp`` and no ``stamp_sents`` (the CTC
+    search gives none: ``websocket-server.cpp`` lines 100-115 add them only when not empty), and per speech
+    segment ``<|lang|><|emotion|><|event|> text`` (``sensevoice-small.cpp`` lines 327-354: the language, emotion
+    and event tags, a space, the words — a ``▁`` word gets its own leading space — and 。 or . with ITN) joined
+    with nothing between (``funasrruntime.cpp`` line 296). ``auto`` is answered as Chinese."""
+    lang = svs_lang if svs_lang in SENSEVOICE_WORDS else "zh"
+    words = SENSEVOICE_WORDS[lang]
+    spaced = lang in ("en", "ko")
+    parts = []
+    counter = 0
+    for i, (start, end) in enumerate(bursts):
+        n = max(1, (end - start) // TOKEN_MS)
+        said = [words[(counter + k) % len(words)] for k in range(n)]
+        counter += n
+        text = "".join(" " + w for w in said) if spaced else "".join(said)  # "▁hello" -> " hello"
+        if svs_itn:
+            text += "。" if lang == "zh" else "."
+        emotion, event = ("<|HAPPY|>", "<|BGM|>") if i % 2 else ("<|NEUTRAL|>", "<|Speech|>")
+        parts.append(f"<|{lang}|>{emotion}{event} {text}")
+    return {"is_final": False, "mode": "offline", "text": "".join(parts), "wav_name": wav_name}
 
 
 def dump_reply(reply: dict[str, Any]) -> str:

@@ -37,7 +37,10 @@ from tests.fake_recognition import (
     detect_bursts,
     dump_reply,
     ffmpeg_peaks,
+    habitual,
+    lose_stretch,
     parse_hotwords,
+    sensevoice_reply,
     sentences_for,
     spoiled_reply,
 )
@@ -81,6 +84,8 @@ FaultName = Literal[
     "deep_json",
     "inf_time",
     "empty",
+    # a plausible reply that lacks the words of a stretch of the audio (``lose_at_ms``, ``lose_ms``)
+    "lose",
 ]
 Fault = FaultName | None
 FAULTS: tuple[str, ...] = get_args(FaultName)
@@ -128,7 +133,7 @@ class _FileState:
         self.hash = hashlib.sha256()
 
     def apply(self, msg: dict[str, Any]) -> None:
-        for key in ("wav_format", "wav_name", "itn", "audio_fs"):
+        for key in ("wav_format", "wav_name", "itn", "audio_fs", "svs_lang", "svs_itn"):
             if key in msg:
                 self.params[key] = msg[key]
 
@@ -174,7 +179,8 @@ class FunasrTestServer:
     at any time); "drop" and "stall" act after ``drop_after_bytes`` of audio: "stall" stops reading, like a frozen
     server process. "early" answers the first message at once (no words: no audio has come) and stops reading;
     the SPOILS send a wrong reply in place of the right one (docs/development.md lists them).
-    ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model.
+    ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model;
+    ``model="sensevoice"`` one that runs SenseVoice (tagged text, no times, the request's ``svs_lang``/``svs_itn``).
     """
 
     def __init__(
@@ -190,7 +196,13 @@ class FunasrTestServer:
         frame_ms: int = FRAME_MS,
         rtf: float = 0.0,
         slots: int = 1,
+        habits: bool = False,
+        lose_at_ms: int | None = None,
+        lose_ms: int = 40_000,
+        model: Literal["paraformer", "sensevoice"] = "paraformer",
+        server_header: str = "WebSocket++/0.8.2",
     ) -> None:
+        self.model = model
         self.host = "127.0.0.1"
         self.port = port
         self.ssl_context = ssl_context
@@ -202,6 +214,12 @@ class FunasrTestServer:
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
         self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
+        self.habits = habits  # token times like FunASR's: running on into pauses (fake_recognition.habitual)
+        self.lose_at_ms = lose_at_ms  # fault "lose": where the lost stretch starts (None: at 40 % of the audio)
+        self.lose_ms = lose_ms  # fault "lose": how long it is
+        # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
+        # server answers with Python's websockets library's own name
+        self.server_header = server_header
         self.active = 0  # requests open now (first message received, no reply sent yet)
         self.max_active = 0  # the most requests open at once
         self._decoding: asyncio.Semaphore | None = None
@@ -329,6 +347,7 @@ class FunasrTestServer:
             compression=None,
             ping_interval=None,
             close_timeout=2,
+            server_header=self.server_header,
         )
         self.port = server.sockets[0].getsockname()[1]
         self._listening = server
@@ -512,12 +531,19 @@ class FunasrTestServer:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ws.wait_closed(), self.rtf * seconds)
         bursts = detect_bursts(peaks, frame_ms=self.frame_ms) if peaks else []
-        reply = build_reply(
-            str(state.params["wav_name"]),
-            sentences_for(bursts, next(iter(hotwords), "")),
-            timestamps=self.timestamps,
-            shape=self.shape,
-        )
+        if self.model == "sensevoice":  # the C++ server's defaults: "auto" and true (websocket-server.cpp 168-169)
+            params = state.params
+            lang, itn = str(params.get("svs_lang", "auto")), bool(params.get("svs_itn", True))
+            reply = sensevoice_reply(str(params["wav_name"]), bursts, lang, itn)
+        else:
+            segments = sentences_for(bursts, next(iter(hotwords), ""))
+            duration_ms = len(peaks or []) * self.frame_ms
+            if self.habits:  # timed as the server hears the whole audio; a lost stretch then loses its words
+                segments = habitual(segments, duration_ms)
+            if self._fault == "lose":
+                at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
+                segments = lose_stretch(segments, at, at + self.lose_ms)
+            reply = build_reply(str(state.params["wav_name"]), segments, timestamps=self.timestamps, shape=self.shape)
         record = state.record
         record.bursts, record.reply = bursts, reply
         text = dump_reply(reply)
@@ -566,10 +592,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", choices=FAULTS, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="normal")
     parser.add_argument("--no-timestamps", action="store_true", help="act like a server without the timestamp model")
+    parser.add_argument(
+        "--model", choices=["paraformer", "sensevoice"], default="paraformer", help="sensevoice: tagged text, no times"
+    )
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
     parser.add_argument("--slots", type=int, default=1, help="with --rtf: requests decoded at once (1)")
+    parser.add_argument("--habits", action="store_true", help="time tokens like FunASR: running on into pauses")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections and every reply")
     args = parser.parse_args(argv)
     # quiet by default: it usually runs in the background of the terminal the user works in
@@ -586,11 +616,13 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             ssl_context=ctx,
             timestamps=not args.no_timestamps,
+            model=args.model,
             shape=args.shape,
             slow_seconds=args.slow_seconds,
             instant=args.instant,
             rtf=args.rtf,
             slots=args.slots,
+            habits=args.habits,
         )
         server.fault = args.fault
         with server:

@@ -25,7 +25,7 @@ from funasr_subs.errors import (
     ServerError,
     StdoutError,
 )
-from funasr_subs.names import shown
+from funasr_subs.names import shown, too_long, too_long_message
 from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
@@ -214,9 +214,9 @@ def _process(
 
 
 def _report_check(result: Result, settings: Settings) -> None:
-    from funasr_subs.check import check_cues, format_report
+    from funasr_subs.check import as_made, check_cues, format_report
 
-    report = check_cues(result.cues, settings.cue_settings())
+    report = check_cues(result.cues, as_made(settings.cue_settings()))
     name = ", ".join(p.name for p in result.written) or str(result.media)
     stdout.line(format_report(report, shown(name)))
 
@@ -254,7 +254,7 @@ def transcribe_all(
         raise
     if not answered:
         _drop_work_ahead()
-        return 1
+        return 2 if pool.all_wrong() else 1  # 2: the server is the wrong kind (a setup to change, said in one line)
     failures = 0
     bars = _Bars(len(media_files), show_bars, progress_every)
     cancel = threading.Event()
@@ -279,8 +279,10 @@ def transcribe_all(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if halted:
-        log.error("error: no FunASR server can be used now (%s): %d file(s) not transcribed", *halted)
-        return 1
+        wrong = pool.all_wrong()
+        if not (wrong and halted[1] == 0 and len(pool) == 1):  # (else the file's line has said it all)
+            log.error("error: no FunASR server can be used now (%s): %d file(s) not transcribed", *halted)
+        return 2 if wrong else 1
     if cancel.is_set():
         raise KeyboardInterrupt
     failures += len(clashes) + missing
@@ -425,7 +427,15 @@ def run(args: argparse.Namespace) -> int:
     media_files: list[Path] = []
     missing = 0
     for path in args.paths:
-        if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError as exc:
+            if not too_long(exc):
+                raise
+            missing += 1
+            log.error("error: %s", too_long_message(path))
+            continue
+        if not exists:
             missing += 1
             why = "is a symlink that leads nowhere (broken, or a loop): fix the link" if path.is_symlink() else ""
             log.error("error: %s", MediaNotFoundError(why or "file not found: check the path", path=path))
