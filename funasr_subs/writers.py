@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pysubs2
 
@@ -21,11 +22,22 @@ from funasr_subs.errors import OutputError, OutputExistsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 
+if TYPE_CHECKING:
+    from funasr_subs.cues.script import Script
+
 log = logging.getLogger(__name__)
 
+#: The font named for each script: the Noto Sans CJK cut whose glyph shapes that region's readers learnt (the same
+#: character is drawn differently in Simplified, Taiwan and Hong Kong type); a player without it substitutes one.
+ASS_FONTS: dict[Script, str] = {
+    "hans": "Noto Sans CJK SC",
+    "hant": "Noto Sans CJK TC",
+    "tw": "Noto Sans CJK TC",
+    "hk": "Noto Sans CJK HK",
+}
 #: A style readable on a TV for CJK and Latin text alike (the player substitutes a font it has).
 ASS_STYLE = pysubs2.SSAStyle(
-    fontname="Noto Sans CJK SC",
+    fontname=ASS_FONTS["hans"],
     fontsize=64,
     primarycolor=pysubs2.Color(255, 255, 255, 0),
     outlinecolor=pysubs2.Color(0, 0, 0, 0),
@@ -37,24 +49,27 @@ ASS_STYLE = pysubs2.SSAStyle(
 )
 
 
-def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
+def to_ssafile(cues: Sequence[Cue], script: Script = "hans") -> pysubs2.SSAFile:
+    """The cues as a pysubs2 file, its style naming the font for ``script`` (see :data:`ASS_FONTS`)."""
     subs = pysubs2.SSAFile()
     subs.info["PlayResX"] = "1920"
     subs.info["PlayResY"] = "1080"
     subs.info["ScaledBorderAndShadow"] = "yes"
     subs.info["Title"] = "funasr-subs"
-    subs.styles["Default"] = ASS_STYLE.copy()
+    style = ASS_STYLE.copy()
+    style.fontname = ASS_FONTS[script]
+    subs.styles["Default"] = style
     for cue in cues:
         text = r"\N".join(line.replace("\\", "\\\\").replace("{", "(").replace("}", ")") for line in cue.lines)
         subs.events.append(pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text=text))
     return subs
 
 
-def render(cues: Sequence[Cue], fmt: str) -> str:
-    """Subtitle text in ``fmt`` (srt, ass or vtt)."""
+def render(cues: Sequence[Cue], fmt: str, script: Script = "hans") -> str:
+    """Subtitle text in ``fmt`` (srt, ass or vtt); ``script`` (the display script) picks the ASS font."""
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
-    return str(to_ssafile(cues).to_string(fmt))
+    return str(to_ssafile(cues, script).to_string(fmt))
 
 
 def digest(text: str) -> str:

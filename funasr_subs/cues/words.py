@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 from funasr_subs.cues import lexicon
-from funasr_subs.cues.script import convert_pieces
+from funasr_subs.cues.script import convert_words
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.cues.text import TokenKind, separator, text_width, token_kind
 from funasr_subs.model import Token
@@ -259,13 +259,13 @@ def _split_wide(
 
 
 def _convert(words: list[Token], settings: CueSettings) -> list[Token]:
-    """Script conversion one clause at a time (between punctuation), so phrases convert with their context."""
+    """Script conversion one clause (between punctuation) at a time, word by word (:func:`.script.convert_words`)."""
     out: list[Token] = []
     first = 0
     for idx, word in enumerate(words):
         if word.punct or idx == len(words) - 1:
             clause = words[first : idx + 1]
-            texts = convert_pieces([w.text for w in clause], settings.script)
+            texts = convert_words([w.text for w in clause], settings.script)
             out.extend(Token(t, w.start_ms, w.end_ms, w.punct) for t, w in zip(texts, clause, strict=True))
             first = idx + 1
     return out
