@@ -65,17 +65,11 @@ def _opencc_word(text: str, script: Script) -> str:
     return _opencc(text, script)
 
 
-def _regional(text: str, script: Script) -> str:
-    for mainland, regional in REGIONAL.get(script, ()):
-        text = text.replace(mainland, regional)
-    return text
-
-
 def convert(text: str, script: Script) -> str:
     """``text``, one word, in ``script`` (unchanged for ``hans``)."""
     if script == "hans" or not text:
         return text
-    return _regional(_opencc_word(text, script), script)
+    return convert_words((text,), script)[0]
 
 
 def convert_words(words: Sequence[str], script: Script) -> list[str]:
@@ -84,9 +78,14 @@ def convert_words(words: Sequence[str], script: Script) -> list[str]:
     if script == "hans":
         return list(words)
     out = [_opencc_word(w, script) for w in words]
-    if len(words) > 1 and _opencc("".join(words), script) != "".join(out):
+    converted = "".join(out)
+    if len(words) > 1 and _opencc("".join(words), script) != converted:
         _join_whole_word_phrases(words, out, script)  # something in the clause spans words: which of them may
-    return [_regional(text, script) for text in out]
+        converted = "".join(out)
+    for mainland, regional in REGIONAL.get(script, ()):
+        if mainland in converted:
+            out = [text.replace(mainland, regional) for text in out]
+    return out
 
 
 def _join_whole_word_phrases(words: Sequence[str], out: list[str], script: Script) -> None:

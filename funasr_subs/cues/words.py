@@ -266,6 +266,9 @@ def _convert(words: list[Token], settings: CueSettings) -> list[Token]:
         if word.punct or idx == len(words) - 1:
             clause = words[first : idx + 1]
             texts = convert_words([w.text for w in clause], settings.script)
-            out.extend(Token(t, w.start_ms, w.end_ms, w.punct) for t, w in zip(texts, clause, strict=True))
+            out.extend(
+                w if t == w.text else Token(t, w.start_ms, w.end_ms, w.punct)
+                for t, w in zip(texts, clause, strict=True)
+            )
             first = idx + 1
     return out
