@@ -116,7 +116,12 @@ def test_peoples_taiwan_subtitles_back_to_simplified_and_forward_keep_their_word
 
 @pytest.mark.parametrize(
     ("script", "font"),
-    [("hans", "Noto Sans CJK SC"), ("hant", "Noto Sans CJK TC"), ("tw", "Noto Sans CJK TC"), ("hk", "Noto Sans CJK HK")],
+    [
+        ("hans", "Noto Sans CJK SC"),
+        ("hant", "Noto Sans CJK TC"),
+        ("tw", "Noto Sans CJK TC"),
+        ("hk", "Noto Sans CJK HK"),
+    ],
 )
 def test_ass_names_the_font_of_the_script(script: Script, font: str) -> None:
     cues = build_cues(tokens("这个软件很好用。"), CueSettings.for_profile("zh", script=script))
