@@ -11,7 +11,7 @@ words, each a :class:`Token` with the time of its first and last character:
 - a particle joins the word before it (``可以了哦``), a measure word or unit joins its number (``5个人``,
   ``2024年``), so no line or cue starts with either;
 - a word wider than a line is cut into line-sized pieces (the only place a break falls inside a word);
-- the display text is converted to the chosen script (:mod:`.script`).
+- the display text is converted to the chosen script word by word (:mod:`.script`).
 
 The cue engine then treats each word as one unbreakable unit: every break it chooses is between words.
 """
