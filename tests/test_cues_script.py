@@ -14,7 +14,7 @@ import pytest
 
 from funasr_subs.cli import main
 from funasr_subs.cues import CueSettings, build_cues
-from funasr_subs.cues.script import Script, convert, convert_words, to_simplified
+from funasr_subs.cues.script import Script, convert, convert_clauses, to_simplified
 from funasr_subs.cues.words import to_words
 from funasr_subs.model import Token
 from funasr_subs.protocol import parse_reply
@@ -93,22 +93,23 @@ def test_peoples_taiwan_subtitles_back_to_simplified_and_forward_keep_their_word
     it. What OpenCC's Taiwan dictionary writes otherwise than those people (函式 for 函數 ...) is OpenCC's choice; a
     word made wrong by its neighbour is ours: clause-at-a-time conversion made 25 (了解 -> 瞭, 只有 -> 隻有,
     发现 -> 髮現, 一个中 -> 一箇中 ...), word by word makes 3."""
-    words = kept = by_neighbour = 0
+    runs: list[str] = []  # each run of Chinese as those people wrote it
     for path in sorted(HUMAN_HANT.iterdir()):
-        for event in pysubs2.load(str(path)):
-            for run in _HAN.findall(event.plaintext):
-                simple = to_simplified(run)
-                if len(simple) != len(run):
-                    continue
-                toks = [Token(ch, 200 * k, 200 * k + 200) for k, ch in enumerate(simple)]
-                cut = [w.text for w in to_words(toks, CueSettings.for_profile("zh"))]
-                pos = 0
-                for word, ours in zip(cut, convert_words(cut, "tw"), strict=True):
-                    theirs = run[pos : pos + len(word)]
-                    pos += len(word)
-                    words += 1
-                    kept += ours == theirs
-                    by_neighbour += ours != theirs and convert(word, "tw") == theirs
+        runs += [run for event in pysubs2.load(str(path)) for run in _HAN.findall(event.plaintext)]
+    runs = [run for run in runs if len(to_simplified(run)) == len(run)]
+    cuts: list[list[str]] = []  # each run back in Simplified, cut into the engine's words
+    for run in runs:
+        toks = [Token(ch, 200 * k, 200 * k + 200) for k, ch in enumerate(to_simplified(run))]
+        cuts.append([w.text for w in to_words(toks, CueSettings.for_profile("zh"))])
+    words = kept = by_neighbour = 0
+    for run, cut, converted in zip(runs, cuts, convert_clauses(cuts, "tw"), strict=True):
+        pos = 0
+        for word, ours in zip(cut, converted, strict=True):
+            theirs = run[pos : pos + len(word)]
+            pos += len(word)
+            words += 1
+            kept += ours == theirs
+            by_neighbour += ours != theirs and convert(word, "tw") == theirs
     assert words > 30_000
     assert kept / words >= 0.98, kept / words  # 98.3 %
     assert by_neighbour <= 5

@@ -7,7 +7,7 @@ its dictionaries, so nothing is downloaded; a converter is built once per proces
 
 OpenCC cuts what it is given into its own phrases by longest match, so a clause given whole can convert a "phrase"
 that spans two words: ``出来了然后`` became ``出來瞭然後`` (了然), ``负责人参加`` became ``負責人蔘加`` (人参). The
-cue engine's words (rjieba's, :mod:`.words`) therefore go to OpenCC one at a time (:func:`convert_words`); every
+cue engine's words (rjieba's, :mod:`.words`) therefore go to OpenCC one at a time (:func:`convert_clauses`); every
 phrase inside one word still converts as a phrase (``程序员`` → ``程式設計師``). Two neighbouring words that OpenCC
 knows as one phrase from the first word's start to the second one's end (``比特`` + ``币`` → ``比特幣``, where
 the word alone is Taiwan's ``位元``; ``这`` + ``只`` → ``這隻``) are converted together.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any, Literal
 
 Script = Literal["hans", "hant", "tw", "hk"]
@@ -59,32 +58,42 @@ def _opencc(text: str, script: Script) -> str:
     return str(opencc_converter(OPENCC_CONFIG[script]).convert(text)) if text else text
 
 
-@lru_cache(maxsize=1 << 16)
-def _opencc_word(text: str, script: Script) -> str:
-    """:func:`_opencc` of one word, cached: a transcript says the same few thousand words over and over."""
-    return _opencc(text, script)
+def _opencc_each(texts: Sequence[str], script: Script) -> list[str]:
+    """:func:`_opencc` of each text, in one call: joined by line feeds, which no OpenCC phrase holds (a call costs
+    more than the converting of a word; 10 hours of speech are ~100,000 words)."""
+    converted = _opencc("\n".join(texts), script).split("\n")
+    if len(converted) != len(texts):  # a text held a line feed of its own
+        return [_opencc(text, script) for text in texts]
+    return converted
 
 
 def convert(text: str, script: Script) -> str:
     """``text``, one word, in ``script`` (unchanged for ``hans``)."""
     if script == "hans" or not text:
         return text
-    return convert_words((text,), script)[0]
+    return convert_clauses([[text]], script)[0][0]
 
 
-def convert_words(words: Sequence[str], script: Script) -> list[str]:
-    """The words of one clause, each in ``script``: one word at a time, so no OpenCC phrase spans two words, except
-    two neighbours that OpenCC converts as one phrase beginning and ending with them (see the module docstring)."""
+def convert_clauses(clauses: Sequence[Sequence[str]], script: Script) -> list[list[str]]:
+    """The words of each clause in ``script``: one word at a time, so no OpenCC phrase spans two words, except two
+    neighbours that OpenCC converts as one phrase beginning and ending with them (see the module docstring)."""
     if script == "hans":
-        return list(words)
-    out = [_opencc_word(w, script) for w in words]
-    converted = "".join(out)
-    if len(words) > 1 and _opencc("".join(words), script) != converted:
-        _join_whole_word_phrases(words, out, script)  # something in the clause spans words: which of them may
-        converted = "".join(out)
-    for mainland, regional in REGIONAL.get(script, ()):
-        if mainland in converted:
-            out = [text.replace(mainland, regional) for text in out]
+        return [list(words) for words in clauses]
+    distinct = list(dict.fromkeys(word for words in clauses for word in words))
+    by_word = dict(zip(distinct, _opencc_each(distinct, script), strict=True))
+    wholes = _opencc_each(["".join(words) for words in clauses], script)
+    regional = REGIONAL.get(script, ())
+    out: list[list[str]] = []
+    for words, whole in zip(clauses, wholes, strict=True):
+        converted = [by_word[word] for word in words]
+        joined = "".join(converted)
+        if whole != joined and len(words) > 1:  # something in the clause spans words: which may
+            _join_whole_word_phrases(words, converted, script)
+            joined = "".join(converted)
+        for mainland, local in regional:
+            if mainland in joined:
+                converted = [text.replace(mainland, local) for text in converted]
+        out.append(converted)
     return out
 
 
@@ -101,8 +110,8 @@ def _join_whole_word_phrases(words: Sequence[str], out: list[str], script: Scrip
             pair != out[k] + out[k + 1]
             and len(pair) == len(first) + len(second)
             and len(out[k]) == len(first)
-            and (len(first) == 1 or _opencc(first[1:] + second, script) == _opencc_word(first[1:], script) + out[k + 1])
-            and (len(second) == 1 or _opencc(first + second[:-1], script) == out[k] + _opencc_word(second[:-1], script))
+            and (len(first) == 1 or _opencc(first[1:] + second, script) == _opencc(first[1:], script) + out[k + 1])
+            and (len(second) == 1 or _opencc(first + second[:-1], script) == out[k] + _opencc(second[:-1], script))
         ):
             out[k], out[k + 1] = pair[: len(first)], pair[len(first) :]
             k += 2
