@@ -91,7 +91,7 @@ def test_peoples_taiwan_subtitles_back_to_simplified_and_forward_keep_their_word
     """The 9 zh-Hant files people made (Taiwan talks and 3b1b's Taiwan community, ../shared/data/human-subtitles):
     each run of Chinese taken to Simplified and converted forward again with ``tw``, word by word as the engine cuts
     it. What OpenCC's Taiwan dictionary writes otherwise than those people (函式 for 函數 ...) is OpenCC's choice; a
-    word made wrong by its neighbour is ours: clause-at-a-time conversion made 25 (了解 -> 瞭, 只有 -> 隻有,
+    word made wrong by its neighbour is ours: clause-at-a-time conversion made 25 (只有 -> 隻有, 了如果 -> 瞭如果,
     发现 -> 髮現, 一个中 -> 一箇中 ...), word by word makes 3."""
     runs: list[str] = []  # each run of Chinese as those people wrote it
     for path in sorted(HUMAN_HANT.iterdir()):
