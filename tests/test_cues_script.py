@@ -49,6 +49,14 @@ def test_traditional_is_converted_word_by_word(script: Script) -> None:
     assert ("程式設計師" if script == "tw" else "程序員") in shown
 
 
+def test_words_go_to_opencc_together_and_come_back_in_place() -> None:
+    """Every distinct word, and every clause, goes to OpenCC in one call (joined by line feeds): a word holding a
+    line feed of its own (hostile input) must not shift the words after it."""
+    clauses = [["这个", "软件"], ["视\n频", "营销"], ["出来了", "然后"]]
+    assert convert_clauses(clauses, "tw") == [["這個", "軟體"], ["視\n頻", "行銷"], ["出來了", "然後"]]
+    assert convert_clauses(clauses, "hans") == clauses
+
+
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
