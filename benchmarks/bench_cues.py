@@ -253,6 +253,55 @@ def break_quality_table(settings: CueSettings) -> str:
     return "\n".join(out)
 
 
+def form_table() -> str:
+    """Issue 18's measure (tests/subtitle_form.py, THULAC's tags as the judge of phrase cuts): our cues on every long
+    real reply and its no-punctuation variant, in the default form and the form before (``--form asr``), against
+    the people-made Chinese subtitles in ../shared/data/human-subtitles, in this run."""
+    from tests.break_quality import chinese_share
+    from tests.replies import LONG_REPLIES
+    from tests.subtitle_form import Form, measure_form, read_timed_cues
+
+    def row(label: str, f: Form) -> str:
+        return (
+            f"{label:44} {f.cues:>5} {f.one_line_share:>8.1%} {f.comma_end_share:>8.1%} {f.median_ms / 1000:>7.2f}s "
+            f"{f.fillers_per_1000:>8.1f} {f.cut_share:>11.1%}"
+        )
+
+    out = [
+        "the form people write (issue 18):",
+        f"{'':44} {'cues':>5} {'one line':>8} {'，。 end':>8} {'median':>8} {'fill/1k':>8} {'phrase cuts':>11}",
+    ]
+    shares: dict[str, list[float]] = {"now": [], "before": []}
+    for name in LONG_REPLIES:
+        toks = list(parse_reply(read_reply(REPLIES / name)).tokens)
+        bare = [Token(t.text, t.start_ms, t.end_ms) for t in toks]
+        for form, key in (("one-line", "now"), ("asr", "before")):
+            settings = CueSettings.for_profile("zh", form)  # type: ignore[arg-type]
+            for variant, tokens in (("", toks), (" no punct", bare)):
+                cues = build_cues(tokens, settings)
+                f = measure_form([(c.start_ms, c.end_ms, c.lines) for c in cues])
+                if not variant:
+                    shares[key].append(f.cut_share)
+                out.append(row(f"{name[:22]}{variant} --form {form}", f))
+    people: list[float] = []
+    files = sorted(p for p in HUMAN.glob("zh-*/*") if p.suffix in (".srt", ".vtt"))
+    for path in files:
+        cues = read_timed_cues(path)
+        if chinese_share([lines for _, _, lines in cues]) > 0.5:
+            f = measure_form(cues)
+            if "zh-Hans" in str(path):
+                people.append(f.cut_share)
+            out.append(row(f"people: {path.parent.name}/{path.name[:24]}", f))
+    if not files:
+        out.append(f"(people-made subtitles not found at {HUMAN}: no baseline in this run)")
+    out.append(
+        f"phrase cuts, median over replies: now {statistics.median(shares['now']):.1%}, "
+        f"before {statistics.median(shares['before']):.1%}"
+        + (f"; people's zh-Hans files, median {statistics.median(people):.1%}" if people else "")
+    )
+    return "\n".join(out)
+
+
 def best_of(runs: int, fn: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -266,9 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one run each")
     parser.add_argument("--reply", action="store_true", help="only the reply-reading and retime figures")
+    parser.add_argument("--form", action="store_true", help="only the form table (issue 18: one line, marks, fillers)")
     args = parser.parse_args(argv)
     if args.reply:
         return 0 if reply_section(5) else 1
+    if args.form:
+        print(form_table())
+        return 0
     sizes = (5_000, 10_000, 20_000) if args.quick else (37_500, 75_000, 150_000)
     runs = 1 if args.quick else 3
     settings = PROFILES["zh"]
@@ -311,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         real.update(line_break_kinds(build_cues(tokens, settings)))
     print(f"line breaks in the real replies: {format_kinds(real)}")
     print(break_quality_table(settings))
+    print(form_table())
     slowest = max(engine, bare_s, solid_s)
     ok = slowest < 1.0 or args.quick
     if not ok:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 # the Literal types at run time too: typing.get_type_hints(Settings) must resolve them (CueSettings stays lazy)
 from funasr_subs.cues.script import Script
-from funasr_subs.cues.settings import LatinSpacing, Profile, PunctuationStyle
+from funasr_subs.cues.settings import Form, LatinSpacing, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
 from funasr_subs.recognition.endpoint import parse_endpoint
@@ -97,6 +97,7 @@ class Settings:
     jobs: int = 1
     # cues (None = the profile's default)
     profile: Profile = "zh"
+    form: Form | None = None  # zh: one-line (default), two-line, asr (the form before: see cues.settings.FORMS)
     max_width: float | None = None
     max_lines: int | None = None
     min_duration: int | None = None
@@ -107,6 +108,7 @@ class Settings:
     linger: int | None = None
     fps: float | None = None
     punctuation: PunctuationStyle | None = None
+    verbatim: bool | None = None  # keep fillers (呃, 嗯 ...) in the display text
     # Chinese text
     script: Script = "hans"  # hans (as FunASR writes), hant, tw, hk: OpenCC conversion of the display text
     latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
@@ -149,6 +151,7 @@ class Settings:
 
         return CueSettings.for_profile(
             self.profile,
+            self.form,
             max_width=self.max_width,
             max_lines=self.max_lines,
             min_duration=self.min_duration,
@@ -159,6 +162,7 @@ class Settings:
             linger=self.linger,
             fps=self.fps,
             punctuation=self.punctuation,
+            verbatim=self.verbatim,
             script=self.script,
             latin_spacing=self.latin_spacing,
             words=normalise_words([*self.hotwords, *self.words]),

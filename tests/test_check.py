@@ -10,11 +10,11 @@ import pytest
 
 from funasr_subs.check import check_cues, cues_from_events, format_report, summary_line
 from funasr_subs.cli import main
-from funasr_subs.cues import PROFILES
+from funasr_subs.cues import PROFILES, CueSettings
 from funasr_subs.model import Cue
 from funasr_subs.writers import render
 
-ZH = PROFILES["zh"]
+ZH = CueSettings.for_profile("zh", max_lines=2)  # the standard's limit, as the check command holds a file
 EN = PROFILES["en"]
 
 GOOD = [

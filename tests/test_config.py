@@ -17,7 +17,7 @@ def test_layers_flags_over_env_over_file(tmp_path: Path) -> None:
     env = {"FUNASR_SUBS_JOBS": "4", "FUNASR_SUBS_ITN": "false", "FUNASR_SUBS_FORMATS": "srt,ass"}
     s = load_settings({"lang": "ko", "jobs": None}, config_path=config, environ=env)
     assert (s.send, s.jobs, s.lang, s.itn, s.formats) == ("mp4", 4, "ko", False, ("srt", "ass"))
-    assert s.cue_settings().max_width == 20.0 and s.cue_settings().max_lines == 2
+    assert s.cue_settings().max_width == 20.0 and s.cue_settings().max_lines == 1
 
 
 def test_env_names_the_config_file(tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ CASES: list[tuple[str, str, CueSettings]] = [
     ("15_offline_cpp_2025_mixed_zh_en_LOG_TRUNCATED.json", "tw", CueSettings.for_profile("zh", script="tw")),
     # the options: Chinese punctuation style, frame snapping, a narrow screen, the English profile
     ("01_offline_cpp_asr_example_single_sentence.json", "fps25", CueSettings.for_profile("zh", fps=25.0)),
-    ("05_2pass_offline_h5_two_clauses.json", "space", CueSettings.for_profile("zh", punctuation="space")),
+    ("05_2pass_offline_h5_two_clauses.json", "keep", CueSettings.for_profile("zh", punctuation="keep")),
+    # the form before 2026-12, one option away: two lines, the recogniser's punctuation, every filler
+    ("11_offline_cpp_2025_long_talk_121s.json", "asr", CueSettings.for_profile("zh", "asr")),
     ("01_offline_cpp_asr_example_single_sentence.json", "width8", CueSettings.for_profile("zh", max_width=8.0)),
     ("01_offline_cpp_asr_example_single_sentence.json", "en", PROFILES["en"]),
 ]

@@ -12,7 +12,9 @@ from funasr_subs.cues.text import apply_punctuation_style, is_cjk, separator, te
 from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
-ZH = PROFILES["zh"]
+#: The engine's mechanics in the two-line form with the recogniser's punctuation (the form before 2026-12); the
+#: default one-line form is tested in tests/test_cues_form.py.
+ZH = CueSettings.for_profile("zh", "asr")
 EN = PROFILES["en"]
 _UNIT = re.compile(r"[\u4e00-\u9fff]|[A-Za-z][A-Za-z'-]*|\d+(?:\.\d+)?%?|\||[^\w\s|]+")
 
@@ -81,7 +83,7 @@ def test_a_long_sentence_splits_at_the_clause_mark_nearest_the_middle() -> None:
     cues = build_cues(tokens(text), ZH)
     assert texts(cues) == [
         "人工智能技术的快速发展正在 / 深刻地改变着我们的生活方式，",
-        "同时也给社会治理和经济 / 发展带来了全新的挑战和机遇。",
+        "同时也给社会治理和经济发展 / 带来了全新的挑战和机遇。",  # not between 经济 and 发展: a compound
     ]
 
 
@@ -162,30 +164,34 @@ def test_english_lines_keep_articles_with_their_nouns() -> None:
 
 def test_max_lines_three_and_one() -> None:
     text = "这是一个需要三行才能放下的很长很长的字幕句子，我们来看看效果。"
-    three = build_cues(tokens(text, step=200), CueSettings.for_profile("zh", max_width=12, max_lines=3))
+    three = build_cues(tokens(text, step=200), CueSettings.for_profile("zh", "asr", max_width=12, max_lines=3))
     assert [len(c.lines) for c in three] == [3]
-    one = build_cues(tokens(text, step=200), CueSettings.for_profile("zh", max_lines=1))
+    one = build_cues(tokens(text, step=200), CueSettings.for_profile("zh", "asr", max_lines=1))
     assert all(len(c.lines) == 1 and text_width(c.lines[0], "zh") <= 16 for c in one) and len(one) == 2
 
 
 def test_space_punctuation_style_drops_final_marks_and_spaces_inline_ones() -> None:
-    style = CueSettings.for_profile("zh", punctuation="space")
+    style = CueSettings.for_profile("zh", "asr", punctuation="space")
     cues = build_cues(tokens("锄禾日当午，汗滴禾下土。谁知盘中餐？"), style)
-    assert texts(cues) == ["锄禾日当午　汗滴禾下土", "谁知盘中餐？"]
+    assert texts(cues) == ["锄禾日当午 汗滴禾下土", "谁知盘中餐？"]
     cues = build_cues(tokens("我们先讨论第一个问题，然后再看第二个问题，最后总结一下。"), style)
     assert all(not line.endswith(("，", "。", "\u3000")) for c in cues for line in c.lines)
 
 
 def test_space_style_puts_the_space_outside_quotes() -> None:
-    assert apply_punctuation_style("。”", "space", line_end=False) == "”\u3000"
-    assert apply_punctuation_style("，“", "space", line_end=False) == "\u3000“"
+    assert apply_punctuation_style("。”", "space", line_end=False) == "” "
+    assert apply_punctuation_style("，“", "space", line_end=False) == " “"
+    assert apply_punctuation_style("、", "space", line_end=False) == "、"  # an enumeration stays inside a line
+    assert apply_punctuation_style("、", "space", line_end=True) == ""
+    assert apply_punctuation_style("：", "space", line_end=False) == " "
     assert apply_punctuation_style("。”", "space", line_end=True) == "”"
     assert apply_punctuation_style("？", "space", line_end=True) == "？"
     assert apply_punctuation_style("，", "keep", line_end=True) == "，"
 
 
 def test_abbreviations_do_not_end_sentences() -> None:
-    cues = build_cues(tokens("Mr. Smith went to Washington. Dr. Jones stayed home, as usual."), EN)
+    # 350 ms a word: each sentence can be read in its own time (20 characters a second)
+    cues = build_cues(tokens("Mr. Smith went to Washington. Dr. Jones stayed home, as usual.", step=350), EN)
     assert texts(cues) == ["Mr. Smith went to Washington.", "Dr. Jones stayed home, as usual."]
 
 

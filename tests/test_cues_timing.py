@@ -6,11 +6,13 @@ from itertools import pairwise
 
 import pytest
 
-from funasr_subs.cues import PROFILES, CueSettings, build_cues
+from funasr_subs.cues import CueSettings, build_cues
 from funasr_subs.cues.timing import CHAIN_MS, MAX_STAY_MS, assign_times
 from funasr_subs.model import Token
 
-ZH = PROFILES["zh"]
+#: The engine's mechanics in the two-line form with the recogniser's punctuation (the form before 2026-12); the
+#: default one-line form is tested in tests/test_cues_form.py.
+ZH = CueSettings.for_profile("zh", "asr")
 
 
 def sentence(text: str, start: int, step: int = 250) -> list[Token]:
@@ -41,7 +43,7 @@ def test_linger_stops_min_gap_before_the_next_cue_and_small_gaps_chain() -> None
 
 
 def test_short_cues_reach_the_minimum_duration_when_there_is_room() -> None:
-    no_linger = CueSettings.for_profile("zh", linger=0)
+    no_linger = CueSettings.for_profile("zh", "asr", linger=0)
     assert times([(0, 300)], settings=no_linger) == [(0, 833)]
     assert times([(0, 300), (600, 2000)], settings=no_linger) == [(0, 600 - 83), (600, 2000)]
 
@@ -69,7 +71,7 @@ def test_touching_speech_is_cut_to_keep_the_gap_never_overlapping() -> None:
 @pytest.mark.parametrize("fps", [23.976, 25.0, 29.97, 60.0])
 def test_frame_snapping_puts_every_time_on_a_frame_and_keeps_gaps(fps: float) -> None:
     toks = sentence("第一句话在这里", 1013) + sentence("第二句紧跟着", 2790) + sentence("第三句", 9000, step=90)
-    cues = build_cues(toks, CueSettings.for_profile("zh", fps=fps))
+    cues = build_cues(toks, CueSettings.for_profile("zh", "asr", fps=fps))
     frame = 1000 / fps
     for cue in cues:
         for t in (cue.start_ms, cue.end_ms):

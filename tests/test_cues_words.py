@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.check import check_cues
-from funasr_subs.cues import PROFILES, CueSettings, build_cues, lexicon
+from funasr_subs.cues import CueSettings, build_cues, lexicon
 from funasr_subs.cues.boundaries import traits
 from funasr_subs.cues.script import convert
 from funasr_subs.cues.words import to_words
@@ -24,7 +24,9 @@ from tests.break_quality import BreakQuality, chinese_share, measure, read_cue_l
 from tests.replies import LONG_REPLIES, REPLIES, read_reply
 from tests.test_cues_rules import tokens
 
-ZH = PROFILES["zh"]
+#: The engine's mechanics in the two-line form with the recogniser's punctuation (the form before 2026-12); the
+#: default one-line form is tested in tests/test_cues_form.py.
+ZH = CueSettings.for_profile("zh", "asr")
 HUMAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "human-subtitles"
 
 
@@ -82,7 +84,7 @@ def test_break_quality_no_worse_than_the_people_who_subtitle_chinese() -> None:
 
 
 def test_the_reply_15_mixed_chinese_english_reads_as_people_write_it() -> None:
-    settings = CueSettings.for_profile("zh", words=("Jackson",))
+    settings = CueSettings.for_profile("zh", "asr", words=("Jackson",))
     _, cues = _real("15_offline_cpp_2025_mixed_zh_en_LOG_TRUNCATED.json", settings)
     text = "\n".join(c.text for c in cues)
     assert "特斯拉 FSD" in text and "f s d" not in text
@@ -121,7 +123,7 @@ def test_a_break_never_splits_a_word_even_where_balance_wants_it() -> None:
 
 def test_particles_never_start_a_line_or_cue() -> None:
     toks = tokens("直接来一个，你觉得难的吧，现在就可以了哦，直接开始了啊，直接就自己啊自己出来了。")
-    for cue in build_cues(toks, CueSettings.for_profile("zh", max_width=8.0)):
+    for cue in build_cues(toks, CueSettings.for_profile("zh", "asr", max_width=8.0)):
         for line in cue.lines:
             assert line[0] not in "的了吗呢吧啊哦呀啦嘛", cue
 
@@ -136,7 +138,7 @@ def test_a_number_stays_with_its_measure_word() -> None:
     words = [w.text for w in to_words(tokens("这 5 个人在 2024 年来了"), ZH)]
     assert "5个人" in words or "5个" in words
     assert any(w.startswith("2024年") for w in words)
-    cues = build_cues(tokens("我们一共有非常非常多的 5 个人"), CueSettings.for_profile("zh", max_width=8.0))
+    cues = build_cues(tokens("我们一共有非常非常多的 5 个人"), CueSettings.for_profile("zh", "asr", max_width=8.0))
     assert not any(line.startswith(("个", "人")) for c in cues for line in c.lines)
 
 
@@ -144,7 +146,7 @@ def test_a_word_longer_than_a_line_is_cut_into_line_sized_pieces() -> None:
     """The one place a break falls inside a word: a user's word of 20 characters on 16-wide lines is cut after
     its 16th character (a piece fills a line), and nowhere else."""
     name = "中华人民共和国全国人民代表大会常务委员"  # 19 characters, one word for the user
-    settings = CueSettings.for_profile("zh", words=(name,))
+    settings = CueSettings.for_profile("zh", "asr", words=(name,))
     words = [w.text for w in to_words(tokens(name + "会议。"), settings)]
     assert words[0] == name[:16] and words[1] == name[16:]
 
@@ -159,9 +161,9 @@ def test_the_segmenter_is_loaded_once_and_keeps_user_words_whole() -> None:
 
 def test_user_words_are_never_split_and_keep_their_spelling() -> None:
     text = "今天我们请到了张小明和jackson wang来聊一聊大家关心的米其林话题。"
-    plain = build_cues(tokens(text), CueSettings.for_profile("zh", max_width=9.0))
+    plain = build_cues(tokens(text), CueSettings.for_profile("zh", "asr", max_width=9.0))
     assert "Jackson" not in "".join(c.text for c in plain)
-    settings = CueSettings.for_profile("zh", max_width=9.0, words=("Jackson Wang", "张小明", "米其林话题"))
+    settings = CueSettings.for_profile("zh", "asr", max_width=9.0, words=("Jackson Wang", "张小明", "米其林话题"))
     cues = build_cues(tokens(text), settings)
     lines = [line for c in cues for line in c.lines]
     assert "Jackson Wang" in "\n".join(lines)
@@ -186,22 +188,24 @@ def test_a_lone_letter_beside_chinese_is_upper_case_but_english_words_are_not() 
 def test_latin_spacing_none_or_space() -> None:
     toks = tokens("我用 iPhone 拍了 3 张照片。")
     assert build_cues(toks, ZH)[0].lines == ("我用 iPhone 拍了3张照片。",)
-    none = CueSettings.for_profile("zh", latin_spacing="none")
+    none = CueSettings.for_profile("zh", "asr", latin_spacing="none")
     assert build_cues(toks, none)[0].lines == ("我用iPhone拍了3张照片。",)
 
 
 # --- Traditional Chinese ---------------------------------------------------------------------------------------------
 def test_traditional_scripts_convert_phrases_and_keep_the_breaks() -> None:
     toks = tokens("这个软件的信息很重要，但是鼠标坏了。")
-    tw = build_cues(toks, CueSettings.for_profile("zh", script="tw"))[0].text
+    tw = build_cues(toks, CueSettings.for_profile("zh", "asr", script="tw"))[0].text
     assert "軟體" in tw and "資訊" in tw and "滑鼠" in tw  # Taiwan phrases, not character by character
-    hant = build_cues(toks, CueSettings.for_profile("zh", script="hant"))[0].text
+    hant = build_cues(toks, CueSettings.for_profile("zh", "asr", script="hant"))[0].text
     assert "軟件" in hant and "信息" in hant
-    hk = build_cues(toks, CueSettings.for_profile("zh", script="hk"))[0].text
+    hk = build_cues(toks, CueSettings.for_profile("zh", "asr", script="hk"))[0].text
     assert "軟件" in hk
     # the same break rules read the converted words: 因為 is a conjunction as 因为 is
     assert traits(convert("因为", "hant"), "", "cjk", "hant").conj and traits("因为", "", "cjk", "hans").conj
-    narrow = build_cues(tokens("这个软件很重要因为鼠标坏了。"), CueSettings.for_profile("zh", script="tw", max_width=8))
+    narrow = build_cues(
+        tokens("这个软件很重要因为鼠标坏了。"), CueSettings.for_profile("zh", "asr", script="tw", max_width=8)
+    )
     assert narrow[0].lines == ("這個軟體很重要", "因為滑鼠壞了。")
 
 

@@ -36,7 +36,7 @@ def make_sidecar(folder: Path, media_name: str = "film.mkv", **fields: object) -
 @pytest.mark.parametrize(
     ("name", "cues"),
     [
-        ("01_offline_cpp_asr_example_single_sentence.json", 1),
+        ("01_offline_cpp_asr_example_single_sentence.json", 2),  # one line a cue: 20 characters take two
         ("05_2pass_offline_h5_two_clauses.json", 1),
         ("06_2pass_offline_h5_leading_punctuation_empty_segment.json", 1),
         ("10_2pass_full_session_h5.jsonl", 3),
@@ -76,7 +76,7 @@ def test_real_replies_without_speech_or_times_fail_clearly(tmp_path: Path, capsy
 def test_session_collects_the_offline_replies_in_order(tmp_path: Path) -> None:
     out = tmp_path / "poem.srt"
     assert main(["retime", str(REPLIES / "10_2pass_full_session_h5.jsonl"), "-o", str(out)]) == 0
-    assert [text for _, _, text in events(out)] == ["锄禾日当午，汗滴禾下土", "谁知盘中餐", "粒粒皆辛苦"]
+    assert [text for _, _, text in events(out)] == ["锄禾日当午 汗滴禾下土", "谁知盘中餐", "粒粒皆辛苦"]
     assert [start for start, _, _ in events(out)] == [410, 4500, 6640]
 
 
@@ -93,7 +93,8 @@ def test_media_input_uses_its_sidecar_offset_and_recorded_settings(tmp_path: Pat
 def test_sidecar_input_with_shift_and_fps(tmp_path: Path) -> None:
     side = make_sidecar(tmp_path, offset_ms=1000)
     assert main(["retime", str(side), "--shift", "-400", "--fps", "25"]) == 0
-    ((start, end, _),) = events(tmp_path / "film.zh.srt")
+    (start, end, _), *rest = events(tmp_path / "film.zh.srt")
+    assert all(s % 40 == 0 and e % 40 == 0 for s, e, _ in rest)
     assert start % 40 == 0 and end % 40 == 0  # 25 fps: 40 ms frames
     assert abs(start - (880 + 1000 - 400)) <= 20
 
@@ -128,7 +129,7 @@ def test_output_file_takes_its_format_from_the_suffix(tmp_path: Path, capsys: py
     out.parent.mkdir()
     assert main(["retime", str(side), "-o", str(out), "--check"]) == 0
     assert out.read_text(encoding="utf-8").startswith("WEBVTT")
-    assert "custom.vtt: 1 cue, all within the rules" in capsys.readouterr().out
+    assert "custom.vtt: 2 cues, all within the rules" in capsys.readouterr().out
     assert main(["retime", str(side), "-o", str(tmp_path / "x.txt")]) == 2
     assert main(["retime", str(side), str(side), "-o", str(out)]) == 2
 
@@ -158,7 +159,7 @@ def test_what_retime_writes_matches_render(tmp_path: Path) -> None:
     assert main(["retime", str(side)]) == 0
     text = (tmp_path / "film.zh.srt").read_text(encoding="utf-8")
     assert digest(text) in read_sidecar(side).outputs["film.zh.srt"]
-    assert text == render([Cue(880, 5695, ("欢迎大家来体验达摩院", "推出的语音识别模型。"))], "srt")
+    assert text == render([Cue(880, 2957, ("欢迎大家来体验达摩院",)), Cue(3040, 5695, ("推出的语音识别模型",))], "srt")
 
 
 def test_retime_after_a_real_transcription(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:

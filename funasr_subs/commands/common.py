@@ -20,6 +20,7 @@ from funasr_subs.config import (
     whole_number,
 )
 from funasr_subs.cues.script import SCRIPTS
+from funasr_subs.cues.settings import FORMS
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file, load_words_file
 from funasr_subs.names import ShownFilter
@@ -80,8 +81,17 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
     """The cue engine's numbers; unset means the profile's default. ``only``: just these keys (for ``check``)."""
     options: list[tuple[str, dict[str, Any]]] = [
         ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
+        (
+            "--form",
+            {
+                "choices": list(FORMS),
+                "default": None,
+                "help": "zh: one-line (default: as people write Chinese subtitles), two-line, or asr (the form "
+                "before: two lines, the recogniser's punctuation and fillers)",
+            },
+        ),
         ("--max-width", {"type": _float, "metavar": "N", "help": "line width (zh 16, CJK=1 half-width=0.5; en 42)"}),
-        ("--max-lines", {"type": _int, "metavar": "N", "help": "lines per cue (2)"}),
+        ("--max-lines", {"type": _int, "metavar": "N", "help": "lines per cue (zh 1, en 2)"}),
         ("--min-duration", {"type": _int, "metavar": "MS", "help": "shortest cue (833)"}),
         ("--max-duration", {"type": _int, "metavar": "MS", "help": "longest cue (7000)"}),
         ("--min-gap", {"type": _int, "metavar": "MS", "help": "gap between cues (83)"}),
@@ -89,7 +99,22 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
         ("--pause", {"type": _int, "metavar": "MS", "help": "a silence longer than this breaks a cue (500)"}),
         ("--linger", {"type": _int, "metavar": "MS", "help": "how long a cue may stay after speech (500)"}),
         ("--fps", {"type": _float, "metavar": "FPS", "help": "snap times to frames, e.g. 23.976"}),
-        ("--punctuation", {"choices": ["keep", "space"], "default": None, "help": "keep (default) or space style"}),
+        (
+            "--punctuation",
+            {
+                "choices": ["keep", "space"],
+                "default": None,
+                "help": "space (zh default: no ，。 at a line end, a space inside one) or keep the recogniser's marks",
+            },
+        ),
+        (
+            "--verbatim",
+            {
+                "action": "store_true",
+                "default": None,
+                "help": "keep fillers (呃, 嗯; 啊/那个 standing alone) in the text; left out by default",
+            },
+        ),
     ]
     g = parser.add_argument_group("cues (defaults come from --profile)")
     for flag, kwargs in options:

@@ -66,6 +66,7 @@ starting point; the flags you give change them.
 #: Settings keys a sidecar records that retime reuses (the cue engine's numbers and the output naming).
 RECORDED_KEYS = (
     "profile",
+    "form",
     "max_width",
     "max_lines",
     "min_duration",
@@ -76,6 +77,7 @@ RECORDED_KEYS = (
     "linger",
     "fps",
     "punctuation",
+    "verbatim",
     "script",
     "latin_spacing",
     "words",

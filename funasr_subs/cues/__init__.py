@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from funasr_subs.cues.layout import break_lines, prepare
 from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.cues.segment import segment
-from funasr_subs.cues.settings import PROFILES, CueSettings
+from funasr_subs.cues.settings import FORMS, PROFILES, CueSettings
 from funasr_subs.cues.text import reading_length
 from funasr_subs.cues.timing import assign_times
-from funasr_subs.cues.words import to_words
+from funasr_subs.cues.words import words_and_bonds
 from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
-__all__ = ["PROFILES", "CueSettings", "build_cues", "validate"]
+__all__ = ["FORMS", "PROFILES", "CueSettings", "build_cues", "validate"]
 
 
 def validate(settings: CueSettings) -> None:
@@ -30,6 +30,7 @@ def validate(settings: CueSettings) -> None:
         ("--linger", settings.linger >= 0, "must not be negative"),
         ("--fps", settings.fps is None or 0 < settings.fps <= 1000, "must be a frame rate such as 23.976 or 25"),
         ("--punctuation", settings.punctuation in ("keep", "space"), "must be keep or space"),
+        ("--verbatim", isinstance(settings.verbatim, bool), "must be true or false"),
         ("--profile", settings.profile in PROFILES, "must be zh or en"),
         ("--latin-spacing", settings.latin_spacing in ("none", "space"), "must be none or space"),
         ("--script", settings.script in SCRIPTS, f"must be one of {', '.join(SCRIPTS)}"),
@@ -50,10 +51,10 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     cues and never overlap. Linear in the number of tokens.
     """
     validate(settings)
-    tokens = to_words([t for t in tokens if t.text.strip()], settings)
+    tokens, bonds = words_and_bonds([t for t in tokens if t.text.strip()], settings)
     if not tokens:
         return []
-    prep = prepare(tokens, settings)
+    prep = prepare(tokens, settings, bonds)
     spans = segment(prep, settings)
     lines = [break_lines(prep, i, j, settings.max_lines) for i, j in spans]
     speech = [(prep.starts[i], prep.ends[j]) for i, j in spans]

@@ -22,6 +22,10 @@ ATTACHED_PENALTY = 0.6  # the next token clings to this one (的, 了, 吗 ...)
 STICKY_PENALTY = 0.4  # this word leads into the next (the, of, I ...)
 PHRASE_PENALTY = 0.3  # two English words/numbers inside Chinese text; a number and its unit
 CONJUNCTION_BONUS = 0.3  # the next token starts a conjunction (但是, because ...)
+#: A silence of up to HESITATION_MS inside a phrase whose cut costs at least HESITATION_BOND (的 before its noun,
+#: a preposition before its object: :mod:`.grammar`) is a hesitation, not a place the cue must break.
+HESITATION_MS = 1500
+HESITATION_BOND = 0.5
 
 #: Chinese words that cling to what precedes them (particles): a line or cue should not start with them. The
 #: word grouping (:mod:`.words`) already joins them to the word before; this covers one left alone by a long pause.
@@ -117,11 +121,14 @@ def boundary_costs(
     starts: Sequence[int],
     ends: Sequence[int],
     settings: CueSettings,
+    bonds: Sequence[float] | None = None,
 ) -> tuple[list[float], list[bool], list[bool], list[bool]]:
     """Per token k: (cost of a break after k, whether the break is hard, whether it ends a sentence, whether a
     clause mark ``，、；：,;:—`` follows k inside a sentence).
 
     A hard break is a sentence end or a silence longer than ``settings.pause``; the last token's break is hard.
+    ``bonds[k]`` (from :mod:`.grammar`) is added to the break after k: the phrase it would cut (0 after a mark
+    that stays visible).
     """
     n = len(info)
     pause = settings.pause
@@ -137,10 +144,10 @@ def boundary_costs(
             continue
         sentence[k] = False
         gap = starts[k + 1] - ends[k]
-        if gap > pause:
+        if gap > pause and not (bonds is not None and bonds[k] >= HESITATION_BOND and gap <= HESITATION_MS):
             costs[k] = PAUSE_COST
             continue
-        hard[k] = False
+        hard[k] = False  # (or a hesitation inside a phrase: a break there is a word boundary that cuts it)
         cost = tr.punct_cost
         clause[k] = cost == CLAUSE_COST
         nxt = info[k + 1]
@@ -151,8 +158,10 @@ def boundary_costs(
                 cost += STICKY_PENALTY
             if (tr.kind == "digit" and nxt.kind == "cjk") or (zh and _latin_like(tr.kind) and _latin_like(nxt.kind)):
                 cost += PHRASE_PENALTY  # a number and its unit; English words and names inside Chinese text
+        if bonds is not None:
+            cost += bonds[k]
         if gap > 0:
-            cost -= scale * gap
+            cost -= scale * min(gap, pause)
         if nxt.conj:
             cost -= CONJUNCTION_BONUS
         costs[k] = cost if cost > PAUSE_COST else PAUSE_COST

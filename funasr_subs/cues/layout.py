@@ -127,8 +127,9 @@ def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
     )
 
 
-def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
-    """Compute the per-token arrays once for the whole transcript (linear time; repeated tokens cost a lookup)."""
+def prepare(tokens: Sequence[Token], settings: CueSettings, bonds: Sequence[float] | None = None) -> Prepared:
+    """Compute the per-token arrays once for the whole transcript (linear time; repeated tokens cost a lookup).
+    ``bonds``: the extra cost of a break after each token where it would cut a phrase (:mod:`.grammar`)."""
     profile = settings.profile
     latin_space = settings.latin_spacing == "space"
     n = len(tokens)
@@ -183,7 +184,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings) -> Prepared:
         letter_prefix[idx + 1] = letters
         prev_kind = right_kind
         prev_punct = tok.punct
-    cost, hard, sentence, clause = boundary_costs(info, starts, ends, settings)
+    cost, hard, sentence, clause = boundary_costs(info, starts, ends, settings, bonds)
     return Prepared(
         tokens=tokens,
         starts=starts,

@@ -82,3 +82,8 @@ def cut(text: str, user_words: tuple[str, ...] = ()) -> list[str]:
 def normalise_words(words: Iterable[str]) -> tuple[str, ...]:
     """The user's words as the engine keeps them: stripped, non-empty, each once, in a stable order."""
     return tuple(sorted({w.strip() for w in words if w and w.strip()}))
+
+
+def tag(word: str) -> list[tuple[str, str]]:
+    """The pieces of ``word`` with jieba's part-of-speech tags (``认知的`` → ``[("认知", "v"), ("的", "uj")]``)."""
+    return [(w, t) for w, t in _jieba().tag(word, True)] if word else []

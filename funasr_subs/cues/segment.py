@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from dataclasses import replace
 
 from funasr_subs.cues.layout import Prepared
 from funasr_subs.cues.settings import CueSettings
@@ -209,12 +211,27 @@ def _line_penalty_below(clause: list[bool], line_start: list[int], first: list[i
     return border
 
 
+def _cramped(prep: Prepared, settings: CueSettings, i: int, j: int) -> bool:
+    """True when the next cue starts before tokens i..j could be shown for ``min_duration`` or read at
+    ``max_cps``."""
+    if j + 1 >= len(prep.starts):
+        return False
+    room = prep.starts[j + 1] - prep.starts[i] - settings.min_gap
+    if room < settings.min_duration:
+        return True
+    if settings.max_cps <= 0:
+        return False
+    need = math.ceil(reading_length(prep.line_text(i, j), settings.profile) * 1000 / settings.max_cps)
+    # the cue may stay past the next start only if that one moves: it does not (its speech starts there)
+    return room < need
+
+
 def _is_scrap(prep: Prepared, settings: CueSettings, spans: list[Span], idx: int) -> bool:
     """A cue too small to stand alone: under MIN_LETTERS letters (unless a whole sentence standing alone between
-    pauses), or cramped — the next cue starts before this one could be shown for ``min_duration``."""
+    pauses), or cramped — the next cue starts before this one could be shown for ``min_duration`` or read."""
     i, j = spans[idx]
     last = len(prep.starts) - 1
-    if j < last and prep.starts[j + 1] - prep.starts[i] < settings.min_duration + settings.min_gap:
+    if _cramped(prep, settings, i, j):
         return True
     if prep.letters(i, j) >= MIN_LETTERS:
         return False
@@ -276,10 +293,14 @@ def merge_scraps(prep: Prepared, settings: CueSettings, spans: list[Span]) -> li
             if borrowed is not None:
                 out[idx : idx + 2] = borrowed
                 continue
-            # timing does not allow the sentences their own lines: the rules come first
-            if idx > 0 and fits(prep, settings, out[idx - 1][0], j):
+            # timing does not allow the sentences their own lines: the rules come first; and where one line
+            # cannot be read in the time the speech gives it, a second line may hold a neighbour's words
+            wider = settings
+            if settings.max_lines == 1 and _cramped(prep, settings, i, j):
+                wider = replace(settings, max_lines=2)
+            if idx > 0 and fits(prep, wider, out[idx - 1][0], j):
                 options.append((-prep.cost[i - 1], prep.starts[i] - prep.ends[i - 1], -1))
-            if idx + 1 < len(out) and fits(prep, settings, i, out[idx + 1][1]):
+            if idx + 1 < len(out) and fits(prep, wider, i, out[idx + 1][1]):
                 options.append((-prep.cost[j], prep.starts[j + 1] - prep.ends[j], 1))
         if not options:
             idx += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import accumulate
 
-from funasr_subs.cues import lexicon
+from funasr_subs.cues import grammar, lexicon
 from funasr_subs.cues.script import convert_clauses
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.cues.text import TokenKind, separator, text_width, token_kind
@@ -205,12 +205,18 @@ def _join(toks: Sequence[Token], kinds: Sequence[TokenKind], i: int, j: int, lat
 def to_words(tokens: Sequence[Token], settings: CueSettings) -> list[Token]:
     """The display words of ``tokens`` (see the module docstring), in order, each timed from its first token's
     start to its last token's end and carrying the last token's punctuation. Linear in the number of tokens."""
+    return words_and_bonds(tokens, settings)[0]
+
+
+def words_and_bonds(tokens: Sequence[Token], settings: CueSettings) -> tuple[list[Token], list[float] | None]:
+    """:func:`to_words`, and for Chinese the extra cost of a break after each word where it would cut a phrase
+    (:func:`.grammar.bonds`; None for other profiles). Fillers are left out here unless ``settings.verbatim``."""
     toks = normalise_latin(give_back_pauses(tokens), settings)
     n = len(toks)
     if not n:
-        return []
+        return [], None
     if settings.profile != "zh":
-        return toks
+        return toks, None
     kinds = [token_kind(t.text) for t in toks]
     bounds = _word_bounds(toks, kinds, settings)
     _glue(toks, kinds, bounds)
@@ -234,9 +240,12 @@ def to_words(tokens: Sequence[Token], settings: CueSettings) -> list[Token]:
                 last = toks[k]
                 append(Token(text, toks[i].start_ms, last.end_ms, last.punct))
         i = k + 1
+    if not settings.verbatim:
+        words = grammar.drop_fillers(words, settings.pause)
+    bonds = grammar.bonds(words, settings.punctuation)
     if settings.script != "hans":
         words = _convert(words, settings)
-    return words
+    return words, bonds
 
 
 def _split_wide(
