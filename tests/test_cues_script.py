@@ -108,7 +108,7 @@ def test_peoples_taiwan_subtitles_back_to_simplified_and_forward_keep_their_word
     cuts: list[list[str]] = []  # each run back in Simplified, cut into the engine's words
     for run in runs:
         toks = [Token(ch, 200 * k, 200 * k + 200) for k, ch in enumerate(to_simplified(run))]
-        cuts.append([w.text for w in to_words(toks, CueSettings.for_profile("zh"))])
+        cuts.append([w.text for w in to_words(toks, CueSettings.for_profile("zh", verbatim=True))])
     words = kept = by_neighbour = 0
     for run, cut, converted in zip(runs, cuts, convert_clauses(cuts, "tw"), strict=True):
         pos = 0
