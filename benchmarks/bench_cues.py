@@ -255,7 +255,7 @@ def break_quality_table(settings: CueSettings) -> str:
 
 def form_table() -> str:
     """Issue 18's measure (tests/subtitle_form.py, THULAC's tags as the judge of phrase cuts): our cues on every long
-    real reply and its no-punctuation variant, in the default form and the form before (``--form asr``), against
+    real reply and its no-punctuation variant, in the default form and the form before (``--layout asr``), against
     the people-made Chinese subtitles in ../shared/data/human-subtitles, in this run."""
     from tests.break_quality import chinese_share
     from tests.replies import LONG_REPLIES
@@ -275,14 +275,14 @@ def form_table() -> str:
     for name in LONG_REPLIES:
         toks = list(parse_reply(read_reply(REPLIES / name)).tokens)
         bare = [Token(t.text, t.start_ms, t.end_ms) for t in toks]
-        for form, key in (("one-line", "now"), ("asr", "before")):
-            settings = CueSettings.for_profile("zh", form)  # type: ignore[arg-type]
+        for layout, key in (("one-line", "now"), ("asr", "before")):
+            settings = CueSettings.for_profile("zh", layout)  # type: ignore[arg-type]
             for variant, tokens in (("", toks), (" no punct", bare)):
                 cues = build_cues(tokens, settings)
                 f = measure_form([(c.start_ms, c.end_ms, c.lines) for c in cues])
                 if not variant:
                     shares[key].append(f.cut_share)
-                out.append(row(f"{name[:22]}{variant} --form {form}", f))
+                out.append(row(f"{name[:22]}{variant} --layout {layout}", f))
     people: list[float] = []
     files = sorted(p for p in HUMAN.glob("zh-*/*") if p.suffix in (".srt", ".vtt"))
     for path in files:

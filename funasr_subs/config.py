@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 # the Literal types at run time too: typing.get_type_hints(Settings) must resolve them (CueSettings stays lazy)
 from funasr_subs.cues.script import Script
-from funasr_subs.cues.settings import Form, LatinSpacing, Profile, PunctuationStyle
+from funasr_subs.cues.settings import LatinSpacing, Layout, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
 from funasr_subs.recognition.endpoint import parse_endpoint
@@ -97,7 +97,7 @@ class Settings:
     jobs: int = 1
     # cues (None = the profile's default)
     profile: Profile = "zh"
-    form: Form | None = None  # zh: one-line (default), two-line, asr (the form before: see cues.settings.FORMS)
+    layout: Layout | None = None  # zh: one-line (default), two-line, asr (the form before: see cues.settings.LAYOUTS)
     max_width: float | None = None
     max_lines: int | None = None
     min_duration: int | None = None
@@ -151,7 +151,7 @@ class Settings:
 
         return CueSettings.for_profile(
             self.profile,
-            self.form,
+            self.layout,
             max_width=self.max_width,
             max_lines=self.max_lines,
             min_duration=self.min_duration,

@@ -181,6 +181,6 @@ def test_retime_verbatim_restores_fillers_from_the_sidecar(tmp_path: Path) -> No
     out = tmp_path / "out.srt"
     assert main(["retime", str(reply), "-o", str(out), "--overwrite"]) == 0
     assert "呃" not in out.read_text(encoding="utf-8")
-    assert main(["retime", str(reply), "-o", str(out), "--verbatim", "--form", "asr", "--overwrite"]) == 0
+    assert main(["retime", str(reply), "-o", str(out), "--verbatim", "--layout", "asr", "--overwrite"]) == 0
     text = out.read_text(encoding="utf-8")
     assert "呃我们今天讨论成本问题。" in text

@@ -74,11 +74,19 @@ def test_late_audio_start_shifts_every_cue(
 
 def test_display_text_has_no_spaces_between_chinese(funasr_server: FunasrTestServer, tmp_media_dir: Path) -> None:
     media = make_media(tmp_media_dir / "a.mkv", bursts=BURSTS, duration_ms=10_000)
-    result = generate_subtitles(media, fast(funasr_server))
+    result = generate_subtitles(media, fast(funasr_server).replace(punctuation="keep"))
     for cue in result.cues:
         for line in cue.lines:
             assert " " not in line and line
         assert len(cue.lines) <= 2
+    # the default shows an in-line ，。 as one space: a space only where the reply has a mark
+    default = generate_subtitles(media, fast(funasr_server).replace(overwrite=True))
+    assert default.sidecar is not None
+    said = json.loads(default.sidecar.read_text(encoding="utf-8"))["reply"]["text"]
+    for cue in default.cues:
+        for line in cue.lines:
+            for piece in line.split(" ")[:-1]:
+                assert piece[-1:] + "，" in said or piece[-1:] + "。" in said, (piece, said)
 
 
 def test_sidecar_holds_the_raw_reply_and_what_rebuilding_needs(

@@ -109,7 +109,7 @@ def cue_settings_from_args(args: argparse.Namespace, *extra_dests: str) -> CueSe
     """CueSettings from config, environment and the cue flags (``extra_dests`` are this command's own flags)."""
     values = {k: v for k, v in vars(args).items() if k not in extra_dests}
     settings = settings_from_args(argparse.Namespace(**values))
-    if settings.max_lines is None and settings.form is None:
+    if settings.max_lines is None and settings.layout is None:
         # a file is held to the standard's limit of two lines (one line is how we write, not a rule to enforce)
         settings = settings.replace(max_lines=2)
     return settings.cue_settings()

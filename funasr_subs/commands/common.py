@@ -20,7 +20,7 @@ from funasr_subs.config import (
     whole_number,
 )
 from funasr_subs.cues.script import SCRIPTS
-from funasr_subs.cues.settings import FORMS
+from funasr_subs.cues.settings import LAYOUTS
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file, load_words_file
 from funasr_subs.names import ShownFilter
@@ -82,9 +82,9 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
     options: list[tuple[str, dict[str, Any]]] = [
         ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
         (
-            "--form",
+            "--layout",
             {
-                "choices": list(FORMS),
+                "choices": list(LAYOUTS),
                 "default": None,
                 "help": "zh: one-line (default: as people write Chinese subtitles), two-line, or asr (the form "
                 "before: two lines, the recogniser's punctuation and fillers)",

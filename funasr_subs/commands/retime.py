@@ -66,7 +66,7 @@ starting point; the flags you give change them.
 #: Settings keys a sidecar records that retime reuses (the cue engine's numbers and the output naming).
 RECORDED_KEYS = (
     "profile",
-    "form",
+    "layout",
     "max_width",
     "max_lines",
     "min_duration",

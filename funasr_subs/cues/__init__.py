@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from funasr_subs.cues.layout import break_lines, prepare
 from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.cues.segment import segment
-from funasr_subs.cues.settings import FORMS, PROFILES, CueSettings
+from funasr_subs.cues.settings import LAYOUTS, PROFILES, CueSettings
 from funasr_subs.cues.text import reading_length
 from funasr_subs.cues.timing import assign_times
 from funasr_subs.cues.words import words_and_bonds
 from funasr_subs.errors import ConfigError
 from funasr_subs.model import Cue, Token
 
-__all__ = ["FORMS", "PROFILES", "CueSettings", "build_cues", "validate"]
+__all__ = ["LAYOUTS", "PROFILES", "CueSettings", "build_cues", "validate"]
 
 
 def validate(settings: CueSettings) -> None:

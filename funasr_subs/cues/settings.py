@@ -10,11 +10,11 @@ from funasr_subs.cues.script import Script
 Profile = Literal["zh", "en"]
 PunctuationStyle = Literal["keep", "space"]
 LatinSpacing = Literal["none", "space"]
-#: The form of Chinese subtitles (the zh profile): ``one-line`` as people write them (the default: one line a cue,
+#: The layout of Chinese subtitles (the zh profile): ``one-line`` as people write them (the default: one line a cue,
 #: ，。 as spaces, no fillers), ``two-line`` for broadcasters that allow two lines (same punctuation and fillers),
 #: ``asr`` the form before 2026-12 (two lines, the recogniser's punctuation, every filler).
-Form = Literal["one-line", "two-line", "asr"]
-FORMS: dict[Form, dict[str, object]] = {
+Layout = Literal["one-line", "two-line", "asr"]
+LAYOUTS: dict[Layout, dict[str, object]] = {
     "one-line": {"max_lines": 1, "punctuation": "space", "verbatim": False},
     "two-line": {"max_lines": 2, "punctuation": "space", "verbatim": False},
     "asr": {"max_lines": 2, "punctuation": "keep", "verbatim": True},
@@ -46,16 +46,16 @@ class CueSettings:
     words: tuple[str, ...] = ()
 
     @classmethod
-    def for_profile(cls, profile: Profile, form: Form | None = None, **overrides: object) -> CueSettings:
-        """The profile's defaults, then the form's (Chinese only; see :data:`FORMS`), then the given non-None
+    def for_profile(cls, profile: Profile, layout: Layout | None = None, **overrides: object) -> CueSettings:
+        """The profile's defaults, then the layout's (Chinese only; see :data:`LAYOUTS`), then the given non-None
         overrides."""
         base = PROFILES[profile]
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"unknown cue settings: {', '.join(sorted(unknown))}")
-        if form is not None and profile == "zh":
-            base = replace(base, **FORMS[form])  # type: ignore[arg-type]
+        if layout is not None and profile == "zh":
+            base = replace(base, **LAYOUTS[layout])  # type: ignore[arg-type]
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
