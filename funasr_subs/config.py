@@ -50,6 +50,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 SUBTITLE_FORMATS = ("srt", "ass", "vtt")
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
+#: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
+SUBTITLE_KINDS = ("forced", "sdh", "commentary")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -89,6 +91,8 @@ class Settings:
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
+    ignore_subtitle_kinds: tuple[str, ...] = ("forced", "commentary")  # never count as "subtitles exist"
+    skip_subtitle_languages: tuple[str, ...] = ()  # other languages whose subtitles also make a file skipped
     # output
     formats: tuple[str, ...] = ("srt",)
     lang: str | None = None  # the tag in file names; None: from the script (zh, zh-Hant, zh-TW, zh-HK)
@@ -122,6 +126,11 @@ class Settings:
         unknown = [rule for rule in self.skip if rule not in SKIP_RULES]
         if unknown:
             raise ConfigError(f"unknown skip rule {unknown[0]!r}: use {', '.join(SKIP_RULES)} (or none)")
+        odd = [kind for kind in self.ignore_subtitle_kinds if kind not in SUBTITLE_KINDS]
+        if odd:
+            raise ConfigError(
+                f"unknown subtitle kind {odd[0]!r} in ignore_subtitle_kinds: use {', '.join(SUBTITLE_KINDS)}"
+            )
         if not self.formats:
             raise ConfigError("no subtitle format given: use --format srt (or ass, vtt)")
         for url in self.server_list:
@@ -305,7 +314,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
         if key == "formats":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip().lower().lstrip(".") for i in items if str(i).strip())
-        if key == "skip":
+        if key in ("skip", "ignore_subtitle_kinds", "skip_subtitle_languages"):
             items = value.split(",") if isinstance(value, str) else list(value)
             rules = tuple(str(i).strip().lower() for i in items if str(i).strip())
             return () if rules in (("none",), ("off",)) else rules

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from funasr_subs.mediainfo import AudioStream, MediaInfo
+from funasr_subs.mediainfo import AudioStream, MediaInfo, report_kinds, title_kinds
 
 #: Containers for which ffmpeg's timeline starts at the container's start, so that a late audio stream shows up as
 #: a late first timestamp (padded with silence, or an empty edit in the mp4 we send); the two tested with late audio.
@@ -30,6 +30,7 @@ _LEVEL = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-fA-F]+\] )?\[(panic|fatal|error|war
 _INPUT = re.compile(r"^Input #0, (.+?), from '")
 _DURATION = re.compile(r"^  Duration: (N/A|(\d+):(\d\d):(\d\d(?:\.\d+)?))(?:, start: (-?\d+(?:\.\d+)?))?")
 _STREAM = re.compile(r"^  Stream #0:(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\(([^()]*)\))?: (\w+): (.*)$")
+_STREAM_TITLE = re.compile(r"^      title\s*: (.*)$")  # a stream's metadata (the container's is indented less)
 _MAPPING = re.compile(r"^  Stream #0:(\d+) -> #0:0\b")
 _CODEC = re.compile(r"^([0-9A-Za-z_]+)")
 _RATE = re.compile(r", (\d+) Hz\b")
@@ -121,6 +122,8 @@ def parse_report(path: Path, lines: Iterable[str]) -> Report | None:
     start_ms = 0
     audio: list[AudioStream] = []
     subtitles: list[str] = []
+    subtitle_kinds: list[frozenset[str]] = []
+    last_kind = ""
     streams = 0
     mapped: int | None = None
     in_input = False
@@ -150,6 +153,10 @@ def parse_report(path: Path, lines: Iterable[str]) -> Report | None:
                 audio.append(_audio(len(audio), index, language, details))
             elif kind == "Subtitle":
                 subtitles.append(language)
+                subtitle_kinds.append(report_kinds(details))
+            last_kind = kind
+        elif (m := _STREAM_TITLE.match(line)) and last_kind == "Subtitle":
+            subtitle_kinds[-1] |= title_kinds(m.group(1))
     if format_name is None:
         return None
     info = MediaInfo(
@@ -159,6 +166,7 @@ def parse_report(path: Path, lines: Iterable[str]) -> Report | None:
         start_ms=start_ms,
         audio=tuple(audio),
         subtitles=tuple(subtitles),
+        subtitle_kinds=tuple(subtitle_kinds),
         streams=streams,
     )
     return Report(info, mapped)

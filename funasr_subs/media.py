@@ -26,7 +26,7 @@ from funasr_subs.errors import (
     NotMediaError,
     ToolMissingError,
 )
-from funasr_subs.mediainfo import AudioStream, MediaInfo
+from funasr_subs.mediainfo import AudioStream, MediaInfo, stream_kinds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,6 +149,11 @@ def parse_probe(path: Path, data: Mapping[str, Any]) -> MediaInfo:
         audio=audio,
         subtitles=tuple(
             str((s.get("tags") or {}).get("language") or "").lower()
+            for s in data.get("streams") or []
+            if s.get("codec_type") == "subtitle"
+        ),
+        subtitle_kinds=tuple(
+            stream_kinds(s.get("disposition") or {}, str((s.get("tags") or {}).get("title") or ""))
             for s in data.get("streams") or []
             if s.get("codec_type") == "subtitle"
         ),

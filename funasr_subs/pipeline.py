@@ -413,6 +413,8 @@ def _rule_skip(
         audio_track=settings.audio_track,
         siblings=siblings,
         ours=ours,
+        ignored=settings.ignore_subtitle_kinds,
+        also=settings.skip_subtitle_languages,
     )
     return None if found is None else f"{found.reason} ({found.rule})"
 

@@ -8,6 +8,10 @@ Three rules, each on by default and switchable (``skip`` setting, ``--skip``):
 - ``embedded-subtitles``: the file already carries a subtitle stream tagged with the target language.
 - ``external-subtitles``: a subtitle file next to it is named for the target language in one of the usual ways
   (``.chs.srt``, ``.zh-Hans.srt``, ``.chi.ass``, ``.sc.srt``, ``.简体.srt`` ...), other than the ones we write.
+
+Forced (signs and songs only), SDH and commentary subtitles follow their own rule: a kind in ``ignored`` never
+counts as "subtitles exist" (an embedded stream by its disposition or title, a file by a ``.forced``/``.sdh``/
+``.hi``/``.cc``/``.commentary`` tag). ``also`` names other languages whose subtitles make a file skipped too.
 """
 
 from __future__ import annotations
@@ -64,6 +68,17 @@ NAMES: dict[str, frozenset[str]] = {
 }
 
 
+#: File-name tags of a subtitle's kind (as Jellyfin, Plex and Kodi read them).
+KIND_TAGS = {
+    "forced": "forced",
+    "foreign": "forced",
+    "sdh": "sdh",
+    "hi": "sdh",
+    "cc": "sdh",
+    "commentary": "commentary",
+}
+
+
 @dataclass(frozen=True)
 class Skip:
     """Why a file is not worth transcribing: the rule and one line for the log and ``status``."""
@@ -111,15 +126,44 @@ def audio_rule(streams: Iterable[AudioStream], code: str) -> Skip | None:
     )
 
 
-def embedded_rule(subtitle_languages: Iterable[str], code: str) -> Skip | None:
-    found = [tag for tag in subtitle_languages if _speaks(code, tag)]
-    if not found:
-        return None
-    return Skip("embedded-subtitles", f"it already has an embedded {found[0]} subtitle stream")
+def language_code(name: str) -> str:
+    """The code ``name`` goes by in NAMES (``eng`` → ``en``); the name itself when it is none of them."""
+    name = name.strip().lower()
+    return next((code for code, names in NAMES.items() if name in names), name)
 
 
-def external_rule(stem: str, siblings: Iterable[str], code: str, ours: Collection[str]) -> Skip | None:
-    """A sibling ``<stem>.<tags>.<subtitle suffix>`` with a tag naming the target language, not written by us."""
+def _blocks(tag: str, code: str, also: Collection[str]) -> bool:
+    return _speaks(code, tag) or any(_speaks(language_code(other), tag) for other in also)
+
+
+def embedded_rule(
+    subtitle_languages: Iterable[str],
+    code: str,
+    kinds: Iterable[frozenset[str]] = (),
+    *,
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
+) -> Skip | None:
+    """A subtitle stream in the target language (or one of ``also``) whose kinds are none of ``ignored``."""
+    kind_list = list(kinds)
+    for i, tag in enumerate(subtitle_languages):
+        stream_kinds = kind_list[i] if i < len(kind_list) else frozenset()
+        if _blocks(tag, code, also) and not stream_kinds & set(ignored):
+            return Skip("embedded-subtitles", f"it already has an embedded {tag} subtitle stream")
+    return None
+
+
+def external_rule(
+    stem: str,
+    siblings: Iterable[str],
+    code: str,
+    ours: Collection[str],
+    *,
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
+) -> Skip | None:
+    """A sibling ``<stem>.<tags>.<subtitle suffix>`` with a tag naming the target language (or one of ``also``),
+    not written by us, and no tag naming an ``ignored`` kind (``x.zh.forced.srt``)."""
     prefix = stem + "."
     for name in sorted(siblings):
         if name in ours or not name.startswith(prefix):
@@ -127,7 +171,10 @@ def external_rule(stem: str, siblings: Iterable[str], code: str, ours: Collectio
         middle, dot, suffix = name[len(prefix) :].rpartition(".")
         if not dot or "." + suffix.lower() not in SUBTITLE_SUFFIXES:
             continue
-        if any(_speaks(code, tag) for tag in middle.split(".")):
+        tags = middle.split(".")
+        if any(KIND_TAGS.get(tag.lower()) in ignored for tag in tags):
+            continue
+        if any(_blocks(tag, code, also) for tag in tags):
             return Skip("external-subtitles", f"{name} next to it is already a subtitle in that language")
     return None
 
@@ -140,16 +187,19 @@ def first_skip(
     audio_track: str | None,
     siblings: Iterable[str],
     ours: Collection[str],
+    ignored: Collection[str] = (),
+    also: Collection[str] = (),
 ) -> Skip | None:
-    """The first rule (in ``RULES`` order) that says the file is not worth sending, or None."""
+    """The first rule (in ``RULES`` order) that says the file is not worth sending, or None. ``ignored``: subtitle
+    kinds that do not count; ``also``: other languages whose subtitles count."""
     if "audio-language" in rules and audio_track is None:
         found = audio_rule(info.audio, code)
         if found:
             return found
     if "embedded-subtitles" in rules:
-        found = embedded_rule(info.subtitles, code)
+        found = embedded_rule(info.subtitles, code, info.subtitle_kinds, ignored=ignored, also=also)
         if found:
             return found
     if "external-subtitles" in rules:
-        return external_rule(info.path.stem, siblings, code, ours)
+        return external_rule(info.path.stem, siblings, code, ours, ignored=ignored, also=also)
     return None

@@ -216,9 +216,12 @@ def make_tagged_media(
     duration_ms: int = 3000,
     *,
     default_audio: int = 0,
+    subtitle_dispositions: Sequence[str] = (),
 ) -> Path:
     """A Matroska file with one audio stream per ``(language, bursts)`` (``""`` leaves it untagged) and one SubRip
-    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag."""
+    subtitle stream per language in ``subtitles``; audio stream ``default_audio`` carries the default flag.
+    ``subtitle_dispositions``: ffmpeg's ``-disposition`` of each subtitle stream (``forced``, ``hearing_impaired``,
+    ``comment``; ``""`` none)."""
     path = Path(path)
     srt = path.with_name(path.stem + ".embedded-source.srt")
     srt.write_text("1\n00:00:00,500 --> 00:00:01,500\n字幕\n", encoding="utf-8")
@@ -236,6 +239,8 @@ def make_tagged_media(
         argv += [f"-disposition:a:{i}", "default" if i == default_audio else "0"]
     for j, lang in enumerate(subtitles):
         argv += ["-map", f"{1 + len(audio) + j}:s", f"-metadata:s:s:{j}", f"language={lang}"]
+        if j < len(subtitle_dispositions) and subtitle_dispositions[j]:
+            argv += [f"-disposition:s:{j}", subtitle_dispositions[j]]
     argv += ["-c:a", "aac", "-b:a", "96k", "-c:s", "srt", str(path)]
     try:
         _run(argv)

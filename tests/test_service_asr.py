@@ -160,7 +160,7 @@ def test_server_down_is_503_with_retry_after(
     )
     with service(quick) as svc:
         status, headers, body = bazarr_asr(svc.port, decode_pcm(media), encode="false")
-    assert status == 503 and headers.get("Retry-After") == "30"
+    assert status == 503 and 1 <= int(headers["Retry-After"]) <= 30  # when the server is probed next
     assert "FunASR server is unavailable" in json.loads(body)["error"]
     assert not list(Path(config.upload_dir or "").iterdir())
 

@@ -154,19 +154,23 @@ def test_upload_over_the_configured_limit_is_413(svc: ServiceHandle) -> None:
     assert answer.status == 413 and "limit" in answer.json()["error"]
 
 
-def test_status_without_state_db_is_503(svc: ServiceHandle) -> None:
-    assert request(svc, "GET", "/status").status == 503
+def test_status_without_state_db_is_503() -> None:
+    with service(ServiceConfig(port=0, token=TOKEN)) as svc:
+        assert request(svc, "GET", "/status", headers={"X-Api-Key": TOKEN}).status == 503
 
 
-def test_status_lists_the_queue(tmp_path: Path) -> None:
+def test_status_lists_the_queue_to_the_token_only(tmp_path: Path) -> None:
     media = tmp_path / "a.mkv"
     media.write_bytes(b"x")
     with StateDB(tmp_path / "state") as db:
         db.enqueue(media, source="test")
-        with service(ServiceConfig(port=0), db) as svc:
-            data = request(svc, "GET", "/status").json()
+        with service(ServiceConfig(port=0, token=TOKEN), db) as svc:
+            data = request(svc, "GET", "/status", headers={"X-Api-Key": TOKEN}).json()
+        with service(ServiceConfig(port=0), db) as svc:  # no token configured (the loopback default): nobody
+            open_data = request(svc, "GET", "/status").json()
     assert data["counts"]["queued"] == 1 and data["queued"][0]["path"] == str(media)
     assert data["daemon_alive"] is False
+    assert set(open_data) == {"version", "service"}, "the queue (file names) is not shown without a token"
 
 
 # --- tokens and bind rules --------------------------------------------------------------------------------------

@@ -173,3 +173,53 @@ def test_a_job_without_a_configured_refresh_does_not_load_an_http_client() -> No
     env["XDG_CONFIG_HOME"] = "/nonexistent-config-home"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_each_media_server_is_refreshed_with_the_path_as_it_mounts_the_library() -> None:
+    # the usual setup: Sonarr sees /tv, Jellyfin (and Emby, which has no map of its own) /media/tv, Plex /data/tv
+    with (
+        StandIn({("POST", "/Library/Media/Updated"): no_content}) as jellyfin,
+        StandIn({("POST", "/Library/Media/Updated"): no_content}) as emby,
+        StandIn(
+            {
+                ("GET", "/library/sections"): plex_sections,
+                ("GET", "/library/sections/2/all"): plex_episodes,
+                ("PUT", "/library/metadata/5501/refresh"): no_content,
+            }
+        ) as plex,
+    ):
+        config = ServiceConfig(
+            path_map=PathMap.parse(["/tv=/mnt/media/tv", "/movies=/mnt/media/movies"]),
+            jellyfin_path_map=PathMap.parse(["/media=/mnt/media"]),
+            plex_path_map=PathMap.parse(["/data=/mnt/media"]),
+            refresh_library=True,
+            jellyfin_url=jellyfin.url,
+            jellyfin_api_key="jf-key",
+            emby_url=emby.url,
+            emby_api_key="emby-key",
+            plex_url=plex.url,
+            plex_token="plex-token",
+        )
+        LibraryRefresh(config).on_subtitle_written(RESULT)
+    (jf,) = jellyfin.seen
+    assert json.loads(jf.body)["Updates"][0]["Path"] == "/media/tv/Show/Season 01/S01E01.mkv"
+    (em,) = emby.seen
+    assert json.loads(em.body)["Updates"][0]["Path"] == "/tv/Show/Season 01/S01E01.mkv"
+    assert [(s.method, s.path) for s in plex.seen][-1] == ("PUT", "/library/metadata/5501/refresh")
+
+
+def test_per_server_path_maps_come_from_the_serve_table_and_flags(tmp_path: Path) -> None:
+    from funasr_subs.cli import build_parser
+    from funasr_subs.commands.serve import split_args
+    from funasr_subs.config import Settings
+    from funasr_subs.service.config import load_service_config
+
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[serve]\nplex_path_map = ["/data=/mnt/media"]\n', encoding="utf-8")
+    args = build_parser().parse_args(["serve", "--jellyfin-path-map", "/media=/mnt/media"])
+    _, flags = split_args(args)
+    config = load_service_config(Settings(), flags, config_path=config_file, environ={})
+    local = "/mnt/media/tv/a.mkv"
+    assert config.server_map("jellyfin").reverse(local) == "/media/tv/a.mkv"
+    assert config.server_map("plex").reverse(local) == "/data/tv/a.mkv"
+    assert config.server_map("emby").reverse(local) == local  # neither its own map nor path_map

@@ -355,3 +355,43 @@ def test_plex_without_url_is_502_with_the_fix(library: Library) -> None:
     with service(config_for(library), library.db) as svc:
         status, body = post_form(svc, "/webhook/plex", [("payload", None, None, json.dumps(plex_payload()).encode())])
     assert status == 502 and "--plex-url" in str(body["error"])
+
+
+def test_a_webhook_path_is_mapped_with_that_servers_own_path_map(library: Library, jellyfin: StandIn) -> None:
+    # Sonarr's mount (/tv) in path_map; Jellyfin names the file under /data/tv, which only its own map knows
+    config = ServiceConfig(
+        port=0,
+        roots=(library.root,),
+        path_map=PathMap.parse(["/tv=" + str(library.root)]),
+        jellyfin_path_map=PathMap.parse(["/data/tv=" + str(library.root)]),
+        state_dir=library.db.state_dir,
+        token=TOKEN,
+        jellyfin_url=jellyfin.url,
+        jellyfin_api_key=JELLYFIN_KEY,
+    )
+    with service(config, library.db) as svc:
+        status, body = post_json(svc, "/webhook/jellyfin", jellyfin_payload())
+    assert status == 202, body
+    assert library.queued() == [(library.episode, "jellyfin")]
+
+
+def test_plex_item_it_no_longer_has_is_a_502_that_does_not_blame_the_token(library: Library) -> None:
+    with StandIn({}) as plex:  # answers 404 to everything, as Plex does for an unknown ratingKey
+        config = config_for(library, plex_url=plex.url, plex_token=PLEX_TOKEN)
+        with service(config, library.db) as svc:
+            payload = json.dumps(plex_payload(rating_key="424242")).encode()
+            status, body = post_form(svc, "/webhook/plex", [("payload", None, None, payload)])
+    assert status == 502
+    assert "no item 424242" in str(body["error"]) and "token" not in str(body["error"])
+
+
+def test_jellyfin_default_template_is_ignored_with_a_warning_that_says_what_to_tick(
+    library: Library, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the Generic destination without "Send All Properties": whatever its default template renders, no ids
+    with service(config_for(library), library.db) as svc:
+        status, body = post_json(svc, "/webhook/jellyfin", {"Name": "Pilot", "ServerName": "jellyfin"})
+    assert status == 200 and body["status"] == "ignored"
+    assert "Send All Properties" in str(body["reason"])
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "Send All Properties" in r.getMessage()]
+    assert warned, "a setup mistake is a warning in the service log, not a quiet INFO line"

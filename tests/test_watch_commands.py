@@ -120,3 +120,22 @@ def test_watch_table_in_the_config_file(library: tuple[Path, Path], funasr_serve
     assert job(state, root / "b.custom") is not None  # the table's state-dir was used
     config.write_text("[watch]\nsetle = 1\n", encoding="utf-8")
     assert main(argv) == 2
+
+
+def test_status_reads_the_state_dir_the_config_file_names(
+    library: tuple[Path, Path], funasr_server: FunasrTestServer, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    root, state = library
+    make_media(root / "a.mkv", bursts=[(300, 500)], duration_ms=1500)
+    assert _watch_once(root, state, funasr_server.url) == 0
+    config = root.parent / "config.toml"
+    config.write_text(f'[watch]\nstate_dir = "{state}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"state: {state}" in out and "1 done" in out
+    serve_only = root.parent / "serve.toml"  # the hook's table, when [watch] names none
+    serve_only.write_text(f'[serve]\nstate_dir = "{state}"\n', encoding="utf-8")
+    monkeypatch.setenv("FUNASR_SUBS_CONFIG", str(serve_only))
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state_dir"] == str(state)

@@ -51,4 +51,4 @@ class LibraryRefresh:
 
         from funasr_subs.service.refresh import refresh_all
 
-        asyncio.run(refresh_all(config, config.path_map.reverse(str(result.media))))
+        asyncio.run(refresh_all(config, str(result.media)))

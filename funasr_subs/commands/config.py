@@ -91,7 +91,7 @@ def _serve_lines(settings: Any, config: Path | None) -> list[str]:
             continue
         if key == "state_dir":
             value = service.effective_state_dir
-        if key == "path_map":
+        if key.endswith("path_map"):
             value = [f"{rule.source}={rule.target}" for rule in value.rules]
         elif key == "roots":
             value = [str(p) for p in value]

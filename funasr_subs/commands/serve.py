@@ -71,6 +71,15 @@ def add_service_options(parser: argparse.ArgumentParser, *, listen: bool = True)
     m.add_argument("--emby-api-key", dest=PREFIX + "emby_api_key", metavar="KEY", help="Emby API key")
     m.add_argument("--plex-url", dest=PREFIX + "plex_url", metavar="URL", help="e.g. http://plex:32400")
     m.add_argument("--plex-token", dest=PREFIX + "plex_token", metavar="TOKEN", help="X-Plex-Token")
+    for server in ("jellyfin", "emby", "plex"):
+        m.add_argument(
+            f"--{server}-path-map",
+            dest=f"{PREFIX}{server}_path_map",
+            action="append",
+            metavar="FROM=TO",
+            help=f"{server.capitalize()}'s path prefix FROM is TO here, when it mounts the library elsewhere than "
+            "--path-map says (repeatable)",
+        )
     m.add_argument(
         "--media-server-timeout",
         dest=PREFIX + "media_server_timeout",

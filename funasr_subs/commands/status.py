@@ -35,6 +35,12 @@ examples:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_state_dir_option(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML config file whose [watch] (else [serve]) state_dir is used without --state-dir",
+    )
     parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="rows per section (20)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
@@ -88,8 +94,20 @@ def render(snap: StatusSnapshot, state_dir: Path, servers: Sequence[ServerStatus
     return "\n".join(lines) + "\n"
 
 
+def configured_state_dir(config_path: Path | None) -> Path | None:
+    """The config file's ``[watch]`` ``state_dir`` (the daemon's), else its ``[serve]`` one (the hook's)."""
+    from funasr_subs.config import read_table
+
+    for table in ("watch", "serve"):
+        values = read_table(table, config_path, os.environ)
+        value = values.get("state_dir") or values.get("state-dir")
+        if value:
+            return Path(str(value))
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    state_dir = (args.state_dir or default_state_dir()).expanduser()
+    state_dir = (args.state_dir or configured_state_dir(args.config) or default_state_dir()).expanduser()
     from funasr_subs.watch.state import DB_NAME, StateDB  # sqlite3 only for this command
 
     if not (state_dir / DB_NAME).exists():

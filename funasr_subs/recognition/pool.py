@@ -8,6 +8,10 @@ once); when its wait is over, one waiting job probes it (a websocket opened and 
 again. An answer that cannot change (HTTP 404, TLS mismatch, no timestamp model) marks a server unusable for the
 rest of the run when ``permanent`` is set (``transcribe``), or down with backoff otherwise (the watch daemon, where
 a server still starting behind docker's proxy looks like a TLS mismatch).
+
+A pool made with ``waits=False`` (the HTTP service's) never makes a job wait for, or probe, a down server: with no
+server up the job fails at once (its caller answers 503), and :func:`keep_probing`, run beside the service, probes
+the down servers when their waits are over, so the backoff grows with the outage, not with the requests.
 """
 
 from __future__ import annotations
@@ -124,6 +128,7 @@ class Pool:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         permanent: bool = True,
+        waits: bool = True,
     ) -> None:
         self.servers = [Server(ep) for ep in endpoints]
         if not self.servers:
@@ -132,11 +137,15 @@ class Pool:
         self.backoff_base = max(0.01, backoff_base)
         self.backoff_cap = max(self.backoff_base, backoff_cap)
         self.permanent = permanent
+        self.waits = waits
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified with every wake-up (threads that wait)
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, permanent: bool = True, backoff_cap: float = 60.0) -> Pool:
+    def from_settings(
+        cls, settings: Settings, *, permanent: bool = True, backoff_cap: float = 60.0, waits: bool = True
+    ) -> Pool:
         from funasr_subs.recognition.client import probe_server
 
         def probe(url: str) -> Awaitable[None]:
@@ -152,6 +161,7 @@ class Pool:
             backoff_base=settings.retry_backoff,
             backoff_cap=backoff_cap,
             permanent=permanent,
+            waits=waits,
         )
 
     # --- what is known ------------------------------------------------------------------------------------------
@@ -224,7 +234,8 @@ class Pool:
         """A slot on the least-loaded healthy server (release it with succeeded/failed/release).
 
         Waits while every usable server is busy (as long as it takes) or down (through at most ``patience``
-        probe rounds); raises :class:`Exhausted` when no server is left to try."""
+        probe rounds; never when the pool does not ``wait``); raises :class:`Exhausted` when no server is left to
+        try."""
         loop = asyncio.get_running_loop()
         rounds = 0
         while True:
@@ -239,9 +250,11 @@ class Pool:
                     best = min(free, key=lambda s: (s.busy / s.slots, -(s.slots - s.busy)))
                     best.busy += 1
                     return best
+                if not self.waits and not any(s.state == "up" for s in usable):
+                    raise Exhausted(self._last_error(usable))  # down: keep_probing finds out when it is back
                 now = time.monotonic()
                 due = [s for s in usable if s.state == "down" and not s.probing and now >= s.retry_at]
-                if due:
+                if due and self.waits:
                     probe = min(due, key=lambda s: s.retry_at)
                     probe.probing = True
                 else:
@@ -306,6 +319,31 @@ class Pool:
             waits = [max(0.0, s.retry_at - now) for s in self.servers if s.state == "down"]
         return min(waits) if waits else None
 
+    def wait_up(self, timeout: float) -> bool:
+        """Block this thread until some server is up (True) or ``timeout`` seconds pass (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: any(s.state == "up" for s in self.servers), timeout)
+
+    async def until_probe_due(self) -> None:
+        """Return when a down server's wait is over and nobody probes it (waits through every change meanwhile)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            with self._lock:  # the state is read and the waiter added at once: no change can slip between them
+                now = time.monotonic()
+                waits = [s.retry_at - now for s in self.servers if s.state == "down" and not s.probing]
+                if waits and min(waits) <= 0:
+                    return
+                self._waiters.append((loop, fut))
+            try:
+                await asyncio.wait_for(fut, max(0.01, min(waits)) if waits else None)
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    if (loop, fut) in self._waiters:
+                        self._waiters.remove((loop, fut))
+
     def has_due(self) -> bool:
         """True when a down server's wait is over and nobody is probing it."""
         now = time.monotonic()
@@ -366,6 +404,7 @@ class Pool:
 
     def _notify(self) -> None:
         """Wake every waiting job (called under the lock)."""
+        self._changed.notify_all()
         waiters, self._waiters = self._waiters, []
         for loop, fut in waiters:
             with contextlib.suppress(RuntimeError):  # that job's loop has ended
@@ -381,13 +420,34 @@ _SHARED: dict[tuple[Any, ...], Pool] = {}
 _SHARED_LOCK = threading.Lock()
 
 
+#: The longest wait between two probes of a down server in the HTTP service (probes run in the background).
+SERVICE_BACKOFF_CAP = 10.0
+
+
 def shared_pool(settings: Settings) -> Pool:
     """One pool per set of servers for the life of the process (the HTTP service: its requests share the slots,
     health and speed of the servers). Answers that cannot change mark a server down, not unusable: a service
-    runs for months, and the server may be fixed meanwhile."""
-    key = (settings.server_list, settings.insecure, settings.ca_file, settings.connect_timeout, settings.jobs)
+    runs for months, and the server may be fixed meanwhile. A request never waits for a down server
+    (``waits=False``): :func:`keep_probing` brings it back."""
+    key = (
+        settings.server_list,
+        settings.insecure,
+        settings.ca_file,
+        settings.connect_timeout,
+        settings.jobs,
+        settings.retry_backoff,
+    )
     with _SHARED_LOCK:
         pool = _SHARED.get(key)
         if pool is None:
-            pool = _SHARED[key] = Pool.from_settings(settings, permanent=False)
+            pool = _SHARED[key] = Pool.from_settings(
+                settings, permanent=False, backoff_cap=SERVICE_BACKOFF_CAP, waits=False
+            )
         return pool
+
+
+async def keep_probing(pool: Pool) -> None:
+    """Probe the pool's down servers whenever their waits are over, until cancelled (beside the HTTP service)."""
+    while True:
+        await pool.until_probe_due()
+        await pool.probe_due()

@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from funasr_subs.errors import ConfigError
+from funasr_subs.recognition.pool import keep_probing, shared_pool
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.gate import CLIENT, STATE, ServiceState, errors_and_log, gatekeeper
 from funasr_subs.service.httpclient import USER_AGENT
@@ -48,6 +49,22 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _prober(app: web.Application) -> AsyncIterator[None]:
+    """Probe down FunASR servers in the background while the service runs: requests never wait for them."""
+    try:
+        pool = shared_pool(app[STATE].config.settings)
+    except ConfigError as exc:  # a bad --server: every /asr request says so
+        log.warning("FunASR servers not probed: %s", exc.message)
+        yield
+        return
+    task = asyncio.ensure_future(keep_probing(pool))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 class _QuietParseErrors(logging.Filter):
     """A request aiohttp's parser refused (bad framing, bad headers) is one line, not a traceback."""
 
@@ -67,6 +84,7 @@ def build_app(state: ServiceState) -> web.Application:
     app = web.Application(middlewares=[errors_and_log, gatekeeper], client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     app.cleanup_ctx.append(_client)
+    app.cleanup_ctx.append(_prober)
     app.add_routes(routes)
     return app
 

@@ -27,6 +27,10 @@ class ServiceConfig:
     token: str | None = None
     roots: tuple[Path, ...] = ()  # library roots: request paths must resolve inside one
     path_map: PathMap = field(default_factory=PathMap)
+    # each media server's own view of the library, when it mounts it elsewhere than Sonarr/Radarr (else path_map)
+    jellyfin_path_map: PathMap = field(default_factory=PathMap)
+    emby_path_map: PathMap = field(default_factory=PathMap)
+    plex_path_map: PathMap = field(default_factory=PathMap)
     state_dir: Path | None = None  # the watch daemon's state folder (default: the user's state folder)
     max_upload_mb: int = 512  # /asr uploads; raw PCM of a 4.5-hour film is ~520 MB
     asr_jobs: int = 2  # /asr requests sent to the FunASR server at once (the rest wait)
@@ -61,6 +65,11 @@ class ServiceConfig:
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 
+    def server_map(self, server: str) -> PathMap:
+        """How ``server`` (``jellyfin``, ``emby``, ``plex``) names our files: its own path map, else ``path_map``."""
+        own: PathMap = getattr(self, f"{server}_path_map")
+        return own if own.rules else self.path_map
+
     @property
     def effective_state_dir(self) -> Path:
         return self.state_dir if self.state_dir is not None else default_state_dir()
@@ -71,6 +80,7 @@ _PATHS = {"state_dir", "upload_dir"}
 _INTS = {"port", "max_upload_mb", "asr_jobs"}
 _FLOATS = {"media_server_timeout"}
 _BOOLS = {"refresh_library"}
+PATH_MAPS = ("path_map", "jellyfin_path_map", "emby_path_map", "plex_path_map")
 KEYS = tuple(f.name for f in fields(ServiceConfig) if f.name not in _SKIP)
 
 
@@ -79,7 +89,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if key == "roots":
             items = value.split(os.pathsep) if isinstance(value, str) else list(value)
             return tuple(Path(str(v)).expanduser() for v in items if str(v).strip())
-        if key == "path_map":
+        if key in PATH_MAPS:
             if isinstance(value, Mapping):
                 return PathMap.parse(f"{k}={v}" for k, v in value.items())
             items = value.split(";") if isinstance(value, str) else list(value)
@@ -130,7 +140,7 @@ def load_service_config(
 ) -> ServiceConfig:
     """``[serve]`` table, then ``FUNASR_SUBS_SERVE_<KEY>`` variables, then ``flags`` (None values ignored).
 
-    ``roots`` and ``path_map`` given as flags replace the config file's lists. In the environment, roots are
+    ``roots`` and the path maps given as flags replace the config file's lists. In the environment, roots are
     separated by ``os.pathsep`` and path maps by ``;``. When no ``state_dir`` is set, the ``[watch]`` table's is used.
     """
     environ = os.environ if environ is None else environ

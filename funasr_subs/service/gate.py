@@ -22,7 +22,7 @@ from aiohttp import web
 from funasr_subs._version import __version__
 from funasr_subs.service.asrcache import ResultCache
 from funasr_subs.service.config import ServiceConfig
-from funasr_subs.service.responses import RequestError, error_response, json_response
+from funasr_subs.service.responses import OPENAI_PREFIX, RequestError, error_response, json_response, openai_error
 from funasr_subs.service.security import TOKEN_PARAM, presented_tokens, token_matches
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ class Policy:
     body_limit: Callable[[ServiceConfig], int] | None = None  # None: no body expected
     limit_name: str = ""  # the setting (or fixed limit) a 413 names
     public: bool = False  # reachable without the token (the handler may still say less)
-    error_shape: Callable[[str], Any] | None = None  # the JSON of a refusal, when not ours (OpenAI's)
 
 
 #: Each endpoint's policy, keyed by its handler (filled by :func:`endpoint` as routes.py is imported).
@@ -150,9 +149,8 @@ def _log_path(request: web.Request) -> str:
 
 def _refusal(request: web.Request, exc: RequestError, *, unread: bool = False) -> web.Response:
     response = error_response(exc)
-    policy = _policy(request)
-    if policy is not None and policy.error_shape is not None:
-        response = json_response(exc.status, policy.error_shape(exc.message), *exc.headers)
+    if request.path.startswith(OPENAI_PREFIX):  # OpenAI's shape, unknown /v1 paths included: its SDKs read it
+        response = json_response(exc.status, openai_error(exc.message, exc.status), *exc.headers)
     if request.body_exists and (unread or not request.content.is_eof()):
         response.force_close()  # the body was not read: this connection cannot carry another request
     return response
@@ -172,7 +170,7 @@ async def errors_and_log(
         response = _refusal(request, RequestError(exc.status, exc.reason))
     except Exception:
         log.exception("internal error on %s %s", request.method, _log_path(request))
-        response = json_response(500, {"error": "internal error: see the service log", "status": 500})
+        response = _refusal(request, RequestError(500, "internal error: see the service log"))
     response.headers["Server"] = SERVER
     level = logging.INFO if response.status < 500 else logging.WARNING
     ms = (time.monotonic() - started) * 1000

@@ -2,7 +2,9 @@
 
 Form fields: ``file`` (any media), ``model`` (accepted, the FunASR server decides), ``language`` (ISO 639-1; refused
 unless the model speaks it), ``prompt`` and ``temperature`` (ignored), ``response_format`` (json, text, srt, vtt,
-verbose_json) and ``timestamp_granularities[]`` (segment, word: words only in verbose_json).
+verbose_json), ``timestamp_granularities[]`` (segment, word: words only in verbose_json) and ``stream``: server-sent
+events as OpenAI sends them (``transcript.text.delta`` events, then ``transcript.text.done``; FunASR answers a file
+at once, so the deltas are the cues' texts, sent together).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from dataclasses import dataclass
 from funasr_subs.config import Settings
 from funasr_subs.model import Cue, Token
 from funasr_subs.service.asr import cue_text, model_language
+from funasr_subs.service.responses import openai_error
 from funasr_subs.writers import render
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("segment", "word")
-FIELDS = ("model", "language", "prompt", "response_format", "temperature", "timestamp_granularities")
+FIELDS = ("model", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream")
+#: What ``GET /v1/models`` lists: FunASR's own name, and the one OpenAI clients send by default.
+MODELS = ("funasr", "whisper-1")
+STREAM_FORMATS = ("json", "text")
 LIST_FIELDS = ("timestamp_granularities[]",)
 
 
@@ -36,6 +42,16 @@ class TranscriptionRequest:
     language: str | None = None
     response_format: str = "json"
     granularities: tuple[str, ...] = ("segment",)
+    stream: bool = False
+
+
+def _stream_flag(value: str | None) -> bool:
+    text = (value or "false").strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0", ""):
+        return False
+    raise OpenAIRequestError(f"stream {value!r} is not true or false", "stream")
 
 
 def parse_request(fields: Mapping[str, str], lists: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
@@ -55,12 +71,40 @@ def parse_request(fields: Mapping[str, str], lists: Mapping[str, Sequence[str]])
         raise OpenAIRequestError(
             "timestamp_granularities needs response_format verbose_json", "timestamp_granularities"
         )
+    stream = _stream_flag(fields.get("stream"))
+    if stream and fmt not in STREAM_FORMATS:
+        raise OpenAIRequestError(f"stream needs response_format json or text, not {fmt}", "stream")
     language = (fields.get("language") or "").strip() or None
-    return TranscriptionRequest((fields.get("model") or "").strip(), language, fmt, granularities)
+    return TranscriptionRequest((fields.get("model") or "").strip(), language, fmt, granularities, stream)
 
 
-def error_body(message: str, param: str | None = None, kind: str = "invalid_request_error") -> dict[str, object]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+def error_body(message: str, param: str | None = None) -> dict[str, object]:
+    """A 400's body in OpenAI's shape."""
+    return openai_error(message, 400, param)
+
+
+def models_body() -> dict[str, object]:
+    """``GET /v1/models``: the list clients read before they transcribe."""
+    return {"object": "list", "data": [model_body(name) for name in MODELS]}
+
+
+def model_body(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "funasr-subs"}
+
+
+def _event(data: dict[str, object]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+
+def render_stream(cues: Sequence[Cue], settings: Settings) -> bytes:
+    """Server-sent events as OpenAI streams a transcription: one ``transcript.text.delta`` per cue (its text with
+    the joining space), then ``transcript.text.done`` with the whole text."""
+    joiner = _joiner(settings)
+    texts = [cue_text(c, settings) for c in cues]
+    deltas = [(joiner if i else "") + text for i, text in enumerate(texts)]
+    events = [_event({"type": "transcript.text.delta", "delta": d, "logprobs": None}) for d in deltas]
+    events.append(_event({"type": "transcript.text.done", "text": joiner.join(texts), "logprobs": None}))
+    return b"".join(events)
 
 
 def _joiner(settings: Settings) -> str:

@@ -15,7 +15,8 @@ is logged and never affects the job:
   only finds new media files, so it is used only when Plex does not know the file yet (the scan then adds it, with
   its subtitles).
 
-Paths are translated back to the media server's view with the reverse of ``path_map``.
+Each server is given the file as **it** sees it: our path translated back with the reverse of that server's own
+path map (``jellyfin_path_map``, ``emby_path_map``, ``plex_path_map``), or of ``path_map`` when it has none.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ async def refresh_plex(
             return False
         section = _plex_section(reply.json(), server_path)
         if section is None:
-            log.warning("Plex refresh: no Plex library contains %s (check path_map)", server_path)
+            log.warning("Plex refresh: no Plex library contains %s (check plex_path_map, or path_map)", server_path)
             return False
         key, kind = section
         query = {"type": PLEX_TYPES[kind]} if kind in PLEX_TYPES else {}
@@ -130,15 +131,17 @@ async def refresh_plex(
     return True
 
 
-async def refresh_all(config: ServiceConfig, server_path: str) -> None:
-    """One refresh call (or three, for Plex) to each configured media server, one after another."""
+async def refresh_all(config: ServiceConfig, local_path: str) -> None:
+    """One refresh call (or three, for Plex) to each configured media server, one after another, each naming
+    ``local_path`` (our path of the media file) as that server sees it."""
     timeout = config.media_server_timeout
     async with one_session() as session:
         if config.jellyfin_url and config.jellyfin_api_key:
-            await refresh_jellyfin(session, config.jellyfin_url, config.jellyfin_api_key, server_path, timeout=timeout)
+            path = config.server_map("jellyfin").reverse(local_path)
+            await refresh_jellyfin(session, config.jellyfin_url, config.jellyfin_api_key, path, timeout=timeout)
         if config.emby_url and config.emby_api_key:
-            await refresh_jellyfin(
-                session, config.emby_url, config.emby_api_key, server_path, timeout=timeout, emby=True
-            )
+            path = config.server_map("emby").reverse(local_path)
+            await refresh_jellyfin(session, config.emby_url, config.emby_api_key, path, timeout=timeout, emby=True)
         if config.plex_url and config.plex_token:
-            await refresh_plex(session, config.plex_url, config.plex_token, server_path, timeout=timeout)
+            path = config.server_map("plex").reverse(local_path)
+            await refresh_plex(session, config.plex_url, config.plex_token, path, timeout=timeout)

@@ -30,5 +30,16 @@ def json_response(status: int, data: Any, *headers: tuple[str, str]) -> web.Resp
     return web.Response(status=status, body=body, content_type="application/json", headers=dict(headers))
 
 
+#: Paths that answer in OpenAI's shape (its SDKs read ``error.message``), also for 404/405/401 and internal errors.
+OPENAI_PREFIX = "/v1/"
+
+
+def openai_error(message: str, status: int, param: str | None = None) -> dict[str, object]:
+    """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    code = "invalid_api_key" if status == 401 else "unknown_url" if status == 404 else None
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error_response(exc: RequestError) -> web.Response:
     return json_response(exc.status, {"error": exc.message, "status": exc.status}, *exc.headers)

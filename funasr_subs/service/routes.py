@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import threading
 import urllib.parse
@@ -15,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from funasr_subs._version import __version__
+from funasr_subs.config import Settings
 from funasr_subs.errors import (
     BadInputError,
     CancelledError,
@@ -24,6 +26,7 @@ from funasr_subs.errors import (
     ServerUnavailableError,
     ToolMissingError,
 )
+from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.service import asr, openai, webhooks
 from funasr_subs.service.asrcache import cache_key
 from funasr_subs.service.config import ServiceConfig
@@ -45,11 +48,13 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 UPLOAD = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
-OPENAI = Policy(lambda c: c.max_upload_bytes, "max_upload_mb", error_shape=lambda m: openai.error_body(m))
+OPENAI = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
 JSON_HOOK = Policy(lambda c: JSON_BODY_LIMIT, "a fixed limit for JSON webhooks")
 FORM_HOOK = Policy(lambda c: WEBHOOK_BODY_LIMIT, "a fixed limit for form webhooks")
 #: What an unauthenticated caller learns about a refused path: the same words whether it exists or not.
 REFUSED = "refused: not a media file inside the library roots (the service log says why)"
+SSE = "text/event-stream"
+RETRY_AFTER_MAX = 30
 _SHUTTING_DOWN = RequestError(503, "the service is shutting down", headers=[("Retry-After", "30")])
 
 
@@ -81,20 +86,28 @@ async def health(request: web.Request) -> web.StreamResponse:
 @routes.get("/status", expect_handler=expect_continue)
 @endpoint(Policy(public=True))
 async def status(request: web.Request) -> web.StreamResponse:
-    """Bazarr's "Test Connection" asks this without credentials: the version for anyone, the queue behind the token."""
+    """Bazarr's "Test Connection" asks this without credentials: the version for anyone, the queue only to a caller
+    that presents the token (none configured: nobody; ``funasr-subs status`` reads the queue on the machine)."""
     state = _state(request)
-    if state.config.token and not request[AUTHENTICATED]:
+    if not request[AUTHENTICATED]:
         return json_response(200, {"version": __version__, "service": "funasr-subs"})
     snap = await state.db(_db(state).status)
     return json_response(200, {"version": __version__, **snap.to_dict()})  # the shape of `funasr-subs status --json`
 
 
 # --- speech to text: the whisper-asr-webservice contract and OpenAI's ----------------------------------------------
-def _asr_error(exc: FunasrSubsError, spool: Path, name: str) -> RequestError:
+def _retry_after(settings: Settings) -> str:
+    """Seconds until the FunASR server is probed again (1-30): when a retry may find it back."""
+    wait = shared_pool(settings).next_probe_in()
+    return str(max(1, min(RETRY_AFTER_MAX, math.ceil(wait if wait is not None else 1))))
+
+
+def _asr_error(exc: FunasrSubsError, spool: Path, name: str, settings: Settings) -> RequestError:
     """HTTP status for a pipeline error; the message names the upload, never the spool file."""
     message = exc.message.replace(str(spool), name)
     if isinstance(exc, ServerUnavailableError | ServerTimeoutError):
-        return RequestError(503, f"the FunASR server is unavailable: {message}", headers=[("Retry-After", "30")])
+        retry = [("Retry-After", _retry_after(settings))]
+        return RequestError(503, f"the FunASR server is unavailable: {message}", headers=retry)
     if isinstance(exc, CancelledError):
         return _SHUTTING_DOWN
     if isinstance(exc, BadInputError):
@@ -158,7 +171,7 @@ async def _recognise(request: web.Request, upload: UploadedFile, *, raw_pcm: boo
         finally:
             state.asr_slots.release()
     except FunasrSubsError as exc:
-        raise _asr_error(exc, upload.path, upload.filename or "the upload") from None
+        raise _asr_error(exc, upload.path, upload.filename or "the upload", settings) from None
     finally:
         watcher.cancel()
     state.cache.put(key, result)
@@ -264,11 +277,30 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
             raise RequestError(499, "the client closed the connection") from None
     settings = state.config.settings
     cues = asr.cues_of(result.tokens, settings)
+    if parsed.stream:  # the whole transcript is known at once: every event goes in one body
+        headers = {"Cache-Control": "no-cache"}
+        return web.Response(status=200, body=openai.render_stream(cues, settings), headers=headers, content_type=SSE)
     body, content_type = openai.render_transcription(parsed, result.tokens, cues, settings, result.duration_ms / 1000)
     response = web.Response(status=200, body=body)
     response.content_type, _, charset = content_type.partition("; charset=")
     response.charset = charset or None
     return response
+
+
+@routes.get("/v1/models", expect_handler=expect_continue)
+@endpoint(Policy())
+async def openai_models(request: web.Request) -> web.StreamResponse:
+    """OpenAI's model list (clients ask before they transcribe): the model names the endpoint accepts."""
+    return json_response(200, openai.models_body())
+
+
+@routes.get("/v1/models/{model}", expect_handler=expect_continue)
+@endpoint(Policy())
+async def openai_model(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["model"]
+    if name not in openai.MODELS:
+        raise RequestError(404, f"the model {name!r} does not exist here: use one of {', '.join(openai.MODELS)}")
+    return json_response(200, openai.model_body(name))
 
 
 # --- webhooks --------------------------------------------------------------------------------------------------
@@ -278,7 +310,8 @@ def _refusal_reason(admission: Admission, detailed: bool) -> str:
 
 async def _queue_event(request: web.Request, event: webhooks.Event) -> web.StreamResponse:
     if not event.wanted:
-        log.info("%s webhook %s ignored: %s", event.source, event.name or "(no event)", event.reason)
+        level = logging.WARNING if event.reason == webhooks.JELLYFIN_TEMPLATE else logging.INFO  # a setup mistake
+        log.log(level, "%s webhook %s ignored: %s", event.source, event.name or "(no event)", event.reason)
         return json_response(200, {"status": "ignored", "event": event.name, "reason": event.reason})
     state = _state(request)
     db = _db(state)
@@ -295,7 +328,7 @@ async def _queue_event(request: web.Request, event: webhooks.Event) -> web.Strea
     admissions = await state.db(
         admit_all,
         raws,
-        path_map=config.path_map,
+        path_map=config.server_map(event.source),
         roots=state.roots,
         require_roots=True,
         enqueue=enqueue,

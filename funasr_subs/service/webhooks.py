@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 VIDEO_TYPES = frozenset({"movie", "episode", "video", "musicvideo", "clip"})
 #: Plex container types whose episodes are fetched with ``/allLeaves``.
 PLEX_CONTAINERS = frozenset({"show", "season"})
+#: Why a Jellyfin payload with neither NotificationType nor ItemId is ignored, and what to change.
+JELLYFIN_TEMPLATE = (
+    "the payload has no NotificationType and no ItemId (the Generic destination's default template sends neither): "
+    "tick 'Send All Properties (ignores template)' in the Jellyfin webhook destination"
+)
 _ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
@@ -79,6 +84,8 @@ def jellyfin_event(payload: Mapping[str, Any]) -> Event:
     name = _text(payload.get("NotificationType")) or ""
     item_id, item_type = _text(payload.get("ItemId")), _text(payload.get("ItemType"))
     title = _text(payload.get("Name")) or ""
+    if not name and item_id is None:
+        return Event("jellyfin", name, False, (), None, item_type, title, JELLYFIN_TEMPLATE)
     if name != "ItemAdded":
         return Event(
             "jellyfin", name, False, (), item_id, item_type, title, f"event {name or '(none)'} is not ItemAdded"
@@ -197,10 +204,17 @@ async def plex_item_paths(session: aiohttp.ClientSession, config: ServiceConfig,
     url = join(config.plex_url, f"library/metadata/{event.item_id}{suffix}")
     headers = {"X-Plex-Token": config.plex_token, "Accept": "application/json"}
     reply = await call(session, "GET", url, headers=headers, timeout=config.media_server_timeout)
-    if reply.status != 200:
+    if reply.status in (401, 403):
         raise UpstreamError(
             f"Plex at {config.plex_url} answered HTTP {reply.status} for item {event.item_id}: check --plex-token"
         )
+    if reply.status == 404:
+        raise UpstreamError(
+            f"Plex at {config.plex_url} has no item {event.item_id} (HTTP 404): it was removed or replaced since "
+            "the webhook was sent, or --plex-url names another Plex server"
+        )
+    if reply.status != 200:
+        raise UpstreamError(f"Plex at {config.plex_url} answered HTTP {reply.status} for item {event.item_id}")
     try:
         files = _plex_files(reply.body, reply.content_type)
     except (ValueError, ET.ParseError, AttributeError, TypeError, RecursionError) as exc:
