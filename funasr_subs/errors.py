@@ -35,6 +35,11 @@ class NotMediaError(BadInputError):
     """The file is not something ffmpeg can read as media."""
 
 
+class RefusedMediaError(NotMediaError):
+    """ffmpeg reads the file as a format that opens other files (a playlist, a concat list, an image sequence) or is
+    no media container: it is not opened (see mediainput)."""
+
+
 class NoAudioError(BadInputError):
     """The media has no (selected) audio stream."""
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import ffmpeg
 
-from funasr_subs import early, ffreport
+from funasr_subs import early, ffreport, mediainput
 from funasr_subs.aio import bounded
 from funasr_subs.errors import (
     CorruptMediaError,
@@ -24,6 +24,7 @@ from funasr_subs.errors import (
     MediaNotFoundError,
     NoAudioError,
     NotMediaError,
+    RefusedMediaError,
     ToolMissingError,
 )
 from funasr_subs.mediainfo import AudioStream, MediaInfo, stream_kinds
@@ -166,11 +167,24 @@ def _probe_argv(path: Path) -> list[str]:
         raise MediaNotFoundError("file not found: check the path", path=path)
     if not path.is_file():
         raise NotMediaError("not a regular file", path=path)
-    return [find_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path.absolute())]
+    return [
+        find_tool("ffprobe"),
+        "-v",
+        "error",
+        *mediainput.input_argv(),  # the one media file it is: no playlist, concat list or image sequence
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
+        mediainput.input_url(path),
+    ]
 
 
 def _probe_result(path: Path, code: int | None, stdout: bytes, stderr: bytes) -> MediaInfo:
     if code != 0:
+        refused = mediainput.refusal(stderr.decode("utf-8", "replace").splitlines())
+        if refused is not None:
+            raise RefusedMediaError(refused, path=path)
         raise NotMediaError(f"not a media file ffmpeg can read ({last_line(stderr) or 'ffprobe failed'})", path=path)
     try:
         info = parse_probe(path, json.loads(stdout or b"{}"))
@@ -359,12 +373,12 @@ def _base_args(*, report: bool = False) -> list[str]:
 
 
 #: ffmpeg-python hashes its arguments as UTF-8, which a file name need not be: it builds the command line around this
-#: placeholder, and the real (absolute, so never option-like) path is put in its place afterwards.
+#: placeholder, and the real input (``file:`` and the absolute path: see mediainput) is put in its place afterwards.
 _INPUT = "funasr-subs-input-placeholder"
 
 
 def _with_input(argv: list[str], path: Path) -> list[str]:
-    return [str(path.absolute()) if arg == _INPUT else arg for arg in argv]
+    return [mediainput.input_url(path) if arg == _INPUT else arg for arg in argv]
 
 
 def pcm_args(
@@ -394,7 +408,7 @@ def _source(stream: AudioStream | None) -> tuple[Any, dict[str, Any]]:
     """The input node and output options taking ``stream``; None: ffmpeg's own pick (the default-flagged audio
     stream, then the one with most channels, as select_audio(…, None) does), with video, subtitles and data left
     out."""
-    source = ffmpeg.input(_INPUT)
+    source = ffmpeg.input(_INPUT, **mediainput.input_options())  # the one media file it is (see mediainput)
     if stream is not None:
         return source[f"a:{stream.position}"], {}
     return source, {"vn": None, "sn": None, "dn": None}
@@ -466,6 +480,7 @@ class FfmpegStream:
         self._report = report
         self._header: list[str] = []
         self._header_done = asyncio.Event()
+        self._refused: str | None = None  # ffmpeg refused the file's format (see mediainput)
 
     async def __aenter__(self) -> FfmpegStream:
         if self._proc is not None:  # started already (to read its report): handed over as it is
@@ -494,6 +509,8 @@ class FfmpegStream:
         try:
             async for raw in self._proc.stderr:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if self._refused is None:
+                    self._refused = mediainput.refusal((text,))
                 if not self._report:
                     if text.strip():
                         self._stderr.append(text.strip())
@@ -523,6 +540,8 @@ class FfmpegStream:
         if self._proc.returncode in (None, 0):
             log.debug("%s: no input report understood in ffmpeg's output", self.media)
             return None
+        if self._refused is not None:
+            raise RefusedMediaError(self._refused, path=self.media)
         detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {self._proc.returncode}"
         raise NotMediaError(f"not a media file ffmpeg can read ({detail})", path=self.media)
 
@@ -545,6 +564,8 @@ class FfmpegStream:
         if self._stderr_task is not None:
             await self._bounded(self._stderr_task, "did not close its error output")
         if code != 0:
+            if self._refused is not None:  # the file was replaced by a playlist since it was probed
+                raise RefusedMediaError(self._refused, path=self.media)
             detail = self._stderr[-1] if self._stderr else f"ffmpeg exited with code {code}"
             raise CorruptMediaError(f"ffmpeg could not decode the audio: {detail}", path=self.media)
         if self.bytes_read == 0:

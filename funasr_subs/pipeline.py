@@ -34,7 +34,14 @@ from funasr_subs.protocol import FRAME_BYTES, gc_paused
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
-from funasr_subs.writers import atomic_write_text, check_name_fits, clean_stale_temps, digest, render
+from funasr_subs.writers import (
+    atomic_write_text,
+    check_name_fits,
+    check_replaceable,
+    clean_stale_temps,
+    digest,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +461,8 @@ def _generate(
     reason = _skip_reason(media, settings, previous)
     if reason is not None:
         return Result(media=media, status="skipped", reason=reason)
+    for target in (side_path, *targets.values()):  # a link or a device where an output goes is never replaced
+        check_replaceable(target)
 
     def vet(info: MediaInfo) -> None:  # the media facts are known; no audio has been sent yet
         skip = _rule_skip(media, settings, previous, targets, info)

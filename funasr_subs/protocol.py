@@ -8,9 +8,11 @@ import gc
 import itertools
 import json
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from funasr_subs.errors import NoTimestampsError, ProtocolError
@@ -56,15 +58,38 @@ def start_message(
     return json.dumps(message, ensure_ascii=False)
 
 
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a number JSON allows")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"{token[:20]} is too large a number")
+    return value
+
+
+def strict_json(text: str, *, overflow: bool = False) -> Any:
+    """``json.loads`` for text from outside (replies, sidecars): ValueError for NaN, Infinity, a number too large
+    for a float (``1e400``; with ``overflow`` it reads as infinity, for the reader's own checks to name the field)
+    and runaway nesting (never RecursionError or an infinite time further on)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=float if overflow else _finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def decode_reply(raw: str | bytes) -> dict[str, Any]:
     """A reply frame as a dict; ProtocolError for anything that is not a JSON object."""
     if isinstance(raw, bytes):
         raise ProtocolError("the server sent binary data where a JSON reply was expected: is this a FunASR server?")
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = strict_json(raw)
+    except ValueError as exc:
         snippet = raw[:60].replace("\n", " ")
-        raise ProtocolError(f"the server's reply is not JSON ({snippet!r}): is this a FunASR server?") from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise ProtocolError(f"the server's reply is not JSON ({snippet!r}): is this a FunASR server?") from None
+        raise ProtocolError(f"the server's reply is not usable JSON ({exc}: {snippet!r})") from None
     if not isinstance(data, dict):
         raise ProtocolError("the server's reply is not a JSON object: is this a FunASR server?")
     return data
@@ -74,14 +99,16 @@ def _number(value: Any) -> int | None:
     """An int from an int, a float or a numeric string (image 0.4.1 sends strings); None when unusable."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return int(value)
+    if isinstance(value, int):
+        return value
     if isinstance(value, str):
         try:
-            return int(float(value.strip()))
+            value = float(value.strip())
         except ValueError:
             return None
-    return None
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None  # NaN, 1e400 (inf), a list...
 
 
 def _loads_lenient(text: str) -> Any:
@@ -132,8 +159,15 @@ def _spread(count: int, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int
     """Map ``len(pairs)`` times onto ``count`` tokens when the numbers differ (ITN turns 一百 into 100)."""
     if count == len(pairs) or not pairs:
         return list(pairs)
-    out = []
     m = len(pairs)
+    if count > m:  # each pair's span shared evenly by its tokens (as the server spreads ITN's: 十 → 1 0)
+        shared: list[tuple[int, int]] = []
+        for j, (start, end) in enumerate(pairs):
+            first, after = -(-j * count // m), -(-(j + 1) * count // m)  # the tokens i with i * m // count == j
+            c = after - first
+            shared += [(start + k * (end - start) // c, start + (k + 1) * (end - start) // c) for k in range(c)]
+        return shared
+    out = []
     for i in range(count):
         lo = i * m // count
         hi = max(lo, (i + 1) * m // count - 1)
@@ -187,7 +221,10 @@ def _stamp_sents_slow(segments: Sequence[Mapping[str, Any]]) -> Raw | None:
     pairs_all: list[Sequence[int]] = []
     puncts: list[str] = []
     for seg in segments:
-        pairs = parse_pairs(seg.get("ts_list"))
+        ts_list = seg.get("ts_list")
+        pairs = parse_pairs(ts_list)
+        if pairs is None and ts_list not in (None, "", []):
+            raise ProtocolError(f"the server's reply has times that are not pairs of numbers ({str(ts_list)[:40]})")
         if not pairs:  # leading-punctuation / empty segments (real sample 06): skip
             continue
         words = str(seg.get("text_seg") or "").split()
@@ -208,10 +245,20 @@ def _only_marks_and_space(between: str) -> bool:
     return all(is_punctuation(c) or c.isspace() for c in between)
 
 
-def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
+@dataclass(frozen=True, slots=True)
+class Order:
+    """How far a reply's token starts were from rising (they are put in order on reading): ``back`` tokens started
+    before the token before them (or below 0), ``repeated`` at the same time as it. A real reply has neither."""
+
+    back: int = 0
+    repeated: int = 0
+
+
+def _attach_text_punctuation(raw: Raw, text: str) -> tuple[tuple[Token, ...], Order]:
     """Give each token the punctuation that follows it in ``text`` (stamp_sents drops ！；. inside segments) and make
-    the times monotonic (each start at or after the one before, each end at or after its start). One pass over the
-    tokens and one Token each: a 10-hour reply has 150,000 of them."""
+    the times monotonic (each start at or after the one before, each end at or after its start), counting in an
+    :class:`Order` what had to be put in order.
+    One pass over the tokens and one Token each: a 10-hour reply has 150,000 of them."""
     lowered = text.lower()
     find = lowered.find
     pos = 0
@@ -220,6 +267,7 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
     ends: list[int] = []
     puncts: list[str] = []
     floor = 0
+    back = repeated = 0
     for word, (start, end), seg_punc in zip(*raw, strict=True):
         idx = find(word, pos)
         if idx != pos:
@@ -236,6 +284,9 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
                 pos = idx + len(word)
         if start < floor:  # times made monotonic on the way
             start = floor
+            back += 1
+        elif start == floor and words:
+            repeated += 1
         if end < start:
             end = start
         floor = start
@@ -246,18 +297,21 @@ def _attach_text_punctuation(raw: Raw, text: str) -> tuple[Token, ...]:
     tail = "".join(c for c in text[pos:] if is_punctuation(c))  # punctuation after the last token
     if puncts and tail:
         puncts[-1] = tail
-    return tuple(map(Token, words, starts, ends, puncts))
+    return tuple(map(Token, words, starts, ends, puncts)), Order(back, repeated)
 
 
-def _monotonic(tokens: list[Token]) -> tuple[Token, ...]:
+def _monotonic(tokens: list[Token]) -> tuple[tuple[Token, ...], Order]:
     out: list[Token] = []
     floor = 0
+    back = repeated = 0
     for t in tokens:
         start = max(t.start_ms, floor, 0)
+        back += start != t.start_ms
+        repeated += bool(out) and t.start_ms == floor
         end = max(t.end_ms, start)
         out.append(t if (start, end) == (t.start_ms, t.end_ms) else Token(t.text, start, end, t.punct))
         floor = start
-    return tuple(out)
+    return tuple(out), Order(back, repeated)
 
 
 @contextlib.contextmanager
@@ -274,13 +328,26 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: What a reply of odd shape can raise deep inside the parsing: each means the reply is not usable.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
+
+
 def parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
-    """Every reply shape the protocol doc lists → Transcript. Raises NoTimestampsError for text without times."""
+    """Every reply shape the protocol doc lists → Transcript. Raises NoTimestampsError for text without times,
+    ProtocolError for anything else that cannot be read."""
+    return parse_reply_counted(reply)[0]
+
+
+def parse_reply_counted(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
+    """:func:`parse_reply`, and what had to be put in order."""
     with gc_paused():
-        return _parse_reply(reply)
+        try:
+            return _parse_reply(reply)
+        except _SHAPE_ERRORS as exc:
+            raise ProtocolError(f"the server's reply has a shape that cannot be read ({type(exc).__name__})") from None
 
 
-def _parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
+def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
     data = decode_reply(reply) if isinstance(reply, str) else dict(reply)
     text = data.get("text")
     text = text if isinstance(text, str) else ""
@@ -290,7 +357,11 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
     if segments:
         raw = _tokens_from_stamp_sents(segments)
     if not raw or not raw[0]:
-        pairs = parse_pairs(data.get("timestamp"))
+        stamps = data.get("timestamp")
+        pairs = parse_pairs(stamps)
+        listed = isinstance(stamps, list) or (isinstance(stamps, str) and stamps.lstrip().startswith("["))
+        if pairs is None and listed:  # (an integer, as newer 2pass builds send, or "" holds no times)
+            raise ProtocolError(f"the server's reply has times that are not pairs of numbers ({str(stamps)[:40]})")
         words = split_tokens(text)
         raw = (words, list(_spread(len(words), pairs)), [""] * len(words)) if pairs and words else None
     if not raw:
@@ -299,17 +370,26 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> Transcript:
                 "the server sent text without timestamps; run funasr-wss-server with the timestamp model "
                 f"(--model-dir {TIMESTAMP_MODEL}), not the hotword, SenseVoice or English model"
             )
-        return Transcript(text=text, tokens=(), wav_name=wav_name)
-    return Transcript(text=text, tokens=_attach_text_punctuation(raw, text), wav_name=wav_name)
+        return Transcript(text=text, tokens=(), wav_name=wav_name), Order()
+    tokens, order = _attach_text_punctuation(raw, text)
+    return Transcript(text=text, tokens=tokens, wav_name=wav_name), order
 
 
 def parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
     """A 2pass session (many replies) → one Transcript from its ``2pass-offline`` (final) replies."""
+    return parse_session_counted(replies)[0]
+
+
+def parse_session_counted(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, Order]:
+    """:func:`parse_session`, and what had to be put in order."""
     with gc_paused():
-        return _parse_session(replies)
+        try:
+            return _parse_session(replies)
+        except _SHAPE_ERRORS as exc:
+            raise ProtocolError(f"the server's reply has a shape that cannot be read ({type(exc).__name__})") from None
 
 
-def _parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
+def _parse_session(replies: Iterable[Mapping[str, Any]]) -> tuple[Transcript, Order]:
     texts: list[str] = []
     tokens: list[Token] = []
     wav_name = ""
@@ -317,9 +397,10 @@ def _parse_session(replies: Iterable[Mapping[str, Any]]) -> Transcript:
         mode = str(reply.get("mode") or "")
         if mode.endswith("online"):
             continue
-        part = _parse_reply(reply)
+        part, _ = _parse_reply(reply)
         wav_name = wav_name or part.wav_name
         if part.text:
             texts.append(part.text)
         tokens.extend(part.tokens)
-    return Transcript(text="".join(texts), tokens=_monotonic(tokens), wav_name=wav_name)
+    ordered, order = _monotonic(tokens)
+    return Transcript(text="".join(texts), tokens=ordered, wav_name=wav_name), order

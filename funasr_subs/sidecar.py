@@ -15,6 +15,7 @@ from typing import Any
 from funasr_subs._version import __version__
 from funasr_subs.errors import BadInputError
 from funasr_subs.names import json_text
+from funasr_subs.protocol import strict_json
 from funasr_subs.safeio import read_regular_text
 from funasr_subs.writers import file_digest
 
@@ -135,16 +136,10 @@ def bare_name(name: str) -> bool:
     return bool(name) and not any(sep in name for sep in separators) and name not in (".", "..")
 
 
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not a number JSON allows")
-
-
 def parse_json(text: str) -> Any:
-    """``json.loads`` that refuses NaN/Infinity and turns runaway nesting into ValueError (never RecursionError)."""
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    """``json.loads`` that refuses NaN/Infinity and turns runaway nesting into ValueError (see strict_json); a
+    ``1e400`` reads as infinity, for the field checks to name (a bad recorded setting is only ignored)."""
+    return strict_json(text, overflow=True)
 
 
 def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:

@@ -102,10 +102,42 @@ def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bo
     return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
 
 
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def check_replaceable(path: Path) -> None:
+    """OutputError when something other than a regular file is at ``path`` (a symlink, even to a regular file; a
+    device such as ``/dev/full``; a named pipe; a folder): an output is written only to a new name or over a regular
+    file, so the rename that puts it in place never replaces a link or a device node (as root it would)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # absent (a new name), or not reachable: the write itself says why
+    kind = _kind(mode)
+    if kind is not None:
+        raise OutputError(
+            f"{shown(path)} is {kind}: outputs replace only regular files (remove it, or write to another name)"
+        )
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above)."""
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above). Only a
+    new name or a regular file is written (:func:`check_replaceable`, asked again just before the rename)."""
     folder = path.parent
     check_name_fits(path)
+    check_replaceable(path)
     clean_stale_temps(folder)
     try:
         fd, tmp = _create_temp(path)
@@ -132,6 +164,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
 
 def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | None) -> None:
     if may_replace is None:
+        check_replaceable(path)
         os.replace(tmp, path)
         return
     if not os.path.lexists(path):
@@ -152,6 +185,7 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
             "(use --overwrite to replace it)",
             path=path,
         )
+    check_replaceable(path)
     os.replace(tmp, path)
 
 

@@ -266,3 +266,50 @@ def ffmpeg_peaks(path: Path, frame_ms: int = FRAME_MS) -> list[int] | None:
         log.info("test server: ffmpeg could not decode %s (exit %s)", path, proc.returncode)
         return None
     return meter.finish()
+
+
+#: Replies a hostile server sends instead of the right one (``FunasrTestServer.fault``); see :func:`spoiled_reply`.
+Spoil = Literal[
+    "other_file", "huge_times", "negative_times", "repeat_times", "many_tokens", "deep_json", "inf_time", "empty"
+]
+SPOILS: tuple[str, ...] = get_args(Spoil)
+#: The file whose reply ``other_file`` sends: 60 s, speech at 0.5 s and at 40 s.
+OTHER_FILE = ("other-file", [(500, 2500), (40_000, 43_000)])
+
+
+def _moved(segments: list[Segment], change: Any) -> list[Segment]:
+    return [Segment(s.tokens, tuple(change(i, t) for i, t in enumerate(s.times)), s.punc) for s in segments]
+
+
+def _crowded(segments: list[Segment]) -> list[Segment]:
+    """Ten tokens in the time of each one (50 a second)."""
+    out = []
+    for s in segments:
+        tokens = tuple(tok for tok in s.tokens for _ in range(10))
+        times = tuple((a + k * (b - a) // 10, a + (k + 1) * (b - a) // 10) for a, b in s.times for k in range(10))
+        out.append(Segment(tokens, times, s.punc))
+    return out
+
+
+def spoiled_reply(spoil: Spoil, wav_name: str, segments: list[Segment]) -> str:
+    """The reply text a hostile server sends for a file whose right reply holds ``segments``."""
+    if spoil == "other_file":
+        name, bursts = OTHER_FILE
+        return dump_reply(build_reply(name, sentences_for(bursts)))
+    if spoil == "empty":
+        return dump_reply(build_reply(wav_name, []))
+    if spoil == "deep_json":
+        return '{"mode":"offline","text":' + "[" * 100_000 + "]" * 100_000 + "}"
+    if spoil == "huge_times":
+        segments = _moved(segments, lambda i, t: (t[0] + 10**12, t[1] + 10**12))
+    elif spoil == "negative_times":
+        segments = _moved(segments, lambda i, t: (t[0] - 100_000, t[1] - 100_000))
+    elif spoil == "repeat_times":
+        segments = [Segment(s.tokens, (s.times[0],) * len(s.times), s.punc) for s in segments]
+    elif spoil == "many_tokens":
+        segments = _crowded(segments)
+    reply = build_reply(wav_name, segments)
+    if spoil == "inf_time" and segments:
+        reply["stamp_sents"][0]["ts_list"][0][0] = "INF"
+        return dump_reply(reply).replace('"INF"', "1e400", 1)
+    return dump_reply(reply)

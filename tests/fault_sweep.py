@@ -2,7 +2,11 @@
 
 ``python -m tests.fault_sweep`` (a few minutes; prints one JSON object). "Held" means: one clear line and the right
 exit code for a bad setting; no traceback, and every other file still done, for names, sidecars, FIFOs and links.
-The tests in test_faults.py pin one case of each; this tries the wider list issue 10 was filed with.
+The tests in test_faults.py pin one case of each; this tries the wider list issue 10 was filed with. The "19.x"
+groups are issue 19's: media that names other files is refused quickly with nothing sent to FunASR (transcribe,
+watch, /asr and /v1/audio/transcriptions); a device, FIFO, symlink or folder at an ``-o`` target is left as it was;
+a damaged job row never gives a traceback (test_media_references, test_output_targets, test_state_damage pin one of
+each).
 """
 
 # ruff: noqa
@@ -266,6 +270,258 @@ with FunasrTestServer() as server:
     tally("10 loops watch", no_trace(d) and d.returncode == 0)
     d = run("retime", str(loop_lib / "a.mkv"))
     tally("10 loops retime", no_trace(d) and d.returncode == 1)
+    # issue 19.1: media that names other files (playlists, concat scripts, image patterns, a FIFO behind a playlist)
+    import sqlite3, stat as stat_module
+    from funasr_subs.config import Settings
+    from funasr_subs.service import ServiceConfig
+    from tests.servicekit import multipart, request, service
+
+    ref = HOME / "refs"
+    (ref / "near").mkdir(parents=True)
+    (HOME / "private").mkdir()
+    secret = make_media(HOME / "private" / "secret.ts", [(300, 700), (1500, 700)], 2500, container="mpegts")
+    make_media(ref / "near" / "secret.dat", [(300, 700)], 1500, container="mpegts")
+    os.mkfifo(HOME / "private" / "stuck.ts")
+
+    def playlist(target):
+        return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:5,\n{target}\n#EXT-X-ENDLIST\n".encode()
+
+    attacks = {
+        "list.m3u8": playlist(secret),
+        "hls.mkv": playlist(secret),
+        "hls.ts": playlist(secret),
+        "hls.mp4": playlist(secret),
+        "fifo.m3u8": playlist(HOME / "private" / "stuck.ts"),
+        "relative.m3u8": playlist("../private/secret.ts"),
+        "concat.mkv": b"ffconcat version 1.0\nfile 'near/secret.dat'\n",
+        "concat.ffconcat": b"ffconcat version 1.0\nfile 'near/secret.dat'\n",
+        "dash.mpd": b'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"><Period>'
+        b'<AdaptationSet><Representation id="1" bandwidth="1"><BaseURL>file:' + str(secret).encode() + b"</BaseURL>"
+        b"</Representation></AdaptationSet></Period></MPD>",
+        "sdp.sdp": b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 9 RTP/AVP 0\n",
+    }
+    for name, data in attacks.items():
+        (ref / name).write_bytes(data)
+    for i in range(1, 3):
+        (ref / f"shot{i:03d}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (ref / "shot%03d.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    names = [*attacks, "shot%03d.png"]
+    for name in names:
+        for send in ("pcm", "mp4"):
+            before = len(server.files)
+            d = run("transcribe", "--server", url, "--send", send, str(ref / name), timeout=30)
+            ok = no_trace(d) and d.returncode == 1 and len(server.files) == before
+            tally("19.1 references transcribe", ok and not list(ref.glob("*.srt")))
+    lib19 = HOME / "refs-watch"
+    lib19.mkdir()
+    for name in ("hls.mkv", "concat.mkv", "hls.ts"):
+        (lib19 / name).write_bytes(
+            attacks[name].replace(b"near/", b"../refs/near/") if "concat" in name else attacks[name]
+        )
+    (lib19 / "near").mkdir()
+    (lib19 / "concat2.mkv").write_bytes(b"ffconcat version 1.0\nfile 'near/x.dat'\n")
+    make_media(lib19 / "near" / "x.dat", [(300, 700)], 1500, container="mpegts")
+    before = len(server.files)
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st-refs"),
+        "--server",
+        url,
+        str(lib19),
+        timeout=60,
+    )
+    for name in ("hls.mkv", "concat.mkv", "hls.ts", "concat2.mkv"):
+        tally("19.1 references watch", no_trace(d) and not list(lib19.glob("*.srt")) and len(server.files) == before)
+    spool = HOME / "spool"
+    spool.mkdir()
+    (spool / "near").mkdir()
+    make_media(spool / "near" / "secret.dat", [(300, 700)], 1500, container="mpegts")
+    config = ServiceConfig(settings=Settings(server=url), port=0, upload_dir=spool, max_upload_mb=1)
+    with service(config) as svc:
+        for name in names:
+            data = (ref / name).read_bytes()
+            for endpoint in ("/asr?encode=true&output=srt", "/v1/audio/transcriptions"):
+                field = "audio_file" if endpoint.startswith("/asr") else "file"
+                body, ctype = multipart([(field, name, None, data)])
+                before = len(server.files)
+                t0 = time.monotonic()
+                try:
+                    answer = request(svc, "POST", endpoint, body, {"Content-Type": ctype}, timeout=20)
+                except OSError:
+                    answer = None
+                ok = answer is not None and 400 <= answer.status < 500 and b"secret" not in answer.body
+                tally("19.1 references http", ok and len(server.files) == before and time.monotonic() - t0 < 20)
+    # issue 19.4: outputs never replace a device, a FIFO, a symlink or a folder; sync -o needs a subtitle suffix
+    out19 = HOME / "outputs"
+    out19.mkdir()
+    sub = out19 / "film.srt"
+    sub.write_text("1\n00:00:00,500 --> 00:00:01,300\n锄禾日当午\n\n", encoding="utf-8")
+    reply = out19 / "reply.json"
+    reply.write_text(
+        json.dumps(
+            {
+                "mode": "offline",
+                "text": "锄禾日当午",
+                "timestamp": "[[500,660],[660,820],[820,980],[980,1140],[1140,1300]]",
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    def special(kind, path):
+        if kind == "device":
+            os.mknod(path, 0o666 | stat_module.S_IFCHR, os.makedev(1, 3))
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "symlink":
+            (out19 / "kept.txt").write_text("kept\n", encoding="utf-8")
+            path.symlink_to(out19 / "kept.txt")
+        else:
+            path.mkdir()
+        return os.lstat(path)
+
+    for kind in ("device", "fifo", "symlink", "folder"):
+        for cmd in (["sync", str(sub), str(reply), "-o"], ["retime", str(reply), "-o"]):
+            target = out19 / f"{kind}.srt"
+            try:
+                st = special(kind, target)
+            except PermissionError:  # not root: no device node to try
+                continue
+            d = run(*cmd, str(target))
+            after = os.lstat(target)
+            same = (after.st_mode, after.st_ino) == (st.st_mode, st.st_ino)
+            tally("19.4 outputs", no_trace(d) and d.returncode != 0 and same and not list(out19.glob(".*.tmp")))
+            if kind == "folder":
+                target.rmdir()
+            else:
+                target.unlink()
+    for name in ("out", "out.txt", "out.sub", "out.docx"):
+        d = run("sync", str(sub), str(reply), "-o", str(out19 / name))
+        tally("19.4 outputs", no_trace(d) and d.returncode == 2 and not (out19 / name).exists())
+    # issue 19.6: a damaged job row is set aside, the rest runs
+    damages = [
+        "outputs = 'not json{'",
+        "outputs = '[1, 2]'",
+        "outputs = '\"x\"'",
+        "attempts = 'many'",
+        "created_at = 'yesterday'",
+        "not_before = 'later'",
+        "source = x'00ff'",
+        "path = NULL",
+        "path = 42",
+        "last_error = x'ff'",
+        "size = 1.5",
+    ]
+    good19 = HOME / "rows"
+    good19.mkdir()
+    media19 = make_media(good19 / "a.m4a", [(500, 800)], 2000)
+    for i, change in enumerate(damages):
+        for cmd in ("watch", "status", "status-json", "retry"):
+            st = HOME / f"st-rows-{i}-{cmd}"
+            run("hook", "--state-dir", str(st), str(media19))
+            conn = sqlite3.connect(st / "state.sqlite3")
+            with conn:
+                conn.execute("UPDATE jobs SET state = 'failed', " + change)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('heartbeat', 'soon')")
+            conn.close()
+            if cmd == "watch":
+                d = run(
+                    "watch", "--once", "--settle", "0", "--state-dir", str(st), "--server", url, str(good19), timeout=60
+                )
+            elif cmd == "status-json":
+                d = run("status", "--json", "--state-dir", str(st))
+            else:
+                d = run(cmd, "--state-dir", str(st))
+            again = run("status", "--state-dir", str(st))
+            tally("19.6 job rows", no_trace(d) and d.returncode in (0, 1) and no_trace(again) and again.returncode == 0)
+# --- hostile replies (issue 19): a bad server beside a good one changes nothing; a saved bad reply is bad input ---
+from tests.fake_recognition import SPOILS
+
+(HOME / "talk").mkdir()
+talk = make_media(HOME / "talk" / "talk.mka", [(700 + 3000 * i, 900 + 600 * (i % 2)) for i in range(10)], 30_000)
+with FunasrTestServer() as good:
+    alone = HOME / "alone"
+    d = run(
+        "transcribe", "--split-minutes", "0.1", "--server", good.url, "--output-dir", str(alone), str(talk), timeout=120
+    )
+    expected = (alone / "talk.zh.srt").read_text("utf-8") if d is not None and d.returncode == 0 else None
+    for fault in ["early", *SPOILS]:
+        with FunasrTestServer() as bad:
+            bad.fault = fault
+            out = HOME / f"pool-{fault}"
+            d = run(
+                "transcribe",
+                "--split-minutes",
+                "0.1",
+                "--retry-backoff",
+                "0.05",
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                "--output-dir",
+                str(out),
+                str(talk),
+                timeout=120,
+            )
+            srt = out / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally(
+                "19 hostile replies transcribe",
+                no_trace(d) and d.returncode == 0 and same and f"{bad.url} is down" in d.stderr,
+            )
+            lib = HOME / f"watch-{fault}"
+            lib.mkdir()
+            os.link(talk, lib / "talk.mka")
+            d = run(
+                "watch",
+                "--once",
+                "--settle",
+                "0",
+                "--split-minutes",
+                "0.1",
+                "--state-dir",
+                str(HOME / f"st-{fault}"),
+                "--server",
+                bad.url,
+                "--server",
+                good.url,
+                str(lib),
+                timeout=120,
+            )
+            srt = lib / "talk.zh.srt"
+            same = srt.exists() and srt.read_text("utf-8") == expected
+            tally("19 hostile replies watch", no_trace(d) and d.returncode == 0 and same)
+saved = HOME / "saved"
+saved.mkdir()
+pair = "[[0, 200], [200, 300]]"
+for kind, times in {
+    "1e400": "[[0, 1e400], [200, 300]]",
+    "-1e400": "[[-1e400, 0], [200, 300]]",
+    "NaN": "[[NaN, 1], [200, 300]]",
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "strings": '[["x", {}], [200, 300]]',
+    "1e300": "[[0, 1e300], [200, 300]]",
+}.items():
+    reply = saved / f"{kind}.json"
+    reply.write_text(
+        '{"text": "甲乙。", "timestamp": "' + pair + '", "stamp_sents": [{"text_seg": "甲 乙", "punc": "。", '
+        '"ts_list": ' + times + "}]}",
+        "utf-8",
+    )
+    srt = saved / f"{kind}.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\n甲乙\n", "utf-8")
+    for args in (
+        ["retime", "--overwrite", str(reply)],
+        ["sync", str(srt), str(reply), "-o", str(saved / f"{kind}.out.srt")],
+    ):
+        d = run(*args)
+        lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+        tally("19 saved replies", no_trace(d) and (d.returncode == 0 or len(lines) == 1))
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)

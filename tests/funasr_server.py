@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.fake_recognition import (
     FRAME_MS,
     SHAPES,
+    SPOILS,
     THRESHOLD,
     PeakMeter,
     Segment,
@@ -37,6 +38,7 @@ from tests.fake_recognition import (
     ffmpeg_peaks,
     parse_hotwords,
     sentences_for,
+    spoiled_reply,
 )
 from tests.tls_certs import make_expired_cert, make_self_signed_cert, server_ssl_context
 
@@ -61,7 +63,24 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 32_000_000
-FaultName = Literal["refuse", "hang", "drop", "garbage", "slow", "stall"]
+FaultName = Literal[
+    "refuse",
+    "hang",
+    "drop",
+    "garbage",
+    "slow",
+    "stall",
+    "early",
+    # a well-formed but wrong reply (fake_recognition.spoiled_reply)
+    "other_file",
+    "huge_times",
+    "negative_times",
+    "repeat_times",
+    "many_tokens",
+    "deep_json",
+    "inf_time",
+    "empty",
+]
 Fault = FaultName | None
 FAULTS: tuple[str, ...] = get_args(FaultName)
 
@@ -150,8 +169,10 @@ class _FileState:
 class FunasrTestServer:
     """A real websockets server on 127.0.0.1 behaving like ``funasr-wss-server`` in offline mode.
 
-    ``fault``: None | "refuse" | "hang" | "drop" | "garbage" | "slow" | "stall" (settable at any time); "drop" and
-    "stall" act after ``drop_after_bytes`` of audio: "stall" stops reading, like a frozen server process.
+    ``fault``: None | "refuse" | "hang" | "drop" | "garbage" | "slow" | "stall" | "early" | one of SPOILS (settable
+    at any time); "drop" and "stall" act after ``drop_after_bytes`` of audio: "stall" stops reading, like a frozen
+    server process. "early" answers the first message at once (no words: no audio has come) and stops reading;
+    the SPOILS send a wrong reply in place of the right one (docs/development.md lists them).
     ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model.
     """
 
@@ -426,6 +447,10 @@ class FunasrTestServer:
                 state.apply(msg)
                 if hotwords is None and isinstance(msg.get("hotwords"), str):
                     hotwords = parse_hotwords(msg["hotwords"])
+                if self._fault == "early" and msg.get("is_speaking") is True:
+                    await self._answer_early(ws, state)
+                    state = None
+                    break
                 if msg.get("is_speaking") is False:
                     done, state = state, None
                     try:
@@ -456,6 +481,19 @@ class FunasrTestServer:
         self.violations.extend(fatal)
         self.violations.extend(soft)
 
+    async def _answer_early(self, ws: ServerConnection, state: _FileState) -> None:
+        """The "early" fault: a reply before any audio, then no more reading (the upload stalls unless it is small)."""
+        text = dump_reply(build_reply(str(state.params["wav_name"]), []))
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(text)
+        state.discard()
+        with self._changing():
+            state.record.sent = True
+            self.files.append(state.record)
+            self.replies.append(text)
+        ws.transport.pause_reading()
+        await ws.wait_closed()
+
     async def _answer(self, ws: ServerConnection, state: _FileState, hotwords: dict[str, int]) -> None:
         if self.instant and state.meter is None and state.record.audio_bytes:
             state.discard()
@@ -482,6 +520,8 @@ class FunasrTestServer:
         record = state.record
         record.bursts, record.reply = bursts, reply
         text = dump_reply(reply)
+        if self._fault in SPOILS:
+            text = spoiled_reply(self._fault, str(state.params["wav_name"]), sentences_for(bursts))  # type: ignore[arg-type]
         if self._fault == "garbage":
             text = "<html><body>502 Bad Gateway</body></html>\x00not json"
         if self._fault == "slow":

@@ -332,10 +332,10 @@ def test_fault7_a_fifo_does_not_hang_the_daemon(funasr_server: FunasrTestServer,
     assert "Traceback" not in done.stderr, done.stderr
     assert (root / "b.zh.srt").exists(), done.stderr
     assert where in done.stderr and "named pipe" in done.stderr, done.stderr
-    if where == "a.funasr.json":  # not ours: replaced by the real sidecar
-        assert done.returncode == 0 and (root / "show" / "a.zh.srt").exists()
-    else:  # the folder's hotwords cannot be read: that file fails with the reason; the others are done
-        assert done.returncode == 1
+    assert done.returncode == 1  # that file fails with the reason; the others are done
+    if where == "a.funasr.json":  # outputs replace only regular files (issue 19): the pipe is left, nothing sent
+        assert (root / "show" / where).is_fifo() and not (root / "show" / "a.zh.srt").exists()
+        assert "outputs replace only regular files" in done.stderr, done.stderr
 
 
 def test_fault7_hotwords_flag_naming_a_fifo_is_one_line(tmp_path: Path) -> None:

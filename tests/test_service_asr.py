@@ -193,3 +193,22 @@ def test_a_pool_of_servers_serves_bazarr_while_one_is_down(
                 assert status == 200, body
                 assert_cues_at_bursts(body.decode("utf-8"), BURSTS)
     assert len(funasr_server.requests) == 3 and down.requests == []
+
+
+@pytest.mark.parametrize("fault", ["deep_json", "inf_time", "huge_times"])
+def test_a_reply_that_cannot_be_right_is_502_alone_and_goes_to_the_good_server_in_a_pool(
+    fault: str, config: ServiceConfig, media: Path, funasr_server: FunasrTestServer
+) -> None:
+    with FunasrTestServer() as bad:
+        bad.fault = fault  # type: ignore[assignment]
+        alone = config.settings.replace(server=bad.url, retries=0)
+        with service(ServiceConfig(settings=alone, port=0, upload_dir=config.upload_dir)) as svc:
+            status, _, body = bazarr_asr(svc.port, decode_pcm(media), encode="false")
+        assert status == 502, body
+        assert "could not be used" in json.loads(body)["error"]
+        pool = config.settings.replace(servers=(bad.url, funasr_server.url), retries=0)
+        with service(ServiceConfig(settings=pool, port=0, upload_dir=config.upload_dir)) as svc:
+            status, _, body = bazarr_asr(svc.port, decode_pcm(media) + bytes(320), encode="false")
+        assert status == 200, body
+        assert_cues_at_bursts(body.decode("utf-8"), BURSTS)
+        assert len(bad.files) == 2 and len(funasr_server.requests) == 1

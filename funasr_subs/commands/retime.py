@@ -29,6 +29,7 @@ from funasr_subs.errors import (
     NoSpeechError,
     OutputError,
     OutputExistsError,
+    ProtocolError,
 )
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.names import shown
@@ -47,7 +48,7 @@ from funasr_subs.sidecar import (
     sidecar_path_for,
     try_read_sidecar,
 )
-from funasr_subs.writers import atomic_write_text, digest, render
+from funasr_subs.writers import atomic_write_text, check_replaceable, digest, render
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +127,21 @@ def register(subparsers: Any) -> None:
 
 
 # --- reading the input ------------------------------------------------------------------------------------
-def _transcript_of(reply: Mapping[str, Any]) -> Transcript:
-    if isinstance(reply.get("session"), list):
-        return parse_session(r for r in reply["session"] if isinstance(r, Mapping))
-    if not any(key in reply for key in ("text", "stamp_sents", "timestamp")):
-        raise BadInputError("not a FunASR reply (no text, stamp_sents or timestamp)")
-    return parse_reply(reply)
+def _transcript_of(reply: Mapping[str, Any], path: Path | None = None) -> Transcript:
+    """A saved reply's transcript; a reply that cannot be read is bad input here (live, it is the server's fault)."""
+    try:
+        if isinstance(reply.get("session"), list):
+            return parse_session(r for r in reply["session"] if isinstance(r, Mapping))
+        if not any(key in reply for key in ("text", "stamp_sents", "timestamp")):
+            raise BadInputError("not a FunASR reply (no text, stamp_sents or timestamp)")
+        return parse_reply(reply)
+    except ProtocolError as exc:
+        raise BadInputError(f"the saved reply cannot be used ({exc.message})", path=path) from None
 
 
 def _from_sidecar(path: Path, sidecar: Sidecar) -> Source:
     stem_name = sidecar.media_name or (path.name[: -len(SUFFIX)] + ".media" if is_sidecar(path) else path.name)
-    transcript = _transcript_of(sidecar.reply).shifted(sidecar.offset_ms)
+    transcript = _transcript_of(sidecar.reply, path).shifted(sidecar.offset_ms)
     return Source(path, transcript, naming=path.parent / stem_name, sidecar_path=path, sidecar=sidecar)
 
 
@@ -173,9 +178,9 @@ def read_source(path: Path, output_dir: Path | None, output: Path | None = None)
             replies = [r for r in data if isinstance(r, Mapping)]
             if not replies:
                 raise BadInputError("holds no FunASR reply", path=path)
-            return _from_reply(path, {"session": replies}, parse_session(replies), folder)
+            return _from_reply(path, {"session": replies}, _transcript_of({"session": replies}, path), folder)
         if isinstance(data, dict):
-            return _from_reply(path, data, _transcript_of(data), folder, text)
+            return _from_reply(path, data, _transcript_of(data, path), folder, text)
         raise BadInputError("not a FunASR reply or a sidecar", path=path)
     if path.is_dir():
         raise BadInputError("is a folder: give media files, sidecars or reply JSON files", path=path)
@@ -280,6 +285,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     cues = build_cues(transcript.tokens, settings.cue_settings())
     targets = targets_for(source, settings, args.output)
     for target in targets.values():
+        check_replaceable(target)  # a link or a device is never replaced, --overwrite or not
         if target.exists() and not settings.overwrite and not _ours(source, target):
             raise OutputExistsError(  # named once: the error is "<input>: <subtitle> exists ..."
                 f"{target.name} exists and was not written by funasr-subs: use --overwrite to replace it",

@@ -28,7 +28,7 @@ from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
 from funasr_subs.sidecar import SUFFIX, is_sidecar
 from funasr_subs.sync import SyncResult, sync
-from funasr_subs.writers import atomic_write_bytes, atomic_write_text
+from funasr_subs.writers import atomic_write_bytes, atomic_write_text, check_replaceable
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,19 @@ def backup_for(subtitle: Path) -> Path:
 
 
 # --- output -------------------------------------------------------------------------------------------------
-def _format_for(path: Path, fallback: str) -> str:
+#: What ``-o FILE`` may end with (as ``retime -o``, plus .ssa: sync keeps an SSA file's own format).
+OUTPUT_SUFFIXES = ("srt", "ass", "ssa", "vtt")
+
+
+def _format_for(path: Path, fallback: str, *, named: bool) -> str:
+    """The format to write: from ``-o``'s suffix, which must be one of OUTPUT_SUFFIXES (``named``); else the
+    subtitle's own format (its own name: --in-place, or the .synced name beside it)."""
     fmt = path.suffix.lower().lstrip(".")
-    if fmt in ("srt", "ass", "ssa", "vtt"):
+    if fmt in OUTPUT_SUFFIXES:
         return fmt
-    if fmt in ("sub", "txt", ""):
-        return fallback
-    raise ConfigError(f"-o {path}: the suffix must be .srt, .ass, .ssa or .vtt")
+    if named:
+        raise ConfigError(f"-o {path}: the suffix must be .srt, .ass, .ssa or .vtt")
+    return fallback
 
 
 def retimed_text(subs: pysubs2.SSAFile, cues: Sequence[Cue], fmt: str) -> str:
@@ -202,7 +208,10 @@ def run(args: argparse.Namespace) -> int:
     if not cues:
         raise BadInputError("holds no cues to sync", path=subtitle)
     target = output_for(subtitle, args)
-    out_fmt = _format_for(target, fmt)
+    out_fmt = _format_for(target, fmt, named=args.output is not None)
+    check_replaceable(target)  # before any work: a link or a device (-o /dev/full) is never replaced
+    if args.in_place:
+        check_replaceable(backup_for(subtitle))
     source = args.source if args.source is not None else media_beside(subtitle)
     transcript = speech_of(source, args)
     if not transcript.tokens:

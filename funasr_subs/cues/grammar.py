@@ -68,6 +68,8 @@ _ITEM_MARKER = re.compile(r"[一二三四五六七八九十]是|首先|其次|�
 _HESITATION = frozenset("呃嗯额唔")
 #: Words that are fillers only when they stand alone before a pause or a clause mark.
 _SOMETIMES_FILLERS = frozenset({"啊", "那个", "这个", "就是说"})
+#: The first characters of every filler (a fast test before :func:`is_filler`).
+_FILLER_FIRST = frozenset(_HESITATION | {w[0] for w in _SOMETIMES_FILLERS})
 #: Clause marks the ``space`` style hides at a line end.
 _HIDDEN = frozenset("，；：、")
 
@@ -151,12 +153,27 @@ def bonds(words: Sequence[Token], punctuation: str = "space") -> list[float]:
     if n < 2:
         return out
     hidden = punctuation == "space"
-    flags = [edges(w.text) for w in words]
+    seen: dict[str, tuple[int, int]] = {}  # one lookup per distinct word (edges' own cache is shared and bounded)
+    flags = []
+    for w in words:
+        f = seen.get(w.text)
+        if f is None:
+            f = seen[w.text] = edges(w.text)
+        flags.append(f)
+    bonds_of: dict[tuple[int, int], float] = {}
     for k in range(n - 1):
+        left = flags[k][0]
+        right = flags[k + 1][1]
+        if not left and not right:
+            continue
         punct = words[k].punct
         if not punct:
-            out[k] = bond(flags[k][0], flags[k + 1][1])
-        elif hidden and flags[k][0] & END_DE and all(ch in _HIDDEN for ch in punct):
+            key = (left, right)
+            b = bonds_of.get(key)
+            if b is None:
+                b = bonds_of[key] = bond(left, right)
+            out[k] = b
+        elif hidden and left & END_DE and all(ch in _HIDDEN for ch in punct):
             out[k] = HIDDEN_MARK_SHARE * DE_HEAD
     return out
 
@@ -194,7 +211,15 @@ def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
     out: list[Token] = []
     carry: int | None = None  # the start of fillers just dropped, for the next word
     n = len(words)
+    first = _FILLER_FIRST
     for k, word in enumerate(words):
+        if word.text[:1] not in first:  # most words: no filler starts with their first character
+            if carry is not None:
+                if word.start_ms - words[k - 1].end_ms <= pause:
+                    word = Token(word.text, min(carry, word.start_ms), word.end_ms, word.punct)
+                carry = None
+            out.append(word)
+            continue
         if not is_filler(words, k, pause):
             if carry is not None and word.start_ms - words[k - 1].end_ms <= pause:
                 word = Token(word.text, min(carry, word.start_ms), word.end_ms, word.punct)

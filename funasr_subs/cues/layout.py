@@ -15,6 +15,7 @@ from funasr_subs.cues.text import (
     char_width,
     edge_kinds,
     letter_count,
+    reading_length,
     separator,
     text_width,
     token_kind,
@@ -47,6 +48,7 @@ class Prepared:
     drop_w: list[float]
     width_prefix: list[float]
     letter_prefix: list[int]
+    reading_prefix: list[float]  # reading length (text.reading_length) of tokens before k
     cost: list[float]
     hard: list[bool]  # a sentence end or a pause longer than ``settings.pause`` after token k
     sentence: list[bool]  # a sentence end after token k
@@ -59,6 +61,10 @@ class Prepared:
 
     def letters(self, i: int, j: int) -> int:
         return self.letter_prefix[j + 1] - self.letter_prefix[i]
+
+    def reading(self, i: int, j: int) -> float:
+        """Reading length of tokens i..j (characters without punctuation and spaces, as text.reading_length)."""
+        return self.reading_prefix[j + 1] - self.reading_prefix[i]
 
     def line_text(self, i: int, j: int) -> str:
         if i == j:
@@ -83,7 +89,7 @@ class Prepared:
 
 _CJK2: tuple[TokenKind, TokenKind] = ("cjk", "cjk")
 _HAN_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
-_Piece = tuple[tuple[TokenKind, TokenKind], str, str, float, float, int, Traits]
+_Piece = tuple[tuple[TokenKind, TokenKind], str, str, float, float, int, Traits, float]
 
 
 @lru_cache(maxsize=1024)
@@ -96,14 +102,14 @@ def _styled(punct: str, style: str, profile: str) -> tuple[str, str, float, floa
 
 def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
     """(left and right kinds, in-line text, line-final text, in-line width, width dropped at a line end, letters,
-    traits)."""
+    traits, reading length)."""
     profile = settings.profile
     style = settings.punctuation
     text = text.strip()
     punct = punct.strip()
     if not punct and _HAN_ONLY.fullmatch(text):  # most words: Chinese characters, no punctuation
         w = float(len(text))
-        return (_CJK2, text, text, w, 0.0, len(text), cjk_traits(text, settings.script))
+        return (_CJK2, text, text, w, 0.0, len(text), cjk_traits(text, settings.script), w)
     if _HAN_ONLY.fullmatch(text):  # Chinese characters only (width 1 each, every one a letter)
         kind: TokenKind = "cjk"
         kinds: tuple[TokenKind, TokenKind] = ("cjk", "cjk")
@@ -124,6 +130,7 @@ def _piece(text: str, punct: str, settings: CueSettings) -> _Piece:
         w_p_mid - w_p_end,
         letters,
         traits(text, punct, kind, settings.script),
+        reading_length(text, profile),
     )
 
 
@@ -143,6 +150,8 @@ def prepare(tokens: Sequence[Token], settings: CueSettings, bonds: Sequence[floa
     info: list[Traits] = []
     width_prefix = [0.0] * (n + 1)
     letter_prefix = [0] * (n + 1)
+    reading_prefix = [0.0] * (n + 1)
+    reading = 0.0
     space_w = char_width(" ", profile)
     cache: dict[tuple[str, str], _Piece] = {}
     seps: dict[tuple[TokenKind, str, TokenKind], str] = {}
@@ -156,7 +165,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings, bonds: Sequence[floa
         piece = cache.get(key)
         if piece is None:
             piece = cache[key] = _piece(tok.text, tok.punct, settings)
-        (kind, right_kind), mid, end_text, w_mid, drop, count, tr = piece
+        (kind, right_kind), mid, end_text, w_mid, drop, count, tr, read = piece
         # times never run backwards (a pause absorbed into a long token was given back already: words.py)
         end = tok.end_ms if tok.end_ms > prev_start else prev_start
         start = tok.start_ms if tok.start_ms > prev_start else prev_start
@@ -182,6 +191,8 @@ def prepare(tokens: Sequence[Token], settings: CueSettings, bonds: Sequence[floa
         width_prefix[idx + 1] = width
         letters += count
         letter_prefix[idx + 1] = letters
+        reading += read
+        reading_prefix[idx + 1] = reading
         prev_kind = right_kind
         prev_punct = tok.punct
     cost, hard, sentence, clause = boundary_costs(info, starts, ends, settings, bonds)
@@ -196,6 +207,7 @@ def prepare(tokens: Sequence[Token], settings: CueSettings, bonds: Sequence[floa
         drop_w=drop_w,
         width_prefix=width_prefix,
         letter_prefix=letter_prefix,
+        reading_prefix=reading_prefix,
         cost=cost,
         hard=hard,
         sentence=sentence,

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 #: Replies are ~0.6 MB per hour of speech; websockets' 1 MiB default would refuse a two-hour film's.
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 _2PASS_PCM_ONLY = "ONLY SUPPORT PCM"
+_2PASS_ADVICE = (
+    "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
+    "or run funasr-wss-server (offline)"
+)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the server's half of the closing handshake
 
 
@@ -135,7 +139,7 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
         raise explain_connect_error(cfg, exc) from exc
 
 
-async def _send_audio(
+async def _upload(
     ws: ClientConnection,
     start: str,
     chunks: AsyncIterator[bytes],
@@ -148,19 +152,68 @@ async def _send_audio(
         await bounded(ws.send(chunk), send_timeout)
         if on_bytes is not None:
             on_bytes(len(chunk))
-    await bounded(ws.send(END_MESSAGE), send_timeout)
 
 
-async def _receive_reply(ws: ClientConnection) -> dict[str, Any]:
-    """The offline server's single reply; a 2pass server's ``2pass-offline`` replies up to ``is_final``."""
-    parts: list[dict[str, Any]] = []
+def _two_pass(raw: str | bytes) -> dict[str, Any] | None:
+    """A 2pass server's message that may come while the audio streams in: a ``2pass-online`` partial, or a
+    ``2pass-offline`` result (it sends one per voice segment); None for anything else."""
+    if not isinstance(raw, str) or "2pass" not in raw:
+        return None
+    try:
+        data = decode_reply(raw)
+    except ProtocolError:
+        return None
+    mode = str(data.get("mode") or "")
+    return data if mode.startswith("2pass") and not data.get("is_final") else None
+
+
+async def _watch(ws: ClientConnection, parts: list[dict[str, Any]]) -> str | bytes:
+    """Messages during the upload: a 2pass server's results are kept in ``parts`` (its partials dropped); the first
+    other message is returned."""
+    while True:
+        raw = await ws.recv()
+        two_pass = _two_pass(raw)
+        if two_pass is None:
+            return raw
+        if not str(two_pass.get("mode")).endswith("online"):
+            parts.append(two_pass)
+
+
+async def _upload_watched(
+    ws: ClientConnection,
+    start: str,
+    chunks: AsyncIterator[bytes],
+    on_bytes: Callable[[int], None] | None,
+    send_timeout: float | None,
+    parts: list[dict[str, Any]],
+) -> str | bytes | None:
+    """The upload, while watching for a message: a server answers only after the end message, so a message that
+    comes before it (an answer to part of the audio at most, or the 2pass server's refusal of mp4) stops the upload
+    and is returned. A 2pass server's per-segment results go to ``parts``."""
+    watch = asyncio.ensure_future(_watch(ws, parts))
+    upload = asyncio.ensure_future(_upload(ws, start, chunks, on_bytes, send_timeout))
+    try:
+        await asyncio.wait({watch, upload}, return_when=asyncio.FIRST_COMPLETED)
+        if not upload.done() and watch.exception() is None:
+            return watch.result()
+        await upload  # (when the watch ended by the connection closing, the upload says how)
+        await asyncio.sleep(0)  # one turn of the loop: a message that came with the last frame is seen too
+        if watch.done() and not watch.cancelled() and watch.exception() is None:
+            return watch.result()
+        return None
+    finally:
+        for task in (watch, upload):
+            task.cancel()  # recv() is cancel-safe; the connection is closed after an early message anyway
+        await asyncio.gather(watch, upload, return_exceptions=True)
+
+
+async def _receive_reply(ws: ClientConnection, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The offline server's single reply; a 2pass server's ``2pass-offline`` replies (``parts``: those that came
+    during the upload) up to ``is_final``."""
     while True:
         raw = await ws.recv()
         if isinstance(raw, str) and _2PASS_PCM_ONLY in raw:
-            raise ProtocolError(
-                "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
-                "or run funasr-wss-server (offline)"
-            )
+            raise ProtocolError(_2PASS_ADVICE)
         reply = decode_reply(raw)
         mode = str(reply.get("mode") or "")
         if mode.endswith("online"):
@@ -188,7 +241,10 @@ async def exchange(
     """Send one file and wait for its reply; the caller closes ``ws``. ``send_timeout``: longest wait for the
     server to take one frame (None: no limit)."""
     try:
-        await _send_audio(ws, start, chunks, on_bytes, send_timeout)
+        parts: list[dict[str, Any]] = []
+        early = await _upload_watched(ws, start, chunks, on_bytes, send_timeout, parts)
+        if early is None:
+            await bounded(ws.send(END_MESSAGE), send_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} stopped reading the upload for {send_timeout:.0f} s: the server may be stuck or overloaded; "
@@ -202,8 +258,14 @@ async def exchange(
             f"{url} dropped the connection during the upload: check that the server is still running (its log says "
             "why it closed: out of memory? restarted?) and that no proxy or firewall between cuts long uploads"
         ) from None
+    if early is not None:
+        ws.transport.abort()  # the upload stopped mid-frame: no clean close is possible (nor owed)
+        if isinstance(early, str) and _2PASS_PCM_ONLY in early:
+            raise ProtocolError(_2PASS_ADVICE)
+        snippet = early[:60] if isinstance(early, str) else f"{len(early)} bytes of binary data"
+        raise ProtocolError(f"{url} replied before the upload ended, to part of the audio at most ({snippet!r})")
     try:
-        return await bounded(_receive_reply(ws), reply_timeout)
+        return await bounded(_receive_reply(ws, parts), reply_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} sent no reply within {reply_timeout:.0f} s after the upload: the server may be overloaded or "

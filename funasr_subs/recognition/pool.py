@@ -379,6 +379,13 @@ class Pool:
             server.failed += 1
             self._mark_failed(server, error)
 
+    def blame(self, server: Server, error: FunasrSubsError) -> None:
+        """A request that ``server`` finished (and released) turned out wrong: it fails like a request just did."""
+        with self._lock:
+            server.failed += 1
+            server.done = max(0, server.done - 1)
+            self._mark_failed(server, error)
+
     def release(self, server: Server) -> None:
         """The request ended for a reason that says nothing about the server (cancelled, a damaged file)."""
         with self._lock:

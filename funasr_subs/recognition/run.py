@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, FunasrSubsError, ReplyTimeoutError, ServerError
+from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
 from funasr_subs.model import Transcript
-from funasr_subs.protocol import FRAME_BYTES, parse_reply, parse_session, start_message
+from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
 from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
 from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
-from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, window_ms
+from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
+from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,14 @@ class MemoryChunks:
 
 def transcript_of(reply: Mapping[str, Any]) -> Transcript:
     """The reply parsed (ProtocolError / NoTimestampsError when it is not usable)."""
+    return _counted(reply)[0]
+
+
+def _counted(reply: Mapping[str, Any]) -> tuple[Transcript, Order]:
+    """The reply parsed, and what had to be put in order."""
     if "session" in reply:
-        return parse_session(reply["session"])
-    return parse_reply(reply)
+        return parse_session_counted(reply["session"])
+    return parse_reply_counted(reply)
 
 
 def split_ms(settings: Settings, servers: int) -> int:
@@ -245,7 +251,11 @@ class _Job:
     async def _piece(
         self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int, *, whole: bool = False
     ) -> tuple[dict[str, Any], Transcript, PieceInfo]:
-        """One request, retried alone on failure; returns its reply, parsed, and where it went."""
+        """One request, retried alone on failure; returns its reply, parsed, and where it went.
+
+        A reply that cannot be the answer to what was sent (verify.py) is its server's failure. A reply without
+        words for audio with sound is kept, and another server asked: when that one hears words, the first is
+        blamed; when it hears none either (music, noise), the empty reply stands."""
         settings, pool = self.settings, self.pool
         start = self.start_message(wav_format)
         reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
@@ -253,10 +263,14 @@ class _Job:
         exclude: set[str] = set()
         failures = 0
         last: FunasrSubsError | None = None
+        empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
         while True:
             try:
-                server = await pool.acquire(exclude=frozenset(exclude), patience=max(0, settings.retries))
+                patience = 0 if empty is not None else max(0, settings.retries)
+                server = await pool.acquire(exclude=frozenset(exclude), patience=patience)
             except Exhausted as exc:
+                if empty is not None:
+                    return empty[:3]
                 raise last if last is not None else _fresh(exc.error) from None
             sent = 0
 
@@ -266,10 +280,19 @@ class _Job:
                 self.on_bytes(n)
 
             began = time.monotonic()
+            meter = SoundMeter(SOUND_MS) if wav_format == "pcm" else None
             try:
                 done = self.on_uploaded if whole else None
-                reply = await self._send(server, open_stream, start, reply_timeout, counted, done)
-                transcript = transcript_of(reply)
+                reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter)
+                transcript, order = _counted(reply)
+                facts = Sent(
+                    self.wav_name,
+                    sent // BYTES_PER_MS if meter is not None else duration_ms,
+                    meter.sound_ms if meter is not None else None,
+                )
+                problem = reply_problem(transcript, order, facts)
+                if problem is not None:
+                    raise ProtocolError(f"{server.url} sent a reply that cannot be right: {problem}")
             except ServerError as exc:
                 pool.failed(server, exc)
                 self.on_bytes(-sent)
@@ -278,6 +301,8 @@ class _Job:
                 if isinstance(exc, ReplyTimeoutError) or not exc.retryable:
                     exclude.add(server.url)  # busy with it still, or it would answer the same
                 if failures > budget:
+                    if empty is not None:
+                        return empty[:3]
                     raise
                 log.info("%s: %s; sending it again", self.wav_name, exc.message)
                 continue
@@ -285,7 +310,23 @@ class _Job:
                 pool.release(server)
                 raise
             pool.succeeded(server, audio_ms=duration_ms, seconds=time.monotonic() - began)
-            return reply, transcript, PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
+            info = PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
+            if empty is None and len(pool) > 1 and suspiciously_empty(transcript, facts):
+                log.info(
+                    "%s: %s heard no words in audio with sound (from %s); asking another server",
+                    self.wav_name, server.url, _clock(offset_ms),
+                )  # fmt: skip
+                empty = (reply, transcript, info, server)
+                exclude.add(server.url)
+                self.on_bytes(-sent)
+                continue
+            if empty is not None and transcript.tokens:
+                quiet = empty[3]
+                pool.blame(
+                    quiet,
+                    ProtocolError(f"{quiet.url} answered no words for audio in which {server.url} heard speech"),
+                )
+            return reply, transcript, info
 
     async def _send(
         self,
@@ -295,6 +336,7 @@ class _Job:
         reply_timeout: float,
         on_bytes: Callable[[int], None],
         uploaded: Callable[[], None] | None,
+        meter: SoundMeter | None,
     ) -> dict[str, Any]:
         s = self.settings
         # ffmpeg first: it starts decoding while the connection is made
@@ -304,7 +346,7 @@ class _Job:
                 return await exchange(
                     ws,
                     start,
-                    _then(stream.chunks(), uploaded),
+                    _then(stream.chunks(), uploaded, meter),
                     url=server.url,
                     reply_timeout=reply_timeout,
                     on_bytes=on_bytes,
@@ -315,12 +357,20 @@ class _Job:
                     await close_quietly(ws)
 
 
-async def _then(chunks: AsyncIterator[bytes], done: Callable[[], None] | None) -> AsyncIterator[bytes]:
-    """``chunks``, then ``done()`` once the last one has been sent."""
+async def _then(
+    chunks: AsyncIterator[bytes], done: Callable[[], None] | None, meter: SoundMeter | None = None
+) -> AsyncIterator[bytes]:
+    """``chunks`` (each fed to ``meter`` too), then ``done()`` once the last one has been sent."""
     async for chunk in chunks:
+        if meter is not None:
+            meter.feed(chunk)
         yield chunk
     if done is not None:
         done()
+
+
+def _clock(ms: int) -> str:
+    return f"{ms // 60_000}:{ms // 1000 % 60:02d}"
 
 
 __all__ = [

@@ -110,3 +110,36 @@ class PcmSplitter:
         self._offset_ms += len(self._buf) // BYTES_PER_MS
         self._buf.clear()
         return [rest]
+
+
+SOUND_BLOCK_MS = 100
+#: The high bytes of s16le samples from -1024 to 1023 (about -30 dBFS): far above a room's noise, far below speech.
+_QUIET_HIGH = bytes([0, 1, 2, 3, 0xFC, 0xFD, 0xFE, 0xFF])
+
+
+class SoundMeter:
+    """How much of a PCM stream is sound: blocks of 100 ms (from the start of each chunk fed) holding a sample louder
+    than -30 dBFS, up to ``enough_ms`` (then it stops looking: speech gets there in seconds). Digital silence
+    and room noise count 0. Only the samples' high bytes are looked at, with C-speed bytes operations (an hour of
+    quiet: ~0.03 s of CPU)."""
+
+    def __init__(self, enough_ms: int) -> None:
+        self.enough_ms = enough_ms
+        self.sound_ms = 0
+        self._seen = 0  # bytes fed: which of a chunk's bytes are high bytes
+
+    def feed(self, data: bytes) -> None:
+        first_high = 1 - self._seen % 2  # s16le: the second byte of every sample
+        self._seen += len(data)
+        if self.sound_ms >= self.enough_ms:
+            return
+        high = data[first_high::2]
+        if not high.translate(None, _QUIET_HIGH):
+            return  # all of it quiet: one look at the whole
+        per = SOUND_BLOCK_MS * SAMPLE_RATE // 1000
+        for start in range(0, len(high), per):
+            block = high[start : start + per]
+            if block.translate(None, _QUIET_HIGH):
+                self.sound_ms += len(block) * 1000 // SAMPLE_RATE  # (a chunk's last block may be short)
+                if self.sound_ms >= self.enough_ms:
+                    return

@@ -6,12 +6,14 @@ pool, so the measured speed (seconds of audio per second of request) carries ove
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
 from funasr_subs.recognition.pool import Pool, ServerState, ServerStatus
 from funasr_subs.watch.state import StateDB
 
+log = logging.getLogger(__name__)
 _STATES: tuple[ServerState, ...] = ("up", "down", "unusable")
 
 
@@ -28,24 +30,34 @@ def save_servers(db: StateDB, statuses: Iterable[ServerStatus]) -> None:
 
 
 def load_servers(db: StateDB) -> list[ServerStatus]:
-    """The stored rows, in URL order."""
+    """The stored rows, in URL order; a damaged row (a count stored as text) is left out with one warning line (the
+    daemon writes the table anew from its pool)."""
     out = []
     for row in db._conn().execute("SELECT * FROM servers ORDER BY url"):
         state: ServerState = next((st for st in _STATES if st == row["state"]), "down")
-        out.append(
-            ServerStatus(
-                url=row["url"],
-                slots=int(row["slots"]),
-                state=state,
-                busy=int(row["busy"]),
-                done=int(row["done"]),
-                failed=int(row["failed"]),
-                audio_ms=int(row["audio_ms"]),
-                work_ms=int(row["work_ms"]),
-                last_error=row["last_error"] or "",
+        try:
+            out.append(
+                ServerStatus(
+                    url=str(row["url"]),
+                    slots=_count(row["slots"]),
+                    state=state,
+                    busy=_count(row["busy"]),
+                    done=_count(row["done"]),
+                    failed=_count(row["failed"]),
+                    audio_ms=_count(row["audio_ms"]),
+                    work_ms=_count(row["work_ms"]),
+                    last_error=str(row["last_error"] or ""),
+                )
             )
-        )
+        except ValueError as exc:
+            log.warning("warning: the state database %s: server row %r ignored (%s)", db.path, row["url"], exc)
     return out
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
 
 
 def restore_history(db: StateDB, pool: Pool) -> None:

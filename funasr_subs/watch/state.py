@@ -26,11 +26,17 @@ Schema (``PRAGMA user_version`` = 1)::
         worker      TEXT                -- 'pid:thread' of the claimer while running
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- 'daemon_pid', 'heartbeat', 'daemon_started'
+    CREATE TABLE damaged_jobs (set_aside_at REAL, reason TEXT, <the columns of jobs, untyped>);  -- rows set aside
     CREATE TABLE servers (...);  -- the FunASR servers' state, slots, done count and speed (watch/servers.py)
 
 Liveness: the daemon holds an exclusive ``flock`` on ``<state_dir>/daemon.lock`` for its whole life
 (:meth:`StateDB.acquire_daemon_lock`) and refreshes the ``heartbeat`` row; :meth:`StateDB.daemon_alive` tests the lock
 (or, where ``fcntl`` does not exist, the heartbeat's age).
+
+Damage inside an intact file (a row whose ``outputs`` is not JSON, a number stored as text, text that is not UTF-8)
+is handled like damage of the file: each reader checks every row (:mod:`funasr_subs.watch.jobrow`), and a damaged
+one is moved to ``damaged_jobs`` with one warning line naming it; the rest runs. The file it names is found again by
+the next scan, and its sidecar says whether it is done.
 """
 
 from __future__ import annotations
@@ -38,18 +44,27 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sqlite3
 import stat as stat_module
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, cast
 
 from funasr_subs.errors import MediaNotFoundError, NotMediaError
-from funasr_subs.names import db_key, from_db, shown
+from funasr_subs.names import db_key, shown
+from funasr_subs.watch.jobrow import (
+    JOB_STATES,
+    DamagedRowError,
+    Job,
+    JobState,
+    StatusSnapshot,
+    parse_job,
+    path_shown,
+)
 
 try:
     import fcntl
@@ -58,8 +73,7 @@ except ImportError:  # pragma: no cover - Windows
 
 log = logging.getLogger(__name__)
 
-JobState = Literal["queued", "running", "done", "failed"]
-JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
+__all__ = ["DB_NAME", "JOB_STATES", "Job", "JobState", "StateDB", "StatusSnapshot", "media_key", "stat_media"]
 DB_NAME = "state.sqlite3"
 LOCK_NAME = "daemon.lock"
 SCHEMA_VERSION = 1
@@ -87,6 +101,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS damaged_jobs (
+    set_aside_at, reason, path, state, attempts, last_error, note, outputs, size, mtime_ns, stat_at, source, changed,
+    not_before, created_at, updated_at, started_at, finished_at, worker
+);
 CREATE TABLE IF NOT EXISTS servers (
     url        TEXT PRIMARY KEY,
     slots      INTEGER NOT NULL,
@@ -100,71 +118,6 @@ CREATE TABLE IF NOT EXISTS servers (
     updated_at REAL NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class Job:
-    """One row of the job table."""
-
-    path: Path
-    state: JobState
-    attempts: int
-    last_error: str | None
-    note: str | None
-    outputs: tuple[Path, ...]
-    size: int | None
-    mtime_ns: int | None
-    stat_at: float | None
-    source: str
-    not_before: float
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
-        return {
-            "path": str(self.path),
-            "state": self.state,
-            "source": self.source,
-            "attempts": self.attempts,
-            "error": self.last_error,
-            "note": self.note,
-            "outputs": [str(p) for p in self.outputs],
-            "queued_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "retry_at": self.not_before or None,
-        }
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    """What ``funasr-subs status`` shows: counts per state, the queue, failures and recent results."""
-
-    counts: dict[str, int]
-    queued: tuple[Job, ...] = ()
-    running: tuple[Job, ...] = ()
-    failures: tuple[Job, ...] = ()
-    recent: tuple[Job, ...] = ()
-    daemon_alive: bool = False
-    daemon_pid: int | None = None
-    heartbeat: float | None = None
-    waiting: tuple[Job, ...] = ()  # queued jobs held back by a backoff, with the reason
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``status --json`` and the HTTP ``/status`` share it)."""
-        return {
-            "daemon_alive": self.daemon_alive,
-            "daemon_pid": self.daemon_pid,
-            "heartbeat": self.heartbeat,
-            "counts": self.counts,
-            "running": [j.to_dict() for j in self.running],
-            "queued": [j.to_dict() for j in self.queued],
-            "failures": [j.to_dict() for j in self.failures],
-            "recent": [j.to_dict() for j in self.recent],
-        }
 
 
 def media_key(path: Path | str) -> Path:
@@ -227,6 +180,7 @@ class StateDB:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
+            conn.text_factory = _decode  # text that is not UTF-8 (damage) is read, not an error for the whole query
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
             self._local.conn = conn
@@ -333,6 +287,13 @@ class StateDB:
 
     def claim_next(self) -> Job | None:
         """Atomically take the oldest queued job whose backoff has passed and mark it running, or None."""
+        while (row := self._claim_row()) is not None:
+            job = self._checked(row)
+            if job is not None:
+                return job  # else a damaged row was set aside: the next one
+        return None
+
+    def _claim_row(self) -> sqlite3.Row | None:
         now = time.time()
         worker = f"{os.getpid()}:{threading.get_ident()}"
         probe = "SELECT 1 FROM jobs WHERE state = 'queued' AND not_before <= ? LIMIT 1"
@@ -340,7 +301,7 @@ class StateDB:
             return None  # the common idle case: no write lock taken
         with self._write() as conn:
             row = conn.execute(
-                "SELECT path FROM jobs WHERE state = 'queued' AND not_before <= ?"
+                "SELECT rowid FROM jobs WHERE state = 'queued' AND not_before <= ?"
                 " ORDER BY not_before, created_at LIMIT 1",
                 (now,),
             ).fetchone()
@@ -348,11 +309,11 @@ class StateDB:
                 return None
             conn.execute(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, updated_at = ?,"
-                " worker = ?, changed = 0 WHERE path = ?",
-                (now, now, worker, row["path"]),
+                " worker = ?, changed = 0 WHERE rowid = ?",
+                (now, now, worker, row["rowid"]),
             )
-            got = conn.execute("SELECT * FROM jobs WHERE path = ?", (row["path"],)).fetchone()
-        return _job(got)
+            got: sqlite3.Row = conn.execute(f"SELECT {_ROW} FROM jobs WHERE rowid = ?", (row["rowid"],)).fetchone()
+        return got
 
     def _finish(self, path: Path | str, sets: str, params: Sequence[object]) -> None:
         key = db_key(media_key(path))
@@ -443,17 +404,47 @@ class StateDB:
         with self._write() as conn:
             conn.execute("DELETE FROM jobs WHERE path = ?", (db_key(media_key(path)),))
 
+    # --- damaged rows -----------------------------------------------------------------------------------------
+    def _checked(self, row: sqlite3.Row) -> Job | None:
+        """The row as a Job, or None when it is damaged (then it is set aside, with one line naming it)."""
+        try:
+            return parse_job(row)
+        except DamagedRowError as exc:
+            self._set_aside(row, str(exc))
+            return None
+
+    def _all_checked(self, rows: list[sqlite3.Row]) -> list[Job]:
+        return [job for job in map(self._checked, rows) if job is not None]
+
+    def _set_aside(self, row: sqlite3.Row, reason: str) -> None:
+        """Move a damaged row to ``damaged_jobs`` (kept for inspection, as a damaged file is kept), saying so once."""
+        with self._write() as conn:
+            moved = conn.execute(
+                f"INSERT INTO damaged_jobs SELECT ?, ?, {_JOB_COLUMNS} FROM jobs WHERE rowid = ?",
+                (time.time(), reason, row["row_id"]),
+            ).rowcount
+            conn.execute("DELETE FROM jobs WHERE rowid = ?", (row["row_id"],))
+        if moved:
+            log.warning(
+                "warning: the state database %s has a damaged job row for %s (%s): set aside in its table "
+                "damaged_jobs; the file is looked at again by the next scan",
+                self.path,
+                shown(path_shown(row["path"])),
+                reason,
+            )
+
     # --- reading ----------------------------------------------------------------------------------------------
     def get(self, path: Path | str) -> Job | None:
-        row = self._conn().execute("SELECT * FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
-        return None if row is None else _job(row)
+        row = self._conn().execute(f"SELECT {_ROW} FROM jobs WHERE path = ?", (db_key(media_key(path)),)).fetchone()
+        return None if row is None else self._checked(row)
 
     def jobs(self, state: JobState | None = None) -> list[Job]:
         if state is None:
-            rows = self._conn().execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+            rows = self._conn().execute(f"SELECT {_ROW} FROM jobs ORDER BY created_at").fetchall()
         else:
-            rows = self._conn().execute("SELECT * FROM jobs WHERE state = ? ORDER BY created_at", (state,)).fetchall()
-        return [_job(r) for r in rows]
+            sql = f"SELECT {_ROW} FROM jobs WHERE state = ? ORDER BY created_at"
+            rows = self._conn().execute(sql, (state,)).fetchall()
+        return self._all_checked(rows)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = dict.fromkeys(JOB_STATES, 0)
@@ -465,27 +456,30 @@ class StateDB:
         """Counts, the head of the queue, running jobs, failures and the most recent results."""
         conn = self._conn()
 
-        def rows(sql: str, *args: object) -> tuple[Job, ...]:
-            return tuple(_job(r) for r in conn.execute(sql, args).fetchall())
+        def rows(where: str, *args: object) -> tuple[Job, ...]:
+            return tuple(self._all_checked(conn.execute(f"SELECT {_ROW} FROM jobs WHERE {where}", args).fetchall()))
 
         now = time.time()
-        pid = self._meta("daemon_pid")
-        beat = self._meta("heartbeat")
+        pid = _number(self._meta("daemon_pid"))
+        beat = _number(self._meta("heartbeat"))
+        # the rows before the counts: a damaged row is set aside while they are read
+        queued = rows("state = 'queued' ORDER BY not_before, created_at LIMIT ?", limit)
+        running = rows("state = 'running' ORDER BY started_at")
+        failures = rows("state = 'failed' ORDER BY finished_at DESC LIMIT ?", limit)
+        recent = rows("state = 'done' ORDER BY finished_at DESC LIMIT ?", limit)
+        waiting = rows(
+            "state = 'queued' AND last_error IS NOT NULL AND not_before > ? ORDER BY not_before LIMIT ?", now, limit
+        )
         return StatusSnapshot(
             counts=self.counts(),
-            queued=rows("SELECT * FROM jobs WHERE state = 'queued' ORDER BY not_before, created_at LIMIT ?", limit),
-            running=rows("SELECT * FROM jobs WHERE state = 'running' ORDER BY started_at"),
-            failures=rows("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC LIMIT ?", limit),
-            recent=rows("SELECT * FROM jobs WHERE state = 'done' ORDER BY finished_at DESC LIMIT ?", limit),
-            waiting=rows(
-                "SELECT * FROM jobs WHERE state = 'queued' AND last_error IS NOT NULL AND not_before > ?"
-                " ORDER BY not_before LIMIT ?",
-                now,
-                limit,
-            ),
+            queued=queued,
+            running=running,
+            failures=failures,
+            recent=recent,
+            waiting=waiting,
             daemon_alive=self.daemon_alive(),
-            daemon_pid=int(pid) if pid else None,
-            heartbeat=float(beat) if beat else None,
+            daemon_pid=int(pid) if pid is not None and pid.is_integer() and pid > 0 else None,
+            heartbeat=beat,
         )
 
     # --- daemon liveness --------------------------------------------------------------------------------------
@@ -556,8 +550,8 @@ class StateDB:
                     return False
             except OSError:
                 pass
-        beat = self._meta("heartbeat")
-        return beat is not None and time.time() - float(beat) < HEARTBEAT_STALE_S
+        beat = _number(self._meta("heartbeat"))
+        return beat is not None and time.time() - beat < HEARTBEAT_STALE_S
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -576,22 +570,22 @@ def stat_media(path: Path) -> os.stat_result:
         raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=path) from None
 
 
-def _job(row: sqlite3.Row) -> Job:
-    outputs = tuple(Path(p) for p in json.loads(row["outputs"])) if row["outputs"] else ()
-    return Job(
-        path=from_db(row["path"]),
-        state=cast(JobState, row["state"]),
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        note=row["note"],
-        outputs=outputs,
-        size=row["size"],
-        mtime_ns=row["mtime_ns"],
-        stat_at=row["stat_at"],
-        source=row["source"],
-        not_before=float(row["not_before"]),
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+#: What a job read selects: its rowid (to set a damaged row aside whatever its path holds) and every column.
+_ROW = "rowid AS row_id, *"
+_JOB_COLUMNS = (
+    "path, state, attempts, last_error, note, outputs, size, mtime_ns, stat_at, source, changed, not_before,"
+    " created_at, updated_at, started_at, finished_at, worker"
+)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _number(text: str | None) -> float | None:
+    """A meta value as a finite number; None when absent or damaged."""
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
