@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""The README on a fresh machine: clone, install and make the first subtitles exactly as its first screen says.
+"""The README on a fresh machine: clone, install, make the first subtitles and run the tests as its first screen says.
 
-Runs the README's "Install" lines and its "First subtitles" lines with bash, in a new temporary folder, from a
-clean clone of this checkout's last commit. The only change to the lines: the clone URL points at that local clone
-(the code under test, not whatever is published). The `apt-get` line runs only when a tool it installs is missing.
-The stand-in server listens on a free port, given to both it and funasr-subs through FUNASR_SUBS_SERVER.
-Standard library only; exit 0 when demo.zh.srt was written with the three cues the README shows.
+Runs the README's "Install" lines, its "First subtitles" lines and its "Tests" command with bash, in a new temporary
+folder, from a clean clone of this checkout's last commit: nothing beside the clone (no ``../shared``, which our own
+machines have), nothing in it that git does not track, and the demo files of the first run left where a newcomer
+leaves them (``git status`` must stay clean: they are ignored). The whole test command runs, not a chosen part of
+it: that is what a stranger runs, and a test that needs anything outside the clone fails here.
+
+The only change to the lines: the clone URL points at that local clone (the code under test, not whatever is
+published). The `apt-get` line runs only when a tool it installs is missing. The stand-in server listens on a free
+port, given to both it and funasr-subs through FUNASR_SUBS_SERVER (unset for the tests, which start their own).
+Standard library only; exit 0 when demo.zh.srt was written with the three cues the README shows and the tests pass.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ def main() -> int:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     (install,) = code_blocks(section(readme, "Install"))
     (first,) = code_blocks(section(readme, "First subtitles — try it without Docker"))
+    (tests,) = code_blocks(section(readme, "Tests"))
+    test_command = tests.splitlines()[0].split("#")[0].strip()
     with tempfile.TemporaryDirectory(prefix="funasr-subs-fresh-") as tmp:
         root = Path(tmp)
         origin = root / "origin" / "funasr-subs.git"
@@ -68,7 +75,18 @@ def main() -> int:
             lines.append(line)
         work = root / "home"
         work.mkdir()
-        script = "set -euo pipefail\n" + "\n".join(lines) + "\n" + first + "\nkill %1\nwait || true\n"
+        script = (
+            "set -euo pipefail\n"
+            + "\n".join(lines)
+            + "\n"
+            + first
+            + "\nkill %1\nwait || true\n"
+            + 'test -z "$(git status --porcelain)" || { git status --short; echo "the first run left untracked files";'
+            + " exit 3; }\n"
+            + "unset FUNASR_SUBS_SERVER\n"  # the tests start their own servers
+            + test_command
+            + "\n"
+        )
         print("fresh-machine: running in", work, "\n" + script, flush=True)
         env = {
             k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("PIP_")
@@ -78,7 +96,9 @@ def main() -> int:
         env["FUNASR_SUBS_SERVER"] = f"ws://127.0.0.1:{_free_port()}"
         env["XDG_CONFIG_HOME"] = str(root / "config")
         env["XDG_STATE_HOME"] = str(root / "state")
-        proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=900, check=False)
+        # the clone will be home/funasr-subs: nothing may be beside it
+        assert not (work / "shared").exists() and not (root / "shared").exists()
+        proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=3600, check=False)
         if proc.returncode != 0:
             print(f"fresh-machine: FAILED (exit {proc.returncode})", file=sys.stderr)
             return 1
@@ -90,7 +110,7 @@ def main() -> int:
         if starts != ["00:00:01,000", "00:00:04,500", "00:00:09,000"]:
             print(f"fresh-machine: FAILED: demo.zh.srt has cues at {starts}", file=sys.stderr)
             return 1
-    print("fresh-machine: the README's install and first-subtitles lines work from a clean clone")
+    print("fresh-machine: the README's install, first-subtitles and test lines work from a clean clone")
     return 0
 
 

@@ -10,7 +10,9 @@ pattern against the Chinese files' speech) and by ffsubsync in its srt-to-srt mo
 made of the same speech timing (one cue per stretch of speech: exactly what our pattern method sees). Accuracy is
 the share of cues within 100 ms / 500 ms of their true start (cues whose speech was cut are left out); time is wall
 time per file (ffsubsync's includes its process start). Speech comes from tests/sync_data.py: the file's characters
-timed inside its cues, 10 % substituted and 5 % dropped (seeded).
+timed inside its cues, 10 % substituted and 5 % dropped (seeded). The people-made files are read from
+../shared/data/human-subtitles beside the clone (no licence: never copied into it); without them the benchmark says
+so and stops. The tests hold the same targets on generated films (tests/test_sync_core.py).
 
 The 2-hour film: three conference talks (zh-Hant, people-made) joined into 2 hours, 2,269 cues, 25 -> 23.976 fps
 and 37 s late; ``funasr-subs sync film.srt film.reply.json`` as a user runs it (process start included), target
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import pysubs2
 
+from funasr_subs.commands.check import load_cues
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.sync import sync
 from funasr_subs.sync.pattern import speech_intervals
@@ -42,7 +45,6 @@ from tests.sync_data import (
     cut,
     errors,
     frame_rate,
-    human,
     insert,
     offset,
     reply_of,
@@ -50,6 +52,8 @@ from tests.sync_data import (
     speech_tokens,
 )
 
+#: People-made subtitles beside the clone (no licence: read there, never copied into the repository).
+HUMAN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "human-subtitles"
 SAME = [
     "zh-Hans/19_DANDa_subs__zh-cn__TcWtpvLSoG0.srt",
     "zh-Hans/2017__bitcoin__china_community.srt",
@@ -74,6 +78,12 @@ DISTORTIONS: list[tuple[str, Maker]] = [
     ("40 s cut", lambda c, t: cut(c, t, c[-1].end_ms // 2)),
     ("20 s scene inserted", lambda c, t: insert(c, t, c[-1].end_ms // 3)),
 ]
+
+
+def human(relative: str) -> list[Cue]:
+    """The cues of a people-made subtitle in ``HUMAN`` (the empty ones left out)."""
+    cues, _ = load_cues(HUMAN / relative)
+    return [c for c in cues if c.text.strip()]
 
 
 def ffsubsync_exe() -> str:
@@ -187,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one file per language")
     parser.add_argument("--film-only", action="store_true", help="only the 2-hour film")
     args = parser.parse_args(argv)
+    if not HUMAN.is_dir():
+        sys.exit(f"bench_sync: the people-made subtitles are not here: {HUMAN.resolve()}")
     warnings.simplefilter("ignore")
     exe = ffsubsync_exe()
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -71,6 +72,16 @@ def _command_in(argv: Sequence[str]) -> str:
     return first if first in COMMANDS else ""
 
 
+def _suggestion(argv: Sequence[str]) -> str:
+    """For a mistyped command (``transcrbe``), the message naming the close one; "" otherwise (argparse's
+    ``suggest_on_error`` comes with Python 3.14; we run on 3.11)."""
+    word = next((arg for arg in argv if not arg.startswith("-")), "")
+    if not word or word in COMMANDS:
+        return ""
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return f"no command {word!r}: did you mean {close[0]!r}? (funasr-subs --help lists them)" if close else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 1:
         from funasr_subs.commands.hook import called_by_arr
@@ -78,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if called_by_arr(os.environ):  # Sonarr/Radarr run a Custom Script's Path with no arguments at all
             argv = ["hook"]
     argv = sys.argv[1:] if argv is None else list(argv)
+    mistyped = _suggestion(argv)
+    if mistyped:
+        print(f"funasr-subs: error: {mistyped}", file=sys.stderr)
+        return 2
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -19,6 +19,7 @@ from funasr_subs.cues.script import Script
 from funasr_subs.cues.settings import LatinSpacing, Layout, Profile, PunctuationStyle
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import check_weight, parse_weight
+from funasr_subs.names import echo
 from funasr_subs.recognition.endpoint import parse_endpoint
 from funasr_subs.safeio import read_regular_bytes
 
@@ -270,9 +271,9 @@ def check_setting(key: str, value: Any, source: str) -> None:
             )
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
-            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+            raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
         if value.startswith(".") or len(value) > 35:
-            raise ConfigError(f"{source}: lang {value!r} is not a language code (e.g. zh, zh-CN, or '' for none)")
+            raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
 
 def flag_name(key: str) -> str:
@@ -333,7 +334,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
         if base is str:
             return str(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
+        raise ConfigError(f"{source}: bad value for {key!r}: {echo(value)} ({str(exc)[:200]})") from None
     return value
 
 
@@ -350,7 +351,7 @@ def parse_hotword_items(value: Any, source: str) -> dict[str, int]:
                 continue
             word, sep, weight = part.rpartition("=")
             if not sep or not word.strip():
-                raise ConfigError(f"{source}: hotword {part!r} must look like WORD=WEIGHT (e.g. 达摩院=20)")
+                raise ConfigError(f"{source}: hotword {echo(part)} must look like WORD=WEIGHT (e.g. 达摩院=20)")
             items.append((word.strip(), weight.strip()))
     return {word: parse_weight(word, weight, source) for word, weight in items}
 

@@ -107,5 +107,16 @@ class OutputExistsError(OutputError):
     """A subtitle this tool did not write is in the way and --overwrite was not given."""
 
 
+class DiskFullError(OutputError):
+    """The disk (or the quota) is full: the same file may be written once space is freed."""
+
+    retryable = True
+
+
+# --- the watch daemon's state ---------------------------------------------------------------------------------
+class StateError(FunasrSubsError):
+    """The watch state database cannot be opened or written (locked, read-only, not a file, its disk full)."""
+
+
 class CancelledError(FunasrSubsError):
     """The caller cancelled the job; nothing was written."""

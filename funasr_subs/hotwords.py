@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.errors import ConfigError
+from funasr_subs.names import echo
 from funasr_subs.safeio import read_regular_text
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ _DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
 def check_weight(word: str, weight: Any, source: str) -> None:
     if isinstance(weight, bool) or not isinstance(weight, int) or not MIN_WEIGHT <= weight <= MAX_WEIGHT:
         raise ConfigError(
-            f"{source}: weight {weight!r} of hotword {word!r} must be a whole number {MIN_WEIGHT}-{MAX_WEIGHT}"
+            f"{source}: weight {echo(weight)} of hotword {echo(word)} must be a whole number {MIN_WEIGHT}-{MAX_WEIGHT}"
         )
 
 
@@ -59,7 +60,7 @@ def parse_hotwords(text: str, source: str) -> dict[str, int]:
             word, _, weight = line.rpartition("\t")
         word = word.strip()
         if not word:
-            raise ConfigError(f"{source}, line {number}: {line!r} must be 'word weight' (e.g. 达摩院 20)")
+            raise ConfigError(f"{source}, line {number}: {echo(line)} must be 'word weight' (e.g. 达摩院 20)")
         words[word] = parse_weight(word, weight, source, f", line {number}")
     return words
 
@@ -95,7 +96,7 @@ def fit_hotwords(words: Mapping[str, int], source: str) -> dict[str, int]:
     """``words`` within FunASR's limits, with a warning for each thing left out (say where they came from)."""
     long = [w for w in words if len(w) > MAX_WORD_CHARS]
     if long:
-        shown = ", ".join(repr(w) for w in long[:3]) + (" ..." if len(long) > 3 else "")
+        shown = ", ".join(echo(w, 20) for w in long[:3]) + (" ..." if len(long) > 3 else "")
         log.warning(
             "warning: %s: %d hotword(s) longer than %d characters left out (FunASR's limit): %s",
             source,

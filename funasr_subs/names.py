@@ -34,6 +34,21 @@ def shown(text: object) -> str:
     return _UNSHOWABLE.sub(_escape, str(text))
 
 
+#: How many characters of a value from outside (a hotword, a language tag, a path) a message or log line repeats.
+ECHO_CHARS = 60
+
+
+def echo(value: object, limit: int = ECHO_CHARS, *, quote: bool = True) -> str:
+    """``repr(value)`` for a message (with ``quote=False``: the text as :func:`shown` gives it), cut to ``limit``
+    characters and saying how long it was: a 1 MB hotword or a 5 KB language tag is named by its start, not repeated
+    in full in every log line and HTTP answer."""
+    text = value if isinstance(value, str) else repr(value)
+    show = repr if quote else shown
+    if len(text) <= limit:
+        return show(value) if quote else shown(text)
+    return f"{show(text[:limit])}… ({len(text):,} characters)"
+
+
 def json_text(text: str) -> str:
     """JSON text from ``json.dumps(..., ensure_ascii=False)`` made encodable: lone surrogates become ``\\udcff``
     escapes, which ``json.loads`` turns back into the same surrogates (lossless)."""

@@ -409,6 +409,10 @@ def _rule_skip(
     if info is None:
         info = probe(media)
     ours = {p.name for p in targets.values()} | set(previous.outputs if previous is not None else ())
+    if settings.output_dir is not None:  # subtitles an earlier run wrote beside the media are ours too
+        beside = try_read_sidecar(sidecar_path_for(media), reply=False)
+        if beside is not None:
+            ours |= {name for name in beside.outputs if beside.wrote(media.parent / name)}
     try:
         siblings = os.listdir(media.parent)
     except OSError:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pysubs2
 
-from funasr_subs.errors import OutputError, OutputExistsError
+from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 
@@ -69,7 +69,28 @@ def render(cues: Sequence[Cue], fmt: str, script: Script = "hans") -> str:
     """Subtitle text in ``fmt`` (srt, ass or vtt); ``script`` (the display script) picks the ASS font."""
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
+    if fmt == "srt":
+        return render_srt(cues)
     return str(to_ssafile(cues, script).to_string(fmt))
+
+
+def _srt_time(ms: int) -> str:
+    ms = max(ms, 0)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def render_srt(cues: Sequence[Cue]) -> str:
+    """SRT text as pysubs2 writes it for the same cues (tests compare them), without building its event objects: a
+    10-hour file has ~15,000 cues, and this is the format most users get. One difference: a backslash in the text
+    stays one backslash (through pysubs2 it came out doubled, the ASS escape leaking into SRT)."""
+    parts = []
+    for number, cue in enumerate(cues, 1):
+        text = "\n".join(line.replace("{", "(").replace("}", ")") for line in cue.lines).strip()
+        parts.append(f"{number}\n{_srt_time(cue.start_ms)} --> {_srt_time(cue.end_ms)}\n{text}\n\n")
+    return "".join(parts)
 
 
 def digest(text: str) -> str:
@@ -92,14 +113,17 @@ def file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
+def atomic_write_text(
+    path: Path, text: str, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
     """Write ``text`` (UTF-8) to a temp file beside ``path`` and rename it into place: never a half-written file.
 
     ``may_replace``: asked at the last moment when something is at ``path`` (a subtitle the user saved while the job
     ran); False raises OutputExistsError and leaves it alone. An absent ``path`` is created with ``link()``, which
-    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar).
+    never replaces what appeared meanwhile. None: replace whatever is there (our own sidecar). ``elsewhere``: the
+    option of the command that writes somewhere else, for the advice when this place cannot be written.
     """
-    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace)
+    return atomic_write_bytes(path, text.encode("utf-8"), may_replace=may_replace, elsewhere=elsewhere)
 
 
 def _kind(mode: int) -> str | None:
@@ -132,9 +156,12 @@ def check_replaceable(path: Path) -> None:
         )
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace`` as above). Only a
-    new name or a regular file is written (:func:`check_replaceable`, asked again just before the rename)."""
+def atomic_write_bytes(
+    path: Path, data: bytes, *, may_replace: Callable[[Path], bool] | None = None, elsewhere: str = "--output-dir DIR"
+) -> Path:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``may_replace``, ``elsewhere`` as
+    above). Only a new name or a regular file is written (:func:`check_replaceable`, asked again just before the
+    rename)."""
     folder = path.parent
     check_name_fits(path)
     check_replaceable(path)
@@ -142,8 +169,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        advice = "" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "; use --output-dir DIR to write elsewhere"
-        raise OutputError(f"cannot write in {shown(folder)}: {_why(exc)}{advice}") from None
+        if exc.errno == errno.ENOENT:
+            raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
+        advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
+        raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -157,7 +186,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, may_replace: Callable[[Path],
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {shown(path.name)}: {_why(exc)}") from None  # the caller names its input
+            raise _output_error(
+                exc, f"cannot write {shown(path.name)}: {_why(exc, elsewhere)}"
+            ) from None  # the caller names its input
         raise
     return path
 
@@ -189,10 +220,19 @@ def _put_in_place(tmp: str, path: Path, may_replace: Callable[[Path], bool] | No
     os.replace(tmp, path)
 
 
-def _why(exc: OSError) -> str:
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _output_error(exc: OSError, message: str) -> OutputError:
+    """A full disk is DiskFullError (worth trying again later: ``watch`` does); anything else OutputError."""
+    return DiskFullError(message) if _disk_full(exc) else OutputError(message)
+
+
+def _why(exc: OSError, elsewhere: str) -> str:
     """An OSError as advice: a full disk and a name too long say so."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return "the disk is full (no space left on the device): free some space, or write elsewhere with --output-dir"
+    if _disk_full(exc):
+        return f"the disk is full (no space left on the device): free some space, or write elsewhere with {elsewhere}"
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this file system: rename the media file shorter"
     return str(exc.strerror or exc)

@@ -522,6 +522,190 @@ for kind, times in {
         d = run(*args)
         lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
         tally("19 saved replies", no_trace(d) and (d.returncode == 0 or len(lines) == 1))
+# --- issue 19: the service, the watch daemon and its state -------------------------------------------------------
+import re, socket, sqlite3, threading
+from tests.faults import in_own_mounts
+from tests.servicekit import StandIn
+
+
+def serve(*extra, env=None):
+    """``funasr-subs serve --port 0`` as a subprocess; returns (process, port) once it listens."""
+    proc = subprocess.Popen(
+        [EXE, "serve", "--port", "0", "--upload-dir", str(HOME), *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env or ENV,
+    )
+    for line in proc.stderr:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, int(found.group(1))
+    raise RuntimeError("serve did not start")
+
+
+def exchange(port, data, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (OSError, TimeoutError):
+            pass
+    return b"".join(chunks)
+
+
+TOKEN19 = "a-token-for-the-fault-sweep-0123456789"
+proc, port = serve(env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19, FUNASR_SUBS_SERVE_HEADER_TIMEOUT="1"))
+try:
+    for header in [
+        b"X-Api-Key: \xff\xfe",
+        b"X-Api-Key: \xc3(",
+        b"X-Api-Key: " + "达".encode("gbk"),
+        b"Authorization: Bearer \xff",
+        b"Authorization: Basic \xff\xfe",
+        b"X-Api-Key: \xed\xa0\x80",
+    ]:
+        reply = exchange(port, b"GET /status HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+        tally("19 tokens", reply.startswith(b"HTTP/1.1 401 "))
+    for query in ["/status?token=%ff%fe", "/status?token=%ED%A0%80"]:
+        reply = exchange(port, f"GET {query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        tally("19 tokens", reply.startswith(b"HTTP/1.1 401 "))
+    held = []
+    for _ in range(300):  # half-open: headers never finished
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        held.append(sock)
+    fresh = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    tally("19 half-open", fresh.startswith(b"HTTP/1.1 200 "))
+    deadline = time.monotonic() + 5
+    closed = 0
+    for sock in held:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            closed += sock.recv(4096) == b""
+        except ConnectionError:
+            closed += 1
+        except (OSError, TimeoutError):
+            pass
+        sock.close()
+    tally("19 half-open", closed == 300)
+    for language in ["z" * 5000, "%E8%BE%BE" * 800, "x" * 3000 + "&encode=" + "y" * 3000]:
+        body = b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\nRIFF\r\n--b--\r\n'
+        head = (
+            f"POST /asr?language={language} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {TOKEN19}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        reply = exchange(port, head + body)
+        tally("19 echo", reply.startswith(b"HTTP/1.1 4") and len(reply) < 2000)
+finally:
+    proc.terminate()
+    proc.wait(10)
+for word in ["达" * 350_000, "x" * 1_000_000]:
+    f = HOME / "huge.txt"
+    f.write_text(f"{word} 20\n{word} x\n", encoding="utf-8")
+    d = run("config", "--hotwords", str(f))
+    tally("19 echo", d is not None and len(d.stderr) < 1000 and "Traceback" not in d.stderr)
+for tag in ["z" * 5000, "达" * 5000]:
+    d = run("config", "--lang", tag)
+    tally("19 echo", held_config(d) and len(d.stderr) < 1000)
+# the state database: not a file, locked
+lib19 = HOME / "lib19"
+lib19.mkdir()
+for kind in ["folder", "fifo", "locked"]:
+    st = HOME / f"st19-{kind}"
+    st.mkdir()
+    holder = None
+    if kind == "folder":
+        (st / "state.sqlite3").mkdir()
+    elif kind == "fifo":
+        os.mkfifo(st / "state.sqlite3")
+    else:
+        run("watch", "--once", "--state-dir", str(st), str(lib19))
+        holder = sqlite3.connect(st / "state.sqlite3", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+    for args in (["watch", "--once", "--state-dir", str(st), str(lib19)], ["retry", "--state-dir", str(st)]):
+        began = time.monotonic()
+        d = run(*args, timeout=40)
+        tally("19 state db", held_config(d) and time.monotonic() - began < 10)
+    if holder is not None:
+        holder.close()
+# a full disk (a tiny tmpfs in a mount namespace of its own), a full state disk, a read-only state folder
+with FunasrTestServer() as server:
+    media19 = make_media(HOME / "m19.m4a", [(500, 800)], 2000)
+    env19 = dict(ENV, EXE=EXE, URL=server.url, MEDIA=str(media19), OUT=str(HOME))
+    for n, (mount, script) in enumerate(
+        [
+            (
+                "LIB",
+                'cp "$MEDIA" "$LIB/a.m4a"; cat /dev/zero > "$LIB/f" 2>/dev/null; '
+                '"$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; echo "rc=$?"; '
+                'rm "$LIB/f"; "$EXE" watch --once --settle 0 --state-dir "$OUT/st19-full" --server "$URL" "$LIB" 2>&1; '
+                'echo "rc=$?"; ls "$LIB"',
+            ),
+            (
+                "STATE",
+                'cat /dev/zero > "$STATE/f" 2>/dev/null; "$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+            (
+                "STATE",
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>/dev/null; mount -o remount,ro "$STATE"; '
+                '"$EXE" watch --once --state-dir "$STATE" "$OUT/lib19" 2>&1; echo "rc=$?"',
+            ),
+        ]
+    ):
+        where = HOME / f"mnt19-{n}"
+        where.mkdir()
+        try:
+            d = in_own_mounts(
+                f'mount -t tmpfs -o size=256k tmpfs "${mount}" || exit 99\n' + script,
+                dict(env19, **{mount: str(where)}),
+            )
+        except BaseException:  # pytest.skip: no namespace on this machine
+            continue
+        out = d.stdout
+        if n == 0:
+            ok = "rc=1" in out and "disk is full" in out and "a.zh.srt" in out and out.count("rc=0") == 1
+        else:
+            ok = "rc=2" in out and len([l for l in out.splitlines() if "error" in l]) == 1
+        tally("19 disk full", ok and "Traceback" not in out)
+    # links out of the watched folders
+    links = HOME / "links19"
+    links.mkdir()
+    outside = make_media(HOME / "outside19.m4a", [(500, 800)], 2000)
+    (links / "file.m4a").symlink_to(outside)
+    (links / "dir").symlink_to(HOME, target_is_directory=True)
+    (links / "sub").mkdir()
+    (links / "sub" / "up.m4a").symlink_to("../../outside19.m4a")
+    d = run(
+        "watch",
+        "--once",
+        "--settle",
+        "0",
+        "--state-dir",
+        str(HOME / "st19-links"),
+        "--server",
+        server.url,
+        str(links),
+        timeout=60,
+    )
+    for made in [links / "file.zh.srt", links / "sub" / "up.zh.srt", HOME / "outside19.zh.srt"]:
+        tally("19 links", no_trace(d) and not made.exists())
+# a redirect where a FunASR server should be
+for location in ["/", "/elsewhere", "http://127.0.0.1:9/x", "https://example.invalid/"]:
+    with StandIn(
+        {
+            ("GET", "/"): lambda seen, where=location: (302, "text/html", b"", {"Location": where}),
+            ("GET", "/elsewhere"): lambda seen: (301, "text/html", b"", {"Location": "/"}),
+        }
+    ) as web19:
+        d = run("transcribe", "--retries", "0", "--server", "ws://" + web19.url.split("://")[1] + "/", str(media19))
+    line = next((l for l in (d.stderr if d else "").splitlines() if "error" in l), "")
+    tally("19 redirect", no_trace(d) and "redirect" in line and "TLS" not in line)
+
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)

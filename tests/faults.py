@@ -6,6 +6,8 @@
 - :data:`DAMAGED_SIDECARS`: sidecar texts that overflow, recurse or lie.
 - :func:`corrupt_database`: a state database that SQLite refuses.
 - :func:`small_tmpfs`: a 1 MiB tmpfs (disk full) when the tests run as root; ``pytest.skip`` with the reason otherwise.
+- :func:`in_own_mounts`: a shell script run in a mount namespace of its own, where it may mount a tiny tmpfs (a really
+  full disk, a read-only file system) without root.
 """
 
 from __future__ import annotations
@@ -175,6 +177,27 @@ def small_tmpfs(mountpoint: Path, size: str = "1m") -> Iterator[Path]:
         yield mountpoint
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True, check=False)
+
+
+def in_own_mounts(script: str, env: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``sh`` ``script`` in a user and mount namespace of its own (``unshare -rm``): there it may mount a tiny
+    tmpfs (``mount -t tmpfs -o size=256k tmpfs DIR``) to fill, or remount one read-only, without root and unseen by
+    the rest of the machine. ``$EXE`` is the installed command. Skips with the reason where no namespace may be made.
+    """
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux's unshare (a mount namespace of its own for a tiny tmpfs)")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"this machine allows no user/mount namespace here: {probe.stderr.strip()}")
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-u", "-c", script],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env={**env, "EXE": command()[0]},
+        timeout=timeout,
+        check=False,
+    )
 
 
 # --- running the installed command -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import ssl
 import sys
 import tempfile
@@ -548,6 +549,10 @@ def default_port(environ: Mapping[str, str]) -> int:
     return 10095
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tests.funasr_server --port 10095``: run the test server in the foreground for demos."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -565,8 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
     parser.add_argument("--slots", type=int, default=1, help="with --rtf: requests decoded at once (1)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connections and every reply")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # quiet by default: it usually runs in the background of the terminal the user works in
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    # `kill %1` (SIGTERM) stops it like Ctrl-C: the temporary folders are removed on the way out
+    signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = None
         if args.tls:

@@ -28,7 +28,8 @@ class Seen:
 
 
 Reply = tuple[int, str, bytes]  # status, content type, body
-Responder = Callable[[Seen], Reply]
+HeadedReply = tuple[int, str, bytes, dict[str, str]]  # ... and more headers (a redirect's Location)
+Responder = Callable[[Seen], Reply | HeadedReply]
 
 
 @dataclass
@@ -59,8 +60,10 @@ class StandIn:
                 )
                 stand_in.seen.append(seen)
                 responder = stand_in.routes.get((self.command, parts.path))
-                status, ctype, body = responder(seen) if responder else (404, "text/plain", b"not found")
+                status, ctype, body, *more = responder(seen) if responder else (404, "text/plain", b"not found")
                 self.send_response(status)
+                for name, value in (more[0] if more else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

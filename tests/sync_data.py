@@ -1,9 +1,14 @@
-"""Test material for ``sync``: people-made subtitles, a reply synthesised from them, and distorted copies.
+"""Test material for ``sync``: films of generated subtitles, a reply synthesised from them, and distorted copies.
 
-The subtitles come from ``../shared/data/human-subtitles`` (beside the clone, as in CI; they have no licence, so they
-are read there, never copied into the repository). A synthesised reply holds a file's characters as FunASR tokens,
-timed inside their cues, with recognition errors (substitutions, drops) from a seeded RNG. A distortion changes the
-subtitle's times (or the media's, for cuts and inserted scenes) and records each cue's true start in media time.
+Everything is made here, from what the repository holds: a film's text is generated (seeded) from the words of the
+real FunASR replies in ``tests/data/funasr-responses`` (which word follows which), its cues are timed the way people
+time subtitles (about four characters a second, pauses between cues or none, a long pause now and then), written
+in the styles people use (punctuation or spaces between clauses, Traditional script, speaker labels and sound tags
+that are shown but never said). A translation keeps the cues' times with English text, as the people-made pairs do.
+A synthesised reply holds a film's characters as FunASR tokens, timed inside their cues, with recognition errors
+(substitutions, drops) from a seeded RNG. A distortion changes the subtitle's times (or the media's, for cuts and
+inserted scenes) and records each cue's true start in media time. The same distortions on people-made subtitles
+are measured by ``benchmarks/bench_sync.py``.
 """
 
 from __future__ import annotations
@@ -13,24 +18,137 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from funasr_subs.commands.check import load_cues
+import pysubs2
+
+from funasr_subs.cues.script import convert, to_simplified
 from funasr_subs.model import Cue, Token
-from funasr_subs.protocol import split_tokens
+from funasr_subs.protocol import parse_reply, split_tokens
+from tests.replies import REPLIES, read_reply
 
-HUMAN = Path(__file__).parents[1] / ".." / "shared" / "data" / "human-subtitles"
 #: Characters a substitution may put in (common ones, so spurious matches happen as with a real recogniser).
 NOISE = "的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多"
 #: Speaker labels and sound tags: on screen, never said.
 _UNSPOKEN = re.compile(r"\[[^\]]*\]|（[^）]*）|\([^)]*\)")
 PAL = 25 / (24000 / 1001)  # 25 fps release vs 23.976 fps film
+#: The real replies a film's words come from: a talk, the news, a talk in Chinese and English.
+SOURCES = {
+    "talk": ("11_offline_cpp_2025_long_talk_121s.json", "12_offline_cpp_2025_talk_35s_sent_as_mp4.json"),
+    "news": ("13_offline_cpp_2025_news_179s_LOG_TRUNCATED.json",),
+    "mixed": ("15_offline_cpp_2025_mixed_zh_en_LOG_TRUNCATED.json",),
+}
+_CLAUSE_END = set("，。？！、,.?!；;：:")
+_SYLLABLES = ("ba", "ce", "di", "fo", "gu", "ha", "ke", "li", "mo", "nu", "pa", "re", "si", "to", "vu", "wa", "yo")
+Gaps = Literal["none", "some"]
 
 
-def human(relative: str) -> list[Cue]:
-    cues, _ = load_cues(HUMAN / relative)
-    return [c for c in cues if c.text.strip()]
+@cache
+def _chain(source: str) -> dict[str, tuple[str, ...]]:
+    """Which word follows which in the replies of ``source`` (``""``: a clause's start or end)."""
+    follows: dict[str, list[str]] = {}
+    for name in SOURCES[source]:
+        prev = ""
+        for token in parse_reply(read_reply(REPLIES / name)).tokens:
+            follows.setdefault(prev, []).append(token.text)
+            prev = token.text
+            if token.punct and token.punct[-1] in _CLAUSE_END:
+                follows.setdefault(prev, []).append("")
+                prev = ""
+    return {word: tuple(nexts) for word, nexts in follows.items()}
+
+
+def _clause(rng: random.Random, chain: dict[str, tuple[str, ...]]) -> list[str]:
+    words: list[str] = []
+    word = rng.choice(chain[""])
+    while word and len(words) < 14:
+        words.append(word)
+        word = rng.choice(chain.get(word, ("",)))
+    return words if len(words) >= 3 else _clause(rng, chain)
+
+
+def _join(words: Sequence[str]) -> str:
+    """Words as people write them: no spaces between Chinese characters, one around a Latin word."""
+    out = ""
+    for word in words:
+        letter = len(word) == 1 and word.isascii()  # FunASR spells an acronym letter by letter: f s d
+        if out and (word[0].isascii() or out[-1].isascii()) and not (letter and out[-1].isupper()):
+            out += " "
+        out += word.upper() if letter else word
+    return out
+
+
+def film(
+    source: str = "talk",
+    *,
+    seed: int = 1,
+    minutes: float = 8.0,
+    gaps: Gaps = "some",
+    punctuation: bool = True,
+    script: Literal["hans", "tw"] = "hans",
+    labels: bool = False,
+) -> list[Cue]:
+    """A film's people-made subtitle: generated sentences timed as people time them.
+
+    ``gaps="none"`` ends every cue where the next begins (as the Udacity files do); ``punctuation=False`` separates
+    clauses by spaces (no punctuation at all); ``script="tw"`` writes Traditional characters (the speech stays
+    Simplified: see :func:`speech_of`); ``labels`` adds speaker labels, sound tags and cues of a sound alone."""
+    rng = random.Random(f"{source}/{seed}")
+    chain = _chain(source)
+    cues: list[Cue] = []
+    t = rng.randint(200, 4000)
+    while t < minutes * 60_000:
+        clauses = [_join(_clause(rng, chain)) for _ in range(rng.choice((1, 1, 2)))]
+        sep = "，" if punctuation else " "
+        text = sep.join(clauses) + ("。" if punctuation and rng.random() < 0.5 else "")
+        if labels and rng.random() < 0.08:
+            text = rng.choice(("（郭）", "(Kai) ", "- ")) + text
+        if labels and rng.random() < 0.08:
+            text += rng.choice(("[笑]", " [掌声]", "(laughs)"))
+        lines = (text,) if len(text) <= 18 or rng.random() < 0.7 else (text[: len(text) // 2], text[len(text) // 2 :])
+        said = len(split_tokens(_UNSPOKEN.sub(" ", text)))
+        dur = min(max(said * 230 + rng.randint(200, 900), 900), 7000)
+        cues.append(Cue(t, t + dur, tuple(convert(line, script) for line in lines)))
+        t += dur
+        if labels and rng.random() < 0.03:
+            cues.append(Cue(t + 300, t + 2300, (rng.choice(("[音乐]", "[笑声]", "(music)")),)))
+            t += 2600
+        if gaps == "some":
+            roll = rng.random()
+            t += 0 if roll < 0.35 else rng.randint(100, 900) if roll < 0.9 else rng.randint(1500, 8000)
+    return cues
+
+
+def speech_of(cues: Sequence[Cue]) -> list[Cue]:
+    """What was said, in the script FunASR writes (Simplified), at the cues' times."""
+    return [Cue(c.start_ms, c.end_ms, tuple(to_simplified(line) for line in c.lines)) for c in cues]
+
+
+def translation(cues: Sequence[Cue], *, seed: int = 1) -> list[Cue]:
+    """The same film's subtitle in another language: the same times (as in the people-made pairs), English-like
+    text of about the length a translation has."""
+    rng = random.Random(seed)
+    out = []
+    for c in cues:
+        words = [
+            "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(max(len(c.text) // 3, 2))
+        ]
+        out.append(Cue(c.start_ms, c.end_ms, (" ".join(words).capitalize() + ".",)))
+    return out
+
+
+def write_subtitle(target: Path, cues: Sequence[Cue], *, late_ms: int = 0) -> Path:
+    """``cues``, every one ``late_ms`` late, as a subtitle file in the format of ``target``'s suffix."""
+    subs = pysubs2.SSAFile()
+    for c in cues:
+        subs.append(
+            pysubs2.SSAEvent(start=c.start_ms + late_ms, end=c.end_ms + late_ms, text=c.text.replace("\n", "\\N"))
+        )
+    fmt = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}[target.suffix.lower()]
+    target.write_text(subs.to_string(fmt), encoding="utf-8")
+    return target
 
 
 def speech_tokens(

@@ -16,8 +16,10 @@ from funasr_subs.errors import (
     TLSMismatchError,
 )
 from funasr_subs.pipeline import recognise_file
+from tests.faults import clean_env, run_cli
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
+from tests.servicekit import HeadedReply, Seen, StandIn
 
 BURSTS = [(1000, 800), (3000, 1500)]
 
@@ -147,3 +149,16 @@ def test_wss_against_a_plain_server_says_try_ws(funasr_server: FunasrTestServer,
     tls = funasr_server.url.replace("ws://", "wss://")
     with pytest.raises(TLSMismatchError, match="try --server ws://"):
         recognise_file(clip, fast(funasr_server, server=tls, insecure=True))
+
+
+@pytest.mark.parametrize("location", ["/", "http://127.0.0.1:9/elsewhere"])
+def test_a_redirect_loop_or_a_redirect_to_http_is_named_not_blamed_on_tls(clip: Path, location: str) -> None:
+    def redirect(seen: Seen) -> HeadedReply:
+        return 302, "text/html", b"moved", {"Location": location}
+
+    with StandIn({("GET", "/"): redirect}) as web_server:
+        url = "ws://" + web_server.url.split("://", 1)[1] + "/"
+        done = run_cli("transcribe", "--server", url, "--retries", "0", str(clip), env=clean_env(clip.parent))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    error = next(line for line in done.stderr.splitlines() if "error" in line)
+    assert "redirect" in error and "TLS" not in error and "wss://" not in error, error

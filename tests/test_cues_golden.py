@@ -87,3 +87,15 @@ def test_replies_without_speech_or_times_give_no_cues() -> None:
     assert build_cues(transcript("08_2pass_final_marker_empty_text.json").tokens, PROFILES["zh"]) == []
     with pytest.raises(NoTimestampsError):
         transcript("09_offline_cpp_2023_log_issue792_no_timestamp_model.json")
+
+
+def test_our_srt_is_what_pysubs2_writes() -> None:
+    """render() writes SRT itself (fast for 10-hour files): the same text pysubs2 gives for the same cues."""
+    from funasr_subs.model import Cue
+    from funasr_subs.writers import render_srt, to_ssafile
+
+    cases = [build_cues(transcript(name).tokens, settings) for name, _, settings in CASES]
+    cases.append([Cue(0, 10, ("a{b}c", "中文")), Cue(43_200_005, 43_200_999, ("  spaced  ",)), Cue(5, 6, ("",))])
+    for cues in cases:
+        assert render_srt(cues) == str(to_ssafile(cues).to_string("srt"))
+    assert render_srt([Cue(0, 10, ("C:\\path",))]).splitlines()[2] == "C:\\path"  # one backslash, as written

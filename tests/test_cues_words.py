@@ -2,7 +2,8 @@
 what they belong to, spelled English written as people write it, the user's words and spelling, Traditional script.
 
 The break quality is judged by THULAC (tests/break_quality.py), a segmenter the engine does not use, on the real
-replies 11-15 and, in the same run, on subtitles people made (../shared/data/human-subtitles)."""
+replies 11-15 and, where they are beside the clone, against subtitles people made (../shared/data/human-subtitles,
+also in ``python -m benchmarks.bench_cues``)."""
 
 from __future__ import annotations
 
@@ -64,12 +65,23 @@ def test_real_replies_break_between_words(name: str) -> None:
     assert q.spelled_lowercase == 0
 
 
-def test_break_quality_no_worse_than_the_people_who_subtitle_chinese() -> None:
+def test_break_quality_of_all_real_replies_together() -> None:
     """THULAC alone (stricter than both segmenters agreeing) on all real replies together: at most 1 % of breaks
-    inside a word, and no more than in the people-made Chinese subtitles measured the same way in this run."""
-    ours = BreakQuality()
-    for name in LONG_REPLIES:
-        ours.add(measure(_lines(_real(name)[1]), both=False))
+    inside a word, and no line starts with a particle."""
+    ours = _ours_together()
+    assert ours.breaks > 300
+    assert ours.inside_share <= 0.01
+    assert ours.particle_start == 0
+
+
+@pytest.mark.skipif(
+    not HUMAN.is_dir(),
+    reason=f"people-made subtitles not beside the clone ({HUMAN}): compared "
+    "by python -m benchmarks.bench_cues where they are",
+)
+def test_break_quality_no_worse_than_the_people_who_subtitle_chinese() -> None:
+    """No more breaks inside a word than in the people-made Chinese subtitles measured the same way in this run
+    (they have no licence: read beside the clone where they are, never part of it)."""
     people = BreakQuality()
     files = sorted(p for p in HUMAN.glob("zh-*/*") if p.suffix in (".srt", ".vtt"))
     assert len(files) >= 10, f"people-made subtitles not found under {HUMAN}"
@@ -78,9 +90,14 @@ def test_break_quality_no_worse_than_the_people_who_subtitle_chinese() -> None:
         if chinese_share(cues) > 0.5:
             people.add(measure(cues, both=False))
     assert people.breaks > 2000
-    assert ours.inside_share <= 0.01
-    assert ours.inside_share <= people.inside_share
-    assert ours.particle_start == 0
+    assert _ours_together().inside_share <= people.inside_share
+
+
+def _ours_together() -> BreakQuality:
+    ours = BreakQuality()
+    for name in LONG_REPLIES:
+        ours.add(measure(_lines(_real(name)[1]), both=False))
+    return ours
 
 
 def test_the_reply_15_mixed_chinese_english_reads_as_people_write_it() -> None:

@@ -115,12 +115,18 @@ def test_the_readmes_try_it_lines_run_as_written(tmp_path: Path) -> None:
         # the stand-in listens on this port and funasr-subs looks there: no clash with a real server on 10095
         "FUNASR_SUBS_SERVER": f"ws://127.0.0.1:{_free_port()}",
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TMPDIR": str(tmp_path / "tmp"),
     }
+    (tmp_path / "tmp").mkdir()
     proc = subprocess.run(
         ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
     assert "done: demo.mp4 -> demo.zh.srt (3 cues" in proc.stderr + proc.stdout
+    # the stand-in in the background is quiet in the user's terminal, and `kill %1` leaves no folder behind
+    shown = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert shown == ["demo.mp4"] + [line for line in shown if line.startswith("done: demo.mp4 -> ")], shown
+    assert list((tmp_path / "tmp").iterdir()) == []
     srt = (tmp_path / "demo.zh.srt").read_text(encoding="utf-8")
     # the stand-in's sentences sit on the tone bursts that tests.media put at 1.0, 4.5 and 9.0 s
     assert "00:00:01,000 --> " in srt and "00:00:04,500 --> " in srt and "00:00:09,000 --> " in srt
@@ -221,7 +227,7 @@ def test_stand_in_listens_where_funasr_subs_looks(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "FUNASR_SUBS_SERVER": f"ws://127.0.0.1:{port}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.funasr_server"],
+        [sys.executable, "-m", "tests.funasr_server", "-v"],  # -v: it says where it listens
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,

@@ -324,3 +324,19 @@ def test_radarr_import_with_no_arguments_and_environment_options(setup: Setup, t
 def test_bare_funasr_subs_without_arr_variables_is_still_usage(setup: Setup) -> None:
     proc = subprocess.run([*COMMAND], env=setup.env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_a_file_already_done_is_said_done_and_not_said_to_wait(setup: Setup) -> None:
+    """Issue 20: "already queued or done" and then "will wait in the queue" for the same file."""
+    server_path = f"{SERVER_TV}/{setup.episode.relative_to(setup.lib)}"
+    first = setup.run(server_path)
+    assert first.returncode == 0 and "will wait in the queue" in first.stderr
+    again = setup.run(server_path)  # still queued: it does wait, and is said to
+    assert "already queued: " in again.stdout + again.stderr and "will wait in the queue" in again.stderr
+    with StateDB(setup.state) as db:  # the daemon did it since
+        assert db.claim_next() is not None
+        db.mark_done(setup.episode)
+    done = setup.run(server_path)
+    assert done.returncode == 0, done.stderr
+    assert f"already done (unchanged since): {setup.episode}" in done.stdout + done.stderr
+    assert "will wait" not in done.stderr and "queued or done" not in done.stdout + done.stderr

@@ -280,7 +280,11 @@ def test_watch_queue_keeps_going_while_one_server_is_down_and_status_shows_serve
     assert rows[up.url].state == "up" and rows[up.url].done == 3 and (rows[up.url].speed or 0) > 0
     shown = cli("status", "--state-dir", str(state))
     lines = [line for line in shown.stdout.splitlines() if line.startswith("  ws://")]
-    assert len(lines) == 2 and any("down" in line for line in lines) and any("3 done" in line for line in lines)
+    assert (
+        len(lines) == 2
+        and any("down" in line for line in lines)
+        and any("3 requests answered" in line for line in lines)
+    )
     as_json = json.loads(cli("status", "--state-dir", str(state), "--json").stdout)
     assert {s["url"]: s["done"] for s in as_json["servers"]} == {down.url: 0, up.url: 3}
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import re
+import selectors
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -15,7 +18,7 @@ from funasr_subs import __version__
 from funasr_subs.errors import ConfigError
 from funasr_subs.service import ServiceConfig, ServiceHandle, start_service
 from funasr_subs.watch.state import StateDB
-from tests.servicekit import multipart, request, service
+from tests.servicekit import Reply, Seen, StandIn, json_reply, multipart, request, service
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -224,3 +227,114 @@ def test_token_required_off_localhost() -> None:
     assert missing.status == 200 and missing.json() == {"version": __version__, "service": "funasr-subs"}
     assert [a.status for a in ok] == [503] * 4  # authenticated: past the token check (no state DB here)
     assert health.status == 200, "/health stays open for container health checks"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /status HTTP/1.1\r\nX-Api-Key: \xff\xfe\xc3(\r\n",
+        b"GET /status HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n",
+        b"GET /status?token=%ED%A0%80%ff HTTP/1.1\r\n",
+        b"GET /status HTTP/1.1\r\nAuthorization: Basic \xff\xfe\r\n",
+    ],
+)
+def test_a_token_of_non_utf8_bytes_is_401_without_a_traceback(
+    spool: Path, head: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with service(ServiceConfig(port=0, upload_dir=spool, token=TOKEN)) as svc:
+        reply, _ = raw_exchange(svc, head + b"Host: x\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
+    assert not [r for r in caplog.records if r.exc_info], "a wrong token is a refusal, not an internal error"
+
+
+# --- connections that send nothing: header deadline and a bound on how many are held -----------------------------
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    """True when the server closes ``sock`` (EOF or reset) within ``within`` seconds."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(4096):
+            pass
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_connection_that_never_completes_its_headers_is_closed(spool: Path) -> None:
+    config = ServiceConfig(port=0, upload_dir=spool, header_timeout=0.5)
+    with service(config) as svc:
+        silent = socket.create_connection((svc.host, svc.port), timeout=5)
+        slow = socket.create_connection((svc.host, svc.port), timeout=5)
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the blank line that ends the headers never comes
+        with silent, slow:
+            started = time.monotonic()
+            assert _closed_by_server(silent, 5) and _closed_by_server(slow, 5)
+            assert time.monotonic() - started < 4
+        assert request(svc, "GET", "/health").status == 200
+
+
+def _count_closed(socks: list[socket.socket], want: int, within: float) -> int:
+    """Wait (at most ``within`` s) until the server has closed ``want`` of ``socks``; returns how many it closed."""
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + within
+    with selectors.DefaultSelector() as sel:
+        for sock in socks:
+            sel.register(sock, selectors.EVENT_READ)
+        while len(closed) < want and (left := deadline - time.monotonic()) > 0:
+            for key, _ in sel.select(left):
+                sock = cast(socket.socket, key.fileobj)
+                try:
+                    data = sock.recv(4096)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    closed.add(sock)
+                    sel.unregister(sock)
+    return len(closed)
+
+
+def test_held_open_connections_are_bounded_and_a_new_client_is_served(spool: Path) -> None:
+    config = ServiceConfig(port=0, upload_dir=spool, max_connections=8)
+    with service(config) as svc:
+        held = [socket.create_connection((svc.host, svc.port), timeout=5) for _ in range(30)]
+        try:
+            for sock in held:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            refused = _count_closed(held, 30 - 8, 10)
+            answer = request(svc, "GET", "/health", timeout=5)  # the longest-idle one makes room
+            closed = _count_closed(held, 30 - 8 + 1, 10)
+        finally:
+            for sock in held:
+                sock.close()
+    assert refused == 30 - 8, f"{30 - refused} of 30 idle connections stay open; at most 8 may"
+    assert answer.status == 200
+    assert closed == 30 - 8 + 1, "a new client closes the longest-idle connection"
+
+
+def test_at_the_limit_with_every_connection_busy_a_newcomer_gets_503(tmp_path: Path, spool: Path) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_lookup(seen: Seen) -> Reply:  # Jellyfin takes its time: the webhook request keeps running meanwhile
+        entered.set()
+        release.wait(10)
+        return json_reply({}, 404)
+
+    payload = b'{"NotificationType": "ItemAdded", "ItemId": "abc", "ItemType": "Movie"}'
+    with StandIn() as jellyfin, StateDB(tmp_path / "state") as db:
+        jellyfin.routes[("GET", "/Items/abc")] = jellyfin.routes[("GET", "/Items")] = slow_lookup
+        config = ServiceConfig(
+            port=0, upload_dir=spool, max_connections=1, jellyfin_url=jellyfin.url, jellyfin_api_key="key"
+        )
+        with service(config, db) as svc, socket.create_connection((svc.host, svc.port), timeout=10) as busy:
+            busy.sendall(
+                b"POST /webhook/jellyfin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+            )
+            assert entered.wait(10)
+            reply, _ = raw_exchange(svc, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            release.set()
+            busy_reply = busy.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 503 "), reply[:200]
+    assert b"too many open connections" in reply
+    assert busy_reply.startswith(b"HTTP/1.1 "), "the busy request is not the one closed"

@@ -14,7 +14,7 @@ from funasr_subs.actions.refresh import LibraryRefresh
 from funasr_subs.pipeline import Result
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.pathmap import PathMap
-from tests.servicekit import Seen, StandIn, json_reply
+from tests.servicekit import HeadedReply, Seen, StandIn, json_reply
 
 MEDIA = Path("/mnt/media/tv/Show/Season 01/S01E01.mkv")
 RESULT = Result(media=MEDIA, status="done", written=(MEDIA.with_suffix(".zh.srt"),))
@@ -223,3 +223,15 @@ def test_per_server_path_maps_come_from_the_serve_table_and_flags(tmp_path: Path
     assert config.server_map("jellyfin").reverse(local) == "/media/tv/a.mkv"
     assert config.server_map("plex").reverse(local) == "/data/tv/a.mkv"
     assert config.server_map("emby").reverse(local) == local  # neither its own map nor path_map
+
+
+def test_a_redirect_is_named_as_such_not_blamed_on_the_key(caplog) -> None:  # type: ignore[no-untyped-def]
+    def loop(seen: Seen) -> HeadedReply:  # e.g. http:// redirected to https://, or a redirect loop
+        return 301, "text/html", b"moved", {"Location": seen.path}
+
+    with StandIn({("POST", "/Library/Media/Updated"): loop}) as jellyfin:
+        config = ServiceConfig(refresh_library=True, jellyfin_url=jellyfin.url, jellyfin_api_key="k")
+        LibraryRefresh(config).on_subtitle_written(RESULT)
+    assert len(jellyfin.seen) == 1, "a redirect is never followed (the key would go along)"
+    line = next(r.getMessage() for r in caplog.records if "Jellyfin refresh" in r.getMessage())
+    assert "redirect to http://127.0.0.1" in line and "HTTP 301" in line and "API key" not in line, line

@@ -85,9 +85,10 @@ def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
         if fmt is None:
             fmt = pysubs2.formats.autodetect_format(text)
         subs = pysubs2.SSAFile.from_string(text, format_=fmt)
-    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files
+    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files: their names mean nothing here
+        log.debug("%s: pysubs2 could not read it: %r", path, exc)
         raise BadInputError(
-            f"not a subtitle file that can be read (SRT, ASS or VTT expected): {type(exc).__name__}", path=path
+            "not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?", path=path
         ) from None
     if not subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
         raise BadInputError("holds no subtitle cues (SRT, ASS or VTT expected): is it a subtitle file?", path=path)

@@ -143,15 +143,30 @@ def run(args: argparse.Namespace) -> int:
             enqueue=lambda path, source: db.enqueue(path, source=source),
             source=call.source,
             base_dir=Path.cwd(),
+            known=lambda path: _already(db, path),
         )
         for refused in (a for a in admissions if not a.ok):
             log.error(
                 "error: %s%s", refused.error, BAZARR_HINT if call.source == "bazarr" and refused.status == 404 else ""
             )
-        accepted = [a.path for a in admissions if a.ok and a.path is not None]
+        # only files still waiting: one already done (and unchanged) waits for nothing
+        accepted = [a.path for a in admissions if a.ok and a.path is not None and _waiting(db, a.path)]
         if accepted and not db.daemon_alive():
             log.warning("warning: %s", no_daemon_warning(config.effective_state_dir, accepted, inline_hint=True))
     return 0 if all(a.ok for a in admissions) else 1
+
+
+def _waiting(db: Any, path: Path) -> bool:
+    job = db.get(path)
+    return job is None or job.state in ("queued", "running")
+
+
+def _already(db: Any, path: Path) -> str:
+    """What the state database says of a file that was not newly queued."""
+    if _waiting(db, path):
+        return "already queued"
+    job = db.get(path)
+    return "already done (unchanged since)" if job.state == "done" else "already failed (unchanged since; see status)"
 
 
 def _inline(call: HookCall, config: ServiceConfig, roots: tuple[Path, ...], settings: Settings, db: Any) -> int:

@@ -306,9 +306,19 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
             recorded[SHIFT_KEY] = shift
         updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
-        atomic_write_text(side_path, updated.to_json())
+        new = not side_path.exists()
+        atomic_write_text(side_path, updated.to_json(), elsewhere="-o FILE")
+        if new:  # a reply's first retime: the file beside it is ours too, and the user should know why it is there
+            log.info(
+                "also wrote %s: it records what was written from %s, so a later retime may replace it", side_path, path
+            )
     for fmt, target in targets.items():
-        atomic_write_text(target, texts[fmt], may_replace=lambda p: settings.overwrite or _ours(source, p))
+        atomic_write_text(
+            target,
+            texts[fmt],
+            may_replace=lambda p: settings.overwrite or _ours(source, p),
+            elsewhere="-o FILE" if args.output is not None else "--output-dir DIR",
+        )
     if args.check:
         report = check_cues(cues, settings.cue_settings())
         sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")

@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(0, None)
     state_dir = (args.state_dir or default_state_dir()).expanduser()
     errors = 0
-    from funasr_subs.watch.state import StateDB  # sqlite3 only for this command
+    from funasr_subs.watch.state import INTERACTIVE_BUSY_S, StateDB  # sqlite3 only for this command
 
-    with StateDB(state_dir) as db:
+    with StateDB(state_dir, busy_s=INTERACTIVE_BUSY_S) as db:  # a lock held for seconds is said, not waited out
         if args.paths:
             count = 0
             for path in args.paths:

@@ -225,10 +225,10 @@ def run(args: argparse.Namespace) -> int:
     if args.in_place:
         backup = backup_for(subtitle)
         if not backup.exists():
-            atomic_write_bytes(backup, subtitle.read_bytes())
+            atomic_write_bytes(backup, subtitle.read_bytes(), elsewhere="-o FILE")
         else:
             log.info("%s kept: it already holds the first original", backup)
-    atomic_write_text(target, text)
+    atomic_write_text(target, text, elsewhere="-o FILE")
     report = report_lines(result, cues, str(subtitle))
     if args.check:
         check = check_cues(

@@ -432,10 +432,14 @@ def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) ->
     from funasr_subs.pipeline import output_paths, skip_reason
 
     todo, clashes = _unique_outputs(media_files, settings)
-    would = 0
+    would = fail = 0
     for media in todo:
         reason = skip_reason(media, settings, rules=False)  # transcribe does a file the skip rules reject
-        if reason is None:
+        problem = _unusable(media) if reason is None else None
+        if problem is not None:
+            fail += 1
+            print(f"would fail: {media}: {problem}")
+        elif reason is None:
             would += 1
             names = ", ".join(
                 p.name if p.parent == media.parent else str(p) for p in output_paths(media, settings).values()
@@ -445,6 +449,19 @@ def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) ->
             print(f"would skip: {media}: {reason}")
     for media, first in clashes.items():
         print(f"would skip: {media}: its subtitles would replace those of {first} (same name)")
-    skipped = len(todo) - would + len(clashes)
-    print(f"dry run: {would} to transcribe, {skipped} to skip; nothing was sent or written")
-    return 1 if missing else 0
+    skipped = len(todo) - would - fail + len(clashes)
+    failing = f", {fail} would fail" if fail else ""
+    print(f"dry run: {would} to transcribe, {skipped} to skip{failing}; nothing was sent or written")
+    return 1 if missing or fail else 0
+
+
+def _unusable(media: Path) -> str | None:
+    """Why ffprobe says a file cannot be transcribed (not media, no audio...), as the real run would; None if it can."""
+    from funasr_subs.errors import BadInputError
+    from funasr_subs.media import probe
+
+    try:
+        probe(media)
+    except BadInputError as exc:
+        return exc.message
+    return None

@@ -74,6 +74,43 @@ _FILLER_FIRST = frozenset(_HESITATION | {w[0] for w in _SOMETIMES_FILLERS})
 _HIDDEN = frozenset("，；：、")
 
 
+def _end_flags(tag: str) -> int:
+    """END_* flags a piece's tag gives on its own (the piece's text adds 的/之, 不/没, item markers)."""
+    end = 0
+    if tag in ("d", "zg"):
+        end |= END_ADVERB
+    elif tag == "p":
+        end |= END_PREPOSITION
+    elif tag in ("m", "mq"):
+        end |= END_NUMERAL
+    if tag in _VERB_TAGS:
+        end |= END_VERB
+    if tag in _NOUN_TAGS:
+        end |= END_NOUN
+    if tag == "c":
+        end |= END_OPENER
+    return end
+
+
+def _start_flags(tag: str) -> int:
+    """START_* flags a piece's tag gives on its own (the piece's text adds complements and item markers)."""
+    start = 0
+    if tag in _PREDICATE_TAGS:
+        start |= START_PREDICATE
+    if tag == "q":
+        start |= START_MEASURE
+    if tag in _NOUN_TAGS:
+        start |= START_NOUN
+    if tag in ("c", "e"):
+        start |= START_OPENER
+    return start
+
+
+_END_BY_TAG: dict[str, int] = {}
+_START_BY_TAG: dict[str, int] = {}
+_NOT_NUMERAL_END = tuple("个次年月日号岁")
+
+
 @lru_cache(maxsize=65536)
 def edges(text: str) -> tuple[int, int]:
     """(what ``text`` ends with, what it starts with), as END_* and START_* flags, from jieba's tags of its pieces
@@ -85,31 +122,23 @@ def edges(text: str) -> tuple[int, int]:
         return 0, 0
     first, first_tag = pieces[0]
     last, last_tag = pieces[-1]
-    end = 0
+    end = _END_BY_TAG.get(last_tag)
+    if end is None:
+        end = _END_BY_TAG[last_tag] = _end_flags(last_tag)
     if last in ("的", "之") and last_tag in ("uj", "u"):
-        end |= END_DE
-    elif last_tag in ("d", "zg") or last in ("不", "没", "没有"):
-        end |= END_ADVERB
-    elif last_tag == "p":
-        end |= END_PREPOSITION
-    elif last_tag in ("m", "mq") and not last.endswith(tuple("个次年月日号岁")):
-        end |= END_NUMERAL
-    if last_tag in _VERB_TAGS:
-        end |= END_VERB
-    if last_tag in _NOUN_TAGS:
-        end |= END_NOUN
-    if last_tag == "c" or _ITEM_MARKER.fullmatch(last):
+        end = (end & ~(END_ADVERB | END_PREPOSITION | END_NUMERAL)) | END_DE
+    elif last in ("不", "没", "没有"):
+        end = (end & ~(END_PREPOSITION | END_NUMERAL)) | END_ADVERB
+    elif end & END_NUMERAL and last.endswith(_NOT_NUMERAL_END):
+        end &= ~END_NUMERAL
+    if len(last) > 1 and _ITEM_MARKER.fullmatch(last):
         end |= END_OPENER
-    start = 0
-    if first_tag in _PREDICATE_TAGS:
-        start |= START_PREDICATE
-    if first_tag == "q":
-        start |= START_MEASURE
+    start = _START_BY_TAG.get(first_tag)
+    if start is None:
+        start = _START_BY_TAG[first_tag] = _start_flags(first_tag)
     if first in _COMPLEMENTS:
         start |= START_COMPLEMENT
-    if first_tag in _NOUN_TAGS:
-        start |= START_NOUN
-    if first_tag in ("c", "e") or _ITEM_MARKER.fullmatch(first):
+    if len(first) > 1 and _ITEM_MARKER.fullmatch(first):
         start |= START_OPENER
     return end, start
 

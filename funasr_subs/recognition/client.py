@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    SecurityError,
+)
 
 from funasr_subs.aio import bounded
 from funasr_subs.errors import (
@@ -84,6 +91,16 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
             f"TLS handshake with {url} failed ({exc.reason or exc}): the server probably speaks plain websocket "
             f"(started with --certfile 0): try --server {_plain_url(url)}"
         )
+    if isinstance(exc, SecurityError) and "redirect" in str(exc):
+        return NotFunasrError(
+            f"{url} answers the websocket with HTTP redirects ({exc}): a redirect loop, or one to where it cannot "
+            "follow: a web server or proxy listens there, not FunASR; check --server (its host and port)"
+        )
+    if isinstance(exc, InvalidStatus) and 300 <= exc.response.status_code < 400:
+        return NotFunasrError(
+            f"{url} answered the websocket with a redirect (HTTP {exc.response.status_code}) that cannot be "
+            "followed: a web server or proxy listens there, not FunASR; check --server"
+        )
     if isinstance(exc, InvalidStatus) and 400 <= exc.response.status_code < 500:
         return NotFunasrError(
             f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
@@ -131,7 +148,12 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
             close_timeout=CLOSE_TIMEOUT,
             user_agent_header="funasr-subs",
         )
-    except InvalidURI:
+    except InvalidURI as exc:
+        if exc.uri != cfg.url:  # a redirect's Location, not the URL we were given
+            raise NotFunasrError(
+                f"{cfg.url} redirects the websocket to {exc.uri[:200]!r}, which is not a websocket URL: a web server "
+                "or proxy listens there, not FunASR; check --server"
+            ) from None
         raise ConfigError(
             f"server URL {cfg.url!r} is not a websocket URL (ws://host:port or wss://host:port)"
         ) from None

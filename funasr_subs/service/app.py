@@ -3,7 +3,8 @@
 Every request is checked before its body is read: route (404/405), token (401), then Content-Length against the
 route's limit (411/413), in :func:`gate` — run by a middleware and by the ``Expect: 100-continue`` handler, so a
 1 GB upload is refused after its headers. aiohttp's strict parser refuses malformed framing (``Content-Length: 1_0``,
-``+2``, duplicates) with 400 before any of our code runs. The app runs on its own event loop in a thread, so the
+``+2``, duplicates) with 400 before any of our code runs; :mod:`funasr_subs.service.connections` bounds how long
+headers may take and how many connections are held. The app runs on its own event loop in a thread, so the
 synchronous ``serve`` and ``watch --http`` commands start and stop it like any other resource.
 """
 
@@ -26,6 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from funasr_subs.errors import ConfigError
 from funasr_subs.recognition.pool import keep_probing, shared_pool
 from funasr_subs.service.config import ServiceConfig
+from funasr_subs.service.connections import ConnectionGuard
 from funasr_subs.service.gate import CLIENT, STATE, ServiceState, errors_and_log, gatekeeper
 from funasr_subs.service.httpclient import USER_AGENT
 from funasr_subs.service.routes import routes
@@ -38,6 +40,8 @@ LINGER_SECONDS = 1.0
 #: Seconds running requests get at shutdown before they are cancelled (an /asr job sees the stop at once).
 SHUTDOWN_SECONDS = 2.0
 BACKLOG = 1024
+#: Characters of aiohttp's reason for refusing a malformed request that the log repeats.
+PARSE_ERROR_CHARS = 300
 
 
 async def _client(app: web.Application) -> AsyncIterator[None]:
@@ -73,15 +77,16 @@ class _QuietParseErrors(logging.Filter):
         if isinstance(exc, HttpProcessingError):
             record.exc_info = None
             record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = "refused a malformed request (400): %s", (" ".join(str(exc).split()),)
+            reason = " ".join(str(exc).split())  # aiohttp's reason may quote the whole request line
+            record.msg, record.args = "refused a malformed request (400): %s", (reason[:PARSE_ERROR_CHARS],)
         return True
 
 
 logging.getLogger("aiohttp.server").addFilter(_QuietParseErrors())
 
 
-def build_app(state: ServiceState) -> web.Application:
-    app = web.Application(middlewares=[errors_and_log, gatekeeper], client_max_size=64 * 1024 * 1024)
+def build_app(state: ServiceState, guard: ConnectionGuard) -> web.Application:
+    app = web.Application(middlewares=[guard.track, errors_and_log, gatekeeper], client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     app.cleanup_ctx.append(_client)
     app.cleanup_ctx.append(_prober)
@@ -97,6 +102,7 @@ class ServiceHandle:
     state: ServiceState
     loop: asyncio.AbstractEventLoop
     runner: web.AppRunner
+    listener: asyncio.Server
     thread: threading.Thread
     host: str
     port: int
@@ -110,7 +116,7 @@ class ServiceHandle:
         if self.state.stopping.is_set():
             return
         self.state.stopping.set()
-        future = asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop)
+        future = asyncio.run_coroutine_threadsafe(_stop(self.listener, self.runner), self.loop)
         try:
             future.result(SHUTDOWN_SECONDS + 10)
         finally:
@@ -135,19 +141,32 @@ def _check_upload_dir(folder: Path | None) -> None:
         raise ConfigError(f"cannot write in the upload folder {where}: fix its permissions or --upload-dir")
 
 
-async def _start(state: ServiceState) -> tuple[web.AppRunner, str, int]:
+async def _start(state: ServiceState) -> tuple[web.AppRunner, asyncio.Server, str, int]:
+    config = state.config
+    guard = ConnectionGuard(header_timeout=config.header_timeout, max_connections=config.max_connections)
     runner = web.AppRunner(
-        build_app(state), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS, lingering_time=LINGER_SECONDS
+        build_app(state, guard),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        lingering_time=LINGER_SECONDS,
+        keepalive_timeout=config.header_timeout,  # idle between requests, and a later request's headers
     )
     await runner.setup()
-    site = web.TCPSite(runner, state.config.host, state.config.port, backlog=BACKLOG, reuse_address=True)
-    try:
-        await site.start()
+    assert runner.server is not None
+    try:  # our own listening socket, not a TCPSite: its protocol factory is the guard's
+        listener = await asyncio.get_running_loop().create_server(
+            guard.factory(runner.server), config.host, config.port, backlog=BACKLOG, reuse_address=True
+        )
     except OSError:
         await runner.cleanup()
         raise
-    server = runner.addresses[0]
-    return runner, str(server[0]), int(server[1])
+    address = listener.sockets[0].getsockname()
+    return runner, listener, str(address[0]), int(address[1])
+
+
+async def _stop(listener: asyncio.Server, runner: web.AppRunner) -> None:
+    listener.close()  # no new connections; the runner then ends the open ones
+    await runner.cleanup()
 
 
 def start_service(config: ServiceConfig, state_db: Any | None = None) -> ServiceHandle:
@@ -162,14 +181,16 @@ def start_service(config: ServiceConfig, state_db: Any | None = None) -> Service
     state = ServiceState(config=config, roots=roots, state_db=state_db)
     loop = asyncio.new_event_loop()
     try:
-        runner, host, port = loop.run_until_complete(_start(state))
+        runner, listener, host, port = loop.run_until_complete(_start(state))
     except OSError as exc:
         loop.close()
         state.close()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     thread = threading.Thread(target=loop.run_forever, name="funasr-subs-http", daemon=True)
     thread.start()
-    handle = ServiceHandle(state=state, loop=loop, runner=runner, thread=thread, host=host, port=port)
+    handle = ServiceHandle(
+        state=state, loop=loop, runner=runner, listener=listener, thread=thread, host=host, port=port
+    )
     where = ", ".join(map(str, roots)) or "none (webhooks refuse every path)"
     log.info("HTTP service listening on %s (token %s; roots: %s)", handle.url, "on" if config.token else "off", where)
     return handle

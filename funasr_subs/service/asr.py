@@ -15,6 +15,7 @@ from funasr_subs.config import Settings
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import NoSpeechError
 from funasr_subs.model import Cue, Token
+from funasr_subs.names import echo
 from funasr_subs.pipeline import CancelToken, recognise_file
 from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.writers import render
@@ -88,7 +89,7 @@ def parse_bool(name: str, value: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise AsrRequestError(f"{name}={value!r} is not a boolean: use true or false")
+    raise AsrRequestError(f"{name}={echo(value)} is not a boolean: use true or false")
 
 
 def parse_request(query: Mapping[str, Sequence[str]], fields: Mapping[str, str] | None = None) -> AsrRequest:
@@ -96,12 +97,12 @@ def parse_request(query: Mapping[str, Sequence[str]], fields: Mapping[str, str] 
     fields = fields or {}
     task = (_one(query, fields, "task") or "transcribe").strip().lower()
     if task not in TASKS:
-        raise AsrRequestError(f"task={task!r}: use transcribe")
+        raise AsrRequestError(f"task={echo(task)}: use transcribe")
     if task == "translate":
         raise AsrRequestError("task=translate is not supported: FunASR transcribes only (use task=transcribe)")
     output = (_one(query, fields, "output") or "txt").strip().lower()
     if output not in OUTPUTS:
-        raise AsrRequestError(f"output={output!r}: use one of {', '.join(OUTPUTS)}")
+        raise AsrRequestError(f"output={echo(output)}: use one of {', '.join(OUTPUTS)}")
     encode_text = _one(query, fields, "encode")
     encode = True if encode_text is None or not encode_text.strip() else parse_bool("encode", encode_text)
     language = (_one(query, fields, "language") or "").strip() or None

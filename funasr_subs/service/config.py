@@ -44,6 +44,8 @@ class ServiceConfig:
     plex_token: str | None = None
     media_server_timeout: float = 10.0  # seconds for each call to Jellyfin/Emby/Plex
     refresh_library: bool = False  # ask the media servers to rescan after a subtitle is written
+    header_timeout: float = 15.0  # seconds a connection may take to send a request's headers (and stay idle)
+    max_connections: int = 256  # open connections; beyond it the longest-idle one is closed
 
     def __post_init__(self) -> None:
         if not self.host or not self.host.strip():
@@ -54,6 +56,10 @@ class ServiceConfig:
             raise ConfigError("max_upload_mb must be at least 1")
         if self.asr_jobs < 1:
             raise ConfigError("asr_jobs must be at least 1")
+        if not (math.isfinite(self.header_timeout) and 0 < self.header_timeout <= 3600):
+            raise ConfigError("header_timeout must be a number of seconds above 0 and at most 3600")
+        if not 1 <= self.max_connections <= 100_000:
+            raise ConfigError("max_connections must be a whole number from 1 to 100000")
         if not (math.isfinite(self.media_server_timeout) and 0 < self.media_server_timeout <= 3600):
             raise ConfigError("media_server_timeout must be a number of seconds above 0 and at most 3600")
         for name in ("jellyfin_url", "emby_url", "plex_url"):
@@ -77,8 +83,8 @@ class ServiceConfig:
 
 _SKIP = {"settings"}
 _PATHS = {"state_dir", "upload_dir"}
-_INTS = {"port", "max_upload_mb", "asr_jobs"}
-_FLOATS = {"media_server_timeout"}
+_INTS = {"port", "max_upload_mb", "asr_jobs", "max_connections"}
+_FLOATS = {"media_server_timeout", "header_timeout"}
 _BOOLS = {"refresh_library"}
 PATH_MAPS = ("path_map", "jellyfin_path_map", "emby_path_map", "plex_path_map")
 KEYS = tuple(f.name for f in fields(ServiceConfig) if f.name not in _SKIP)

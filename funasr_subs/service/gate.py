@@ -20,6 +20,8 @@ import aiohttp
 from aiohttp import web
 
 from funasr_subs._version import __version__
+from funasr_subs.errors import StateError
+from funasr_subs.names import ECHO_CHARS, echo
 from funasr_subs.service.asrcache import ResultCache
 from funasr_subs.service.config import ServiceConfig
 from funasr_subs.service.responses import OPENAI_PREFIX, RequestError, error_response, json_response, openai_error
@@ -77,8 +79,13 @@ class ServiceState:
         return self._asr_slots
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` on the state-DB thread; a database that takes no writes (disk full, locked) is a 503."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        except StateError as exc:
+            log.error("error: %s", exc)
+            raise RequestError(503, exc.message, headers=[("Retry-After", "30")]) from None
 
     def close(self) -> None:
         self._db_pool.shutdown(wait=True)
@@ -114,7 +121,7 @@ def gate(request: web.Request) -> Policy:
         )
     policy = _policy(request)
     if policy is None:
-        raise RequestError(404, f"no such endpoint {request.path!r}; known: {_known(request.app)}")
+        raise RequestError(404, f"no such endpoint {echo(request.path)}; known: {_known(request.app)}")
     state = request.app[STATE]
     tokens = request.query.getall(TOKEN_PARAM, [])
     if len(tokens) > 1:
@@ -143,7 +150,7 @@ def gate(request: web.Request) -> Policy:
 
 
 def _log_path(request: web.Request) -> str:
-    query = "&".join(f"{k}={'***' if k == TOKEN_PARAM else v}" for k, v in request.query.items())
+    query = "&".join(f"{k[:ECHO_CHARS]}={'***' if k == TOKEN_PARAM else echo(v)}" for k, v in request.query.items())
     return request.path + ("?" + query if query else "")
 
 

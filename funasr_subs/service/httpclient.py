@@ -66,7 +66,8 @@ async def call(
     body: bytes | None = None,
     timeout: float = 10.0,
 ) -> Reply:
-    """Make one request. HTTP error statuses are returned (not raised); connection failures raise UpstreamError."""
+    """Make one request. HTTP error statuses are returned (not raised); connection failures and redirects (never
+    followed) raise UpstreamError."""
     try:
         async with session.request(
             method,
@@ -78,10 +79,17 @@ async def call(
         ) as response:
             data = await response.content.read(MAX_RESPONSE_BYTES + 1)
             status, ctype = response.status, response.headers.get("Content-Type", "")
+            location = response.headers.get("Location", "")
     except TimeoutError:
         raise UpstreamError(f"{method} {redact(url)} failed: no answer within {timeout:g} s") from None
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         raise UpstreamError(f"{method} {redact(url)} failed: {exc or type(exc).__name__}") from None
+    if 300 <= status < 400:  # never followed: the API key would go along to wherever it points
+        where = f" to {redact(urllib.parse.urljoin(url, location))}" if location else ""
+        raise UpstreamError(
+            f"{method} {redact(url)} answered HTTP {status}, a redirect{where}: funasr-subs follows none (the key "
+            "would go along); set the media server's URL to where it redirects (http/https, the port, a sub-path)"
+        )
     if len(data) > MAX_RESPONSE_BYTES:
         raise UpstreamError(f"{method} {redact(url)}: reply larger than {MAX_RESPONSE_BYTES} bytes")
     log.debug("%s %s -> %d (%d bytes)", method, redact(url), status, len(data))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from funasr_subs.config import Settings
 from funasr_subs.model import Cue, Token
+from funasr_subs.names import echo
 from funasr_subs.service.asr import cue_text, model_language
 from funasr_subs.service.responses import openai_error
 from funasr_subs.writers import render
@@ -57,7 +58,7 @@ def _stream_flag(value: str | None) -> bool:
 def parse_request(fields: Mapping[str, str], lists: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
     fmt = (fields.get("response_format") or "json").strip().lower()
     if fmt not in FORMATS:
-        raise OpenAIRequestError(f"response_format {fmt!r} is not one of {', '.join(FORMATS)}", "response_format")
+        raise OpenAIRequestError(f"response_format {echo(fmt)} is not one of {', '.join(FORMATS)}", "response_format")
     raw = list(lists.get("timestamp_granularities[]", ())) + [
         g for g in (fields.get("timestamp_granularities") or "").split(",") if g.strip()
     ]
@@ -65,7 +66,7 @@ def parse_request(fields: Mapping[str, str], lists: Mapping[str, Sequence[str]])
     for g in granularities:
         if g not in GRANULARITIES:
             raise OpenAIRequestError(
-                f"timestamp_granularities: {g!r} is not segment or word", "timestamp_granularities"
+                f"timestamp_granularities: {echo(g)} is not segment or word", "timestamp_granularities"
             )
     if granularities != ("segment",) and fmt != "verbose_json":
         raise OpenAIRequestError(

@@ -43,8 +43,10 @@ def admit_one(
     enqueue: Enqueue,
     source: str,
     base_dir: Path | None = None,
+    known: Callable[[Path], str] | None = None,
 ) -> Admission:
-    """Map and check one path, then queue it; never raises for a bad path (the Admission says why, unlogged)."""
+    """Map and check one path, then queue it; never raises for a bad path (the Admission says why, unlogged).
+    ``known(path)``: what to say of a path that was not newly queued ("already queued", "already done"...)."""
     try:
         os.fsencode(raw)
     except (UnicodeError, TypeError):
@@ -67,7 +69,8 @@ def admit_one(
         return Admission(raw, path, error=str(exc), status=422)
     except UnicodeError as exc:  # a name the state database cannot store
         return Admission(raw, path, error=f"path {raw!r} cannot be queued ({exc})", status=400)
-    log.info("%s %s (from %s)", "queued" if queued else "already queued or done:", path, source)
+    said = "queued" if queued else (known(path) if known is not None else "already queued or done") + ":"
+    log.info("%s %s (from %s)", said, path, source)
     return Admission(raw, path, queued=queued)
 
 
@@ -80,6 +83,7 @@ def admit_all(
     enqueue: Enqueue,
     source: str,
     base_dir: Path | None = None,
+    known: Callable[[Path], str] | None = None,
 ) -> list[Admission]:
     return [
         admit_one(
@@ -90,6 +94,7 @@ def admit_all(
             enqueue=enqueue,
             source=source,
             base_dir=base_dir,
+            known=known,
         )
         for raw in raws
     ]

@@ -26,6 +26,7 @@ from funasr_subs.errors import (
     ServerUnavailableError,
     ToolMissingError,
 )
+from funasr_subs.names import echo
 from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.service import asr, openai, webhooks
 from funasr_subs.service.asrcache import cache_key
@@ -42,6 +43,7 @@ from funasr_subs.service.gate import (
 from funasr_subs.service.httpclient import UpstreamError
 from funasr_subs.service.queueing import Admission, admit_all, no_daemon_warning
 from funasr_subs.service.responses import JSON_BODY_LIMIT, WEBHOOK_BODY_LIMIT, RequestError, json_response
+from funasr_subs.service.security import PATH_ECHO
 from funasr_subs.service.uploads import Form, UploadedFile, is_multipart, read_body, read_form
 
 log = logging.getLogger(__name__)
@@ -197,7 +199,7 @@ def _check_language(language: str | None, state: ServiceState) -> None:
         code, name = asr.model_language(settings)
         raise RequestError(
             422,
-            f"language={language}: the FunASR model transcribes {name} ({code}) only; "
+            f"language={echo(language, quote=False)}: the FunASR model transcribes {name} ({code}) only; "
             "ask for that language, or point this language at another provider",
         )
 
@@ -268,7 +270,7 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
             return json_response(400, openai.error_body(str(exc), exc.param))
         if parsed.language and not asr.model_speaks(state.config.settings, parsed.language):
             code, name = asr.model_language(state.config.settings)
-            message = f"language {parsed.language!r} is not supported: the FunASR model transcribes {name} ({code})"
+            message = f"language {echo(parsed.language)} is not supported: the FunASR model transcribes {name} ({code})"
             return json_response(400, openai.error_body(message, "language"))
         upload = _upload(form, "file", "upload the audio as multipart field file")
         try:
@@ -299,11 +301,16 @@ async def openai_models(request: web.Request) -> web.StreamResponse:
 async def openai_model(request: web.Request) -> web.StreamResponse:
     name = request.match_info["model"]
     if name not in openai.MODELS:
-        raise RequestError(404, f"the model {name!r} does not exist here: use one of {', '.join(openai.MODELS)}")
+        raise RequestError(404, f"the model {echo(name)} does not exist here: use one of {', '.join(openai.MODELS)}")
     return json_response(200, openai.model_body(name))
 
 
 # --- webhooks --------------------------------------------------------------------------------------------------
+def _as_given(raw: str) -> str:
+    """A refused path as the sender gave it; a "path" longer than any file system allows is named by its start."""
+    return raw if len(raw) <= PATH_ECHO else echo(raw, PATH_ECHO)
+
+
 def _refusal_reason(admission: Admission, detailed: bool) -> str:
     return admission.error if detailed or admission.status == 400 else REFUSED
 
@@ -335,7 +342,7 @@ async def _queue_event(request: web.Request, event: webhooks.Event) -> web.Strea
         source=event.source,
     )
     for refused in (a for a in admissions if not a.ok):
-        log.warning("%s webhook: refused %r: %s", event.source, refused.raw, refused.error)
+        log.warning("%s webhook: refused %s: %s", event.source, echo(refused.raw, PATH_ECHO), refused.error)
     detailed = bool(request[AUTHENTICATED])
     accepted = [a for a in admissions if a.ok]
     result: dict[str, Any] = {
@@ -343,7 +350,7 @@ async def _queue_event(request: web.Request, event: webhooks.Event) -> web.Strea
         "event": event.name,
         "queued": [str(a.path) for a in accepted if a.queued],
         "already": [str(a.path) for a in accepted if not a.queued],
-        "refused": [{"path": a.raw, "reason": _refusal_reason(a, detailed)} for a in admissions if not a.ok],
+        "refused": [{"path": _as_given(a.raw), "reason": _refusal_reason(a, detailed)} for a in admissions if not a.ok],
     }
     if accepted and not await state.db(db.daemon_alive):
         result["warning"] = no_daemon_warning(config.effective_state_dir, [a.path for a in accepted if a.path])

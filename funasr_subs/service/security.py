@@ -13,11 +13,14 @@ from pathlib import Path
 from multidict import MultiMapping
 
 from funasr_subs.errors import BadInputError, ConfigError
+from funasr_subs.names import echo
 from funasr_subs.service.pathmap import PathMap
 
 #: Names that only this machine can reach (as are all loopback addresses); any other bind address needs a token.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MIN_TOKEN_LENGTH = 16
+#: Characters of a refused path a message repeats (a path is at most 4,096 bytes on Linux; a "path" of 1 MB is not).
+PATH_ECHO = 300
 #: Query parameter carrying the token for senders that cannot set headers (Plex and Emby webhooks).
 TOKEN_PARAM = "token"
 TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
@@ -62,20 +65,25 @@ def presented_tokens(headers: Mapping[str, str], query: Mapping[str, Sequence[st
     elif scheme.lower() == "basic" and value.strip():
         try:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-        found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
+        except (binascii.Error, ValueError):  # not base64 (bytes that are not ASCII too), or not UTF-8 inside
+            found.append(value.strip())  # a credential all the same: a wrong one (401), not none
+        else:
+            found.extend(v for v in (password, user) if v)  # http://any:TOKEN@host or http://TOKEN@host
     values = query.getall(TOKEN_PARAM, []) if isinstance(query, MultiMapping) else query.get(TOKEN_PARAM, ())
     found.extend(v for v in values if v)
     return found
 
 
 def token_matches(expected: str, candidates: Iterable[str]) -> bool:
-    """Constant-time comparison of each candidate with the expected token."""
+    """Constant-time comparison of each candidate with the expected token.
+
+    aiohttp hands header bytes that are not UTF-8 over as surrogate escapes; any surrogate is encoded as it is (so it
+    never matches the token, which is UTF-8) instead of raising: a garbled key is a 401 like any wrong one.
+    """
     want = expected.encode("utf-8")
     ok = False
     for candidate in candidates:
-        ok |= hmac.compare_digest(want, candidate.encode("utf-8"))
+        ok |= hmac.compare_digest(want, candidate.encode("utf-8", "surrogatepass"))
     return ok
 
 
@@ -119,12 +127,14 @@ def admit_path(
     if not isinstance(raw, str) or not raw.strip():
         raise PathRefusedError("empty path")
     if "\x00" in raw or any(ord(c) < 32 for c in raw):
-        raise PathRefusedError(f"path {raw!r} contains control characters")
+        raise PathRefusedError(f"path {echo(raw, PATH_ECHO)} contains control characters")
     mapped = path_map.apply(raw)
     path = Path(mapped)
     if not path.is_absolute():
         if base_dir is None:
-            raise PathRefusedError(f"path {raw!r} is not absolute (after --path-map: {mapped!r})")
+            raise PathRefusedError(
+                f"path {echo(raw, PATH_ECHO)} is not absolute (after --path-map: {echo(mapped, PATH_ECHO)})"
+            )
         path = base_dir / path
     if not roots:
         if require_roots:

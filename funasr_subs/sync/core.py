@@ -28,6 +28,10 @@ OWN_TEXT_SHORT_MS = 250
 SHORT_UNITS = 4
 
 
+#: A cue placed closer than this to the evidence (a cue placed by its text, a start of speech) is not worth a doubt.
+DOUBTFUL_MS = 500
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where one cue went. ``doubt_ms``: how far from the evidence it is (text: ms to the nearest cue placed by its own
@@ -56,9 +60,9 @@ class SyncResult:
         return [Cue(p.start_ms, p.end_ms, c.lines) for p, c in zip(self.placements, originals, strict=True)]
 
     def least_sure(self, count: int = 5) -> list[int]:
-        """Indices of the cues with the largest doubt (only those not placed by their own text), worst first."""
+        """Indices of the cues with the largest doubt (at least ``DOUBTFUL_MS`` from the evidence), worst first."""
         order = sorted(range(len(self.placements)), key=lambda i: (-self.placements[i].doubt_ms, i))
-        return [i for i in order[:count] if self.placements[i].doubt_ms > 0]
+        return [i for i in order[:count] if self.placements[i].doubt_ms >= DOUBTFUL_MS]
 
 
 def sync(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice = "auto") -> SyncResult:

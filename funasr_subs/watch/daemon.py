@@ -19,10 +19,17 @@ from types import FrameType
 
 from funasr_subs import pipeline, speedbook
 from funasr_subs.config import Settings
-from funasr_subs.errors import ConfigError, FunasrSubsError
+from funasr_subs.errors import ConfigError, FunasrSubsError, StateError
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.watch.observer import Watcher, fall_back_to_polling, start_watching
-from funasr_subs.watch.scan import DEFAULT_SUFFIXES, folder_ignored, iter_media, path_qualifies, root_of
+from funasr_subs.watch.scan import (
+    DEFAULT_SUFFIXES,
+    folder_ignored,
+    iter_media,
+    path_qualifies,
+    real_root,
+    root_of,
+)
 from funasr_subs.watch.servers import restore_history, save_servers
 from funasr_subs.watch.settle import Settler
 from funasr_subs.watch.state import StateDB, media_key
@@ -114,6 +121,7 @@ class WatchDaemon:
         self._busy_lock = threading.Lock()
         self._failed_this_run = 0
         self._deferred: set[Path] = set()  # --once: files not ready this run (they stay queued for the next)
+        self._later = 0  # --once: files that met a transient fault not the server's (a full disk)
         self._server_down_once = False
         self._prober: threading.Thread | None = None
         self.ready = threading.Event()  # set once the backlog scan is done and workers run
@@ -181,6 +189,12 @@ class WatchDaemon:
             left = db.counts()["queued"]
             log.error("the server is unavailable: %d file(s) stay queued for the next run", left)
             return 1
+        if self.options.once and self._later:
+            left = db.counts()["queued"]
+            log.error(
+                "a transient fault (a full disk?) stopped this run: %d file(s) stay queued for the next run", left
+            )
+            return 1
         if self.options.once and self._deferred:
             log.warning(
                 "%d file(s) not ready yet (empty or still being written) stay queued for the next run",
@@ -189,16 +203,32 @@ class WatchDaemon:
         return 1 if self.options.once and self._failed_this_run else 0
 
     def _loop(self, db: StateDB) -> None:
+        try:
+            self._watch(db)
+        except StateError as exc:
+            self._state_failed(exc)
+
+    def _state_failed(self, exc: StateError | None) -> None:
+        """The state database took no more writes (its disk full, locked, made read-only), or its folder was deleted
+        or replaced (``exc`` None; a write may find that first): one line, then stop."""
+        with self._busy_lock:
+            first, self._state_lost = not self._state_lost, True
+        if first and (exc is None or (self.db is not None and not self.db.lock_is_current())):
+            log.error(
+                "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
+                "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
+                self.options.state_dir,
+            )
+        elif first:
+            log.error("error: %s; the daemon stops (start it again once this is fixed)", exc)
+        self.stop()
+
+    def _watch(self, db: StateDB) -> None:
         tick = max(0.02, min(self.options.settle / 4, 0.25))
         last_beat = last_scan = time.monotonic()
         while not self._stop.is_set():
             if not db.lock_is_current():
-                log.error(
-                    "error: the state folder %s was deleted or replaced under this daemon: stopping, so that no "
-                    "second daemon works on the same files (start it again; it rebuilds the queue from the folders)",
-                    self.options.state_dir,
-                )
-                self._state_lost = True
+                self._state_failed(None)
                 break
             self._check_roots()
             self._probe_servers(db)
@@ -207,6 +237,8 @@ class WatchDaemon:
                     if db.enqueue(ready.path, source=ready.source, st=ready.st, stable_since=ready.stable_since):
                         log.info("queued %s", ready.path)
                         self._notify_workers()
+                except StateError:
+                    raise
                 except FunasrSubsError as exc:
                     log.debug("not queued: %s", exc)
             while self._folders:
@@ -358,11 +390,13 @@ class WatchDaemon:
         if folder_ignored(folder, root):
             return
         known = {j.path: j for j in db.jobs()} if source != "event" else None
-        found = tracked = 0
+        found = tracked = outside = 0
         for path, st in iter_media(folder, self.options.suffixes):
             found += 1
             key = media_key(path)
-            if root_of(key, self.roots) is None:  # its real folder is outside every root (reached through a link)
+            # its folder is resolved in the key: only the name itself may still be a link (one lstat)
+            if root_of(key, self.roots) is None or (key.is_symlink() and real_root(key, self.roots) is None):
+                outside += 1
                 continue
             job = known.get(key) if known is not None else db.get(key)
             if job is not None and (job.size, job.mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -373,6 +407,13 @@ class WatchDaemon:
             tracked += 1
         if source != "rescan" or tracked:
             log.info("scanned %s: %d media file(s), %d to process", folder, found, tracked)
+        if outside and source != "rescan":
+            log.warning(
+                "warning: %s: %d link(s) to files outside the watched folders are not followed (watch the folder "
+                "they lead to instead)",
+                folder,
+                outside,
+            )
 
     def _forget_gone(self, db: StateDB) -> None:
         for path in db.forget_gone_failures():
@@ -390,7 +431,7 @@ class WatchDaemon:
         if root is None or not path_qualifies(path, root, self.options.suffixes):
             return
         key = media_key(path)
-        if root_of(key, self.roots) is not None and self.settler.observe(key):
+        if real_root(key, self.roots) is not None and self.settler.observe(key):
             self._wake.set()
 
     def on_folder(self, path: Path) -> None:
@@ -426,6 +467,9 @@ class WatchDaemon:
                 job = db.claim_next()
                 if job is not None:
                     self._finished(self.runner.run(db, job))
+            except StateError as exc:  # the job is queued again at the next start
+                self._state_failed(exc)
+                job = None
             except Exception:
                 log.exception("worker error (the job is queued again at the next start)")
                 job = None
@@ -455,6 +499,10 @@ class WatchDaemon:
                 self._deferred.add(stat.path)
         elif stat.outcome == "waiting" and self.options.once:
             self._server_down_once = True
+            self.stop()
+        elif stat.outcome == "later" and self.options.once:  # the next files would meet the same full disk
+            with self._busy_lock:
+                self._later += 1
             self.stop()
         if self.options.once:
             self._wake.set()

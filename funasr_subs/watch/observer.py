@@ -39,6 +39,8 @@ _WANTED = tuple(
 )
 #: inotify's "too many watches" (fs.inotify.max_user_watches) and "too many instances" (max_user_instances).
 _LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE)
+#: watchdog 7's watch descriptor of a folder node without a watch (its private ``_INVALID_WD``).
+_NO_WATCH = -1
 
 
 try:  # Linux: an inotify emitter that notices the folders it could not watch (watchdog skips them silently)
@@ -50,15 +52,28 @@ except ImportError:  # pragma: no cover - other systems, other watchdog versions
 if InotifyWatchGroup is not None:
 
     class _CheckedGroup(InotifyWatchGroup):
-        """watchdog's recursive inotify watch group, counting the existing folders it failed to watch: watchdog
-        ignores a failure below the root (a folder may vanish while it walks), which also hides a full table."""
+        """watchdog's recursive inotify watch group, counting the existing folders it failed to watch, the same way
+        on every watchdog version: up to 6 a failure below the root is ignored (a folder may vanish while it walks),
+        which also hides a full table; 7 raises "inotify watch limit reached" during the first walk and only logs
+        it afterwards. Here a full table below the root never raises: the walk goes on and counts."""
 
         unwatched_count = 0
 
         def _add_callback(self, path: bytes) -> None:
-            super()._add_callback(path)
-            if path not in self._active_callbacks_by_path and os.path.isdir(path) and not os.path.islink(path):
+            try:
+                super()._add_callback(path)
+            except OSError as exc:
+                if exc.errno not in _LIMIT_ERRNOS or path == self.path:
+                    raise
+            if not self._is_watched(path) and os.path.isdir(path) and not os.path.islink(path):
                 self.unwatched_count += 1
+
+        def _is_watched(self, path: bytes) -> bool:
+            find = getattr(self, "_find_node_by_path", None)
+            if find is not None:  # watchdog 7: a tree of nodes (its path index is rebuilt on every read)
+                node = find(path)
+                return node is not None and node.wd != _NO_WATCH
+            return path in self._active_callbacks_by_path  # up to 6: a dict
 
     class _CheckedEmitter(InotifyEmitter):
         def on_thread_start(self) -> None:

@@ -47,7 +47,9 @@ def _decide(path: Path, key: Path, stamp: tuple[int, int], settings: Settings, j
             return Step(path, "skip", f"failed before: {job.last_error} (funasr-subs retry to try again)")
         if job.state == "done":
             return Step(path, "skip", f"done before{': ' + job.note if job.note else ''} (the queue remembers it)")
-        return Step(path, "process", f"{job.state} in the queue")
+        if job.state == "running":
+            return Step(path, "process", "was running when the daemon stopped: it is done again")
+        return Step(path, "process", f"waiting in the queue (queued by {job.source})")
     reason = pipeline.skip_reason(key, settings)
     if reason is not None:
         return Step(path, "skip", reason)

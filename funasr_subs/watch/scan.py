@@ -52,6 +52,19 @@ def root_of(path: Path, roots: Iterable[Path]) -> Path | None:
     return best
 
 
+def real_root(path: Path, roots: Iterable[Path]) -> Path | None:
+    """The watched root holding ``path``'s real location (every link resolved), None when a link leads out of them all.
+
+    The HTTP webhooks refuse such a link the same way (``security.admit_path``): a symlink in a watched folder never
+    makes the daemon read a file elsewhere on the host.
+    """
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    return root_of(real, roots)
+
+
 def folder_ignored(folder: Path, root: Path) -> bool:
     """``folder`` is outside ``root``, hidden below it, a symlink or inside one below it, or has a
     ``.funasr-subs-ignore`` in it or above it."""
@@ -79,7 +92,8 @@ def path_qualifies(path: Path, root: Path, suffixes: frozenset[str]) -> bool:
 def iter_media(root: Path, suffixes: frozenset[str]) -> Iterator[tuple[Path, os.stat_result]]:
     """Every qualifying regular file under ``root`` (recursive) with its stat; hidden and ignored folders pruned.
 
-    Unreadable folders are skipped. Symlinked folders are not followed (no loops); symlinked files are.
+    Unreadable folders are skipped. Symlinked folders are not followed (no loops); symlinked files are (the caller
+    checks with :func:`real_root` that they lead to a file inside a watched folder).
     """
     stack = [root]
     while stack:

@@ -72,7 +72,8 @@ def render_servers(statuses: Iterable[ServerStatus], daemon_alive: bool) -> list
     for s in statuses:
         speed = f"{s.speed:.1f}x" if s.speed is not None else "-"
         state = s.state if daemon_alive else f"{s.state} (when the daemon last ran)"
-        line = f"  {s.url}  {state}, {s.busy}/{s.slots} slots busy, {s.done} done, speed {speed}"
+        # requests, not files: a long file split across servers is several, a file done again is one more
+        line = f"  {s.url}  {state}, {s.busy}/{s.slots} slots busy, {s.done} requests answered, speed {speed}"
         if s.state != "up" and s.last_error:
             line += f"\n      {s.last_error}"
         lines.append(line)

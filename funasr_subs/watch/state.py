@@ -54,8 +54,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, cast
 
-from funasr_subs.errors import MediaNotFoundError, NotMediaError
+from funasr_subs.errors import MediaNotFoundError, NotMediaError, StateError
 from funasr_subs.names import db_key, shown
+from funasr_subs.watch import dbfile
 from funasr_subs.watch.jobrow import (
     JOB_STATES,
     DamagedRowError,
@@ -78,6 +79,11 @@ DB_NAME = "state.sqlite3"
 LOCK_NAME = "daemon.lock"
 SCHEMA_VERSION = 1
 HEARTBEAT_STALE_S = 30.0
+#: Seconds a write waits for a lock another program holds: while the database is opened, afterwards (by default),
+#: and in a command a person waits for (retry).
+OPEN_BUSY_S = 2.0
+BUSY_S = 30.0
+INTERACTIVE_BUSY_S = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -130,47 +136,52 @@ def media_key(path: Path | str) -> Path:
 class StateDB:
     """The job table in ``state_dir/state.sqlite3``; safe to share between threads and processes."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, busy_s: float = BUSY_S) -> None:
+        """Open (or make) the database; StateError with one line saying what to do when it cannot be used.
+
+        ``busy_s``: how long a write waits for another writer's lock (the daemon's and the hooks' writers take
+        milliseconds; a lock held longer is another program's). Opening waits OPEN_BUSY_S at most.
+        """
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._lock_fh: IO[str] | None = None
         self._closed = False
+        self._busy_ms = int(OPEN_BUSY_S * 1000)  # at open, a lock held by another program is said at once
         try:
-            self._open_schema()
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self._move_aside(exc)
-            self._open_schema()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot make the state folder {self.state_dir} ({exc.strerror or exc}): fix it or give another "
+                "--state-dir"
+            ) from None
+        dbfile.check_regular(self.path)
+        try:
+            try:
+                self._open_schema()
+            except sqlite3.DatabaseError as exc:
+                if not dbfile.damaged(exc):
+                    raise
+                self.close_thread()
+                dbfile.move_aside(self.path, exc)
+                self._open_schema()
+        except (sqlite3.Error, StateError) as exc:
+            self.close()
+            raise exc if isinstance(exc, StateError) else self._unusable(exc) from None
+        self._busy_ms = int(busy_s * 1000)
+        self._conn().execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def _open_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # a write: only when needed, so
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # status can read while another program writes
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0] if check else 'no answer'})")
-
-    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
-        """The database is damaged: it only caches what the sidecars know, so keep it for inspection under another
-        name and start a fresh one (saying which file and why)."""
-        self.close_thread()
-        aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-        log.warning(
-            "warning: the state database %s is damaged (%s): moved aside to %s; starting with a fresh one "
-            "(files already subtitled are recognised by their sidecars)",
-            self.path,
-            exc,
-            aside.name,
-        )
 
     # --- connections ------------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -178,26 +189,51 @@ class StateDB:
             raise RuntimeError(f"state database {self.path} is closed")
         conn = cast("sqlite3.Connection | None", getattr(self._local, "conn", None))
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.text_factory = _decode  # text that is not UTF-8 (damage) is read, not an error for the whole query
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.text_factory = _decode  # text that is not UTF-8 (damage) is read, not an error for the whole query
+                conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                conn.execute("PRAGMA synchronous=FULL")  # a power cut loses no queued work
+            except sqlite3.OperationalError as exc:
+                raise self._unusable(exc) from None
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, busy_s: float | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction; StateError when the database cannot take it (locked too long, read-only, disk full).
+
+        ``busy_s``: how long to wait for another program's lock this time (default: the connection's BUSY_S).
+        """
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if busy_s is not None:
+                conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                if busy_s is not None:
+                    conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        except sqlite3.OperationalError as exc:
+            raise self._unusable(exc, busy_s) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._unusable(exc) from None
             raise
-        conn.execute("COMMIT")
+
+    def _unusable(self, exc: sqlite3.Error, busy_s: float | None = None) -> StateError:
+        return dbfile.unusable(exc, self.path, busy_s or self._busy_ms / 1000)
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (worker threads call this when they end)."""
@@ -487,8 +523,8 @@ class StateDB:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
-    def _set_meta(self, **values: object) -> None:
-        with self._write() as conn:
+    def _set_meta(self, *, busy_s: float | None = None, **values: object) -> None:
+        with self._write(busy_s) as conn:
             for key, value in values.items():
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
@@ -496,7 +532,13 @@ class StateDB:
         """Take the daemon lock for this object's life. False when another daemon holds it."""
         if self._lock_fh is not None:
             return True
-        fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            fh = open(self.state_dir / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the daemon lock {self.state_dir / LOCK_NAME} ({exc.strerror or exc}): make the state "
+                "folder writable, or give another --state-dir"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -508,7 +550,12 @@ class StateDB:
             return False
         self._lock_fh = fh
         now = time.time()
-        self._set_meta(daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        try:  # the daemon's first write: a lock another program holds is said at once, not after BUSY_S
+            self._set_meta(busy_s=OPEN_BUSY_S, daemon_pid=os.getpid(), heartbeat=now, daemon_started=now)
+        except StateError:
+            self._lock_fh = None
+            fh.close()  # releases the flock
+            raise
         return True
 
     def lock_is_current(self) -> bool:
@@ -527,7 +574,7 @@ class StateDB:
         fh, self._lock_fh = self._lock_fh, None
         if fh is None:
             return
-        with contextlib.suppress(sqlite3.Error, RuntimeError), self._write() as conn:
+        with contextlib.suppress(sqlite3.Error, RuntimeError, StateError), self._write(OPEN_BUSY_S) as conn:
             conn.execute("DELETE FROM meta WHERE key IN ('daemon_pid', 'heartbeat')")
         fh.close()  # closing releases the flock
 
@@ -554,18 +601,12 @@ class StateDB:
         return beat is not None and time.time() - beat < HEARTBEAT_STALE_S
 
 
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """True for SQLite's "this file is damaged" errors (not for a busy or read-only database)."""
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text or "corrupt" in text
-
-
 def stat_media(path: Path) -> os.stat_result:
     """``os.stat`` with the package's errors: MediaNotFoundError naming the file and what to check."""
     try:
         return path.stat()
     except FileNotFoundError:
-        raise MediaNotFoundError("no such file: check the path (and any --path-map)", path=path) from None
+        raise MediaNotFoundError("no such file: check the path", path=path) from None
     except OSError as exc:
         raise MediaNotFoundError(f"cannot read it ({exc.strerror}): check permissions", path=path) from None
 

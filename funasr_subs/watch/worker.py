@@ -16,6 +16,7 @@ from funasr_subs.config import Settings
 from funasr_subs.errors import (
     CancelledError,
     CorruptMediaError,
+    DiskFullError,
     FunasrSubsError,
     NoAudioError,
     NotFunasrError,
@@ -30,13 +31,15 @@ from funasr_subs.model import Result
 from funasr_subs.pipeline import CancelToken
 from funasr_subs.progress import ProgressLog
 from funasr_subs.recognition.pool import Pool
-from funasr_subs.watch.scan import HotwordsLookup, root_of
+from funasr_subs.watch.scan import HotwordsLookup, real_root, root_of
 from funasr_subs.watch.state import Job, StateDB
 
 log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[Path, Settings, CancelToken], Result]
-Outcome = Literal["done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal", "deferred"]
+Outcome = Literal[
+    "done", "skipped", "failed", "waiting", "cancelled", "settling", "gone", "fatal", "deferred", "later"
+]  # fmt: skip
 #: The server (or --server) is at fault, not the file: the queue waits with backoff as for an unreachable server.
 #: A TLS "mismatch" is also what a server still starting behind docker's port proxy looks like (accept, then close).
 SERVER_SETUP_ERRORS = (TLSMismatchError, NoTimestampsError, ProtocolError, NotFunasrError)
@@ -167,6 +170,11 @@ class JobRunner:
         except OSError as exc:
             db.mark_failed(path, f"{path}: cannot read it ({exc.strerror}): check permissions", retryable=False)
             return "failed"
+        outside = self._leads_outside(path)
+        if outside is not None:
+            db.mark_failed(path, outside, retryable=False)
+            log.error("failed %s", outside)
+            return "failed"
         changed = (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
         age = time.time() - (job.stat_at or 0.0)
         if not changed and age >= self.settle:
@@ -177,6 +185,17 @@ class JobRunner:
         db.requeue(path, delay=delay, st=st)
         log.debug("still settling, checking again in %.1f s: %s", delay, path)
         return "settling"
+
+    def _leads_outside(self, path: Path) -> str | None:
+        """Checked again when the job runs, whoever queued it (a scan, a hook, a webhook): a path that has become a
+        link (the file replaced by one, or a folder on its way) must still lead inside a watched folder."""
+        real = os.path.realpath(path)
+        if real == str(path) or real_root(path, self.roots) is not None:
+            return None
+        return (
+            f"{path}: is a link to {real}, outside the watched folders: not followed (watch the folder it leads "
+            "to, or put the file itself there)"
+        )
 
     def _run(self, db: StateDB, job: Job, timing: list[float]) -> Outcome:
         not_ready = self._ready(db, job)
@@ -230,6 +249,12 @@ class JobRunner:
     def _failed(self, db: StateDB, path: Path, exc: FunasrSubsError) -> Outcome:
         if isinstance(exc, UNREADABLE_ERRORS) and self._is_young(path):
             return self._defer(db, path, f"{exc} (written less than {self.young / 60:g} min ago: still being written?)")
+        if isinstance(exc, DiskFullError):  # transient, not the server's fault: the queue waits as for a server down
+            wait = self.backoff.failed()
+            db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
+            later = "it stays queued for the next run" if self.once else f"trying the queue again in {wait:.1f} s"
+            log.warning("%s; %s", exc, later)
+            return "later"
         if exc.retryable or isinstance(exc, SERVER_SETUP_ERRORS):
             wait = self.backoff.failed()
             db.mark_failed(path, str(exc), retryable=True, retry_at=time.time() + wait)
