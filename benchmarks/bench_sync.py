@@ -17,6 +17,9 @@ so and stops. The tests hold the same targets on generated films (tests/test_syn
 The 2-hour film: three conference talks (zh-Hant, people-made) joined into 2 hours, 2,269 cues, 25 -> 23.976 fps
 and 37 s late; ``funasr-subs sync film.srt film.reply.json`` as a user runs it (process start included), target
 <= 2 s, with ffsubsync on the same film as the ratio's baseline.
+
+Short subtitles (``--short-only``): windows of 10, 20 and 40 cues of the English files synced by the timing pattern
+to the speech of every Chinese file: how many are accepted with another film's speech (all wrong) and with their own.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import pysubs2
 from funasr_subs.commands.check import load_cues
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.sync import sync
-from funasr_subs.sync.pattern import speech_intervals
+from funasr_subs.sync.pattern import fit_pattern, speech_intervals
 from funasr_subs.writers import render
 from tests.sync_data import (
     PAL,
@@ -192,20 +195,47 @@ def film(folder: Path, exe: str) -> None:
     print(f"\nours / ffsubsync time: {best / tb:.2f}; target <= 2 s: {'met' if best <= 2.0 else 'NOT met'}")
 
 
+def short_windows() -> None:
+    """Short subtitles: every run of 10/20/40 cues of the English files, 7 s late, against the speech of each Chinese
+    file. Its own film's speech should sync it (when the evidence is enough); any other film's speech must not."""
+    zh = sorted({speech for _, speech in CROSS} | {name for name in SAME if name.startswith("zh-Hans/")})
+    speech = {name: speech_intervals(speech_tokens(human(name), seed=5, **UNTIDY)) for name in zh}  # type: ignore[arg-type]
+    print("\n### Short subtitles by timing pattern: windows of another film's / its own film's subtitle accepted\n")
+    print("| cues | other film's speech | its own film's speech |")
+    print("|---|---|---|")
+    for size in (10, 20, 40):
+        counts = {True: [0, 0], False: [0, 0]}
+        for sub_name, own in CROSS:
+            cues = human(sub_name)
+            for name in zh:
+                for w in range(0, len(cues) - size + 1, size):
+                    window = [(c.start_ms + 7_000, c.end_ms + 7_000) for c in cues[w : w + size]]
+                    fit = fit_pattern(window, speech[name])
+                    counts[name == own][0] += bool(fit is not None and fit.trusted)
+                    counts[name == own][1] += 1
+        other, mine = counts[False], counts[True]
+        print(f"| {size} | {other[0]} of {other[1]} | {mine[0]} of {mine[1]} |", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one file per language")
     parser.add_argument("--film-only", action="store_true", help="only the 2-hour film")
+    parser.add_argument("--short-only", action="store_true", help="only the short subtitles of other films")
     args = parser.parse_args(argv)
     if not HUMAN.is_dir():
         sys.exit(f"bench_sync: the people-made subtitles are not here: {HUMAN.resolve()}")
     warnings.simplefilter("ignore")
+    if args.short_only:
+        short_windows()
+        return
     exe = ffsubsync_exe()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not args.film_only:
             table(args.quick, folder, exe)
         film(folder, exe)
+    short_windows()
 
 
 if __name__ == "__main__":

@@ -157,7 +157,8 @@ def check_cues(cues: Sequence[Cue], settings: CueSettings, *, tolerance_ms: int 
 def limits_text(settings: CueSettings) -> str:
     """The limits in one phrase, e.g. ``zh: 2 lines of 16, 833-7000 ms, 9 chars/s, gap 83 ms``."""
     return (
-        f"{settings.profile}: {settings.max_lines} lines of {_num(settings.max_width)}, "
+        f"{settings.profile}: {settings.max_lines} {'line' if settings.max_lines == 1 else 'lines'} "
+        f"of {_num(settings.max_width)}, "
         f"{settings.min_duration}-{settings.max_duration} ms, {_num(settings.max_cps)} chars/s, "
         f"gap {settings.min_gap} ms"
     )

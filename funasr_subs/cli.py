@@ -102,11 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except FunasrSubsError as exc:
         print(f"funasr-subs: error: {exc}", file=sys.stderr)
+        _deliver_notifications()
         return 2
     except KeyboardInterrupt:
         print("funasr-subs: interrupted", file=sys.stderr)
+        _deliver_notifications(interrupted=True)
         return 130
+    _deliver_notifications(interrupted=code == 130)
     return code
+
+
+def _deliver_notifications(*, interrupted: bool = False) -> None:
+    """Before the process exits: wait (bounded) for the ``on_done`` notifications still on their way; after an
+    interruption (Ctrl-C, SIGTERM) wait for none."""
+    webhook = sys.modules.get("funasr_subs.actions.webhook")  # loaded only when a job had one to send
+    if webhook is None:
+        return
+    if interrupted:
+        webhook.abandon()
+    else:
+        webhook.drain()
 
 
 def run() -> None:

@@ -49,12 +49,19 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "linger": (0, 600_000, True),
     "fps": (0, 1000, False),
 }
-SUBTITLE_FORMATS = ("srt", "ass", "vtt")
+SUBTITLE_FORMATS = ("srt", "ass", "vtt", "lrc", "ass-karaoke")
+#: The file suffix of each format that is not its own name (``ass-karaoke`` is an ``.ass`` file with ``\k`` tags).
+FORMAT_SUFFIXES = {"ass-karaoke": "ass"}
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 #: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
 SUBTITLE_KINDS = ("forced", "sdh", "commentary")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def format_suffix(fmt: str) -> str:
+    """The file suffix (without the dot) a subtitle format is written with: ``ass-karaoke`` -> ``ass``."""
+    return FORMAT_SUFFIXES.get(fmt, fmt)
 
 
 def default_config_path() -> Path:
@@ -119,6 +126,8 @@ class Settings:
     latin_spacing: LatinSpacing = "space"  # between Chinese and English words: space or none
     words_file: Path | None = None  # one word a line: never split, spelled as written (plus every hotword)
     words: tuple[str, ...] = ()
+    # after every job (done, failed, skipped): POST a JSON summary here (funasr_subs.actions.webhook)
+    on_done: str | None = None
 
     def __post_init__(self) -> None:
         for fmt in self.formats:
@@ -269,6 +278,14 @@ def check_setting(key: str, value: Any, source: str) -> None:
                 f"{source}: unknown subtitle format in {list(value)!r}: "
                 f"use one or more of {', '.join(SUBTITLE_FORMATS)}"
             )
+        twice = [f for f in value if f != format_suffix(f) and format_suffix(f) in value]
+        if twice:
+            raise ConfigError(
+                f"{source}: formats {format_suffix(twice[0])} and {twice[0]} both write .{format_suffix(twice[0])} "
+                "files: choose one"
+            )
+    if key == "on_done" and isinstance(value, str):
+        check_webhook_url(value, source)
     if key == "lang" and isinstance(value, str):
         if any(not ch.isprintable() or ch.isspace() for ch in value) or "/" in value or "\\" in value:
             raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
@@ -276,8 +293,28 @@ def check_setting(key: str, value: Any, source: str) -> None:
             raise ConfigError(f"{source}: lang {echo(value)} is not a language code (e.g. zh, zh-CN, or '' for none)")
 
 
+def check_webhook_url(url: str, source: str) -> None:
+    """ConfigError naming ``source`` unless ``url`` is an http(s) URL with a host and no spaces or control
+    characters (the URL itself is not repeated: it may hold a secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, a broken [IPv6] address
+        usable = False
+    if not usable or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigError(
+            f"{source}: on-done must be an http:// or https:// URL with a host (e.g. http://ntfy:80/subs)"
+        )
+
+
+#: Settings whose flag is not the key spelled with dashes.
+_FLAGS = {"formats": "--format", "servers": "--server", "hotwords_file": "--hotwords", "words_file": "--words"}
+
+
 def flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

@@ -3,7 +3,7 @@ what a job ended with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -48,12 +48,27 @@ class Transcript:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    """One display word of a cue as spoken: its text as shown (with the space before it and the punctuation after
+    it, so a line's words joined give the line) and its speech times."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Cue:
-    """One subtitle: shown from ``start_ms`` to ``end_ms``, one string per display line."""
+    """One subtitle: shown from ``start_ms`` to ``end_ms``, one string per display line.
+
+    ``words``: the words of each line with their speech times, kept only when asked for (``build_cues(...,
+    words=True)``, for karaoke); not part of a cue's equality.
+    """
 
     start_ms: int
     end_ms: int
     lines: tuple[str, ...]
+    words: tuple[tuple[Word, ...], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def text(self) -> str:

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
 from funasr_subs.audio import Vet, open_audio
-from funasr_subs.config import Settings
+from funasr_subs.config import Settings, format_suffix
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     CancelledError,
@@ -23,6 +23,7 @@ from funasr_subs.errors import (
     NoSpeechError,
     NotMediaError,
     OutputError,
+    OutputExistsError,
 )
 from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
 from funasr_subs.mediainfo import MediaInfo
@@ -93,7 +94,7 @@ def output_paths(media: Path, settings: Settings) -> dict[str, Path]:
     """Where each requested format goes: ``<stem>.<lang>.<ext>`` next to the media (or in --output-dir)."""
     folder = settings.output_dir if settings.output_dir is not None else media.parent
     tag = f".{settings.output_lang}" if settings.output_lang else ""
-    return {fmt: folder / f"{media.stem}{tag}.{fmt}" for fmt in settings.formats}
+    return {fmt: folder / f"{media.stem}{tag}.{format_suffix(fmt)}" for fmt in settings.formats}
 
 
 def is_up_to_date(media_path: Path | str, settings: Settings) -> bool:
@@ -318,7 +319,7 @@ def _sidecar(
         media_name=media.name,
         media_size=stamp[0],
         media_mtime_ns=stamp[1],
-        settings=settings.to_dict(),
+        settings={k: v for k, v in settings.to_dict().items() if k != "on_done"},  # a URL may hold a secret
         audio=recognition.audio,
         outputs=outputs,
     )
@@ -393,10 +394,41 @@ def generate_subtitles(
             exc.path = media
         if not isinstance(exc, CancelledError):
             plugins.notify_failed(media, exc)
+            status: Literal["failed", "skipped"] = "skipped" if isinstance(exc, OutputExistsError) else "failed"
+            _on_done(settings, media, status, reason=exc.message, error=type(exc).__name__, began=began)
         raise
     if result.status == "done":
         plugins.notify_written(result)
+    _on_done(settings, media, result.status, result=result, reason=result.reason, began=began)
     return result
+
+
+def _on_done(
+    settings: Settings,
+    media: Path,
+    status: Literal["done", "failed", "skipped"],
+    *,
+    result: Result | None = None,
+    reason: str = "",
+    error: str = "",
+    began: float,
+) -> None:
+    """Queue the ``on_done`` notification of a finished job (nothing when no URL is set; never blocks)."""
+    if not settings.on_done:
+        return
+    from funasr_subs.actions import webhook
+
+    webhook.job_finished(
+        settings,
+        media,
+        status,
+        outputs=result.written if result is not None else (),
+        sidecar=result.sidecar if result is not None else None,
+        cues=len(result.cues) if result is not None else 0,
+        reason=reason,
+        error=error,
+        seconds=time.perf_counter() - began,
+    )
 
 
 def _rule_skip(
@@ -487,7 +519,8 @@ def _generate(
     if not recognition.transcript.tokens:
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
     with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
-        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings()))
+        karaoke = "ass-karaoke" in settings.formats  # the words' times are kept only for karaoke
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt, settings.script) for fmt in settings.formats}

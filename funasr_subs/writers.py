@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import pysubs2
 
 from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
-from funasr_subs.model import Cue
+from funasr_subs.model import Cue, Word
 from funasr_subs.names import shown
 
 if TYPE_CHECKING:
@@ -49,7 +50,39 @@ ASS_STYLE = pysubs2.SSAStyle(
 )
 
 
-def to_ssafile(cues: Sequence[Cue], script: Script = "hans") -> pysubs2.SSAFile:
+#: Karaoke: a word not yet spoken is shown in the secondary colour (grey), then turns to the primary (white).
+KARAOKE_UNSPOKEN = pysubs2.Color(150, 150, 150, 0)
+
+
+def _ass_text(text: str) -> str:
+    """Text as an ASS event shows it literally (a backslash or brace would start an override tag)."""
+    return text.replace("\\", "\\\\").replace("{", "(").replace("}", ")")
+
+
+def karaoke_text(cue: Cue) -> str:
+    """The cue's lines with a ``\\k`` tag (centiseconds) before each word: a word is highlighted from its first
+    spoken moment until the next word starts; the wait before the first word is an empty ``\\k``. Boundaries are
+    rounded from the cue's start, so rounding never accumulates. A cue without words is one syllable a line."""
+    lines = cue.words or tuple((Word(line, cue.start_ms, cue.end_ms),) for line in cue.lines)
+    flat = [w for line in lines for w in line]
+
+    def cs(ms: int) -> int:  # centiseconds since the cue's start, kept inside the cue
+        return (min(max(ms, cue.start_ms), cue.end_ms) - cue.start_ms + 5) // 10
+
+    starts = list(itertools.accumulate((cs(w.start_ms) for w in flat), max))  # never back in time
+    bounds = [*starts[1:], max(cs(flat[-1].end_ms), starts[-1])]
+    parts = [f"{{\\k{starts[0]}}}" if starts[0] > 0 else ""]
+    n = 0
+    for number, line in enumerate(lines):
+        if number:
+            parts.append("\\N")
+        for word in line:
+            parts.append(f"{{\\k{max(bounds[n] - starts[n], 0)}}}{_ass_text(word.text)}")
+            n += 1
+    return "".join(parts)
+
+
+def to_ssafile(cues: Sequence[Cue], script: Script = "hans", *, karaoke: bool = False) -> pysubs2.SSAFile:
     """The cues as a pysubs2 file, its style naming the font for ``script`` (see :data:`ASS_FONTS`)."""
     subs = pysubs2.SSAFile()
     subs.info["PlayResX"] = "1920"
@@ -58,15 +91,37 @@ def to_ssafile(cues: Sequence[Cue], script: Script = "hans") -> pysubs2.SSAFile:
     subs.info["Title"] = "funasr-subs"
     style = ASS_STYLE.copy()
     style.fontname = ASS_FONTS[script]
+    if karaoke:
+        style.secondarycolor = KARAOKE_UNSPOKEN
     subs.styles["Default"] = style
     for cue in cues:
-        text = r"\N".join(line.replace("\\", "\\\\").replace("{", "(").replace("}", ")") for line in cue.lines)
+        text = karaoke_text(cue) if karaoke else r"\N".join(_ass_text(line) for line in cue.lines)
         subs.events.append(pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text=text))
     return subs
 
 
+def lrc_time(ms: int) -> str:
+    """``mm:ss.xx`` (minutes past 99 as they are: ``[123:04.50]``), rounded to the centisecond."""
+    cs = (max(ms, 0) + 5) // 10
+    return f"{cs // 6000:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def render_lrc(cues: Sequence[Cue]) -> str:
+    """LRC lyrics: ``[mm:ss.xx]text``, one line a cue (its lines joined by a space); LRC has no end times."""
+    out = []
+    for cue in cues:
+        text = " ".join(line.strip() for line in cue.lines if line.strip())
+        out.append(f"[{lrc_time(cue.start_ms)}]{text}\n")
+    return "".join(out)
+
+
 def render(cues: Sequence[Cue], fmt: str, script: Script = "hans") -> str:
-    """Subtitle text in ``fmt`` (srt, ass or vtt); ``script`` (the display script) picks the ASS font."""
+    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words);
+    ``script`` (the display script) picks the ASS font."""
+    if fmt == "lrc":
+        return render_lrc(cues)
+    if fmt == "ass-karaoke":
+        return str(to_ssafile(cues, script, karaoke=True).to_string("ass"))
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
     if fmt == "srt":
@@ -169,7 +224,7 @@ def atomic_write_bytes(
     try:
         fd, tmp = _create_temp(path)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
+        if exc.errno == errno.ENOENT and not folder.is_dir():  # (/proc answers ENOENT too: it is there)
             raise OutputError(f"cannot write in {shown(folder)}: the folder does not exist") from None
         advice = "" if _disk_full(exc) else f"; use {elsewhere} to write elsewhere"
         raise _output_error(exc, f"cannot write in {shown(folder)}: {_why(exc, elsewhere)}{advice}") from None
@@ -260,7 +315,7 @@ def check_name_fits(path: Path) -> None:
 #: Our temp files: ``.<final name>.<8 hex>.tmp``, the final name shortened (``<start>~<extension>``) when the whole
 #: would not fit. Stale ones (a killed run) are recognised by this and by their extension.
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
-_OUR_EXTENSIONS = (".srt", ".ass", ".vtt", ".json")
+_OUR_EXTENSIONS = (".srt", ".ass", ".vtt", ".lrc", ".json")
 _RUN_STARTED = time.time()
 _cleaned: set[Path] = set()
 _cleaned_lock = threading.Lock()

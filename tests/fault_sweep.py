@@ -107,6 +107,141 @@ for w in ["inf", "nan", "0", "101", "-5", "٢٠", "1_0", "2.5", "", "1e3"]:
     f = HOME / "h.txt"
     f.write_text(f"达摩院 {w}\n", encoding="utf-8")
     tally("hotword weights", held_config(run("config", "--hotwords", str(f))))
+
+# --- sync: subtitles from outside (issue 19): encodings, structure, bad bytes, another film's short subtitle -------
+import random, re
+from funasr_subs.cues import PROFILES, build_cues
+from funasr_subs.cues.script import convert
+from funasr_subs.model import Cue
+from funasr_subs.protocol import parse_reply
+from funasr_subs.writers import render
+from tests.replies import REPLIES, read_reply
+from tests.sync_data import reply_of, speech_tokens
+
+sync_dir = HOME / "sync"
+sync_dir.mkdir()
+said = read_reply(REPLIES / "11_offline_cpp_2025_long_talk_121s.json")
+reply = sync_dir / "reply.json"
+reply.write_text(json.dumps(said), encoding="utf-8")
+made = build_cues(parse_reply(said).tokens, PROFILES["zh"])
+STAMP = re.compile(r"\d+:\d\d(:\d\d)?[.,]\d+")
+
+
+def quiet(done):
+    return done is not None and "Traceback" not in done.stderr
+
+
+def stamp(ms, sep=","):
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+
+
+def srt(texts, nl="\n", late=3300):
+    return nl.join(
+        f"{k + 1}{nl}{stamp(c.start_ms + late)} --> {stamp(c.end_ms + late)}{nl}{t}{nl}"
+        for k, (t, c) in enumerate(zip(texts, made))
+    )
+
+
+def kept_all_but_times(path, before, codec, bom=b""):
+    data = path.read_bytes()
+    if not data.startswith(bom):
+        return False
+    try:
+        after = data[len(bom) :].decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return STAMP.sub("T", after) == STAMP.sub("T", before)
+
+
+trad = [convert(c.text.replace("\n", " "), "tw") for c in made]
+for codec, bom, nl in [
+    ("big5", b"", "\n"),
+    ("big5hkscs", b"", "\r\n"),
+    ("gb18030", b"", "\n"),
+    ("utf_16_le", b"\xff\xfe", "\r\n"),
+    ("utf_16_be", b"\xfe\xff", "\n"),
+    ("utf_16_le", b"", "\n"),
+    ("utf_8", b"\xef\xbb\xbf", "\r\n"),
+    ("shift_jis", b"", "\r\n"),
+]:
+    texts = [
+        ("".join(ch for ch in t if ch.encode(codec, "ignore")) + ("嘅" if codec == "big5hkscs" else "")) for t in trad
+    ]
+    text = srt(texts, nl)
+    sub = sync_dir / f"{codec}-{len(bom)}.srt"
+    sub.write_bytes(bom + text.encode(codec))
+    d = run("sync", str(sub), str(reply), "--in-place")
+    tally("19 sync encodings", quiet(d) and d.returncode == 0 and kept_all_but_times(sub, text, codec, bom))
+vtt = "WEBVTT - x\n\nSTYLE\n::cue { color: red }\n\nNOTE a note\n\n"
+for k, c in enumerate(made):
+    vtt += f"cue-{k}\n{stamp(c.start_ms + 900, '.')} --> {stamp(c.end_ms + 900, '.')} align:start\n{c.text}\n\n"
+    vtt += f"NOTE n{k}\n\n"
+ass_head = "[Script Info]\nScriptType: v4.00+\n\n[Aegisub Project Garbage]\nx: y\n\n[Events]\n"
+ass_head += "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+ass_lines = []
+for k, c in enumerate(made):
+    start, end = stamp(c.start_ms + 900, ".")[1:-1], stamp(c.end_ms + 900, ".")[1:-1]
+    ass_lines.append(f"Comment: 0,0:00:0{k % 10}.00,0:00:0{k % 10}.50,Default,,0,0,0,,keep me\n")
+    ass_lines.append(f"Dialogue: 0,{start},{end},Default,,0,0,0,," + "{\\an8}" + "\\N".join(c.lines) + "\n")
+ass = ass_head + "".join(ass_lines)
+base = srt([c.text.replace("\n", " ") for c in made])
+for name, text in [
+    ("structure.vtt", vtt),
+    ("structure.ass", ass),
+    ("formfeed.srt", base.replace("\n", "\x0c", 3)),
+    ("nel.srt", base.replace("\n", "\x85", 3)),
+    ("numbers.srt", base.replace("\n1\n", "\n7\n")),
+    ("stamps-in-text.srt", base.replace(made[2].text.replace("\n", " "), "00:00:01,000 --> 00:00:02,000", 1)),
+]:
+    sub = sync_dir / name
+    sub.write_text(text, encoding="utf-8")
+    d = run("sync", str(sub), str(reply), "--in-place")
+    ok = quiet(d) and (
+        (d.returncode == 0 and kept_all_but_times(sub, text, "utf_8"))
+        or (d.returncode == 2 and sub.read_text(encoding="utf-8") == text)
+    )
+    tally("19 sync structure", ok)
+for name, data in [
+    ("nul.srt", b"1\n00:00:01,000 --> 00:00:02,000\n\x00\x81\xff\n"),
+    ("high.srt", bytes(range(128, 256)) * 16),
+    ("bom-then-gbk.srt", b"\xef\xbb\xbf" + base.encode("gb18030")),
+    ("odd-utf16.srt", b"\xff\xfe" + base.encode("utf_16_le") + b"\x00"),
+    ("cr-only.srt", base.replace("\n", "\r").encode()),
+    ("empty.vtt", b"WEBVTT\n"),
+    ("no-events.ass", b"[Script Info]\nTitle: x\n"),
+]:
+    sub = sync_dir / name
+    sub.write_bytes(data)
+    d = run("sync", str(sub), str(reply), "--in-place")
+    lines = [l for l in d.stderr.splitlines() if l.strip()] if d else []
+    tally("19 sync bad bytes", quiet(d) and d.returncode == 2 and len(lines) == 1 and sub.read_bytes() == data)
+
+
+def film(seed, n=80):
+    rng = random.Random(seed)
+    t, out = 1000, []
+    for _ in range(n):
+        length = rng.randint(900, 4500)
+        out.append(
+            Cue(t, t + length, ("的一是不了人我在有他这中大来上个国到说们"[rng.randint(0, 19)] * (length // 250),))
+        )
+        t += length + rng.choice([rng.randint(100, 600), rng.randint(600, 3000)])
+    return out
+
+
+for seed in range(4):
+    other = sync_dir / f"other{seed}.json"
+    untidy = dict(lead_ms=150, pause=0.3, run_on=0.3)
+    other.write_text(json.dumps(reply_of(speech_tokens(film(100 + seed), seed=seed, **untidy))), encoding="utf-8")
+    cues = [Cue(c.start_ms + 7000, c.end_ms + 7000, ("so this is what we said",)) for c in film(seed)]
+    for k in range(0, 40, 10):
+        sub = sync_dir / f"short{seed}-{k}.en.srt"
+        sub.write_text(render(cues[k : k + 10], "srt"), encoding="utf-8")
+        d = run("sync", str(sub), str(other), "--in-place")
+        tally(
+            "19 sync short other film",
+            quiet(d) and d.returncode == 1 and not (sync_dir / f"short{seed}-{k}.en.orig.srt").exists(),
+        )
 print(json.dumps(results))
 
 # --- with a server: names, sidecars, FIFOs, loops ---------------------------------------------------------------

@@ -134,8 +134,9 @@ def test_peoples_taiwan_subtitles_back_to_simplified_and_forward_keep_their_word
 )
 def test_ass_names_the_font_of_the_script(script: Script, font: str) -> None:
     cues = build_cues(tokens("这个软件很好用。"), CueSettings.for_profile("zh", script=script))
-    styles = pysubs2.SSAFile.from_string(render(cues, "ass", script)).styles
-    assert styles["Default"].fontname == font
+    for fmt in ("ass", "ass-karaoke"):
+        styles = pysubs2.SSAFile.from_string(render(cues, fmt, script)).styles
+        assert styles["Default"].fontname == font, fmt
 
 
 def test_retime_writes_traditional_ass_with_a_traditional_font(tmp_path: Path) -> None:

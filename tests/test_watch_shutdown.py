@@ -18,8 +18,10 @@ from tests.watch_support import files_under, job
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _watch(root: Path, state: Path, url: str, *extra: str) -> subprocess.Popen[str]:
+def _watch(root: Path, state: Path, url: str, *extra: str, token: str | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if token is not None:
+        env["FUNASR_SUBS_SERVE_TOKEN"] = token
     env.pop("FUNASR_SUBS_CONFIG", None)
     argv = [sys.executable, "-m", "funasr_subs", "watch", str(root), "--state-dir", str(state), "--settle", "0.3"]
     argv += ["--server", url, "--retries", "0", "--config", os.devnull, *extra]
@@ -89,7 +91,7 @@ def test_watch_with_http_serves_status_from_the_same_queue(tmp_path: Path, funas
     root, state = tmp_path / "library", tmp_path / "state"
     root.mkdir()
     make_media(root / "talk.mkv", [(500, 800)], 2000)
-    proc = _watch(root, state, funasr_server.url, "--http", "127.0.0.1:0")
+    proc = _watch(root, state, funasr_server.url, "--http", "127.0.0.1:0", token="a-test-token-of-24-chars")
     try:
         assert proc.stderr is not None
         url = ""
@@ -101,7 +103,10 @@ def test_watch_with_http_serves_status_from_the_same_queue(tmp_path: Path, funas
         assert funasr_server.wait_for_replies(1, 20)
         deadline = time.monotonic() + 15
         while True:
-            with urllib.request.urlopen(f"{url}/status", timeout=5) as response:
+            ask = urllib.request.Request(
+                f"{url}/status", headers={"X-Api-Key": "a-test-token-of-24-chars"}
+            )  # the queue needs it
+            with urllib.request.urlopen(ask, timeout=5) as response:
                 status = json.load(response)
             if status["counts"]["done"] == 1 or time.monotonic() > deadline:
                 break

@@ -10,6 +10,7 @@ from typing import Any
 
 import pysubs2
 
+from funasr_subs import subfile
 from funasr_subs.check import check_cues, cues_from_events, format_report
 from funasr_subs.commands.common import add_common_options, add_cue_options, settings_from_args, setup_logging
 from funasr_subs.cues import validate
@@ -18,6 +19,7 @@ from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
 from funasr_subs.names import shown
 from funasr_subs.safeio import read_regular_bytes
+from funasr_subs.subfile import SubtitleFile
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,6 @@ exit status: 0 every cue keeps the rules, 1 some cue breaks them, 2 a file canno
 
 #: The cue options that change what is checked (the others only change how cues are made).
 CHECKED = frozenset({"profile", "max_width", "max_lines", "min_duration", "max_duration", "min_gap", "max_cps"})
-#: pysubs2 format ids by suffix; other suffixes are auto-detected.
-_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 #: ASS/SSA store centiseconds, so times may be off by up to 10 ms from what was meant.
 _COARSE = {"ass", "ssa"}
 #: Text any SRT/VTT cue or ASS file holds; a non-empty file without cues or these is not a subtitle file at all.
@@ -69,6 +69,19 @@ def load_cues(path: Path) -> tuple[list[Cue], int]:
 def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
     """A subtitle file in any encoding this tool reads, as pysubs2 holds it (styles and tags kept), and its format
     (srt, ass, ssa, vtt...); BadInputError naming the file when it cannot be read."""
+    found = read_subtitle(path)
+    return found.subs, found.fmt
+
+
+def read_subtitle(path: Path) -> SubtitleFile:
+    """A subtitle file from outside as it came (text, encoding, format, events: funasr_subs/subfile); BadInputError
+    naming the file when it cannot be read."""
+    if path.suffix.lower() == ".lrc":  # before reading it: pysubs2 would call it "not a subtitle file"
+        raise BadInputError(
+            "is LRC lyrics, which have no end times or lines to measure: give the SRT, ASS or VTT made with it "
+            "(--format srt,lrc)",
+            path=path,
+        )
     try:
         data = read_regular_bytes(path, MAX_SUBTITLE_BYTES)  # a named pipe is refused, not waited on
     except FileNotFoundError:
@@ -79,31 +92,16 @@ def load_subtitles(path: Path) -> tuple[pysubs2.SSAFile, str]:
         if path.is_dir():
             raise BadInputError("is a folder: give subtitle files", path=path) from None
         raise BadInputError(f"cannot be read ({exc.strerror})", path=path) from None
-    text = _decode(data, path)
-    fmt = _FORMATS.get(path.suffix.lower())
     try:
-        if fmt is None:
-            fmt = pysubs2.formats.autodetect_format(text)
-        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
-    except Exception as exc:  # pysubs2 raises many kinds of errors for malformed files: their names mean nothing here
-        log.debug("%s: pysubs2 could not read it: %r", path, exc)
-        raise BadInputError(
-            "not a subtitle file that can be read (SRT, ASS or VTT expected): is it a subtitle file?", path=path
-        ) from None
-    if not subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
+        found = subfile.parse(data, path.suffix)
+    except subfile.UnknownEncodingError as exc:
+        raise BadInputError(f"{exc}: is it a subtitle file?", path=path) from None
+    except ValueError as exc:
+        raise BadInputError(str(exc), path=path) from None
+    text = found.text
+    if not found.subs.events and text.strip() and not any(mark in text for mark in _SUBTITLE_MARKS):
         raise BadInputError("holds no subtitle cues (SRT, ASS or VTT expected): is it a subtitle file?", path=path)
-    return subs, fmt
-
-
-def _decode(data: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with a BOM, or GBK/GB18030 (common for Chinese subtitles)."""
-    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030")
-    for encoding in encodings:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise BadInputError("not UTF-8, UTF-16 or GBK text: is it a subtitle file?", path=path)
+    return found
 
 
 def cue_settings_from_args(args: argparse.Namespace, *extra_dests: str) -> CueSettings:

@@ -147,7 +147,13 @@ def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | N
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """Where and what to write."""
     g = parser.add_argument_group("output")
-    g.add_argument("--format", dest="formats", type=_formats, metavar="LIST", help="srt,ass,vtt (default: srt)")
+    g.add_argument(
+        "--format",
+        dest="formats",
+        type=_formats,
+        metavar="LIST",
+        help="srt,ass,vtt,lrc,ass-karaoke (default: srt); ass-karaoke: .ass with words highlighted as spoken",
+    )
     g.add_argument("--lang", metavar="CODE", help="language tag in file names: <stem>.<lang>.srt (default zh; '' none)")
     g.add_argument("--output-dir", type=Path, metavar="DIR", help="write subtitles here instead of next to the media")
     g.add_argument(
@@ -164,7 +170,19 @@ def add_transcribe_options(parser: argparse.ArgumentParser) -> None:
     add_request_options(parser)
     add_output_options(parser)
     add_cue_options(parser)
+    add_notify_options(parser)
     add_common_options(parser)
+
+
+def add_notify_options(parser: argparse.ArgumentParser) -> None:
+    """Who is told when a job ends."""
+    g = parser.add_argument_group("notification")
+    g.add_argument(
+        "--on-done",
+        metavar="URL",
+        help="after each file (done, failed or skipped) POST a JSON summary to this http(s) URL, in the background; "
+        "retried --retries times",
+    )
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:

@@ -106,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     lines = _source_lines(args)
     for key, value in settings.to_dict().items():
+        if key == "on_done":  # its query or user part may be a token
+            from funasr_subs.actions.webhook import shown_url
+
+            value = shown_url(value)
         lines.append(f"{key} = {_toml_value(value)}")
     cues = settings.cue_settings()
     lines.append(f"# cue rules in force for profile {cues.profile!r}: ")

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from funasr_subs.commands.common import (
     setup_logging,
     with_user_words,
 )
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, load_settings, settings_from_mapping
+from funasr_subs.config import SUBTITLE_FORMATS, Settings, format_suffix, load_settings, settings_from_mapping
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     BadInputError,
@@ -255,17 +255,19 @@ def recorded_shift(source: Source) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def output_format(output: Path) -> str:
-    """The subtitle format an ``-o FILE`` asks for, from its suffix."""
+def output_format(output: Path, formats: Sequence[str] = ()) -> str:
+    """The subtitle format an ``-o FILE`` asks for, from its suffix (``.ass`` is ``ass-karaoke`` when ``formats``
+    asks for that)."""
     fmt = output.suffix.lower().lstrip(".")
-    if fmt not in SUBTITLE_FORMATS:
-        raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(SUBTITLE_FORMATS)}")
-    return fmt
+    suffixes = sorted({format_suffix(f) for f in SUBTITLE_FORMATS})
+    if fmt not in suffixes:
+        raise ConfigError(f"-o {output}: the suffix must be one of .{', .'.join(suffixes)}")
+    return next((f for f in formats if format_suffix(f) == fmt and f != fmt), fmt)
 
 
 def targets_for(source: Source, settings: Settings, output: Path | None) -> dict[str, Path]:
     if output is not None:
-        return {output_format(output): output}
+        return {output_format(output, settings.formats): output}
     return output_paths(source.naming, settings)
 
 
@@ -282,8 +284,8 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     transcript = source.transcript.shifted(shift)
     if not transcript.tokens:
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
-    cues = build_cues(transcript.tokens, settings.cue_settings())
     targets = targets_for(source, settings, args.output)
+    cues = build_cues(transcript.tokens, settings.cue_settings(), words="ass-karaoke" in targets)
     for target in targets.values():
         check_replaceable(target)  # a link or a device is never replaced, --overwrite or not
         if target.exists() and not settings.overwrite and not _ours(source, target):

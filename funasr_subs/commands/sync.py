@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pysubs2
-
+from funasr_subs import subfile
 from funasr_subs.check import check_cues, cues_from_events, format_report
-from funasr_subs.commands.check import cue_settings_from_args, load_subtitles
+from funasr_subs.commands.check import cue_settings_from_args, read_subtitle
 from funasr_subs.commands.common import (
     add_common_options,
     add_cue_options,
@@ -22,13 +21,15 @@ from funasr_subs.commands.common import (
     setup_logging,
 )
 from funasr_subs.commands.retime import read_source
-from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError
+from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
 from funasr_subs.media import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
+from funasr_subs.safeio import read_regular_bytes
 from funasr_subs.sidecar import SUFFIX, is_sidecar
+from funasr_subs.subfile import SubtitleFile
 from funasr_subs.sync import SyncResult, sync
-from funasr_subs.writers import atomic_write_bytes, atomic_write_text, check_replaceable
+from funasr_subs.writers import atomic_write_bytes, check_replaceable
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,14 @@ def _format_for(path: Path, fallback: str, *, named: bool) -> str:
     return fallback
 
 
-def retimed_text(subs: pysubs2.SSAFile, cues: Sequence[Cue], fmt: str) -> str:
-    """The file with new times on its (non-comment) events, everything else as it was."""
-    events = [e for e in subs.events if not e.is_comment]
-    for event, cue in zip(events, cues, strict=True):
-        event.start, event.end = cue.start_ms, cue.end_ms
-    return str(subs.to_string(fmt))
+def retimed(original: SubtitleFile, cues: Sequence[Cue], fmt: str, subtitle: Path) -> bytes:
+    """The file with the new times and nothing else changed, in the encoding it came in (funasr_subs/subfile)."""
+    try:
+        return subfile.retimed_bytes(original, [(c.start_ms, c.end_ms) for c in cues], fmt)
+    except subfile.StructureError as exc:
+        raise BadInputError(
+            f"cannot be re-timed without changing more than its times ({exc}); nothing written", path=subtitle
+        ) from None
 
 
 # --- the report ---------------------------------------------------------------------------------------------
@@ -203,12 +206,12 @@ def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
     subtitle: Path = args.subtitle
-    subs, fmt = load_subtitles(subtitle)
-    cues = cues_from_events(subs.events)
+    original = read_subtitle(subtitle)
+    cues = cues_from_events(original.subs.events)
     if not cues:
         raise BadInputError("holds no cues to sync", path=subtitle)
     target = output_for(subtitle, args)
-    out_fmt = _format_for(target, fmt, named=args.output is not None)
+    out_fmt = _format_for(target, original.fmt, named=args.output is not None)
     check_replaceable(target)  # before any work: a link or a device (-o /dev/full) is never replaced
     if args.in_place:
         check_replaceable(backup_for(subtitle))
@@ -221,21 +224,24 @@ def run(args: argparse.Namespace) -> int:
         log.error("error: %s: no alignment it can trust (%s); nothing written", subtitle, result.reason)
         return 1
     synced = result.cues(cues)
-    text = retimed_text(subs, synced, out_fmt)
+    data = retimed(original, synced, out_fmt, subtitle)
     if args.in_place:
         backup = backup_for(subtitle)
         if not backup.exists():
             atomic_write_bytes(backup, subtitle.read_bytes(), elsewhere="-o FILE")
         else:
             log.info("%s kept: it already holds the first original", backup)
-    atomic_write_text(target, text, elsewhere="-o FILE")
+    atomic_write_bytes(target, data, elsewhere="-o FILE")
+    if read_regular_bytes(target, len(data) + 1) != data:  # what the disk holds now, not what we meant to write
+        raise OutputError(f"{target} does not read back as written: check the disk (the original is kept)")
     report = report_lines(result, cues, str(subtitle))
     if args.check:
         check = check_cues(
             synced, cue_settings_from_args(args, *_OWN_DESTS), tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0
         )
         report.append(format_report(check, str(target), limit=10))
-    report.append(f"wrote {target}" + (f" (the original is {backup_for(subtitle)})" if args.in_place else ""))
+    kept = f"{original.encoding.name}, as it came"
+    report.append(f"wrote {target} ({kept}" + (f"; the original is {backup_for(subtitle)})" if args.in_place else ")"))
     sys.stdout.write("\n".join(report) + "\n")
     return 0
 

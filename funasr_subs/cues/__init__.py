@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from funasr_subs.cues.karaoke import line_words
 from funasr_subs.cues.layout import break_lines, prepare
 from funasr_subs.cues.script import SCRIPTS
 from funasr_subs.cues.segment import segment
@@ -40,7 +41,7 @@ def validate(settings: CueSettings) -> None:
             raise ConfigError(f"{flag} {what}")
 
 
-def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
+def build_cues(tokens: Sequence[Token], settings: CueSettings, *, words: bool = False) -> list[Cue]:
     """Group tokens into timed cues of at most ``settings.max_lines`` lines of ``settings.max_width``.
 
     Tokens are first grouped into display words (:func:`.words.to_words`: Chinese word segmentation, numbers,
@@ -48,7 +49,8 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     sentence ends, then at pauses longer than ``settings.pause``, then at clause marks, then at the best word
     boundary; lines are balanced (bottom-heavy).
     Times start at the first token, linger into free time, are extended for reading, keep ``min_gap`` between
-    cues and never overlap. Linear in the number of tokens.
+    cues and never overlap. Linear in the number of tokens. ``words``: each cue also keeps the words of its lines
+    with their speech times (``Cue.words``, for karaoke).
     """
     validate(settings)
     tokens, bonds = words_and_bonds([t for t in tokens if t.text.strip()], settings)
@@ -61,4 +63,9 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings) -> list[Cue]:
     reading = [reading_length("".join(ls), settings.profile) for ls in lines]
     lone = [i == j for i, j in spans]
     times = assign_times(speech, reading, lone, settings)
+    if words:
+        return [
+            Cue(start, end, ls, line_words(prep, i, j, ls))
+            for (start, end), ls, (i, j) in zip(times, lines, spans, strict=True)
+        ]
     return [Cue(start, end, ls) for (start, end), ls in zip(times, lines, strict=True)]

@@ -77,7 +77,7 @@ _HIDDEN = frozenset("，；：、")
 def _end_flags(tag: str) -> int:
     """END_* flags a piece's tag gives on its own (the piece's text adds 的/之, 不/没, item markers)."""
     end = 0
-    if tag in ("d", "zg"):
+    if tag in ("d", "zg", "ad"):
         end |= END_ADVERB
     elif tag == "p":
         end |= END_PREPOSITION

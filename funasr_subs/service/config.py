@@ -88,6 +88,7 @@ _FLOATS = {"media_server_timeout", "header_timeout"}
 _BOOLS = {"refresh_library"}
 PATH_MAPS = ("path_map", "jellyfin_path_map", "emby_path_map", "plex_path_map")
 KEYS = tuple(f.name for f in fields(ServiceConfig) if f.name not in _SKIP)
+_TOP_LEVEL = frozenset(f.name for f in fields(Settings)) - set(KEYS)
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -131,6 +132,11 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
         key = raw_key.replace("-", "_")
         if key == "root":
             key = "roots"
+        if key in _TOP_LEVEL:  # e.g. on_done: every command that writes subtitles uses it, not only serve
+            raise ConfigError(
+                f"{source}: {raw_key!r} is not a [serve] setting but a top-level one: put it above the first table "
+                f"(or use FUNASR_SUBS_{key.upper()})"
+            )
         if key not in KEYS:
             raise ConfigError(f"{source}: unknown [serve] setting {raw_key!r} (known: {', '.join(KEYS)})")
         out[key] = _coerce(key, value, source)

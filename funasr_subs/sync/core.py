@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.sync.normalise import TimedUnits, normalise
 from funasr_subs.sync.pattern import PatternFit, fit_pattern, speech_intervals
-from funasr_subs.sync.textalign import CueMatch, match_cues, recognised_units
+from funasr_subs.sync.textalign import MIN_MATCHED, MIN_SHARE, CueMatch, match_cues, recognised_units, shared_units
 from funasr_subs.sync.timemap import Fit, TimeMap, fit_anchors
 
 Method = Literal["text", "pattern"]
@@ -26,6 +27,10 @@ OWN_TEXT_MS = 600
 #: ... and closer still for a cue of few units (a two-character cue is easily found at the wrong repeat).
 OWN_TEXT_SHORT_MS = 250
 SHORT_UNITS = 4
+#: The few units found of a cue's text tell its side of a split when they are this close to where that side puts it.
+SIDE_MS = 3000
+#: How far around where a side would put a cue its words are looked for.
+SIDE_SLACK_MS = 1000
 
 
 #: A cue placed closer than this to the evidence (a cue placed by its text, a start of speech) is not worth a doubt.
@@ -115,25 +120,94 @@ def _ends(cues: Sequence[Cue], starts: list[int], durations: list[int]) -> list[
     return ends
 
 
-def _squeeze_cuts(cues: Sequence[Cue], starts: list[int], time_map: TimeMap, good: Sequence[bool]) -> list[int]:
-    """Cues whose speech was cut from the media (between the last cue placed by its text before a cut and the first
-    after it) are spread over the media time between those two, in their order, instead of overlapping the cues on
-    either side."""
+def _by_neighbours(
+    cues: Sequence[Cue],
+    starts: list[int],
+    time_map: TimeMap,
+    good: Sequence[bool],
+    matches: Sequence[CueMatch],
+    speech: TimedUnits,
+) -> list[int]:
+    """Cues between the last cue placed by its text before a split and the first one after it, placed by their
+    neighbours on their side of the split rather than by where the map's pieces happen to meet.
+
+    A cue on the side of the cue before the split keeps its distance to that cue, one on the other side its distance
+    to the cue after the split; the side is what its text says (:func:`_side`). At a cut, cues whose text says nothing
+    are where the speech went missing: the cues before the first of them are on the near side, those after the last
+    on the far side, and the missing ones are spread, in their order, over the media time between. Otherwise (an
+    inserted scene, or nothing missing) the split is taken at the widest gap between those cues that agrees best with
+    their text: a scene changes where nobody speaks. Where the two sides would overlap (a cut), the cues that would
+    run backwards are spread too, so the starts stay in order."""
     out = list(starts)
     xs = [c.start_ms for c in cues]
     for at, jump in time_map.splits():
-        if jump >= 0:
-            continue
         b = min((i for i in range(len(cues)) if good[i] and xs[i] >= at), default=None)
         if b is None:
             continue
-        # the last cue found before the cut that still comes before ``b`` (one found by chance inside the cut does not)
+        # the last cue found before the split that still comes before ``b`` (one found by chance inside a cut does not)
         a = max((i for i in range(b) if good[i] and xs[i] < at and out[i] <= out[b]), default=None)
         if a is None or b - a < 2 or xs[b] <= xs[a]:
             continue
-        for i in range(a + 1, b):
-            out[i] = round(out[a] + (xs[i] - xs[a]) * (out[b] - out[a]) / (xs[b] - xs[a]))
+        ratio_a, ratio_b = time_map.piece_at(xs[a]).ratio, time_map.piece_at(xs[b]).ratio
+        near = {i: out[a] + round((xs[i] - xs[a]) * ratio_a) for i in range(a + 1, b)}
+        far = {i: out[b] - round((xs[b] - xs[i]) * ratio_b) for i in range(a + 1, b)}
+        side = {i: _side(cues[i], matches[i], speech, near[i], far[i]) for i in range(a + 1, b)}
+        lost = [i for i in range(a + 1, b) if side[i] == 0 and matches[i].units >= SHORT_UNITS]
+        if jump < 0 and lost:
+            first, last = lost[0], lost[-1]
+        else:
+            split = _widest_agreeing(cues, a, b, side)
+            first, last = split + 1, split
+        for i in range(a + 1, first):
+            out[i] = near[i]
+        for i in range(last + 1, b):
+            out[i] = far[i]
+        # at a cut the two sides overlap in media time: a cue that would come before the last one of the near side (it
+        # straddles the cut) is spread with the missing ones
+        while last + 1 < b and out[last + 1] < out[first - 1]:
+            last += 1
+        while first - 1 > a and out[first - 1] > out[last + 1]:
+            first -= 1
+        lo, hi = first - 1, last + 1
+        for i in range(first, last + 1):
+            out[i] = round(out[lo] + (xs[i] - xs[lo]) * (out[hi] - out[lo]) / max(xs[hi] - xs[lo], 1))
     return out
+
+
+def _widest_agreeing(cues: Sequence[Cue], a: int, b: int, side: dict[int, int]) -> int:
+    """The k in [a, b) after which to split the cues a+1..b-1: fewest cues put on the side their units deny, then the
+    widest gap between cue k and cue k+1."""
+
+    def cost(k: int) -> tuple[int, int, int]:
+        wrong = sum(side[i] > 0 for i in range(a + 1, k + 1)) + sum(side[i] < 0 for i in range(k + 1, b))
+        return (wrong, cues[k].end_ms - cues[k + 1].start_ms, k)
+
+    return min(range(a, b), key=cost)
+
+
+def _side(cue: Cue, match: CueMatch, speech: TimedUnits, near: int, far: int) -> int:
+    """-1: a cue's text puts it on the near side of a split, 1: on the far side, 0: it does not say. In order: where
+    its own text was found (a cue whose speech straddles the split), where the first of the few units of it that
+    were found lies, where more of its words are said."""
+    for at in (match.start_ms, match.hint_ms):
+        if at is not None and _nearer(at, near, far):
+            return _nearer(at, near, far)
+    if match.units >= MIN_MATCHED:
+        said = normalise(cue.text)
+        length = cue.end_ms - cue.start_ms
+        at_near = shared_units(said, speech, near - SIDE_SLACK_MS, near + length + SIDE_SLACK_MS)
+        at_far = shared_units(said, speech, far - SIDE_SLACK_MS, far + length + SIDE_SLACK_MS)
+        if abs(at_far - at_near) >= MIN_MATCHED and max(at_near, at_far) >= MIN_SHARE * len(said):
+            return 1 if at_far > at_near else -1
+    return 0
+
+
+def _nearer(at: int, near: int, far: int) -> int:
+    """-1 or 1 when ``at`` is clearly closer to ``near`` or ``far``, else 0."""
+    to_near, to_far = abs(at - near), abs(at - far)
+    if min(to_near, to_far) > SIDE_MS or max(to_near, to_far) < 2 * min(to_near, to_far):
+        return 0
+    return -1 if to_near < to_far else 1
 
 
 def _place(cues: Sequence[Cue], time_map: TimeMap, starts: list[int]) -> list[int]:
@@ -143,7 +217,8 @@ def _place(cues: Sequence[Cue], time_map: TimeMap, starts: list[int]) -> list[in
 
 
 def sync_by_text(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
-    matches = match_cues([c.text for c in cues], recognised_units(transcript.tokens))
+    speech = recognised_units(transcript.tokens)
+    matches = match_cues([c.text for c in cues], speech)
     placed = [i for i, m in enumerate(matches) if m.placed]
     with_text = sum(1 for m in matches if m.units) or 1
     share = len(placed) / with_text
@@ -174,7 +249,7 @@ def sync_by_text(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
             by_text.append(False)
             # a cue with no words to find (a sound tag, an empty line) is not in doubt: the map is all there is
             doubts.append(_distance(good_x, cue.start_ms) if match.units else 0)
-    starts = [max(s, 0) for s in _squeeze_cuts(cues, starts, fit.time_map, by_text)]
+    starts = [max(s, 0) for s in _by_neighbours(cues, starts, fit.time_map, by_text, matches, speech)]
     ends = _place(cues, fit.time_map, starts)
     placements = tuple(Placement(s, max(e, s), t, d) for s, e, t, d in zip(starts, ends, by_text, doubts, strict=True))
     return SyncResult("text", placements, fit.time_map, fit.ratio, sum(by_text) / len(cues), True)

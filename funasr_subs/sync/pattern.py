@@ -14,6 +14,7 @@ speech starts and end where it stops. Three steps:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,12 @@ TRUST_LANDED = 0.5
 TRUST_ABOVE_CHANCE = 0.27
 #: Shifts used to measure how often cues land on speech by chance.
 CHANCE_SHIFTS = (-7900, -4300, -2700, 2300, 3700, 8100)
+#: ... and when the expected number of placements as good as this one, among all the offsets, ratios and pieces the
+#: search tried, found by chance on speech that has nothing to do with the cues, is at most this. A film's worth of
+#: cues clears it by far; a few cues must nearly all land close (benchmarks/bench_sync.py --short-only).
+FALSE_ALARMS = 0.001
+#: A cue that lands this close to a speech start is the stronger evidence.
+CLOSE_MS = LAND_MS / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +57,20 @@ class PatternFit:
     chance: float
     #: for each cue, how far its mapped start is from the nearest speech start (ms)
     distance: tuple[int, ...]
+    #: log10 of the expected number of placements as good found by chance (see :func:`false_alarms`)
+    log_false_alarms: float = 0.0
 
     @property
     def trusted(self) -> bool:
         # Measured on the people-made subtitles (tests/sync_data.py): the right speech lands 58-98 % of cues,
         # 31-67 points above chance; another film's speech at most 47 %, 21 points above chance (the ratio and the
-        # pieces are searched, so a wrong film still beats chance a little).
-        return self.landed >= TRUST_LANDED and self.landed - self.chance >= TRUST_ABOVE_CHANCE
+        # pieces are searched, so a wrong film still beats chance a little). That holds for whole films; the fewer
+        # the cues, the likelier a chance fit: the bar of ``log_false_alarms`` grows as the evidence shrinks.
+        return (
+            self.landed >= TRUST_LANDED
+            and self.landed - self.chance >= TRUST_ABOVE_CHANCE
+            and self.log_false_alarms <= math.log10(FALSE_ALARMS)
+        )
 
 
 def speech_intervals(tokens: Sequence[Token], gap_ms: int = SPEECH_GAP_MS) -> list[tuple[int, int]]:
@@ -199,6 +213,45 @@ def fit_pattern(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int
         start = 0 if not pieces else round((starts[a - 1] + starts[a]) / 2)
         pieces.append(Piece(start, ratio, offset))
     distance = _nearest(sp_starts, mapped)
-    landed = float(np.mean(distance <= LAND_MS))
+    hits = int(np.count_nonzero(distance <= LAND_MS))
+    landed = hits / starts.size
     chance = float(np.mean([np.mean(_nearest(sp_starts, mapped + s) <= LAND_MS) for s in CHANCE_SHIFTS]))
-    return PatternFit(TimeMap(tuple(pieces)), ratio, landed, chance, tuple(int(d) for d in distance))
+    p = max(chance, _coverage(sp_starts, float(sp_ends.max())))
+    tried = _tried(float(sp_ends.max() - sp_starts.min()), float(starts.max() - starts.min()), len(pieces))
+    # the landed cues, and those that landed closer still: the right speech lands most cues close, a chance fit does
+    # not (two tests: the better one counts, paid for by a factor 2)
+    close = int(np.count_nonzero(distance <= CLOSE_MS))
+    p_close = _coverage(sp_starts, float(sp_ends.max()), CLOSE_MS)
+    evidence = min(log10_binomial_tail(hits, starts.size, p), log10_binomial_tail(close, starts.size, p_close))
+    alarms = tried + evidence + math.log10(2)
+    return PatternFit(TimeMap(tuple(pieces)), ratio, landed, chance, tuple(int(d) for d in distance), alarms)
+
+
+def _coverage(sp_starts: FloatArray, end: float, land: float = LAND_MS) -> float:
+    """The share of the speech's time within ``land`` ms of a speech start: how often a point dropped anywhere lands."""
+    lo = np.maximum(sp_starts - land, 0.0)
+    hi = sp_starts + land
+    covered = float(np.sum(np.minimum(hi[:-1], lo[1:]) - lo[:-1])) + float(hi[-1] - lo[-1])
+    return min(covered / max(end, 1.0), 1.0)
+
+
+def _tried(speech_ms: float, cues_ms: float, pieces: int) -> float:
+    """log10 of how many different placements the search could choose from: offsets a landing apart over the speech,
+    frame-rate ratios that move the last cue a landing apart (±5 %), each again for every piece."""
+    offsets = max(speech_ms / (2 * LAND_MS), 1.0)
+    ratios = 1.0 + 0.1 * cues_ms / (2 * LAND_MS)
+    return math.log10(ratios) + pieces * math.log10(offsets)
+
+
+def log10_binomial_tail(k: int, n: int, p: float) -> float:
+    """log10 P(X >= k) for X ~ Binomial(n, p): the chance that ``k`` of ``n`` cues land when each does with ``p``."""
+    if k <= 0 or p >= 1.0:
+        return 0.0
+    if p <= 0.0:
+        return -math.inf
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * math.log(p) + (n - j) * math.log1p(-p)
+        for j in range(k, n + 1)
+    ]
+    top = max(terms)
+    return (top + math.log(sum(math.exp(t - top) for t in terms))) / math.log(10)

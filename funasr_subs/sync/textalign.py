@@ -8,6 +8,8 @@ units (corrected for a unit or two unmatched at either edge).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,13 +31,15 @@ class CueMatch:
     """What the text says about one cue: ``units`` compared, ``matched`` of them found in the recognised text.
 
     ``start_ms``/``end_ms`` are the speech times of the cue's first and last unit when the cue is placed by its own
-    text (``placed``), else None.
+    text (``placed``), else None. ``hint_ms``: where its first matched unit is in the speech, when at least two are
+    matched but the cue cannot be placed by them (too few, too scattered: a hint of which side of a cut it is on).
     """
 
     units: int
     matched: int
     start_ms: int | None
     end_ms: int | None
+    hint_ms: int | None = None
 
     @property
     def placed(self) -> bool:
@@ -44,6 +48,14 @@ class CueMatch:
     @property
     def share(self) -> float:
         return self.matched / self.units if self.units else 0.0
+
+
+def shared_units(cue_units: Sequence[str], speech: TimedUnits, start_ms: int, end_ms: int) -> int:
+    """How many of a cue's units (counted with repeats) are among the units recognised from ``start_ms`` to
+    ``end_ms``: whether its words are said there, whatever the order."""
+    lo = bisect_left(speech.starts, start_ms)
+    hi = bisect_right(speech.starts, end_ms)
+    return sum((Counter(cue_units) & Counter(speech.units[lo:hi])).values())
 
 
 def recognised_units(tokens: Sequence[Token]) -> TimedUnits:
@@ -77,14 +89,16 @@ def match_cues(texts: Sequence[str], speech: TimedUnits) -> list[CueMatch]:
 
 def _cue_match(n: int, pairs: list[tuple[int, int]], speech: TimedUnits) -> CueMatch:
     matched = len(pairs)
-    if n == 0 or matched < min(MIN_MATCHED, n) or matched / n < MIN_SHARE or (n == 1 and matched == 1):
+    if n == 0 or matched < MIN_MATCHED:
         return CueMatch(n, matched, None, None)
     (p_first, u_first), (p_last, u_last) = pairs[0], pairs[-1]
-    if u_last - u_first + 1 > 2 * n + 4:  # matched units scattered over far more speech than the cue holds
-        return CueMatch(n, matched, None, None)
+    if u_last - u_first + 1 > 2 * n + 4:  # matched units scattered over far more speech than the cue holds (or split)
+        return CueMatch(n, matched, None, None, speech.starts[u_first])
+    if matched / n < MIN_SHARE:
+        return CueMatch(n, matched, None, None, speech.starts[u_first])
     first, last = speech.starts[u_first], speech.ends[u_last]
     pace = (last - first) / max(p_last - p_first + 1, 1)  # ms per unit, from the cue's own matched span
     lead, tail = p_first, n - 1 - p_last
     if lead > EDGE_SLACK or tail > EDGE_SLACK:
-        return CueMatch(n, matched, None, None)
+        return CueMatch(n, matched, None, None, first)
     return CueMatch(n, matched, round(first - lead * pace), round(last + tail * pace))
