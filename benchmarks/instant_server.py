@@ -36,7 +36,15 @@ async def _handle(ws: ServerConnection) -> None:
 
 
 async def _serve(conn: multiprocessing.connection.Connection) -> None:
-    async with serve(_handle, "127.0.0.1", 0, max_size=32_000_000, compression=None, ping_interval=None) as server:
+    async with serve(
+        _handle,
+        "127.0.0.1",
+        0,
+        max_size=32_000_000,
+        compression=None,
+        ping_interval=None,
+        server_header="WebSocket++/0.8.2",  # as the C++ server's websocketpp: funasr-subs then asks nothing more
+    ) as server:
         conn.send(server.sockets[0].getsockname()[1])
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # any message: stop
 

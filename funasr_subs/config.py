@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SendMode = Literal["pcm", "mp4"]
+#: The spoken language, as SenseVoice on the C++ server takes it (``svs_lang``: funasr_subs.protocol.SVS_LANGS).
+Language = Literal["auto", "zh", "yue", "en", "ja", "ko"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+#: The cue profile (and file tag) a language brings with it; zh and auto keep the zh profile and the script's tag.
+LANGUAGE_PROFILES: dict[str, Profile] = {"yue": "yue", "en": "en", "ja": "ja", "ko": "ko"}
 #: Every number setting's range: (lowest, highest, lowest allowed itself). Checked where the value comes in, so the
 #: one-line error names the flag, variable, file or sidecar it came from; NaN and infinity are never accepted.
 RANGES: dict[str, tuple[float, float, bool]] = {
@@ -96,6 +101,9 @@ class Settings:
     hotwords_file: Path | None = None
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
+    #: SenseVoice's language (None: not sent, the server's own "auto"); yue/en/ja/ko also choose the profile
+    #: (when it is zh, the default), the file tag and the skip rules' language; yue writes Traditional Chinese.
+    language: Language | None = None
     audio_track: str | None = None  # index among audio streams ("0", "1") or a language tag ("jpn")
     # skip rules (funasr_subs.skiprules): watch, hook and webhooks skip; transcribe warns and does the file
     skip: tuple[str, ...] = ("audio-language", "embedded-subtitles", "external-subtitles")
@@ -130,6 +138,10 @@ class Settings:
     on_done: str | None = None
 
     def __post_init__(self) -> None:
+        if self.language in LANGUAGE_PROFILES and self.profile == "zh":  # zh is the default: the language decides
+            object.__setattr__(self, "profile", LANGUAGE_PROFILES[self.language])
+        if self.profile == "yue" and self.script == "hans":  # Cantonese is written in Traditional characters
+            object.__setattr__(self, "script", "hant")
         for fmt in self.formats:
             if fmt not in SUBTITLE_FORMATS:
                 raise ConfigError(f"unknown subtitle format {fmt!r}: use one or more of {', '.join(SUBTITLE_FORMATS)}")
@@ -159,10 +171,15 @@ class Settings:
 
     @property
     def output_lang(self) -> str:
-        """The language tag of the subtitle files: ``lang`` when given, else the script's (``zh``, ``zh-Hant`` ...)."""
+        """The language tag of the subtitle files: ``lang`` when given, else the language's (``yue``, ``ja``, ``ko``,
+        ``en``), else the script's (``zh``, ``zh-Hant`` ...)."""
         from funasr_subs.cues.script import LANG_TAG
 
-        return self.lang if self.lang is not None else LANG_TAG[self.script]
+        if self.lang is not None:
+            return self.lang
+        if self.language in LANGUAGE_PROFILES:
+            return self.language
+        return LANG_TAG[self.script]
 
     def cue_settings(self) -> CueSettings:
         from funasr_subs.cues.lexicon import normalise_words
@@ -218,6 +235,7 @@ def _hints() -> dict[str, Any]:
             "PunctuationStyle": PunctuationStyle,
             "Script": Script,
             "LatinSpacing": LatinSpacing,
+            "Language": Language,
         }
         _HINTS = get_type_hints(Settings, localns=names)
     return _HINTS

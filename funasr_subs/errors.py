@@ -86,6 +86,11 @@ class NotFunasrError(ServerError):
     """An HTTP answer (404, 400...) where a websocket was expected: another program listens there."""
 
 
+class WrongServerError(NotFunasrError):
+    """Another FunASR server answered (funasr-realtime-server, funasr-server's HTTP API, the 2pass server given a
+    container): the message names it and what to run instead."""
+
+
 class TLSMismatchError(ServerError):
     """ws:// against a wss server or the other way round, or an untrusted certificate."""
 

@@ -180,7 +180,7 @@ async def _recognise(
         def prefer(info: MediaInfo) -> str | None:  # several streams: the model's language first
             if "audio-language" not in settings.skip:
                 return None
-            return skiprules.preferred_track(info, skiprules.model_code(settings.output_lang, settings.profile))
+            return skiprules.preferred_track(info, _audio_code(settings))
 
         def warm() -> None:  # what the cues will need, loaded while ffmpeg starts and the server works
             warmup.warm_up(chinese=settings.profile == "zh")
@@ -458,8 +458,14 @@ def _rule_skip(
         ours=ours,
         ignored=settings.ignore_subtitle_kinds,
         also=settings.skip_subtitle_languages,
+        audio_code=_audio_code(settings),
     )
     return None if found is None else f"{found.reason} ({found.rule})"
+
+
+def _audio_code(settings: Settings) -> str:
+    """The language the audio rule and the track choice look for: ``auto`` when SenseVoice is left to guess."""
+    return "auto" if settings.language == "auto" else skiprules.model_code(settings.output_lang, settings.profile)
 
 
 class _Skipped(Exception):

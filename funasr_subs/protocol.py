@@ -26,6 +26,14 @@ TIMESTAMP_MODEL = "damo/speech_paraformer-large-vad-punc_asr_nat-zh-cn-16k-commo
 #: One binary frame; far under the server's 32,000,000-byte limit, big enough that framing costs nothing.
 FRAME_BYTES = 1 << 20
 END_MESSAGE = json.dumps({"is_speaking": False})
+#: The languages SenseVoice on the C++ server knows (``lid_map``, ``runtime/onnxruntime/src/sensevoice-small.h``
+#: lines 110-118; "nospeech" there is an output, not a choice).
+SVS_LANGS = ("auto", "zh", "yue", "en", "ja", "ko")
+#: SenseVoice's tags: language, emotion, event (``<|zh|><|HAPPY|><|BGM|>``) and ``<|withitn|>``/``<|woitn|>``. The
+#: C++ server's CTC search puts the first three before each speech segment's text (``sensevoice-small.cpp`` line
+#: 354: ``str_lang + str_emo + str_event + " " + text``) and joins the segments with nothing between them
+#: (``funasrruntime.cpp`` line 296); the Python servers also keep ``<|withitn|>`` (FunASR #2427).
+SENSEVOICE_TAG = re.compile(r"<\|[A-Za-z_\-]{1,24}\|>")
 
 # A token of FunASR's: one CJK character (or kana/hangul syllable), a digit group, or a Latin word.
 _CJK = (
@@ -42,8 +50,15 @@ def start_message(
     audio_fs: int = 16000,
     itn: bool = True,
     hotwords: Mapping[str, int] | None = None,
+    svs_lang: str | None = None,
 ) -> str:
-    """The first text message, with exactly the JSON types the C++ server expects (wrong types crash it)."""
+    """The first text message, with exactly the JSON types the C++ server expects (wrong types crash it).
+
+    ``svs_lang`` (SenseVoice's language: one of :data:`SVS_LANGS`) adds ``svs_lang`` (a string) and ``svs_itn`` (a
+    boolean, the same as ``itn``): the C++ server copies both from the first message when present
+    (``runtime/websocket/bin/websocket-server.cpp`` lines 365-370, defaults "auto" and true at lines 168-169) and
+    hands them to SenseVoice only (``runtime/onnxruntime/src/funasrruntime.cpp`` line 262); an unknown language
+    silently means ``auto`` (``sensevoice-small.cpp`` lines 460-462, ``sensevoice-small.h`` lines 110-118)."""
     message: dict[str, Any] = {
         "mode": "offline",
         "wav_name": str(wav_name),
@@ -55,6 +70,11 @@ def start_message(
     }
     if hotwords:
         message["hotwords"] = hotwords_wire(hotwords)
+    if svs_lang is not None:
+        if svs_lang not in SVS_LANGS:
+            raise ValueError(f"svs_lang {svs_lang!r} is not one of {', '.join(SVS_LANGS)}")
+        message["svs_lang"] = str(svs_lang)
+        message["svs_itn"] = bool(itn)
     return json.dumps(message, ensure_ascii=False)
 
 
@@ -347,10 +367,18 @@ def parse_reply_counted(reply: Mapping[str, Any] | str) -> tuple[Transcript, Ord
             raise ProtocolError(f"the server's reply has a shape that cannot be read ({type(exc).__name__})") from None
 
 
+def strip_tags(text: str) -> tuple[str, bool]:
+    """``text`` without SenseVoice's ``<|...|>`` tags (the spaces they leave collapsed), and whether it had any."""
+    if "<|" not in text:
+        return text, False
+    bare = SENSEVOICE_TAG.sub(" ", text)
+    return re.sub(r"\s+", " ", bare).strip(), bare != text
+
+
 def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
     data = decode_reply(reply) if isinstance(reply, str) else dict(reply)
     text = data.get("text")
-    text = text if isinstance(text, str) else ""
+    text, tagged = strip_tags(text if isinstance(text, str) else "")
     wav_name = str(data.get("wav_name") or "")
     raw: Raw | None = None
     segments = _segments(data.get("stamp_sents"))
@@ -366,9 +394,11 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
         raw = (words, list(_spread(len(words), pairs)), [""] * len(words)) if pairs and words else None
     if not raw:
         if split_tokens(text):
+            model = "SenseVoice (its reply carries <|...|> tags)" if tagged else "the hotword or English model"
             raise NoTimestampsError(
-                "the server sent text without timestamps; run funasr-wss-server with the timestamp model "
-                f"(--model-dir {TIMESTAMP_MODEL}), not the hotword, SenseVoice or English model"
+                f"the server sent text without timestamps: it runs {model}, and cues cannot be timed honestly "
+                "from text alone (timing by our own speech detection is not built yet); for timed subtitles run "
+                f"funasr-wss-server with the timestamp model (--model-dir {TIMESTAMP_MODEL})"
             )
         return Transcript(text=text, tokens=(), wav_name=wav_name), Order()
     tokens, order = _attach_text_punctuation(raw, text)

@@ -96,9 +96,20 @@ def names_of(code: str) -> frozenset[str]:
     return NAMES.get(code, frozenset({code}))
 
 
+#: The languages a SenseVoice server left to guess (``--language auto``) speaks.
+AUTO_LANGUAGES = ("zh", "yue", "en", "ja", "ko")
+#: Audio tags a model also speaks: Cantonese films' audio is often tagged Chinese (``chi``, ``zho``).
+AUDIO_ALSO = {"yue": ("zh",), "auto": AUTO_LANGUAGES}
+
+
 def _speaks(code: str, tag: str) -> bool:
     tag = tag.lower()
     return tag in names_of(code) or tag.split("-")[0] in names_of(code)
+
+
+def _hears(code: str, tag: str) -> bool:
+    """Whether audio tagged ``tag`` is speech the model (``code``, or ``auto``) transcribes."""
+    return _speaks(code, tag) or any(_speaks(other, tag) for other in AUDIO_ALSO.get(code, ()))
 
 
 def preferred_track(info: MediaInfo, code: str) -> str | None:
@@ -107,17 +118,17 @@ def preferred_track(info: MediaInfo, code: str) -> str | None:
     if len(info.audio) < 2:
         return None
     default = max(info.audio, key=lambda a: (a.default, a.channels, -a.position))
-    if _speaks(code, default.language):
+    if _hears(code, default.language):
         return None
     for stream in info.audio:
-        if _speaks(code, stream.language):
+        if _hears(code, stream.language):
             return str(stream.position)
     return None
 
 
 def audio_rule(streams: Iterable[AudioStream], code: str) -> Skip | None:
     tags = [s.language.lower() for s in streams]
-    if not tags or any(tag in UNKNOWN for tag in tags) or any(_speaks(code, tag) for tag in tags):
+    if not tags or any(tag in UNKNOWN for tag in tags) or any(_hears(code, tag) for tag in tags):
         return None
     return Skip(
         "audio-language",
@@ -189,11 +200,13 @@ def first_skip(
     ours: Collection[str],
     ignored: Collection[str] = (),
     also: Collection[str] = (),
+    audio_code: str | None = None,
 ) -> Skip | None:
     """The first rule (in ``RULES`` order) that says the file is not worth sending, or None. ``ignored``: subtitle
-    kinds that do not count; ``also``: other languages whose subtitles count."""
+    kinds that do not count; ``also``: other languages whose subtitles count; ``audio_code``: the model's language
+    for the audio rule when it is not ``code`` (``auto``: any SenseVoice speaks)."""
     if "audio-language" in rules and audio_track is None:
-        found = audio_rule(info.audio, code)
+        found = audio_rule(info.audio, audio_code or code)
         if found:
             return found
     if "embedded-subtitles" in rules:

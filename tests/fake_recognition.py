@@ -58,6 +58,12 @@ def check_message(msg: object) -> tuple[list[str], list[str]]:
         cs = msg["chunk_size"]
         if not (isinstance(cs, list) and len(cs) == 3 and all(_is_int(v) for v in cs)):
             fatal.append(f"chunk_size must be a list of 3 integers, got {cs!r}")
+    # the C++ server copies svs_lang/svs_itn into a std::string and a bool (websocket-server.cpp lines 365-370,
+    # 390-391): another JSON type throws nlohmann's type_error there (inferred from the code, not seen running)
+    if "svs_lang" in msg and not isinstance(msg["svs_lang"], str):
+        fatal.append(f"svs_lang must be a string, got {msg['svs_lang']!r}")
+    if "svs_itn" in msg and not isinstance(msg["svs_itn"], bool):
+        fatal.append(f"svs_itn must be a boolean, got {msg['svs_itn']!r}")
     if "hotwords" in msg:
         hw = msg["hotwords"]
         if not isinstance(hw, str):
@@ -240,6 +246,39 @@ def build_reply(
     elif shape == "timestamp_int":
         reply["timestamp"] = 0
     return reply
+
+
+#: What the SenseVoice stand-in "hears" in each language (one token a 200 ms, as the Paraformer stand-in).
+SENSEVOICE_WORDS = {
+    "zh": list(POOL),
+    "yue": list("佢哋喺度講緊嘢我哋聽日見啦"),
+    "ja": list("こんにちはありがとうございます"),
+    "ko": ["안녕하세요", "감사합니다", "오늘", "날씨가", "좋네요"],
+    "en": ["hello", "world", "this", "is", "a", "test"],
+}
+
+
+def sensevoice_reply(wav_name: str, bursts: Iterable[tuple[int, int]], svs_lang: str, svs_itn: bool) -> dict[str, Any]:
+    """The C++ offline server's reply when it runs SenseVoice: no ``timestamp`` and no ``stamp_sents`` (the CTC
+    search gives none: ``websocket-server.cpp`` lines 100-115 add them only when not empty), and per speech
+    segment ``<|lang|><|emotion|><|event|> text`` (``sensevoice-small.cpp`` lines 327-354: the language, emotion
+    and event tags, a space, the words — a ``▁`` word gets its own leading space — and 。 or . with ITN) joined
+    with nothing between (``funasrruntime.cpp`` line 296). ``auto`` is answered as Chinese."""
+    lang = svs_lang if svs_lang in SENSEVOICE_WORDS else "zh"
+    words = SENSEVOICE_WORDS[lang]
+    spaced = lang in ("en", "ko")
+    parts = []
+    counter = 0
+    for i, (start, end) in enumerate(bursts):
+        n = max(1, (end - start) // TOKEN_MS)
+        said = [words[(counter + k) % len(words)] for k in range(n)]
+        counter += n
+        text = "".join(" " + w for w in said) if spaced else "".join(said)  # "▁hello" -> " hello"
+        if svs_itn:
+            text += "。" if lang == "zh" else "."
+        emotion, event = ("<|HAPPY|>", "<|BGM|>") if i % 2 else ("<|NEUTRAL|>", "<|Speech|>")
+        parts.append(f"<|{lang}|>{emotion}{event} {text}")
+    return {"is_final": False, "mode": "offline", "text": "".join(parts), "wav_name": wav_name}
 
 
 def dump_reply(reply: dict[str, Any]) -> str:

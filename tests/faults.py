@@ -85,6 +85,7 @@ class StallingServer:
         accept = base64.b64encode(hashlib.sha1(key + _WS_GUID.encode()).digest())
         conn.sendall(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Server: WebSocket++/0.8.2\r\n"  # a frozen C++ server: websocketpp names itself so
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
         self.handshakes += 1

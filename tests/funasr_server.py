@@ -38,6 +38,7 @@ from tests.fake_recognition import (
     dump_reply,
     ffmpeg_peaks,
     parse_hotwords,
+    sensevoice_reply,
     sentences_for,
     spoiled_reply,
 )
@@ -128,7 +129,7 @@ class _FileState:
         self.hash = hashlib.sha256()
 
     def apply(self, msg: dict[str, Any]) -> None:
-        for key in ("wav_format", "wav_name", "itn", "audio_fs"):
+        for key in ("wav_format", "wav_name", "itn", "audio_fs", "svs_lang", "svs_itn"):
             if key in msg:
                 self.params[key] = msg[key]
 
@@ -174,7 +175,8 @@ class FunasrTestServer:
     at any time); "drop" and "stall" act after ``drop_after_bytes`` of audio: "stall" stops reading, like a frozen
     server process. "early" answers the first message at once (no words: no audio has come) and stops reading;
     the SPOILS send a wrong reply in place of the right one (docs/development.md lists them).
-    ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model.
+    ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model;
+    ``model="sensevoice"`` one that runs SenseVoice (tagged text, no times, the request's ``svs_lang``/``svs_itn``).
     """
 
     def __init__(
@@ -190,7 +192,10 @@ class FunasrTestServer:
         frame_ms: int = FRAME_MS,
         rtf: float = 0.0,
         slots: int = 1,
+        model: Literal["paraformer", "sensevoice"] = "paraformer",
+        server_header: str = "WebSocket++/0.8.2",
     ) -> None:
+        self.model = model
         self.host = "127.0.0.1"
         self.port = port
         self.ssl_context = ssl_context
@@ -202,6 +207,9 @@ class FunasrTestServer:
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
         self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
+        # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
+        # server answers with Python's websockets library's own name
+        self.server_header = server_header
         self.active = 0  # requests open now (first message received, no reply sent yet)
         self.max_active = 0  # the most requests open at once
         self._decoding: asyncio.Semaphore | None = None
@@ -329,6 +337,7 @@ class FunasrTestServer:
             compression=None,
             ping_interval=None,
             close_timeout=2,
+            server_header=self.server_header,
         )
         self.port = server.sockets[0].getsockname()[1]
         self._listening = server
@@ -512,12 +521,17 @@ class FunasrTestServer:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ws.wait_closed(), self.rtf * seconds)
         bursts = detect_bursts(peaks, frame_ms=self.frame_ms) if peaks else []
-        reply = build_reply(
-            str(state.params["wav_name"]),
-            sentences_for(bursts, next(iter(hotwords), "")),
-            timestamps=self.timestamps,
-            shape=self.shape,
-        )
+        if self.model == "sensevoice":  # the C++ server's defaults: "auto" and true (websocket-server.cpp 168-169)
+            params = state.params
+            lang, itn = str(params.get("svs_lang", "auto")), bool(params.get("svs_itn", True))
+            reply = sensevoice_reply(str(params["wav_name"]), bursts, lang, itn)
+        else:
+            reply = build_reply(
+                str(state.params["wav_name"]),
+                sentences_for(bursts, next(iter(hotwords), "")),
+                timestamps=self.timestamps,
+                shape=self.shape,
+            )
         record = state.record
         record.bursts, record.reply = bursts, reply
         text = dump_reply(reply)
@@ -566,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", choices=FAULTS, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="normal")
     parser.add_argument("--no-timestamps", action="store_true", help="act like a server without the timestamp model")
+    parser.add_argument(
+        "--model", choices=["paraformer", "sensevoice"], default="paraformer", help="sensevoice: tagged text, no times"
+    )
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
@@ -586,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             ssl_context=ctx,
             timestamps=not args.no_timestamps,
+            model=args.model,
             shape=args.shape,
             slow_seconds=args.slow_seconds,
             instant=args.instant,

@@ -39,7 +39,7 @@ def test_missing_default_config_is_fine_but_a_named_one_is_not(tmp_path: Path) -
         ("send = 'wav'\n", "expected one of pcm, mp4"),
         ("itn = 1\n", "expected true or false"),
         ("formats = ['srt', 'docx']\n", "unknown subtitle format"),
-        ("server = 'http://x'\n", "must start with ws:// or wss://"),
+        ("server = 'ftp://x'\n", "must start with ws:// or wss://"),
         ("profile = 'fr'\n", "expected one of zh, en"),
         ("this is = not toml\n", "not valid TOML"),
     ],

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs.config import (
+    LANGUAGES,
     SKIP_RULES,
     SUBTITLE_FORMATS,
     Settings,
@@ -20,7 +21,7 @@ from funasr_subs.config import (
     whole_number,
 )
 from funasr_subs.cues.script import SCRIPTS
-from funasr_subs.cues.settings import LAYOUTS
+from funasr_subs.cues.settings import LAYOUTS, PROFILES
 from funasr_subs.errors import ConfigError
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file, load_words_file
 from funasr_subs.names import ShownFilter
@@ -80,7 +81,14 @@ def add_common_options(parser: argparse.ArgumentParser, *, quiet: bool = True) -
 def add_cue_options(parser: argparse.ArgumentParser, *, only: frozenset[str] | None = None) -> None:
     """The cue engine's numbers; unset means the profile's default. ``only``: just these keys (for ``check``)."""
     options: list[tuple[str, dict[str, Any]]] = [
-        ("--profile", {"choices": ["zh", "en"], "default": None, "help": "rule set: zh (default) or en"}),
+        (
+            "--profile",
+            {
+                "choices": list(PROFILES),
+                "default": None,
+                "help": "rule set: zh (default), en, yue, ja or ko (--language picks its own)",
+            },
+        ),
         (
             "--layout",
             {
@@ -231,6 +239,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
     r.add_argument("--hotwords", dest="hotwords_file", type=Path, metavar="FILE", help="hotwords file: 'word weight'")
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
+    r.add_argument(
+        "--language",
+        choices=list(LANGUAGES),
+        default=None,
+        help="the spoken language, for SenseVoice (sent as svs_lang): auto, zh, yue, en, ja, ko; it picks the cue "
+        "profile, the file tag (.yue.srt, .ja.srt ...) and the skip rules' language too",
+    )
     r.add_argument("--audio-track", metavar="N|LANG", help="audio stream: index among audio streams or language")
     r.add_argument(
         "--skip",

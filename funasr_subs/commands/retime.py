@@ -85,6 +85,7 @@ RECORDED_KEYS = (
     "hotwords",
     "formats",
     "lang",
+    "language",  # its profile and file tag (.ja.srt); nothing is sent
 )
 _SETTINGS_KEYS = frozenset(f.name for f in dataclasses.fields(Settings))
 #: The sidecar's record of the last ``--shift`` (not a Settings key: only retime shifts).

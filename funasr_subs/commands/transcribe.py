@@ -241,7 +241,7 @@ def transcribe_all(
 
     pool = Pool.from_settings(settings, permanent=True)
     if not _servers_answer(pool, media_files, settings):
-        return 1
+        return 2 if pool.all_wrong() else 1  # 2: the server is the wrong kind (a setup to change, said in one line)
     failures = 0
     bars = _Bars(len(media_files), show_bars, progress_every)
     cancel = threading.Event()
@@ -270,8 +270,10 @@ def transcribe_all(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if halted:
-        log.error("error: no FunASR server can be used now (%s): %d file(s) not transcribed", *halted)
-        return 1
+        wrong = pool.all_wrong()
+        if not (wrong and halted[1] == 0 and len(pool) == 1):  # (else the file's line has said it all)
+            log.error("error: no FunASR server can be used now (%s): %d file(s) not transcribed", *halted)
+        return 2 if wrong else 1
     if cancel.is_set():
         raise KeyboardInterrupt
     failures += len(clashes) + missing

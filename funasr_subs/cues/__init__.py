@@ -32,7 +32,7 @@ def validate(settings: CueSettings) -> None:
         ("--fps", settings.fps is None or 0 < settings.fps <= 1000, "must be a frame rate such as 23.976 or 25"),
         ("--punctuation", settings.punctuation in ("keep", "space"), "must be keep or space"),
         ("--verbatim", isinstance(settings.verbatim, bool), "must be true or false"),
-        ("--profile", settings.profile in PROFILES, "must be zh or en"),
+        ("--profile", settings.profile in PROFILES, f"must be one of {', '.join(PROFILES)}"),
         ("--latin-spacing", settings.latin_spacing in ("none", "space"), "must be none or space"),
         ("--script", settings.script in SCRIPTS, f"must be one of {', '.join(SCRIPTS)}"),
     ]

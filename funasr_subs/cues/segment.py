@@ -226,7 +226,7 @@ def _cramped(prep: Prepared, settings: CueSettings, i: int, j: int) -> bool:
         return True
     if settings.max_cps <= 0:
         return False
-    chars = prep.reading(i, j) if settings.profile == "zh" else reading_length(prep.line_text(i, j), "en")
+    chars = prep.reading(i, j) if settings.profile == "zh" else reading_length(prep.line_text(i, j), settings.profile)
     need = math.ceil(chars * 1000 / settings.max_cps)
     # the cue may stay past the next start only if that one moves: it does not (its speech starts there)
     return room < need

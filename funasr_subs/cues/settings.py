@@ -7,7 +7,7 @@ from typing import Literal
 
 from funasr_subs.cues.script import Script
 
-Profile = Literal["zh", "en"]
+Profile = Literal["zh", "en", "yue", "ja", "ko"]
 PunctuationStyle = Literal["keep", "space"]
 LatinSpacing = Literal["none", "space"]
 #: The layout of Chinese subtitles (the zh profile): ``one-line`` as people write them (the default: one line a cue,
@@ -63,4 +63,13 @@ PROFILES: dict[Profile, CueSettings] = {
     # One line of 16 (Netflix's zh-Hans width; the people's files: median line 11-15.5, 90th percentile 17.5-23).
     "zh": CueSettings(profile="zh", max_width=16.0, max_cps=9.0),
     "en": CueSettings(profile="en", max_width=42.0, max_lines=2, max_cps=20.0, punctuation="keep"),
+    # The profiles below, with their sources, are in docs/cues.md ("Profiles for other languages"): widths from
+    # Netflix's timed-text style guides; the reading speeds that no guide we found gives are zh's, said so there.
+    # Cantonese: written as Traditional Chinese (Settings turns --script hans into hant for it), 16 a line.
+    "yue": CueSettings(profile="yue", max_width=16.0, max_lines=2, max_cps=9.0),
+    # Japanese (Netflix: 13 full-width characters a horizontal line, half-width 0.5; 4 characters a second, the
+    # Japanese subtitlers' rule).
+    "ja": CueSettings(profile="ja", max_width=13.0, max_lines=2, max_cps=4.0, punctuation="keep"),
+    # Korean (Netflix: 16 characters a line, Latin letters, spaces and punctuation 0.5).
+    "ko": CueSettings(profile="ko", max_width=16.0, max_lines=2, max_cps=9.0, punctuation="keep"),
 }

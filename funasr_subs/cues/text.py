@@ -6,6 +6,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Literal
 
+#: Profiles whose text is measured as East Asian text: a wide character 1, a half-width one 0.5 (Netflix's zh, ja
+#: and ko guides count so).
+WIDE_PROFILES = frozenset({"zh", "yue", "ja", "ko"})
+
 TokenKind = Literal["cjk", "latin", "digit", "other"]
 
 #: Marks that end a sentence. ``.`` counts only after a word that is not a known abbreviation.
@@ -43,8 +47,9 @@ def is_punct(ch: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def char_width(ch: str, profile: str) -> float:
-    """Display width of one character: en counts 1 per character; zh counts wide characters 1, half-width 0.5."""
-    if profile != "zh":
+    """Display width of one character: en counts 1 per character; zh (and yue, ja, ko) count wide characters 1,
+    half-width 0.5."""
+    if profile not in WIDE_PROFILES:
         return 1.0
     eaw = unicodedata.east_asian_width(ch)
     if eaw in ("W", "F"):
@@ -129,7 +134,7 @@ def letter_count(text: str) -> int:
 def reading_length(text: str, profile: str) -> float:
     """Characters a viewer reads, for characters-per-second: zh counts width without punctuation and spaces
     (half-width 0.5); en counts every character but line breaks, as the Netflix English guide does."""
-    if profile == "zh":
+    if profile in WIDE_PROFILES:
         return sum(char_width(ch, "zh") for ch in text if not ch.isspace() and not is_punct(ch))
     return float(sum(1 for ch in text if ch != "\n"))
 

@@ -215,8 +215,8 @@ def words_and_bonds(tokens: Sequence[Token], settings: CueSettings) -> tuple[lis
     n = len(toks)
     if not n:
         return [], None
-    if settings.profile != "zh":
-        return toks, None
+    if settings.profile != "zh":  # (Cantonese is written in Traditional characters: --script applies to it too)
+        return (_convert(toks, settings) if settings.script != "hans" else toks), None
     kinds = [token_kind(t.text) for t in toks]
     bounds = _word_bounds(toks, kinds, settings)
     _glue(toks, kinds, bounds)

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,18 +32,16 @@ from funasr_subs.errors import (
     ServerTimeoutError,
     ServerUnavailableError,
     TLSMismatchError,
+    WrongServerError,
 )
 from funasr_subs.protocol import END_MESSAGE, decode_reply
+from funasr_subs.recognition.identify import HTTP_WAIT, check_websocket, identify_http, two_pass_error
 
 log = logging.getLogger(__name__)
 
 #: Replies are ~0.6 MB per hour of speech; websockets' 1 MiB default would refuse a two-hour film's.
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 _2PASS_PCM_ONLY = "ONLY SUPPORT PCM"
-_2PASS_ADVICE = (
-    "the server is FunASR's 2pass (real-time) server, which takes PCM only: use --send pcm, "
-    "or run funasr-wss-server (offline)"
-)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the server's half of the closing handshake
 
 
@@ -102,12 +101,21 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
             "followed: a web server or proxy listens there, not FunASR; check --server"
         )
     if isinstance(exc, InvalidStatus) and 400 <= exc.response.status_code < 500:
+        server = exc.response.headers.get("Server", "")
+        named = f", server: {server[:40]}" if server else ""
         return NotFunasrError(
-            f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
+            f"{url} refused the websocket (HTTP {exc.response.status_code}{named}): a web server listens there, "
+            "not FunASR; check --server (its host and port)"
         )
     if isinstance(exc, InvalidStatus):  # 5xx: a proxy whose server is still starting may answer so
         return ServerUnavailableError(
             f"{url} refused the websocket (HTTP {exc.response.status_code}): is this a FunASR server?"
+        )
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, ValueError):
+        # bytes came back, but not an HTTP answer (a TCP echo, another protocol); TLS would have sent none or binary
+        return NotFunasrError(
+            f"{url} answered the websocket handshake with something that is not HTTP ({exc.__cause__}): another "
+            "kind of service listens there, not FunASR; check --server (its host and port)"
         )
     if isinstance(exc, InvalidMessage | InvalidHandshake | EOFError | ConnectionClosed | ConnectionResetError) or (
         isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
@@ -136,7 +144,11 @@ def explain_connect_error(cfg: ServerConfig, exc: BaseException) -> Exception:
 
 
 async def open_connection(cfg: ServerConfig) -> ClientConnection:
-    """Open the websocket (no compression, no pings, large incoming limit) or raise a mapped error."""
+    """Open the websocket (no compression, no pings, large incoming limit) or raise a mapped error. An ``http://``
+    URL, or an HTTP answer to the upgrade, is asked what it is (funasr-server's HTTP API is named)."""
+    wait = min(cfg.connect_timeout, HTTP_WAIT)
+    if urlsplit(cfg.url).scheme in ("http", "https"):
+        raise await identify_http(cfg.url, cfg.url, wait)
     try:
         return await connect(
             cfg.url,
@@ -157,6 +169,11 @@ async def open_connection(cfg: ServerConfig) -> ClientConnection:
         raise ConfigError(
             f"server URL {cfg.url!r} is not a websocket URL (ws://host:port or wss://host:port)"
         ) from None
+    except InvalidStatus as exc:
+        found = await identify_http(cfg.url, cfg.url, wait) if exc.response.status_code < 500 else None
+        if isinstance(found, WrongServerError):
+            raise found from None
+        raise explain_connect_error(cfg, exc) from exc
     except (OSError, ssl.SSLError, InvalidHandshake, InvalidMessage, EOFError, ConnectionClosed, TimeoutError) as exc:
         raise explain_connect_error(cfg, exc) from exc
 
@@ -229,13 +246,13 @@ async def _upload_watched(
         await asyncio.gather(watch, upload, return_exceptions=True)
 
 
-async def _receive_reply(ws: ClientConnection, parts: list[dict[str, Any]]) -> dict[str, Any]:
+async def _receive_reply(ws: ClientConnection, parts: list[dict[str, Any]], url: str) -> dict[str, Any]:
     """The offline server's single reply; a 2pass server's ``2pass-offline`` replies (``parts``: those that came
     during the upload) up to ``is_final``."""
     while True:
         raw = await ws.recv()
         if isinstance(raw, str) and _2PASS_PCM_ONLY in raw:
-            raise ProtocolError(_2PASS_ADVICE)
+            raise two_pass_error(url)
         reply = decode_reply(raw)
         mode = str(reply.get("mode") or "")
         if mode.endswith("online"):
@@ -283,11 +300,11 @@ async def exchange(
     if early is not None:
         ws.transport.abort()  # the upload stopped mid-frame: no clean close is possible (nor owed)
         if isinstance(early, str) and _2PASS_PCM_ONLY in early:
-            raise ProtocolError(_2PASS_ADVICE)
+            raise two_pass_error(url)
         snippet = early[:60] if isinstance(early, str) else f"{len(early)} bytes of binary data"
         raise ProtocolError(f"{url} replied before the upload ended, to part of the audio at most ({snippet!r})")
     try:
-        return await bounded(_receive_reply(ws, parts), reply_timeout)
+        reply = await bounded(_receive_reply(ws, parts, url), reply_timeout)
     except TimeoutError:
         raise ReplyTimeoutError(
             f"{url} sent no reply within {reply_timeout:.0f} s after the upload: the server may be overloaded or "
@@ -295,6 +312,25 @@ async def exchange(
         ) from None
     except ConnectionClosed:
         raise ServerUnavailableError(f"{url} closed the connection before replying (did the server crash?)") from None
+    if "session" in reply:
+        _name_two_pass(url, len(reply["session"]))
+    return reply
+
+
+_TWO_PASS_NAMED: set[str] = set()
+_TWO_PASS_LOCK = threading.Lock()
+
+
+def _name_two_pass(url: str, parts: int) -> None:
+    """Say once per server and process that it is the 2pass server (it works, per voice segment, PCM only)."""
+    with _TWO_PASS_LOCK:
+        first = url not in _TWO_PASS_NAMED
+        _TWO_PASS_NAMED.add(url)
+    if first:
+        log.info(
+            "%s is FunASR's 2pass server (funasr-wss-server-2pass): used in offline mode, PCM only, one result per "
+            "voice segment (%d in this file); funasr-wss-server is the one made for files", url, parts
+        )  # fmt: skip
 
 
 async def close_quietly(ws: ClientConnection) -> None:
@@ -309,6 +345,10 @@ async def close_quietly(ws: ClientConnection) -> None:
 
 
 async def probe_server(url: str, insecure: bool, ca_file: Path | None, connect_timeout: float) -> None:
-    """Open a websocket to ``url`` and close it again (sends nothing): raises the mapped error when that fails."""
+    """Open a websocket to ``url``, see which server it is (identify.py) and close it again: raises the mapped error
+    when that fails or the server is not one funasr-subs can use."""
     ws = await open_connection(ServerConfig(url, insecure, ca_file, connect_timeout))
-    await close_quietly(ws)
+    try:
+        await check_websocket(ws, url)
+    finally:
+        await close_quietly(ws)

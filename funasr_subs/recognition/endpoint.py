@@ -25,8 +25,9 @@ def parse_endpoint(text: str) -> Endpoint:
     """``ws://gpu1:10095#slots=4`` → Endpoint; ConfigError saying what to write instead."""
     text = str(text).strip()
     url, _, fragment = text.partition("#")
-    if not url.startswith(("ws://", "wss://")):
+    if not url.startswith(("ws://", "wss://", "http://", "https://")):
         raise ConfigError(f"server URL {text!r} must start with ws:// or wss://")
+    # (http:// is let through so that the first exchange can say what answers there: recognition/identify.py)
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port  # .port raises ValueError unless it is a number in 0-65535

@@ -4,8 +4,9 @@ Jobs run in several threads, each with its own event loop (``transcribe -j``, th
 service), so the pool's state sits behind a ``threading.Lock`` and a waiting job is woken through its own loop
 (``call_soon_threadsafe``). Dispatch: a job takes a free slot on the least-loaded healthy server. A server that
 refuses, drops, times out or answers garbage is marked down with exponential backoff (its next jobs go elsewhere at
-once); when its wait is over, one waiting job probes it (a websocket opened and closed) before work goes there
-again. An answer that cannot change (HTTP 404, TLS mismatch, no timestamp model) marks a server unusable for the
+once); when its wait is over, one waiting job probes it (a websocket opened, the server named, closed: identify.py)
+before work goes there again. An answer that cannot change (HTTP 404, TLS mismatch, no timestamp model, another
+kind of server) marks a server unusable for the
 rest of the run when ``permanent`` is set (``transcribe``), or down with backoff otherwise (the watch daemon, where
 a server still starting behind docker's proxy looks like a TLS mismatch).
 
@@ -187,6 +188,12 @@ class Pool:
     def all_down(self) -> bool:
         with self._lock:
             return all(s.state != "up" for s in self.servers)
+
+    def all_wrong(self) -> bool:
+        """True when every server answered as a service funasr-subs cannot use (not FunASR, or another FunASR
+        server): a setup to change, not an outage to wait out."""
+        with self._lock:
+            return all(isinstance(s.error, NotFunasrError) and s.state != "up" for s in self.servers)
 
     def status(self) -> list[ServerStatus]:
         now = time.monotonic()

@@ -201,7 +201,12 @@ class _Job:
         """The first message of every request (hotwords go with every piece)."""
         s = self.settings
         return start_message(
-            wav_name=self.wav_name, wav_format=wav_format, audio_fs=SAMPLE_RATE, itn=s.itn, hotwords=s.hotwords
+            wav_name=self.wav_name,
+            wav_format=wav_format,
+            audio_fs=SAMPLE_RATE,
+            itn=s.itn,
+            hotwords=s.hotwords,
+            svs_lang=s.language,
         )
 
     async def run(self, audio: AudioSource) -> Recognised:

@@ -124,7 +124,7 @@ def detect_language_reply(settings: Settings) -> dict[str, object]:
 
 def cue_text(cue: Cue, settings: Settings) -> str:
     """One cue on one line: CJK lines join with nothing, others with a space."""
-    joiner = "" if settings.profile == "zh" else " "
+    joiner = " " if settings.profile in ("en", "ko") else ""
     return joiner.join(line.strip() for line in cue.lines)
 
 
@@ -134,7 +134,7 @@ def whisper_json(cues: Sequence[Cue], settings: Settings) -> dict[str, object]:
         {"id": i, "start": cue.start_ms / 1000, "end": cue.end_ms / 1000, "text": cue_text(cue, settings)}
         for i, cue in enumerate(cues)
     ]
-    joiner = "" if settings.profile == "zh" else " "
+    joiner = " " if settings.profile in ("en", "ko") else ""
     return {
         "text": joiner.join(str(s["text"]) for s in segments),
         "segments": segments,
@@ -164,6 +164,48 @@ def model_speaks(settings: Settings, language: str) -> bool:
     asked = language.strip().lower().replace("_", "-")
     base = asked.split("-")[0]
     return base in ({code, name} | ALIASES.get(code, frozenset()))
+
+
+#: What SenseVoice transcribes (funasr_subs.protocol.SVS_LANGS without "auto").
+SENSEVOICE_CODES = ("zh", "yue", "en", "ja", "ko")
+
+
+def _code_of(language: str) -> str | None:
+    """The SenseVoice code ``language`` names (``ja``, ``jpn``, ``japanese``, ``ja-JP``), or None."""
+    asked = language.strip().lower().replace("_", "-")
+    base = asked.split("-")[0]
+    if asked in ("zh-yue", "zh-hk"):  # Cantonese written as a Chinese variant
+        return "yue"
+    return next((c for c in SENSEVOICE_CODES if base == c or base in ALIASES[c]), None)
+
+
+def request_settings(settings: Settings, language: str | None) -> Settings | None:
+    """The settings a request asking for ``language`` is recognised with, or None when the server cannot do it.
+
+    A server run with ``--language auto`` (SenseVoice, which knows zh, yue, en, ja, ko) is told each request's
+    language (``svs_lang``), and the cues follow that language's profile; any other server transcribes its one
+    language (``--language``, ``--lang`` or the profile's)."""
+    if not language:
+        return settings
+    if settings.language == "auto":
+        code = _code_of(language)
+        return settings.replace(language=code) if code else None
+    return settings if model_speaks(settings, language) else None
+
+
+def refusal(settings: Settings, language: str) -> str:
+    """Why ``language`` cannot be transcribed here, and what would do it, in one line."""
+    code, name = model_language(settings)
+    if settings.language == "auto":
+        return (
+            f"language={echo(language, quote=False)}: SenseVoice transcribes {', '.join(SENSEVOICE_CODES)} only; "
+            "point this language at another provider"
+        )
+    return (
+        f"language={echo(language, quote=False)}: the FunASR model transcribes {name} ({code}) only; ask for that "
+        "language, run a SenseVoice server and serve --language auto (zh, yue, en, ja, ko), or point this "
+        "language at another provider"
+    )
 
 
 @dataclass(frozen=True)

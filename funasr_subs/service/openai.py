@@ -109,7 +109,7 @@ def render_stream(cues: Sequence[Cue], settings: Settings) -> bytes:
 
 
 def _joiner(settings: Settings) -> str:
-    return "" if settings.profile == "zh" else " "
+    return " " if settings.profile in ("en", "ko") else ""
 
 
 def render_transcription(

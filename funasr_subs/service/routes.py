@@ -149,10 +149,11 @@ async def _slot(request: web.Request, state: ServiceState) -> None:
         raise
 
 
-async def _recognise(request: web.Request, upload: UploadedFile, *, raw_pcm: bool) -> asr.Recognised:
+async def _recognise(
+    request: web.Request, upload: UploadedFile, settings: Settings, *, raw_pcm: bool
+) -> asr.Recognised:
     """The upload's recognition: from the cache when the same audio was done with the same settings, else FunASR."""
     state = _state(request)
-    settings = state.config.settings
     key = cache_key(upload.sha256, settings, raw_pcm=raw_pcm)
     cached = state.cache.get(key)
     if cached is not None:
@@ -193,15 +194,12 @@ def _upload(form: Form, name: str, hint: str) -> UploadedFile:
     return upload
 
 
-def _check_language(language: str | None, state: ServiceState) -> None:
-    settings = state.config.settings
-    if language and not asr.model_speaks(settings, language):
-        code, name = asr.model_language(settings)
-        raise RequestError(
-            422,
-            f"language={echo(language, quote=False)}: the FunASR model transcribes {name} ({code}) only; "
-            "ask for that language, or point this language at another provider",
-        )
+def _check_language(language: str | None, state: ServiceState) -> Settings:
+    """The settings for a request asking for ``language`` (SenseVoice is told it); 422 when it cannot be done."""
+    settings = asr.request_settings(state.config.settings, language)
+    if settings is None:
+        raise RequestError(422, asr.refusal(state.config.settings, language or ""))
+    return settings
 
 
 def content_disposition(upload_name: str, suffix: str) -> str:
@@ -228,16 +226,15 @@ async def asr_endpoint(request: web.Request) -> web.StreamResponse:
     _check_language(_parse_asr(query).language, state)  # fail fast, before storing the upload
     with await _spool(request, "audio_file", keep_fields=asr.FIELDS) as form:
         parsed = _parse_asr(query, form.fields)
-        _check_language(parsed.language, state)
+        settings = _check_language(parsed.language, state)
         upload = _upload(form, "audio_file", "upload the audio as multipart field audio_file")
         if parsed.video_file:
             log.info("/asr: video_file=%r noted but not read (the upload is transcribed)", parsed.video_file)
         try:
-            result = await _recognise(request, upload, raw_pcm=not parsed.encode)
+            result = await _recognise(request, upload, settings, raw_pcm=not parsed.encode)
         except ClientGone:
             log.warning("/asr: the client closed the connection (its read timeout?): the job was stopped")
             raise RequestError(499, "the client closed the connection") from None
-        settings = state.config.settings
         cues = asr.cues_of(result.tokens, settings)
         body, content_type = asr.render_output(cues, parsed.output, settings)
         log.info("/asr: %d bytes (encode=%s) -> %d cues as %s", upload.size, parsed.encode, len(cues), parsed.output)
@@ -268,16 +265,15 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
             parsed = openai.parse_request(form.fields, form.lists)
         except openai.OpenAIRequestError as exc:
             return json_response(400, openai.error_body(str(exc), exc.param))
-        if parsed.language and not asr.model_speaks(state.config.settings, parsed.language):
-            code, name = asr.model_language(state.config.settings)
-            message = f"language {echo(parsed.language)} is not supported: the FunASR model transcribes {name} ({code})"
+        settings = asr.request_settings(state.config.settings, parsed.language)
+        if settings is None:
+            message = asr.refusal(state.config.settings, parsed.language or "")
             return json_response(400, openai.error_body(message, "language"))
         upload = _upload(form, "file", "upload the audio as multipart field file")
         try:
-            result = await _recognise(request, upload, raw_pcm=False)
+            result = await _recognise(request, upload, settings, raw_pcm=False)
         except ClientGone:
             raise RequestError(499, "the client closed the connection") from None
-    settings = state.config.settings
     cues = asr.cues_of(result.tokens, settings)
     if parsed.stream:  # the whole transcript is known at once: every event goes in one body
         headers = {"Cache-Control": "no-cache"}
