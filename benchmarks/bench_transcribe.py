@@ -8,9 +8,9 @@ ffmpeg baseline run in turn, A B A B ..., and the ratio is taken pair by pair (m
 pair); the machine is shared, so best-of-N figures taken minutes apart would mislead. Peak memory: ours (the Python
 process) and, next to it, that of the largest ffmpeg/ffprobe child it ran; for the baseline, ffmpeg's own.
 
-Targets (issues #2, #14): pcm ≤ 1.2 × bare ffmpeg decode; mp4 ≤ 1.5 × bare ffmpeg audio copy; many small files
-≤ 1.3 × a loop of bare decodes (≤ 30 ms per file beyond the decode); ≥ 15 × faster than the official-client baseline;
-peak RSS ≤ 100 MB and the same for a long file as for a short one.
+Targets (issues #2, #14, #21): pcm ≤ 1.2 × bare ffmpeg decode, and ≤ 1.05 × itself without speech activity; mp4
+≤ 1.5 × bare ffmpeg audio copy; many small files ≤ 1.3 × a loop of bare decodes (≤ 30 ms per file beyond the decode);
+≥ 15 × faster than the official-client baseline; peak RSS ≤ 100 MB and the same for a long file as for a short one.
 """
 
 from __future__ import annotations
@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             bare_copy = [*base, "-c:a", "copy", str(m4a_out)]
             mp4 = paired(lambda: ours(transcribe_args(url, "mp4", media)), lambda: run_once(bare_copy), args.pairs)
             lines.append(_row(f"--send mp4 vs bare ffmpeg audio copy ({main_len // 60} min film)", mp4, 1.5))
+            # speech activity (issue 21): the same run with and without listening to the PCM on its way
+            quiet = [*transcribe_args(url, "pcm", media), "--no-speech-activity"]
+            heard = paired(lambda: ours(transcribe_args(url, "pcm", media)), lambda: ours(quiet), args.pairs)
+            lines.append(_row(f"--send pcm with speech activity vs without ({main_len // 60} min film)", heard, 1.05))
             failed |= pcm.median_ratio > 1.2 or mp4.median_ratio > 1.5
             pcm_out.unlink(missing_ok=True)
             m4a_out.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -97,6 +98,14 @@ def _num(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
+def as_made(settings: CueSettings) -> CueSettings:
+    """The limits the cue engine itself keeps with ``settings``: one line a cue may take a second where one line
+    cannot be read in the time its speech gives it, so ``--check`` after writing allows two lines there."""
+    if settings.max_lines == 1:
+        return dataclasses.replace(settings, max_lines=2)
+    return settings
+
+
 def check_cues(cues: Sequence[Cue], settings: CueSettings, *, tolerance_ms: int = 0) -> Report:
     """Every rule the profile sets, for every cue. ``tolerance_ms`` absorbs the time precision of the file format
     (ASS stores centiseconds: 10 ms)."""
@@ -159,7 +168,8 @@ def limits_text(settings: CueSettings) -> str:
     return (
         f"{settings.profile}: {settings.max_lines} {'line' if settings.max_lines == 1 else 'lines'} "
         f"of {_num(settings.max_width)}, "
-        f"{settings.min_duration}-{settings.max_duration} ms, {_num(settings.max_cps)} chars/s, "
+        f"{settings.min_duration}-{settings.max_duration} ms, "
+        f"{f'{_num(settings.max_cps)} chars/s' if settings.max_cps > 0 else 'any reading speed'}, "
         f"gap {settings.min_gap} ms"
     )
 

@@ -104,6 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"funasr-subs: error: {exc}", file=sys.stderr)
         _deliver_notifications()
         return 2
+    except OSError as exc:
+        from funasr_subs.names import too_long, too_long_message
+
+        if not too_long(exc):
+            raise
+        print(f"funasr-subs: error: {too_long_message(exc.filename or '')}", file=sys.stderr)
+        _deliver_notifications()
+        return 2  # as any other error that stops a command (FunasrSubsError above)
     except KeyboardInterrupt:
         print("funasr-subs: interrupted", file=sys.stderr)
         _deliver_notifications(interrupted=True)

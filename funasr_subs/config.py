@@ -49,7 +49,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "min_duration": (0, 600_000, True),
     "max_duration": (1, 3_600_000, True),
     "min_gap": (0, 60_000, True),
-    "max_cps": (0, 1000, False),
+    "max_cps": (0, 1000, True),  # 0: the reading-speed rule off (docs/configuration.md)
     "pause": (0, 600_000, True),
     "linger": (0, 600_000, True),
     "fps": (0, 1000, False),
@@ -60,6 +60,8 @@ FORMAT_SUFFIXES = {"ass-karaoke": "ass"}
 SKIP_RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 #: Subtitle kinds that may be left out of "subtitles exist" (funasr_subs.skiprules.SUBTITLE_KINDS).
 SUBTITLE_KINDS = ("forced", "sdh", "commentary")
+#: What a cue layout sets (the keys of funasr_subs.cues.settings.LAYOUTS; not imported here: config loads first).
+LAYOUT_KEYS = ("max_lines", "punctuation", "verbatim")
 ENV_PREFIX = "FUNASR_SUBS_"
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -101,6 +103,7 @@ class Settings:
     hotwords_file: Path | None = None
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
+    speech_activity: bool = True  # listen to the PCM as it is sent: speech intervals in the sidecar
     #: SenseVoice's language (None: not sent, the server's own "auto"); yue/en/ja/ko also choose the profile
     #: (when it is zh, the default), the file tag and the skip rules' language; yue writes Traditional Chinese.
     language: Language | None = None
@@ -522,6 +525,10 @@ def load_settings(
     for layer in (load_config_file(path, required=required), load_env(environ), given):
         if "server" in layer and "servers" not in layer:
             merged.pop("servers", None)  # a later single server replaces an earlier pool
+        if "layout" in layer:  # a later layout sets what it governs over earlier layers' values
+            for key in LAYOUT_KEYS:
+                if key not in layer:
+                    merged.pop(key, None)
         merged.update(layer)
     if isinstance(merged.get("servers"), list):
         merged["servers"] = tuple(merged["servers"])

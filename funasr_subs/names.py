@@ -7,6 +7,7 @@ read back (JSON, the database) and visibly escaped where a person reads it (logs
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -81,3 +82,13 @@ class ShownFilter(logging.Filter):
         if safe != message or record.args:
             record.msg, record.args = safe, None
         return True
+
+
+def too_long(exc: OSError) -> bool:
+    """True for the error of a name no file system can hold (a component over 255 bytes, a path over 4096)."""
+    return exc.errno == errno.ENAMETOOLONG
+
+
+def too_long_message(path: Path | str) -> str:
+    """The one-line error for such a name, naming it by its start."""
+    return f"{echo(shown(path), quote=False)}: the name is too long for the file system (check the path)"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
+from funasr_subs.activity import Speech
 from funasr_subs.audio import Vet, open_audio
 from funasr_subs.config import Settings, format_suffix
 from funasr_subs.cues import build_cues
@@ -66,6 +67,7 @@ class Recognition:
     offset_ms: int = 0
     duration_ms: int = 0
     audio: dict[str, Any] = field(default_factory=dict)
+    speech: Speech | None = None  # speech heard in the audio sent, in the media's timeline (None: not listened)
 
 
 class _Progress:
@@ -287,8 +289,14 @@ async def _send(
         audio["delay_ms"] = priming[0].delay_ms
         offset += priming[0].delay_ms
     transcript = result.transcript.shifted(offset)
+    speech = result.speech.shifted(offset) if result.speech is not None else None
     return Recognition(
-        transcript=transcript, reply=result.reply, offset_ms=offset, duration_ms=duration_ms, audio=audio
+        transcript=transcript,
+        reply=result.reply,
+        offset_ms=offset,
+        duration_ms=duration_ms,
+        audio=audio,
+        speech=speech,
     )
 
 
@@ -322,6 +330,7 @@ def _sidecar(
         settings={k: v for k, v in settings.to_dict().items() if k != "on_done"},  # a URL may hold a secret
         audio=recognition.audio,
         outputs=outputs,
+        speech=recognition.speech,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs._version import __version__
+from funasr_subs.activity import Speech, speech_from_json, speech_to_json
 from funasr_subs.errors import BadInputError
 from funasr_subs.names import json_text
 from funasr_subs.protocol import strict_json
@@ -39,6 +40,7 @@ class Sidecar:
     outputs: dict[str, list[str]] = field(default_factory=dict)  # file name → digests of versions we wrote
     version: str = ""
     created: str = ""
+    speech: Speech | None = None  # where speech was heard in the audio (media timeline); None: not listened
     #: The reply as JSON text when it was read as such (``id(reply)``, text): written again as it was, not encoded
     #: anew (0.1 s for 10 hours). Tied to the very dict: a sidecar given another reply (``replace``) encodes that.
     reply_text: tuple[int, str] | None = field(default=None, compare=False, repr=False)
@@ -58,6 +60,8 @@ class Sidecar:
             "settings": self.settings,
             "outputs": self.outputs,
         }
+        if self.speech is not None:
+            data["speech"] = speech_to_json(self.speech)
         # one line per field for a person reading it; the reply (10 hours: 9 MB) on one line, which json's C encoder
         # writes in 0.08 s where an indented dump (the pure-Python encoder) takes 0.4 s
         head = json.dumps(data, ensure_ascii=False, indent=1)
@@ -172,6 +176,7 @@ def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
             outputs=outputs,
             version=str(data.get("version") or ""),
             created=str(data.get("created") or ""),
+            speech=speech_from_json(data["speech"]) if data.get("speech") is not None else None,
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise BadInputError(f"{source} is a damaged funasr-subs sidecar ({exc})") from None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pysubs2
 
-from funasr_subs.errors import DiskFullError, OutputError, OutputExistsError
+from funasr_subs.errors import BadInputError, DiskFullError, OutputError, OutputExistsError
 from funasr_subs.model import Cue, Word
 from funasr_subs.names import shown
 
@@ -48,6 +48,8 @@ ASS_STYLE = pysubs2.SSAStyle(
     marginv=48,
     alignment=pysubs2.Alignment.BOTTOM_CENTER,
 )
+#: 99:59:59.999, the latest time SRT, WebVTT and ASS hold (two hour digits; pysubs2 clamps later times to it).
+MAX_TIME_MS = 100 * 3_600_000 - 1
 
 
 #: Karaoke: a word not yet spoken is shown in the secondary colour (grey), then turns to the primary (white).
@@ -116,8 +118,15 @@ def render_lrc(cues: Sequence[Cue]) -> str:
 
 
 def render(cues: Sequence[Cue], fmt: str, script: Script = "hans") -> str:
-    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words);
-    ``script`` (the display script) picks the ASS font."""
+    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words), the ASS
+    font picked by ``script`` (the display script); BadInputError when a cue ends past :data:`MAX_TIME_MS` (SRT
+    would get three hour digits, WebVTT and ASS every such cue clamped to one moment)."""
+    if cues and max(cue.end_ms for cue in cues) > MAX_TIME_MS:
+        late = next(n for n, cue in enumerate(cues, 1) if cue.end_ms > MAX_TIME_MS)
+        raise BadInputError(
+            f"cue {late} ends {cues[late - 1].end_ms / 3_600_000:,.0f} hours in: past 99:59:59.999, "
+            "the latest time a subtitle file holds"
+        )
     if fmt == "lrc":
         return render_lrc(cues)
     if fmt == "ass-karaoke":

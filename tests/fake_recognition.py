@@ -189,6 +189,48 @@ def sentences_for(bursts: Iterable[tuple[int, int]], hotword: str = "") -> list[
     return segments
 
 
+#: FunASR's timestamp code caps a token at 600 ms; a pause this long or longer ends a speech segment of its VAD.
+HABIT_CAP_MS = 600
+VAD_CUT_MS = 800
+
+
+def habitual(segments: list[Segment], duration_ms: int) -> list[Segment]:
+    """The same tokens timed the way FunASR's offline server times them (funasr-protocol.md, 2026 section): a token
+    runs on to the next one's start (into any pause) but lasts at most 600 ms; the last token of a speech segment
+    (before a pause of ``VAD_CUT_MS`` or more, or the end) ends halfway into the silence after it, and the first
+    token after such a pause starts where that one ended, or 600 ms before its sound when the silence is longer."""
+    times = [t for s in segments for t in s.times]
+    moved: list[tuple[int, int]] = []
+    for i, (start, end) in enumerate(times):
+        after = times[i + 1][0] if i + 1 < len(times) else None
+        if after is None or after - end >= VAD_CUT_MS:
+            limit = duration_ms if after is None else after
+            new_end = end + max(0, limit - end) // 2
+        else:
+            new_end = max(end, min(after, start + HABIT_CAP_MS))
+        before = times[i - 1][1] if i else None
+        new_start = start
+        if i and before is not None and start - before >= VAD_CUT_MS:
+            new_start = max(moved[-1][1], start - HABIT_CAP_MS)
+        moved.append((new_start, new_end))
+    out, at = [], 0
+    for s in segments:
+        out.append(Segment(s.tokens, tuple(moved[at : at + len(s.tokens)]), s.punc))
+        at += len(s.tokens)
+    return out
+
+
+def lose_stretch(segments: list[Segment], start_ms: int, end_ms: int) -> list[Segment]:
+    """The segments without any token that starts in ``start_ms``-``end_ms``: FunASR's silent loss of part of a
+    long recording (FunASR issues #1180, #1686, #2008)."""
+    out = []
+    for s in segments:
+        kept = [(tok, t) for tok, t in zip(s.tokens, s.times, strict=True) if not start_ms <= t[0] < end_ms]
+        if kept:
+            out.append(Segment(tuple(tok for tok, _ in kept), tuple(t for _, t in kept), s.punc))
+    return out
+
+
 def _hotword_tokens(word: str) -> list[str]:
     if not word:
         return []

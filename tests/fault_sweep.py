@@ -6,7 +6,8 @@ The tests in test_faults.py pin one case of each; this tries the wider list issu
 groups are issue 19's: media that names other files is refused quickly with nothing sent to FunASR (transcribe,
 watch, /asr and /v1/audio/transcriptions); a device, FIFO, symlink or folder at an ``-o`` target is left as it was;
 a damaged job row never gives a traceback (test_media_references, test_output_targets, test_state_damage pin one of
-each).
+each). The "attack" groups try this session's work from outside: odd replies through ``retime`` in every layout and
+format, and request bodies cut mid-way (test_cues_attacks and test_service_uploads pin one of each).
 """
 
 # ruff: noqa
@@ -840,6 +841,131 @@ for location in ["/", "/elsewhere", "http://127.0.0.1:9/x", "https://example.inv
         d = run("transcribe", "--retries", "0", "--server", "ws://" + web19.url.split("://")[1] + "/", str(media19))
     line = next((l for l in (d.stderr if d else "").splitlines() if "error" in l), "")
     tally("19 redirect", no_trace(d) and "redirect" in line and "TLS" not in line)
+
+# --- this session's work from outside (the attack branch): odd but legal replies through retime in every layout and
+# format (held: exit 0 with every cue inside the duration, overlap and empty rules, or exit 1 with one line and
+# nothing written); request bodies cut mid-way (held: logged 499, no 5xx, no traceback, no spool file left)
+import pysubs2
+from funasr_subs.check import check_cues, cues_from_events
+from funasr_subs.cues import CueSettings
+from tests.test_cues_attacks import write_reply
+
+odd = HOME / "odd"
+odd.mkdir()
+BIG = 10**12
+ODD_REPLIES = {
+    "fillers apart": [([("嗯", 5000 * k, 5000 * k + 200) for k in range(5)], "。")],
+    "fillers then words": [
+        ([("呃", 6000 * k, 6000 * k + 150) for k in range(4)] + [("好", 18300, 18500), ("的", 18500, 18700)], "。")
+    ],
+    "zero-length": [([(ch, 1000, 1000) for ch in "我们今天讨论成本问题"], "。")],
+    "backwards": [([(ch, 9000 - 700 * k, 9100 - 700 * k) for k, ch in enumerate("我们今天讨论成本问题")], "？")],
+    "latin only": [
+        ([(w, 300 * k, 300 * k + 250) for k, w in enumerate("this is only an English sentence here".split())], "。")
+    ],
+    "one long word": [([("x" * 60, 0, 2000), ("好", 2000, 2200)], "。")],
+    "huge times": [([("好", BIG, BIG + 200), ("的", BIG + 200, BIG + 400)], "。")],
+    "past 99 hours": [([("好", 359_999_000, 359_999_500), ("的", 359_999_500, 360_000_500)], "。")],
+}
+ODD_FLAGS = [
+    [],
+    ["--layout", "two-line"],
+    ["--layout", "asr"],
+    ["--layout", "one-line", "--max-lines", "3"],
+    ["--verbatim", "--script", "tw"],
+    ["--max-cps", "0", "--fps", "25"],
+]
+for label, sentences in ODD_REPLIES.items():
+    src = write_reply(odd / "r.json", sentences)
+    for flags in ODD_FLAGS:
+        for suffix in (".srt", ".vtt", ".ass"):
+            out = odd / f"out{suffix}"
+            out.unlink(missing_ok=True)
+            (odd / "r.funasr.json").unlink(missing_ok=True)
+            d = run("retime", str(src), "-o", str(out), *flags)
+            ok = no_trace(d)
+            if ok and d.returncode == 0:
+                settings = CueSettings.for_profile("zh", None, max_cps=0.0 if "--max-cps" in flags else None)
+                text = out.read_text(encoding="utf-8")
+                cues = cues_from_events(pysubs2.SSAFile.from_string(text).events) if text.strip() else []
+                found = {v.rule for v in check_cues(cues, settings, tolerance_ms=10).violations}
+                ok = not found & {"long", "overlap", "empty"} and "Warning" not in d.stderr
+            elif ok:
+                lines = [l for l in d.stderr.splitlines() if l.strip()]
+                ok = d.returncode == 1 and len(lines) == 1 and not out.exists()
+            tally("attack retime odd replies", ok)
+
+# names no file system holds (a component over 255 bytes, a path over 4096) given to the hook inside its root
+long_root = HOME / "long-root"
+long_root.mkdir()
+for name in ["a" * 300 + ".mkv", "b/" * 2100 + "x.mkv", "達" * 100 + ".mkv"]:
+    d = run("hook", "--media", str(long_root / name), "--root", str(long_root), "--state-dir", str(HOME / "st-long"))
+    lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+    tally("attack long names", no_trace(d) and d.returncode == 1 and len(lines) == 1)
+    for cmd in (
+        ["transcribe", "--server", "ws://127.0.0.1:9"],
+        ["retime"],
+        ["check"],
+        ["sync", str(long_root / "x.srt")],
+    ):
+        for suffix in (".mkv", ".srt", ".json"):
+            d = run(*cmd, str(long_root / name) + suffix)
+            lines = [l for l in (d.stderr if d else "").splitlines() if "error" in l]
+            tally("attack long names", no_trace(d) and d.returncode in (1, 2) and len(lines) == 1)
+
+log_cut = HOME / "serve-cut.log"
+proc, port = serve("--log-file", str(log_cut), env=dict(ENV, FUNASR_SUBS_SERVE_TOKEN=TOKEN19))
+try:
+    pcm_body = b"\0" * 64_000
+    cuts = {
+        "/asr?encode=false": (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\n' + pcm_body,
+        ),
+        "/v1/audio/transcriptions": (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + pcm_body,
+        ),
+        "/detect-language?encode=false": (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\n' + pcm_body,
+        ),
+        "/webhook/jellyfin": ("application/json", b'{"NotificationType": "ItemAdded", "ItemId": "' + b"a" * 64_000),
+        "/webhook/emby": (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="data"\r\n\r\n{' + b" " * 64_000,
+        ),
+        "/webhook/plex": (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="payload"\r\n\r\n{' + b" " * 64_000,
+        ),
+    }
+
+    def access_lines():
+        text = log_cut.read_text(encoding="utf-8", errors="replace") if log_cut.exists() else ""
+        return text, [l for l in text.splitlines() if " -> " in l]
+
+    spool_before = set(HOME.iterdir())
+    for path, (ctype, body) in cuts.items():
+        for share in (1, 2, 4):
+            seen = len(access_lines()[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                head = f"POST {path} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {TOKEN19}\r\nContent-Type: {ctype}\r\n"
+                sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[: len(body) * share // 5])
+            deadline = time.monotonic() + 10
+            text, lines = access_lines()
+            while len(lines) <= seen and time.monotonic() < deadline:  # wait for the service's line for it
+                time.sleep(0.05)
+                text, lines = access_lines()
+            line = lines[seen] if len(lines) > seen else ""
+            left = set(HOME.iterdir()) - spool_before - {log_cut}
+            tally(
+                "attack cut bodies",
+                path.split("?")[0] in line and "-> 499 " in line and "Traceback" not in text and not left,
+            )
+finally:
+    proc.terminate()
+    proc.wait(timeout=30)
 
 import shutil
 

@@ -37,6 +37,8 @@ from tests.fake_recognition import (
     detect_bursts,
     dump_reply,
     ffmpeg_peaks,
+    habitual,
+    lose_stretch,
     parse_hotwords,
     sensevoice_reply,
     sentences_for,
@@ -82,6 +84,8 @@ FaultName = Literal[
     "deep_json",
     "inf_time",
     "empty",
+    # a plausible reply that lacks the words of a stretch of the audio (``lose_at_ms``, ``lose_ms``)
+    "lose",
 ]
 Fault = FaultName | None
 FAULTS: tuple[str, ...] = get_args(FaultName)
@@ -192,6 +196,9 @@ class FunasrTestServer:
         frame_ms: int = FRAME_MS,
         rtf: float = 0.0,
         slots: int = 1,
+        habits: bool = False,
+        lose_at_ms: int | None = None,
+        lose_ms: int = 40_000,
         model: Literal["paraformer", "sensevoice"] = "paraformer",
         server_header: str = "WebSocket++/0.8.2",
     ) -> None:
@@ -207,6 +214,9 @@ class FunasrTestServer:
         self.instant = instant  # benchmarks: skip decoding non-pcm audio, answer at once with one 0-1000 ms sentence
         self.rtf = rtf  # answer after rtf x seconds of audio received (0: at once), like a real decoder's speed
         self.slots = max(1, slots)  # with rtf: requests decoded at once; the others wait their turn
+        self.habits = habits  # token times like FunASR's: running on into pauses (fake_recognition.habitual)
+        self.lose_at_ms = lose_at_ms  # fault "lose": where the lost stretch starts (None: at 40 % of the audio)
+        self.lose_ms = lose_ms  # fault "lose": how long it is
         # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
         # server answers with Python's websockets library's own name
         self.server_header = server_header
@@ -526,12 +536,14 @@ class FunasrTestServer:
             lang, itn = str(params.get("svs_lang", "auto")), bool(params.get("svs_itn", True))
             reply = sensevoice_reply(str(params["wav_name"]), bursts, lang, itn)
         else:
-            reply = build_reply(
-                str(state.params["wav_name"]),
-                sentences_for(bursts, next(iter(hotwords), "")),
-                timestamps=self.timestamps,
-                shape=self.shape,
-            )
+            segments = sentences_for(bursts, next(iter(hotwords), ""))
+            duration_ms = len(peaks or []) * self.frame_ms
+            if self.habits:  # timed as the server hears the whole audio; a lost stretch then loses its words
+                segments = habitual(segments, duration_ms)
+            if self._fault == "lose":
+                at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
+                segments = lose_stretch(segments, at, at + self.lose_ms)
+            reply = build_reply(str(state.params["wav_name"]), segments, timestamps=self.timestamps, shape=self.shape)
         record = state.record
         record.bursts, record.reply = bursts, reply
         text = dump_reply(reply)
@@ -587,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
     parser.add_argument("--slots", type=int, default=1, help="with --rtf: requests decoded at once (1)")
+    parser.add_argument("--habits", action="store_true", help="time tokens like FunASR: running on into pauses")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections and every reply")
     args = parser.parse_args(argv)
     # quiet by default: it usually runs in the background of the terminal the user works in
@@ -609,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             instant=args.instant,
             rtf=args.rtf,
             slots=args.slots,
+            habits=args.habits,
         )
         server.fault = args.fault
         with server:

@@ -29,7 +29,7 @@ def test_slots_fragment_and_default() -> None:
     )
 
 
-@pytest.mark.parametrize("bad", ["http://a:1", "ws://a:1#slots=0", "ws://a:1#slot=2", "ws://a:99999", "ws://:80"])
+@pytest.mark.parametrize("bad", ["ftp://a:1", "ws://a:1#slots=0", "ws://a:1#slot=2", "ws://a:99999", "ws://:80"])
 def test_bad_server_urls_are_config_errors_naming_the_url(bad: str) -> None:
     with pytest.raises(ConfigError, match="server URL"):
         Settings(servers=(bad,))

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import openai
+import pysubs2
 import pytest
+import requests
 
 from funasr_subs.config import Settings
 from funasr_subs.service import ServiceConfig, ServiceHandle
@@ -65,3 +67,35 @@ def test_models_are_listed_and_errors_come_in_openais_shape(svc: ServiceHandle, 
     with pytest.raises(openai.BadRequestError) as bad, media.open("rb") as audio:
         sdk.audio.transcriptions.create(model="whisper-1", file=audio, stream=True, response_format="srt")
     assert bad.value.param == "stream"
+
+
+def test_the_text_has_a_space_where_a_cue_break_dropped_its_mark(svc: ServiceHandle, media: Path) -> None:
+    """The default drops ，。 at a cue's end; the running text keeps a space there, as inside a line (was: the cues
+    run together, ``谁知盘中餐`` for ``谁知盘。中餐``)."""
+    sdk = client(svc)
+    with media.open("rb") as audio:
+        srt = sdk.audio.transcriptions.create(model="whisper-1", file=audio, response_format="srt")
+    texts = [event.plaintext.replace("\n", " ") for event in pysubs2.SSAFile.from_string(srt).events]
+    assert len(texts) == len(BURSTS)
+    with media.open("rb") as audio:
+        whole = sdk.audio.transcriptions.create(model="whisper-1", file=audio)
+    assert whole.text == " ".join(texts)
+    with media.open("rb") as audio:
+        events = list(sdk.audio.transcriptions.create(model="whisper-1", file=audio, stream=True))
+    assert events[-1].type == "transcript.text.done" and events[-1].text == whole.text
+
+
+def test_the_event_stream_says_it_is_utf8(svc: ServiceHandle, media: Path) -> None:
+    """A plain HTTP client (requests, as scripts use it) decodes the stream right: the header names UTF-8 (was: no
+    charset, so ``text/*`` read as ISO-8859-1 and every Chinese character came out as mojibake)."""
+    with media.open("rb") as audio:
+        answer = requests.post(
+            f"{svc.url}/v1/audio/transcriptions",
+            data={"model": "whisper-1", "stream": "true"},
+            files={"file": ("talk.m4a", audio)},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+    done = [line for line in answer.text.splitlines() if "transcript.text.done" in line]
+    assert len(done) == 1 and "锄禾" in done[0], answer.text[:200]

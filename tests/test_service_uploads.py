@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import logging
 import os
 import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -224,3 +226,64 @@ def test_listen_backlog_takes_a_burst(svc: ServiceHandle) -> None:
     out = subprocess.run(["ss", "-ltnH", f"sport = :{svc.port}"], capture_output=True, text=True, check=True).stdout
     backlog = int(out.split()[2])
     assert backlog >= 128, out
+
+
+class _Statuses(logging.Handler):
+    """The status of every request the service logs, for the test to wait on (one access line per request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.changed:
+            self.lines.append(record.getMessage())
+            self.changed.notify_all()
+
+    def wait_for(self, needle: str, timeout: float = 20.0) -> str:
+        with self.changed:
+            self.changed.wait_for(lambda: any(needle in line for line in self.lines), timeout)
+            return next((line for line in self.lines if needle in line), "")
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype", "body"),
+    [
+        (
+            "/asr?encode=false",
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="audio_file"; filename="a"\r\n\r\n' + b"\0" * 60_000,
+        ),
+        (
+            "/v1/audio/transcriptions",
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + b"\0" * 60_000,
+        ),
+        ("/webhook/jellyfin", "application/json", b'{"NotificationType": "ItemAdded", "ItemId": "' + b"a" * 60_000),
+    ],
+    ids=["asr", "openai", "jellyfin"],
+)
+def test_a_client_that_hangs_up_mid_body_is_499_not_a_fault_of_ours(
+    svc: ServiceHandle, spool: Path, path: str, ctype: str, body: bytes
+) -> None:
+    """A body cut short by the client (Content-Length says more): 499 in the log, no spool file (was: 507 'cannot
+    store the upload' for uploads, a 500 with a traceback for a webhook)."""
+    statuses = _Statuses()
+    gate_log = logging.getLogger("funasr_subs.service.gate")
+    gate_log.addHandler(statuses)
+    level = gate_log.level
+    gate_log.setLevel(logging.INFO)
+    try:
+        with socket.create_connection((svc.host, svc.port), timeout=30) as sock:
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: {len(body) * 2}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + body)
+        line = statuses.wait_for(f"POST {path.split('?')[0]}")
+    finally:
+        gate_log.removeHandler(statuses)
+        gate_log.setLevel(level)
+    assert line.endswith("ms)") and "-> 499 " in line, statuses.lines
+    assert not any("internal error" in x for x in statuses.lines)
+    assert list(spool.iterdir()) == []

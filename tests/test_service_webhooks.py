@@ -269,6 +269,9 @@ def test_emby_json_body_and_other_events(library: Library) -> None:
         (lambda lib, outside: f"{SERVER_DIR}/missing.mkv", 404, f"no such file (mapped from {SERVER_DIR}/missing.mkv"),
         (lambda lib, outside: SERVER_DIR, 422, "not a regular file"),
         (lambda lib, outside: f"{SERVER_DIR}/bad\x00name.mkv", 403, "control characters"),
+        # names no file system holds, inside the roots (was: a 500, the stat's ENAMETOOLONG uncaught)
+        (lambda lib, outside: f"{SERVER_DIR}/{'a' * 300}.mkv", 400, "not a file name this system can hold"),
+        (lambda lib, outside: f"{SERVER_DIR}/{'b/' * 2100}x.mkv", 400, "not a file name this system can hold"),
     ],
 )
 def test_path_escapes_are_refused(library: Library, tmp_path: Path, make_path, status: int, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from funasr_subs.cues import validate
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.errors import BadInputError, FunasrSubsError
 from funasr_subs.model import Cue
-from funasr_subs.names import shown
+from funasr_subs.names import shown, too_long, too_long_message
 from funasr_subs.safeio import read_regular_bytes
 from funasr_subs.subfile import SubtitleFile
 
@@ -89,6 +89,8 @@ def read_subtitle(path: Path) -> SubtitleFile:
     except IsADirectoryError:
         raise BadInputError("is a folder: give subtitle files", path=path) from None
     except OSError as exc:
+        if too_long(exc):
+            raise BadInputError(too_long_message(path)) from None
         if path.is_dir():
             raise BadInputError("is a folder: give subtitle files", path=path) from None
         raise BadInputError(f"cannot be read ({exc.strerror})", path=path) from None

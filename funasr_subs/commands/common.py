@@ -240,6 +240,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
     r.add_argument("--hotword", action="append", metavar="WORD=WEIGHT", help="one hotword (repeatable)")
     r.add_argument("--no-itn", dest="itn", action="store_false", default=None, help="no inverse text normalisation")
     r.add_argument(
+        "--no-speech-activity",
+        dest="speech_activity",
+        action="store_false",
+        default=None,
+        help="do not listen for speech in the audio sent (no speech intervals in the sidecar)",
+    )
+    r.add_argument(
         "--language",
         choices=list(LANGUAGES),
         default=None,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from funasr_subs.check import check_cues, cue_count, format_report
+from funasr_subs.check import as_made, check_cues, cue_count, format_report
 from funasr_subs.commands.common import (
     add_common_options,
     add_cue_options,
@@ -20,7 +20,14 @@ from funasr_subs.commands.common import (
     setup_logging,
     with_user_words,
 )
-from funasr_subs.config import SUBTITLE_FORMATS, Settings, format_suffix, load_settings, settings_from_mapping
+from funasr_subs.config import (
+    LAYOUT_KEYS,
+    SUBTITLE_FORMATS,
+    Settings,
+    format_suffix,
+    load_settings,
+    settings_from_mapping,
+)
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
     BadInputError,
@@ -32,7 +39,7 @@ from funasr_subs.errors import (
     ProtocolError,
 )
 from funasr_subs.model import Cue, Transcript
-from funasr_subs.names import shown
+from funasr_subs.names import shown, too_long, too_long_message
 from funasr_subs.pipeline import output_paths
 from funasr_subs.protocol import gc_paused, parse_reply, parse_session
 from funasr_subs.safeio import read_regular_text
@@ -242,6 +249,9 @@ def settings_for(source: Source, args: argparse.Namespace) -> Settings:
         except ConfigError as exc:
             log.warning("warning: ignoring the settings recorded in the sidecar: %s", exc)
     flags = {k: v for k, v in vars(args).items() if k in _SETTINGS_KEYS and v is not None}
+    if "layout" in flags:  # a layout given now sets what it governs: a recorded --max-lines 2 does not undo it
+        for key in LAYOUT_KEYS:
+            recorded.pop(key, None)
     return with_user_words(load_settings({**recorded, **flags}, config_path=getattr(args, "config", None)))
 
 
@@ -306,7 +316,12 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
         }
         recorded = dict(sidecar.settings)
         if args.output is None:
-            recorded.update({k: v for k, v in settings.to_dict().items() if k in RECORDED_KEYS})
+            used = settings.to_dict()  # a key left unset now (e.g. max_lines under a new --layout) is unset there too
+            for key in RECORDED_KEYS:
+                if key in used:
+                    recorded[key] = used[key]
+                else:
+                    recorded.pop(key, None)
             recorded[SHIFT_KEY] = shift
         updated = dataclasses.replace(sidecar, outputs=merged_outputs(sidecar, owned), settings=recorded)
         new = not side_path.exists()
@@ -323,7 +338,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
             elsewhere="-o FILE" if args.output is not None else "--output-dir DIR",
         )
     if args.check:
-        report = check_cues(cues, settings.cue_settings())
+        report = check_cues(cues, as_made(settings.cue_settings()))
         sys.stdout.write(format_report(report, shown(", ".join(t.name for t in targets.values()))) + "\n")
     return cues, targets
 
@@ -353,6 +368,12 @@ def run(args: argparse.Namespace) -> int:
                 exc.path = path
             failures += 1
             log.error("error: %s", exc)
+            continue
+        except OSError as exc:  # a name no file system holds (the input's, or -o's)
+            if not too_long(exc):
+                raise
+            failures += 1
+            log.error("error: %s", too_long_message(exc.filename or path))
             continue
         log.info("retimed: %s -> %s (%s)", path, ", ".join(str(t) for t in targets.values()), cue_count(len(cues)))
     if failures and len(args.inputs) > 1:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
 from funasr_subs.commands.parsing import seconds
 from funasr_subs.errors import CancelledError, FunasrSubsError, MediaNotFoundError, ReplyTimeoutError, ServerError
-from funasr_subs.names import shown
+from funasr_subs.names import shown, too_long, too_long_message
 from funasr_subs.progress import DEFAULT_EVERY_S, ProgressLog, StageClock
 
 if TYPE_CHECKING:  # the pipeline (websockets, asyncio) and tqdm are imported when files are processed, not for --help
@@ -206,9 +206,9 @@ def _process(
 
 
 def _report_check(result: Result, settings: Settings) -> None:
-    from funasr_subs.check import check_cues, format_report
+    from funasr_subs.check import as_made, check_cues, format_report
 
-    report = check_cues(result.cues, settings.cue_settings())
+    report = check_cues(result.cues, as_made(settings.cue_settings()))
     name = ", ".join(p.name for p in result.written) or str(result.media)
     sys.stdout.write(format_report(report, shown(name)) + "\n")
     sys.stdout.flush()
@@ -403,7 +403,15 @@ def run(args: argparse.Namespace) -> int:
     media_files: list[Path] = []
     missing = 0
     for path in args.paths:
-        if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError as exc:
+            if not too_long(exc):
+                raise
+            missing += 1
+            log.error("error: %s", too_long_message(path))
+            continue
+        if not exists:
             missing += 1
             why = "is a symlink that leads nowhere (broken, or a loop): fix the link" if path.is_symlink() else ""
             log.error("error: %s", MediaNotFoundError(why or "file not found: check the path", path=path))

@@ -68,6 +68,8 @@ _ITEM_MARKER = re.compile(r"[一二三四五六七八九十]是|首先|其次|�
 _HESITATION = frozenset("呃嗯额唔")
 #: Words that are fillers only when they stand alone before a pause or a clause mark.
 _SOMETIMES_FILLERS = frozenset({"啊", "那个", "这个", "就是说"})
+#: Of those, the demonstratives: inside a clause they are often the word itself (an object, a pronoun).
+_DEMONSTRATIVES = frozenset({"那个", "这个"})
 #: The first characters of every filler (a fast test before :func:`is_filler`).
 _FILLER_FIRST = frozenset(_HESITATION | {w[0] for w in _SOMETIMES_FILLERS})
 #: Clause marks the ``space`` style hides at a line end.
@@ -207,22 +209,37 @@ def bonds(words: Sequence[Token], punctuation: str = "space") -> list[float]:
     return out
 
 
+def _hesitation(text: str) -> bool:
+    return bool(text) and all(ch in _HESITATION for ch in text)
+
+
+def _starts_clause(words: Sequence[Token], k: int, pause: int) -> bool:
+    """True when word k is the first of its clause: after a mark, a pause or a hesitation, or the first word."""
+    if k == 0:
+        return True
+    before = words[k - 1]
+    return bool(before.punct) or _hesitation(before.text) or words[k].start_ms - before.end_ms > pause
+
+
 def is_filler(words: Sequence[Token], k: int, pause: int) -> bool:
     """True when word k is a filler: hesitation syllables alone (呃, 嗯嗯), or 啊/那个/这个 standing alone right
-    before a clause mark, a pause, another filler or the same word again."""
+    before a clause mark, a pause, another filler or the same word again. 那个/这个 inside a clause is a filler
+    there only when what follows is what it points at (``讨论那个，成本问题``: a noun, the same word, a hesitation);
+    otherwise it is the word itself (``我要那个，不要这个``, ``我喜欢这个，也喜欢那个``)."""
     text = words[k].text
-    if text and all(ch in _HESITATION for ch in text):
+    if _hesitation(text):
         return True
     if text not in _SOMETIMES_FILLERS:
         return False
-    if words[k].punct and not any(ch in SENTENCE_END for ch in words[k].punct):
-        return True
-    if k + 1 >= len(words):
-        return False
-    nxt = words[k + 1]
-    if nxt.start_ms - words[k].end_ms > pause:
-        return True
-    return nxt.text == text or all(ch in _HESITATION for ch in nxt.text)
+    nxt = words[k + 1] if k + 1 < len(words) else None
+    repeated = nxt is not None and (nxt.text == text or _hesitation(nxt.text))
+    marked = bool(words[k].punct) and not any(ch in SENTENCE_END for ch in words[k].punct)
+    paused = nxt is not None and nxt.start_ms - words[k].end_ms > pause
+    if not (marked or paused):
+        return repeated
+    if text in _DEMONSTRATIVES and not _starts_clause(words, k, pause):
+        return repeated or (nxt is not None and bool(edges(nxt.text)[1] & START_NOUN))
+    return True
 
 
 def _stronger(a: str, b: str) -> str:
@@ -235,8 +252,9 @@ def _stronger(a: str, b: str) -> str:
 
 
 def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
-    """``words`` without fillers (see :func:`is_filler`). The next word takes a filler's start when it follows
-    within ``pause`` (the cue still covers the speech); a filler's mark goes to the word before it."""
+    """``words`` without fillers (see :func:`is_filler`). The next word takes the start of the fillers right before
+    it when each follows the one before within ``pause`` (the cue still covers the speech, never the silences
+    between); a filler's mark goes to the word before it."""
     out: list[Token] = []
     carry: int | None = None  # the start of fillers just dropped, for the next word
     n = len(words)
@@ -260,5 +278,7 @@ def drop_fillers(words: Sequence[Token], pause: int) -> list[Token]:
             out[-1] = Token(prev.text, prev.start_ms, prev.end_ms, _stronger(prev.punct, word.punct))
             carry = None
         elif k + 1 < n:
-            carry = word.start_ms if carry is None else carry
+            # a filler after a pause starts a new stretch of speech: the fillers before it are not joined up
+            joined = carry is not None and word.start_ms - words[k - 1].end_ms <= pause
+            carry = carry if joined else word.start_ms
     return out

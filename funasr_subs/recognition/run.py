@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from funasr_subs.activity import Speech
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
 from funasr_subs.model import Transcript
@@ -27,6 +28,7 @@ from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
+from funasr_subs.vad import Beside, Listener
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class Recognised:
     reply: dict[str, Any]  # one reply, shaped as one server sends it (merged when split)
     transcript: Transcript  # times relative to the audio sent
     pieces: tuple[PieceInfo, ...]
+    speech: Speech | None = None  # heard in the PCM as it was sent (times relative to it); None: not listened
 
 
 class FileChunks:
@@ -165,7 +168,8 @@ async def recognise(
 ) -> Recognised:
     """Recognise ``audio`` on the pool's servers. ``on_bytes(n)``: n bytes sent (negative: an attempt's bytes that
     will be sent again). ``on_uploaded()``: all the audio is sent (a split file: every piece is handed out); it
-    may be called again by a retry. Raises the FunasrSubsError of the last failure, or CancelledError."""
+    may be called again by a retry. With ``settings.speech_activity``, PCM is listened to on its way (the first
+    whole pass) for :attr:`Recognised.speech`. Raises the FunasrSubsError of the last failure, or CancelledError."""
     job = _Job(settings, pool, wav_name, on_bytes or (lambda n: None), on_uploaded or (lambda: None))
     work = asyncio.ensure_future(job.run(audio))
     if cancelled is None:
@@ -196,6 +200,18 @@ class _Job:
         self.on_bytes = on_bytes
         self.on_uploaded = on_uploaded
         self.wav_name = wav_name
+        self.listen = settings.speech_activity
+        self.speech: Speech | None = None  # from the first pass that sent the whole audio
+
+    def listener(self) -> Beside | None:
+        """A listener for a pass over the whole PCM, when speech activity is wanted and not heard yet (the caller
+        closes it)."""
+        return Beside(Listener()) if self.listen and self.speech is None else None
+
+    def heard(self, speech: Speech) -> None:
+        """A pass over the whole audio is complete: its speech activity stands (the first one only)."""
+        if self.speech is None:
+            self.speech = speech
 
     def start_message(self, wav_format: str) -> str:
         """The first message of every request (hotwords go with every piece)."""
@@ -214,7 +230,7 @@ class _Job:
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
             return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
         reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms, whole=True)
-        return Recognised(reply, transcript, (info,))
+        return Recognised(reply, transcript, (info,), self.speech)
 
     async def _split(self, audio: AudioSource, target_ms: int) -> Recognised:
         splitter = PcmSplitter(target_ms)
@@ -236,10 +252,15 @@ class _Job:
                         await task
                 tasks.append(asyncio.ensure_future(one(chunk)))
 
+        listener = self.listener()
         try:
             async with audio.open() as stream:
                 async for data in stream.chunks():
+                    if listener is not None:
+                        await listener.feed(data)
                     await launch(splitter.feed(data))
+            if listener is not None:
+                self.heard(await listener.finish())
             await launch(splitter.finish())
             self.on_uploaded()
             results = await asyncio.gather(*tasks)
@@ -248,10 +269,13 @@ class _Job:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if listener is not None:
+                listener.close()
         reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
         pieces = tuple(i for _, _, i in results)
         log.debug("%s: %d pieces on %s", self.wav_name, len(pieces), sorted({p.server for p in pieces}))
-        return Recognised(reply, transcript_of(reply), pieces)
+        return Recognised(reply, transcript_of(reply), pieces, self.speech)
 
     async def _piece(
         self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int, *, whole: bool = False
@@ -286,9 +310,11 @@ class _Job:
 
             began = time.monotonic()
             meter = SoundMeter(SOUND_MS) if wav_format == "pcm" else None
+            # TODO(issue 21): --send mp4 is not heard: that needs a PCM decode beside the upload
+            listener = self.listener() if whole and wav_format == "pcm" else None
             try:
                 done = self.on_uploaded if whole else None
-                reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter)
+                reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter, listener)
                 transcript, order = _counted(reply)
                 facts = Sent(
                     self.wav_name,
@@ -314,6 +340,9 @@ class _Job:
             except BaseException:
                 pool.release(server)
                 raise
+            finally:
+                if listener is not None:
+                    listener.close()
             pool.succeeded(server, audio_ms=duration_ms, seconds=time.monotonic() - began)
             info = PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
             if empty is None and len(pool) > 1 and suspiciously_empty(transcript, facts):
@@ -342,6 +371,7 @@ class _Job:
         on_bytes: Callable[[int], None],
         uploaded: Callable[[], None] | None,
         meter: SoundMeter | None,
+        listener: Beside | None,
     ) -> dict[str, Any]:
         s = self.settings
         # ffmpeg first: it starts decoding while the connection is made
@@ -351,7 +381,7 @@ class _Job:
                 return await exchange(
                     ws,
                     start,
-                    _then(stream.chunks(), uploaded, meter),
+                    _then(stream.chunks(), uploaded, meter, listener, self.heard),
                     url=server.url,
                     reply_timeout=reply_timeout,
                     on_bytes=on_bytes,
@@ -363,13 +393,22 @@ class _Job:
 
 
 async def _then(
-    chunks: AsyncIterator[bytes], done: Callable[[], None] | None, meter: SoundMeter | None = None
+    chunks: AsyncIterator[bytes],
+    done: Callable[[], None] | None,
+    meter: SoundMeter | None = None,
+    listener: Beside | None = None,
+    heard: Callable[[Speech], None] = lambda speech: None,
 ) -> AsyncIterator[bytes]:
-    """``chunks`` (each fed to ``meter`` too), then ``done()`` once the last one has been sent."""
+    """``chunks`` (each fed to ``meter`` and ``listener`` too), then ``heard(speech)`` and ``done()`` once the last
+    one has been sent."""
     async for chunk in chunks:
         if meter is not None:
             meter.feed(chunk)
+        if listener is not None:
+            await listener.feed(chunk)
         yield chunk
+    if listener is not None:
+        heard(await listener.finish())
     if done is not None:
         done()
 

@@ -122,21 +122,30 @@ def detect_language_reply(settings: Settings) -> dict[str, object]:
     return {"detected_language": name, "language_code": code, "confidence": 1.0}
 
 
-def cue_text(cue: Cue, settings: Settings) -> str:
-    """One cue on one line: CJK lines join with nothing, others with a space."""
-    joiner = " " if settings.profile in ("en", "ko") else ""
-    return joiner.join(line.strip() for line in cue.lines)
+def joiner(settings: Settings) -> str:
+    """What joins lines and cues into running text: a space for languages written with spaces (en, ko); for Chinese
+    and Japanese nothing with the recogniser's marks (each break keeps its ，or 。), else a space — the ``space``
+    style (zh's and yue's default) drops ，。 at every line end, and the space stands for them as it does inside a
+    line (``谁知盘 中餐``, never ``谁知盘中餐``)."""
+    if settings.profile in ("en", "ko"):
+        return " "
+    return "" if settings.cue_settings().punctuation == "keep" else " "
+
+
+def cue_text(cue: Cue, join: str) -> str:
+    """One cue on one line, its lines joined by ``join`` (see :func:`joiner`)."""
+    return join.join(line.strip() for line in cue.lines)
 
 
 def whisper_json(cues: Sequence[Cue], settings: Settings) -> dict[str, object]:
     """Like whisper's result: ``text``, ``segments`` (``id``, ``start``/``end`` seconds, ``text``), ``language``."""
+    join = joiner(settings)
     segments = [
-        {"id": i, "start": cue.start_ms / 1000, "end": cue.end_ms / 1000, "text": cue_text(cue, settings)}
+        {"id": i, "start": cue.start_ms / 1000, "end": cue.end_ms / 1000, "text": cue_text(cue, join)}
         for i, cue in enumerate(cues)
     ]
-    joiner = " " if settings.profile in ("en", "ko") else ""
     return {
-        "text": joiner.join(str(s["text"]) for s in segments),
+        "text": join.join(str(s["text"]) for s in segments),
         "segments": segments,
         "language": model_language(settings)[0],
     }
@@ -147,9 +156,11 @@ def render_output(cues: Sequence[Cue], output: str, settings: Settings) -> tuple
     if output in ("srt", "vtt"):
         text = render(cues, output) if cues else ("WEBVTT\n\n" if output == "vtt" else "")
     elif output == "txt":
-        text = "".join(cue_text(cue, settings) + "\n" for cue in cues)
+        join = joiner(settings)
+        text = "".join(cue_text(cue, join) + "\n" for cue in cues)
     elif output == "tsv":
-        rows = [f"{c.start_ms}\t{c.end_ms}\t{cue_text(c, settings).replace(chr(9), ' ')}" for c in cues]
+        join = joiner(settings)
+        rows = [f"{c.start_ms}\t{c.end_ms}\t{cue_text(c, join).replace(chr(9), ' ')}" for c in cues]
         text = "start\tend\ttext\n" + "".join(row + "\n" for row in rows)
     elif output == "json":
         text = json.dumps(whisper_json(cues, settings), ensure_ascii=False)

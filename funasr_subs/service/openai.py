@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from funasr_subs.config import Settings
 from funasr_subs.model import Cue, Token
 from funasr_subs.names import echo
-from funasr_subs.service.asr import cue_text, model_language
+from funasr_subs.service.asr import cue_text, joiner, model_language
 from funasr_subs.service.responses import openai_error
 from funasr_subs.writers import render
 
@@ -100,23 +100,20 @@ def _event(data: dict[str, object]) -> bytes:
 def render_stream(cues: Sequence[Cue], settings: Settings) -> bytes:
     """Server-sent events as OpenAI streams a transcription: one ``transcript.text.delta`` per cue (its text with
     the joining space), then ``transcript.text.done`` with the whole text."""
-    joiner = _joiner(settings)
-    texts = [cue_text(c, settings) for c in cues]
-    deltas = [(joiner if i else "") + text for i, text in enumerate(texts)]
+    join = joiner(settings)
+    texts = [cue_text(c, join) for c in cues]
+    deltas = [(join if i else "") + text for i, text in enumerate(texts)]
     events = [_event({"type": "transcript.text.delta", "delta": d, "logprobs": None}) for d in deltas]
-    events.append(_event({"type": "transcript.text.done", "text": joiner.join(texts), "logprobs": None}))
+    events.append(_event({"type": "transcript.text.done", "text": join.join(texts), "logprobs": None}))
     return b"".join(events)
-
-
-def _joiner(settings: Settings) -> str:
-    return " " if settings.profile in ("en", "ko") else ""
 
 
 def render_transcription(
     request: TranscriptionRequest, tokens: Sequence[Token], cues: Sequence[Cue], settings: Settings, duration_s: float
 ) -> tuple[bytes, str]:
     """The body and Content-Type for ``request.response_format``."""
-    text = _joiner(settings).join(cue_text(c, settings) for c in cues)
+    join = joiner(settings)
+    text = join.join(cue_text(c, join) for c in cues)
     fmt = request.response_format
     if fmt == "text":
         return (text + "\n").encode("utf-8"), "text/plain; charset=utf-8"
@@ -138,7 +135,7 @@ def render_transcription(
                 "seek": 0,
                 "start": cue.start_ms / 1000,
                 "end": cue.end_ms / 1000,
-                "text": cue_text(cue, settings),
+                "text": cue_text(cue, join),
                 "tokens": [],
                 "temperature": 0.0,
                 "avg_logprob": 0.0,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from funasr_subs.errors import BadInputError, MediaNotFoundError
 from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.names import echo
 from funasr_subs.service.pathmap import PathMap
-from funasr_subs.service.security import PathRefusedError, admit_path
+from funasr_subs.service.security import PATH_ECHO, PathRefusedError, admit_path
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,14 @@ def admit_one(
         path = admit_path(raw, path_map, roots, require_roots=require_roots, base_dir=base_dir)
     except PathRefusedError as exc:
         return Admission(raw, error=exc.message, status=403)
-    if path.is_file() and path.suffix.lower() not in MEDIA_SUFFIXES:
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a name too long for the file system (ENAMETOOLONG): no file can have it
+        why = exc.strerror or type(exc).__name__
+        return Admission(
+            raw, path, error=f"path {echo(raw, PATH_ECHO)} is not a file name this system can hold ({why})", status=400
+        )
+    if is_file and path.suffix.lower() not in MEDIA_SUFFIXES:
         return Admission(raw, path, error=f"{path} is not a media file (suffix {path.suffix or 'none'})", status=422)
     try:
         queued = enqueue(path, source)

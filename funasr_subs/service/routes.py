@@ -277,7 +277,8 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
     cues = asr.cues_of(result.tokens, settings)
     if parsed.stream:  # the whole transcript is known at once: every event goes in one body
         headers = {"Cache-Control": "no-cache"}
-        return web.Response(status=200, body=openai.render_stream(cues, settings), headers=headers, content_type=SSE)
+        body = openai.render_stream(cues, settings)  # UTF-8, said in the header for clients that are not SSE-aware
+        return web.Response(status=200, body=body, headers=headers, content_type=SSE, charset="utf-8")
     body, content_type = openai.render_transcription(parsed, result.tokens, cues, settings, result.duration_ms / 1000)
     response = web.Response(status=200, body=body)
     response.content_type, _, charset = content_type.partition("; charset=")

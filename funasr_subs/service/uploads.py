@@ -182,8 +182,8 @@ async def read_form(
 ) -> Form:
     """Read the whole multipart body: ``file_fields`` to spool files in ``tmp_dir``, ``keep_fields`` as text.
 
-    Raises RequestError (400 malformed, 413 a field too large, 507 the spool folder is full or unwritable); on any
-    error, cancellation included, the spool files are removed first.
+    Raises RequestError (400 malformed, 413 a field too large, 499 the client left mid-body, 507 the spool folder is
+    full or unwritable); on any error, cancellation included, the spool files are removed first.
     """
     _check_content_type(request)
     form = Form()
@@ -197,6 +197,9 @@ async def read_form(
     except (ValueError, AssertionError, HttpProcessingError) as exc:
         form.cleanup()
         raise RequestError(400, _malformed(exc)) from None
+    except ConnectionError:  # aiohttp's "Connection lost": the client went away mid-body, not a storage fault
+        form.cleanup()
+        raise RequestError(499, "the client closed the connection during the upload") from None
     except OSError as exc:
         form.cleanup()
         where = tmp_dir or tempfile.gettempdir()
@@ -223,8 +226,12 @@ async def drain(request: web.Request) -> None:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole (already size-checked) body; 400 when it ended before its Content-Length."""
-    data = await request.read()
+    """The whole (already size-checked) body; 400 when it ended before its Content-Length, 499 when the client
+    closed the connection before sending it all."""
+    try:
+        data = await request.read()
+    except ConnectionError:  # aiohttp's "Connection lost" (was: a 500 with a traceback in the log)
+        raise RequestError(499, "the client closed the connection during the body") from None
     if request.content_length is not None and len(data) != request.content_length:
         raise RequestError(400, "the body ended early")
     return data
