@@ -214,8 +214,10 @@ def reply_section(runs: int) -> bool:
         retime = [str(exe), "retime", str(reply_path), "-o", str(Path(folder) / "out.srt"), "--overwrite"]
         bare = [sys.executable, "-c", f"import json; json.load(open({str(reply_path)!r}, encoding='utf-8'))"]
         result = paired(lambda: run_once(retime), lambda: run_once(bare), max(3, runs))
+        traditional = paired(lambda: run_once([*retime, "--script", "tw"]), lambda: run_once(retime), max(3, runs))
     print(f"retime of it, whole process, vs a Python that only loads the JSON: {result.summary()}")
     print(f"  retime median {result.median('a'):.2f} s (target ≤ 1.5 s)")
+    print(f"retime --script tw (OpenCC word by word) vs retime: {traditional.summary()}")
     return parse_s <= 0.3 and result.median("a") <= 1.5
 
 

@@ -538,7 +538,7 @@ def _generate(
         cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke))
     _check_cancel(cancel, media)
     progress("write", 0.0)
-    texts = {fmt: render(cues, fmt) for fmt in settings.formats}
+    texts = {fmt: render(cues, fmt, settings.script) for fmt in settings.formats}
     size, mtime_ns = stamp_before
     outputs = merged_outputs(previous, {targets[fmt].name: digest(text) for fmt, text in texts.items()})
     sidecar = _sidecar(recognition, media, settings, (size, mtime_ns), outputs)

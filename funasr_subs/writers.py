@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pysubs2
 
@@ -22,11 +23,22 @@ from funasr_subs.errors import BadInputError, DiskFullError, OutputError, Output
 from funasr_subs.model import Cue, Word
 from funasr_subs.names import shown
 
+if TYPE_CHECKING:
+    from funasr_subs.cues.script import Script
+
 log = logging.getLogger(__name__)
 
+#: The font named for each script: the Noto Sans CJK cut whose glyph shapes that region's readers learnt (the same
+#: character is drawn differently in Simplified, Taiwan and Hong Kong type); a player without it substitutes one.
+ASS_FONTS: dict[Script, str] = {
+    "hans": "Noto Sans CJK SC",
+    "hant": "Noto Sans CJK TC",
+    "tw": "Noto Sans CJK TC",
+    "hk": "Noto Sans CJK HK",
+}
 #: A style readable on a TV for CJK and Latin text alike (the player substitutes a font it has).
 ASS_STYLE = pysubs2.SSAStyle(
-    fontname="Noto Sans CJK SC",
+    fontname=ASS_FONTS["hans"],
     fontsize=64,
     primarycolor=pysubs2.Color(255, 255, 255, 0),
     outlinecolor=pysubs2.Color(0, 0, 0, 0),
@@ -72,15 +84,18 @@ def karaoke_text(cue: Cue) -> str:
     return "".join(parts)
 
 
-def to_ssafile(cues: Sequence[Cue], *, karaoke: bool = False) -> pysubs2.SSAFile:
+def to_ssafile(cues: Sequence[Cue], script: Script = "hans", *, karaoke: bool = False) -> pysubs2.SSAFile:
+    """The cues as a pysubs2 file, its style naming the font for ``script`` (see :data:`ASS_FONTS`)."""
     subs = pysubs2.SSAFile()
     subs.info["PlayResX"] = "1920"
     subs.info["PlayResY"] = "1080"
     subs.info["ScaledBorderAndShadow"] = "yes"
     subs.info["Title"] = "funasr-subs"
-    subs.styles["Default"] = ASS_STYLE.copy()
+    style = ASS_STYLE.copy()
+    style.fontname = ASS_FONTS[script]
     if karaoke:
-        subs.styles["Default"].secondarycolor = KARAOKE_UNSPOKEN
+        style.secondarycolor = KARAOKE_UNSPOKEN
+    subs.styles["Default"] = style
     for cue in cues:
         text = karaoke_text(cue) if karaoke else r"\N".join(_ass_text(line) for line in cue.lines)
         subs.events.append(pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text=text))
@@ -102,10 +117,10 @@ def render_lrc(cues: Sequence[Cue]) -> str:
     return "".join(out)
 
 
-def render(cues: Sequence[Cue], fmt: str) -> str:
-    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words);
-    BadInputError when a cue ends past :data:`MAX_TIME_MS` (SRT would get three hour digits, WebVTT and ASS every
-    such cue clamped to one moment)."""
+def render(cues: Sequence[Cue], fmt: str, script: Script = "hans") -> str:
+    """Subtitle text in ``fmt`` (srt, ass, vtt, lrc, or ass-karaoke, whose cues should carry their words), the ASS
+    font picked by ``script`` (the display script); BadInputError when a cue ends past :data:`MAX_TIME_MS` (SRT
+    would get three hour digits, WebVTT and ASS every such cue clamped to one moment)."""
     if cues and max(cue.end_ms for cue in cues) > MAX_TIME_MS:
         late = next(n for n, cue in enumerate(cues, 1) if cue.end_ms > MAX_TIME_MS)
         raise BadInputError(
@@ -115,12 +130,12 @@ def render(cues: Sequence[Cue], fmt: str) -> str:
     if fmt == "lrc":
         return render_lrc(cues)
     if fmt == "ass-karaoke":
-        return str(to_ssafile(cues, karaoke=True).to_string("ass"))
+        return str(to_ssafile(cues, script, karaoke=True).to_string("ass"))
     if fmt not in ("srt", "ass", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
     if fmt == "srt":
         return render_srt(cues)
-    return str(to_ssafile(cues).to_string(fmt))
+    return str(to_ssafile(cues, script).to_string(fmt))
 
 
 def _srt_time(ms: int) -> str:

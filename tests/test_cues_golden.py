@@ -63,7 +63,7 @@ def golden_name(name: str, variant: str, fmt: str) -> str:
 @pytest.mark.parametrize("fmt", ["srt", "ass"])
 def test_real_reply_gives_the_golden_subtitles(name: str, variant: str, settings: CueSettings, fmt: str) -> None:
     cues = build_cues(transcript(name).tokens, settings)
-    text = render(cues, fmt)
+    text = render(cues, fmt, settings.script)
     path = GOLDEN / golden_name(name, variant, fmt)
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)

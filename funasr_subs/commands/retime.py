@@ -344,7 +344,7 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
                 f"{target.name} exists and was not written by funasr-subs: use --overwrite to replace it",
                 path=path,
             )
-    texts = {fmt: render(cues, fmt) for fmt in targets}
+    texts = {fmt: render(cues, fmt, settings.script) for fmt in targets}
     sidecar, side_path = source.sidecar, source.sidecar_path
     if sidecar is not None and side_path is not None and os.access(side_path.parent, os.W_OK):
         # the sidecar first: it records the digests that mark the subtitles below as ours

@@ -11,7 +11,7 @@ words, each a :class:`Token` with the time of its first and last character:
 - a particle joins the word before it (``可以了哦``), a measure word or unit joins its number (``5个人``,
   ``2024年``), so no line or cue starts with either;
 - a word wider than a line is cut into line-sized pieces (the only place a break falls inside a word);
-- the display text is converted to the chosen script (:mod:`.script`).
+- the display text is converted to the chosen script word by word (:mod:`.script`).
 
 The cue engine then treats each word as one unbreakable unit: every break it chooses is between words.
 """
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 from funasr_subs.cues import grammar, lexicon
-from funasr_subs.cues.script import convert_pieces
+from funasr_subs.cues.script import convert_clauses
 from funasr_subs.cues.settings import CueSettings
 from funasr_subs.cues.text import TokenKind, separator, text_width, token_kind
 from funasr_subs.model import Token
@@ -268,13 +268,13 @@ def _split_wide(
 
 
 def _convert(words: list[Token], settings: CueSettings) -> list[Token]:
-    """Script conversion one clause at a time (between punctuation), so phrases convert with their context."""
-    out: list[Token] = []
-    first = 0
-    for idx, word in enumerate(words):
-        if word.punct or idx == len(words) - 1:
-            clause = words[first : idx + 1]
-            texts = convert_pieces([w.text for w in clause], settings.script)
-            out.extend(Token(t, w.start_ms, w.end_ms, w.punct) for t, w in zip(texts, clause, strict=True))
-            first = idx + 1
-    return out
+    """Script conversion word by word, the clauses between punctuation as context (:func:`.script.convert_clauses`)."""
+    texts = [w.text for w in words]
+    ends = [idx + 1 for idx, word in enumerate(words) if word.punct]
+    if not ends or ends[-1] != len(words):
+        ends.append(len(words))
+    clauses = convert_clauses([texts[first:end] for first, end in zip([0, *ends], ends, strict=False)], settings.script)
+    return [
+        w if t == w.text else Token(t, w.start_ms, w.end_ms, w.punct)
+        for w, t in zip(words, (t for clause in clauses for t in clause), strict=True)
+    ]
