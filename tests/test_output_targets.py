@@ -123,8 +123,10 @@ def test_transcribe_refuses_a_link_or_pipe_where_its_outputs_go_before_any_audio
         check=False,
     )
     assert done.returncode == 1, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    # (refused before any audio is sent, the two may finish in either order)
+    errors = sorted(line for line in done.stderr.splitlines() if line.startswith("error:"))
     assert len(errors) == 2 and "a.zh.srt is a symbolic link" in errors[0] and "is a named pipe" in errors[1], errors
+    assert "a.mkv:" in errors[0] and "b.mkv:" in errors[1], errors
     assert _as_it_was(folder / "a.zh.srt", "symlink") and _as_it_was(folder / "b.funasr.json", "fifo")
     assert len(funasr_server.files) == 1, "only c.mkv was sent"
     assert (folder / "c.zh.srt").read_text(encoding="utf-8") != "an old subtitle\n"
