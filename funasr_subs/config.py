@@ -533,6 +533,15 @@ def load_settings(
     if isinstance(merged.get("servers"), list):
         merged["servers"] = tuple(merged["servers"])
     try:
-        return Settings(**merged)
+        settings = Settings(**merged)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
+    if settings.layout is not None and settings.cue_settings().profile != "zh" and "layout" not in _WARNED:
+        _WARNED.add("layout")
+        log.warning(
+            "warning: --layout %s shapes Chinese (zh) subtitles only; the %s profile keeps its own lines and "
+            "punctuation (use --max-lines, --punctuation)",
+            settings.layout,
+            settings.cue_settings().profile,
+        )
+    return settings

@@ -184,3 +184,13 @@ def test_retime_verbatim_restores_fillers_from_the_sidecar(tmp_path: Path) -> No
     assert main(["retime", str(reply), "-o", str(out), "--verbatim", "--layout", "asr", "--overwrite"]) == 0
     text = out.read_text(encoding="utf-8")
     assert "呃我们今天讨论成本问题。" in text
+
+
+def test_a_layout_for_another_profile_is_said_to_do_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from funasr_subs import config
+
+    config._WARNED.discard("layout")
+    reply = REPLIES / "01_offline_cpp_asr_example_single_sentence.json"
+    out = tmp_path / "out.srt"
+    assert main(["retime", str(reply), "-o", str(out), "--profile", "en", "--layout", "two-line"]) == 0
+    assert "--layout two-line shapes Chinese (zh) subtitles only" in capsys.readouterr().err
