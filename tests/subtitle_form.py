@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.break_quality import CONTEXT, _is_punct, _simplified
+from tests.break_quality import CONTEXT, _is_punct, _pairs, _simplified
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -84,15 +84,6 @@ def phrase_cut(before: str, after: str) -> str | None:
             return "item marker|"
         return None
     return None
-
-
-def _pairs(cues: Sequence[Sequence[str]]) -> Iterable[tuple[str, str]]:
-    previous: str | None = None
-    for lines in cues:
-        for line in (ln for ln in lines if ln.strip()):
-            if previous is not None:
-                yield previous, line
-            previous = line
 
 
 @dataclass

@@ -134,7 +134,8 @@ async def check_websocket(ws: ClientConnection, url: str) -> None:
         return
     try:
         await ws.send(PROBE_COMMAND)
-        raw = await asyncio.wait_for(ws.recv(), PROBE_WAIT)
+        async with asyncio.timeout(PROBE_WAIT):
+            raw = await ws.recv()
     except TimeoutError:
         log.debug("%s: silent to %r: a server of FunASR's offline protocol (%s)", url, PROBE_COMMAND, server)
         return

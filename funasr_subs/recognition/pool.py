@@ -277,14 +277,22 @@ class Pool:
             if probe is not None:
                 await self._probe(probe)
                 continue
-            try:
-                await asyncio.wait_for(fut, timeout)
-            except TimeoutError:
-                pass
-            finally:
-                with self._lock:
-                    if (loop, fut) in self._waiters:
-                        self._waiters.remove((loop, fut))
+            await self._until_woken(loop, fut, timeout)
+
+    async def _until_woken(
+        self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None], timeout: float | None
+    ) -> None:
+        """Wait until a change wakes ``fut`` (already among the waiters) or ``timeout`` seconds pass; then forget it.
+        (asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that lands as the future completes.)"""
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                if (loop, fut) in self._waiters:
+                    self._waiters.remove((loop, fut))
 
     async def _probe(self, server: Server, *, quiet: bool = False) -> None:
         try:
@@ -342,14 +350,7 @@ class Pool:
                 if waits and min(waits) <= 0:
                     return
                 self._waiters.append((loop, fut))
-            try:
-                await asyncio.wait_for(fut, max(0.01, min(waits)) if waits else None)
-            except TimeoutError:
-                pass
-            finally:
-                with self._lock:
-                    if (loop, fut) in self._waiters:
-                        self._waiters.remove((loop, fut))
+            await self._until_woken(loop, fut, max(0.01, min(waits)) if waits else None)
 
     def has_due(self) -> bool:
         """True when a down server's wait is over and nobody is probing it."""
