@@ -427,8 +427,7 @@ def _on_done(
         return
     from funasr_subs.actions import webhook
 
-    webhook.job_finished(
-        settings,
+    body = webhook.payload(
         media,
         status,
         outputs=result.written if result is not None else (),
@@ -438,6 +437,7 @@ def _on_done(
         error=error,
         seconds=time.perf_counter() - began,
     )
+    webhook.job_finished(settings, body)
 
 
 def _rule_skip(

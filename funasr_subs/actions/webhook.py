@@ -21,7 +21,7 @@ import logging
 import queue
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -255,29 +255,16 @@ def _drain_at_exit() -> None:
         _sender.drain()
 
 
-def job_finished(
-    settings: Settings,
-    media: Path,
-    status: Status,
-    *,
-    outputs: Sequence[Path] = (),
-    sidecar: Path | None = None,
-    cues: int = 0,
-    reason: str = "",
-    error: str = "",
-    seconds: float = 0.0,
-) -> None:
-    """Queue the notification of one finished job when ``settings.on_done`` is set. Never raises, never blocks."""
+def job_finished(settings: Settings, body: Mapping[str, Any]) -> None:
+    """Queue the notification of one finished job (its :func:`payload`) when ``settings.on_done`` is set. Never
+    raises, never blocks."""
     if not settings.on_done:
         return
-    body = payload(
-        media, status, outputs=outputs, sidecar=sidecar, cues=cues, reason=reason, error=error, seconds=seconds
-    )
     _sender.submit(
         Delivery(
             url=settings.on_done,
             body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            media=str(media),
+            media=str(body.get("file", "")),
             retries=settings.retries,
             backoff_s=settings.retry_backoff,
             insecure=settings.insecure,
