@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _tools_present() -> bool:
-    have = all(shutil.which(t) for t in ("git", "ffmpeg", "ffprobe", "openssl", "python3"))
+    have = all(shutil.which(t) for t in ("git", "ffmpeg", "ffprobe", "openssl", "espeak-ng", "python3"))
     if not have:
         return False
     probe = subprocess.run(["python3", "-c", "import ensurepip, venv"], capture_output=True, check=False)
