@@ -257,9 +257,9 @@ def form_table() -> str:
     """Issue 18's measure (tests/subtitle_form.py, THULAC's tags as the judge of phrase cuts): our cues on every long
     real reply and its no-punctuation variant, in the default form and the form before (``--layout asr``), against
     the people-made Chinese subtitles in ../shared/data/human-subtitles, in this run."""
-    from tests.break_quality import chinese_share
+    from tests.break_quality import chinese_share, read_timed_cues
     from tests.replies import LONG_REPLIES
-    from tests.subtitle_form import Form, measure_form, read_timed_cues
+    from tests.subtitle_form import Form, measure_form
 
     def row(label: str, f: Form) -> str:
         return (

@@ -159,8 +159,8 @@ def chinese_share(cues: Sequence[Sequence[str]]) -> float:
     return len(_HAN.findall(text)) / letters if letters else 0.0
 
 
-def read_cue_lines(path: Any) -> list[list[str]]:
-    """The lines of every cue of a subtitle file made by people (SRT or VTT), markup and sound tags kept."""
+def read_timed_cues(path: Any) -> list[tuple[int, int, list[str]]]:
+    """The cues of a subtitle file made by people (SRT or VTT): times and lines, markup and sound tags kept."""
     import pysubs2
 
     subs = pysubs2.load(str(path), encoding="utf-8-sig")
@@ -170,5 +170,10 @@ def read_cue_lines(path: Any) -> list[list[str]]:
             continue
         text = event.plaintext.strip()
         if text:
-            out.append([ln.strip() for ln in text.split("\n") if ln.strip()])
+            out.append((event.start, event.end, [ln.strip() for ln in text.split("\n") if ln.strip()]))
     return out
+
+
+def read_cue_lines(path: Any) -> list[list[str]]:
+    """The lines of every cue of a subtitle file made by people (SRT or VTT), markup and sound tags kept."""
+    return [lines for _, _, lines in read_timed_cues(path)]

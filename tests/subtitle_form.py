@@ -19,7 +19,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from tests.break_quality import CONTEXT, _is_punct, _pairs, _simplified
@@ -145,18 +144,3 @@ def measure_form(cues: Sequence[tuple[int, int, Sequence[str]]], *, keep_example
             if len(f.examples) < keep_examples:
                 f.examples.append(f"{kind}: {before[-8:]} | {after[:8]}")
     return f
-
-
-def read_timed_cues(path: Path) -> list[tuple[int, int, list[str]]]:
-    """The cues of a subtitle file people made (SRT or VTT): times and lines, markup removed."""
-    import pysubs2
-
-    subs = pysubs2.load(str(path), encoding="utf-8-sig")
-    out = []
-    for event in subs:
-        if event.is_comment:
-            continue
-        text = event.plaintext.strip()
-        if text:
-            out.append((event.start, event.end, [ln.strip() for ln in text.split("\n") if ln.strip()]))
-    return out

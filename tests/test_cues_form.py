@@ -18,9 +18,9 @@ from funasr_subs.cues import CueSettings, build_cues
 from funasr_subs.cues.grammar import bond, edges
 from funasr_subs.model import Cue, Token
 from funasr_subs.protocol import parse_reply
-from tests.break_quality import chinese_share, measure
+from tests.break_quality import chinese_share, measure, read_timed_cues
 from tests.replies import LONG_REPLIES, REPLIES, read_reply
-from tests.subtitle_form import Form, measure_form, read_timed_cues
+from tests.subtitle_form import Form, measure_form
 from tests.test_cues_rules import tokens
 
 ZH = CueSettings.for_profile("zh")
@@ -123,21 +123,21 @@ def test_fillers_are_left_out_but_the_cue_covers_their_speech() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "bad", "good"),
+    ("text", "width", "bad"),
     [
-        # (sentence, a break that cuts a phrase, the break a reader expects) — the break is chosen by the costs
-        ("他把书放回来了然后走了出去", "放|回来", None),
-        ("仅能获得较低的保底收益而已", "较|低", None),
-        ("当前要做好以下几项工作一是政府要把具体措施落实", "一是|政府", None),
+        # (sentence, line width, a break that cuts a phrase): without the part-of-speech costs each is chosen
+        ("我们认知的一切的执着都是空的", 10.0, "一切的|执着"),  # 的 before its head
+        ("这个方案仅能获得较低的保底收益", 7.0, "较低的|保底收益"),
+        ("当前要做好以下几项工作一是政府要落实", 7.0, "一是|政府要落实"),  # an item marker at a line end
     ],
 )
-def test_phrases_are_kept_whole_when_another_break_fits(text: str, bad: str, good: str | None) -> None:
-    settings = CueSettings.for_profile("zh", max_width=10.0)
-    cues = build_cues(tokens(text + "。", step=300), settings)
+def test_phrases_are_kept_whole_when_another_break_fits(text: str, width: float, bad: str) -> None:
+    cues = build_cues(tokens(text + "。", step=300), CueSettings.for_profile("zh", max_width=width))
     shown = [c.lines[0] for c in cues]
     left, right = bad.split("|")
     for a, b in itertools.pairwise(shown):
         assert not (a.endswith(left) and b.startswith(right)), shown
+    assert "".join(shown) == text  # nothing lost
 
 
 def test_the_tagger_sees_each_kind_of_phrase() -> None:
