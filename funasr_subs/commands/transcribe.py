@@ -9,10 +9,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from funasr_subs.commands import stdout
 from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Signals that stop a run cleanly (running jobs cancelled, nothing half-written left).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_T = TypeVar("_T")
 
 HELP = """\
 examples:
@@ -335,7 +336,7 @@ def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> 
     if not any(m.is_file() and skip_reason(m, settings, rules=False) is None for m in media_files):
         return True  # nothing to send (up to date, a user's subtitle in the way, or not a file: said per file)
     # (the skip rules are left out: transcribe does a file they reject, with a warning)
-    statuses = asyncio.run(pool.check())
+    statuses = asyncio.run(_interruptible(pool.check()))
     if any(s.state == "up" for s in statuses):
         for s in statuses:
             if s.state != "up":
@@ -351,6 +352,40 @@ def _servers_answer(pool: Pool, media_files: list[Path], settings: Settings) -> 
             "error: no FunASR server answered (%s); none of %d file(s) was transcribed", reasons, len(media_files)
         )
     return False
+
+
+async def _interruptible(work: Coroutine[Any, Any, _T]) -> _T:
+    """``work``, cancelled by Ctrl-C or SIGTERM, which then raise KeyboardInterrupt here: a KeyboardInterrupt raised by
+    the signal inside one of the loop's callbacks (a connection being made) would leave that connection half-built
+    and its later close printing a traceback."""
+    import asyncio
+
+    if threading.current_thread() is not threading.main_thread():
+        return await work
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(work)
+    caught: list[int] = []
+
+    def stop(sig: int) -> None:
+        caught.append(sig)
+        task.cancel()
+
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        result = await task
+    except asyncio.CancelledError:
+        if caught:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+    if caught:  # (the signal came as the work ended)
+        raise KeyboardInterrupt
+    return result
 
 
 def _as_completed(futures: Iterable[Future[Result]]) -> Iterator[Future[Result]]:
