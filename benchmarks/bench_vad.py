@@ -6,7 +6,7 @@
 Candidates: ``webrtcvad-wheels`` (the project's dependency), and, when installed beside it, ``ten-vad`` and the
 ONNX model shipped in the ``silero-vad`` wheel run on ``onnxruntime`` (``pip install ten-vad onnxruntime`` and
 ``pip install --no-deps silero-vad``: its wheel requires torch, which the ONNX model does not need). Every detector's
-frame decisions go through the same smoothing (funasr_subs.activity.Smoother, its frame size), so the figures
+frame decisions go through the same smoothing (funasr_subs.media.activity.Smoother, its frame size), so the figures
 compare the detectors, not the rules. The speech: ten Chinese (espeak-ng ``cmn``) and ten English sentences joined
 by pauses of 180-1500 ms, clean and mixed with music-like chords and white noise at 20, 10 and 5 dB.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from funasr_subs.activity import Rules, intervals_of
-from funasr_subs.vad import webrtc_decisions
+from funasr_subs.media.activity import Rules, intervals_of
+from funasr_subs.media.vad import webrtc_decisions
 from tests.speech import EN_SENTENCES, RATE, ZH_SENTENCES, build_speech, frame_f1, placed_within
 
 Decide = Callable[[bytes], tuple[int, Iterator[bool]]]  # pcm -> (frame_ms, decisions)

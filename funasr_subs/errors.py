@@ -37,7 +37,7 @@ class NotMediaError(BadInputError):
 
 class RefusedMediaError(NotMediaError):
     """ffmpeg reads the file as a format that opens other files (a playlist, a concat list, an image sequence) or is
-    no media container: it is not opened (see mediainput)."""
+    no media container: it is not opened (see media.inputs)."""
 
 
 class NoAudioError(BadInputError):

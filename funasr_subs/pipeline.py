@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from funasr_subs import plugins, skiprules, speedbook, warmup
-from funasr_subs.activity import Speech
-from funasr_subs.audio import Vet, open_audio
 from funasr_subs.config import Settings, format_suffix
 from funasr_subs.cues import build_cues
 from funasr_subs.errors import (
@@ -26,10 +24,13 @@ from funasr_subs.errors import (
     OutputError,
     OutputExistsError,
 )
-from funasr_subs.media import BYTES_PER_SECOND, FfmpegStream, expected_bytes, probe
-from funasr_subs.mediainfo import MediaInfo
+from funasr_subs.media.activity import Speech
+from funasr_subs.media.audio import Vet, open_audio
+from funasr_subs.media.ffmpeg import FfmpegStream, expected_bytes
+from funasr_subs.media.info import MediaInfo
+from funasr_subs.media.mp4head import Priming, strip_priming
+from funasr_subs.media.probe import BYTES_PER_SECOND, probe
 from funasr_subs.model import Result, Timings, Transcript
-from funasr_subs.mp4head import Priming, strip_priming
 from funasr_subs.names import shown
 from funasr_subs.progress import RecognitionWait
 from funasr_subs.protocol import FRAME_BYTES, gc_paused

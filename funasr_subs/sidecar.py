@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from funasr_subs._version import __version__
-from funasr_subs.activity import Speech, speech_from_json, speech_to_json
 from funasr_subs.errors import BadInputError
+from funasr_subs.media.activity import Speech, speech_from_json, speech_to_json
 from funasr_subs.names import json_text
 from funasr_subs.protocol import strict_json
 from funasr_subs.safeio import read_regular_text

@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from funasr_subs.mediainfo import AudioStream, MediaInfo
+from funasr_subs.media.info import AudioStream, MediaInfo
 
 RULES = ("audio-language", "embedded-subtitles", "external-subtitles")
 SUBTITLE_SUFFIXES = frozenset({".srt", ".ass", ".ssa", ".vtt", ".sub", ".sup", ".idx", ".smi", ".lrc"})

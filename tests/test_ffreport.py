@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from funasr_subs import ffreport
 from funasr_subs.errors import NotMediaError
-from funasr_subs.media import FfmpegStream, parse_probe, pcm_args
-from funasr_subs.mediainfo import MediaInfo
+from funasr_subs.media import ffreport
+from funasr_subs.media.ffmpeg import FfmpegStream, pcm_args
+from funasr_subs.media.info import MediaInfo
+from funasr_subs.media.probe import parse_probe
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media, make_multi_audio, make_tagged_media
 from tests.test_hook import COMMAND

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from funasr_subs.activity import without_words
 from funasr_subs.cli import main
+from funasr_subs.media.activity import without_words
 from funasr_subs.sidecar import read_sidecar
 from tests.fake_recognition import HABIT_CAP_MS, habitual, lose_stretch, sentences_for
 from tests.funasr_server import FunasrTestServer

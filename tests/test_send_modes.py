@@ -12,7 +12,7 @@ from pathlib import Path
 import pysubs2
 import pytest
 
-from funasr_subs.mp4head import Priming, strip_priming
+from funasr_subs.media.mp4head import Priming, strip_priming
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 from tests.test_cli_transcribe import cli
@@ -116,7 +116,8 @@ def test_strip_priming_skips_an_empty_edit_and_leaves_other_bytes_alone() -> Non
 def test_real_ffmpeg_head_is_understood(tmp_path: Path) -> None:
     """What ffmpeg writes for our fragmented copy really holds the AAC delay where we look for it."""
     media = make_media(tmp_path / "a.m4a", duration_ms=2500, sample_rate=44100)
-    from funasr_subs.media import mp4_args, probe, select_audio
+    from funasr_subs.media.ffmpeg import mp4_args
+    from funasr_subs.media.probe import probe, select_audio
 
     info = probe(media)
     argv = mp4_args(media, select_audio(info, None))

@@ -9,7 +9,7 @@ import pytest
 from funasr_subs.cli import main
 from funasr_subs.config import Settings
 from funasr_subs.errors import ConfigError
-from funasr_subs.media import probe
+from funasr_subs.media.probe import probe
 from funasr_subs.pipeline import generate_subtitles
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_tagged_media
@@ -86,7 +86,7 @@ def test_an_unknown_subtitle_kind_is_a_clear_error() -> None:
 def test_ffmpegs_own_report_says_which_streams_are_forced(tmp_path: Path) -> None:
     import subprocess
 
-    from funasr_subs.ffreport import parse_report
+    from funasr_subs.media.ffreport import parse_report
 
     media = make_tagged_media(
         tmp_path / "film.mkv", [("chi", [CHI])], ["chi", "eng", "chi"], subtitle_dispositions=["forced", "", "comment"]
@@ -99,8 +99,8 @@ def test_ffmpegs_own_report_says_which_streams_are_forced(tmp_path: Path) -> Non
 
 
 def test_a_signs_and_songs_title_makes_a_stream_forced_in_either_reading() -> None:
-    from funasr_subs.ffreport import parse_report
-    from funasr_subs.media import parse_probe
+    from funasr_subs.media.ffreport import parse_report
+    from funasr_subs.media.probe import parse_probe
 
     lines = [
         "Input #0, matroska,webm, from 'film.mkv':",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from funasr_subs.activity import Rules, Speech, intervals_of, speech_from_json, speech_to_json, without_words
 from funasr_subs.cli import main
+from funasr_subs.media.activity import Rules, Speech, intervals_of, speech_from_json, speech_to_json, without_words
+from funasr_subs.media.vad import Listener
 from funasr_subs.sidecar import read_sidecar
-from funasr_subs.vad import Listener
 from tests.funasr_server import FunasrTestServer
 from tests.speech import EN_SENTENCES, ZH_SENTENCES, build_speech, espeak_available, frame_f1, write_speech
 

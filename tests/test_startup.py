@@ -108,7 +108,7 @@ def test_public_api_names_still_import() -> None:
 
 # --- no ffprobe where ffmpeg's own report says enough; ffprobe started ahead where it is still needed ----------------
 def test_a_probe_started_ahead_is_taken_and_a_changed_file_is_probed_again(tmp_path: Path) -> None:
-    from funasr_subs import media
+    from funasr_subs.media import probe as media
     from tests.media import make_media
 
     media.probe_ahead(make_media(tmp_path / "film.mkv", duration_ms=3000))

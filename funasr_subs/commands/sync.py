@@ -22,7 +22,7 @@ from funasr_subs.commands.common import (
 )
 from funasr_subs.commands.retime import read_source
 from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
-from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.media.probe import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
 from funasr_subs.safeio import read_regular_bytes

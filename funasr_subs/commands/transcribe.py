@@ -99,7 +99,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def _walk(paths: Iterable[Path]) -> Iterator[Path]:
-    from funasr_subs.media import MEDIA_SUFFIXES
+    from funasr_subs.media.probe import MEDIA_SUFFIXES
 
     for path in paths:
         if path.is_dir():
@@ -168,7 +168,7 @@ def _probably_up_to_date(media: Path, settings: Settings) -> bool:
 def _probe_ahead(media: Path, settings: Settings) -> None:
     """Start the ffprobe of a file that will run soon and needs one (skipped when its sidecar is newer: probably up
     to date)."""
-    from funasr_subs.media import probe_ahead
+    from funasr_subs.media.probe import probe_ahead
 
     if not _probably_up_to_date(media, settings):
         probe_ahead(media)
@@ -176,10 +176,10 @@ def _probe_ahead(media: Path, settings: Settings) -> None:
 
 def _start_early(media: Path, settings: Settings) -> None:
     """One of the first files: its ffmpeg (or, for MPEG-TS and the like, its ffprobe) starts now, while the rest of
-    the program loads; the job takes it over (see funasr_subs.early)."""
-    from funasr_subs import early
-    from funasr_subs.audio import first_args
+    the program loads; the job takes it over (see funasr_subs.media.early)."""
     from funasr_subs.errors import FunasrSubsError
+    from funasr_subs.media import early
+    from funasr_subs.media.audio import first_args
 
     if _probably_up_to_date(media, settings) or not media.is_file():
         return
@@ -294,8 +294,8 @@ def transcribe_all(
 
 def _drop_work_ahead() -> None:
     """The ffmpeg and ffprobe runs started ahead for files no job took: stopped and reaped."""
-    from funasr_subs import early
-    from funasr_subs.media import drop_probes_ahead
+    from funasr_subs.media import early
+    from funasr_subs.media.probe import drop_probes_ahead
 
     drop_probes_ahead()
     early.drop()
@@ -542,7 +542,7 @@ def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) ->
 def _unusable(media: Path) -> str | None:
     """Why ffprobe says a file cannot be transcribed (not media, no audio...), as the real run would; None if it can."""
     from funasr_subs.errors import BadInputError
-    from funasr_subs.media import probe
+    from funasr_subs.media.probe import probe
 
     try:
         probe(media)

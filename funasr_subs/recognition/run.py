@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from funasr_subs.activity import Speech
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
+from funasr_subs.media.activity import Speech
+from funasr_subs.media.vad import Beside, Listener
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
 from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
@@ -28,7 +29,6 @@ from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
-from funasr_subs.vad import Beside, Listener
 
 log = logging.getLogger(__name__)
 

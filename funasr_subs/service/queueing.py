@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from funasr_subs.errors import BadInputError, MediaNotFoundError
-from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.media.probe import MEDIA_SUFFIXES
 from funasr_subs.names import echo
 from funasr_subs.service.pathmap import PathMap
 from funasr_subs.service.security import PATH_ECHO, PathRefusedError, admit_path

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from funasr_subs.hotwords import fit_hotwords, load_hotwords_file
-from funasr_subs.media import MEDIA_SUFFIXES
+from funasr_subs.media.probe import MEDIA_SUFFIXES
 
 #: The media suffixes a folder walk picks up (the same set as ``transcribe``), lower case without the dot.
 DEFAULT_SUFFIXES: frozenset[str] = frozenset(s.lstrip(".") for s in MEDIA_SUFFIXES)

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from funasr_subs.mediainfo import AudioStream, MediaInfo, report_kinds, title_kinds
+from funasr_subs.media.info import AudioStream, MediaInfo, report_kinds, title_kinds
 
 #: Containers for which ffmpeg's timeline starts at the container's start, so that a late audio stream shows up as
 #: a late first timestamp (padded with silence, or an empty edit in the mp4 we send); the two tested with late audio.

@@ -1,6 +1,6 @@
 """Speech activity, the pure core: per-frame speech decisions in, speech intervals (int ms) out; and their sidecar form.
 
-A detector (:mod:`funasr_subs.vad`) decides for every frame (10-30 ms) whether it holds speech. Single decisions
+A detector (:mod:`funasr_subs.media.vad`) decides for every frame (10-30 ms) whether it holds speech. Single decisions
 flicker: a stop consonant or a breath between words reads as silence, a click as speech. :class:`Smoother` turns
 the stream of decisions into intervals, as they arrive and in constant memory: runs of speech separated by less
 than ``merge_gap_ms`` are one interval, and an interval shorter than ``min_speech_ms`` is dropped.

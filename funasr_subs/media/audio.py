@@ -1,11 +1,11 @@
 """Media → the audio to send: which stream, the ffmpeg command that makes it, and where it starts.
 
 Most files need one process: ffmpeg is started on ffmpeg's own pick of audio stream and reports what the file holds
-before it writes any audio (:mod:`funasr_subs.ffreport`). The facts are checked (``vet``: the skip rules, a writable
-folder) and the stream the user or the skip rules want is chosen; when that is the one ffmpeg took, the running
+before it writes any audio (:mod:`~funasr_subs.media.ffreport`). The facts are checked (``vet``: the skip rules, a
+writable folder) and the stream the user or the skip rules want is chosen; when that is the one ffmpeg took, the running
 ffmpeg is the first attempt's audio, otherwise it is stopped and the chosen stream's command runs instead. A late
 audio start comes out of the same run: PCM is padded with silence to the container's timeline, and the mp4 we send
-carries it as an empty edit (read from its head: :mod:`funasr_subs.mp4head`).
+carries it as an empty edit (read from its head: :mod:`funasr_subs.media.mp4head`).
 
 Containers whose timestamps ffmpeg shifts (MPEG-TS/PS, FLV: ``media.PROBED_SUFFIXES``, or any file whose report
 shows such a container) are probed by ffprobe, as before: its stream start times are the only reliable source
@@ -20,16 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from funasr_subs.errors import NoAudioError
-from funasr_subs.media import (
-    PROBED_SUFFIXES,
-    FfmpegStream,
-    audio_offset_ms,
-    mp4_args,
-    pcm_args,
-    probe_async,
-    select_audio,
-)
-from funasr_subs.mediainfo import AudioStream, MediaInfo
+from funasr_subs.media.ffmpeg import FfmpegStream, mp4_args, pcm_args
+from funasr_subs.media.info import AudioStream, MediaInfo
+from funasr_subs.media.probe import PROBED_SUFFIXES, audio_offset_ms, probe_async, select_audio
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +53,7 @@ def _args(media: Path, stream: AudioStream | None, send: str, *, padded: bool, r
 
 def first_args(media: Path, send: str) -> list[str] | None:
     """The first ffmpeg command for ``media`` (ffmpeg's own pick of stream, reporting its input), or None for a
-    file that goes to ffprobe first. ``transcribe`` starts it early (:mod:`funasr_subs.early`)."""
+    file that goes to ffprobe first. ``transcribe`` starts it early (:mod:`funasr_subs.media.early`)."""
     if media.suffix.lower() in PROBED_SUFFIXES:
         return None
     return _args(media, None, send, padded=True, report=True)

@@ -2,7 +2,7 @@
 
 No second decode: :class:`Listener` is given every chunk of s16le 16 kHz mono PCM on its way to the server (see
 ``recognition/run.py``), cuts it into 30 ms frames, asks the detector about each and hands the decisions to the pure
-smoothing of :mod:`funasr_subs.activity`. Memory stays flat (one partial frame and the intervals found).
+smoothing of :mod:`funasr_subs.media.activity`. Memory stays flat (one partial frame and the intervals found).
 
 Why WebRTC's detector (``webrtcvad-wheels``): measured on speech with music and noise (docs/speech-activity.md),
 the neural detectors place speech edges better in music and noise but cost 25-45 times the CPU — more than the
@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from funasr_subs.activity import Rules, Smoother, Speech
+from funasr_subs.media.activity import Rules, Smoother, Speech
 
 log = logging.getLogger(__name__)
 
