@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.errors import BadInputError
-from funasr_subs.protocol import parse_reply
+from funasr_subs.protocol import parse_reply, parse_session
 from funasr_subs.recognition.lost import LOST_MIN_MS, Recovery, lost_stretches
 from funasr_subs.recognition.merge import insert_replies, merge_replies, shift_reply, split_reply
 from funasr_subs.sidecar import Sidecar, read_sidecar
@@ -208,3 +208,16 @@ def test_with_re_sending_off_the_loss_is_reported_and_nothing_sent_again(
     assert status.returncode == 0, status.stderr
     row = next(x for x in status.stdout.splitlines() if "talk.wav" in x)
     assert re.search(r"done +\S*talk\.wav -> talk\.zh\.srt +\(lost 1 stretch, \d+ s \(FunASR returned no text", row)
+
+
+def test_a_stretch_goes_back_into_a_2pass_session_too() -> None:
+    lines = (REPLIES / "10_2pass_full_session_h5.jsonl").read_text(encoding="utf-8").splitlines()
+    reply = {"session": [json.loads(line) for line in lines if line.strip()]}
+    whole = parse_session(reply["session"])
+    at = whole.tokens[len(whole.tokens) // 2].start_ms
+    before, rest = split_reply(reply, at)
+    assert before["session"] and rest["session"]
+    holed = merge_replies([before, {"session": []}], [0, 0])  # the second half lost
+    back = insert_replies(holed, [(rest, at)])
+    assert parse_session(back["session"]).tokens == whole.tokens
+    assert insert_replies({"session": []}, [(reply, 0)])["session"] == reply["session"]

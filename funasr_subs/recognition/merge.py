@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from funasr_subs.errors import ProtocolError
+from funasr_subs.errors import NoTimestampsError, ProtocolError
 from funasr_subs.protocol import _loads_lenient, is_punctuation, parse_pairs, parse_reply
 
 _LATIN_END = re.compile(r"[A-Za-z0-9]$")
@@ -96,7 +96,7 @@ def merge_replies(replies: Sequence[Mapping[str, Any]], offsets_ms: Sequence[int
         session = [
             shift_reply(part, off)
             for r, off in zip(replies, offsets_ms, strict=True)
-            for part in (r.get("session") or [r])
+            for part in (r["session"] if isinstance(r.get("session"), list) else [r])
             if isinstance(part, Mapping)
         ]
         return {"mode": "2pass-offline", "session": session, "is_final": True}
@@ -156,7 +156,7 @@ def _tokens(reply: Mapping[str, Any]) -> list[tuple[str, int]]:
     """A reply's tokens as (word, start), in order ([] for one that cannot be read)."""
     try:
         return [(t.text, t.start_ms) for t in parse_reply(reply).tokens]
-    except ProtocolError:
+    except (ProtocolError, NoTimestampsError):
         return []
 
 
@@ -219,7 +219,7 @@ def split_reply(reply: Mapping[str, Any], at_ms: int) -> tuple[dict[str, Any], d
 def _first_start(reply: Mapping[str, Any]) -> int | None:
     try:
         tokens = parse_reply(reply).tokens
-    except ProtocolError:
+    except (ProtocolError, NoTimestampsError):
         return None
     return tokens[0].start_ms if tokens else None
 
