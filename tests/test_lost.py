@@ -221,3 +221,14 @@ def test_a_stretch_goes_back_into_a_2pass_session_too() -> None:
     back = insert_replies(holed, [(rest, at)])
     assert parse_session(back["session"]).tokens == whole.tokens
     assert insert_replies({"session": []}, [(reply, 0)])["session"] == reply["session"]
+
+
+def test_a_sentence_with_words_on_both_sides_of_the_stretch_is_cut_between_them() -> None:
+    reply = json.loads((REPLIES / TALK_121S).read_text(encoding="utf-8"))
+    whole = parse_reply(reply)
+    first = reply["stamp_sents"][0]  # 经常啊要把自己的涣散的心呢放回来， from 150 to 3950 ms
+    at = first["ts_list"][8][0]  # before 涣
+    before, after = split_reply(reply, at)
+    assert "".join(t.text for t in parse_reply(before).tokens) == "经常啊要把自己的"
+    assert parse_reply(after).tokens[0].text == "涣" and parse_reply(after).text.startswith("涣散的心呢放回来，")
+    assert parse_reply(merge_replies([before, after], [0, 0])).tokens == whole.tokens

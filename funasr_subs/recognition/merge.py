@@ -152,6 +152,31 @@ def _sentence_start(sentence: Any) -> int | None:
     return start if isinstance(start, int) and not isinstance(start, bool) and start >= 0 else None
 
 
+def _cut_sentence(sentence: Any, at_ms: int) -> tuple[Any, list[Any]]:
+    """A ``stamp_sents`` segment cut before its first word at or after ``at_ms``: (the part before, or None; [the
+    part after] or []). A segment whose words and times do not pair up one to one is left whole, before."""
+    if not isinstance(sentence, Mapping):
+        return sentence, []
+    pairs = parse_pairs(sentence.get("ts_list"))
+    text_seg = sentence.get("text_seg")
+    words = text_seg.split() if isinstance(text_seg, str) else []
+    if not pairs or len(words) != len(pairs):
+        return sentence, []
+    k = sum(start < at_ms for start, _ in pairs)
+    if k == len(pairs):
+        return sentence, []
+    ts_list = sentence["ts_list"]
+    items = _loads_lenient(ts_list) if isinstance(ts_list, str) else ts_list
+    if not isinstance(items, list) or len(items) != len(pairs):
+        return sentence, []
+    shaped = (lambda v: json.dumps(v)) if isinstance(ts_list, str) else (lambda v: v)
+    tail = {**sentence, "text_seg": " ".join(words[k:]), "ts_list": shaped(items[k:]), "start": pairs[k][0]}
+    if k == 0:
+        return None, [tail]
+    head = {**sentence, "text_seg": " ".join(words[:k]), "ts_list": shaped(items[:k]), "end": pairs[k - 1][1]}
+    return {**head, "punc": ""}, [tail]
+
+
 def _tokens(reply: Mapping[str, Any]) -> list[tuple[str, int]]:
     """A reply's tokens as (word, start), in order ([] for one that cannot be read)."""
     try:
@@ -195,6 +220,9 @@ def split_reply(reply: Mapping[str, Any], at_ms: int) -> tuple[dict[str, Any], d
                 break
         shape = reply["stamp_sents"]
         head, tail = sentences[:cut], sentences[cut:]
+        if head:  # a sentence with words on both sides of ``at_ms`` is cut between them
+            first, rest = _cut_sentence(head[-1], at_ms)
+            head, tail = [*head[:-1], *([first] if first is not None else [])], [*rest, *tail]
         before["stamp_sents"] = json.dumps(head, ensure_ascii=False) if isinstance(shape, str) else head
         after["stamp_sents"] = json.dumps(tail, ensure_ascii=False) if isinstance(shape, str) else tail
         count = len(_tokens({"stamp_sents": head, "text": ""}))  # the words of the sentences before
