@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from funasr_subs.errors import BadInputError
 from funasr_subs.protocol import parse_reply, parse_session
-from funasr_subs.recognition.lost import LOST_MIN_MS, Recovery, lost_stretches
+from funasr_subs.recognition.lost import LOST_MIN_MS, MOST_MS, Recovery, in_pieces, lost_stretches
 from funasr_subs.recognition.merge import insert_replies, merge_replies, shift_reply, split_reply
 from funasr_subs.sidecar import Sidecar, read_sidecar
 from tests.break_quality import read_timed_cues
@@ -232,3 +233,15 @@ def test_a_sentence_with_words_on_both_sides_of_the_stretch_is_cut_between_them(
     assert "".join(t.text for t in parse_reply(before).tokens) == "经常啊要把自己的"
     assert parse_reply(after).tokens[0].text == "涣" and parse_reply(after).text.startswith("涣散的心呢放回来，")
     assert parse_reply(merge_replies([before, after], [0, 0])).tokens == whole.tokens
+
+
+def test_a_long_loss_is_sent_again_in_pieces_cut_at_pauses() -> None:
+    """FunASR loses words of long audio: 20 minutes lost go again as requests of at most 5, cut in pauses."""
+    speech = [(i * 4000, i * 4000 + 3000) for i in range(300)]  # 3 s of speech, 1 s pause, for 20 minutes
+    pieces = in_pieces((0, 1_199_000), speech)
+    assert len(pieces) == 4 and pieces[0][0] == 0 and pieces[-1][1] == 1_199_000
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))
+    assert all(e - s <= MOST_MS for s, e in pieces)
+    assert all(s % 4000 == 3500 for s, _ in pieces[1:])  # in the middle of a pause
+    assert in_pieces((0, 1_000_000), []) == [(0, 300_000), (300_000, 600_000), (600_000, 900_000), (900_000, 1_000_000)]
+    assert in_pieces((5, 9), speech) == [(5, 9)]

@@ -26,6 +26,8 @@ LOST_MIN_MS = 5_000
 #: Audio sent on either side of a lost stretch: a word cut at its edge is heard whole. Under REACH_MS, so the margin
 #: never holds a word the reply has already.
 MARGIN_MS = 500
+#: The longest request a lost stretch is sent again in (a longer one goes in pieces, cut at pauses).
+MOST_MS = 300_000
 #: The sidecar's ``recovery.format``.
 RECOVERY_FORMAT = 1
 REASON = "FunASR returned no text for it"
@@ -61,6 +63,30 @@ def _any_between(starts: Sequence[int], lo: int, hi: int) -> bool:
     """Whether a token's reach begins in ``lo``-``hi`` (``starts`` sorted)."""
     i = bisect.bisect_left(starts, lo)
     return i < len(starts) and starts[i] < hi
+
+
+def in_pieces(stretch: Interval, speech: Sequence[Interval], most_ms: int = MOST_MS) -> list[Interval]:
+    """``stretch`` as requests of at most ``most_ms``, each cut in the middle of the last pause of ``speech`` in its
+    second half (a hard cut only where there is none): FunASR loses words of *long* audio, so a long loss is not sent
+    again as one long request."""
+    start, end = stretch
+    ends = [e for _, e in speech]
+    out: list[Interval] = []
+    while end - start > most_ms:
+        limit = start + most_ms
+        cut = limit
+        i = bisect.bisect_left(ends, start + most_ms // 2 - 1)  # pauses from speech[i]'s end on
+        while i + 1 < len(speech):
+            middle = (speech[i][1] + speech[i + 1][0]) // 2
+            if middle > limit:
+                break
+            if middle >= start + most_ms // 2:
+                cut = middle
+            i += 1
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
 
 
 def with_margin(stretch: Interval, duration_ms: int) -> Interval:

@@ -20,7 +20,7 @@ from funasr_subs.media.activity import Interval
 from funasr_subs.media.ffmpeg import FfmpegStream, pcm_args
 from funasr_subs.media.info import AudioStream
 from funasr_subs.protocol import FRAME_BYTES
-from funasr_subs.recognition.lost import Recovery, lost_stretches, spans_text, with_margin
+from funasr_subs.recognition.lost import Recovery, in_pieces, lost_stretches, spans_text, with_margin
 from funasr_subs.recognition.merge import insert_replies, shift_reply
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, PieceInfo, Recognised, recognise, transcript_of
@@ -84,8 +84,10 @@ async def recover(
     """The stretches of ``result``'s speech without words (``lost.py``) sent again on their own, with a margin
     (``settings.resend_lost``; all at once, as the pool's slots allow), and their words merged into the reply.
     Returns the result with them, and what was recovered and what stays lost (None: nothing was lost; times of the
-    audio sent). A stretch whose request fails stays lost (a warning says why); CancelledError is raised."""
-    if result.speech is None:
+    audio sent). A reply without any word is left alone (music, or silence: ``run.py`` asks another server when it
+    is suspicious; the pipeline says there was no speech). A stretch longer than ``lost.MOST_MS`` goes in pieces
+    cut at pauses. A request that fails leaves its stretch lost (a warning says why); CancelledError is raised."""
+    if result.speech is None or not result.transcript.tokens:  # no words at all: no speech, or another failure
         return result, None
     found = lost_stretches(result.speech.intervals, _times(result))
     if not found:
@@ -94,8 +96,8 @@ async def recover(
         return result, Recovery(lost=tuple(found), resent=False)
     log.info("%s: no words for %s; sending it again on its own", wav_name, spans_text(found))
 
-    async def one(stretch: Interval) -> Recognised | None:
-        lo, hi = with_margin(stretch, duration_ms)
+    async def one(piece: Interval) -> Recognised | None:
+        lo, hi = with_margin(piece, duration_ms)
         try:
             return await recognise_stretch(
                 source_for(lo, hi), lo, settings, pool, wav_name=wav_name, cancelled=cancelled
@@ -103,17 +105,19 @@ async def recover(
         except CancelledError:
             raise
         except FunasrSubsError as exc:
-            log.warning("warning: %s: %s could not be sent again (%s)", wav_name, spans_text([stretch]), exc.message)
+            log.warning("warning: %s: %s could not be sent again (%s)", wav_name, spans_text([piece]), exc.message)
             return None
 
-    again = await _all([one(stretch) for stretch in found])
-    back = [(stretch, got) for stretch, got in zip(found, again, strict=True) if got and got.transcript.tokens]
+    speech = result.speech.intervals
+    sends = [(stretch, piece) for stretch in found for piece in in_pieces(stretch, speech)]
+    again = await _all([one(piece) for _, piece in sends])
+    back = [(stretch, got) for (stretch, _), got in zip(sends, again, strict=True) if got and got.transcript.tokens]
     if not back:
         return result, Recovery(lost=tuple(found))
     reply = insert_replies(result.reply, [(got.reply, got.pieces[0].offset_ms) for _, got in back])
     merged = Recognised(reply, transcript_of(reply), result.pieces, result.speech)
-    still = lost_stretches(result.speech.intervals, _times(merged))
-    recovered = _minus([stretch for stretch, _ in back], still)
+    still = lost_stretches(speech, _times(merged))
+    recovered = _minus(sorted({stretch for stretch, _ in back}), still)
     return merged, Recovery(recovered=tuple(recovered), lost=tuple(still))
 
 
