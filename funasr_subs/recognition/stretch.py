@@ -94,7 +94,8 @@ async def recover(
         return result, None
     if not settings.resend_lost:
         return result, Recovery(lost=tuple(found), resent=False)
-    log.info("%s: no words for %s; sending it again on its own", wav_name, spans_text(found))
+    them = "it" if len(found) == 1 else "each"
+    log.info("%s: no words for %s; sending %s again on its own", wav_name, spans_text(found), them)
 
     async def one(piece: Interval) -> Recognised | None:
         lo, hi = with_margin(piece, duration_ms)
