@@ -332,9 +332,15 @@ async def _send(
     speech = result.speech.shifted(offset) if result.speech is not None else None
     if recovery is not None:
         recovery = recovery.shifted(offset)
-        if recovery.lost:
-            again = "" if recovery.resent else "; not sent again (--no-resend-lost)"
-            log.warning("warning: %s: %s: %s%s", media, recovery.summary(), spans_text(recovery.lost), again)
+        if recovery.lost and recovery.resent:  # (said as a note: a film's music opening is no cause for alarm)
+            log.info("note: %s: %s: %s", media, recovery.summary(), spans_text(recovery.lost))
+        elif recovery.lost:
+            log.warning(
+                "warning: %s: %s: %s; not sent again (--no-resend-lost)",
+                media,
+                recovery.summary(),
+                spans_text(recovery.lost),
+            )
     return Recognition(
         transcript=transcript,
         reply=result.reply,

@@ -31,6 +31,8 @@ MOST_MS = 300_000
 #: The sidecar's ``recovery.format``.
 RECOVERY_FORMAT = 1
 REASON = "FunASR returned no text for it"
+#: What a stretch that stays without words when sent alone may be.
+UNHEARD = "music or noise heard as speech, or speech FunASR cannot hear"
 
 
 def lost_stretches(speech: Sequence[Interval], tokens: Sequence[Interval]) -> list[Interval]:
@@ -113,11 +115,16 @@ class Recovery:
         return bool(self.recovered or self.lost)
 
     def summary(self) -> str:
-        """``recovered 2 stretches, 43 s; lost 1 stretch, 40 s (FunASR returned no text for it)``; "" when none."""
+        """``recovered 2 stretches, 43 s; no words for 1 stretch, 40 s, even sent again alone (…)``, or with
+        re-sending off ``lost 1 stretch, 40 s (FunASR returned no text for it)``; "" when none."""
         parts = []
         if self.recovered:
             parts.append(f"recovered {_stretches(self.recovered)}")
-        if self.lost:
+        if self.lost and self.resent:
+            # the known loss (text missing from a long file) comes back when the stretch goes alone; what stays
+            # empty is as likely music or noise the detector took for speech as speech FunASR cannot hear
+            parts.append(f"no words for {_stretches(self.lost)} even sent again alone ({UNHEARD})")
+        elif self.lost:
             them = "it" if len(self.lost) == 1 else "them"
             parts.append(f"lost {_stretches(self.lost)} (FunASR returned no text for {them})")
         return "; ".join(parts)
