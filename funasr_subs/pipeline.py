@@ -489,6 +489,7 @@ def _on_done(
         reason=reason,
         error=error,
         seconds=time.perf_counter() - began,
+        recovery=result.recovery if result is not None else None,
     )
     webhook.job_finished(settings, body)
 

@@ -18,6 +18,7 @@ from tests.break_quality import read_timed_cues
 from tests.funasr_server import FunasrTestServer
 from tests.speech import ZH_SENTENCES, SpeechAudio, build_speech, espeak_available, write_speech
 from tests.test_cli_transcribe import cli
+from tests.test_on_done import receiving
 
 REPLIES = Path(__file__).parent / "data" / "funasr-responses"
 TALK_121S = "11_offline_cpp_2025_long_talk_121s.json"
@@ -141,10 +142,13 @@ def _copy(talk: tuple[Path, SpeechAudio], folder: Path) -> Path:
 @needs_espeak
 def test_a_stretch_lost_once_is_sent_again_and_its_cues_written(talk: tuple[Path, SpeechAudio], tmp_path: Path) -> None:
     media, audio = _copy(talk, tmp_path), talk[1]
-    with _server("words") as server:
-        done = cli("transcribe", "--server", server.url, "--retries", "0", "talk.wav", cwd=tmp_path)
+    with _server("words") as server, receiving() as receiver:
+        done = cli("transcribe", "--server", server.url, "--retries", "0", "talk.wav", "--on-done",
+                   receiver.url(), cwd=tmp_path)  # fmt: skip
         sizes = [f.audio_bytes for f in server.files]
+        (call,) = receiver.wait_for_calls(1)
     assert done.returncode == 0, done.stderr
+    assert call["body"]["recovery"]["recovered"] and call["body"]["recovery"]["lost"] == []  # the notification too
     line = next(x for x in done.stderr.splitlines() if x.startswith("done: "))
     found = re.search(r"; recovered 1 stretch, (\d+) s$", line)
     assert found and 36 <= int(found.group(1)) <= 40, line
