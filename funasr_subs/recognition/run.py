@@ -9,8 +9,9 @@ answered garbage is not asked again for that piece). Pieces wait in memory only 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -19,15 +20,25 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
+from funasr_subs.errors import (
+    CancelledError,
+    FunasrSubsError,
+    NoTimestampsError,
+    ProtocolError,
+    ReplyTimeoutError,
+    ServerError,
+)
 from funasr_subs.media.activity import Speech
 from funasr_subs.media.vad import Beside, Listener
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
-from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
+from funasr_subs.recognition.backend import Backend, Request, WebsocketBackend, is_http
+from funasr_subs.recognition.httpapi import HttpBackend
 from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
+from funasr_subs.recognition.segments import TIMING, Piece, is_untimed, plan_pieces, timed_reply
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
+from funasr_subs.recognition.stretches import FileSlice, decode_to_file, send_all
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
 
 log = logging.getLogger(__name__)
@@ -142,6 +153,31 @@ def even_target(duration_ms: int, target_ms: int, slots: int) -> int:
     return -(-duration_ms // pieces)
 
 
+def backend_for(url: str, settings: Settings) -> Backend:
+    """The backend that speaks to ``url``: ``http(s)://`` is funasr-server's HTTP API, ``ws(s)://`` the C++ one."""
+    return HttpBackend(url, settings) if is_http(url) else WebsocketBackend(url, settings)
+
+
+_UNTIMED: set[str] = set()  # websocket servers that answered text without times (SenseVoice), in this process
+_UNTIMED_LOCK = threading.Lock()
+
+
+def _segmented(urls: list[str], settings: Settings) -> bool:
+    """True when every server is sent speech segments (segment-timed): funasr-server, or a websocket server that
+    answered text without times before."""
+    with _UNTIMED_LOCK:
+        return all(backend_for(url, settings).segmented or url in _UNTIMED for url in urls)
+
+
+class _Untimed(Exception):
+    """A whole-file request came back as text without times: the file is recognised again, segment-timed."""
+
+    def __init__(self, url: str, error: NoTimestampsError) -> None:
+        super().__init__(error.message)
+        self.url = url
+        self.error = error
+
+
 def _fresh(error: FunasrSubsError) -> FunasrSubsError:
     """A new exception like ``error`` (one stored by the pool may be raised by several jobs and threads)."""
     try:
@@ -226,6 +262,50 @@ class _Job:
         )
 
     async def run(self, audio: AudioSource) -> Recognised:
+        if audio.wav_format == "pcm" and _segmented([s.url for s in self.pool.servers], self.settings):
+            return await self._segmented(audio)
+        try:
+            return await self._whole(audio)
+        except _Untimed as untimed:
+            if audio.wav_format != "pcm":
+                raise NoTimestampsError(
+                    f"{untimed.error.message.split(':', 1)[0]}: funasr-subs times such text by speech activity, "
+                    "segment by segment, from PCM: drop --send mp4"
+                ) from None
+            with _UNTIMED_LOCK:
+                _UNTIMED.add(untimed.url)
+            log.info(
+                "%s sends text without times (SenseVoice?): its cues are timed by speech activity, each speech "
+                "segment sent as its own request", untimed.url,
+            )  # fmt: skip
+            return await self._segmented(audio)
+
+    async def _segmented(self, audio: AudioSource) -> Recognised:
+        """Segment-timed (segments.py): the PCM decoded to a temporary file while its speech is heard, then each
+        stretch of speech sent alone; text without times is spread over its stretch's speech, real times win."""
+        with tempfile.TemporaryDirectory(prefix="funasr-subs-") as folder:
+            path = Path(folder) / "audio.pcm"
+            speech = await decode_to_file(audio.open, path)
+            self.heard(speech)
+            pieces = plan_pieces(speech.intervals, path.stat().st_size // BYTES_PER_MS)
+            log.debug("%s: %d speech segments to send", self.wav_name, len(pieces))
+
+            async def one(piece: Piece) -> tuple[dict[str, Any], Transcript, PieceInfo]:
+                def opener() -> FileSlice:
+                    return FileSlice(path, piece.start_ms, piece.end_ms)
+
+                return await self._piece(opener, "pcm", piece.start_ms, piece.duration_ms, speech=piece.speech)
+
+            results = await send_all(pieces, one, self.pool.capacity)
+        self.on_uploaded()
+        if not results:
+            reply: dict[str, Any] = {"mode": "offline", "text": "", "wav_name": self.wav_name, "timing": TIMING}
+            return Recognised(reply, transcript_of(reply), (), self.speech)
+        reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
+        reply["timing"] = TIMING
+        return Recognised(reply, transcript_of(reply), tuple(i for _, _, i in results), self.speech)
+
+    async def _whole(self, audio: AudioSource) -> Recognised:
         target = split_ms(self.settings, len(self.pool))
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
             return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
@@ -278,9 +358,18 @@ class _Job:
         return Recognised(reply, transcript_of(reply), pieces, self.speech)
 
     async def _piece(
-        self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int, *, whole: bool = False
+        self,
+        open_stream: StreamOpener,
+        wav_format: str,
+        offset_ms: int,
+        duration_ms: int,
+        *,
+        whole: bool = False,
+        speech: tuple[tuple[int, int], ...] | None = None,
     ) -> tuple[dict[str, Any], Transcript, PieceInfo]:
-        """One request, retried alone on failure; returns its reply, parsed, and where it went.
+        """One request, retried alone on failure; returns its reply, parsed, and where it went. ``speech``: a
+        speech segment's intervals (ms of the piece), over which text without times is spread; without it such
+        a reply raises _Untimed.
 
         A reply that cannot be the answer to what was sent (verify.py) is its server's failure. A reply without
         words for audio with sound is kept, and another server asked: when that one hears words, the first is
@@ -314,8 +403,15 @@ class _Job:
             listener = self.listener() if whole and wav_format == "pcm" else None
             try:
                 done = self.on_uploaded if whole else None
-                reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter, listener)
-                transcript, order = _counted(reply)
+                reply = await self._send(
+                    server, open_stream, wav_format, start, reply_timeout, counted, done, meter, listener
+                )
+                if speech is not None and is_untimed(reply):
+                    reply = timed_reply(str(reply.get("text") or ""), speech, self.wav_name)
+                try:
+                    transcript, order = _counted(reply)
+                except NoTimestampsError as exc:
+                    raise _Untimed(server.url, exc) from None
                 facts = Sent(
                     self.wav_name,
                     sent // BYTES_PER_MS if meter is not None else duration_ms,
@@ -366,6 +462,7 @@ class _Job:
         self,
         server: Server,
         open_stream: StreamOpener,
+        wav_format: str,
         start: str,
         reply_timeout: float,
         on_bytes: Callable[[int], None],
@@ -374,22 +471,12 @@ class _Job:
         listener: Beside | None,
     ) -> dict[str, Any]:
         s = self.settings
+        send_timeout = s.reply_timeout if s.reply_timeout > 0 else reply_timeout
+        request = Request(self.wav_name, wav_format, start, reply_timeout, send_timeout)
         # ffmpeg first: it starts decoding while the connection is made
         async with open_stream() as stream:
-            ws = await open_connection(ServerConfig(server.url, s.insecure, s.ca_file, s.connect_timeout))
-            try:
-                return await exchange(
-                    ws,
-                    start,
-                    _then(stream.chunks(), uploaded, meter, listener, self.heard),
-                    url=server.url,
-                    reply_timeout=reply_timeout,
-                    on_bytes=on_bytes,
-                    send_timeout=s.reply_timeout if s.reply_timeout > 0 else reply_timeout,
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await close_quietly(ws)
+            chunks = _then(stream.chunks(), uploaded, meter, listener, self.heard)
+            return await backend_for(server.url, s).send(request, chunks, on_bytes)
 
 
 async def _then(
