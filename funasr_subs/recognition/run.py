@@ -264,21 +264,19 @@ class _Job:
     async def run(self, audio: AudioSource) -> Recognised:
         if audio.wav_format == "pcm" and _segmented([s.url for s in self.pool.servers], self.settings):
             return await self._segmented(audio)
-        try:
-            return await self._whole(audio)
-        except _Untimed as untimed:
-            if audio.wav_format != "pcm":
-                raise NoTimestampsError(
-                    f"{untimed.error.message.split(':', 1)[0]}: funasr-subs times such text by speech activity, "
-                    "segment by segment, from PCM: drop --send mp4"
-                ) from None
-            with _UNTIMED_LOCK:
-                _UNTIMED.add(untimed.url)
-            log.info(
-                "%s sends text without times (SenseVoice?): its cues are timed by speech activity, each speech "
-                "segment sent as its own request", untimed.url,
-            )  # fmt: skip
-            return await self._segmented(audio)
+        for _ in self.pool.servers:
+            try:
+                return await self._whole(audio)
+            except _Untimed as untimed:
+                with _UNTIMED_LOCK:
+                    _UNTIMED.add(untimed.url)
+                log.info(
+                    "%s sends text without times (SenseVoice?): whole files go to servers that give times; when "
+                    "none is left, cues are timed by speech activity, each speech segment sent alone", untimed.url,
+                )  # fmt: skip
+            if _segmented([s.url for s in self.pool.servers], self.settings):
+                break
+        return await self._segmented(audio)
 
     async def _segmented(self, audio: AudioSource) -> Recognised:
         """Segment-timed (segments.py): the PCM decoded to a temporary file while its speech is heard, then each
@@ -379,6 +377,9 @@ class _Job:
         reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
         budget = max(0, settings.retries) + len(pool) - 1  # failures allowed: each other server gets its chance
         exclude: set[str] = set()
+        if speech is None:  # a whole file or a --split-minutes piece: not to a server known to send no times
+            with _UNTIMED_LOCK:
+                exclude |= {s.url for s in pool.servers if s.url in _UNTIMED}
         failures = 0
         last: FunasrSubsError | None = None
         empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
@@ -408,9 +409,14 @@ class _Job:
                 )
                 if speech is not None and is_untimed(reply):
                     reply = timed_reply(str(reply.get("text") or ""), speech, self.wav_name)
+                elif speech is not None and reply.get("text"):
+                    with _UNTIMED_LOCK:  # its times win; a server restarted with a timed model is used whole again
+                        _UNTIMED.discard(server.url)
                 try:
                     transcript, order = _counted(reply)
                 except NoTimestampsError as exc:
+                    if wav_format != "pcm":  # (its server is not asked again: pool.PERMANENT_ERRORS)
+                        raise
                     raise _Untimed(server.url, exc) from None
                 facts = Sent(
                     self.wav_name,
