@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from funasr_subs.media.activity import Interval
+from funasr_subs.protocol import TOKEN_RE as _TOKEN
 from funasr_subs.protocol import split_tokens, strip_tags
 
 #: The longest piece sent as one request (SenseVoice is made for utterances; funasr-server cuts at 30 s itself).
@@ -86,39 +87,51 @@ def _weight(token: str) -> int:
     return len(token) if token[:1].isascii() else 1
 
 
-def spread(tokens: Sequence[str], speech: Sequence[Interval]) -> list[tuple[int, int]]:
-    """A time for each token: the tokens laid end to end over the speech by character count, each then kept inside
-    the interval that holds its middle (no token spans a pause, so a cue can end where the speech does)."""
+#: How far (in tokens) the first token of a speech interval may move to follow a sentence or clause mark.
+SNAP_TOKENS = 3
+_MARKS = frozenset("。！？；，、.!?;,…")
+
+
+def marks_after(text: str) -> frozenset[int]:
+    """The indices of the tokens of ``text`` (:func:`split_tokens`) that a punctuation mark follows."""
+    found = list(_TOKEN.finditer(text))
+    stops = [m.start() for m in found[1:]] + [len(text)]
+    return frozenset(
+        i for i, (m, stop) in enumerate(zip(found, stops, strict=True)) if _MARKS & set(text[m.end() : stop])
+    )
+
+
+def spread(tokens: Sequence[str], speech: Sequence[Interval], marks: frozenset[int] = frozenset()) -> list[Interval]:
+    """A time for each token: the tokens shared among the speech intervals by character count (a token goes to the
+    interval that holds its middle on the speech-only clock), then evenly within each, so no token spans a pause
+    and a cue can end where the speech does. Where a token that a mark follows (``marks``) is within
+    :data:`SNAP_TOKENS` of a pause, the pause is put after it: sentences end at pauses more often than not."""
     weights = [_weight(t) for t in tokens]
-    total_w = sum(weights)
     spans = [(s, e) for s, e in speech if e > s]
     if not tokens or not spans:
         return []
-    total_ms = sum(e - s for s, e in spans)
-    ends, at = [], 0
-    for s, e in spans:  # where each interval ends on the speech-only clock
-        at += e - s
-        ends.append(at)
-
-    def place(clock: float) -> tuple[int, int]:
-        """The interval holding ``clock`` (ms of speech only), and the real time there."""
-        k = 0
-        while k + 1 < len(ends) and clock >= ends[k]:
-            k += 1
-        before = ends[k] - (spans[k][1] - spans[k][0])
-        return k, round(spans[k][0] + clock - before)
-
-    out = []
-    done = 0
-    for w in weights:
-        a, b = done * total_ms / total_w, (done + w) * total_ms / total_w
+    total_w, total_ms = sum(weights), sum(e - s for s, e in spans)
+    ends = list(itertools.accumulate(e - s for s, e in spans))
+    owner, done, k = [], 0, 0
+    for w in weights:  # the interval of each token's middle
+        middle = (done + w / 2) * total_ms / total_w
         done += w
-        k, _ = place((a + b) / 2)
-        ka, start = place(a)
-        kb, end = place(min(b, total_ms - 0.5))
-        start = start if ka == k else spans[k][0]
-        end = end if kb == k else spans[k][1]
-        out.append((start, max(start, end)))
+        while k + 1 < len(spans) and middle >= ends[k]:
+            k += 1
+        owner.append(k)
+    firsts = [0] + [next((i for i, o in enumerate(owner) if o >= j), len(tokens)) for j in range(1, len(spans))]
+    firsts.append(len(tokens))
+    for j in range(1, len(spans)):
+        near = [i + 1 for i in marks if abs(i + 1 - firsts[j]) <= SNAP_TOKENS and firsts[j - 1] < i + 1 < firsts[j + 1]]
+        if near:
+            firsts[j] = min(near, key=lambda at: (abs(at - firsts[j]), at))
+    out: list[Interval] = []
+    for j, (s, e) in enumerate(spans):
+        mine = weights[firsts[j] : firsts[j + 1]]
+        whole, at = sum(mine), 0
+        for w in mine:
+            out.append((s + at * (e - s) // whole, s + (at + w) * (e - s) // whole))
+            at += w
     return out
 
 
@@ -132,7 +145,7 @@ def timed_reply(text: str, speech: Sequence[Interval], wav_name: str) -> dict[st
     in the C++ server's shape (tags dropped, ``timestamp`` a list of pairs) with ``timing`` saying how."""
     bare, _ = strip_tags(text)
     tokens = split_tokens(bare)
-    times = spread(tokens, speech)  # (every piece holds speech: words are never without a place)
+    times = spread(tokens, speech, marks_after(bare))  # (every piece holds speech: words are never without a place)
     reply: dict[str, Any] = {"mode": "offline", "text": bare if times else "", "wav_name": wav_name}
     if times:
         reply["timestamp"] = [[s, e] for s, e in times]
