@@ -136,6 +136,16 @@ def reply_from_answer(answer: Any, model: str, wav_name: str) -> dict[str, Any]:
     return reply
 
 
+def _detail(body: bytes) -> str:
+    """What an answer says: FastAPI's ``{"detail": "..."}`` (HTTPException), else its first characters."""
+    try:
+        detail = strict_json(body[:4096].decode("utf-8")).get("detail")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        detail = None
+    text = detail if isinstance(detail, str) else body[:200].decode("utf-8", "replace")
+    return " ".join(text.split())[:200]
+
+
 def _ssl(url: str, settings: Settings) -> ssl.SSLContext | bool:
     ctx = ssl_context(ServerConfig(url, settings.insecure, settings.ca_file, settings.connect_timeout))
     return ctx if ctx is not None else True
@@ -247,11 +257,11 @@ class HttpBackend:
         return self._reply(status, body, model, request.wav_name)
 
     def _reply(self, status: int, body: bytes, model: str, wav_name: str) -> dict[str, Any]:
-        detail = body[:200].decode("utf-8", "replace").replace("\n", " ")
+        detail = _detail(body)
         if status >= 500:
-            raise ServerUnavailableError(f"{self.url} answered HTTP {status} ({detail[:120]!r}): is the server well?")
+            raise ServerUnavailableError(f"{self.url} answered HTTP {status} ({detail}): is the server well?")
         if status != 200:
-            raise ProtocolError(f"{self.url} refused the request with HTTP {status} ({detail[:120]!r})")
+            raise ProtocolError(f"{self.url} refused the request with HTTP {status}: {detail}")
         if len(body) > MAX_ANSWER_BYTES:
             raise ProtocolError(f"{self.url} sent an answer of over {MAX_ANSWER_BYTES >> 20} MB")
         try:

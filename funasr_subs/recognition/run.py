@@ -299,8 +299,7 @@ class _Job:
         if not results:
             reply: dict[str, Any] = {"mode": "offline", "text": "", "wav_name": self.wav_name, "timing": TIMING}
             return Recognised(reply, transcript_of(reply), (), self.speech)
-        reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
-        reply["timing"] = TIMING
+        reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])  # (timing: kept)
         return Recognised(reply, transcript_of(reply), tuple(i for _, _, i in results), self.speech)
 
     async def _whole(self, audio: AudioSource) -> Recognised:
