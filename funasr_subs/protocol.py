@@ -396,9 +396,9 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
         if split_tokens(text):
             model = "SenseVoice (its reply carries <|...|> tags)" if tagged else "the hotword or English model"
             raise NoTimestampsError(
-                f"the server sent text without timestamps: it runs {model}, and cues cannot be timed from text "
-                "alone: with --send pcm (the default) funasr-subs times it by its own speech activity, segment by "
-                f"segment; for the server's own times run funasr-wss-server with the timestamp model (--model-dir "
+                f"the server sent text without timestamps: it runs {model}, and cues cannot be timed honestly "
+                "from text alone (transcribe with --send pcm, the default, times it by speech activity, segment by "
+                f"segment); for the server's own times run funasr-wss-server with the timestamp model (--model-dir "
                 f"{TIMESTAMP_MODEL})"
             )
         return Transcript(text=text, tokens=(), wav_name=wav_name), Order()
