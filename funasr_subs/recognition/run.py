@@ -406,8 +406,10 @@ class _Job:
                 reply = await self._send(
                     server, open_stream, wav_format, start, reply_timeout, counted, done, meter, listener
                 )
-                if speech is not None and is_untimed(reply):
-                    reply = timed_reply(str(reply.get("text") or ""), speech, self.wav_name)
+                ours = speech is not None and is_untimed(reply)  # times spread here: nothing of the server's to check
+                named = str(reply.get("wav_name") or self.wav_name)
+                if ours:
+                    reply = timed_reply(str(reply.get("text") or ""), speech or (), self.wav_name)
                 elif speech is not None and reply.get("text"):
                     with _UNTIMED_LOCK:  # its times win; a server restarted with a timed model is used whole again
                         _UNTIMED.discard(server.url)
@@ -422,7 +424,9 @@ class _Job:
                     sent // BYTES_PER_MS if meter is not None else duration_ms,
                     meter.sound_ms if meter is not None else None,
                 )
-                problem = reply_problem(transcript, order, facts)
+                problem = reply_problem(transcript, order, facts) if not ours else None
+                if ours and named != self.wav_name:
+                    problem = f"answered for another file ({named[:60]!r}, not {self.wav_name[:60]!r})"
                 if problem is not None:
                     raise ProtocolError(f"{server.url} sent a reply that cannot be right: {problem}")
             except ServerError as exc:
