@@ -19,6 +19,7 @@ from funasr_subs.recognition.httpapi import reply_from_answer, wav_header
 from funasr_subs.recognition.segments import marks_after, plan_pieces, spread, timed_reply
 from funasr_subs.sidecar import read_sidecar
 from tests.funasr_server import FunasrTestServer
+from tests.media import make_media
 from tests.other_servers import FunasrHttpServer, estimated_segments
 from tests.speech import EN_SENTENCES, ZH_SENTENCES, SpeechAudio, build_speech, espeak_available, write_speech
 
@@ -217,3 +218,13 @@ def test_stand_in_estimated_segments_are_the_duration_split_by_text_length() -> 
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 10.0
     assert len(segments) == 3 and all(len(s["text"]) <= 80 for s in segments)
     assert json.dumps(estimated_segments("你好", 2.0)) == '[{"start": 0.0, "end": 2.0, "text": "\\u4f60\\u597d"}]'
+
+
+def test_send_mp4_to_funasr_server_is_one_clear_line(tmp_media_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Segment-timed requests are cut from PCM: a container cannot be sent to funasr-server."""
+    media = make_media(tmp_media_dir / "a.mkv", bursts=[(1000, 800)], duration_ms=3000)
+    with FunasrHttpServer(models=("sensevoice",)) as http_api:
+        code = main(["transcribe", "--retries", "0", "--send", "mp4", "--server", http_api.url, str(media)])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code != 0 and len(errors) == 1 and "drop --send mp4" in errors[0], errors
+    assert http_api.transcriptions == [] and sorted(p.name for p in tmp_media_dir.iterdir()) == ["a.mkv"]

@@ -55,6 +55,7 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 _MODELS: dict[str, str] = {}  # server URL -> the model asked for (from its /health)
 _MODELS_LOCK = threading.Lock()
+_SAID: set[str] = set()  # what was said once per process (hotwords not sent)
 
 
 def wav_header(pcm_bytes: int) -> bytes:
@@ -227,6 +228,12 @@ class HttpBackend:
             if len(pcm) > MAX_UPLOAD_BYTES:
                 raise ProtocolError(f"a piece of over {MAX_UPLOAD_BYTES >> 20} MB for {self.url}: report this as a bug")
         model = await self._model()
+        if self.settings.hotwords:
+            with _MODELS_LOCK:
+                first = "hotwords" not in _SAID
+                _SAID.add("hotwords")
+            if first:  # (its /asr takes hotwords, but only for Fun-ASR-Nano and without the OpenAI answer's shape)
+                log.warning("warning: funasr-server's /v1/audio/transcriptions takes no hotwords: they are not sent")
         form = aiohttp.FormData()
         form.add_field("file", wav_header(len(pcm)) + bytes(pcm), filename="audio.wav", content_type="audio/wav")
         form.add_field("model", model)
