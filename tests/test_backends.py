@@ -5,7 +5,6 @@ either, Paraformer through funasr-server). Real espeak-ng speech, the real stand
 from __future__ import annotations
 
 import io
-import json
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +68,10 @@ def test_funasr_server_answers_become_replies_real_times_only_from_fun_asr_nano(
     # SenseVoice's and Paraformer's segments are the duration split by text length: not kept as times
     estimated = {"text": "你好世界", "duration": 3.0, "segments": estimated_segments("你好世界", 3.0)}
     assert "timestamp" not in reply_from_answer(estimated, "sensevoice", "a")
+    # (the stand-in's estimate, as build_openai_fallback_segments makes it: parts of <= 80 characters by length)
+    parts = estimated_segments(" ".join(["word"] * 40), 10.0)
+    assert len(parts) == 3 and parts[0]["start"] == 0.0 and parts[-1]["end"] == 10.0
+    assert all(len(p["text"]) <= 80 for p in parts) and parts[1]["start"] == parts[0]["end"]
     with wave.open(io.BytesIO(wav_header(3200) + bytes(3200))) as wav:  # what soundfile reads on the server
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()) == (16000, 1, 2, 1600)
 
@@ -112,23 +115,17 @@ def sensevoice_cpp() -> Iterator[FunasrTestServer]:
 
 
 @needs_espeak
-def test_the_websocket_server_gives_cues_within_100_ms(
-    funasr_server: FunasrTestServer, film: Path, talk: SpeechAudio, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("model", ["sensevoice", "paraformer"])
+def test_the_same_speech_gives_cues_within_100_ms_from_the_websocket_server_and_250_ms_through_funasr_server(
+    funasr_server: FunasrTestServer, film: Path, talk: SpeechAudio, capsys: pytest.CaptureFixture[str], model: str
 ) -> None:
+    """The C++ server's own token times first (the reference), then funasr-server's untimed models, segment-timed."""
     _transcribe(capsys, "--server", funasr_server.url, str(film))
     srt = film.with_name("talk.zh.srt")
     assert max(_start_errors(srt, talk.truth)) <= 100 and _cues_inside_speech(srt, talk.truth, 100)
     assert len(funasr_server.files) == 1  # a whole file: its times are the server's
-
-
-@needs_espeak
-@pytest.mark.parametrize("model", ["sensevoice", "paraformer"])
-def test_funasr_server_untimed_models_give_cues_within_250_ms_segment_by_segment(
-    film: Path, talk: SpeechAudio, capsys: pytest.CaptureFixture[str], model: str
-) -> None:
     with FunasrHttpServer(models=(model,)) as http_api:
-        err = _transcribe(capsys, "--server", http_api.url, str(film))
-    srt = film.with_name("talk.zh.srt")
+        err = _transcribe(capsys, "--server", http_api.url, "--overwrite", str(film))
     assert max(_start_errors(srt, talk.truth)) <= 250 and _cues_inside_speech(srt, talk.truth, 250)
     asked = http_api.transcriptions
     assert {(a["model"], a["response_format"]) for a in asked} == {(model, "verbose_json")}
@@ -210,14 +207,6 @@ def test_an_unknown_model_is_one_clear_line(film: Path, capsys: pytest.CaptureFi
     assert code == 1 and len(errors) >= 1, errors
     assert "HTTP 400" in errors[0] and "Unknown model 'whisper-large'" in errors[0], errors
     assert sorted(p.name for p in film.parent.iterdir()) == ["talk.mkv"]  # nothing half-written
-
-
-def test_stand_in_estimated_segments_are_the_duration_split_by_text_length() -> None:
-    text = " ".join(["word"] * 40)  # 199 characters: three parts of at most 80
-    segments = estimated_segments(text, 10.0)
-    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 10.0
-    assert len(segments) == 3 and all(len(s["text"]) <= 80 for s in segments)
-    assert json.dumps(estimated_segments("你好", 2.0)) == '[{"start": 0.0, "end": 2.0, "text": "\\u4f60\\u597d"}]'
 
 
 def test_send_mp4_to_funasr_server_is_one_clear_line(tmp_media_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
