@@ -240,8 +240,9 @@ class FunasrHttpServer:
       segments are :func:`estimated_segments` of the file's duration (``sf.info``, line 413);
     - ``paraformer``: the Paraformer stand-in's text with punctuation, estimated segments, language ``unknown``
       unless asked (lines 45-52: no tag to read);
-    - ``fun-asr-nano`` (``_process_vllm``, lines 347-406): one segment per VAD region longer than 0.3 s with its
-      real times, and ``words`` timed within it (``token``, ``start_time`` + the region's start).
+    - ``fun-asr-nano`` on vLLM (``models`` lists ``"fun-asr-nano (vLLM)"``; ``_process_vllm``, lines 347-406): one
+      segment per VAD region longer than 0.3 s with its real times, and ``words`` timed within it (``token``,
+      ``start_time`` + the region's start); without vLLM it is answered as Paraformer is (the fallback path).
 
     ``transcriptions``: the form of each transcription request (without the file) and the audio's duration in ms.
     ``fail``: that many transcription requests answer ``500 Internal Server Error`` (as uvicorn does when the model
@@ -334,7 +335,10 @@ class FunasrHttpServer:
         meter = PeakMeter()
         meter.feed(pcm)
         bursts = detect_bursts(meter.finish())
-        result = _nano(bursts, duration) if model == "fun-asr-nano" else _fallback(model, bursts, language, duration)
+        if model == "fun-asr-nano" and "fun-asr-nano (vLLM)" in self.models:
+            result = _nano(bursts, duration)
+        else:  # (Fun-ASR-Nano without vLLM runs through AutoModel too, lines 305-323 and 478-489: estimated)
+            result = _fallback(model, bursts, language, duration)
         if response_format == "verbose_json":  # build_openai_verbose_json, lines 189-210
             segments = [
                 {"id": i, "start": seg["start"], "end": seg["end"], "text": seg["text"], "words": seg.get("words", [])}

@@ -63,11 +63,11 @@ def test_funasr_server_answers_become_replies_real_times_only_from_fun_asr_nano(
         {"id": 0, "start": 1.0, "end": 1.6, "text": "你好", "words": [
             {"word": "你", "start": 1.0, "end": 1.2}, {"word": "好", "start": 1.3, "end": 1.6}]},
         {"id": 1, "start": 2.0, "end": 2.4, "text": "世界", "words": []}]}  # fmt: skip
-    times = [(t.start_ms, t.end_ms) for t in parse_reply(reply_from_answer(nano, "fun-asr-nano", "a")).tokens]
+    times = [(t.start_ms, t.end_ms) for t in parse_reply(reply_from_answer(nano, True, "a")).tokens]
     assert times == [(1000, 1200), (1300, 1600), (2000, 2200), (2200, 2400)]  # its words; else its segment
     # SenseVoice's and Paraformer's segments are the duration split by text length: not kept as times
     estimated = {"text": "你好世界", "duration": 3.0, "segments": estimated_segments("你好世界", 3.0)}
-    assert "timestamp" not in reply_from_answer(estimated, "sensevoice", "a")
+    assert "timestamp" not in reply_from_answer(estimated, False, "a")
     # (the stand-in's estimate, as build_openai_fallback_segments makes it: parts of <= 80 characters by length)
     parts = estimated_segments(" ".join(["word"] * 40), 10.0)
     assert len(parts) == 3 and parts[0]["start"] == 0.0 and parts[-1]["end"] == 10.0

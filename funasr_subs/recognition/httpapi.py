@@ -3,11 +3,12 @@
 What the server does (FunASR ``funasr/bin/_server_app.py``, snapshot 2026-08-21, v1.4.3): the form takes ``file``,
 ``model`` (``fun-asr-nano`` | ``sensevoice`` | ``paraformer``; 400 for another, lines 463-505), ``language`` and
 ``response_format``; ``verbose_json`` answers ``{task, language, duration, text, segments: [{id, start, end (s),
-text, words}]}`` (lines 189-210). Only Fun-ASR-Nano's segments are real (its VAD regions, words timed within them,
-lines 347-406); SenseVoice's and Paraformer's are the duration split by text length (``build_openai_fallback_
-segments``, lines 91-113, used at line 440), so their text is timed here by our own speech activity (segments.py).
-The file is read with ``soundfile`` (``sf.info``/``sf.read``, lines 413 and 478): a WAV, which is what we send.
-``GET /health`` lists the models it has loaded (lines 554-559); the first one is asked for.
+text, words}]}`` (lines 189-210). Only Fun-ASR-Nano's segments on its vLLM engine are real (its VAD regions, words
+timed within them, lines 347-406); SenseVoice's and Paraformer's (and Nano's without vLLM) are the duration split by
+text length (``build_openai_fallback_segments``, lines 91-113, used at line 440), so their text is timed here by our
+own speech activity (segments.py). The file is read with ``soundfile`` (``sf.info``/``sf.read``, lines 413 and
+478): a WAV, which is what we send. ``GET /health`` lists the models it has loaded (lines 554-559); the first one is
+asked for, and its answers are taken as timed only when it is Fun-ASR-Nano on vLLM.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ssl
 import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,16 +48,25 @@ log = logging.getLogger(__name__)
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 #: The model asked for when /health lists none (funasr-server's own choice on a CPU, server.py line 48).
 DEFAULT_MODEL = "sensevoice"
-#: The models whose segments and words are real times (the others' are estimated from text length).
-TIMED_MODELS = ("fun-asr-nano",)
+#: How /health names Fun-ASR-Nano on its vLLM engine, the one path whose segments and words are real times
+#: (``_process_vllm``; without vLLM it runs through ``_process_fallback``, estimated like the others, lines 305-323).
+TIMED_MODEL = "fun-asr-nano (vLLM)"
 #: The largest answer read (a verbose_json answer is ~0.3 MB an hour of speech).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 #: The largest upload: funasr-server reads the whole file into memory (``await file.read()``, line 470).
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
-_MODELS: dict[str, str] = {}  # server URL -> the model asked for (from its /health)
+_MODELS: dict[str, Model] = {}  # server URL -> the model asked for (from its /health)
 _MODELS_LOCK = threading.Lock()
 _SAID: set[str] = set()  # what was said once per process (hotwords not sent)
+
+
+@dataclass(frozen=True)
+class Model:
+    """The model a funasr-server is asked for, and whether its answers carry real times."""
+
+    name: str
+    timed: bool
 
 
 def wav_header(pcm_bytes: int) -> bytes:
@@ -68,13 +79,13 @@ def wav_header(pcm_bytes: int) -> bytes:
     )  # fmt: skip
 
 
-def pick_model(loaded: Sequence[str]) -> str:
-    """The model to ask for: the first /health lists (``"fun-asr-nano (vLLM)"`` → ``fun-asr-nano``) (pure)."""
+def pick_model(loaded: Sequence[str]) -> Model:
+    """The model to ask for: the first /health lists (``"fun-asr-nano (vLLM)"`` → ``fun-asr-nano``, timed) (pure)."""
     for name in loaded:
         bare = name.split(" (", 1)[0].strip()
         if bare:
-            return bare
-    return DEFAULT_MODEL
+            return Model(bare, name.strip() == TIMED_MODEL)
+    return Model(DEFAULT_MODEL, False)
 
 
 def _seconds_ms(value: Any) -> int | None:
@@ -108,7 +119,7 @@ def _segment_times(segment: Mapping[str, Any], tokens: Sequence[str]) -> list[tu
     return spread(tokens, [(start, max(end, start + 1))])
 
 
-def reply_from_answer(answer: Any, model: str, wav_name: str) -> dict[str, Any]:
+def reply_from_answer(answer: Any, timed: bool, wav_name: str) -> dict[str, Any]:
     """funasr-server's ``verbose_json`` answer as a reply in the C++ server's shape (pure): ``text``, and for a
     model with real times one ``timestamp`` pair per token; text only for the others (their segments are estimated
     from text length: not times). ProtocolError when the answer is not such an object."""
@@ -117,7 +128,7 @@ def reply_from_answer(answer: Any, model: str, wav_name: str) -> dict[str, Any]:
     text, _ = strip_tags(answer["text"])
     reply: dict[str, Any] = {"mode": "offline", "text": text, "wav_name": wav_name}
     segments = answer.get("segments")
-    if model not in TIMED_MODELS or not isinstance(segments, list) or not segments:
+    if not timed or not isinstance(segments, list) or not segments:
         return reply
     texts: list[str] = []
     pairs: list[tuple[int, int]] = []
@@ -175,7 +186,7 @@ def _explain(url: str, exc: BaseException, connect_timeout: float) -> FunasrSubs
     return ServerUnavailableError(f"{url} dropped the connection ({type(exc).__name__}): is the server still running?")
 
 
-async def check_server(url: str, settings: Settings) -> str:
+async def check_server(url: str, settings: Settings) -> Model:
     """``GET /health``: the model to ask ``url`` for (also kept for the requests that follow); raises the error that
     names what answers there when it is not funasr-server."""
     timeout = aiohttp.ClientTimeout(total=settings.connect_timeout)
@@ -197,8 +208,9 @@ async def check_server(url: str, settings: Settings) -> str:
         known = _MODELS.get(url)
         _MODELS[url] = model
     if known != model:
-        timing = "its times" if model in TIMED_MODELS else "times from our speech activity (its own are estimated)"
-        log.info("%s is funasr-server (models loaded: %s): asking %s, with %s", url, loaded or "none", model, timing)
+        timing = "its times" if model.timed else "times from our speech activity (its own are estimated)"
+        named = ", ".join(loaded) or "none"
+        log.info("%s is funasr-server (models loaded: %s): asking %s, with %s", url, named, model.name, timing)
     return model
 
 
@@ -212,7 +224,7 @@ class HttpBackend:
         self.url = url
         self.settings = settings
 
-    async def _model(self) -> str:
+    async def _model(self) -> Model:
         with _MODELS_LOCK:
             model = _MODELS.get(self.url)
         return model if model is not None else await check_server(self.url, self.settings)
@@ -236,7 +248,7 @@ class HttpBackend:
                 log.warning("warning: funasr-server's /v1/audio/transcriptions takes no hotwords: they are not sent")
         form = aiohttp.FormData()
         form.add_field("file", wav_header(len(pcm)) + bytes(pcm), filename="audio.wav", content_type="audio/wav")
-        form.add_field("model", model)
+        form.add_field("model", model.name)
         form.add_field("response_format", "verbose_json")
         if self.settings.language is not None:
             form.add_field("language", self.settings.language)
@@ -263,7 +275,7 @@ class HttpBackend:
             raise _explain(self.url, exc, s.connect_timeout) from None
         return self._reply(status, body, model, request.wav_name)
 
-    def _reply(self, status: int, body: bytes, model: str, wav_name: str) -> dict[str, Any]:
+    def _reply(self, status: int, body: bytes, model: Model, wav_name: str) -> dict[str, Any]:
         detail = _detail(body)
         if status >= 500:
             raise ServerUnavailableError(f"{self.url} answered HTTP {status} ({detail}): is the server well?")
@@ -275,4 +287,4 @@ class HttpBackend:
             answer = strict_json(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError(f"{self.url} answered with something that is not JSON ({detail[:60]!r})") from None
-        return reply_from_answer(answer, model, wav_name)
+        return reply_from_answer(answer, model.timed, wav_name)
