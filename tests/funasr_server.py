@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -575,8 +576,8 @@ def default_port(environ: Mapping[str, str]) -> int:
     return 10095
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_or_more(stopping: list[int], replies: list[str], seen: int) -> bool:
+    return bool(stopping) or len(replies) > seen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -604,8 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # quiet by default: it usually runs in the background of the terminal the user works in
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
-    # `kill %1` (SIGTERM) stops it like Ctrl-C: the temporary folders are removed on the way out
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and `kill %1` (SIGTERM) only set a flag under the server's (reentrant) lock and wake the wait below: a
+    # KeyboardInterrupt raised at an arbitrary point could leave that lock held and hang the shutdown
+    stopping: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         ctx = None
         if args.tls:
@@ -625,17 +627,25 @@ def main(argv: list[str] | None = None) -> int:
             habits=args.habits,
         )
         server.fault = args.fault
-        with server:
-            log.info("FunASR test server listening on %s (Ctrl-C to stop)", server.url)
-            seen = 0
-            try:
-                while True:
-                    server.wait_for_replies(seen + 1, timeout=3600)
+
+        def stop(signum: int, frame: object) -> None:
+            with server._cond:
+                stopping.append(signum)
+                server._cond.notify_all()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with server:
+                log.info("FunASR test server listening on %s (Ctrl-C to stop)", server.url)
+                seen = 0
+                while not stopping:
+                    server.wait_until(functools.partial(_stop_or_more, stopping, server.replies, seen), timeout=3600)
                     for text in server.replies[seen:]:
                         log.info("reply: %s", text)
                     seen = len(server.replies)
-            except KeyboardInterrupt:
-                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
 
 
