@@ -217,3 +217,14 @@ def test_send_mp4_to_funasr_server_is_one_clear_line(tmp_media_dir: Path, capsys
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert code != 0 and len(errors) == 1 and "drop --send mp4" in errors[0], errors
     assert http_api.transcriptions == [] and sorted(p.name for p in tmp_media_dir.iterdir()) == ["a.mkv"]
+
+
+@needs_espeak
+def test_in_a_pool_with_a_timed_websocket_server_whole_files_go_to_it_and_funasr_server_is_up(
+    funasr_server: FunasrTestServer, film: Path, talk: SpeechAudio, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FunasrHttpServer(models=("sensevoice",)) as http_api:
+        err = _transcribe(capsys, "--server", http_api.url, "--server", funasr_server.url, str(film))
+    assert "not used" not in err and "down" not in err, err  # both servers usable
+    assert len(funasr_server.files) == 1 and http_api.transcriptions == []  # never a whole file to funasr-server
+    assert max(_start_errors(film.with_name("talk.zh.srt"), talk.truth)) <= 100

@@ -376,9 +376,8 @@ class _Job:
         reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
         budget = max(0, settings.retries) + len(pool) - 1  # failures allowed: each other server gets its chance
         exclude: set[str] = set()
-        if speech is None:  # a whole file or a --split-minutes piece: not to a server known to send no times
-            with _UNTIMED_LOCK:
-                exclude |= {s.url for s in pool.servers if s.url in _UNTIMED}
+        if speech is None:  # a whole file or a --split-minutes piece: not to a server sent only speech segments
+            exclude |= {s.url for s in pool.servers if _segmented([s.url], settings)}
         failures = 0
         last: FunasrSubsError | None = None
         empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
