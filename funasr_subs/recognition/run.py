@@ -1,7 +1,9 @@
 """One file's recognition over the pool: the one function the pipeline calls.
 
 A file goes to one server as one request, or (``--split-minutes``, PCM only) is cut at silences into pieces that go
-to different servers at once and whose replies are merged. Each request takes a slot from the pool; a request that
+to different servers at once and whose replies are merged. Servers whose replies have no times (funasr-server's
+HTTP API, SenseVoice: backend.py) are sent the file's speech segments one by one, and their text is timed by the
+speech heard in each (segments.py); a whole file goes only to servers that give times while there is one. Each request takes a slot from the pool; a request that
 fails because of its server is retried alone, on another server when there is one (a server that timed out or
 answered garbage is not asked again for that piece). Pieces wait in memory only while a slot can take them.
 """
@@ -294,8 +296,8 @@ class _Job:
 
                 return await self._piece(opener, "pcm", piece.start_ms, piece.duration_ms, speech=piece.speech)
 
+            self.on_uploaded()  # (the pieces are read from the file: the recognition stage starts now)
             results = await send_all(pieces, one, self.pool.capacity)
-        self.on_uploaded()
         if not results:
             reply: dict[str, Any] = {"mode": "offline", "text": "", "wav_name": self.wav_name, "timing": TIMING}
             return Recognised(reply, transcript_of(reply), (), self.speech)
