@@ -3,9 +3,11 @@
 A file goes to one server as one request, or (``--split-minutes``, PCM only) is cut at silences into pieces that go
 to different servers at once and whose replies are merged. Servers whose replies have no times (funasr-server's
 HTTP API, SenseVoice: backend.py) are sent the file's speech segments one by one, and their text is timed by the
-speech heard in each (segments.py); a whole file goes only to servers that give times while there is one. Each request takes a slot from the pool; a request that
-fails because of its server is retried alone, on another server when there is one (a server that timed out or
-answered garbage is not asked again for that piece). Pieces wait in memory only while a slot can take them.
+speech heard in each (segments.py); a whole file goes only to servers that give times while there is one.
+
+Each request takes a slot from the pool; a request that fails because of its server is retried alone, on another
+server when there is one (a server that timed out or answered garbage is not asked again for that piece). Pieces
+wait in memory only while a slot can take them.
 """
 
 from __future__ import annotations
