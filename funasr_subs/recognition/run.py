@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from funasr_subs.config import Settings
 from funasr_subs.errors import (
     CancelledError,
+    ConfigError,
     FunasrSubsError,
     NoTimestampsError,
     ProtocolError,
@@ -266,7 +267,10 @@ class _Job:
         )
 
     async def run(self, audio: AudioSource) -> Recognised:
-        if audio.wav_format == "pcm" and _segmented([s.url for s in self.pool.servers], self.settings):
+        urls = [s.url for s in self.pool.servers]
+        if audio.wav_format != "pcm" and all(is_http(url) for url in urls):
+            raise ConfigError(f"{', '.join(urls)}: funasr-server is sent speech segments cut from PCM: drop --send mp4")
+        if audio.wav_format == "pcm" and _segmented(urls, self.settings):
             return await self._segmented(audio)
         for _ in self.pool.servers:
             try:
@@ -381,7 +385,8 @@ class _Job:
         budget = max(0, settings.retries) + len(pool) - 1  # failures allowed: each other server gets its chance
         exclude: set[str] = set()
         if speech is None:  # a whole file or a --split-minutes piece: not to a server sent only speech segments
-            exclude |= {s.url for s in pool.servers if _segmented([s.url], settings)}
+            pcm = wav_format == "pcm"  # (an untimed server is then asked, and says so: NoTimestampsError)
+            exclude |= {s.url for s in pool.servers if is_http(s.url) or (pcm and _segmented([s.url], settings))}
         failures = 0
         last: FunasrSubsError | None = None
         empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
