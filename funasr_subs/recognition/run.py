@@ -167,7 +167,7 @@ _UNTIMED: set[str] = set()  # websocket servers that answered text without times
 _UNTIMED_LOCK = threading.Lock()
 
 
-def _segmented(urls: list[str], settings: Settings) -> bool:
+def _segments_only(urls: list[str], settings: Settings) -> bool:
     """True when every server is sent speech segments (segment-timed): funasr-server, or a websocket server that
     answered text without times before."""
     with _UNTIMED_LOCK:
@@ -270,7 +270,7 @@ class _Job:
         urls = [s.url for s in self.pool.servers]
         if audio.wav_format != "pcm" and all(is_http(url) for url in urls):
             raise ConfigError(f"{', '.join(urls)}: funasr-server is sent speech segments cut from PCM: drop --send mp4")
-        if audio.wav_format == "pcm" and _segmented(urls, self.settings):
+        if audio.wav_format == "pcm" and _segments_only(urls, self.settings):
             return await self._segmented(audio)
         for _ in self.pool.servers:
             try:
@@ -282,7 +282,7 @@ class _Job:
                     "%s sends text without times (SenseVoice?): whole files go to servers that give times; when "
                     "none is left, cues are timed by speech activity, each speech segment sent alone", untimed.url,
                 )  # fmt: skip
-            if _segmented([s.url for s in self.pool.servers], self.settings):
+            if _segments_only([s.url for s in self.pool.servers], self.settings):
                 break
         return await self._segmented(audio)
 
@@ -386,7 +386,7 @@ class _Job:
         exclude: set[str] = set()
         if speech is None:  # a whole file or a --split-minutes piece: not to a server sent only speech segments
             pcm = wav_format == "pcm"  # (an untimed server is then asked, and says so: NoTimestampsError)
-            exclude |= {s.url for s in pool.servers if is_http(s.url) or (pcm and _segmented([s.url], settings))}
+            exclude |= {s.url for s in pool.servers if is_http(s.url) or (pcm and _segments_only([s.url], settings))}
         failures = 0
         last: FunasrSubsError | None = None
         empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
