@@ -16,6 +16,7 @@ import email.policy
 import io
 import json
 import re
+import ssl
 import threading
 import wave
 from email.parser import BytesParser
@@ -248,8 +249,9 @@ class FunasrHttpServer:
     ``fail``: that many transcription requests answer ``500 Internal Server Error`` (as uvicorn does when the model
     raises) before it works again; ``models``: what /health lists as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
 
-    def __init__(self, models: tuple[str, ...] = ("sensevoice",)) -> None:
+    def __init__(self, models: tuple[str, ...] = ("sensevoice",), ssl_context: ssl.SSLContext | None = None) -> None:
         self.models = models
+        self.tls = ssl_context is not None  # https:// (uvicorn --ssl-certfile): the handshake on accept
         self.requests: list[tuple[str, str]] = []
         self.transcriptions: list[dict[str, Any]] = []
         self.fail = 0
@@ -299,12 +301,14 @@ class FunasrHttpServer:
                 self.wfile.write(body)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if ssl_context is not None:
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._httpd.server_address[1]}"
 
     def transcribe(self, content_type: str, body: bytes) -> tuple[int, Any]:
         """(status, answer) for one ``POST /v1/audio/transcriptions``."""

@@ -21,6 +21,7 @@ from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
 from tests.other_servers import FunasrHttpServer, estimated_segments
 from tests.speech import EN_SENTENCES, ZH_SENTENCES, SpeechAudio, build_speech, espeak_available, write_speech
+from tests.tls_certs import server_ssl_context
 
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (.ci/run installs it)")
 #: 25 s of speech: three pieces of at most 15 s for a segmented server
@@ -228,3 +229,17 @@ def test_in_a_pool_with_a_timed_websocket_server_whole_files_go_to_it_and_funasr
     assert "not used" not in err and "down" not in err, err  # both servers usable
     assert len(funasr_server.files) == 1 and http_api.transcriptions == []  # never a whole file to funasr-server
     assert max(_start_errors(film.with_name("talk.zh.srt"), talk.truth)) <= 100
+
+
+@needs_espeak
+def test_https_verifies_the_certificate_unless_told_whom_to_trust(
+    film: Path, talk: SpeechAudio, tls_cert: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FunasrHttpServer(models=("sensevoice",), ssl_context=server_ssl_context(*tls_cert)) as https_api:
+        code = main(["transcribe", "--retries", "0", "--server", https_api.url, str(film)])
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert code != 0 and len(errors) == 1 and "not trusted" in errors[0] and "--ca-file" in errors[0], errors
+        assert https_api.transcriptions == []  # nothing sent to a server that could not be verified
+        _transcribe(capsys, "--server", https_api.url, "--ca-file", str(tls_cert[0]), str(film))
+    assert len(https_api.transcriptions) == 3
+    assert max(_start_errors(film.with_name("talk.zh.srt"), talk.truth)) <= 250
