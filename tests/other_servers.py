@@ -247,7 +247,8 @@ class FunasrHttpServer:
 
     ``transcriptions``: the form of each transcription request (without the file) and the audio's duration in ms.
     ``fail``: that many transcription requests answer ``500 Internal Server Error`` (as uvicorn does when the model
-    raises) before it works again; ``models``: what /health lists as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
+    raises) before it works again; ``garbage``: they answer 200 with an HTML page; ``models``: what /health lists
+    as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
 
     def __init__(self, models: tuple[str, ...] = ("sensevoice",), ssl_context: ssl.SSLContext | None = None) -> None:
         self.models = models
@@ -255,6 +256,7 @@ class FunasrHttpServer:
         self.requests: list[tuple[str, str]] = []
         self.transcriptions: list[dict[str, Any]] = []
         self.fail = 0
+        self.garbage = False  # transcriptions answer 200 with a body that is not JSON (a proxy's page, a bug)
         self._lock = threading.Lock()
         stand_in = self
 
@@ -287,7 +289,9 @@ class FunasrHttpServer:
                     self._answer(404, b'{"detail":"Not Found"}')
                     return
                 status, answer = stand_in.transcribe(self.headers.get("Content-Type", ""), body)
-                if status == 500:
+                if stand_in.garbage:
+                    self._answer(200, b"<html>Bad Gateway</html>", "text/html")
+                elif status == 500:
                     self._answer(500, b"Internal Server Error", "text/plain; charset=utf-8")
                 else:
                     self._answer(status, json.dumps(answer, ensure_ascii=False).encode())

@@ -243,3 +243,15 @@ def test_https_verifies_the_certificate_unless_told_whom_to_trust(
         _transcribe(capsys, "--server", https_api.url, "--ca-file", str(tls_cert[0]), str(film))
     assert len(https_api.transcriptions) == 3
     assert max(_start_errors(film.with_name("talk.zh.srt"), talk.truth)) <= 250
+
+
+@needs_espeak
+def test_an_answer_that_is_not_json_is_one_line_and_nothing_is_written(
+    film: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FunasrHttpServer(models=("sensevoice",)) as http_api:
+        http_api.garbage = True
+        code = main(["transcribe", "--retries", "1", "--retry-backoff", "0.05", "--server", http_api.url, str(film)])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "not JSON" in errors[0] and "<html>" in errors[0], errors
+    assert sorted(p.name for p in film.parent.iterdir()) == ["talk.mkv"]
