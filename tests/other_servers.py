@@ -11,11 +11,13 @@ Each runs on 127.0.0.1 port 0 in a thread, records what it received, and is used
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import email.policy
 import io
 import json
 import re
+import signal
 import ssl
 import threading
 import wave
@@ -250,7 +252,9 @@ class FunasrHttpServer:
     raises) before it works again; ``garbage``: they answer 200 with an HTML page; ``models``: what /health lists
     as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
 
-    def __init__(self, models: tuple[str, ...] = ("sensevoice",), ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, models: tuple[str, ...] = ("sensevoice",), ssl_context: ssl.SSLContext | None = None, port: int = 0
+    ) -> None:
         self.models = models
         self.tls = ssl_context is not None  # https:// (uvicorn --ssl-certfile): the handshake on accept
         self.requests: list[tuple[str, str]] = []
@@ -304,7 +308,7 @@ class FunasrHttpServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         if ssl_context is not None:
             self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
@@ -409,3 +413,23 @@ def _nano(bursts: list[tuple[int, int]], duration: float) -> dict[str, Any]:
         text = "".join("".join(s.tokens) + s.punc for s in said)
         segments.append({"text": text, "start": start / 1000, "end": end / 1000, "words": words})
     return {"text": "".join(s["text"] for s in segments), "segments": segments, "duration": duration}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.other_servers``: funasr-server's stand-in in the foreground, until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(description="funasr-server's HTTP API stand-in (tests/other_servers.py)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (funasr-server's 8000)")
+    parser.add_argument(
+        "--model", default="sensevoice", help="what /health lists: sensevoice, paraformer or 'fun-asr-nano (vLLM)'"
+    )
+    args = parser.parse_args(argv)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # (the server's threads inherit it: the signal waits for us)
+    with FunasrHttpServer(models=(args.model,), port=args.port) as server:
+        print(f"funasr-server stand-in ({args.model}) on {server.url}", flush=True)
+        signal.sigwait(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
