@@ -200,6 +200,8 @@ class FunasrTestServer:
         habits: bool = False,
         lose_at_ms: int | None = None,
         lose_ms: int = 40_000,
+        lose_requests: int | None = None,
+        lose_then: Literal["words", "nothing"] = "words",
         model: Literal["paraformer", "sensevoice"] = "paraformer",
         server_header: str = "WebSocket++/0.8.2",
     ) -> None:
@@ -218,6 +220,11 @@ class FunasrTestServer:
         self.habits = habits  # token times like FunASR's: running on into pauses (fake_recognition.habitual)
         self.lose_at_ms = lose_at_ms  # fault "lose": where the lost stretch starts (None: at 40 % of the audio)
         self.lose_ms = lose_ms  # fault "lose": how long it is
+        # fault "lose": how many requests lose the stretch (None: every one); the requests after them are answered
+        # in full ("words": a stretch sent again is recovered) or with no words at all ("nothing": it stays lost)
+        self.lose_requests = lose_requests
+        self.lose_then = lose_then
+        self.losing = 0  # requests answered with the stretch lost so far
         # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
         # server answers with Python's websockets library's own name
         self.server_header = server_header
@@ -542,8 +549,12 @@ class FunasrTestServer:
             if self.habits:  # timed as the server hears the whole audio; a lost stretch then loses its words
                 segments = habitual(segments, duration_ms)
             if self._fault == "lose":
-                at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
-                segments = lose_stretch(segments, at, at + self.lose_ms)
+                if self.lose_requests is None or self.losing < self.lose_requests:
+                    self.losing += 1
+                    at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
+                    segments = lose_stretch(segments, at, at + self.lose_ms)
+                elif self.lose_then == "nothing":
+                    segments = []
             reply = build_reply(str(state.params["wav_name"]), segments, timestamps=self.timestamps, shape=self.shape)
         record = state.record
         record.bursts, record.reply = bursts, reply

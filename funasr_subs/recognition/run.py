@@ -40,10 +40,10 @@ from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_
 from funasr_subs.recognition.backend import Backend, Request, WebsocketBackend, is_http
 from funasr_subs.recognition.httpapi import HttpBackend
 from funasr_subs.recognition.merge import merge_replies
+from funasr_subs.recognition.pcmspool import decode_to_file, send_all
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
 from funasr_subs.recognition.segments import TIMING, Piece, is_untimed, plan_pieces, timed_reply
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
-from funasr_subs.recognition.stretches import FileSlice, decode_to_file, send_all
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,13 @@ class Recognised:
 
 
 class FileChunks:
-    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
+    """A raw PCM file read in frames, with the same interface as FfmpegStream; ``start``/``length`` (bytes): only
+    that part of it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, start: int = 0, length: int | None = None) -> None:
         self.path = path
+        self.start = start
+        self.length = length
 
     async def __aenter__(self) -> FileChunks:
         return self
@@ -107,8 +110,12 @@ class FileChunks:
         return None
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        left = self.length
         with open(self.path, "rb") as fh:
-            while block := fh.read(FRAME_BYTES):
+            fh.seek(self.start)
+            while block := fh.read(FRAME_BYTES if left is None else min(FRAME_BYTES, left)):
+                if left is not None:
+                    left -= len(block)
                 yield block
 
 
@@ -297,8 +304,8 @@ class _Job:
             log.debug("%s: %d speech segments to send", self.wav_name, len(pieces))
 
             async def one(piece: Piece) -> tuple[dict[str, Any], Transcript, PieceInfo]:
-                def opener() -> FileSlice:
-                    return FileSlice(path, piece.start_ms, piece.end_ms)
+                def opener() -> FileChunks:
+                    return FileChunks(path, piece.start_ms * BYTES_PER_MS, piece.duration_ms * BYTES_PER_MS)
 
                 return await self._piece(opener, "pcm", piece.start_ms, piece.duration_ms, speech=piece.speech)
 

@@ -1,6 +1,6 @@
-"""Stretches of a file sent as requests of their own: the PCM decoded once to a temporary file (streaming, beside
-the speech detector), any stretch of it read back as a chunk stream, and the stretches sent at once up to the
-pool's capacity (a failure for good cancels the rest)."""
+"""Speech segments sent as requests of their own (segment timing): the PCM decoded once to a temporary file
+(streaming, beside the speech detector; run.FileChunks reads any stretch of it back), and the segments sent at once
+up to the pool's capacity (a failure for good cancels the rest)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Protocol, TypeVar
 
 from funasr_subs.media.activity import Speech
 from funasr_subs.media.vad import Beside, Listener
-from funasr_subs.protocol import FRAME_BYTES
-from funasr_subs.recognition.split import BYTES_PER_MS
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -21,29 +19,6 @@ P = TypeVar("P")
 
 class _Chunks(Protocol):
     def chunks(self) -> AsyncIterator[bytes]: ...
-
-
-class FileSlice:
-    """``start_ms``-``end_ms`` of a raw PCM file (s16le 16 kHz mono), read in frames."""
-
-    def __init__(self, path: Path, start_ms: int, end_ms: int) -> None:
-        self.path = path
-        self.start = start_ms * BYTES_PER_MS
-        self.end = end_ms * BYTES_PER_MS
-
-    async def __aenter__(self) -> FileSlice:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        with open(self.path, "rb") as fh:
-            fh.seek(self.start)
-            left = self.end - self.start
-            while left > 0 and (block := fh.read(min(FRAME_BYTES, left))):
-                left -= len(block)
-                yield block
 
 
 async def decode_to_file(open_stream: Callable[[], AbstractAsyncContextManager[_Chunks]], path: Path) -> Speech:
