@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +113,28 @@ def media_beside(subtitle: Path) -> Path:
     )
 
 
-def speech_of(source: Path, args: argparse.Namespace) -> Transcript:
+@dataclass(frozen=True)
+class Speech:
+    """What sync compares the subtitle with: the recognised text and, when the audio was listened to, the speech
+    heard in it (media timeline, like the transcript) and how long the audio is."""
+
+    transcript: Transcript
+    heard: tuple[tuple[int, int], ...] | None = None
+    end_ms: int = 0
+
+
+def speech_of(source: Path, args: argparse.Namespace) -> Speech:
     """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media."""
     if not (is_sidecar(source) or source.suffix.lower() in (".json", ".jsonl")):
         if not source.is_file():
             raise BadInputError("file not found: check the path", path=source)
         settings = settings_from_args(args)
         current_sidecar(source, settings.replace(output_dir=None))
-    return read_source(source, None).transcript
+    read = read_source(source, None)
+    side = read.sidecar
+    if side is None or side.speech is None:
+        return Speech(read.transcript)
+    return Speech(read.transcript, side.speech.intervals, side.offset_ms + side.duration_ms)
 
 
 def output_for(subtitle: Path, args: argparse.Namespace) -> Path:
@@ -175,12 +190,15 @@ def _ratio_text(ratio: float) -> str:
 
 
 def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str]:
-    method = (
-        "by text (the subtitle's words found in the speech)"
-        if result.method == "text"
-        else "by timing pattern (cue and speech intervals: the text does not match the speech)"
-    )
+    if result.method == "text":
+        method = "by text (the subtitle's words found in the speech)"
+    elif result.pattern_from == "heard":
+        method = "by timing pattern (cues against the speech heard in the audio: the text does not match the speech)"
+    else:
+        method = "by timing pattern (cues against the gaps between recognised words: the text does not match)"
     lines = [f"{name}: synced {method}"]
+    if result.pattern_from == "tokens":
+        lines.append(f"  {NOT_HEARD}")
     assert result.time_map is not None
     first = result.time_map.pieces[0]
     lines.append(f"  offset {first.offset_ms / 1000:+.2f} s, frame-rate ratio {_ratio_text(result.ratio)}")
@@ -202,6 +220,13 @@ def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str
     return lines
 
 
+#: Said when the timing pattern had only the reply's token gaps to go by.
+NOT_HEARD = (
+    "(the sidecar holds no speech activity: made with --no-speech-activity or by an older version; token gaps "
+    "hide most pauses, so transcribe again for a surer sync)"
+)
+
+
 # --- the command --------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
@@ -216,12 +241,14 @@ def run(args: argparse.Namespace) -> int:
     if args.in_place:
         check_replaceable(backup_for(subtitle))
     source = args.source if args.source is not None else media_beside(subtitle)
-    transcript = speech_of(source, args)
-    if not transcript.tokens:
+    speech = speech_of(source, args)
+    if not speech.transcript.tokens and not (speech.heard and args.method == "pattern"):
         raise NoSpeechError("no speech was recognised: nothing to sync to", path=source)
-    result = sync(cues, transcript, args.method)
+    result = sync(cues, speech.transcript, args.method, speech.heard, speech.end_ms)
     if not result.trusted:
         log.error("error: %s: no alignment it can trust (%s); nothing written", subtitle, result.reason)
+        if result.pattern_from == "tokens":
+            log.error("%s", NOT_HEARD)
         return 1
     synced = result.cues(cues)
     data = retimed(original, synced, out_fmt, subtitle)

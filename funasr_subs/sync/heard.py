@@ -1,0 +1,275 @@
+"""Other-language alignment against the speech *heard* in the audio (numpy; pure).
+
+The speech-activity intervals a detector found in the audio (``media/vad.py``, kept in the sidecar) say where
+people speak and where they pause, which FunASR's token times hide (a token before a pause runs on into it). The
+cues of a subtitle in any language say the same: speech inside a cue, a pause between two. So the two *occupancy*
+patterns are compared, as ffsubsync and alass do, in three steps:
+
+1. The frame-rate ratio and the global offset: for each common ratio the cue signal (+1 inside a cue, -1 between
+   cues) is cross-correlated by FFT with the speech signal (+1 speech, -1 not) on a 20 ms grid; the ratio whose
+   best offset agrees most wins (ratio 1 unless another is clearly better).
+2. Pieces (cuts and inserted scenes): candidate offsets are the global peaks and the best peak of every two-minute
+   window; a Viterbi pass over the cues (:func:`funasr_subs.sync.timemap.viterbi`) chooses one per cue, each cue
+   paying the disagreement (ms) of its own stretch: silence inside it, speech in the pause before and after it.
+3. Each piece's offset is refined on a 10 ms grid by the same exact disagreement (interval arithmetic, no grid).
+
+Trust: the same search runs on the heard speech shuffled (its stretches and pauses in another order: the same
+rhythm, nothing to do with the cues), which says how well the search's freedom fits speech by chance; the map must
+beat the best of those clearly. Noise fills short pauses (at 5 dB the detector bridges most pauses under 300 ms),
+which lowers the agreement of the right map and of the shuffled ones alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from funasr_subs.sync.timemap import COMMON_RATIOS, FloatArray, Piece, TimeMap, viterbi
+
+BoolArray = npt.NDArray[np.bool_]
+
+#: The grid of the global correlation (ms).
+GRID_MS = 20.0
+#: How much of the pause before and after a cue is looked at (ms): speech there means the cue starts or ends wrong.
+PAUSE_MS = 600.0
+#: A cue's cost is capped (ms), so cues whose speech is gone (a cut) cannot pull the map.
+CAP_MS = 1500.0
+#: The cost (ms of disagreement) of starting a new piece.
+SWITCH_MS = 4000.0
+#: Windows for local offset candidates (subtitle time).
+WINDOW_MS = 120_000.0
+#: Another frame-rate ratio is taken only when its best agreement beats ratio 1's by this share of the cue span.
+RATIO_MARGIN = 0.02
+#: Trusted when the map beats the mean of the searches on shuffled speech by this many of their standard deviations
+MIN_Z = 5.0
+#: ... and agrees on more of the cues' time than the best of them, by this over the square root of the number of
+#: cues (the fewer the cues, the likelier a chance fit). Measured on espeak-ng speech in music and noise
+#: (tests/test_sync_heard.py): the right speech 0.025-0.17 above the best shuffled search with 80 cues (5-20 dB),
+#: another recording's speech at most 0.007.
+MIN_ABOVE_BEST = 0.18
+#: Frame-rate ratios whose pieces are worked out (the best by the global correlation, and 1), and what a ratio other
+#: than 1 costs per cue (ms): the simpler map wins a near tie.
+RATIOS_TRIED = 3
+RATIO_COST = 20.0
+#: Searches on shuffled speech that measure the chance level.
+NULLS = 6
+#: Too little to compare below this.
+MIN_CUES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HeardFit:
+    time_map: TimeMap
+    ratio: float
+    #: share of the cues' time (with the pauses around them) where the cues and the heard speech agree
+    agreement: float
+    #: the same for searches on shuffled speech (the chance level): their mean and their best
+    chance: float
+    best_chance: float
+    #: how many standard deviations of the shuffled searches' agreement the found map is above their mean
+    z: float
+    cues: int
+    #: for each cue, how far its mapped start is from the nearest start of heard speech (ms)
+    distance: tuple[int, ...]
+
+    @property
+    def trusted(self) -> bool:
+        return self.z >= MIN_Z and self.agreement - self.best_chance >= MIN_ABOVE_BEST / math.sqrt(max(self.cues, 1))
+
+
+class _Heard:
+    """Speech intervals with a prefix sum: speech time inside any span, vectorised."""
+
+    def __init__(self, speech: Sequence[tuple[int, int]]) -> None:
+        self.starts = np.asarray([s for s, _ in speech], dtype=np.float64)
+        self.ends = np.asarray([e for _, e in speech], dtype=np.float64)
+        self.before = np.concatenate([[0.0], np.cumsum(self.ends - self.starts)])
+
+    def upto(self, t: FloatArray) -> FloatArray:
+        """Speech time in [0, t)."""
+        k = np.searchsorted(self.ends, t, side="right")  # intervals ending at or before t are whole
+        inside = np.where(
+            k < self.starts.size, np.clip(t - self.starts[np.minimum(k, self.starts.size - 1)], 0, None), 0
+        )
+        return self.before[k] + inside
+
+    def within(self, a: FloatArray, b: FloatArray) -> FloatArray:
+        return self.upto(np.maximum(a, b)) - self.upto(a)
+
+
+class _Cues:
+    """Cue intervals with the pauses before and after each (capped at PAUSE_MS; none at a cue that overlaps)."""
+
+    def __init__(self, cues: Sequence[tuple[int, int]]) -> None:
+        self.starts = np.asarray([c[0] for c in cues], dtype=np.float64)
+        self.ends = np.maximum(np.asarray([c[1] for c in cues], dtype=np.float64), self.starts)
+        gap = np.clip(self.starts[1:] - self.ends[:-1], 0, PAUSE_MS)
+        self.lead = np.concatenate([[PAUSE_MS], gap])
+        self.trail = np.concatenate([gap, [PAUSE_MS]])
+
+    def cost(self, heard: _Heard, ratio: float, offsets: FloatArray, sel: slice = slice(None)) -> FloatArray:
+        """Disagreement (ms) of each cue (rows) under each offset (columns): silence in it, speech around it."""
+        a = ratio * self.starts[sel, None] + offsets[None, :]
+        b = ratio * self.ends[sel, None] + offsets[None, :]
+        lead, trail = ratio * self.lead[sel, None], ratio * self.trail[sel, None]
+        silent = (b - a) - heard.within(a, b)
+        spoken = heard.within(a - lead, a) + heard.within(b, b + trail)
+        return np.asarray(np.minimum(silent + spoken, CAP_MS), dtype=np.float64)
+
+    def span(self, ratio: float) -> FloatArray:
+        """The time each cue's cost is measured over."""
+        return np.asarray(ratio * (self.ends - self.starts + self.lead + self.trail), dtype=np.float64)
+
+
+def _signal(intervals: Sequence[tuple[float, float]], lo: float, length: int) -> FloatArray:
+    """+1 inside the intervals, -1 elsewhere, on the grid from ``lo``."""
+    out = -np.ones(length, dtype=np.float64)
+    for s, e in intervals:
+        a, b = max(round((s - lo) / GRID_MS), 0), min(round((e - lo) / GRID_MS), length)
+        if b > a:
+            out[a:b] = 1.0
+    return out
+
+
+def _correlation(cues: _Cues, sel: BoolArray, ratio: float, speech_sig: FloatArray, n: int) -> tuple[FloatArray, float]:
+    """Agreement of the (selected) cue signal with the speech signal for every offset on the grid; the cue signal
+    starts at its first cue (the returned ms), so lag k means offset ``k * GRID_MS - first``."""
+    s, e = ratio * cues.starts[sel], ratio * cues.ends[sel]
+    first = float(s.min()) - PAUSE_MS
+    length = int((float(e.max()) + PAUSE_MS - first) / GRID_MS) + 1
+    sig = _signal(list(zip(s.tolist(), e.tolist(), strict=True)), first, length)
+    corr = np.fft.irfft(np.fft.rfft(speech_sig, n=n) * np.conj(np.fft.rfft(sig, n=n)), n=n)
+    return corr, first
+
+
+def _peaks(corr: FloatArray, first: float, count: int, min_sep_ms: float) -> list[float]:
+    """The best ``count`` offsets (ms) of a correlation, at least ``min_sep_ms`` apart."""
+    n = corr.size
+    order = np.argsort(-corr)[: count * 200]
+    out: list[float] = []
+    for lag in order.tolist():
+        off = (lag if lag <= n // 2 else lag - n) * GRID_MS - first
+        if all(abs(off - o) >= min_sep_ms for o in out):
+            out.append(off)
+            if len(out) >= count:
+                break
+    return out
+
+
+def _nearest(points: FloatArray, values: FloatArray) -> FloatArray:
+    idx = np.clip(np.searchsorted(points, values), 1, max(points.size - 1, 1))
+    lo = np.abs(values - points[np.minimum(idx - 1, points.size - 1)])
+    return np.minimum(lo, np.abs(values - points[np.minimum(idx, points.size - 1)]))
+
+
+def fit_heard(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int]], end_ms: int) -> HeardFit | None:
+    """A time map for cue intervals (subtitle ms) from heard speech intervals (media ms, sorted, the audio
+    ``end_ms`` long); None when either side is (nearly) empty."""
+    if len(cues) < MIN_CUES or len(speech) < 2:
+        return None
+    c = _Cues(cues)
+    heard = _Heard(speech)
+    end = max(float(end_ms), float(heard.ends[-1]))
+    time_map, ratio, found = _search(c, speech, end)
+    mapped = np.asarray(_piece_offsets(time_map, c.starts))
+    # the chance level: the same search on speech of the same rhythm that has nothing to do with the cues (its
+    # stretches of speech and its pauses shuffled), so what the search's freedom finds anywhere is not evidence
+    rng = np.random.default_rng(20261206)
+    chances = np.asarray([_search(c, _shuffled(speech, rng), end)[2] for _ in range(NULLS)])
+    mean, std = float(chances.mean()), float(chances.std())
+    z = (found - mean) / max(std, 1e-3)
+    distance = _nearest(heard.starts, ratio * c.starts + mapped)
+    best = float(chances.max())
+    return HeardFit(time_map, ratio, found, mean, best, z, len(cues), tuple(int(d) for d in distance))
+
+
+def _shuffled(speech: Sequence[tuple[int, int]], rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Speech with the same stretch lengths and pause lengths, each shuffled."""
+    lengths = rng.permutation([e - s for s, e in speech])
+    pauses = rng.permutation([b[0] - a[1] for a, b in itertools.pairwise(speech)] + [speech[0][0]])
+    out: list[tuple[int, int]] = []
+    at = 0
+    for length, pause in zip(lengths.tolist(), pauses.tolist(), strict=True):
+        at += int(pause)
+        out.append((at, at + int(length)))
+        at += int(length)
+    return out
+
+
+def _search(c: _Cues, speech: Sequence[tuple[int, int]], end: float) -> tuple[TimeMap, float, float]:
+    """The best map for the cues on this speech: the map, its ratio and its agreement."""
+    heard = _Heard(speech)
+    speech_sig = _signal([(float(s), float(e)) for s, e in speech], 0.0, int(end / GRID_MS) + 1)
+    every = np.ones(c.starts.size, dtype=bool)
+    span_ms = float(c.ends.max() - c.starts.min()) + 2 * PAUSE_MS
+    n = 1 << int(np.ceil(np.log2(speech_sig.size + 2 * (span_ms * 1.1) / GRID_MS + 2)))
+    scored: dict[float, tuple[float, FloatArray, float]] = {}
+    for ratio in COMMON_RATIOS:
+        corr, first = _correlation(c, every, ratio, speech_sig, n)
+        scored[ratio] = (float(corr.max()) * GRID_MS / (ratio * span_ms), corr, first)
+    likely = sorted(scored, key=lambda r: -scored[r][0])[:RATIOS_TRIED]
+    best: tuple[float, TimeMap, float] | None = None
+    for ratio in [1.0, *[r for r in likely if r != 1.0]]:
+        _, corr, first = scored[ratio]
+        time_map, cost = _pieces(c, heard, ratio, corr, first, speech_sig, n)
+        cost = cost / ratio + (
+            0.0 if ratio == 1.0 else RATIO_COST * c.starts.size
+        )  # in subtitle time: comparable across ratios
+        if best is None or cost < best[0]:
+            best = (cost, time_map, ratio)
+    assert best is not None
+    _, time_map, ratio = best
+    mapped = np.asarray(_piece_offsets(time_map, c.starts))
+    return time_map, ratio, _agreement(c, heard, ratio, mapped, 0.0, c.span(ratio))
+
+
+def _pieces(
+    c: _Cues, heard: _Heard, ratio: float, corr: FloatArray, first: float, speech_sig: FloatArray, n: int
+) -> tuple[TimeMap, float]:
+    """The pieces at one ratio and their total cost (ms of disagreement plus the switches)."""
+    candidates = _peaks(corr, first, 5, 2000.0)
+    for lo in np.arange(float(c.starts.min()), float(c.starts.max()), WINDOW_MS / 2):
+        sel = (c.starts >= lo) & (c.starts < lo + WINDOW_MS)
+        if np.count_nonzero(sel) >= MIN_CUES:
+            local, local_first = _correlation(c, sel, ratio, speech_sig, n)
+            candidates += _peaks(local, local_first, 1, 2000.0)
+    states: list[float] = []
+    for off in sorted(candidates):
+        if not states or off - states[-1] > 100:
+            states.append(off)
+    offs = np.asarray(states)
+    path = viterbi(c.cost(heard, ratio, offs), SWITCH_MS)
+    runs = np.flatnonzero(np.diff(path)) + 1
+    bounds = [0, *runs.tolist(), c.starts.size]
+    grid = np.arange(-400.0, 401.0, 10.0)
+    pieces: list[Piece] = []
+    total_cost = SWITCH_MS * (len(bounds) - 2)
+    for a, b in itertools.pairwise(bounds):
+        trial = offs[path[a]] + grid
+        total = c.cost(heard, ratio, trial, slice(a, b)).sum(axis=0)
+        best = float(np.min(total))
+        # the middle of the best plateau (a run of equal costs: the edges only say "somewhere in here")
+        flat = np.flatnonzero(total <= best + 1e-6)
+        offset = float(trial[int(flat[len(flat) // 2])])
+        start = 0 if not pieces else round(float(c.starts[a - 1] + c.starts[a]) / 2)
+        pieces.append(Piece(start, ratio, offset))
+        total_cost += best
+    return TimeMap(tuple(pieces)), total_cost
+
+
+def _piece_offsets(time_map: TimeMap, starts: FloatArray) -> list[float]:
+    return [time_map.piece_at(float(s)).offset_ms for s in starts]
+
+
+def _agreement(c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray, shift: float, span: FloatArray) -> float:
+    """1 - the capped disagreement over the time looked at, each cue at its own offset plus ``shift``."""
+    a = ratio * c.starts + offsets + shift
+    b = ratio * c.ends + offsets + shift
+    silent = (b - a) - heard.within(a, b)
+    spoken = heard.within(a - ratio * c.lead, a) + heard.within(b, b + ratio * c.trail)
+    return 1.0 - float(np.minimum(silent + spoken, CAP_MS).sum()) / max(float(span.sum()), 1.0)
