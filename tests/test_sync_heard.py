@@ -5,6 +5,7 @@ the sidecar's speech activity against an English subtitle's cues."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pysubs2
@@ -115,3 +116,25 @@ def test_the_pure_fit_on_english_speech() -> None:
         assert fit is not None and fit.trusted, case.name
         assert within([fit.time_map.apply(c.start_ms) for c in case.cues], case) >= 0.95, case.name
     assert fit_heard([(0, 1000)] * 3, heard, audio.duration_ms) is None
+
+
+def test_a_media_file_alone_is_heard_without_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sync SUBTITLE MEDIA --method pattern`` with no sidecar: the audio is decoded and heard here (no server is
+    given, none is asked); an mp4 whose audio starts 1.5 s into the film puts the cues on the film's timeline. Old
+    main asked a server to recognise the media, and failed without one."""
+    audio, lines = recording("cmn", SENTENCES, 20.0)
+    wav = write_speech(tmp_path / "talk.wav", audio)
+    media = tmp_path / "talk film.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=black:s=64x64:r=5", "-itsoffset", "1.5", "-i", str(wav),
+         "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-c:a", "aac", "-t", "400", str(media)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    case = distortions(subtitle(audio, lines, "cmn"))[1]
+    code, starts = _sync(media, case, tmp_path, "--method", "pattern", "--server", "ws://127.0.0.1:9")
+    report = capsys.readouterr().out
+    assert code == 0, report
+    assert "itself (no sidecar; nothing recognised, no server)" in report
+    assert not media.with_name("talk film.funasr.json").exists()
+    film = Case(case.name, case.cues, [None if t is None else t + 1500 for t in case.truth])
+    assert within(starts, film) >= 0.95, within(starts, film)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,11 +24,12 @@ from funasr_subs.commands.common import (
 )
 from funasr_subs.commands.retime import read_source
 from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
+from funasr_subs.media.hear import hear
 from funasr_subs.media.probe import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
 from funasr_subs.safeio import read_regular_bytes
-from funasr_subs.sidecar import SUFFIX, is_sidecar
+from funasr_subs.sidecar import SUFFIX, is_sidecar, sidecar_path_for, try_read_sidecar
 from funasr_subs.subfile import SubtitleFile
 from funasr_subs.sync import SyncResult, sync
 from funasr_subs.writers import atomic_write_bytes, check_replaceable
@@ -121,14 +123,22 @@ class Speech:
     transcript: Transcript
     heard: tuple[tuple[int, int], ...] | None = None
     end_ms: int = 0
+    #: heard in the media just now (no sidecar, nothing recognised)
+    listened: bool = False
 
 
 def speech_of(source: Path, args: argparse.Namespace) -> Speech:
-    """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media."""
+    """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media; or,
+    with ``--method pattern`` and no current sidecar that heard the media, only the speech heard in its audio
+    (decoded here: no server)."""
     if not (is_sidecar(source) or source.suffix.lower() in (".json", ".jsonl")):
         if not source.is_file():
             raise BadInputError("file not found: check the path", path=source)
         settings = settings_from_args(args)
+        side = try_read_sidecar(sidecar_path_for(source, None))
+        if args.method == "pattern" and (side is None or side.speech is None or not side.matches(source)):
+            heard = asyncio.run(hear(source, settings.audio_track))
+            return Speech(Transcript("", ()), heard.speech.intervals, heard.end_ms, listened=True)
         current_sidecar(source, settings.replace(output_dir=None))
     read = read_source(source, None)
     side = read.sidecar
@@ -242,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
         check_replaceable(backup_for(subtitle))
     source = args.source if args.source is not None else media_beside(subtitle)
     speech = speech_of(source, args)
+    if speech.listened and not speech.heard:
+        raise NoSpeechError("no speech was heard in its audio: nothing to sync to", path=source)
     if not speech.transcript.tokens and not (speech.heard and args.method == "pattern"):
         raise NoSpeechError("no speech was recognised: nothing to sync to", path=source)
     result = sync(cues, speech.transcript, args.method, speech.heard, speech.end_ms)
@@ -262,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
     if read_regular_bytes(target, len(data) + 1) != data:  # what the disk holds now, not what we meant to write
         raise OutputError(f"{target} does not read back as written: check the disk (the original is kept)")
     report = report_lines(result, cues, str(subtitle))
+    if speech.listened:
+        report.insert(1, f"  speech heard in {source} itself (no sidecar; nothing recognised, no server)")
     if args.check:
         check = check_cues(
             synced, cue_settings_from_args(args, *_OWN_DESTS), tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0
