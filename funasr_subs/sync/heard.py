@@ -6,7 +6,7 @@ cues of a subtitle in any language say the same: speech inside a cue, a pause be
 patterns are compared, as ffsubsync and alass do, in three steps:
 
 1. The frame-rate ratio and the global offset: for each common ratio the cue signal (+1 inside a cue, -1 between
-   cues) is cross-correlated by FFT with the speech signal (+1 speech, -1 not) on a 20 ms grid.
+   cues) is cross-correlated by FFT with the speech signal (+1 speech, -1 not) on a 50 ms grid.
 2. Pieces (cuts and inserted scenes): candidate offsets are the global peaks and the best peak of every two-minute
    window; a Viterbi pass over the cues (:func:`funasr_subs.sync.timemap.viterbi`) chooses one per cue, each cue
    paying the disagreement (ms) of its own stretch: silence inside it, speech in the pause before and after it.
@@ -21,6 +21,7 @@ patterns are compared, as ffsubsync and alass do, in three steps:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -33,9 +34,12 @@ from funasr_subs.sync.pattern import log10_binomial_tail
 from funasr_subs.sync.timemap import COMMON_RATIOS, FloatArray, Piece, TimeMap, viterbi
 
 BoolArray = npt.NDArray[np.bool_]
+ComplexArray = npt.NDArray[np.complex128]
 
-#: The grid of the global correlation (ms).
-GRID_MS = 20.0
+#: The grid of the correlations (ms): the offsets they find are refined to 10 ms afterwards.
+GRID_MS = 50.0
+#: ... and of the windows' correlations (candidates only: each is refined on the 10 ms grid).
+COARSE_MS = 250.0
 #: How much of the pause before and after a cue is looked at (ms): speech there means the cue starts or ends wrong.
 PAUSE_MS = 600.0
 #: A cue's cost is capped (ms), so cues whose speech is gone (a cut) cannot pull the map.
@@ -64,8 +68,9 @@ PAUSE_TOLERANCE_MS = 150.0
 #: same way, reached -3.6 at most in 72 trials (10-80 cues, 5 and 20 dB); the right speech -4.4 to -31.
 PAUSE_CHANCE = -5.0
 PIECE_CHANCE = 1.0
-#: Searches on shuffled speech that measure the chance level.
+#: Searches on shuffled speech that measure the chance level; not run when the pauses are this much surer still.
 NULLS = 6
+NULLS_SKIPPED = 3.0
 #: Too little to compare below this.
 MIN_CUES = 5
 
@@ -89,11 +94,13 @@ class HeardFit:
 
     @property
     def trusted(self) -> bool:
+        bar = PAUSE_CHANCE - PIECE_CHANCE * (len(self.time_map.pieces) - 1)
+        if self.log_pause_chance <= bar - NULLS_SKIPPED:
+            return True
         above = self.agreement - self.best_chance
         if self.z >= MIN_Z and above >= MIN_ABOVE_BEST / math.sqrt(max(self.cues, 1)):
             return True
         # in heavy noise the agreement is thin, but the pauses the detector still hears are sharp evidence
-        bar = PAUSE_CHANCE - PIECE_CHANCE * (len(self.time_map.pieces) - 1)
         return above > 0 and self.log_pause_chance <= bar
 
 
@@ -141,34 +148,45 @@ class _Cues:
         return np.asarray(ratio * (self.ends - self.starts + self.lead + self.trail), dtype=np.float64)
 
 
-def _signal(intervals: Sequence[tuple[float, float]], lo: float, length: int) -> FloatArray:
+def _signal(intervals: Sequence[tuple[float, float]], lo: float, length: int, grid_ms: float) -> FloatArray:
     """+1 inside the intervals, -1 elsewhere, on the grid from ``lo``."""
     out = -np.ones(length, dtype=np.float64)
     for s, e in intervals:
-        a, b = max(round((s - lo) / GRID_MS), 0), min(round((e - lo) / GRID_MS), length)
+        a, b = max(round((s - lo) / grid_ms), 0), min(round((e - lo) / grid_ms), length)
         if b > a:
             out[a:b] = 1.0
     return out
 
 
-def _correlation(cues: _Cues, sel: BoolArray, ratio: float, speech_sig: FloatArray, n: int) -> tuple[FloatArray, float]:
-    """Agreement of the (selected) cue signal with the speech signal for every offset on the grid; the cue signal
-    starts at its first cue (the returned ms), so lag k means offset ``k * GRID_MS - first``."""
-    s, e = ratio * cues.starts[sel], ratio * cues.ends[sel]
-    first = float(s.min()) - PAUSE_MS
-    length = int((float(e.max()) + PAUSE_MS - first) / GRID_MS) + 1
-    sig = _signal(list(zip(s.tolist(), e.tolist(), strict=True)), first, length)
-    corr = np.fft.irfft(np.fft.rfft(speech_sig, n=n) * np.conj(np.fft.rfft(sig, n=n)), n=n)
-    return corr, first
+class _Grid:
+    """The speech signal on a grid of ``ms``, transformed once for every correlation with it."""
+
+    def __init__(self, speech: Sequence[tuple[int, int]], end: float, span_ms: float, ms: float) -> None:
+        self.ms = ms
+        signal = _signal([(float(s), float(e)) for s, e in speech], 0.0, int(end / ms) + 1, ms)
+        self.n = 1 << int(np.ceil(np.log2(signal.size + 2 * (span_ms * 1.1) / ms + 2)))
+        self.fft = np.fft.rfft(signal, n=self.n)
+
+    def correlation(self, cues: _Cues, sel: BoolArray, ratio: float) -> tuple[FloatArray, float]:
+        """Agreement of the (selected) cue signal with the speech signal for every offset on the grid; the cue
+        signal starts before its first cue (the returned ms), so lag k means offset ``k * ms - first``."""
+        s, e = ratio * cues.starts[sel], ratio * cues.ends[sel]
+        first = float(s.min()) - PAUSE_MS
+        length = int((float(e.max()) + PAUSE_MS - first) / self.ms) + 1
+        sig = _signal(list(zip(s.tolist(), e.tolist(), strict=True)), first, length, self.ms)
+        corr = np.fft.irfft(self.fft * np.conj(np.fft.rfft(sig, n=self.n)), n=self.n)
+        return corr, first
 
 
-def _peaks(corr: FloatArray, first: float, count: int, min_sep_ms: float) -> list[float]:
+def _peaks(corr: FloatArray, first: float, count: int, min_sep_ms: float, grid_ms: float) -> list[float]:
     """The best ``count`` offsets (ms) of a correlation, at least ``min_sep_ms`` apart."""
     n = corr.size
-    order = np.argsort(-corr)[: count * 200]
+    top = min(count * 200, n - 1)
+    best = np.argpartition(-corr, top)[:top]
+    order = best[np.argsort(-corr[best])]
     out: list[float] = []
     for lag in order.tolist():
-        off = (lag if lag <= n // 2 else lag - n) * GRID_MS - first
+        off = (lag if lag <= n // 2 else lag - n) * grid_ms - first
         if all(abs(off - o) >= min_sep_ms for o in out):
             out.append(off)
             if len(out) >= count:
@@ -192,18 +210,19 @@ def fit_heard(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int]]
     end = max(float(end_ms), float(heard.ends[-1]))
     time_map, ratio, found = _search(c, speech, end)
     mapped = np.asarray(_piece_offsets(time_map, c.starts))
+    distance = tuple(int(d) for d in _nearest(heard.starts, ratio * c.starts + mapped))
+    k, pauses, share = pause_evidence(c, heard, ratio, mapped)
+    pause_chance = log10_binomial_tail(k, pauses, share)
+    fit = HeardFit(time_map, ratio, found, 0.0, 0.0, 0.0, len(cues), distance, pause_chance)
+    if fit.log_pause_chance <= PAUSE_CHANCE - PIECE_CHANCE * (len(time_map.pieces) - 1) - NULLS_SKIPPED:
+        return fit  # the pauses alone settle it: the searches on shuffled speech (the costly part) are not needed
     # the chance level: the same search on speech of the same rhythm that has nothing to do with the cues (its
     # stretches of speech and its pauses shuffled), so what the search's freedom finds anywhere is not evidence
     rng = np.random.default_rng(20261206)
     chances = np.asarray([_search(c, _shuffled(speech, rng), end)[2] for _ in range(NULLS)])
     mean, std = float(chances.mean()), float(chances.std())
     z = (found - mean) / max(std, 1e-3)
-    distance = _nearest(heard.starts, ratio * c.starts + mapped)
-    best = float(chances.max())
-    k, pauses, share = pause_evidence(c, heard, ratio, mapped)
-    pause_chance = log10_binomial_tail(k, pauses, share)
-    near = tuple(int(d) for d in distance)
-    return HeardFit(time_map, ratio, found, mean, best, z, len(cues), near, pause_chance)
+    return dataclasses.replace(fit, chance=mean, best_chance=float(chances.max()), z=z)
 
 
 def _shuffled(speech: Sequence[tuple[int, int]], rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -222,22 +241,20 @@ def _shuffled(speech: Sequence[tuple[int, int]], rng: np.random.Generator) -> li
 def _search(c: _Cues, speech: Sequence[tuple[int, int]], end: float) -> tuple[TimeMap, float, float]:
     """The best map for the cues on this speech: the map, its ratio and its agreement."""
     heard = _Heard(speech)
-    speech_sig = _signal([(float(s), float(e)) for s, e in speech], 0.0, int(end / GRID_MS) + 1)
     every = np.ones(c.starts.size, dtype=bool)
     span_ms = float(c.ends.max() - c.starts.min()) + 2 * PAUSE_MS
-    n = 1 << int(np.ceil(np.log2(speech_sig.size + 2 * (span_ms * 1.1) / GRID_MS + 2)))
+    fine, coarse = _Grid(speech, end, span_ms, GRID_MS), _Grid(speech, end, span_ms, COARSE_MS)
     scored: dict[float, tuple[float, FloatArray, float]] = {}
     for ratio in COMMON_RATIOS:
-        corr, first = _correlation(c, every, ratio, speech_sig, n)
+        corr, first = fine.correlation(c, every, ratio)
         scored[ratio] = (float(corr.max()) * GRID_MS / (ratio * span_ms), corr, first)
     likely = sorted(scored, key=lambda r: -scored[r][0])[:RATIOS_TRIED]
     best: tuple[float, TimeMap, float] | None = None
     for ratio in [1.0, *[r for r in likely if r != 1.0]]:
         _, corr, first = scored[ratio]
-        time_map, cost = _pieces(c, heard, ratio, corr, first, speech_sig, n)
-        cost = cost / ratio + (
-            0.0 if ratio == 1.0 else RATIO_COST * c.starts.size
-        )  # in subtitle time: comparable across ratios
+        time_map, cost = _pieces(c, heard, ratio, _peaks(corr, first, 5, 2000.0, GRID_MS), coarse)
+        # in subtitle time, so that ratios compare; a ratio other than 1 pays a little per cue
+        cost = cost / ratio + (0.0 if ratio == 1.0 else RATIO_COST * c.starts.size)
         if best is None or cost < best[0]:
             best = (cost, time_map, ratio)
     assert best is not None
@@ -246,16 +263,14 @@ def _search(c: _Cues, speech: Sequence[tuple[int, int]], end: float) -> tuple[Ti
     return time_map, ratio, _agreement(c, heard, ratio, mapped, 0.0, c.span(ratio))
 
 
-def _pieces(
-    c: _Cues, heard: _Heard, ratio: float, corr: FloatArray, first: float, speech_sig: FloatArray, n: int
-) -> tuple[TimeMap, float]:
-    """The pieces at one ratio and their total cost (ms of disagreement plus the switches)."""
-    candidates = _peaks(corr, first, 5, 2000.0)
+def _pieces(c: _Cues, heard: _Heard, ratio: float, candidates: list[float], coarse: _Grid) -> tuple[TimeMap, float]:
+    """The pieces at one ratio and their total cost (ms of disagreement plus the switches): the candidates are the
+    global peaks given and the best peak of every window (on the coarse grid)."""
     for lo in np.arange(float(c.starts.min()), float(c.starts.max()), WINDOW_MS / 2):
         sel = (c.starts >= lo) & (c.starts < lo + WINDOW_MS)
         if np.count_nonzero(sel) >= MIN_CUES:
-            local, local_first = _correlation(c, sel, ratio, speech_sig, n)
-            candidates += _peaks(local, local_first, 1, 2000.0)
+            local, local_first = coarse.correlation(c, sel, ratio)
+            candidates += _peaks(local, local_first, 1, 2000.0, COARSE_MS)
     states: list[float] = []
     for off in sorted(candidates):
         if not states or off - states[-1] > 100:
