@@ -8,13 +8,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pysubs2
 import pytest
 
 from funasr_subs.cli import main
 from funasr_subs.media.vad import Listener
 from funasr_subs.sidecar import read_sidecar
-from funasr_subs.sync.heard import fit_heard
+from funasr_subs.sync.heard import _Cues, _Heard, fit_heard, pause_evidence
 from tests.funasr_server import FunasrTestServer
 from tests.heard_data import Case, distortions, recording, subtitle, within
 from tests.speech import SpeechAudio, espeak_available, write_speech
@@ -138,3 +139,17 @@ def test_a_media_file_alone_is_heard_without_a_server(tmp_path: Path, capsys: py
     assert not media.with_name("talk film.funasr.json").exists()
     film = Case(case.name, case.cues, [None if t is None else t + 1500 for t in case.truth])
     assert within(starts, film) >= 0.95, within(starts, film)
+
+
+def test_pauses_heard_are_counted_against_the_gaps_between_cues() -> None:
+    """The pure evidence: a pause heard inside a gap between cues counts (150 ms of tolerance either side), one
+    inside a cue does not; the gaps' share of the cues' span is the chance."""
+    cues = _Cues([(1000, 3000), (4000, 6000), (7000, 9000)])
+    heard = _Heard([(900, 2000), (2500, 3100), (3900, 6000), (6300, 6700), (6800, 9000)])
+    # pauses at 2000-2500 (inside cue 1: no), 3100-3900 (the gap: yes), 6000-6300 (gap 6000-7000: yes),
+    # 6700-6800 (yes)
+    k, n, share = pause_evidence(cues, heard, 1.0, np.zeros(3))
+    assert (k, n) == (3, 4)
+    assert share == pytest.approx((1300 + 1300) / 8000)
+    k, _, _ = pause_evidence(cues, heard, 1.0, np.full(3, 1500.0))  # the cues 1.5 s late: the pauses miss
+    assert k < 3
