@@ -143,13 +143,13 @@ def test_a_media_file_alone_is_heard_without_a_server(tmp_path: Path, capsys: py
 
 def test_pauses_heard_are_counted_against_the_gaps_between_cues() -> None:
     """The pure evidence: a pause heard inside a gap between cues counts (150 ms of tolerance either side), one
-    inside a cue does not; the gaps' share of the cues' span is the chance."""
+    inside a cue does not; the chance is the gaps' share of the time near the cues (600 ms around each at most)."""
     cues = _Cues([(1000, 3000), (4000, 6000), (7000, 9000)])
     heard = _Heard([(900, 2000), (2500, 3100), (3900, 6000), (6300, 6700), (6800, 9000)])
     # pauses at 2000-2500 (inside cue 1: no), 3100-3900 (the gap: yes), 6000-6300 (gap 6000-7000: yes),
     # 6700-6800 (yes)
     k, n, share = pause_evidence(cues, heard, 1.0, np.zeros(3))
     assert (k, n) == (3, 4)
-    assert share == pytest.approx((1300 + 1300) / 8000)
+    assert share == pytest.approx(1 - 3 * 1700 / 9200)  # near: 400-9600; the cues less 150 ms at each end
     k, _, _ = pause_evidence(cues, heard, 1.0, np.full(3, 1500.0))  # the cues 1.5 s late: the pauses miss
     assert k < 3

@@ -15,8 +15,9 @@ patterns are compared, as ffsubsync and alass do, in three steps:
 3. Trust, two ways (either suffices). The same search runs on the heard speech shuffled (its stretches and pauses
    in another order: the same rhythm, nothing to do with the cues), which says how well the search's freedom fits
    speech by chance: the map must beat the best of those clearly. Or the pauses the detector heard fall into the
-   gaps between the mapped cues far more often than the gaps' share of the time allows: noise fills pauses (at
-   5 dB the detector bridges most under 300 ms, which thins the agreement of any map) but never makes one.
+   gaps between the mapped cues far more often than the gaps' share of the time near the cues allows, even counting
+   every offset, ratio and piece the search tried: noise fills pauses (at 5 dB the detector bridges most under
+   300 ms, which thins the agreement of any map) but never makes one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ ComplexArray = npt.NDArray[np.complex128]
 
 #: The grid of the correlations (ms): the offsets they find are refined to 10 ms afterwards.
 GRID_MS = 50.0
+#: The most points a correlation has (a longer audio gets a coarser grid: memory and time stay bounded).
+MAX_GRID_POINTS = 1 << 20
+#: The most windows the subtitle is cut into for local candidates (a longer subtitle gets longer steps).
+MAX_WINDOWS = 200
 #: ... and of the windows' correlations (candidates only: each is refined on the 10 ms grid).
 COARSE_MS = 250.0
 #: How much of the pause before and after a cue is looked at (ms): speech there means the cue starts or ends wrong.
@@ -61,16 +66,19 @@ MIN_ABOVE_BEST = 0.18
 #: than 1 costs per cue (ms): the simpler map wins a near tie.
 RATIOS_TRIED = 3
 RATIO_COST = 20.0
-#: A pause heard this close to a gap between cues is in it (the detector's edges run on ~100 ms).
-PAUSE_TOLERANCE_MS = 150.0
-#: ... and trusted, whatever the agreement, when the pauses heard fall into the gaps between cues this unlikely by
-#: chance (log10; each piece beyond the first asks for this much more): another recording's speech, searched the
-#: same way, reached -3.6 at most in 72 trials (10-80 cues, 5 and 20 dB); the right speech -4.4 to -31.
-PAUSE_CHANCE = -5.0
-PIECE_CHANCE = 1.0
-#: Searches on shuffled speech that measure the chance level; not run when the pauses are this much surer still.
+#: A pause heard this close to a gap between cues is in it (edges of the detector and of the cues are not exact).
+PAUSE_TOLERANCE_MS = 50.0
+#: Trusted by the pauses when the expected number of placements explaining as many of them, found by chance among
+#: all the search tried, is at most this. The search tries an offset every OFFSET_STEP_MS over the audio, for each
+#: common frame-rate ratio, again for every piece. Measured: another recording's speech, searched the same way, gave
+#: a binomial chance of 10^-4.7 at best in 72 trials (10-80 cues, 5 and 20 dB), far from the bar once the search is
+#: counted; the right speech 10^-5.5 (English at 5 dB: refused by this test) to 10^-33.
+FALSE_ALARMS = 1e-3
+OFFSET_STEP_MS = 200.0
+#: Searches on shuffled speech that measure the chance level; not run when the pauses give not even this much
+#: (log10 binomial chance, the search not counted): the right speech gave -5.5 at worst.
 NULLS = 6
-NULLS_SKIPPED = 3.0
+NULLS_HOPELESS = -2.0
 #: Too little to compare below this.
 MIN_CUES = 5
 
@@ -89,19 +97,21 @@ class HeardFit:
     cues: int
     #: for each cue, how far its mapped start is from the nearest start of heard speech (ms)
     distance: tuple[int, ...]
-    #: log10 of the chance that as many of the pauses heard fall into gaps between cues (:func:`pause_evidence`)
+    #: log10 of the chance that as many of the pauses heard fall into gaps between cues (:func:`pause_evidence`) ...
     log_pause_chance: float = 0.0
+    #: ... and of the expected number of placements as good found by chance among all the search tried
+    log_false_alarms: float = 0.0
+
+    @property
+    def by_pauses(self) -> bool:
+        return self.log_false_alarms <= math.log10(FALSE_ALARMS)
 
     @property
     def trusted(self) -> bool:
-        bar = PAUSE_CHANCE - PIECE_CHANCE * (len(self.time_map.pieces) - 1)
-        if self.log_pause_chance <= bar - NULLS_SKIPPED:
+        if self.by_pauses:
             return True
         above = self.agreement - self.best_chance
-        if self.z >= MIN_Z and above >= MIN_ABOVE_BEST / math.sqrt(max(self.cues, 1)):
-            return True
-        # in heavy noise the agreement is thin, but the pauses the detector still hears are sharp evidence
-        return above > 0 and self.log_pause_chance <= bar
+        return self.z >= MIN_Z and above >= MIN_ABOVE_BEST / math.sqrt(max(self.cues, 1))
 
 
 class _Heard:
@@ -149,19 +159,24 @@ class _Cues:
 
 
 def _signal(intervals: Sequence[tuple[float, float]], lo: float, length: int, grid_ms: float) -> FloatArray:
-    """+1 inside the intervals, -1 elsewhere, on the grid from ``lo``."""
-    out = -np.ones(length, dtype=np.float64)
-    for s, e in intervals:
-        a, b = max(round((s - lo) / grid_ms), 0), min(round((e - lo) / grid_ms), length)
-        if b > a:
-            out[a:b] = 1.0
-    return out
+    """+1 inside the intervals, -1 elsewhere, on the grid from ``lo`` (vectorised: a difference array)."""
+    if not intervals:
+        return -np.ones(length, dtype=np.float64)
+    bounds = (np.asarray(intervals, dtype=np.float64) - lo) / grid_ms
+    idx = np.clip(np.round(bounds), 0, length).astype(np.int64)
+    idx = idx[idx[:, 1] > idx[:, 0]]
+    steps = np.zeros(length + 1, dtype=np.float64)
+    np.add.at(steps, idx[:, 0], 1.0)
+    np.add.at(steps, idx[:, 1], -1.0)
+    inside = np.cumsum(steps[:-1]) > 0  # overlapping intervals (the cues may overlap) count once
+    return np.where(inside, 1.0, -1.0)
 
 
 class _Grid:
     """The speech signal on a grid of ``ms``, transformed once for every correlation with it."""
 
     def __init__(self, speech: Sequence[tuple[int, int]], end: float, span_ms: float, ms: float) -> None:
+        ms = max(ms, (end + 2.2 * span_ms) / MAX_GRID_POINTS)  # a week of audio: a coarser grid, not 1 GB arrays
         self.ms = ms
         signal = _signal([(float(s), float(e)) for s, e in speech], 0.0, int(end / ms) + 1, ms)
         self.n = 1 << int(np.ceil(np.log2(signal.size + 2 * (span_ms * 1.1) / ms + 2)))
@@ -213,9 +228,12 @@ def fit_heard(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int]]
     distance = tuple(int(d) for d in _nearest(heard.starts, ratio * c.starts + mapped))
     k, pauses, share = pause_evidence(c, heard, ratio, mapped)
     pause_chance = log10_binomial_tail(k, pauses, share)
-    fit = HeardFit(time_map, ratio, found, 0.0, 0.0, 0.0, len(cues), distance, pause_chance)
-    if fit.log_pause_chance <= PAUSE_CHANCE - PIECE_CHANCE * (len(time_map.pieces) - 1) - NULLS_SKIPPED:
+    tried = math.log10(len(COMMON_RATIOS)) + len(time_map.pieces) * math.log10(max(end / OFFSET_STEP_MS, 1.0))
+    fit = HeardFit(time_map, ratio, found, 0.0, 0.0, 0.0, len(cues), distance, pause_chance, pause_chance + tried)
+    if fit.by_pauses:
         return fit  # the pauses alone settle it: the searches on shuffled speech (the costly part) are not needed
+    if fit.log_pause_chance > NULLS_HOPELESS:
+        return fit  # not even a hint in the pauses (another film's speech): not trusted, and no need to measure how
     # the chance level: the same search on speech of the same rhythm that has nothing to do with the cues (its
     # stretches of speech and its pauses shuffled), so what the search's freedom finds anywhere is not evidence
     rng = np.random.default_rng(20261206)
@@ -244,15 +262,12 @@ def _search(c: _Cues, speech: Sequence[tuple[int, int]], end: float) -> tuple[Ti
     every = np.ones(c.starts.size, dtype=bool)
     span_ms = float(c.ends.max() - c.starts.min()) + 2 * PAUSE_MS
     fine, coarse = _Grid(speech, end, span_ms, GRID_MS), _Grid(speech, end, span_ms, COARSE_MS)
-    scored: dict[float, tuple[float, FloatArray, float]] = {}
-    for ratio in COMMON_RATIOS:
-        corr, first = fine.correlation(c, every, ratio)
-        scored[ratio] = (float(corr.max()) * GRID_MS / (ratio * span_ms), corr, first)
-    likely = sorted(scored, key=lambda r: -scored[r][0])[:RATIOS_TRIED]
+    scored = {ratio: float(fine.correlation(c, every, ratio)[0].max()) / ratio for ratio in COMMON_RATIOS}
+    likely = sorted(scored, key=lambda r: -scored[r])[:RATIOS_TRIED]
     best: tuple[float, TimeMap, float] | None = None
     for ratio in [1.0, *[r for r in likely if r != 1.0]]:
-        _, corr, first = scored[ratio]
-        time_map, cost = _pieces(c, heard, ratio, _peaks(corr, first, 5, 2000.0, GRID_MS), coarse)
+        corr, first = fine.correlation(c, every, ratio)
+        time_map, cost = _pieces(c, heard, ratio, _peaks(corr, first, 5, 2000.0, fine.ms), coarse)
         # in subtitle time, so that ratios compare; a ratio other than 1 pays a little per cue
         cost = cost / ratio + (0.0 if ratio == 1.0 else RATIO_COST * c.starts.size)
         if best is None or cost < best[0]:
@@ -266,11 +281,12 @@ def _search(c: _Cues, speech: Sequence[tuple[int, int]], end: float) -> tuple[Ti
 def _pieces(c: _Cues, heard: _Heard, ratio: float, candidates: list[float], coarse: _Grid) -> tuple[TimeMap, float]:
     """The pieces at one ratio and their total cost (ms of disagreement plus the switches): the candidates are the
     global peaks given and the best peak of every window (on the coarse grid)."""
-    for lo in np.arange(float(c.starts.min()), float(c.starts.max()), WINDOW_MS / 2):
+    first, last = float(c.starts.min()), float(c.starts.max())
+    for lo in np.arange(first, last, max(WINDOW_MS / 2, (last - first) / MAX_WINDOWS)):
         sel = (c.starts >= lo) & (c.starts < lo + WINDOW_MS)
         if np.count_nonzero(sel) >= MIN_CUES:
             local, local_first = coarse.correlation(c, sel, ratio)
-            candidates += _peaks(local, local_first, 1, 2000.0, COARSE_MS)
+            candidates += _peaks(local, local_first, 1, 2000.0, coarse.ms)
     states: list[float] = []
     for off in sorted(candidates):
         if not states or off - states[-1] > 100:
@@ -298,25 +314,43 @@ def _pieces(c: _Cues, heard: _Heard, ratio: float, candidates: list[float], coar
 def pause_evidence(
     c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray, tolerance: float = PAUSE_TOLERANCE_MS
 ) -> tuple[int, int, float]:
-    """Pauses heard in the audio against the gaps between the mapped cues: (how many of the pauses inside the cues'
-    span fall into a gap, how many pauses there are, the share of the span the gaps cover). Noise fills pauses but
-    never makes one, so each pause heard is a point the map must explain; by chance one lands in a gap as often as
-    the gaps cover the span."""
+    """Pauses heard in the audio against the gaps between the mapped cues: (how many of the pauses near the cues
+    fall into a gap, how many pauses are near the cues, the share of that time the gaps cover). Near: within the
+    pause looked at around each cue (PAUSE_MS at most), so a long stretch without cues is no free evidence. Noise
+    fills pauses but never makes one, so each pause heard is a point the map must explain; by chance one lands in a
+    gap as often as the gaps cover the time near the cues. A gap reaches ``tolerance`` into the cues beside it."""
     a = ratio * c.starts + offsets
     b = ratio * c.ends + offsets
-    lo, hi = float(a.min()), float(b.max())
+    near_lo, near_hi = _union(a - ratio * c.lead, b + ratio * c.trail)
+    cue_lo, cue_hi = _union(a + tolerance, b - tolerance)
     middles = (heard.ends[:-1] + heard.starts[1:]) / 2
-    middles = middles[(middles > lo) & (middles < hi)]
-    order = np.argsort(a)
-    a, b = a[order], b[order]
-    gap_lo = np.maximum.accumulate(b)[:-1] - tolerance  # the end of everything shown so far
-    gap_hi = a[1:] + tolerance
-    keep = gap_hi > gap_lo
-    gap_lo, gap_hi = gap_lo[keep], gap_hi[keep]
-    covered = float(np.sum(np.minimum(gap_hi, hi) - np.maximum(gap_lo, lo)).clip(0)) / max(hi - lo, 1.0)
-    idx = np.searchsorted(gap_lo, middles, side="right") - 1
-    inside = (idx >= 0) & (middles < gap_hi[np.clip(idx, 0, max(gap_hi.size - 1, 0))]) if gap_hi.size else idx < -1
-    return int(np.count_nonzero(inside)), int(middles.size), min(covered, 1.0)
+    middles = middles[_inside(near_lo, near_hi, middles)]
+    in_gap = ~_inside(cue_lo, cue_hi, middles)
+    near = float(np.sum(near_hi - near_lo))
+    share = 1.0 - float(np.sum(cue_hi - cue_lo)) / max(near, 1.0)
+    return int(np.count_nonzero(in_gap)), int(middles.size), min(max(share, 0.0), 1.0)
+
+
+def _union(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The union of intervals [lo, hi) as sorted, disjoint intervals (empty ones dropped)."""
+    keep = hi > lo
+    order = np.argsort(lo[keep], kind="stable")
+    lo, hi = lo[keep][order], hi[keep][order]
+    if lo.size == 0:
+        return lo, hi
+    reach = np.maximum.accumulate(hi)
+    new = np.concatenate([[True], lo[1:] > reach[:-1]])
+    starts = np.flatnonzero(new)
+    ends = np.concatenate([starts[1:], [lo.size]]) - 1
+    return lo[starts], reach[ends]
+
+
+def _inside(lo: FloatArray, hi: FloatArray, points: FloatArray) -> BoolArray:
+    """Which points lie in one of the sorted, disjoint intervals [lo, hi)."""
+    if lo.size == 0:
+        return np.zeros(points.size, dtype=bool)
+    k = np.searchsorted(lo, points, side="right") - 1
+    return (k >= 0) & (points < hi[np.clip(k, 0, lo.size - 1)])
 
 
 def _piece_offsets(time_map: TimeMap, starts: FloatArray) -> list[float]:
