@@ -142,7 +142,7 @@ def test_a_media_file_alone_is_heard_without_a_server(tmp_path: Path, capsys: py
 
 
 def test_pauses_heard_are_counted_against_the_gaps_between_cues() -> None:
-    """The pure evidence: a pause heard inside a gap between cues counts (150 ms of tolerance either side), one
+    """The pure evidence: a pause heard inside a gap between cues counts (50 ms of tolerance either side), one
     inside a cue does not; the chance is the gaps' share of the time near the cues (600 ms around each at most)."""
     cues = _Cues([(1000, 3000), (4000, 6000), (7000, 9000)])
     heard = _Heard([(900, 2000), (2500, 3100), (3900, 6000), (6300, 6700), (6800, 9000)])
@@ -150,6 +150,6 @@ def test_pauses_heard_are_counted_against_the_gaps_between_cues() -> None:
     # 6700-6800 (yes)
     k, n, share = pause_evidence(cues, heard, 1.0, np.zeros(3))
     assert (k, n) == (3, 4)
-    assert share == pytest.approx(1 - 3 * 1700 / 9200)  # near: 400-9600; the cues less 150 ms at each end
+    assert share == pytest.approx(1 - 3 * 1900 / 9200)  # near: 400-9600; the cues less 50 ms at each end
     k, _, _ = pause_evidence(cues, heard, 1.0, np.full(3, 1500.0))  # the cues 1.5 s late: the pauses miss
     assert k < 3
