@@ -79,10 +79,13 @@ class Recognised:
 
 
 class FileChunks:
-    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
+    """A raw PCM file read in frames, with the same interface as FfmpegStream; ``start``/``length`` (bytes): only
+    that part of it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, start: int = 0, length: int | None = None) -> None:
         self.path = path
+        self.start = start
+        self.length = length
 
     async def __aenter__(self) -> FileChunks:
         return self
@@ -91,8 +94,12 @@ class FileChunks:
         return None
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        left = self.length
         with open(self.path, "rb") as fh:
-            while block := fh.read(FRAME_BYTES):
+            fh.seek(self.start)
+            while block := fh.read(FRAME_BYTES if left is None else min(FRAME_BYTES, left)):
+                if left is not None:
+                    left -= len(block)
                 yield block
 
 
