@@ -18,6 +18,7 @@ from funasr_subs.sidecar import read_sidecar
 from funasr_subs.sync.heard import _Cues, _Heard, fit_heard, pause_evidence
 from tests.funasr_server import FunasrTestServer
 from tests.heard_data import Case, distortions, recording, subtitle, within
+from tests.media import make_corrupt_media, make_no_audio_video
 from tests.speech import SpeechAudio, espeak_available, write_speech
 from tests.sync_data import write_subtitle
 
@@ -90,7 +91,7 @@ def test_without_speech_activity_it_falls_back_to_token_gaps_and_says_so(
         capsys.readouterr()
         code, starts = _sync(old, case, tmp_path)
         said = capsys.readouterr()
-        assert "the sidecar holds no speech activity" in said.out + said.err
+        assert "no speech activity recorded" in said.out + said.err
         assert code == 1 or within(starts, case) < 0.85, (case.name, within(starts, case))
 
 
@@ -153,3 +154,21 @@ def test_pauses_heard_are_counted_against_the_gaps_between_cues() -> None:
     assert share == pytest.approx(1 - 3 * 1900 / 9200)  # near: 400-9600; the cues less 50 ms at each end
     k, _, _ = pause_evidence(cues, heard, 1.0, np.full(3, 1500.0))  # the cues 1.5 s late: the pauses miss
     assert k < 3
+
+
+def test_media_alone_that_cannot_be_heard_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No audio track, a damaged file, a playlist named like a video: exit 2, one line naming the file, nothing
+    written; and no ffmpeg or detector thread left behind (the conftest fails a test that leaves a thread)."""
+    audio, lines = recording("cmn", 12, 20.0)
+    sub = write_subtitle(tmp_path / "talk.en.srt", subtitle(audio, lines, "cmn"))
+    silent = make_no_audio_video(tmp_path / "silent.mp4", duration_ms=2000)
+    damaged = make_corrupt_media(tmp_path / "damaged.mkv", kind="garbled")
+    playlist = tmp_path / "playlist.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-ENDLIST\n{tmp_path / 'talk.en.srt'}\n", encoding="utf-8")
+    for media in (silent, damaged, playlist):
+        out = tmp_path / "out.srt"
+        capsys.readouterr()
+        assert main(["sync", str(sub), str(media), "--method", "pattern", "-o", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and media.name in err[0], err
+        assert not out.exists()

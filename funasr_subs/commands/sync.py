@@ -42,9 +42,11 @@ examples:
   funasr-subs sync film.zh.ass film.funasr.json -o fixed.ass    # from the saved reply: no server needed
   funasr-subs sync film.en.srt film.mkv --in-place # keeps the original as film.en.orig.srt
   funasr-subs sync "{{subtitles}}" "{{episode}}" --in-place    # Bazarr's post-processing command
+  funasr-subs sync film.en.srt film.mkv --method pattern      # no server: the speech heard in the audio
 
 The second argument is what 'retime' takes (media with a sidecar, a sidecar, a reply JSON) or media to recognise
-(the sidecar is then saved, so the next sync needs no server). Without it, the media beside the subtitle with the
+(the sidecar is then saved, so the next sync needs no server); with --method pattern, media without a sidecar
+is only listened to (decoded, its speech heard), no server. Without it, the media beside the subtitle with the
 same name (the language tag dropped: film.zh.srt -> film.mkv) is used. Only times change: text, styles, positions
 and tags stay as they are.
 
@@ -232,8 +234,8 @@ def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str
 
 #: Said when the timing pattern had only the reply's token gaps to go by.
 NOT_HEARD = (
-    "(the sidecar holds no speech activity: made with --no-speech-activity or by an older version; token gaps "
-    "hide most pauses, so transcribe again for a surer sync)"
+    "(no speech activity recorded: a sidecar made with --no-speech-activity or by an older version, or a bare "
+    "reply; FunASR's token times hide most pauses, so transcribe again for a surer sync)"
 )
 
 
