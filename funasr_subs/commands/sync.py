@@ -217,17 +217,19 @@ def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str
     for at, jump in result.time_map.splits():
         what = "later (a scene inserted, or a cut in the subtitle's release)" if jump > 0 else "earlier (a cut)"
         lines.append(f"  split at {_clock(at)} (subtitle time): from there {abs(jump) / 1000:.2f} s {what}")
-    placed = sum(1 for p in result.placements if p.by_text)
-    lines.append(f"  placed by their own text: {placed} of {len(cues)} cues ({result.by_text:.1%})")
+    if result.pattern_from != "heard":
+        placed = sum(1 for p in result.placements if p.by_text)
+        lines.append(f"  placed by their own text: {placed} of {len(cues)} cues ({result.by_text:.1%})")
     for i in result.least_sure():
         p = result.placements[i]
         text = cues[i].text.replace("\n", " ")
         text = text if len(text) <= 30 else text[:29] + "…"
-        why = (
-            f"{p.doubt_ms / 1000:.1f} s from the nearest cue placed by its text"
-            if result.method == "text"
-            else f"{p.doubt_ms / 1000:.1f} s from the nearest start of speech"
-        )
+        if result.method == "text":
+            why = f"{p.doubt_ms / 1000:.1f} s from the nearest cue placed by its text"
+        elif result.pattern_from == "heard":
+            why = f"{p.doubt_ms / 1000:.1f} s of it or the pauses around it disagree with the speech heard"
+        else:
+            why = f"{p.doubt_ms / 1000:.1f} s from the nearest start of speech"
         lines.append(f"  least sure: cue {i + 1} at {_clock(p.start_ms)}, {why}: {text}")
     return lines
 

@@ -44,7 +44,8 @@ DOUBTFUL_MS = 500
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where one cue went. ``doubt_ms``: how far from the evidence it is (text: ms to the nearest cue placed by its own
-    text, 0 when placed by its own; pattern: ms from its start to the nearest speech start)."""
+    text, 0 when placed by its own; pattern: ms from its start to the nearest speech start; pattern against the
+    speech heard: ms of silence heard inside it and of speech heard in the pauses around it)."""
 
     start_ms: int
     end_ms: int
@@ -332,6 +333,6 @@ def sync_by_heard(cues: Sequence[Cue], heard: Sequence[Interval], end_ms: int = 
     starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
     ends = _place(cues, fit.time_map, starts)
     placements = tuple(
-        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.distance, strict=True)
+        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.disagreement, strict=True)
     )
     return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "heard")

@@ -95,8 +95,9 @@ class HeardFit:
     #: how many standard deviations of the shuffled searches' agreement the found map is above their mean
     z: float
     cues: int
-    #: for each cue, how far its mapped start is from the nearest start of heard speech (ms)
-    distance: tuple[int, ...]
+    #: for each cue, how much of it disagrees with the speech heard: silence inside it, speech in the pauses around
+    #: it (ms, capped at CAP_MS)
+    disagreement: tuple[int, ...]
     #: log10 of the chance that as many of the pauses heard fall into gaps between cues (:func:`pause_evidence`) ...
     log_pause_chance: float = 0.0
     #: ... and of the expected number of placements as good found by chance among all the search tried
@@ -209,12 +210,6 @@ def _peaks(corr: FloatArray, first: float, count: int, min_sep_ms: float, grid_m
     return out
 
 
-def _nearest(points: FloatArray, values: FloatArray) -> FloatArray:
-    idx = np.clip(np.searchsorted(points, values), 1, max(points.size - 1, 1))
-    lo = np.abs(values - points[np.minimum(idx - 1, points.size - 1)])
-    return np.minimum(lo, np.abs(values - points[np.minimum(idx, points.size - 1)]))
-
-
 def fit_heard(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int]], end_ms: int) -> HeardFit | None:
     """A time map for cue intervals (subtitle ms) from heard speech intervals (media ms, sorted, the audio
     ``end_ms`` long); None when either side is (nearly) empty."""
@@ -225,11 +220,11 @@ def fit_heard(cues: Sequence[tuple[int, int]], speech: Sequence[tuple[int, int]]
     end = max(float(end_ms), float(heard.ends[-1]))
     time_map, ratio, found = _search(c, speech, end)
     mapped = np.asarray(_piece_offsets(time_map, c.starts))
-    distance = tuple(int(d) for d in _nearest(heard.starts, ratio * c.starts + mapped))
+    disagreement = tuple(int(d) for d in _disagreement(c, heard, ratio, mapped))
     k, pauses, share = pause_evidence(c, heard, ratio, mapped)
     pause_chance = log10_binomial_tail(k, pauses, share)
     tried = math.log10(len(COMMON_RATIOS)) + len(time_map.pieces) * math.log10(max(end / OFFSET_STEP_MS, 1.0))
-    fit = HeardFit(time_map, ratio, found, 0.0, 0.0, 0.0, len(cues), distance, pause_chance, pause_chance + tried)
+    fit = HeardFit(time_map, ratio, found, 0.0, 0.0, 0.0, len(cues), disagreement, pause_chance, pause_chance + tried)
     if fit.by_pauses:
         return fit  # the pauses alone settle it: the searches on shuffled speech (the costly part) are not needed
     if fit.log_pause_chance > NULLS_HOPELESS:
@@ -357,10 +352,16 @@ def _piece_offsets(time_map: TimeMap, starts: FloatArray) -> list[float]:
     return [time_map.piece_at(float(s)).offset_ms for s in starts]
 
 
-def _agreement(c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray, shift: float, span: FloatArray) -> float:
-    """1 - the capped disagreement over the time looked at, each cue at its own offset plus ``shift``."""
-    a = ratio * c.starts + offsets + shift
-    b = ratio * c.ends + offsets + shift
+def _disagreement(c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray) -> FloatArray:
+    """Per cue, each at its own offset: silence heard inside it plus speech heard in the pauses around it (ms,
+    capped at CAP_MS)."""
+    a = ratio * c.starts + offsets
+    b = ratio * c.ends + offsets
     silent = (b - a) - heard.within(a, b)
     spoken = heard.within(a - ratio * c.lead, a) + heard.within(b, b + ratio * c.trail)
-    return 1.0 - float(np.minimum(silent + spoken, CAP_MS).sum()) / max(float(span.sum()), 1.0)
+    return np.asarray(np.minimum(silent + spoken, CAP_MS), dtype=np.float64)
+
+
+def _agreement(c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray, shift: float, span: FloatArray) -> float:
+    """1 - the capped disagreement over the time looked at, each cue at its own offset plus ``shift``."""
+    return 1.0 - float(_disagreement(c, heard, ratio, offsets + shift).sum()) / max(float(span.sum()), 1.0)
