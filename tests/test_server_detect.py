@@ -52,13 +52,16 @@ def test_funasr_realtime_server_is_named(media: Path, capsys: pytest.CaptureFixt
     assert not any(isinstance(m, bytes) for conn in realtime.messages for m in conn)
 
 
-@pytest.mark.parametrize("scheme", ["ws", "http"])
-def test_funasr_server_http_api_is_named(media: Path, capsys: pytest.CaptureFixture[str], scheme: str) -> None:
+def test_funasr_server_on_a_websocket_url_is_named_with_the_url_to_use(
+    media: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with FunasrHttpServer(models=("sensevoice",)) as http_api:
-        url = scheme + "://" + http_api.url.split("://", 1)[1]
+        url = "ws://" + http_api.url.split("://", 1)[1]
         code, errors, seconds = transcribe(capsys, "--server", url, str(media))
-    refused_in_one_line(media, code, errors, seconds, "funasr-server's HTTP API", "sensevoice", "funasr-wss-server")
-    assert ("GET", "/health") in http_api.requests
+    refused_in_one_line(
+        media, code, errors, seconds, "funasr-server's HTTP API", "sensevoice", f"--server {http_api.url}"
+    )
+    assert ("GET", "/health") in http_api.requests and http_api.transcriptions == []
 
 
 def test_an_http_url_to_the_websocket_server_says_use_ws(

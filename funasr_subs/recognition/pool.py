@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from funasr_subs.errors import (
     ConfigError,
@@ -158,9 +159,13 @@ class Pool:
         check_first: bool = False,
     ) -> Pool:
         from funasr_subs.recognition.client import probe_server
+        from funasr_subs.recognition.httpapi import check_server
 
-        def probe(url: str) -> Awaitable[None]:
-            return probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
+        async def probe(url: str) -> None:
+            if urlsplit(url).scheme in ("http", "https"):  # funasr-server: its /health (and the model to ask for)
+                await check_server(url, settings)
+            else:
+                await probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
 
         endpoints = parse_endpoints(settings.server_list)
         if len(endpoints) == 1 and "#" not in settings.server_list[0]:
