@@ -59,8 +59,9 @@ RATIO_MARGIN = 0.02
 MIN_Z = 5.0
 #: ... and agrees on more of the cues' time than the best of them, by this over the square root of the number of
 #: cues (the fewer the cues, the likelier a chance fit). Measured on espeak-ng speech in music and noise
-#: (tests/test_sync_heard.py): the right speech 0.025-0.17 above the best shuffled search with 80 cues (5-20 dB),
-#: another recording's speech at most 0.007.
+#: (tests/heard_data.py), as this margin times the root of the cue count: another recording's speech searched the
+#: same way at most 0.116 in 108 trials (20-160 cues, 5-20 dB; z up to 5.4 alone); the right speech 0.2-1.5 with 80
+#: cues, except English at 5 dB (0.09-0.13, refused: too close to chance to tell).
 MIN_ABOVE_BEST = 0.18
 #: Frame-rate ratios whose pieces are worked out (the best by the global correlation, and 1), and what a ratio other
 #: than 1 costs per cue (ms): the simpler map wins a near tie.
