@@ -99,17 +99,16 @@ def test_cantonese_speech_is_detected_as_cantonese_asking_svs_lang_auto(
 def test_the_language_most_words_are_in_wins_and_the_confidence_is_its_share(film: Path, spool: Path) -> None:
     """English in the first (longer) burst, Cantonese in the second: 8 English words against 6 characters. The
     upload is the media file itself (encode=true: decoded by our ffmpeg)."""
-    with FunasrTestServer(model="sensevoice", language=("en", "yue")) as server:
-        with service(_sensevoice(server.url, spool)) as svc:
-            answer = bazarr_detect(svc.url, film.read_bytes(), encode="true")
+    server = FunasrTestServer(model="sensevoice", language=("en", "yue"))
+    with server, service(_sensevoice(server.url, spool)) as svc:
+        answer = bazarr_detect(svc.url, film.read_bytes(), encode="true")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"detected_language": "english", "language_code": "en", "confidence": round(8 / 14, 3)}
 
 
 def test_english_through_funasr_server_reads_its_language_field(film: Path, spool: Path) -> None:
-    with FunasrHttpServer(language="en") as server:
-        with service(_sensevoice(server.url, spool)) as svc:
-            answer = bazarr_detect(svc.url, decode_pcm(film))
+    with FunasrHttpServer(language="en") as server, service(_sensevoice(server.url, spool)) as svc:
+        answer = bazarr_detect(svc.url, decode_pcm(film))
     assert answer.status_code == 200, answer.text
     assert answer.json()["language_code"] == "en" and answer.json()["detected_language"] == "english"
     assert [t["language"] for t in server.transcriptions] == ["auto"]  # one request, the server left to choose
@@ -136,11 +135,12 @@ def test_only_the_first_30_seconds_are_sent(tmp_path: Path, spool: Path) -> None
 def test_no_speech_heard_answers_the_configured_language_with_confidence_zero(tmp_path: Path, spool: Path) -> None:
     """whisper always names a language (its most likely one); with nothing heard, the configured one, confidence 0:
     a silent upload, and tones SenseVoice hears no speech in (``<|nospeech|>``)."""
-    silence = make_media(tmp_path / "silence.wav", bursts=[], duration_ms=3000)
-    with FunasrTestServer(model="sensevoice", language="nospeech") as server:
-        with service(_sensevoice(server.url, spool, lang="zh")) as svc:
-            quiet = bazarr_detect(svc.url, decode_pcm(silence))
-            music = bazarr_detect(svc.url, decode_pcm(make_media(tmp_path / "tones.wav", bursts=BURSTS, duration_ms=6000)))
+    silence = decode_pcm(make_media(tmp_path / "silence.wav", bursts=[], duration_ms=3000))
+    tones = decode_pcm(make_media(tmp_path / "tones.wav", bursts=BURSTS, duration_ms=6000))
+    server = FunasrTestServer(model="sensevoice", language="nospeech")
+    with server, service(_sensevoice(server.url, spool, lang="zh")) as svc:
+        quiet = bazarr_detect(svc.url, silence)
+        music = bazarr_detect(svc.url, tones)
     expected = {"detected_language": "chinese", "language_code": "zh", "confidence": 0.0}
     assert (quiet.status_code, quiet.json()) == (200, expected)
     assert (music.status_code, music.json()) == (200, expected)
