@@ -157,6 +157,27 @@ def test_server_down_is_a_503_with_retry_after(cantonese: FunasrTestServer, film
     assert not list(spool.iterdir())
 
 
+def test_a_server_that_answers_garbage_is_passed_over_for_the_next(film: Path, spool: Path) -> None:
+    broken = FunasrTestServer(model="sensevoice", language="en")
+    broken.fault = "garbage"
+    good = FunasrTestServer(model="sensevoice", language="yue")
+    with broken, good:
+        config = _sensevoice(good.url, spool, servers=(broken.url, good.url))
+        with service(config) as svc:
+            answer = bazarr_detect(svc.url, decode_pcm(film))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["language_code"] == "yue"
+    assert len(broken.requests) == 1 and len(good.requests) == 1
+
+
+def test_an_upload_ffmpeg_cannot_read_is_a_422_naming_the_upload(cantonese: FunasrTestServer, spool: Path) -> None:
+    with service(_sensevoice(cantonese.url, spool)) as svc:
+        answer = bazarr_detect(svc.url, b"this is no media file " * 100, encode="true")
+    assert answer.status_code == 422, answer.text
+    assert "the upload cannot be used" in answer.json()["error"] and str(spool) not in answer.text
+    assert not any(f.audio_bytes for f in cantonese.files) and not list(spool.iterdir())
+
+
 def test_a_client_that_gives_up_stops_the_request_to_the_server(film: Path, spool: Path) -> None:
     """Bazarr's read timeout: the server never answers; when the client goes, the connection to it is closed."""
     with FunasrTestServer(model="sensevoice", language="yue") as server:

@@ -6,11 +6,13 @@ Two shapes carry it:
   (``<|nospeech|>`` where its VAD found a segment without speech) before each speech segment's text
   (``sensevoice-small.cpp`` line 354; protocol.SENSEVOICE_TAG). Each language weighs as much text as follows its
   tags: the share of the words (tokens, as FunASR counts them: a Chinese character, a Latin word) is the confidence;
-- funasr-server strips every tag and names one language for the whole request in its answer's ``language`` field:
-  the first tag of SenseVoice's raw text (``funasr/bin/_server_app.py``, snapshot 2026-08-21: the tag is read at
-  lines 34-42 and 420, kept at line 450, answered at line 206 through ``resolve_transcription_language``, lines
-  45-53, which says ``"unknown"`` when there was no tag). httpapi.reply_from_answer keeps that field as
-  ``language``; with words heard, its confidence is 1 (the server gives no share).
+- funasr-server strips every tag and names one language in its answer's ``language`` field: the first tag of
+  SenseVoice's raw text, i.e. the language of the first speech segment its VAD found (``funasr/bin/_server_app.py``,
+  snapshot 2026-08-21: SenseVoice behind ``fsmn-vad``, lines 249-253; the first tag read by
+  ``extract_language_from_asr_text``, lines 34-42, at line 420, kept at line 450, answered at line 206 through
+  ``resolve_transcription_language``, lines 45-53, which says ``"unknown"`` when there was no tag and echoes a
+  language that was asked for: so it is asked ``auto``). httpapi.reply_from_answer keeps that field as
+  ``language``; with words heard, its confidence is 1 (the server tells no share).
 """
 
 from __future__ import annotations
