@@ -15,7 +15,7 @@ from funasr_subs.config import Settings
 from funasr_subs.recognition.language import Spoken, spoken_language
 from funasr_subs.service import ServiceConfig
 from tests.funasr_server import FunasrTestServer
-from tests.media import decode_pcm, make_media
+from tests.media import decode_pcm, make_corrupt_media, make_media
 from tests.other_servers import FunasrHttpServer
 from tests.servicekit import service
 
@@ -176,6 +176,16 @@ def test_an_upload_ffmpeg_cannot_read_is_a_422_naming_the_upload(cantonese: Funa
     assert answer.status_code == 422, answer.text
     assert "the upload cannot be used" in answer.json()["error"] and str(spool) not in answer.text
     assert not any(f.audio_bytes for f in cantonese.files) and not list(spool.iterdir())
+
+
+def test_a_short_upload_with_a_damaged_stretch_is_still_heard(cantonese: FunasrTestServer, tmp_path: Path) -> None:
+    """ffmpeg complains about the scrambled middle of a 6 s file: that is no reason to refuse it for falling short
+    of 30 s (it has no more to give)."""
+    damaged = make_corrupt_media(tmp_path / "damaged.mp4", "garbled")
+    with service(_sensevoice(cantonese.url, tmp_path)) as svc:
+        answer = bazarr_detect(svc.url, damaged.read_bytes(), encode="true")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["language_code"] == "yue"
 
 
 def test_a_client_that_gives_up_stops_the_request_to_the_server(film: Path, spool: Path) -> None:

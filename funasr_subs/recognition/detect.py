@@ -15,13 +15,14 @@ from pathlib import Path
 
 from funasr_subs.config import Settings
 from funasr_subs.errors import CancelledError, FunasrSubsError, ReplyTimeoutError, ServerError
-from funasr_subs.protocol import start_message
+from funasr_subs.media.ffmpeg import FfmpegStream, pcm_args
+from funasr_subs.protocol import FRAME_BYTES, start_message
 from funasr_subs.recognition.backend import Request
 from funasr_subs.recognition.language import Spoken, spoken_language
 from funasr_subs.recognition.pool import Exhausted, Pool
 from funasr_subs.recognition.run import AudioSource, backend_for
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE
-from funasr_subs.recognition.stretch import pcm_file_source, stretch_source
+from funasr_subs.recognition.stretch import pcm_file_source
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,15 @@ DETECT_MS = 30_000
 
 def detection_source(path: Path, *, raw_pcm: bool) -> AudioSource:
     """The first :data:`DETECT_MS` of ``path``: read from a raw PCM file (s16le 16 kHz mono), else decoded by an
-    ffmpeg that stops there."""
+    ffmpeg that stops there (as stretch.stretch_source, but a file may be shorter: no length is expected of it)."""
     if raw_pcm:
         return pcm_file_source(path, 0, min(DETECT_MS, path.stat().st_size // BYTES_PER_MS))
-    return stretch_source(path, None, 0, DETECT_MS)
+    argv = pcm_args(path, None, pad_start=True, span=(0, DETECT_MS))
+
+    def open_stream() -> FfmpegStream:
+        return FfmpegStream(argv, path, chunk_bytes=FRAME_BYTES)
+
+    return AudioSource(open_stream, "pcm", DETECT_MS)
 
 
 async def detect_language(
