@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from funasr_subs import __version__
+from funasr_subs.aio import read_at_most
 from funasr_subs.config import Settings
 from funasr_subs.errors import (
     ConfigError,
@@ -199,7 +200,7 @@ async def check_server(url: str, settings: Settings) -> Model:
             aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"funasr-subs/{__version__}"}) as session,
             session.get(target, allow_redirects=False, ssl=_ssl(url, settings)) as answer,
         ):
-            body = await answer.content.read(64 * 1024)
+            body = await read_at_most(answer.content, 64 * 1024)
             status, headers = answer.status, answer.headers
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise _explain(url, exc, settings.connect_timeout) from None
@@ -267,7 +268,7 @@ class HttpBackend:
                 ) as answer,
             ):
                 on_bytes(len(pcm))
-                body = await answer.content.read(MAX_ANSWER_BYTES + 1)
+                body = await read_at_most(answer.content, MAX_ANSWER_BYTES)
                 status = answer.status
         except TimeoutError:
             raise ReplyTimeoutError(

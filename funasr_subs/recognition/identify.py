@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from funasr_subs.aio import read_at_most
 from funasr_subs.errors import (
     FunasrSubsError,
     NotFunasrError,
@@ -170,7 +171,7 @@ async def identify_http(url: str, given: str, timeout: float) -> FunasrSubsError
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
             session.get(target, allow_redirects=False, ssl=False) as answer,
         ):
-            body = await answer.content.read(64 * 1024)
+            body = await read_at_most(answer.content, 64 * 1024)
             return http_answer_error(given, answer.status, answer.headers, body)
     except TimeoutError:
         return ServerTimeoutError(f"no answer from {given} within {timeout:g} s: is the server up and the port right?")

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from funasr_subs import __version__
+from funasr_subs.aio import read_at_most
 from funasr_subs.errors import FunasrSubsError
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def call(
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=False,
         ) as response:
-            data = await response.content.read(MAX_RESPONSE_BYTES + 1)
+            data = await read_at_most(response.content, MAX_RESPONSE_BYTES)
             status, ctype = response.status, response.headers.get("Content-Type", "")
             location = response.headers.get("Location", "")
     except TimeoutError:
