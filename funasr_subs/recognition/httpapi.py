@@ -125,7 +125,7 @@ def reply_from_answer(answer: Any, timed: bool, wav_name: str) -> dict[str, Any]
     model with real times one ``timestamp`` pair per token; text only for the others (their segments are estimated
     from text length: not times); its ``language`` kept. ProtocolError when the answer is not such an object."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("text"), str):
-        raise ProtocolError("funasr-server's answer has no text: is this funasr-server's verbose_json?")
+        raise ProtocolError("its answer has no text: is this funasr-server's verbose_json?")
     text, _ = strip_tags(answer["text"])
     reply: dict[str, Any] = {"mode": "offline", "text": text, "wav_name": wav_name}
     language = answer.get("language")
@@ -269,7 +269,7 @@ class HttpBackend:
             ):
                 on_bytes(len(pcm))
                 body = await read_at_most(answer.content, MAX_ANSWER_BYTES)
-                status = answer.status
+                status, location = answer.status, answer.headers.get("Location", "")
         except TimeoutError:
             raise ReplyTimeoutError(
                 f"{self.url} sent no answer within {wait:.0f} s: the server may be overloaded or stuck; try again "
@@ -277,12 +277,18 @@ class HttpBackend:
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise _explain(self.url, exc, s.connect_timeout) from None
-        return self._reply(status, body, model, request.wav_name)
+        return self._reply(status, body, model, request.wav_name, location)
 
-    def _reply(self, status: int, body: bytes, model: Model, wav_name: str) -> dict[str, Any]:
+    def _reply(self, status: int, body: bytes, model: Model, wav_name: str, location: str = "") -> dict[str, Any]:
         detail = _detail(body)
         if status >= 500:
             raise ServerUnavailableError(f"{self.url} answered HTTP {status} ({detail}): is the server well?")
+        if 300 <= status < 400:  # never followed: the audio would go wherever it points
+            where = f" to {' '.join(location.split())[:200]!r}" if location else ""
+            raise ProtocolError(
+                f"{self.url} answered HTTP {status}, a redirect{where}: funasr-subs follows none; point --server at "
+                "funasr-server itself"
+            )
         if status != 200:
             raise ProtocolError(f"{self.url} refused the request with HTTP {status}: {detail}")
         if len(body) > MAX_ANSWER_BYTES:
@@ -291,4 +297,7 @@ class HttpBackend:
             answer = strict_json(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError(f"{self.url} answered with something that is not JSON ({detail[:60]!r})") from None
-        return reply_from_answer(answer, model.timed, wav_name)
+        try:
+            return reply_from_answer(answer, model.timed, wav_name)
+        except ProtocolError as exc:  # (HTTP 200 with an error body: what it said is the clue)
+            raise ProtocolError(f"{self.url}: {exc.message} It said: {detail[:100]!r}") from None

@@ -36,14 +36,22 @@ from funasr_subs.errors import (
 from funasr_subs.media.activity import Speech
 from funasr_subs.media.vad import Beside, Listener
 from funasr_subs.model import Transcript
-from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
+from funasr_subs.protocol import (
+    FRAME_BYTES,
+    Order,
+    parse_reply_counted,
+    parse_session_counted,
+    split_tokens,
+    start_message,
+    strip_tags,
+)
 from funasr_subs.recognition.backend import Backend, Request, WebsocketBackend, is_http
 from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pcmspool import decode_to_file, send_all
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
 from funasr_subs.recognition.segments import TIMING, Piece, is_untimed, plan_pieces, timed_reply
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
-from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
+from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +435,12 @@ class _Job:
                 ours = speech is not None and is_untimed(reply)  # times spread here: nothing of the server's to check
                 named = str(reply.get("wav_name") or self.wav_name)
                 if ours:
-                    reply = timed_reply(str(reply.get("text") or ""), speech or (), self.wav_name)
+                    text = str(reply.get("text") or "")
+                    words = len(split_tokens(strip_tags(text)[0]))
+                    too_many = text_problem(words, Sent(self.wav_name, duration_ms))
+                    if too_many is not None:
+                        raise ProtocolError(f"{server.url} sent a reply that cannot be right: {too_many}")
+                    reply = timed_reply(text, speech or (), self.wav_name)
                 elif speech is not None and reply.get("text"):
                     with _UNTIMED_LOCK:  # its times win; a server restarted with a timed model is used whole again
                         _UNTIMED.discard(server.url)
