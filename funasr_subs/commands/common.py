@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -344,3 +348,18 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_strea
     root.setLevel(level)
     if verbose < 2:
         logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM acts as Ctrl-C does (``transcribe`` outside its batch, ``sync`` throughout): KeyboardInterrupt, exit
+    130, the work started (ffmpeg, a server's request) stopped, instead of a death by the signal that left ffmpeg
+    running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

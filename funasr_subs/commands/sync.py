@@ -21,6 +21,7 @@ from funasr_subs.commands.common import (
     add_server_options,
     settings_from_args,
     setup_logging,
+    sigterm_as_interrupt,
 )
 from funasr_subs.commands.retime import read_source
 from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
@@ -134,8 +135,10 @@ def speech_of(source: Path, args: argparse.Namespace) -> Speech:
     with ``--method pattern`` and no current sidecar that heard the media, only the speech heard in its audio
     (decoded here: no server)."""
     if not (is_sidecar(source) or source.suffix.lower() in (".json", ".jsonl")):
-        if not source.is_file():
-            raise BadInputError("file not found: check the path", path=source)
+        if not source.is_file():  # (a named pipe would hold ffmpeg until its stall timeout)
+            found = source.exists() or source.is_symlink()
+            what = "is not a regular file (a folder, named pipe or device): give a media file"
+            raise BadInputError(what if found else "file not found: check the path", path=source)
         settings = settings_from_args(args)
         side = try_read_sidecar(sidecar_path_for(source, None))
         if args.method == "pattern" and (side is None or side.speech is None or not side.matches(source)):
@@ -244,6 +247,11 @@ NOT_HEARD = (
 # --- the command --------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
+    with sigterm_as_interrupt():  # (ffmpeg and a server's request stopped, exit 130: not a death by the signal)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     subtitle: Path = args.subtitle
     original = read_subtitle(subtitle)
     cues = cues_from_events(original.subs.events)

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from funasr_subs.commands import stdout
-from funasr_subs.commands.common import add_transcribe_options, settings_from_args, setup_logging
+from funasr_subs.commands.common import (
+    add_transcribe_options,
+    settings_from_args,
+    setup_logging,
+    sigterm_as_interrupt,
+)
 from funasr_subs.commands.parsing import seconds
 from funasr_subs.errors import (
     CancelledError,
@@ -250,7 +255,7 @@ def transcribe_all(
     pool = Pool.from_settings(settings, permanent=True)
     try:
         answered = _servers_answer(pool, media_files, settings)
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see _sigterm_as_interrupt), while the servers are checked
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see sigterm_as_interrupt), while the servers are checked
         _drop_work_ahead()
         raise
     if not answered:
@@ -491,7 +496,7 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(media_files, settings, missing=missing)
     if not media_files:
         return 1 if missing else 0
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         for media in media_files[: settings.jobs]:  # their ffmpeg starts while the pipeline (websockets...) is imported
             _start_early(media, settings)
         bars = sys.stderr.isatty() and args.verbose >= 0  # -q: no progress bars either
@@ -503,20 +508,6 @@ def run(args: argparse.Namespace) -> int:
             missing=missing,
             progress_every=args.progress_every,
         )
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM acts as Ctrl-C does outside the batch too (the servers' check before it, the ffmpeg started ahead):
-    KeyboardInterrupt, exit 130, the work started ahead stopped, instead of a death by the signal."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def dry_run(media_files: list[Path], settings: Settings, *, missing: int = 0) -> int:
