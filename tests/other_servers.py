@@ -20,6 +20,7 @@ import re
 import signal
 import ssl
 import threading
+import time
 import wave
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -250,8 +251,9 @@ class FunasrHttpServer:
 
     ``transcriptions``: the form of each transcription request (without the file) and the audio's duration in ms.
     ``fail``: that many transcription requests answer ``500 Internal Server Error`` (as uvicorn does when the model
-    raises) before it works again; ``garbage``: they answer 200 with an HTML page; ``models``: what /health lists
-    as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
+    raises) before it works again; ``garbage``: they answer 200 with an HTML page; ``answer``: (status, headers,
+    body) they answer instead; ``drip``: every answer (/health too) arrives in pieces of that many bytes;
+    ``models``: what /health lists as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
 
     def __init__(
         self,
@@ -267,6 +269,9 @@ class FunasrHttpServer:
         self.transcriptions: list[dict[str, Any]] = []
         self.fail = 0
         self.garbage = False  # transcriptions answer 200 with a body that is not JSON (a proxy's page, a bug)
+        #: (status, headers, body) every transcription is answered instead (a hostile server, a proxy's redirect)
+        self.answer: tuple[int, dict[str, str], bytes] | None = None
+        self.drip = 0  # >0: every answer sent in pieces of this many bytes, 1 ms apart (a slow link, a proxy)
         self._lock = threading.Lock()
         stand_in = self
 
@@ -299,7 +304,14 @@ class FunasrHttpServer:
                     self._answer(404, b'{"detail":"Not Found"}')
                     return
                 status, answer = stand_in.transcribe(self.headers.get("Content-Type", ""), body)
-                if stand_in.garbage:
+                if stand_in.answer is not None:
+                    status, headers, raw = stand_in.answer
+                    self.send_response(status)
+                    for key, value in (headers | {"Content-Length": str(len(raw))}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(raw)
+                elif stand_in.garbage:
                     self._answer(200, b"<html>Bad Gateway</html>", "text/html")
                 elif status == 500:
                     self._answer(500, b"Internal Server Error", "text/plain; charset=utf-8")
@@ -312,7 +324,12 @@ class FunasrHttpServer:
                     self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                step = stand_in.drip or len(body) or 1
+                for at in range(0, len(body), step):
+                    self.wfile.write(body[at : at + step])
+                    if stand_in.drip:
+                        self.wfile.flush()
+                        time.sleep(0.001)  # (a slow link: not a wait for anything)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         if ssl_context is not None:

@@ -354,12 +354,20 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None, *, split_strea
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM acts as Ctrl-C does (``transcribe`` outside its batch, ``sync`` throughout): KeyboardInterrupt, exit
     130, the work started (ffmpeg, a server's request) stopped, instead of a death by the signal that left ffmpeg
-    running."""
+    running.
+
+    SIGTERM raises SIGINT rather than KeyboardInterrupt itself: inside ``asyncio.run`` SIGINT cancels the main task,
+    whose ``finally`` clauses stop ffmpeg; a KeyboardInterrupt raised at whatever point the loop was left the task
+    unfinished and ffmpeg running on after the exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _as_ctrl_c(signum: int, frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)
