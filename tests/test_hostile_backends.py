@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -113,3 +114,17 @@ def _named(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text(encoding="ascii").strip()
     except OSError:
         return ""
+
+
+def test_a_pool_whose_websocket_server_is_down_sends_the_speech_segments_to_funasr_server(
+    film: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whole files go only to websocket servers: with the one in the pool down, the file failed ('no FunASR server
+    at ws://…') although funasr-server was up beside it. Its speech segments go to funasr-server now."""
+    with socket.socket() as closed, FunasrHttpServer(models=("sensevoice",)) as http_api:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+        down = f"ws://127.0.0.1:{closed.getsockname()[1]}"
+        code = main(["transcribe", "--retries", "0", "--server", down, "--server", http_api.url, str(film)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert http_api.transcriptions and "-->" in film.with_name("talk.zh.srt").read_text(encoding="utf-8")

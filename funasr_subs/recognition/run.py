@@ -300,6 +300,15 @@ class _Job:
                     "%s sends text without times (SenseVoice?): whole files go to servers that give times; when "
                     "none is left, cues are timed by speech activity, each speech segment sent alone", untimed.url,
                 )  # fmt: skip
+            except ServerError as exc:  # every server that takes whole files failed: the others take segments
+                segmenting = [url for url in urls if _segments_only([url], self.settings)]
+                if audio.wav_format != "pcm" or not segmenting:
+                    raise
+                log.info(
+                    "%s: %s; its speech segments go one by one to %s instead",
+                    self.wav_name, exc.message, ", ".join(segmenting),
+                )  # fmt: skip
+                break
             if _segments_only([s.url for s in self.pool.servers], self.settings):
                 break
         return await self._segmented(audio)
