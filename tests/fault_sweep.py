@@ -1086,6 +1086,150 @@ finally:
     proc.terminate()
     proc.wait(timeout=30)
 
+# --- attack (this session's second round): funasr-server's HTTP API, hostile sidecars, media-only sync ---------------
+from tests.other_servers import FunasrHttpServer
+from tests.speech import ZH_SENTENCES, build_speech, espeak_available, write_speech
+from tests.faults import descendants as _descendants
+
+if espeak_available():
+    talk_audio = build_speech(ZH_SENTENCES[:4], pauses_ms=(700, 900))
+
+    def talk_in(folder):
+        folder.mkdir(parents=True)
+        return write_speech(folder / "talk.mkv", talk_audio)
+
+    def one_error(d, folder):
+        lines = [l for l in (d.stderr if d else "").splitlines() if l.startswith("error:")]
+        lines = [l for l in lines if "no FunASR server can be used now" not in l]  # (a 5xx: the server is down)
+        kept = sorted(x.name for x in folder.iterdir()) == ["talk.mkv"]
+        return no_trace(d) and d.returncode == 1 and len(lines) == 1 and kept
+
+    JSON = {"Content-Type": "application/json"}
+    hostile_answers = {
+        "an error in a 200": (200, JSON, b'{"detail": "CUDA out of memory"}'),
+        "text not a string": (200, JSON, b'{"text": ["x"], "segments": []}'),
+        "NaN": (200, JSON, b'{"text": "x", "duration": NaN}'),
+        "1e400": (200, JSON, b'{"text": "x", "segments": [{"start": 1e400, "end": 1, "text": "x"}]}'),
+        "deep nesting": (200, JSON, b'{"text": "x", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        "not UTF-8": (200, JSON, b'{"text": "\xff\xfe"}'),
+        "empty": (200, JSON, b""),
+        "a JSON string": (200, JSON, b'"text"'),
+        "HTML": (200, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"),
+        "10 MB of text": (200, JSON, json.dumps({"text": "你" * 3_000_000}, ensure_ascii=False).encode()),
+        "a redirect": (302, {"Location": "http://elsewhere.example/"}, b""),
+        "a teapot": (418, {"Content-Type": "text/plain"}, b"no"),
+        "a 503": (503, {"Content-Type": "text/plain"}, b"busy"),
+    }
+    for name, answer in hostile_answers.items():
+        folder = HOME / "attack-http" / name.replace(" ", "-")
+        media = talk_in(folder)
+        with FunasrHttpServer(models=("sensevoice",)) as http_api:
+            http_api.answer = answer
+            d = run("transcribe", "--retries", "0", "--server", http_api.url, str(media), timeout=60)
+        tally("attack funasr-server answers", one_error(d, folder))
+    for drip in (1, 7, 1000):  # answers in pieces (a proxy, a slow link): read whole
+        media = talk_in(HOME / "attack-drip" / str(drip))
+        with FunasrHttpServer(models=("sensevoice",)) as http_api:
+            http_api.drip = drip
+            d = run("transcribe", "--retries", "0", "--server", http_api.url, str(media), timeout=120)
+        tally("attack funasr-server answers", no_trace(d) and d.returncode == 0)
+    for models in [("sensevoice",), ("fun-asr-nano (vLLM)",)]:  # a websocket server down beside funasr-server
+        media = talk_in(HOME / "attack-pool" / models[0].split()[0])
+        with socket.socket() as closed, FunasrHttpServer(models=models) as http_api:
+            closed.bind(("127.0.0.1", 0))
+            down = f"ws://127.0.0.1:{closed.getsockname()[1]}"
+            d = run("transcribe", "--retries", "0", "--server", down, "--server", http_api.url, str(media), timeout=60)
+        tally("attack pools with one down", no_trace(d) and d.returncode == 0)
+
+# hostile speech and recovery records in a sidecar: retime and sync say one line, write nothing
+side_dir = HOME / "attack-sides"
+side_dir.mkdir()
+with FunasrTestServer() as server:
+    run("transcribe", "--server", server.url, str(_make_media(side_dir / "base.m4a", [(500, 800), (2000, 900)], 4000)))
+base_side = json.loads((side_dir / "base.funasr.json").read_text(encoding="utf-8"))
+spans = {
+    "negative": [[-100, 50]],
+    "unsorted": [[5000, 6000], [1000, 2000]],
+    "overlapping": [[1000, 6000], [2000, 3000]],
+    "huge": [[0, 10**30]],
+    "floats": [[1.5, 2000]],
+    "booleans": [[True, 2000]],
+    "a string": "0-100",
+    "triples": [[0, 100, 200]],
+    "past a week": [[0, 7 * 86_400_000 + 1]],
+    "nested": [[[0, 1]]],
+}
+for key in ("speech", "recovery"):
+    for name, value in spans.items():
+        data = json.loads(json.dumps(base_side))
+        if key == "speech":
+            data["speech"] = {"format": 1, "detector": "x", "frame_ms": 30, "intervals": value}
+        else:
+            data["recovery"] = {"format": 1, "resent": True, "recovered": value, "lost": []}
+        side = side_dir / "base.funasr.json"
+        side.write_text(json.dumps(data), encoding="utf-8")
+        srt = side_dir / "dl.srt"
+        srt.write_text("1\n00:00:01,000 --> 00:00:02,000\n甲乙\n", "utf-8")
+        for args in (["retime", str(side), "-o", str(side_dir / "r.srt")],
+                     ["sync", str(srt), str(side), "-o", str(side_dir / "s.srt")]):  # fmt: skip
+            d = run(*args)
+            lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+            written = (side_dir / "r.srt").exists() or (side_dir / "s.srt").exists()
+            tally("attack sidecar intervals", no_trace(d) and d.returncode != 0 and len(lines) == 1 and not written)
+
+# sync SUB media with --method pattern (no server, no sidecar): hostile media is one line, exit 2
+media_dir = HOME / "attack-media"
+media_dir.mkdir()
+secret_wav = _make_media(media_dir / "secret.wav", [(500, 800)], 2000)
+hostile_media = {
+    "playlist.mkv": f"#EXTM3U\n#EXTINF:2,\n{secret_wav}\n#EXT-X-ENDLIST\n".encode(),
+    "concat.mkv": f"ffconcat version 1.0\nfile '{secret_wav}'\n".encode(),
+    "refs.mkv": f"file:{secret_wav}\n".encode(),
+    "empty.mkv": b"",
+    "noise.mkv": os.urandom(50_000),
+}
+for name, raw in hostile_media.items():
+    (media_dir / name).write_bytes(raw)
+os.mkfifo(media_dir / "fifo.mkv")
+(media_dir / "folder.mkv").mkdir()
+subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=64x64:d=1",
+                str(media_dir / "noaudio.mkv")], check=True)  # fmt: skip
+subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3600",
+                "-c:a", "flac", str(media_dir / "silence.flac")], check=True)  # fmt: skip
+sub_in = media_dir / "dl.srt"
+sub_in.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n", "utf-8")
+for name in [*hostile_media, "fifo.mkv", "folder.mkv", "noaudio.mkv", "silence.flac"]:
+    out = media_dir / "out.srt"
+    d = run("sync", "--method", "pattern", str(sub_in), str(media_dir / name), "-o", str(out), timeout=60)
+    lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+    tally("attack media-only sync", no_trace(d) and d.returncode == 2 and len(lines) == 1 and not out.exists())
+
+
+def _comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:  # (ended meanwhile)
+        return ""
+
+
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):  # a signal while ffmpeg decodes: 130, ffmpeg reaped
+    proc = subprocess.Popen([EXE, "sync", "--method", "pattern", str(sub_in), str(media_dir / "silence.flac"), "-o",
+                             str(media_dir / "sig.srt")], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env=ENV)  # fmt: skip
+    deadline = time.monotonic() + 30
+    children = []
+    while not children and time.monotonic() < deadline and proc.poll() is None:
+        children = [p for p in _descendants(proc.pid) if _comm(p) == "ffmpeg"]
+    os.kill(proc.pid, signal.SIGSTOP)
+    proc.send_signal(sig)
+    os.kill(proc.pid, signal.SIGCONT)
+    try:
+        err = proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = proc.communicate()[1] + "timed out"
+    reaped = not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
+    tally("attack signal in a media-only sync", proc.returncode == 130 and "Traceback" not in err and reaped)
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)
