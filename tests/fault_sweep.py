@@ -7,7 +7,9 @@ groups are issue 19's: media that names other files is refused quickly with noth
 watch, /asr and /v1/audio/transcriptions); a device, FIFO, symlink or folder at an ``-o`` target is left as it was;
 a damaged job row never gives a traceback (test_media_references, test_output_targets, test_state_damage pin one of
 each). The "attack" groups try this session's work from outside: odd replies through ``retime`` in every layout and
-format, and request bodies cut mid-way (test_cues_attacks and test_service_uploads pin one of each).
+format, and request bodies cut mid-way (test_cues_attacks and test_service_uploads pin one of each); the second
+round's, funasr-server's hostile answers, pools with one server down, hostile sidecar intervals and media-only
+syncs (test_hostile_backends pins one of each).
 """
 
 # ruff: noqa
