@@ -25,14 +25,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from funasr_subs.sync.pattern import log10_binomial_tail
-from funasr_subs.sync.timemap import COMMON_RATIOS, FloatArray, Piece, TimeMap, viterbi
+from funasr_subs.sync.timemap import COMMON_RATIOS, FloatArray, Piece, TimeMap, viterbi_blocks
 
 BoolArray = npt.NDArray[np.bool_]
 ComplexArray = npt.NDArray[np.complex128]
@@ -82,6 +82,8 @@ NULLS = 6
 NULLS_HOPELESS = -2.0
 #: Too little to compare below this.
 MIN_CUES = 5
+#: Cues whose costs are worked out at once (memory: this times the offsets tried, times ~10 temporaries of 8 bytes).
+BLOCK_CUES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,12 @@ class _Cues:
         silent = (b - a) - heard.within(a, b)
         spoken = heard.within(a - lead, a) + heard.within(b, b + trail)
         return np.asarray(np.minimum(silent + spoken, CAP_MS), dtype=np.float64)
+
+    def cost_blocks(self, heard: _Heard, ratio: float, offsets: FloatArray, a: int, b: int) -> Iterator[FloatArray]:
+        """:meth:`cost` of cues ``a`` to ``b``, :data:`BLOCK_CUES` rows at a time: the whole matrix of a subtitle
+        of 200,000 cues against 200 offsets, with its temporaries, was 3 GB."""
+        for lo in range(a, b, BLOCK_CUES):
+            yield self.cost(heard, ratio, offsets, slice(lo, min(lo + BLOCK_CUES, b)))
 
     def span(self, ratio: float) -> FloatArray:
         """The time each cue's cost is measured over."""
@@ -288,7 +296,7 @@ def _pieces(c: _Cues, heard: _Heard, ratio: float, candidates: list[float], coar
         if not states or off - states[-1] > 100:
             states.append(off)
     offs = np.asarray(states)
-    path = viterbi(c.cost(heard, ratio, offs), SWITCH_MS)
+    path = viterbi_blocks(c.cost_blocks(heard, ratio, offs, 0, c.starts.size), c.starts.size, offs.size, SWITCH_MS)
     runs = np.flatnonzero(np.diff(path)) + 1
     bounds = [0, *runs.tolist(), c.starts.size]
     grid = np.arange(-400.0, 401.0, 10.0)
@@ -296,7 +304,7 @@ def _pieces(c: _Cues, heard: _Heard, ratio: float, candidates: list[float], coar
     total_cost = SWITCH_MS * (len(bounds) - 2)
     for a, b in itertools.pairwise(bounds):
         trial = offs[path[a]] + grid
-        total = c.cost(heard, ratio, trial, slice(a, b)).sum(axis=0)
+        total = sum((block.sum(axis=0) for block in c.cost_blocks(heard, ratio, trial, a, b)), np.zeros(trial.size))
         best = float(np.min(total))
         # the middle of the best plateau (a run of equal costs: the edges only say "somewhere in here")
         flat = np.flatnonzero(total <= best + 1e-6)
@@ -349,8 +357,11 @@ def _inside(lo: FloatArray, hi: FloatArray, points: FloatArray) -> BoolArray:
     return (k >= 0) & (points < hi[np.clip(k, 0, lo.size - 1)])
 
 
-def _piece_offsets(time_map: TimeMap, starts: FloatArray) -> list[float]:
-    return [time_map.piece_at(float(s)).offset_ms for s in starts]
+def _piece_offsets(time_map: TimeMap, starts: FloatArray) -> FloatArray:
+    """Each start's piece's offset (as :meth:`TimeMap.piece_at`, all at once: one lookup per cue was quadratic)."""
+    at = np.searchsorted(np.asarray([p.from_ms for p in time_map.pieces], dtype=np.float64), starts, side="right")
+    offsets = np.asarray([p.offset_ms for p in time_map.pieces], dtype=np.float64)
+    return np.asarray(offsets[np.maximum(at - 1, 0)], dtype=np.float64)
 
 
 def _disagreement(c: _Cues, heard: _Heard, ratio: float, offsets: FloatArray) -> FloatArray:

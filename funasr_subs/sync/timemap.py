@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,15 +65,28 @@ class TimeMap:
 def viterbi(cost: FloatArray, switch: float) -> npt.NDArray[np.int64]:
     """The state per row minimising the sum of ``cost[row, state]`` plus ``switch`` per change of state."""
     n, k = cost.shape
-    back = np.zeros((n, k), dtype=np.int64)
-    dp = cost[0].copy()
+    return viterbi_blocks([cost], n, k, switch)
+
+
+def viterbi_blocks(blocks: Iterable[FloatArray], n: int, k: int, switch: float) -> npt.NDArray[np.int64]:
+    """:func:`viterbi` over a cost matrix of ``n`` rows and ``k`` states given as blocks of rows, in order: only
+    one block and the back-pointers (the smallest integers that hold ``k``) are in memory at once."""
+    back = np.zeros((n, k), dtype=np.min_scalar_type(max(k - 1, 0)))
+    dp: FloatArray | None = None
     keep = np.arange(k)
-    for i in range(1, n):
-        best = int(np.argmin(dp))
-        moved = dp[best] + switch
-        choose = moved < dp
-        back[i] = np.where(choose, best, keep)
-        dp = np.where(choose, moved, dp) + cost[i]
+    i = 0
+    for block in blocks:
+        for row in block:
+            if dp is None:
+                dp = row.copy()
+            else:
+                best = int(np.argmin(dp))
+                moved = dp[best] + switch
+                choose = moved < dp
+                back[i] = np.where(choose, best, keep)
+                dp = np.where(choose, moved, dp) + row
+            i += 1
+    assert dp is not None and i == n
     path = np.zeros(n, dtype=np.int64)
     path[-1] = int(np.argmin(dp))
     for i in range(n - 1, 0, -1):
