@@ -332,8 +332,8 @@ def sync_by_heard(
         return SyncResult("pattern", (), None, 1.0, 0.0, False, reason, "heard")
     if not fit.trusted and fit.level_z is not None:
         reason = (
-            f"the speech band is louder in the cues than in the pauses around them only {fit.level_z:.1f} times as "
-            f"far as chance goes (the cues moved elsewhere in the audio; {MIN_LEVEL_Z:g} needed): "
+            f"the cues stand out from the speech heard only {fit.level_z:.1f} times as far as chance lets them (the "
+            f"same cues anywhere else in the audio; {MIN_LEVEL_Z:g} needed): "
             "is this the right media?"
         )
         return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "heard")

@@ -48,8 +48,9 @@ def contrast_z(level: Level, starts: FloatArray, ends: FloatArray, lead: FloatAr
     if frames < MIN_FRAMES or starts.size == 0:
         return None
     ms = float(level.frame_ms)
-    inside = _mask(starts, ends, level, frames)
-    near = _mask(starts - lead, ends + trail, level, frames)
+    size = max(frames, int((float((ends + trail).max()) - level.at_ms) / ms) + 2)  # the grid runs on past the end
+    inside = _mask(starts, ends, level, size)
+    near = _mask(starts - lead, ends + trail, level, size)
     gap = near & ~inside
     if not inside.any() or not gap.any():
         return None
@@ -69,12 +70,11 @@ def contrast_z(level: Level, starts: FloatArray, ends: FloatArray, lead: FloatAr
     return (float(corr[0]) - float(others.mean())) / spread
 
 
-def _mask(lo: FloatArray, hi: FloatArray, level: Level, frames: int) -> npt.NDArray[np.bool_]:
-    """Frames (from the level's first, the grid running on past the audio's end) inside any of [lo, hi)."""
+def _mask(lo: FloatArray, hi: FloatArray, level: Level, size: int) -> npt.NDArray[np.bool_]:
+    """Which of ``size`` frames (from the level's first) lie inside any of [lo, hi) (ms)."""
     ms = float(level.frame_ms)
     first = np.round((lo - level.at_ms) / ms).astype(np.int64)
     last = np.round((hi - level.at_ms) / ms).astype(np.int64)
-    size = max(frames, int(last.max(initial=0)) + 1)
     steps = np.zeros(size + 1, dtype=np.int64)
     np.add.at(steps, np.clip(first, 0, size), 1)
     np.add.at(steps, np.clip(last, 0, size), -1)
