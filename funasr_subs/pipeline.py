@@ -536,7 +536,8 @@ def _generate(
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
     with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
         karaoke = "ass-karaoke" in settings.formats  # the words' times are kept only for karaoke
-        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke))
+        heard = recognition.speech.intervals if recognition.speech is not None else ()  # cue edges on the speech
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke, speech=heard))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt, settings.script) for fmt in settings.formats}
