@@ -99,9 +99,7 @@ def test_cues_on_speech_keep_every_rule_of_the_cues_without(stream: Stream, spee
 
 @PROPERTY_SETTINGS
 @given(streams(), heard())
-def test_every_move_is_bounded_by_the_window_and_the_cues_tokens(
-    stream: Stream, speech: list[tuple[int, int]]
-) -> None:
+def test_every_move_is_bounded_by_the_window_and_the_cues_tokens(stream: Stream, speech: list[tuple[int, int]]) -> None:
     times = [(t.start_ms, t.end_ms) for t in stream.tokens]
     spans = [Span(a[0], a[1], b[0], b[1]) for a, b in zip(times[::3], times[2::3], strict=False)]
     spans = [s for s in spans if s.start <= s.first_end <= s.last_start <= s.end]
@@ -145,7 +143,7 @@ def test_cue_starts_land_on_the_speech_onsets(tmp_media_dir: Path) -> None:
     assert sorted(before)[-2] >= 400, before  # what the test would see without the audio: two cues far too early
     assert statistics.median(after) <= 20
     for k, (_, true_end) in enumerate(audio.truth):  # the cue holding each sentence's end
-        start, end = [c for c in on_speech_cues if c[0] < true_end][-1]
+        end = [e for s, e in on_speech_cues if s < true_end][-1]
         chained = any(0 < s - end <= ZH.min_gap + 1 for s, _ in on_speech_cues)
         assert end - true_end <= ZH.linger + 200 or chained, (k, end - true_end)
 
