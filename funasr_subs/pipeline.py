@@ -25,7 +25,7 @@ from funasr_subs.errors import (
     OutputExistsError,
 )
 from funasr_subs.media.activity import Speech
-from funasr_subs.media.audio import Vet, open_audio
+from funasr_subs.media.audio import Vet, open_audio, pcm_beside
 from funasr_subs.media.ffmpeg import FfmpegStream, expected_bytes
 from funasr_subs.media.info import MediaInfo
 from funasr_subs.media.mp4head import Priming, strip_priming
@@ -166,6 +166,8 @@ async def _recognise(
     audio: dict[str, Any]
     priming = [Priming()]  # --send mp4: the encoder delay the server will decode as audio (see mp4head)
     first: list[FfmpegStream | None] = [None]  # an ffmpeg started to report the facts, until an attempt takes it
+    listen: Callable[[], Any] | None = None  # --send mp4: the PCM decode heard beside the upload
+    listen_offset = 0  # where that PCM starts on the media's timeline
     if raw_pcm:
         size = media.stat().st_size
         duration_ms = size * 1000 // BYTES_PER_SECOND
@@ -216,12 +218,20 @@ async def _recognise(
                 opened.argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter
             )
 
+        beside = pcm_beside(media, opened) if send == "mp4" and settings.speech_activity else None
+        if beside is not None:
+            listen_offset = beside.offset_ms
+
+            def listen(argv: list[str] = beside.argv) -> Any:
+                return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES)
+
         audio = {"stream": stream.position, "codec": stream.codec, "language": stream.language}
         if opened.probed:
             audio |= {"start_ms": stream.start_ms, "container_start_ms": info.start_ms}
     try:
+        source = AudioSource(open_stream, wav_format, max(0, duration_ms - offset), listen)
         return await _send(
-            media, settings, open_stream, wav_format, duration_ms, offset, total, audio, progress, cancel, pool, priming
+            media, settings, source, listen_offset, duration_ms, offset, total, audio, progress, cancel, pool, priming
         )
     finally:
         if first[0] is not None:  # no attempt took the ffmpeg that reported the facts (cancelled, no server)
@@ -231,8 +241,8 @@ async def _recognise(
 async def _send(
     media: Path,
     settings: Settings,
-    open_stream: Callable[[], Any],
-    wav_format: str,
+    source: AudioSource,
+    listen_offset: int,
     duration_ms: int,
     offset: int,
     total: int,
@@ -262,7 +272,7 @@ async def _send(
     progress("upload", 0.0)
     try:
         result = await recognise(
-            AudioSource(open_stream, wav_format, max(0, duration_ms - offset)),
+            source,
             settings,
             pool if pool is not None else Pool.from_settings(settings),
             wav_name=shown(media.stem) or "media",
@@ -290,7 +300,9 @@ async def _send(
         audio["delay_ms"] = priming[0].delay_ms
         offset += priming[0].delay_ms
     transcript = result.transcript.shifted(offset)
-    speech = result.speech.shifted(offset) if result.speech is not None else None
+    speech = None
+    if result.speech is not None:  # heard in the PCM sent (on the transcript's timeline), or in the decode beside
+        speech = result.speech.shifted(listen_offset if source.listen is not None else offset)
     return Recognition(
         transcript=transcript,
         reply=result.reply,
