@@ -65,6 +65,13 @@ def test_moves_within_the_detectors_resolution_are_not_made() -> None:
     assert on_speech([Span(1000 + small, 1300, 1700, 2000 + small + 1)], speech) == [(1000 + small, 2000)]
 
 
+def test_a_cue_is_not_made_longer_than_the_longest_cue() -> None:
+    """The engine gave a 20 s token 1 s before its end (FunASR #2091); speech heard from 400 ms before that start
+    would make the cue's speech longer than ``max_duration``: it starts no earlier than that allows."""
+    assert on_speech([Span(19000, 20000, 19000, 20000)], [(18600, 19700)], longest_ms=1000) == [(18700, 19700)]
+    assert on_speech([Span(19000, 20000, 19000, 20000)], [(18600, 19700)]) == [(18600, 19700)]
+
+
 def test_without_speech_the_token_times_stand() -> None:
     spans = [Span(0, 100, 200, 900), Span(950, 1000, 1100, 1700)]
     assert on_speech(spans, []) == [(0, 900), (950, 1700)]
@@ -89,10 +96,10 @@ def test_cues_on_speech_keep_every_rule_of_the_cues_without(stream: Stream, spee
     plain = build_cues(stream.tokens, cs)
     cues = build_cues(stream.tokens, cs, speech=speech)
     assert [c.lines for c in cues] == [c.lines for c in plain]  # only times change
-    for cue in cues:
+    for cue, before in zip(cues, plain, strict=True):
         assert 0 <= cue.start_ms < cue.end_ms
-        if cue.end_ms - cue.start_ms > cs.max_duration:  # only a cue whose speech is longer, as without
-            assert any(p.lines == cue.lines and p.end_ms - p.start_ms > cs.max_duration for p in plain), cue
+        if cue.end_ms - cue.start_ms > cs.max_duration:  # only where the tokens' cue is longer too (one long word)
+            assert before.end_ms - before.start_ms > cs.max_duration, (cue, before)
     for a, b in pairwise(cues):
         assert b.start_ms - a.end_ms >= cs.min_gap, (a, b)
 
@@ -110,6 +117,7 @@ def test_every_move_is_bounded_by_the_window_and_the_cues_tokens(stream: Stream,
         assert start >= min(span.start, floor)  # never back into the cue before
         assert end <= span.end and (end == span.end or end > max(start, span.last_start))
         assert start < end or (start, end) == (span.start, span.end)
+        assert end - start <= max(7000, span.end - span.start)
         floor = end
 
 

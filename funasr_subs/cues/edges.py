@@ -15,7 +15,8 @@ Bounded, so that a detector's mistake (a pause it bridged in music, a word it mi
   previous sentence running on, a pause the detector bridged: the start stays);
 - an **end** in silence moves earlier to the last offset, but not before the cue's last token starts (its sound
   ends after that: the halfway-into-silence run-on is undone however long it is); an end inside speech stays;
-- a move of :data:`TOLERANCE_MS` or less is not made (it is within the detector's own resolution).
+- a move of :data:`TOLERANCE_MS` or less is not made (it is within the detector's own resolution);
+- a cue's speech is not made longer than the longest cue (``max_duration``) unless its tokens' span is already.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ def on_speech(
     spans: Sequence[Span],
     speech: Sequence[Interval],
     *,
+    longest_ms: int = 7000,
     window_ms: int = WINDOW_MS,
     tolerance_ms: int = TOLERANCE_MS,
 ) -> list[Interval]:
     """Each cue's (start, end) of speech, moved to the heard speech where the tokens say otherwise (see the module
-    docstring). ``spans`` in order; the result keeps that order, and every end stays after its start. With no
+    docstring). ``spans`` in order; the result keeps that order, and every end stays after its start. A span is
+    never made longer than ``longest_ms`` (the cues' ``max_duration``) unless its tokens' span is already. With no
     ``speech`` the spans' own times come back. Linear in the two lengths (with a binary search per cue)."""
     if not speech:
         return [(s.start, s.end) for s in spans]
@@ -67,6 +70,7 @@ def on_speech(
             end = span.end
         if end <= start:  # only when nothing moved: a token span of zero length
             end = max(span.end, start)
+        start = max(start, end - max(longest_ms, span.end - span.start))  # never before the tokens' start then
         out.append((start, end))
         floor = end
     return out
