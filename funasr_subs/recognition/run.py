@@ -243,7 +243,7 @@ class _Job:
         return Recognised(reply, transcript, (info,), self.speech)
 
     def _beside(self, audio: AudioSource) -> asyncio.Task[None] | None:
-        """A container upload: its PCM decoded and heard beside it, once for every attempt (started now)."""
+        """A container upload: its PCM decoded and heard beside it (started now; one decode for every attempt)."""
         if audio.listen is None or audio.wav_format == "pcm" or not self.listen or self.speech is not None:
             return None
         return asyncio.ensure_future(self._hear(audio.listen))
