@@ -158,10 +158,12 @@ def test_cue_starts_land_on_the_speech_onsets(tmp_media_dir: Path) -> None:
     made = srt.read_text(encoding="utf-8")
     assert main(["retime", "--overwrite", str(media)]) == 0  # the sidecar's intervals, no server
     assert srt.read_text(encoding="utf-8") == made
+    assert main(["retime", "--overwrite", "--shift", "1500", str(media)]) == 0  # the speech moves with the words
+    assert _starts_and_ends(srt) == [(s + 1500, e + 1500) for s, e in on_speech_cues]
     side_path = tmp_media_dir / "talk 01.funasr.json"
     raw = json.loads(side_path.read_text(encoding="utf-8"))
     del raw["speech"]  # a sidecar from before speech activity: the token times, as before
     side_path.write_text(json.dumps(raw), encoding="utf-8")
     assert read_sidecar(side_path).speech is None
-    assert main(["retime", "--overwrite", str(media)]) == 0
+    assert main(["retime", "--overwrite", "--shift", "0", str(media)]) == 0
     assert _starts_and_ends(srt) == tokens_only
