@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from funasr_subs.recognition.lost import Recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class Result:
     cues: tuple[Cue, ...] = ()
     timings: Timings = Timings()
     reason: str = ""  # why it was skipped
+    recovery: Recovery | None = None  # speech FunASR lost: recovered by sending it again, or still lost
 
     def written_names(self) -> str:
         """The subtitles written, for a message: bare names beside the media, the path when elsewhere."""

@@ -34,8 +34,10 @@ from funasr_subs.model import Result, Timings, Transcript
 from funasr_subs.names import shown
 from funasr_subs.progress import RecognitionWait
 from funasr_subs.protocol import FRAME_BYTES, gc_paused
+from funasr_subs.recognition.lost import Recovery, spans_text
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
+from funasr_subs.recognition.stretch import pcm_file_source, recover, stretch_source
 from funasr_subs.sidecar import Sidecar, media_stamp, merged_outputs, sidecar_path_for, try_read_sidecar
 from funasr_subs.writers import (
     atomic_write_text,
@@ -69,6 +71,7 @@ class Recognition:
     duration_ms: int = 0
     audio: dict[str, Any] = field(default_factory=dict)
     speech: Speech | None = None  # speech heard in the audio sent, in the media's timeline (None: not listened)
+    recovery: Recovery | None = None  # lost stretches sent again, and what stays lost (media timeline; None: none)
 
 
 class _Progress:
@@ -178,6 +181,9 @@ async def _recognise(
         def open_stream() -> Any:
             return FileChunks(media)
 
+        def stretch(start_ms: int, end_ms: int) -> AudioSource:
+            return pcm_file_source(media, start_ms, end_ms)
+
         audio = {"raw_pcm": True}
     else:
         send = settings.send
@@ -218,6 +224,9 @@ async def _recognise(
                 opened.argv, media, chunk_bytes=FRAME_BYTES, expect_bytes=pcm_bytes, head_filter=head_filter
             )
 
+        def stretch(start_ms: int, end_ms: int) -> AudioSource:  # of the media's timeline
+            return stretch_source(media, stream, start_ms, end_ms)
+
         beside = pcm_beside(media, opened) if send == "mp4" and settings.speech_activity else None
         if beside is not None:
             listen_offset = beside.offset_ms
@@ -229,9 +238,22 @@ async def _recognise(
         if opened.probed:
             audio |= {"start_ms": stream.start_ms, "container_start_ms": info.start_ms}
     try:
-        source = AudioSource(open_stream, wav_format, max(0, duration_ms - offset), listen)
         return await _send(
-            media, settings, source, listen_offset, duration_ms, offset, total, audio, progress, cancel, pool, priming
+            media,
+            settings,
+            open_stream,
+            wav_format,
+            duration_ms,
+            offset,
+            total,
+            audio,
+            progress,
+            cancel,
+            pool,
+            priming,
+            stretch,
+            listen=listen,
+            listen_offset=listen_offset,
         )
     finally:
         if first[0] is not None:  # no attempt took the ffmpeg that reported the facts (cancelled, no server)
@@ -241,8 +263,8 @@ async def _recognise(
 async def _send(
     media: Path,
     settings: Settings,
-    source: AudioSource,
-    listen_offset: int,
+    open_stream: Callable[[], Any],
+    wav_format: str,
     duration_ms: int,
     offset: int,
     total: int,
@@ -251,7 +273,13 @@ async def _send(
     cancel: CancelToken | None,
     pool: Pool | None,
     priming: list[Priming],
+    stretch: Callable[[int, int], AudioSource],
+    *,
+    listen: Callable[[], Any] | None = None,
+    listen_offset: int = 0,
 ) -> Recognition:
+    """``listen``: --send mp4's PCM decode heard beside the upload, whose audio starts at ``listen_offset`` of the
+    media's timeline."""
     progress("probe", 1.0)
     _check_cancel(cancel, media)
     sent = 0
@@ -270,12 +298,15 @@ async def _send(
             waiting.start()
 
     progress("upload", 0.0)
+    servers = pool if pool is not None else Pool.from_settings(settings)
+    sent_ms = max(0, duration_ms - offset)
+    wav_name = shown(media.stem) or "media"
     try:
         result = await recognise(
-            source,
+            AudioSource(open_stream, wav_format, sent_ms, listen),
             settings,
-            pool if pool is not None else Pool.from_settings(settings),
-            wav_name=shown(media.stem) or "media",
+            servers,
+            wav_name=wav_name,
             on_bytes=on_bytes,
             cancelled=cancel.is_set if cancel is not None else None,
             on_uploaded=uploaded,
@@ -299,10 +330,35 @@ async def _send(
     if priming[0].delay_ms:  # only read when the stream facts came without ffprobe (see audio.open_audio)
         audio["delay_ms"] = priming[0].delay_ms
         offset += priming[0].delay_ms
+    if listen is not None and result.speech is not None:  # heard in the decode beside: on the sent audio's timeline
+        result = dataclasses.replace(result, speech=result.speech.shifted(listen_offset - offset))
+    try:  # speech the reply has no words for, sent again (times of the audio sent: on the media's, + offset)
+        result, recovery = await recover(
+            result,
+            sent_ms,
+            settings,
+            servers,
+            lambda start, end: stretch(start + offset, end + offset),
+            wav_name=wav_name,
+            cancelled=cancel.is_set if cancel is not None else None,
+        )
+    except FunasrSubsError as exc:
+        if exc.path is None:
+            exc.path = media
+        raise
     transcript = result.transcript.shifted(offset)
-    speech = None
-    if result.speech is not None:  # heard in the PCM sent (on the transcript's timeline), or in the decode beside
-        speech = result.speech.shifted(listen_offset if source.listen is not None else offset)
+    speech = result.speech.shifted(offset) if result.speech is not None else None
+    if recovery is not None:
+        recovery = recovery.shifted(offset)
+        if recovery.lost and recovery.resent:  # (said as a note: a film's music opening is no cause for alarm)
+            log.info("note: %s: %s: %s", media, recovery.summary(), spans_text(recovery.lost))
+        elif recovery.lost:
+            log.warning(
+                "warning: %s: %s: %s; not sent again (--no-resend-lost)",
+                media,
+                recovery.summary(),
+                spans_text(recovery.lost),
+            )
     return Recognition(
         transcript=transcript,
         reply=result.reply,
@@ -310,6 +366,7 @@ async def _send(
         duration_ms=duration_ms,
         audio=audio,
         speech=speech,
+        recovery=recovery,
     )
 
 
@@ -344,6 +401,7 @@ def _sidecar(
         audio=recognition.audio,
         outputs=outputs,
         speech=recognition.speech,
+        recovery=recognition.recovery,
     )
 
 
@@ -449,6 +507,7 @@ def _on_done(
         reason=reason,
         error=error,
         seconds=time.perf_counter() - began,
+        recovery=result.recovery if result is not None else None,
     )
     webhook.job_finished(settings, body)
 
@@ -566,4 +625,12 @@ def _generate(
     t2 = time.perf_counter()
     timings = Timings(probe_s=0.0, transcribe_s=t1 - t0, write_s=t2 - t1, total_s=t2 - began)
     log.debug("%s: %d cues, %s", media, len(cues), timings)
-    return Result(media=media, status="done", written=written, sidecar=side_path, cues=cues, timings=timings)
+    return Result(
+        media=media,
+        status="done",
+        written=written,
+        sidecar=side_path,
+        cues=cues,
+        timings=timings,
+        recovery=recognition.recovery,
+    )

@@ -40,7 +40,7 @@ _CJK = (
     "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 )
-_TOKEN_RE = re.compile(rf"[{_CJK}]|[0-9]+(?:[.,:][0-9]+)*%?|[^\W\d_{_CJK}]+(?:['’][^\W\d_{_CJK}]+)*", re.UNICODE)
+TOKEN_RE = re.compile(rf"[{_CJK}]|[0-9]+(?:[.,:][0-9]+)*%?|[^\W\d_{_CJK}]+(?:['’][^\W\d_{_CJK}]+)*", re.UNICODE)
 
 
 def start_message(
@@ -168,7 +168,7 @@ def parse_pairs(value: Any) -> list[tuple[int, int]] | None:
 
 def split_tokens(text: str) -> list[str]:
     """FunASR's token units of a display text: CJK characters, digit groups and words."""
-    return _TOKEN_RE.findall(text)
+    return TOKEN_RE.findall(text)
 
 
 def is_punctuation(ch: str) -> bool:
@@ -397,8 +397,9 @@ def _parse_reply(reply: Mapping[str, Any] | str) -> tuple[Transcript, Order]:
             model = "SenseVoice (its reply carries <|...|> tags)" if tagged else "the hotword or English model"
             raise NoTimestampsError(
                 f"the server sent text without timestamps: it runs {model}, and cues cannot be timed honestly "
-                "from text alone (timing by our own speech detection is not built yet); for timed subtitles run "
-                f"funasr-wss-server with the timestamp model (--model-dir {TIMESTAMP_MODEL})"
+                "from text alone (transcribe with --send pcm, the default, times it by speech activity, segment by "
+                f"segment); for the server's own times run funasr-wss-server with the timestamp model (--model-dir "
+                f"{TIMESTAMP_MODEL})"
             )
         return Transcript(text=text, tokens=(), wav_name=wav_name), Order()
     tokens, order = _attach_text_punctuation(raw, text)

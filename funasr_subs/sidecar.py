@@ -17,6 +17,7 @@ from funasr_subs.errors import BadInputError
 from funasr_subs.media.activity import Speech, speech_from_json, speech_to_json
 from funasr_subs.names import json_text
 from funasr_subs.protocol import strict_json
+from funasr_subs.recognition.lost import Recovery, recovery_from_json, recovery_to_json
 from funasr_subs.safeio import read_regular_text
 from funasr_subs.writers import file_digest
 
@@ -41,6 +42,7 @@ class Sidecar:
     version: str = ""
     created: str = ""
     speech: Speech | None = None  # where speech was heard in the audio (media timeline); None: not listened
+    recovery: Recovery | None = None  # lost stretches sent again and what stays lost (media timeline); None: none
     #: The reply as JSON text when it was read as such (``id(reply)``, text): written again as it was, not encoded
     #: anew (0.1 s for 10 hours). Tied to the very dict: a sidecar given another reply (``replace``) encodes that.
     reply_text: tuple[int, str] | None = field(default=None, compare=False, repr=False)
@@ -62,6 +64,8 @@ class Sidecar:
         }
         if self.speech is not None:
             data["speech"] = speech_to_json(self.speech)
+        if self.recovery is not None:
+            data["recovery"] = recovery_to_json(self.recovery)
         # one line per field for a person reading it; the reply (10 hours: 9 MB) on one line, which json's C encoder
         # writes in 0.08 s where an indented dump (the pure-Python encoder) takes 0.4 s
         head = json.dumps(data, ensure_ascii=False, indent=1)
@@ -177,6 +181,7 @@ def sidecar_from_dict(data: Mapping[str, Any], source: str) -> Sidecar:
             version=str(data.get("version") or ""),
             created=str(data.get("created") or ""),
             speech=speech_from_json(data["speech"]) if data.get("speech") is not None else None,
+            recovery=recovery_from_json(data["recovery"]) if data.get("recovery") is not None else None,
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise BadInputError(f"{source} is a damaged funasr-subs sidecar ({exc})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -199,6 +200,8 @@ class FunasrTestServer:
         habits: bool = False,
         lose_at_ms: int | None = None,
         lose_ms: int = 40_000,
+        lose_requests: int | None = None,
+        lose_then: Literal["words", "nothing"] = "words",
         model: Literal["paraformer", "sensevoice"] = "paraformer",
         server_header: str = "WebSocket++/0.8.2",
     ) -> None:
@@ -217,6 +220,11 @@ class FunasrTestServer:
         self.habits = habits  # token times like FunASR's: running on into pauses (fake_recognition.habitual)
         self.lose_at_ms = lose_at_ms  # fault "lose": where the lost stretch starts (None: at 40 % of the audio)
         self.lose_ms = lose_ms  # fault "lose": how long it is
+        # fault "lose": how many requests lose the stretch (None: every one); the requests after them are answered
+        # in full ("words": a stretch sent again is recovered) or with no words at all ("nothing": it stays lost)
+        self.lose_requests = lose_requests
+        self.lose_then = lose_then
+        self.losing = 0  # requests answered with the stretch lost so far
         # the C++ server is built on websocketpp, whose handshake names it so (funasr-subs reads it); FunASR's Python
         # server answers with Python's websockets library's own name
         self.server_header = server_header
@@ -541,8 +549,12 @@ class FunasrTestServer:
             if self.habits:  # timed as the server hears the whole audio; a lost stretch then loses its words
                 segments = habitual(segments, duration_ms)
             if self._fault == "lose":
-                at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
-                segments = lose_stretch(segments, at, at + self.lose_ms)
+                if self.lose_requests is None or self.losing < self.lose_requests:
+                    self.losing += 1
+                    at = self.lose_at_ms if self.lose_at_ms is not None else duration_ms * 2 // 5
+                    segments = lose_stretch(segments, at, at + self.lose_ms)
+                elif self.lose_then == "nothing":
+                    segments = []
             reply = build_reply(str(state.params["wav_name"]), segments, timestamps=self.timestamps, shape=self.shape)
         record = state.record
         record.bursts, record.reply = bursts, reply
@@ -575,8 +587,8 @@ def default_port(environ: Mapping[str, str]) -> int:
     return 10095
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_or_more(stopping: list[int], replies: list[str], seen: int) -> bool:
+    return bool(stopping) or len(replies) > seen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -604,8 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # quiet by default: it usually runs in the background of the terminal the user works in
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
-    # `kill %1` (SIGTERM) stops it like Ctrl-C: the temporary folders are removed on the way out
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and `kill %1` (SIGTERM) only set a flag under the server's (reentrant) lock and wake the wait below: a
+    # KeyboardInterrupt raised at an arbitrary point could leave that lock held and hang the shutdown
+    stopping: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         ctx = None
         if args.tls:
@@ -625,17 +638,25 @@ def main(argv: list[str] | None = None) -> int:
             habits=args.habits,
         )
         server.fault = args.fault
-        with server:
-            log.info("FunASR test server listening on %s (Ctrl-C to stop)", server.url)
-            seen = 0
-            try:
-                while True:
-                    server.wait_for_replies(seen + 1, timeout=3600)
+
+        def stop(signum: int, frame: object) -> None:
+            with server._cond:
+                stopping.append(signum)
+                server._cond.notify_all()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with server:
+                log.info("FunASR test server listening on %s (Ctrl-C to stop)", server.url)
+                seen = 0
+                while not stopping:
+                    server.wait_until(functools.partial(_stop_or_more, stopping, server.replies, seen), timeout=3600)
                     for text in server.replies[seen:]:
                         log.info("reply: %s", text)
                     seen = len(server.replies)
-            except KeyboardInterrupt:
-                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
 
 

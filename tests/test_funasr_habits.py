@@ -82,7 +82,8 @@ def test_a_lost_stretch_shows_as_speech_without_tokens(funasr_server: FunasrTest
     funasr_server.habits = True
     funasr_server.fault = "lose"
     funasr_server.lose_at_ms, funasr_server.lose_ms = 12_000, 12_000
-    assert main(["transcribe", "--server", funasr_server.url, "--retries", "0", str(media)]) == 0
+    # (not sent again: the reply keeps the hole; tests/test_lost.py sends it again)
+    assert main(["transcribe", "--server", funasr_server.url, "--retries", "0", "--no-resend-lost", str(media)]) == 0
     side = read_sidecar(tmp_path / "long.funasr.json")
     tokens = [a for seg in side.reply["stamp_sents"] for a, _ in seg["ts_list"]]
     # (the first token after the stretch starts up to 600 ms early: habits)

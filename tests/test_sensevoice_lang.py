@@ -19,6 +19,7 @@ from funasr_subs.service import ServiceConfig
 from tests.funasr_server import FunasrTestServer
 from tests.media import decode_pcm, make_media, make_tagged_media
 from tests.servicekit import service
+from tests.speech import ZH_SENTENCES, build_speech, espeak_available
 from tests.test_cli_transcribe import cli
 
 BURSTS = [(1000, 900), (3500, 1200)]
@@ -84,16 +85,17 @@ def test_tags_never_reach_the_display_text_when_times_come_with_them() -> None:
 @pytest.mark.parametrize(
     ("flags", "lang", "itn"), [(["--language", "ja"], "ja", True), (["--language", "yue", "--no-itn"], "yue", False)]
 )
-def test_transcribe_sends_the_language_to_sensevoice_and_refuses_its_untimed_text(
+def test_transcribe_sends_the_language_to_sensevoice_and_with_send_mp4_refuses_its_untimed_text(
     sensevoice: FunasrTestServer, film: Path, flags: list[str], lang: str, itn: bool
 ) -> None:
-    done = cli("transcribe", "--server", sensevoice.url, "--retries", "0", *flags, str(film))
+    """(With PCM, the default, such text is timed by speech activity: tests/test_backends.py.)"""
+    done = cli("transcribe", "--server", sensevoice.url, "--retries", "0", "--send", "mp4", *flags, str(film))
     assert done.returncode == 1, done.stderr
     assert [r["svs_lang"] for r in sensevoice.requests] == [lang] and sensevoice.requests[0]["svs_itn"] is itn
     assert sensevoice.violations == []
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors and errors[0].startswith(f"error: {film}: the server sent text without timestamps"), done.stderr
-    assert "SenseVoice" in errors[0] and "--model-dir" in errors[0], done.stderr
+    assert "SenseVoice" in errors[0] and "--model-dir" in errors[0] and "--send pcm" in errors[0], done.stderr
     assert "NEUTRAL" not in done.stderr and f"<|{lang}|>" not in done.stderr
     assert sorted(p.name for p in film.parent.iterdir()) == ["film.mkv"]  # nothing half-written
 
@@ -233,14 +235,20 @@ def test_a_paraformer_service_refuses_japanese_saying_what_would_transcribe_it(
     assert funasr_server.files == []
 
 
-def test_a_sensevoice_answer_to_the_service_is_a_502_naming_sensevoice_without_its_tags(
-    sensevoice: FunasrTestServer, film: Path, tmp_path: Path
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (.ci/run installs it)")
+def test_a_sensevoice_answer_to_the_service_is_timed_by_speech_activity_without_its_tags(
+    sensevoice: FunasrTestServer, tmp_path: Path
 ) -> None:
+    """Bazarr's /asr on a SenseVoice server: its untimed text is timed segment by segment (it was a 502 before)."""
+    audio = build_speech(ZH_SENTENCES[:2], pauses_ms=(900,))
     settings = Settings(server=sensevoice.url, language="auto", retries=0)
     with service(ServiceConfig(settings=settings, port=0, upload_dir=tmp_path)) as svc:
-        answer = _asr(svc.url, decode_pcm(film), "ko")
-    assert answer.status_code == 502 and "SenseVoice" in answer.json()["error"], answer.text
-    assert "<|ko|>" not in answer.text and sensevoice.requests[0]["svs_lang"] == "ko"
+        answer = _asr(svc.url, audio.pcm, "ko")
+    assert answer.status_code == 200, answer.text
+    cues = pysubs2.SSAFile.from_string(answer.text)
+    assert len(cues) >= 2 and all("<|" not in c.text and "HAPPY" not in c.text for c in cues), answer.text
+    assert abs(cues[0].start - audio.truth[0][0]) <= 250, (cues[0].start, audio.truth)
+    assert {r["svs_lang"] for r in sensevoice.requests} == {"ko"}
 
 
 # --- skip rules for the languages (the pipeline, as watch and hook run it) -----------------------------------------

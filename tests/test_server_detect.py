@@ -52,13 +52,16 @@ def test_funasr_realtime_server_is_named(media: Path, capsys: pytest.CaptureFixt
     assert not any(isinstance(m, bytes) for conn in realtime.messages for m in conn)
 
 
-@pytest.mark.parametrize("scheme", ["ws", "http"])
-def test_funasr_server_http_api_is_named(media: Path, capsys: pytest.CaptureFixture[str], scheme: str) -> None:
+def test_funasr_server_on_a_websocket_url_is_named_with_the_url_to_use(
+    media: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with FunasrHttpServer(models=("sensevoice",)) as http_api:
-        url = scheme + "://" + http_api.url.split("://", 1)[1]
+        url = "ws://" + http_api.url.split("://", 1)[1]
         code, errors, seconds = transcribe(capsys, "--server", url, str(media))
-    refused_in_one_line(media, code, errors, seconds, "funasr-server's HTTP API", "sensevoice", "funasr-wss-server")
-    assert ("GET", "/health") in http_api.requests
+    refused_in_one_line(
+        media, code, errors, seconds, "funasr-server's HTTP API", "sensevoice", f"--server {http_api.url}"
+    )
+    assert ("GET", "/health") in http_api.requests and http_api.transcriptions == []
 
 
 def test_an_http_url_to_the_websocket_server_says_use_ws(
@@ -131,3 +134,51 @@ def test_a_silent_python_server_of_the_offline_protocol_is_still_used(
         assert code == 0, capsys.readouterr().err
         assert python_server.messages[0] == "STOP" and len(python_server.files) == 1  # the probe, then the file
     assert len(pysubs2.load(str(media.with_name("a.zh.srt")))) == 2
+
+
+# --- the daemon and the service name the server before its first job ---------------------------------------------
+def test_watch_names_a_realtime_server_before_sending_it_audio(tmp_path: Path) -> None:
+    """Before, ``watch`` sent the file to funasr-realtime-server (which takes it and never answers) and waited for a
+    reply until stopped; now the first job probes the server, says what it is in one line, and keeps the file
+    queued."""
+    import subprocess
+    import sys
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    make_media(lib / "a.m4a", bursts=BURSTS, duration_ms=5000)
+    argv = ["watch", "--once", "--settle", "0", "--state-dir", str(tmp_path / "state"), str(lib)]
+    with RealtimeServer() as realtime:
+        done = subprocess.run(
+            [sys.executable, "-m", "funasr_subs", *argv, "--server", realtime.url],
+            capture_output=True,
+            text=True,
+            timeout=60,  # the old behaviour: no end until the reply timeout, long after this
+        )
+    assert done.returncode == 1, done.stderr
+    named = [line for line in done.stderr.splitlines() if "funasr-realtime-server" in line]
+    assert len(named) == 1 and "funasr-wss-server" in named[0], done.stderr
+    assert not any(isinstance(m, bytes) for conn in realtime.messages for m in conn)  # no audio went there
+    assert sorted(p.name for p in lib.iterdir()) == ["a.m4a"]
+
+
+def test_serve_names_a_realtime_server_at_the_first_request(tmp_path: Path) -> None:
+    import requests
+
+    from funasr_subs.config import Settings
+    from funasr_subs.service import ServiceConfig
+    from tests.servicekit import service
+
+    clip = make_media(tmp_path / "a.m4a", bursts=BURSTS, duration_ms=5000)
+    with RealtimeServer() as realtime:
+        config = ServiceConfig(settings=Settings(server=realtime.url, retries=0), port=0, upload_dir=tmp_path)
+        with service(config) as svc:
+            reply = requests.post(
+                f"{svc.url}/v1/audio/transcriptions",
+                data={"model": "whisper-1"},
+                files={"file": (clip.name, clip.read_bytes(), "audio/mp4")},
+                timeout=30,
+            )
+    assert reply.status_code >= 500, reply.text
+    assert "funasr-realtime-server" in reply.json()["error"]["message"], reply.text
+    assert not any(isinstance(m, bytes) for conn in realtime.messages for m in conn)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from funasr_subs import __version__
+from funasr_subs.recognition.lost import Recovery, recovery_to_json
 
 if TYPE_CHECKING:
     from funasr_subs.config import Settings
@@ -70,8 +71,10 @@ def payload(
     reason: str = "",
     error: str = "",
     seconds: float = 0.0,
+    recovery: Recovery | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of one notification (paths absolute, as this machine sees them)."""
+    """The JSON body of one notification (paths absolute, as this machine sees them). ``recovery``: speech FunASR
+    lost, sent again (as the sidecar keeps it; null when there was none)."""
     return {
         "event": "job.finished",
         "status": status,
@@ -82,6 +85,7 @@ def payload(
         "reason": reason,
         "error": error,
         "seconds": round(seconds, 3),
+        "recovery": recovery_to_json(recovery) if recovery else None,
         "source": "funasr-subs",
         "version": __version__,
     }

@@ -248,6 +248,13 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
         help="do not listen for speech in the audio (no speech intervals in the sidecar; cues timed by tokens alone)",
     )
     r.add_argument(
+        "--no-resend-lost",
+        dest="resend_lost",
+        action="store_false",
+        default=None,
+        help="do not send again, on its own, speech FunASR returned no text for (it is only reported as lost)",
+    )
+    r.add_argument(
         "--language",
         choices=list(LANGUAGES),
         default=None,

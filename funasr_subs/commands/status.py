@@ -84,11 +84,12 @@ def render(snap: StatusSnapshot, state_dir: Path, servers: Sequence[ServerStatus
     if snap.recent:
         lines += ["", "recent:"]
         for j in snap.recent:
-            if j.note:
+            if j.note and not j.outputs:
                 lines.append(f"  {_when(j.finished_at)}  skipped  {shown(j.path)}: {shown(j.note)}")
-            else:
+            else:  # a note beside what was written: speech FunASR lost (recovered, or still lost)
                 names = ", ".join(shown(p.name) for p in j.outputs) or "-"
-                lines.append(f"  {_when(j.finished_at)}  done     {shown(j.path)} -> {names}")
+                note = f"  ({shown(j.note)})" if j.note else ""
+                lines.append(f"  {_when(j.finished_at)}  done     {shown(j.path)} -> {names}{note}")
     if not snap.daemon_alive and c["queued"]:
         lines += ["", "nothing is processing the queue: start 'funasr-subs watch DIR...' (or 'watch --once')"]
     return "\n".join(lines) + "\n"

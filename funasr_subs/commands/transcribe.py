@@ -444,7 +444,15 @@ def _collect(
                 log.info("skipped: %s: %s", media, result.reason)
             else:
                 cues, seconds = cue_count(len(result.cues)), result.timings.total_s
-                log.info("done: %s -> %s (%s, %.1f s)", media, result.written_names(), cues, seconds)
+                recovery = result.recovery.summary() if result.recovery else ""
+                log.info(
+                    "done: %s -> %s (%s, %.1f s)%s",
+                    media,
+                    result.written_names(),
+                    cues,
+                    seconds,
+                    f"; {recovery}" if recovery else "",
+                )
                 if check and unreported is None:
                     try:
                         _report_check(result, settings)

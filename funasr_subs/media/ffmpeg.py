@@ -58,13 +58,16 @@ def pcm_args(
     ffmpeg_bin: list[str] | None = None,
     pad_start: bool = False,
     report: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> list[str]:
     """ffmpeg argv: the chosen audio stream (None: the one ffmpeg picks) decoded to 16 kHz mono s16le on stdout.
     ``pad_start``: an audio stream that starts after the container does is preceded by that much silence, so the
     audio sent is on the player's timeline (for containers that start at 0 and whose timeline ffmpeg keeps: see
-    ffreport and audio)."""
+    ffreport and audio). ``span``: (start_ms, end_ms) of the player's timeline only, found by seeking (ffmpeg
+    decodes from the packet before the start and drops what precedes it: sample-exact, without decoding the file
+    up to there); with ``pad_start`` its first sample is at ``start_ms`` even where the audio starts later."""
     cmd = ffmpeg_bin if ffmpeg_bin is not None else _base_args(report=report)
-    node, options = _source(stream)
+    node, options = _source(stream, span)
     if pad_start:
         # first_pts=0: silence up to the first sample's time. min_hard_comp: only there; a gap later on (a damaged
         # stretch) is not filled, so a decode that falls short still shows
@@ -74,11 +77,15 @@ def pcm_args(
     return _with_input(out.compile(cmd=cmd), path)
 
 
-def _source(stream: AudioStream | None) -> tuple[Any, dict[str, Any]]:
+def _source(stream: AudioStream | None, span: tuple[int, int] | None = None) -> tuple[Any, dict[str, Any]]:
     """The input node and output options taking ``stream``; None: ffmpeg's own pick (the default-flagged audio
     stream, then the one with most channels, as select_audio(…, None) does), with video, subtitles and data left
-    out."""
-    source = ffmpeg.input(_INPUT, **inputs.input_options())  # the one media file it is (see mediainput)
+    out. ``span``: only (start_ms, end_ms) of the input, by seeking."""
+    seek: dict[str, str] = {}
+    if span is not None:
+        start, end = max(0, span[0]), max(span[0], span[1])
+        seek = {"ss": f"{start / 1000:.3f}", "t": f"{(end - start) / 1000:.3f}"}
+    source = ffmpeg.input(_INPUT, **inputs.input_options(), **seek)  # the one media file it is (see mediainput)
     if stream is not None:
         return source[f"a:{stream.position}"], {}
     return source, {"vn": None, "sn": None, "dn": None}

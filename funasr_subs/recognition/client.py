@@ -54,8 +54,9 @@ class ServerConfig:
 
 
 def ssl_context(cfg: ServerConfig) -> ssl.SSLContext | None:
-    """None for ws://; for wss:// a verifying context, unless --insecure (the FunASR image's expired cert)."""
-    if urlsplit(cfg.url).scheme != "wss":
+    """None for ws:// and http://; for wss:// and https:// a verifying context, unless --insecure (the FunASR
+    image's expired cert)."""
+    if urlsplit(cfg.url).scheme not in ("wss", "https"):
         return None
     ctx = ssl.create_default_context()
     if cfg.ca_file is not None:

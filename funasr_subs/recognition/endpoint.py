@@ -1,4 +1,4 @@
-"""A server as the user writes it: ``ws://host:port`` or ``wss://host:port``, optionally ``#slots=N`` (pure)."""
+"""A server as the user writes it: ``ws(s)://host:port`` or ``http(s)://host:port``, optionally ``#slots=N`` (pure)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def parse_endpoint(text: str) -> Endpoint:
     text = str(text).strip()
     url, _, fragment = text.partition("#")
     if not url.startswith(("ws://", "wss://", "http://", "https://")):
-        raise ConfigError(f"server URL {text!r} must start with ws:// or wss://")
-    # (http:// is let through so that the first exchange can say what answers there: recognition/identify.py)
+        raise ConfigError(
+            f"server URL {text!r} must start with ws:// or wss:// (FunASR's C++ server), or http:// or https:// "
+            "(funasr-server)"
+        )
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port  # .port raises ValueError unless it is a number in 0-65535

@@ -58,10 +58,11 @@ def realtime_error(url: str) -> WrongServerError:
 
 
 def funasr_server_error(url: str, models: list[str]) -> WrongServerError:
+    """funasr-server's HTTP API reached through a websocket URL: say the URL that speaks to it."""
     loaded = f", models loaded: {', '.join(models)}" if models else ""
     return WrongServerError(
-        f"{url} is funasr-server's HTTP API (OpenAI-compatible{loaded}), which funasr-subs does not speak yet: "
-        f"{_RUN_INSTEAD} (ws://host:10095)"
+        f"{url} is funasr-server's HTTP API (OpenAI-compatible{loaded}), not a websocket server: use --server "
+        f"{http_url(url)} (see {GUIDE})"
     )
 
 
@@ -76,6 +77,12 @@ def websocket_url(url: str) -> str:
     """``http://h:p/x`` → ``ws://h:p/x`` (https → wss)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme="wss" if parts.scheme == "https" else "ws"))
+
+
+def http_url(url: str) -> str:
+    """``ws://h:p/x`` → ``http://h:p`` (wss → https): where funasr-server's API is."""
+    parts = urlsplit(url)
+    return urlunsplit(("https" if parts.scheme in ("wss", "https") else "http", parts.netloc, "", "", ""))
 
 
 def health_url(url: str) -> str:
@@ -103,25 +110,34 @@ def probe_answer_error(url: str, raw: str | bytes) -> FunasrSubsError:
     )
 
 
-def http_answer_error(url: str, status: int, headers: Mapping[str, str], body: bytes) -> FunasrSubsError:
-    """What an HTTP answer to ``GET /health`` says the server is (pure). ``url``: what the user gave (a websocket
-    URL whose upgrade was refused is named by the caller unless this is funasr-server)."""
-    server = headers.get("Server", "")
+def funasr_server_models(status: int, body: bytes) -> list[str] | None:
+    """The models an answer to ``GET /health`` says funasr-server has loaded; None when it is not funasr-server's
+    answer (pure)."""
     try:
         data = json.loads(body.decode("utf-8")) if body.strip() else None
     except ValueError:
         data = None
-    if status == 200 and isinstance(data, dict) and "models_loaded" in data:
-        models = data.get("models_loaded")
-        return funasr_server_error(url, [str(m) for m in models] if isinstance(models, list) else [])
+    if status != 200 or not isinstance(data, dict) or "models_loaded" not in data:
+        return None
+    models = data.get("models_loaded")
+    return [str(m) for m in models] if isinstance(models, list) else []
+
+
+def http_answer_error(url: str, status: int, headers: Mapping[str, str], body: bytes) -> FunasrSubsError:
+    """What an HTTP answer to ``GET /health`` says the server is, when funasr-subs cannot use it there (pure).
+    ``url``: what the user gave (a websocket URL whose upgrade was refused is named by the caller unless this is
+    funasr-server)."""
+    server = headers.get("Server", "")
+    models = funasr_server_models(status, body)
     scheme = urlsplit(url).scheme
+    if models is not None and scheme in ("ws", "wss"):
+        return funasr_server_error(url, models)
     if scheme in ("http", "https") and (status == 426 or "websocket" in server.lower()):
         kind = "FunASR's C++ websocket server" if CPP_SERVER_HEADER in server else "a websocket server"
         return NotFunasrError(f"{url} is {kind}, not an HTTP API: use --server {websocket_url(url)}")
     named = f", server: {server[:40]}" if server else ""
     return NotFunasrError(
-        f"{url} answers HTTP {status}{named} and is not funasr-server: funasr-subs needs FunASR's websocket "
-        f"server; {_RUN_INSTEAD}"
+        f"{url} answers HTTP {status}{named} and is neither funasr-server nor a FunASR websocket server: {_RUN_INSTEAD}"
     )
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from funasr_subs.errors import (
     ConfigError,
@@ -97,6 +98,7 @@ class Server:
         self.probing = False
         self.error: FunasrSubsError | None = None
         self.error_at = 0.0
+        self.checked = True  # False: named by a probe before its first job (see Pool's ``check_first``)
 
     @property
     def url(self) -> str:
@@ -130,8 +132,11 @@ class Pool:
         backoff_cap: float = 60.0,
         permanent: bool = True,
         waits: bool = True,
+        check_first: bool = False,
     ) -> None:
         self.servers = [Server(ep) for ep in endpoints]
+        for server in self.servers:
+            server.checked = not check_first
         if not self.servers:
             raise ConfigError("no FunASR server given: use --server ws://host:port")
         self.probe_fn = probe
@@ -145,12 +150,22 @@ class Pool:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, permanent: bool = True, backoff_cap: float = 60.0, waits: bool = True
+        cls,
+        settings: Settings,
+        *,
+        permanent: bool = True,
+        backoff_cap: float = 60.0,
+        waits: bool = True,
+        check_first: bool = False,
     ) -> Pool:
         from funasr_subs.recognition.client import probe_server
+        from funasr_subs.recognition.httpapi import check_server
 
-        def probe(url: str) -> Awaitable[None]:
-            return probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
+        async def probe(url: str) -> None:
+            if urlsplit(url).scheme in ("http", "https"):  # funasr-server: its /health (and the model to ask for)
+                await check_server(url, settings)
+            else:
+                await probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)
 
         endpoints = parse_endpoints(settings.server_list)
         if len(endpoints) == 1 and "#" not in settings.server_list[0]:
@@ -163,6 +178,7 @@ class Pool:
             backoff_cap=backoff_cap,
             permanent=permanent,
             waits=waits,
+            check_first=check_first,
         )
 
     # --- what is known ------------------------------------------------------------------------------------------
@@ -252,28 +268,40 @@ class Pool:
                 usable = [s for s in self.servers if s.state != "unusable" and s.url not in exclude]
                 if not usable:
                     raise Exhausted(self._last_error(self.servers))
-                free = [s for s in usable if s.state == "up" and s.busy < s.slots]
+                free = [s for s in usable if s.state == "up" and s.busy < s.slots and s.checked]
                 if free:
                     best = min(free, key=lambda s: (s.busy / s.slots, -(s.slots - s.busy)))
                     best.busy += 1
                     return best
-                if not self.waits and not any(s.state == "up" for s in usable):
-                    raise Exhausted(self._last_error(usable))  # down: keep_probing finds out when it is back
-                now = time.monotonic()
-                due = [s for s in usable if s.state == "down" and not s.probing and now >= s.retry_at]
-                if due and self.waits:
-                    probe = min(due, key=lambda s: s.retry_at)
+                unchecked = [s for s in usable if s.state == "up" and not s.checked]
+                fut: asyncio.Future[None]
+                if any(not s.probing for s in unchecked):
+                    # its first job: the server is named before any audio goes there (a realtime server on the same
+                    # port would take the upload and never answer; said in one line instead)
+                    probe = next(s for s in unchecked if not s.probing)
                     probe.probing = True
-                else:
-                    down = [s for s in usable if s.state == "down"]
-                    if len(down) == len(usable) and not any(s.probing for s in down):
-                        if rounds >= patience:
-                            raise Exhausted(self._last_error(usable))
-                        rounds += 1
-                    waiting = [s.retry_at - now for s in down if not s.probing]
-                    timeout = max(0.01, min(waiting)) if waiting else None
-                    fut: asyncio.Future[None] = loop.create_future()
+                elif unchecked:
+                    fut = loop.create_future()  # another job is naming it: wait for that
                     self._waiters.append((loop, fut))
+                    timeout = None
+                elif probe is None:
+                    if not self.waits and not any(s.state == "up" for s in usable):
+                        raise Exhausted(self._last_error(usable))  # down: keep_probing finds out when it is back
+                    now = time.monotonic()
+                    due = [s for s in usable if s.state == "down" and not s.probing and now >= s.retry_at]
+                    if due and self.waits:
+                        probe = min(due, key=lambda s: s.retry_at)
+                        probe.probing = True
+                    else:
+                        down = [s for s in usable if s.state == "down"]
+                        if len(down) == len(usable) and not any(s.probing for s in down):
+                            if rounds >= patience:
+                                raise Exhausted(self._last_error(usable))
+                            rounds += 1
+                        waiting = [s.retry_at - now for s in down if not s.probing]
+                        timeout = max(0.01, min(waiting)) if waiting else None
+                        fut = loop.create_future()
+                        self._waiters.append((loop, fut))
             if probe is not None:
                 await self._probe(probe)
                 continue
@@ -300,6 +328,7 @@ class Pool:
         except FunasrSubsError as exc:
             with self._lock:
                 server.probing = False
+                server.checked = True
                 self._mark_failed(server, exc, quiet=quiet)
         except BaseException:
             with self._lock:
@@ -308,7 +337,7 @@ class Pool:
             raise
         else:
             with self._lock:
-                server.probing = False
+                server.probing, server.checked = False, True
                 if server.state == "down":
                     log.info("%s answers again", server.url)
                 server.state, server.delay = "up", 0.0
@@ -374,6 +403,7 @@ class Pool:
             server.done += 1
             server.audio_ms += max(0, audio_ms)
             server.work_ms += max(0, round(seconds * 1000))
+            server.checked = True
             if server.state == "down":
                 log.info("%s answers again", server.url)
             if server.state != "unusable":
@@ -456,7 +486,7 @@ def shared_pool(settings: Settings) -> Pool:
         pool = _SHARED.get(key)
         if pool is None:
             pool = _SHARED[key] = Pool.from_settings(
-                settings, permanent=False, backoff_cap=SERVICE_BACKOFF_CAP, waits=False
+                settings, permanent=False, backoff_cap=SERVICE_BACKOFF_CAP, waits=False, check_first=True
             )
         return pool
 

@@ -1,16 +1,21 @@
 """One file's recognition over the pool: the one function the pipeline calls.
 
 A file goes to one server as one request, or (``--split-minutes``, PCM only) is cut at silences into pieces that go
-to different servers at once and whose replies are merged. Each request takes a slot from the pool; a request that
-fails because of its server is retried alone, on another server when there is one (a server that timed out or
-answered garbage is not asked again for that piece). Pieces wait in memory only while a slot can take them.
+to different servers at once and whose replies are merged. Servers whose replies have no times (funasr-server's
+HTTP API, SenseVoice: backend.py) are sent the file's speech segments one by one, and their text is timed by the
+speech heard in each (segments.py); a whole file goes only to servers that give times while there is one.
+
+Each request takes a slot from the pool; a request that fails because of its server is retried alone, on another
+server when there is one (a server that timed out or answered garbage is not asked again for that piece). Pieces
+wait in memory only while a slot can take them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -19,14 +24,25 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from funasr_subs.config import Settings
-from funasr_subs.errors import CancelledError, FunasrSubsError, ProtocolError, ReplyTimeoutError, ServerError
+from funasr_subs.errors import (
+    CancelledError,
+    ConfigError,
+    FunasrSubsError,
+    NoTimestampsError,
+    ProtocolError,
+    ReplyTimeoutError,
+    ServerError,
+)
 from funasr_subs.media.activity import Speech
 from funasr_subs.media.vad import Beside, Listener
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
-from funasr_subs.recognition.client import ServerConfig, close_quietly, exchange, open_connection
+from funasr_subs.recognition.backend import Backend, Request, WebsocketBackend, is_http
+from funasr_subs.recognition.httpapi import HttpBackend
 from funasr_subs.recognition.merge import merge_replies
+from funasr_subs.recognition.pcmspool import decode_to_file, send_all
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
+from funasr_subs.recognition.segments import TIMING, Piece, is_untimed, plan_pieces, timed_reply
 from funasr_subs.recognition.split import BYTES_PER_MS, SAMPLE_RATE, Chunk, PcmSplitter, SoundMeter, window_ms
 from funasr_subs.recognition.verify import SOUND_MS, Sent, reply_problem, suspiciously_empty
 
@@ -81,10 +97,13 @@ class Recognised:
 
 
 class FileChunks:
-    """A raw PCM file read in frames, with the same interface as FfmpegStream."""
+    """A raw PCM file read in frames, with the same interface as FfmpegStream; ``start``/``length`` (bytes): only
+    that part of it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, start: int = 0, length: int | None = None) -> None:
         self.path = path
+        self.start = start
+        self.length = length
 
     async def __aenter__(self) -> FileChunks:
         return self
@@ -93,8 +112,12 @@ class FileChunks:
         return None
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        left = self.length
         with open(self.path, "rb") as fh:
-            while block := fh.read(FRAME_BYTES):
+            fh.seek(self.start)
+            while block := fh.read(FRAME_BYTES if left is None else min(FRAME_BYTES, left)):
+                if left is not None:
+                    left -= len(block)
                 yield block
 
 
@@ -142,6 +165,31 @@ def even_target(duration_ms: int, target_ms: int, slots: int) -> int:
     pieces = -(-duration_ms // target_ms)
     pieces = -(-pieces // slots) * slots
     return -(-duration_ms // pieces)
+
+
+def backend_for(url: str, settings: Settings) -> Backend:
+    """The backend that speaks to ``url``: ``http(s)://`` is funasr-server's HTTP API, ``ws(s)://`` the C++ one."""
+    return HttpBackend(url, settings) if is_http(url) else WebsocketBackend(url, settings)
+
+
+_UNTIMED: set[str] = set()  # websocket servers that answered text without times (SenseVoice), in this process
+_UNTIMED_LOCK = threading.Lock()
+
+
+def _segments_only(urls: list[str], settings: Settings) -> bool:
+    """True when every server is sent speech segments (segment-timed): funasr-server, or a websocket server that
+    answered text without times before."""
+    with _UNTIMED_LOCK:
+        return all(backend_for(url, settings).segmented or url in _UNTIMED for url in urls)
+
+
+class _Untimed(Exception):
+    """A whole-file request came back as text without times: the file is recognised again, segment-timed."""
+
+    def __init__(self, url: str, error: NoTimestampsError) -> None:
+        super().__init__(error.message)
+        self.url = url
+        self.error = error
 
 
 def _fresh(error: FunasrSubsError) -> FunasrSubsError:
@@ -229,6 +277,50 @@ class _Job:
         )
 
     async def run(self, audio: AudioSource) -> Recognised:
+        urls = [s.url for s in self.pool.servers]
+        if audio.wav_format != "pcm" and all(is_http(url) for url in urls):
+            raise ConfigError(f"{', '.join(urls)}: funasr-server is sent speech segments cut from PCM: drop --send mp4")
+        if audio.wav_format == "pcm" and _segments_only(urls, self.settings):
+            return await self._segmented(audio)
+        for _ in self.pool.servers:
+            try:
+                return await self._whole(audio)
+            except _Untimed as untimed:
+                with _UNTIMED_LOCK:
+                    _UNTIMED.add(untimed.url)
+                log.info(
+                    "%s sends text without times (SenseVoice?): whole files go to servers that give times; when "
+                    "none is left, cues are timed by speech activity, each speech segment sent alone", untimed.url,
+                )  # fmt: skip
+            if _segments_only([s.url for s in self.pool.servers], self.settings):
+                break
+        return await self._segmented(audio)
+
+    async def _segmented(self, audio: AudioSource) -> Recognised:
+        """Segment-timed (segments.py): the PCM decoded to a temporary file while its speech is heard, then each
+        stretch of speech sent alone; text without times is spread over its stretch's speech, real times win."""
+        with tempfile.TemporaryDirectory(prefix="funasr-subs-") as folder:
+            path = Path(folder) / "audio.pcm"
+            speech = await decode_to_file(audio.open, path)
+            self.heard(speech)
+            pieces = plan_pieces(speech.intervals, path.stat().st_size // BYTES_PER_MS)
+            log.debug("%s: %d speech segments to send", self.wav_name, len(pieces))
+
+            async def one(piece: Piece) -> tuple[dict[str, Any], Transcript, PieceInfo]:
+                def opener() -> FileChunks:
+                    return FileChunks(path, piece.start_ms * BYTES_PER_MS, piece.duration_ms * BYTES_PER_MS)
+
+                return await self._piece(opener, "pcm", piece.start_ms, piece.duration_ms, speech=piece.speech)
+
+            self.on_uploaded()  # (the pieces are read from the file: the recognition stage starts now)
+            results = await send_all(pieces, one, self.pool.capacity)
+        if not results:
+            reply: dict[str, Any] = {"mode": "offline", "text": "", "wav_name": self.wav_name, "timing": TIMING}
+            return Recognised(reply, transcript_of(reply), (), self.speech)
+        reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])  # (timing: kept)
+        return Recognised(reply, transcript_of(reply), tuple(i for _, _, i in results), self.speech)
+
+    async def _whole(self, audio: AudioSource) -> Recognised:
         target = split_ms(self.settings, len(self.pool))
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
             return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
@@ -313,9 +405,18 @@ class _Job:
         return Recognised(reply, transcript_of(reply), pieces, self.speech)
 
     async def _piece(
-        self, open_stream: StreamOpener, wav_format: str, offset_ms: int, duration_ms: int, *, whole: bool = False
+        self,
+        open_stream: StreamOpener,
+        wav_format: str,
+        offset_ms: int,
+        duration_ms: int,
+        *,
+        whole: bool = False,
+        speech: tuple[tuple[int, int], ...] | None = None,
     ) -> tuple[dict[str, Any], Transcript, PieceInfo]:
-        """One request, retried alone on failure; returns its reply, parsed, and where it went.
+        """One request, retried alone on failure; returns its reply, parsed, and where it went. ``speech``: a
+        speech segment's intervals (ms of the piece), over which text without times is spread; without it such
+        a reply raises _Untimed.
 
         A reply that cannot be the answer to what was sent (verify.py) is its server's failure. A reply without
         words for audio with sound is kept, and another server asked: when that one hears words, the first is
@@ -325,6 +426,9 @@ class _Job:
         reply_timeout = settings.reply_timeout + settings.reply_timeout_ratio * duration_ms / 1000
         budget = max(0, settings.retries) + len(pool) - 1  # failures allowed: each other server gets its chance
         exclude: set[str] = set()
+        if speech is None:  # a whole file or a --split-minutes piece: not to a server sent only speech segments
+            pcm = wav_format == "pcm"  # (an untimed server is then asked, and says so: NoTimestampsError)
+            exclude |= {s.url for s in pool.servers if is_http(s.url) or (pcm and _segments_only([s.url], settings))}
         failures = 0
         last: FunasrSubsError | None = None
         empty: tuple[dict[str, Any], Transcript, PieceInfo, Server] | None = None  # waiting for a second opinion
@@ -348,14 +452,30 @@ class _Job:
             listener = self.listener() if whole and wav_format == "pcm" else None
             try:
                 done = self.on_uploaded if whole else None
-                reply = await self._send(server, open_stream, start, reply_timeout, counted, done, meter, listener)
-                transcript, order = _counted(reply)
+                reply = await self._send(
+                    server, open_stream, wav_format, start, reply_timeout, counted, done, meter, listener
+                )
+                ours = speech is not None and is_untimed(reply)  # times spread here: nothing of the server's to check
+                named = str(reply.get("wav_name") or self.wav_name)
+                if ours:
+                    reply = timed_reply(str(reply.get("text") or ""), speech or (), self.wav_name)
+                elif speech is not None and reply.get("text"):
+                    with _UNTIMED_LOCK:  # its times win; a server restarted with a timed model is used whole again
+                        _UNTIMED.discard(server.url)
+                try:
+                    transcript, order = _counted(reply)
+                except NoTimestampsError as exc:
+                    if wav_format != "pcm":  # (its server is not asked again: pool.PERMANENT_ERRORS)
+                        raise
+                    raise _Untimed(server.url, exc) from None
                 facts = Sent(
                     self.wav_name,
                     sent // BYTES_PER_MS if meter is not None else duration_ms,
                     meter.sound_ms if meter is not None else None,
                 )
-                problem = reply_problem(transcript, order, facts)
+                problem = reply_problem(transcript, order, facts) if not ours else None
+                if ours and named != self.wav_name:
+                    problem = f"answered for another file ({named[:60]!r}, not {self.wav_name[:60]!r})"
                 if problem is not None:
                     raise ProtocolError(f"{server.url} sent a reply that cannot be right: {problem}")
             except ServerError as exc:
@@ -400,6 +520,7 @@ class _Job:
         self,
         server: Server,
         open_stream: StreamOpener,
+        wav_format: str,
         start: str,
         reply_timeout: float,
         on_bytes: Callable[[int], None],
@@ -408,22 +529,12 @@ class _Job:
         listener: Beside | None,
     ) -> dict[str, Any]:
         s = self.settings
+        send_timeout = s.reply_timeout if s.reply_timeout > 0 else reply_timeout
+        request = Request(self.wav_name, wav_format, start, reply_timeout, send_timeout)
         # ffmpeg first: it starts decoding while the connection is made
         async with open_stream() as stream:
-            ws = await open_connection(ServerConfig(server.url, s.insecure, s.ca_file, s.connect_timeout))
-            try:
-                return await exchange(
-                    ws,
-                    start,
-                    _then(stream.chunks(), uploaded, meter, listener, self.heard),
-                    url=server.url,
-                    reply_timeout=reply_timeout,
-                    on_bytes=on_bytes,
-                    send_timeout=s.reply_timeout if s.reply_timeout > 0 else reply_timeout,
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await close_quietly(ws)
+            chunks = _then(stream.chunks(), uploaded, meter, listener, self.heard)
+            return await backend_for(server.url, s).send(request, chunks, on_bytes)
 
 
 async def _then(

@@ -92,7 +92,7 @@ class WatchDaemon:
         self.roots = tuple(sorted({r.resolve() for r in options.roots}))
         self._up_to_date = up_to_date
         # the watch keeps waiting for a server that answers wrongly (it may still be starting behind a proxy)
-        self.pool = Pool.from_settings(settings, permanent=False, backoff_cap=options.backoff_cap)
+        self.pool = Pool.from_settings(settings, permanent=False, backoff_cap=options.backoff_cap, check_first=True)
         if process is generate:
             process = functools.partial(generate, progress_every=options.progress_every, pool=self.pool)
         self.settler = Settler(options.settle, drop_empty=options.once)

@@ -11,7 +11,8 @@ Schema (``PRAGMA user_version`` = 1)::
         state       TEXT NOT NULL,      -- 'queued' | 'running' | 'done' | 'failed'
         attempts    INTEGER NOT NULL,   -- times a worker started this file since it last changed
         last_error  TEXT,               -- the last failure's one-line message (kept while waiting for a retry)
-        note        TEXT,               -- for done jobs: why nothing was written (e.g. a user's subtitle is there)
+        note        TEXT,               -- for done jobs: why nothing was written (a user's subtitle is there), or
+                                        -- beside what was written: speech FunASR lost (recovered, or still lost)
         outputs     TEXT,               -- JSON list of the subtitle files written
         size        INTEGER,            -- st_size when queued (a change re-queues done/failed files)
         mtime_ns    INTEGER,            -- st_mtime_ns when queued
@@ -369,7 +370,8 @@ class StateDB:
             )
 
     def mark_done(self, path: Path | str, *, written: Sequence[Path] = (), note: str = "") -> None:
-        """Record success (``written`` subtitle paths), or a deliberate skip explained by ``note``."""
+        """Record success (``written`` subtitle paths; ``note``: lost speech, recovered or not), or a deliberate skip
+        explained by ``note``."""
         outputs = json.dumps([str(p) for p in written])  # ASCII JSON: undecodable names survive as escapes
         self._finish(
             path,

@@ -226,8 +226,11 @@ class JobRunner:
             return "failed"
         self.backoff.succeeded()
         if result.status == "done":
-            db.mark_done(path, written=result.written)
-            log.info("done %s -> %s (%.1f s)", path, result.written_names(), timing[0])
+            recovery = result.recovery.summary() if result.recovery else ""
+            db.mark_done(path, written=result.written, note=recovery)
+            log.info(
+                "done %s -> %s (%.1f s)%s", path, result.written_names(), timing[0], f"; {recovery}" if recovery else ""
+            )
             return "done"
         db.mark_done(path, note=result.reason)
         log.info("skipped %s: %s", path, result.reason)
