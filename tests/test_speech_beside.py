@@ -9,6 +9,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pysubs2
 import pytest
 
 from funasr_subs.cli import main
@@ -107,3 +108,24 @@ def test_a_decode_beside_that_fails_leaves_the_transcription_whole(
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.startswith("warning: a: no speech activity (") and "\n" not in warning, warning
     assert _ffmpeg_on(broken) == []
+
+
+@needs_espeak
+def test_a_stretch_an_mp4_upload_lost_is_found_by_the_decode_beside_and_sent_again(tmp_path: Path) -> None:
+    """The speech heard beside the upload is on the timeline of the audio sent (the mp4's priming taken off): the
+    stretch the stand-in lost is found there, sent again as PCM, and its sentences get their cues."""
+    audio = build_speech(ZH_SENTENCES * 2, pauses_ms=(400, 900, 250, 1200))
+    media = write_speech(tmp_path / "talk.m4a", audio)
+    server = FunasrTestServer(habits=True, lose_at_ms=30_000, lose_ms=20_000, lose_requests=1, lose_then="words")
+    server.fault = "lose"
+    with server:
+        assert main(["transcribe", "--server", server.url, "--retries", "0", "--send", "mp4", str(media)]) == 0
+        formats = [f.request["wav_format"] for f in server.files]
+    assert formats == ["mp4", "pcm"]  # the file as mp4, the stretch alone as PCM
+    side = read_sidecar(tmp_path / "talk.funasr.json")
+    assert side.recovery is not None and side.recovery.resent and not side.recovery.lost
+    ((start, end),) = side.recovery.recovered
+    assert 30_000 <= start <= 32_500 and 47_500 <= end <= 50_000, (start, end)
+    cues = pysubs2.load(str(tmp_path / "talk.zh.srt"), encoding="utf-8")
+    inside = [(s, e) for s, e in audio.truth if s >= 31_000 and e <= 49_000]
+    assert inside and all(any(c.start < e and c.end > s for c in cues) for s, e in inside)
