@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from funasr_subs.cli import main
 from funasr_subs.cues import CueSettings, build_cues
-from funasr_subs.cues.edges import TOLERANCE_MS, WINDOW_MS, Span, on_speech
+from funasr_subs.cues.edges import TOLERANCE_MS, WINDOW_MS, Spoken, on_speech
 from funasr_subs.model import Token
 from funasr_subs.sidecar import read_sidecar
 from tests.funasr_server import FunasrTestServer
@@ -30,50 +30,50 @@ ZH = CueSettings.for_profile("zh")
 def test_a_start_in_silence_moves_to_the_onset_inside_its_first_token() -> None:
     speech = [(1000, 2000), (2600, 4000)]
     # the first token ran on from 2000 (the pause absorbed): its sound starts at 2600
-    assert on_speech([Span(2100, 2800, 3500, 3900)], speech) == [(2600, 3900)]
+    assert on_speech([Spoken(2100, 2800, 3500, 3900)], speech) == [(2600, 3900)]
     # an onset after the first token ends is other speech (the detector missed this word): the start stays
-    assert on_speech([Span(2100, 2500, 3500, 3900)], speech) == [(2100, 3900)]
+    assert on_speech([Spoken(2100, 2500, 3500, 3900)], speech) == [(2100, 3900)]
     # further than the window (a token runs on 600 ms at most): stays
-    assert on_speech([Span(2600 - WINDOW_MS - 1, 2800, 3500, 3900)], speech)[0][0] == 2600 - WINDOW_MS - 1
+    assert on_speech([Spoken(2600 - WINDOW_MS - 1, 2800, 3500, 3900)], speech)[0][0] == 2600 - WINDOW_MS - 1
 
 
 def test_a_start_inside_speech_moves_back_to_where_it_began_but_not_into_the_cue_before() -> None:
     speech = [(1000, 2000), (2600, 4000)]
-    assert on_speech([Span(2750, 2900, 3500, 3900)], speech) == [(2600, 3900)]  # the token's peak came late
+    assert on_speech([Spoken(2750, 2900, 3500, 3900)], speech) == [(2600, 3900)]  # the token's peak came late
     # speech that began longer ago than the window: a sentence split inside speech (or a bridged pause): stays
-    assert on_speech([Span(3300, 3400, 3500, 3900)], speech) == [(3300, 3900)]
+    assert on_speech([Spoken(3300, 3400, 3500, 3900)], speech) == [(3300, 3900)]
     # the cue before still speaks there: the start never moves before its end
-    before, after = on_speech([Span(1000, 1200, 1500, 2700), Span(2800, 3000, 3500, 3900)], speech)
+    before, after = on_speech([Spoken(1000, 1200, 1500, 2700), Spoken(2800, 3000, 3500, 3900)], speech)
     assert before == (1000, 2700) and after == (2800, 3900)
 
 
 def test_an_end_in_silence_moves_back_to_the_offset_but_not_before_the_last_token() -> None:
     speech = [(1000, 2000), (5000, 6000)]
     # the halfway-into-silence run-on (1.5 s here) is undone however long it is
-    assert on_speech([Span(1000, 1200, 1800, 3500)], speech) == [(1000, 2000)]
+    assert on_speech([Spoken(1000, 1200, 1800, 3500)], speech) == [(1000, 2000)]
     # the detector heard the speech end before the last token started (it missed that word): stays
-    assert on_speech([Span(1000, 1200, 2100, 3500)], speech) == [(1000, 3500)]
-    assert on_speech([Span(1000, 1200, 1800, 1900)], speech) == [(1000, 1900)]  # an end inside speech stays
+    assert on_speech([Spoken(1000, 1200, 2100, 3500)], speech) == [(1000, 3500)]
+    assert on_speech([Spoken(1000, 1200, 1800, 1900)], speech) == [(1000, 1900)]  # an end inside speech stays
     # no speech before the end at all: stays
-    assert on_speech([Span(100, 300, 500, 900)], speech) == [(100, 900)]
+    assert on_speech([Spoken(100, 300, 500, 900)], speech) == [(100, 900)]
 
 
 def test_moves_within_the_detectors_resolution_are_not_made() -> None:
     speech = [(1000, 2000)]
     small = TOLERANCE_MS
-    assert on_speech([Span(1000 - small, 1300, 1700, 2000 + small)], speech) == [(1000 - small, 2000 + small)]
-    assert on_speech([Span(1000 + small, 1300, 1700, 2000 + small + 1)], speech) == [(1000 + small, 2000)]
+    assert on_speech([Spoken(1000 - small, 1300, 1700, 2000 + small)], speech) == [(1000 - small, 2000 + small)]
+    assert on_speech([Spoken(1000 + small, 1300, 1700, 2000 + small + 1)], speech) == [(1000 + small, 2000)]
 
 
 def test_a_cue_is_not_made_longer_than_the_longest_cue() -> None:
     """The engine gave a 20 s token 1 s before its end (FunASR #2091); speech heard from 400 ms before that start
     would make the cue's speech longer than ``max_duration``: it starts no earlier than that allows."""
-    assert on_speech([Span(19000, 20000, 19000, 20000)], [(18600, 19700)], longest_ms=1000) == [(18700, 19700)]
-    assert on_speech([Span(19000, 20000, 19000, 20000)], [(18600, 19700)]) == [(18600, 19700)]
+    assert on_speech([Spoken(19000, 20000, 19000, 20000)], [(18600, 19700)], longest_ms=1000) == [(18700, 19700)]
+    assert on_speech([Spoken(19000, 20000, 19000, 20000)], [(18600, 19700)]) == [(18600, 19700)]
 
 
 def test_without_speech_the_token_times_stand() -> None:
-    spans = [Span(0, 100, 200, 900), Span(950, 1000, 1100, 1700)]
+    spans = [Spoken(0, 100, 200, 900), Spoken(950, 1000, 1100, 1700)]
     assert on_speech(spans, []) == [(0, 900), (950, 1700)]
     tokens = [Token(ch, 1000 + 200 * i, 1200 + 200 * i) for i, ch in enumerate("今天我们去山里看看")]
     tokens[-1] = Token("看", 2600, 3600, "。")  # ran on a second into the silence
@@ -108,7 +108,7 @@ def test_cues_on_speech_keep_every_rule_of_the_cues_without(stream: Stream, spee
 @given(streams(), heard())
 def test_every_move_is_bounded_by_the_window_and_the_cues_tokens(stream: Stream, speech: list[tuple[int, int]]) -> None:
     times = [(t.start_ms, t.end_ms) for t in stream.tokens]
-    spans = [Span(a[0], a[1], b[0], b[1]) for a, b in zip(times[::3], times[2::3], strict=False)]
+    spans = [Spoken(a[0], a[1], b[0], b[1]) for a, b in zip(times[::3], times[2::3], strict=False)]
     spans = [s for s in spans if s.start <= s.first_end <= s.last_start <= s.end]
     moved = on_speech(spans, speech)
     floor = -1

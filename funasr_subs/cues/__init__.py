@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from funasr_subs.cues.edges import Span, on_speech
+from funasr_subs.cues.edges import Spoken, on_speech
 from funasr_subs.cues.karaoke import line_words
 from funasr_subs.cues.layout import break_lines, prepare
 from funasr_subs.cues.script import SCRIPTS
@@ -68,7 +68,7 @@ def build_cues(
     prep = prepare(tokens, settings, bonds)
     spans = segment(prep, settings)
     lines = [break_lines(prep, i, j, settings.max_lines) for i, j in spans]
-    spoken = [Span(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in spans]
+    spoken = [Spoken(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in spans]
     heard = on_speech(spoken, speech, longest_ms=settings.max_duration)
     reading = [reading_length("".join(ls), settings.profile) for ls in lines]
     lone = [i == j for i, j in spans]

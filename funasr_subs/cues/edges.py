@@ -35,7 +35,7 @@ TOLERANCE_MS = 60
 
 
 @dataclass(frozen=True, slots=True)
-class Span:
+class Spoken:
     """One cue's speech as its tokens tell it: its first token's times and its last token's."""
 
     start: int
@@ -45,7 +45,7 @@ class Span:
 
 
 def on_speech(
-    spans: Sequence[Span],
+    spans: Sequence[Spoken],
     speech: Sequence[Interval],
     *,
     longest_ms: int = 7000,
@@ -76,7 +76,7 @@ def on_speech(
     return out
 
 
-def _start(span: Span, speech: Sequence[Interval], onsets: list[int], floor: int, window_ms: int) -> int:
+def _start(span: Spoken, speech: Sequence[Interval], onsets: list[int], floor: int, window_ms: int) -> int:
     at = span.start
     k = bisect_right(onsets, at) - 1  # the last interval that begins at or before the start
     if k >= 0 and speech[k][1] > at:  # inside speech: where it began, when that is near and after the last cue
@@ -89,7 +89,7 @@ def _start(span: Span, speech: Sequence[Interval], onsets: list[int], floor: int
     return at
 
 
-def _end(span: Span, speech: Sequence[Interval], onsets: list[int], start: int) -> int:
+def _end(span: Spoken, speech: Sequence[Interval], onsets: list[int], start: int) -> int:
     at = span.end
     k = bisect_left(onsets, at) - 1  # the last interval that begins before the end
     if k < 0 or speech[k][1] >= at:  # no speech before it (the detector missed it), or the end is in speech
