@@ -43,7 +43,7 @@ def _ffmpeg_on(path: Path, *marks: str) -> list[str]:
 
 
 @needs_espeak
-@pytest.mark.parametrize("suffix", [".m4a", ".mp3"])  # copied into the mp4, and encoded to AAC for it
+@pytest.mark.parametrize("suffix", [".m4a", ".mp3", ".ts"])  # copied, encoded to AAC; .ts: ffprobe gives the start
 def test_an_mp4_upload_is_heard_beside_as_the_pcm_send_hears_it(tmp_media_dir: Path, suffix: str) -> None:
     audio = build_speech(ZH_SENTENCES[:4], pauses_ms=(700, 1200, 900), lead_ms=1500)
     media = write_speech(tmp_media_dir / f"talk 01{suffix}", audio)
