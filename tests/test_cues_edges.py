@@ -13,9 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import funasr_subs
 from funasr_subs.cli import main
+from funasr_subs.config import Settings
 from funasr_subs.cues import CueSettings, build_cues
 from funasr_subs.cues.edges import TOLERANCE_MS, WINDOW_MS, Spoken, on_speech
+from funasr_subs.errors import BadInputError
 from funasr_subs.model import Token
 from funasr_subs.sidecar import read_sidecar
 from tests.funasr_server import FunasrTestServer
@@ -156,11 +159,17 @@ def test_cue_starts_land_on_the_speech_onsets(tmp_media_dir: Path) -> None:
         assert end - true_end <= ZH.linger + 200 or chained, (k, end - true_end)
 
     made = srt.read_text(encoding="utf-8")
+    side_path = tmp_media_dir / "talk 01.funasr.json"
+    raw = json.loads(side_path.read_text(encoding="utf-8"))
+    # the library's build_cues, given the sidecar's speech, makes the same cues (times to the SRT's millisecond)
+    api = funasr_subs.build_cues(raw["reply"], Settings(), offset_ms=raw["audio"]["offset_ms"], speech=raw["speech"])
+    assert [(c.start_ms, c.end_ms) for c in api] == on_speech_cues
+    with pytest.raises(BadInputError, match="speech activity: speech interval"):
+        funasr_subs.build_cues(raw["reply"], speech={**raw["speech"], "intervals": [[900, 100]]})
     assert main(["retime", "--overwrite", str(media)]) == 0  # the sidecar's intervals, no server
     assert srt.read_text(encoding="utf-8") == made
     assert main(["retime", "--overwrite", "--shift", "1500", str(media)]) == 0  # the speech moves with the words
     assert _starts_and_ends(srt) == [(s + 1500, e + 1500) for s, e in on_speech_cues]
-    side_path = tmp_media_dir / "talk 01.funasr.json"
     raw = json.loads(side_path.read_text(encoding="utf-8"))
     del raw["speech"]  # a sidecar from before speech activity: the token times, as before
     side_path.write_text(json.dumps(raw), encoding="utf-8")
