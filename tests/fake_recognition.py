@@ -8,7 +8,7 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -300,18 +300,30 @@ SENSEVOICE_WORDS = {
 }
 
 
-def sensevoice_reply(wav_name: str, bursts: Iterable[tuple[int, int]], svs_lang: str, svs_itn: bool) -> dict[str, Any]:
+def sensevoice_reply(
+    wav_name: str,
+    bursts: Iterable[tuple[int, int]],
+    svs_lang: str,
+    svs_itn: bool,
+    heard: str | Sequence[str] = "zh",
+) -> dict[str, Any]:
     """The C++ offline server's reply when it runs SenseVoice: no ``timestamp`` and no ``stamp_sents`` (the CTC
     search gives none: ``websocket-server.cpp`` lines 100-115 add them only when not empty), and per speech
     segment ``<|lang|><|emotion|><|event|> text`` (``sensevoice-small.cpp`` lines 327-354: the language, emotion
     and event tags, a space, the words — a ``▁`` word gets its own leading space — and 。 or . with ITN) joined
-    with nothing between (``funasrruntime.cpp`` line 296). ``auto`` is answered as Chinese."""
-    lang = svs_lang if svs_lang in SENSEVOICE_WORDS else "zh"
-    words = SENSEVOICE_WORDS[lang]
-    spaced = lang in ("en", "ko")
+    with nothing between (``funasrruntime.cpp`` line 296). ``auto`` is answered in the language ``heard`` (one for
+    every burst, or burst i in ``heard[i % len(heard)]``); ``"nospeech"`` is a segment SenseVoice hears no speech
+    in (its tags, ``<|nospeech|><|EMO_UNKNOWN|><|Event_UNK|>``, and no words)."""
+    spoken = [heard] if isinstance(heard, str) else list(heard)
     parts = []
     counter = 0
     for i, (start, end) in enumerate(bursts):
+        lang = svs_lang if svs_lang in SENSEVOICE_WORDS else spoken[i % len(spoken)]
+        if lang == "nospeech":
+            parts.append("<|nospeech|><|EMO_UNKNOWN|><|Event_UNK|> ")
+            continue
+        words = SENSEVOICE_WORDS[lang]
+        spaced = lang in ("en", "ko")
         n = max(1, (end - start) // TOKEN_MS)
         said = [words[(counter + k) % len(words)] for k in range(n)]
         counter += n

@@ -181,7 +181,9 @@ class FunasrTestServer:
     server process. "early" answers the first message at once (no words: no audio has come) and stops reading;
     the SPOILS send a wrong reply in place of the right one (docs/development.md lists them).
     ``shape``: reply shape variant (see SHAPES); ``timestamps=False`` mimics a server without the timestamp model;
-    ``model="sensevoice"`` one that runs SenseVoice (tagged text, no times, the request's ``svs_lang``/``svs_itn``).
+    ``model="sensevoice"`` one that runs SenseVoice (tagged text, no times, the request's ``svs_lang``/``svs_itn``;
+    asked ``auto``, the ``language`` it is told the speech is in: one, or one per burst in turn, ``"nospeech"`` for
+    sound SenseVoice hears no speech in).
     """
 
     def __init__(
@@ -203,9 +205,11 @@ class FunasrTestServer:
         lose_requests: int | None = None,
         lose_then: Literal["words", "nothing"] = "words",
         model: Literal["paraformer", "sensevoice"] = "paraformer",
+        language: str | tuple[str, ...] = "zh",
         server_header: str = "WebSocket++/0.8.2",
     ) -> None:
         self.model = model
+        self.language = language  # SenseVoice asked svs_lang auto hears this (burst i: language[i % len]; "nospeech")
         self.host = "127.0.0.1"
         self.port = port
         self.ssl_context = ssl_context
@@ -542,7 +546,7 @@ class FunasrTestServer:
         if self.model == "sensevoice":  # the C++ server's defaults: "auto" and true (websocket-server.cpp 168-169)
             params = state.params
             lang, itn = str(params.get("svs_lang", "auto")), bool(params.get("svs_itn", True))
-            reply = sensevoice_reply(str(params["wav_name"]), bursts, lang, itn)
+            reply = sensevoice_reply(str(params["wav_name"]), bursts, lang, itn, self.language)
         else:
             segments = sentences_for(bursts, next(iter(hotwords), ""))
             duration_ms = len(peaks or []) * self.frame_ms
@@ -607,6 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", choices=["paraformer", "sensevoice"], default="paraformer", help="sensevoice: tagged text, no times"
     )
+    parser.add_argument(
+        "--language", default="zh", help="with --model sensevoice: what svs_lang auto hears (zh, yue, en, ja, ko; "
+        "several, comma-separated: one per burst in turn)",
+    )  # fmt: skip
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--instant", action="store_true", help="do not decode non-pcm audio; answer at once")
     parser.add_argument("--rtf", type=float, default=0.0, help="answer after RTF x the seconds of audio received")
@@ -630,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
             ssl_context=ctx,
             timestamps=not args.no_timestamps,
             model=args.model,
+            language=tuple(part.strip() for part in args.language.split(",") if part.strip()) or "zh",
             shape=args.shape,
             slow_seconds=args.slow_seconds,
             instant=args.instant,

@@ -239,7 +239,8 @@ class FunasrHttpServer:
     loud runs of the audio received become sentences):
 
     - ``sensevoice`` (``_process_fallback``, lines 408-455): SenseVoice's text in the request's ``language`` (none
-      or ``auto``: Chinese), its language tag read (line 425), every tag removed; no ``sentence_info``, so the
+      or ``auto``: ``language=``, Chinese unless told, as FunasrTestServer's), its first language tag read (line
+      420), every tag removed; no ``sentence_info``, so the
       segments are :func:`estimated_segments` of the file's duration (``sf.info``, line 413);
     - ``paraformer``: the Paraformer stand-in's text with punctuation, estimated segments, language ``unknown``
       unless asked (lines 45-52: no tag to read);
@@ -253,9 +254,14 @@ class FunasrHttpServer:
     as loaded (``"fun-asr-nano (vLLM)"`` for Nano)."""
 
     def __init__(
-        self, models: tuple[str, ...] = ("sensevoice",), ssl_context: ssl.SSLContext | None = None, port: int = 0
+        self,
+        models: tuple[str, ...] = ("sensevoice",),
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
+        language: str | tuple[str, ...] = "zh",
     ) -> None:
         self.models = models
+        self.language = language  # what SenseVoice asked auto (or nothing) hears, as FunasrTestServer's language
         self.tls = ssl_context is not None  # https:// (uvicorn --ssl-certfile): the handshake on accept
         self.requests: list[tuple[str, str]] = []
         self.transcriptions: list[dict[str, Any]] = []
@@ -350,7 +356,7 @@ class FunasrHttpServer:
         if model == "fun-asr-nano" and "fun-asr-nano (vLLM)" in self.models:
             result = _nano(bursts, duration)
         else:  # (Fun-ASR-Nano without vLLM runs through AutoModel too, lines 305-323 and 478-489: estimated)
-            result = _fallback(model, bursts, language, duration)
+            result = _fallback(model, bursts, language, duration, self.language)
         if response_format == "verbose_json":  # build_openai_verbose_json, lines 189-210
             segments = [
                 {"id": i, "start": seg["start"], "end": seg["end"], "text": seg["text"], "words": seg.get("words", [])}
@@ -388,10 +394,13 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
     return fields
 
 
-def _fallback(model: str, bursts: list[tuple[int, int]], language: str | None, duration: float) -> dict[str, Any]:
-    """``_process_fallback`` (lines 408-455) for SenseVoice and Paraformer: text, estimated segments."""
-    if model == "sensevoice":  # SenseVoice's "auto" is answered as Chinese, as the C++ stand-in does
-        raw = sensevoice_reply("x", bursts, language or "auto", True)["text"]
+def _fallback(
+    model: str, bursts: list[tuple[int, int]], language: str | None, duration: float, heard: str | tuple[str, ...]
+) -> dict[str, Any]:
+    """``_process_fallback`` (lines 408-455) for SenseVoice and Paraformer: text, estimated segments; SenseVoice's
+    language the first tag of its text (``extract_language_from_asr_text``, lines 37-42, at line 420)."""
+    if model == "sensevoice":  # SenseVoice's "auto" hears ``heard``, as the C++ stand-in does
+        raw = sensevoice_reply("x", bursts, language or "auto", True, heard)["text"]
     else:
         raw = build_reply("x", sentences_for(bursts), timestamps=False)["text"]
     found = _LANGUAGE_TAG.search(raw)

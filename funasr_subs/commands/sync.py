@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,12 @@ from funasr_subs.commands.common import (
 )
 from funasr_subs.commands.retime import read_source
 from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
+from funasr_subs.media.hear import hear
 from funasr_subs.media.probe import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.pipeline import current_sidecar
 from funasr_subs.safeio import read_regular_bytes
-from funasr_subs.sidecar import SUFFIX, is_sidecar
+from funasr_subs.sidecar import SUFFIX, is_sidecar, sidecar_path_for, try_read_sidecar
 from funasr_subs.subfile import SubtitleFile
 from funasr_subs.sync import SyncResult, sync
 from funasr_subs.writers import atomic_write_bytes, check_replaceable
@@ -39,9 +42,11 @@ examples:
   funasr-subs sync film.zh.ass film.funasr.json -o fixed.ass    # from the saved reply: no server needed
   funasr-subs sync film.en.srt film.mkv --in-place # keeps the original as film.en.orig.srt
   funasr-subs sync "{{subtitles}}" "{{episode}}" --in-place    # Bazarr's post-processing command
+  funasr-subs sync film.en.srt film.mkv --method pattern      # no server: the speech heard in the audio
 
 The second argument is what 'retime' takes (media with a sidecar, a sidecar, a reply JSON) or media to recognise
-(the sidecar is then saved, so the next sync needs no server). Without it, the media beside the subtitle with the
+(the sidecar is then saved, so the next sync needs no server); with --method pattern, media without a sidecar
+is only listened to (decoded, its speech heard), no server. Without it, the media beside the subtitle with the
 same name (the language tag dropped: film.zh.srt -> film.mkv) is used. Only times change: text, styles, positions
 and tags stay as they are.
 
@@ -112,14 +117,36 @@ def media_beside(subtitle: Path) -> Path:
     )
 
 
-def speech_of(source: Path, args: argparse.Namespace) -> Transcript:
-    """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media."""
+@dataclass(frozen=True)
+class Speech:
+    """What sync compares the subtitle with: the recognised text and, when the audio was listened to, the speech
+    heard in it (media timeline, like the transcript) and how long the audio is."""
+
+    transcript: Transcript
+    heard: tuple[tuple[int, int], ...] | None = None
+    end_ms: int = 0
+    #: heard in the media just now (no sidecar, nothing recognised)
+    listened: bool = False
+
+
+def speech_of(source: Path, args: argparse.Namespace) -> Speech:
+    """The recognised speech: from a sidecar or reply (as ``retime`` reads them), or by recognising the media; or,
+    with ``--method pattern`` and no current sidecar that heard the media, only the speech heard in its audio
+    (decoded here: no server)."""
     if not (is_sidecar(source) or source.suffix.lower() in (".json", ".jsonl")):
         if not source.is_file():
             raise BadInputError("file not found: check the path", path=source)
         settings = settings_from_args(args)
+        side = try_read_sidecar(sidecar_path_for(source, None))
+        if args.method == "pattern" and (side is None or side.speech is None or not side.matches(source)):
+            heard = asyncio.run(hear(source, settings.audio_track))
+            return Speech(Transcript("", ()), heard.speech.intervals, heard.end_ms, listened=True)
         current_sidecar(source, settings.replace(output_dir=None))
-    return read_source(source, None).transcript
+    read = read_source(source, None)
+    side = read.sidecar
+    if side is None or side.speech is None:
+        return Speech(read.transcript)
+    return Speech(read.transcript, side.speech.intervals, side.offset_ms + side.duration_ms)
 
 
 def output_for(subtitle: Path, args: argparse.Namespace) -> Path:
@@ -175,31 +202,43 @@ def _ratio_text(ratio: float) -> str:
 
 
 def report_lines(result: SyncResult, cues: Sequence[Cue], name: str) -> list[str]:
-    method = (
-        "by text (the subtitle's words found in the speech)"
-        if result.method == "text"
-        else "by timing pattern (cue and speech intervals: the text does not match the speech)"
-    )
+    if result.method == "text":
+        method = "by text (the subtitle's words found in the speech)"
+    elif result.pattern_from == "heard":
+        method = "by timing pattern (cues against the speech heard in the audio: the text does not match the speech)"
+    else:
+        method = "by timing pattern (cues against the gaps between recognised words: the text does not match)"
     lines = [f"{name}: synced {method}"]
+    if result.pattern_from == "tokens":
+        lines.append(f"  {NOT_HEARD}")
     assert result.time_map is not None
     first = result.time_map.pieces[0]
     lines.append(f"  offset {first.offset_ms / 1000:+.2f} s, frame-rate ratio {_ratio_text(result.ratio)}")
     for at, jump in result.time_map.splits():
         what = "later (a scene inserted, or a cut in the subtitle's release)" if jump > 0 else "earlier (a cut)"
         lines.append(f"  split at {_clock(at)} (subtitle time): from there {abs(jump) / 1000:.2f} s {what}")
-    placed = sum(1 for p in result.placements if p.by_text)
-    lines.append(f"  placed by their own text: {placed} of {len(cues)} cues ({result.by_text:.1%})")
+    if result.pattern_from != "heard":
+        placed = sum(1 for p in result.placements if p.by_text)
+        lines.append(f"  placed by their own text: {placed} of {len(cues)} cues ({result.by_text:.1%})")
     for i in result.least_sure():
         p = result.placements[i]
         text = cues[i].text.replace("\n", " ")
         text = text if len(text) <= 30 else text[:29] + "…"
-        why = (
-            f"{p.doubt_ms / 1000:.1f} s from the nearest cue placed by its text"
-            if result.method == "text"
-            else f"{p.doubt_ms / 1000:.1f} s from the nearest start of speech"
-        )
+        if result.method == "text":
+            why = f"{p.doubt_ms / 1000:.1f} s from the nearest cue placed by its text"
+        elif result.pattern_from == "heard":
+            why = f"{p.doubt_ms / 1000:.1f} s of it or the pauses around it disagree with the speech heard"
+        else:
+            why = f"{p.doubt_ms / 1000:.1f} s from the nearest start of speech"
         lines.append(f"  least sure: cue {i + 1} at {_clock(p.start_ms)}, {why}: {text}")
     return lines
+
+
+#: Said when the timing pattern had only the reply's token gaps to go by.
+NOT_HEARD = (
+    "(no speech activity recorded: a sidecar made with --no-speech-activity or by an older version, or a bare "
+    "reply; FunASR's token times hide most pauses, so transcribe again for a surer sync)"
+)
 
 
 # --- the command --------------------------------------------------------------------------------------------
@@ -216,12 +255,16 @@ def run(args: argparse.Namespace) -> int:
     if args.in_place:
         check_replaceable(backup_for(subtitle))
     source = args.source if args.source is not None else media_beside(subtitle)
-    transcript = speech_of(source, args)
-    if not transcript.tokens:
+    speech = speech_of(source, args)
+    if speech.listened and not speech.heard:
+        raise NoSpeechError("no speech was heard in its audio: nothing to sync to", path=source)
+    if not speech.transcript.tokens and not (speech.heard and args.method == "pattern"):
         raise NoSpeechError("no speech was recognised: nothing to sync to", path=source)
-    result = sync(cues, transcript, args.method)
+    result = sync(cues, speech.transcript, args.method, speech.heard, speech.end_ms)
     if not result.trusted:
         log.error("error: %s: no alignment it can trust (%s); nothing written", subtitle, result.reason)
+        if result.pattern_from == "tokens":
+            log.error("%s", NOT_HEARD)
         return 1
     synced = result.cues(cues)
     data = retimed(original, synced, out_fmt, subtitle)
@@ -235,6 +278,8 @@ def run(args: argparse.Namespace) -> int:
     if read_regular_bytes(target, len(data) + 1) != data:  # what the disk holds now, not what we meant to write
         raise OutputError(f"{target} does not read back as written: check the disk (the original is kept)")
     report = report_lines(result, cues, str(subtitle))
+    if speech.listened:
+        report.insert(1, f"  speech heard in {source} itself (no sidecar; nothing recognised, no server)")
     if args.check:
         check = check_cues(
             synced, cue_settings_from_args(args, *_OWN_DESTS), tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0

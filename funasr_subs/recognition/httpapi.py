@@ -122,11 +122,14 @@ def _segment_times(segment: Mapping[str, Any], tokens: Sequence[str]) -> list[tu
 def reply_from_answer(answer: Any, timed: bool, wav_name: str) -> dict[str, Any]:
     """funasr-server's ``verbose_json`` answer as a reply in the C++ server's shape (pure): ``text``, and for a
     model with real times one ``timestamp`` pair per token; text only for the others (their segments are estimated
-    from text length: not times). ProtocolError when the answer is not such an object."""
+    from text length: not times); its ``language`` kept. ProtocolError when the answer is not such an object."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("text"), str):
         raise ProtocolError("funasr-server's answer has no text: is this funasr-server's verbose_json?")
     text, _ = strip_tags(answer["text"])
     reply: dict[str, Any] = {"mode": "offline", "text": text, "wav_name": wav_name}
+    language = answer.get("language")
+    if isinstance(language, str) and len(language) <= 16:  # the spoken language (recognition/language.py)
+        reply["language"] = language
     segments = answer.get("segments")
     if not timed or not isinstance(segments, list) or not segments:
         return reply

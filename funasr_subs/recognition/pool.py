@@ -159,10 +159,11 @@ class Pool:
         check_first: bool = False,
     ) -> Pool:
         from funasr_subs.recognition.client import probe_server
-        from funasr_subs.recognition.httpapi import check_server
 
         async def probe(url: str) -> None:
             if urlsplit(url).scheme in ("http", "https"):  # funasr-server: its /health (and the model to ask for)
+                from funasr_subs.recognition.httpapi import check_server  # (aiohttp: only where it is used)
+
                 await check_server(url, settings)
             else:
                 await probe_server(url, settings.insecure, settings.ca_file, settings.connect_timeout)

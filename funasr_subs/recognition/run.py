@@ -38,7 +38,6 @@ from funasr_subs.media.vad import Beside, Listener
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import FRAME_BYTES, Order, parse_reply_counted, parse_session_counted, start_message
 from funasr_subs.recognition.backend import Backend, Request, WebsocketBackend, is_http
-from funasr_subs.recognition.httpapi import HttpBackend
 from funasr_subs.recognition.merge import merge_replies
 from funasr_subs.recognition.pcmspool import decode_to_file, send_all
 from funasr_subs.recognition.pool import Exhausted, Pool, Server
@@ -169,7 +168,11 @@ def even_target(duration_ms: int, target_ms: int, slots: int) -> int:
 
 def backend_for(url: str, settings: Settings) -> Backend:
     """The backend that speaks to ``url``: ``http(s)://`` is funasr-server's HTTP API, ``ws(s)://`` the C++ one."""
-    return HttpBackend(url, settings) if is_http(url) else WebsocketBackend(url, settings)
+    if is_http(url):
+        from funasr_subs.recognition.httpapi import HttpBackend  # (aiohttp, ~0.1 s, only where it is used)
+
+        return HttpBackend(url, settings)
+    return WebsocketBackend(url, settings)
 
 
 _UNTIMED: set[str] = set()  # websocket servers that answered text without times (SenseVoice), in this process

@@ -1,10 +1,12 @@
 """The whisper-asr-webservice contract (``POST /asr``, ``POST /detect-language``) that Bazarr's Whisper provider uses.
 
-Pure request parsing and output rendering, plus :func:`transcribe_upload`, the one call into the pipeline.
+Pure request parsing and output rendering, plus the calls to the FunASR server: :func:`recognise_upload` (the
+pipeline) and :func:`detect_upload` (the spoken language, when the server runs SenseVoice).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -17,6 +19,8 @@ from funasr_subs.errors import NoSpeechError
 from funasr_subs.model import Cue, Token
 from funasr_subs.names import echo
 from funasr_subs.pipeline import CancelToken, recognise_file
+from funasr_subs.recognition.detect import DETECT_MS, detect_language, detection_source
+from funasr_subs.recognition.language import Spoken
 from funasr_subs.recognition.pool import shared_pool
 from funasr_subs.writers import render
 
@@ -117,9 +121,38 @@ def model_language(settings: Settings) -> tuple[str, str]:
 
 
 def detect_language_reply(settings: Settings) -> dict[str, object]:
-    """``/detect-language``: FunASR has no language detection, so this reports the configured model language."""
+    """``/detect-language`` on a server of one language (Paraformer: ``--language`` not ``auto``): the configured
+    model language, which is all it transcribes."""
     code, name = model_language(settings)
     return {"detected_language": name, "language_code": code, "confidence": 1.0}
+
+
+def detected_reply(spoken: Spoken | None, settings: Settings) -> dict[str, object]:
+    """``/detect-language``'s answer from what SenseVoice heard: its language, whisper's name for it and the share
+    of the words heard in it; none heard: the configured language with confidence 0 (whisper always names one)."""
+    if spoken is None:
+        code, name = model_language(settings)
+        return {"detected_language": name, "language_code": code, "confidence": 0.0}
+    name = LANGUAGE_NAMES.get(spoken.code, spoken.code)
+    return {"detected_language": name, "language_code": spoken.code, "confidence": round(spoken.confidence, 3)}
+
+
+def detect_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> Spoken | None:
+    """The language spoken in the first 30 s of an upload, asked of the FunASR server (SenseVoice, ``svs_lang=auto``);
+    None when it heard no speech (said in the log). The pipeline's FunasrSubsError types raise."""
+    source = detection_source(path, raw_pcm=raw_pcm)
+    cancelled = cancel.is_set if cancel is not None else None
+    job = detect_language(source, settings, shared_pool(settings), wav_name=path.name, cancelled=cancelled)
+    spoken = asyncio.run(job)
+    if spoken is None:
+        code = model_language(settings)[0]
+        log.info(
+            "/detect-language: no speech heard in the first %d s (silence, music, or a model that tells no language): "
+            "answered %s with confidence 0", DETECT_MS // 1000, code,
+        )  # fmt: skip
+    else:
+        log.info("/detect-language: %s (%.0f %% of %d words)", spoken.code, 100 * spoken.confidence, spoken.words)
+    return spoken
 
 
 def joiner(settings: Settings) -> str:

@@ -11,7 +11,7 @@ import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -47,6 +47,7 @@ from funasr_subs.service.security import PATH_ECHO
 from funasr_subs.service.uploads import Form, UploadedFile, is_multipart, read_body, read_form
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 routes = web.RouteTableDef()
 
 UPLOAD = Policy(lambda c: c.max_upload_bytes, "max_upload_mb")
@@ -159,14 +160,28 @@ async def _recognise(
     if cached is not None:
         log.info("%s: the same audio was transcribed before: answered from the cache", request.path)
         return cached
+    result = await _in_slot(request, upload, settings, asr.recognise_upload, raw_pcm=raw_pcm)
+    state.cache.put(key, result)
+    return result
+
+
+async def _in_slot(
+    request: web.Request,
+    upload: UploadedFile,
+    settings: Settings,
+    job: Callable[..., T],
+    *,
+    raw_pcm: bool,
+) -> T:
+    """``job(upload.path, settings, raw_pcm=, cancel=)`` in a thread once one of the ``asr_jobs`` slots is free;
+    cancelled when the service stops or the client hangs up (ClientGone); its errors as HTTP statuses."""
+    state = _state(request)
     cancel = threading.Event()
     watcher = asyncio.ensure_future(_watch(request, state, cancel))
     try:
         await _slot(request, state)
         try:
-            result = await asyncio.to_thread(
-                asr.recognise_upload, upload.path, settings, raw_pcm=raw_pcm, cancel=cancel
-            )
+            return await asyncio.to_thread(job, upload.path, settings, raw_pcm=raw_pcm, cancel=cancel)
         except CancelledError:
             if not state.stopping.is_set() and _gone(request):
                 raise ClientGone from None
@@ -177,8 +192,6 @@ async def _recognise(
         raise _asr_error(exc, upload.path, upload.filename or "the upload", settings) from None
     finally:
         watcher.cancel()
-    state.cache.put(key, result)
-    return result
 
 
 async def _spool(request: web.Request, file_field: str, **kwargs: Any) -> Form:
@@ -248,11 +261,22 @@ async def asr_endpoint(request: web.Request) -> web.StreamResponse:
 @routes.post("/detect-language", expect_handler=expect_continue)
 @endpoint(UPLOAD)
 async def detect_language_endpoint(request: web.Request) -> web.StreamResponse:
-    """FunASR does not detect languages: this answers with the configured model language (``--lang``)."""
-    _parse_asr({k: v for k, v in _query(request).items() if k == "encode"})
-    with await read_form(request):  # the audio is read and dropped: there is nothing to detect it with
-        pass
-    return json_response(200, asr.detect_language_reply(_state(request).config.settings))
+    """SenseVoice (``--language auto``) is asked which language the first 30 s of the upload speak; a server of one
+    language (Paraformer) is asked nothing: the answer is its language (``--lang``)."""
+    parsed = _parse_asr({k: v for k, v in _query(request).items() if k == "encode"})
+    settings = _state(request).config.settings
+    if settings.language != "auto":
+        with await read_form(request):  # the audio is read and dropped: the server speaks one language
+            pass
+        return json_response(200, asr.detect_language_reply(settings))
+    with await _spool(request, "audio_file") as form:
+        upload = _upload(form, "audio_file", "upload the audio as multipart field audio_file")
+        try:
+            spoken = await _in_slot(request, upload, settings, asr.detect_upload, raw_pcm=not parsed.encode)
+        except ClientGone:
+            log.warning("/detect-language: the client closed the connection: the request was stopped")
+            raise RequestError(499, "the client closed the connection") from None
+    return json_response(200, asr.detected_reply(spoken, settings))
 
 
 @routes.post("/v1/audio/transcriptions", expect_handler=expect_continue)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from funasr_subs.model import Cue, Transcript
+from funasr_subs.sync.heard import HeardFit, fit_heard
 from funasr_subs.sync.normalise import TimedUnits, normalise
 from funasr_subs.sync.pattern import PatternFit, fit_pattern, speech_intervals
 from funasr_subs.sync.textalign import MIN_MATCHED, MIN_SHARE, CueMatch, match_cues, recognised_units, shared_units
@@ -16,6 +17,9 @@ from funasr_subs.sync.timemap import Fit, TimeMap, fit_anchors
 
 Method = Literal["text", "pattern"]
 MethodChoice = Literal["auto", "text", "pattern"]
+#: What the timing pattern was compared with: the speech heard in the audio, or the gaps between the reply's tokens.
+PatternSource = Literal["heard", "tokens", ""]
+Interval = tuple[int, int]
 
 #: The text method is used when at least this share of the cues (with text) is placed by its own text ...
 TEXT_MIN_SHARE = 0.25
@@ -40,7 +44,8 @@ DOUBTFUL_MS = 500
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where one cue went. ``doubt_ms``: how far from the evidence it is (text: ms to the nearest cue placed by its own
-    text, 0 when placed by its own; pattern: ms from its start to the nearest speech start)."""
+    text, 0 when placed by its own; pattern: ms from its start to the nearest speech start; pattern against the
+    speech heard: ms of silence heard inside it and of speech heard in the pauses around it)."""
 
     start_ms: int
     end_ms: int
@@ -59,6 +64,8 @@ class SyncResult:
     trusted: bool
     #: why the alignment is not trusted ("" when it is)
     reason: str = ""
+    #: by timing pattern: what the cues were compared with
+    pattern_from: PatternSource = ""
 
     def cues(self, originals: Sequence[Cue]) -> list[Cue]:
         """The original cues with the new times (the text untouched)."""
@@ -70,14 +77,24 @@ class SyncResult:
         return [i for i in order[:count] if self.placements[i].doubt_ms >= DOUBTFUL_MS]
 
 
-def sync(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice = "auto") -> SyncResult:
+def sync(
+    cues: Sequence[Cue],
+    transcript: Transcript,
+    method: MethodChoice = "auto",
+    heard: Sequence[Interval] | None = None,
+    heard_end_ms: int = 0,
+) -> SyncResult:
     """Re-time ``cues`` to the speech in ``transcript``: by their text when it matches, else by the timing pattern.
 
+    ``heard``: the speech intervals a detector heard in the audio (the sidecar's speech activity, in the transcript's
+    timeline; the audio ``heard_end_ms`` long): the timing pattern compares the cues with them. Without them (None:
+    nothing was listened to) it falls back to the gaps between the reply's tokens, which FunASR mostly closes.
     The cues may come in any order (ASS files are often sorted by style); placements come back in the given order."""
     order = sorted(range(len(cues)), key=lambda i: (cues[i].start_ms, i))
+    heard_at = _Heard(tuple(heard), heard_end_ms) if heard is not None else None
     if order == list(range(len(cues))):
-        return _sync_sorted(cues, transcript, method)
-    result = _sync_sorted([cues[i] for i in order], transcript, method)
+        return _sync_sorted(cues, transcript, method, heard_at)
+    result = _sync_sorted([cues[i] for i in order], transcript, method, heard_at)
     if not result.placements:
         return result
     placements: list[Placement | None] = [None] * len(cues)
@@ -86,17 +103,26 @@ def sync(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice = "au
     return dataclasses.replace(result, placements=tuple(p for p in placements if p is not None))
 
 
-def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice) -> SyncResult:
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    intervals: tuple[Interval, ...]
+    end_ms: int
+
+
+def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice, heard: _Heard | None) -> SyncResult:
     if not cues:
         return SyncResult("text", (), None, 1.0, 0.0, False, "the subtitle has no cues")
-    if not transcript.tokens:
+    if not transcript.tokens and not (heard is not None and method == "pattern"):
         return SyncResult("text", (), None, 1.0, 0.0, False, "the recognised speech is empty")
     text_result: SyncResult | None = None
     if method in ("auto", "text"):
         text_result = sync_by_text(cues, transcript)
         if text_result.trusted or method == "text":
             return text_result
-    pattern_result = sync_by_pattern(cues, transcript)
+    if heard is not None:
+        pattern_result = sync_by_heard(cues, heard.intervals, heard.end_ms)
+    else:
+        pattern_result = sync_by_pattern(cues, transcript)
     if pattern_result.trusted or text_result is None:
         return pattern_result
     return SyncResult(
@@ -107,6 +133,7 @@ def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoi
         0.0,
         False,
         f"{text_result.reason}; and by the timing pattern: {pattern_result.reason}",
+        pattern_result.pattern_from,
     )
 
 
@@ -272,13 +299,15 @@ def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
     speech = speech_intervals(transcript.tokens)
     fit: PatternFit | None = fit_pattern([(c.start_ms, c.end_ms) for c in cues], speech)
     if fit is None:
-        return SyncResult("pattern", (), None, 1.0, 0.0, False, "too few cues or too little speech to compare")
+        return SyncResult(
+            "pattern", (), None, 1.0, 0.0, False, "too few cues or too little speech to compare", "tokens"
+        )
     if not fit.trusted:
         reason = (
             f"only {fit.landed:.0%} of the cues start where speech starts (by chance: {fit.chance:.0%}): "
             "is this the right media?"
         )
-        return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason)
+        return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "tokens")
     # (no squeezing at cuts here: a cue that lands on speech may do so by chance, so which cues lost their speech is
     # not known well enough; they keep the times of the nearest piece and may overlap their neighbours)
     starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
@@ -286,4 +315,24 @@ def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
     placements = tuple(
         Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.distance, strict=True)
     )
-    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True)
+    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "tokens")
+
+
+def sync_by_heard(cues: Sequence[Cue], heard: Sequence[Interval], end_ms: int = 0) -> SyncResult:
+    """By the timing pattern against the speech heard in the audio (:mod:`funasr_subs.sync.heard`)."""
+    fit: HeardFit | None = fit_heard([(c.start_ms, c.end_ms) for c in cues], heard, end_ms)
+    if fit is None:
+        reason = "too few cues or too little speech heard to compare"
+        return SyncResult("pattern", (), None, 1.0, 0.0, False, reason, "heard")
+    if not fit.trusted:
+        reason = (
+            f"the cues agree with the speech heard in the audio for {fit.agreement:.0%} of their time, and as well "
+            f"as {fit.best_chance:.0%} with the same speech shuffled: is this the right media?"
+        )
+        return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "heard")
+    starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
+    ends = _place(cues, fit.time_map, starts)
+    placements = tuple(
+        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.disagreement, strict=True)
+    )
+    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "heard")
