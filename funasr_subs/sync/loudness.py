@@ -70,6 +70,26 @@ def contrast_z(level: Level, starts: FloatArray, ends: FloatArray, lead: FloatAr
     return (float(corr[0]) - float(others.mean())) / spread
 
 
+def cue_contrast(level: Level, starts: FloatArray, ends: FloatArray, lead: FloatArray, trail: FloatArray) -> FloatArray:
+    """Each cue's own contrast (rows: cues, columns: the placements given as equal-shaped 2-D arrays, media ms):
+    the mean level above its floor inside the cue less that in the pauses before and after it (dB)."""
+    signal = above_floor(level.values)
+    summed = np.concatenate([[0.0], np.cumsum(signal)])
+    ms = float(level.frame_ms)
+
+    def mean(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+        i = np.clip(np.round((lo - level.at_ms) / ms).astype(np.int64), 0, signal.size)
+        j = np.clip(np.round((hi - level.at_ms) / ms).astype(np.int64), 0, signal.size)
+        j = np.maximum(i, j)
+        return summed[j] - summed[i], (j - i).astype(np.float64)
+
+    inside, n_in = mean(starts, ends)
+    before, n_before = mean(starts - lead, starts)
+    after, n_after = mean(ends, ends + trail)
+    around = (before + after) / np.maximum(n_before + n_after, 1.0)
+    return np.asarray(np.where(n_in > 0, inside / np.maximum(n_in, 1.0) - around, 0.0), dtype=np.float64)
+
+
 def _mask(lo: FloatArray, hi: FloatArray, level: Level, size: int) -> npt.NDArray[np.bool_]:
     """Which of ``size`` frames (from the level's first) lie inside any of [lo, hi) (ms)."""
     ms = float(level.frame_ms)
