@@ -125,8 +125,9 @@ def test_a_chinese_subtitle_syncs_to_english_speech_at_5_db(
 ) -> None:
     """English speech in music and noise at 5 dB: the detector hears 22 pauses between 80 sentences, too few to
     tell the map from chance, but the speech band's level kept in the sidecar beside them does (measured: z 16-17
-    against 10 needed; every cue within 200 ms, the cut's split where the level puts it). Old main refused all three cases ("the cues
-    agree with the speech heard ... for 77 % of their time, and as well as 76 % with the same speech shuffled")."""
+    against 10 needed; every cue within 200 ms, the cut's split where the level puts it). Old main refused all three
+    cases ("the cues agree with the speech heard ... for 77 % of their time, and as well as 76 % with the same
+    speech shuffled")."""
     sidecar, audio, lines = english
     speech = read_sidecar(sidecar).speech
     assert speech is not None and speech.level is not None

@@ -93,7 +93,7 @@ MIN_CUES = 5
 SPLIT_REACH = 8
 #: Trusted by the level (when kept) when the map's contrast is this many standard deviations above the same cues
 #: rotated elsewhere in the audio. Measured on espeak-ng speech in music and noise (``python -m
-#: benchmarks.bench_sync --heard-trials``): the right speech at least 15.1 with 80 cues (English at 5 dB the lowest),
+#: benchmarks.bench_sync --heard-trials``): the right speech at least 16.2 with 80 cues (English at 5 dB the lowest),
 #: 10.6 with 40 whose map is right; subtitles of other recordings at most 6.4 in 540 trials (10-160 cues, six other
 #: recordings in either language, 5-20 dB, three distortions), 5.8 in 60 against two hours of audio (the search's
 #: freedom grows with the audio; the chance level, measured on the same audio, grows with it). The rules below,
