@@ -27,6 +27,11 @@ Ours is ``funasr-subs sync SUB AUDIO --method pattern`` (decode, hear, fit; proc
 a dependency: install it into a venv of its own (``python -m venv /work/ffs-venv && /work/ffs-venv/bin/pip install
 ffsubsync==0.5.1``) and point ``FFSUBSYNC`` at its ``ffs`` (else ``ffs`` on PATH; else it is skipped).
 
+Another recording (``--heard-trials``; needs espeak-ng): subtitles of 10-160 cues from six other recordings (either
+language, three distortions) against the speech heard in each of the six recordings (English and Chinese at 20, 10
+and 5 dB), 1,080 trials: how many the trust rule accepts (all wrong), with the speech band's level and by the rules
+used without it; and windows of the recording's own subtitle, whose map is right, accepted.
+
 Short subtitles (``--short-only``): windows of 10, 20 and 40 cues of the English files synced by the timing pattern
 to the speech of every Chinese file: how many are accepted with another film's speech (all wrong) and with their own.
 """
@@ -48,11 +53,14 @@ from pathlib import Path
 import pysubs2
 
 from funasr_subs.commands.check import load_cues
+from funasr_subs.media.activity import Speech as HeardSpeech
+from funasr_subs.media.vad import Listener
 from funasr_subs.model import Cue, Transcript
 from funasr_subs.sync import sync
+from funasr_subs.sync.heard import MIN_LEVEL_Z, fit_heard
 from funasr_subs.sync.pattern import fit_pattern, speech_intervals
 from funasr_subs.writers import render
-from tests.heard_data import distortions, recording, subtitle, within
+from tests.heard_data import Case, distortions, recording, subtitle, within
 from tests.speech import espeak_available, write_speech
 from tests.sync_data import (
     PAL,
@@ -263,6 +271,62 @@ def heard_table(folder: Path) -> None:
                 print(f"| {label} | {snr:g} dB | {case.name} | {' | '.join(cells)} |", flush=True)
 
 
+def _judge(case: Case, heard: HeardSpeech, end: int) -> tuple[bool, bool, float, float]:
+    """Trusted with the level, trusted by the rules without it, z, and the share of cues placed right."""
+    cues = [(c.start_ms, c.end_ms) for c in case.cues]
+    with_level = fit_heard(cues, heard.intervals, end, heard.level)
+    without = fit_heard(cues, heard.intervals, end)
+    assert with_level is not None and without is not None
+    z = with_level.level_z if with_level.level_z is not None else float("nan")
+    share = within([with_level.time_map.apply(c.start_ms) for c in case.cues], case)
+    return with_level.trusted, without.trusted, z, share
+
+
+def heard_trials() -> None:
+    """Subtitles of other recordings against the speech heard in each recording: every acceptance is wrong. Beside
+    them, windows of each recording's own subtitle (those whose map is right: 85 % of cues within 200 ms)."""
+    if not espeak_available():
+        print("\nespeak-ng not found: the trials of another recording skipped")
+        return
+    print("\n### Another recording's subtitle, by the speech heard: accepted with the level / by the rules without\n")
+    print("| cues | another recording (all wrong) | its highest z | its own, map right | their lowest z |")
+    print("|---|---|---|---|---|")
+    wrong: dict[int, list[tuple[bool, bool, float]]] = {n: [] for n in (10, 20, 40, 80, 160)}
+    right: dict[int, list[tuple[bool, bool, float]]] = {n: [] for n in (10, 20, 40, 80, 160)}
+    others = {(voice, snr, seed): recording(voice, 160, snr, seed=seed) for voice in ("en", "cmn")
+              for snr in (20.0, 10.0, 5.0) for seed in range(11, 14)}  # fmt: skip
+    for voice in ("en", "cmn"):
+        for snr in (20.0, 10.0, 5.0):
+            audio, lines = recording(voice, 80, snr)
+            listener = Listener()
+            listener.feed(audio.pcm)
+            heard = listener.finish()
+            assert heard.level is not None
+            end = audio.duration_ms
+
+            for other_voice in ("en", "cmn"):
+                for seed in range(11, 14):
+                    other, other_lines = others[(other_voice, snr, seed)]
+                    theirs = subtitle(other, other_lines, other_voice)
+                    for n in wrong:
+                        for case in distortions(theirs[:n]):
+                            wrong[n].append(_judge(case, heard, end)[:3])
+            mine = subtitle(audio, lines, voice)
+            for n in right:
+                for at in range(0, len(mine) - n + 1, n):
+                    for case in distortions(mine[at : at + n]):
+                        a, b, z, share = _judge(case, heard, end)
+                        if share >= 0.85:
+                            right[n].append((a, b, z))
+    for n in wrong:
+        w, r = wrong[n], right[n]
+        own = f"{sum(a for a, _, _ in r)} / {sum(b for _, b, _ in r)} of {len(r)}" if r else "-"
+        lowest = f"{min(z for _, _, z in r):.1f}" if r else "-"
+        print(f"| {n} | {sum(a for a, _, _ in w)} / {sum(b for _, b, _ in w)} of {len(w)} | "
+              f"{max(z for _, _, z in w):.1f} | {own} | {lowest} |", flush=True)  # fmt: skip
+    print(f"\n(trusted by the level from z = {MIN_LEVEL_Z:g})")
+
+
 def short_windows() -> None:
     """Short subtitles: every run of 10/20/40 cues of the English files, 7 s late, against the speech of each Chinese
     file. Its own film's speech should sync it (when the evidence is enough); any other film's speech must not."""
@@ -291,7 +355,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--film-only", action="store_true", help="only the 2-hour film")
     parser.add_argument("--short-only", action="store_true", help="only the short subtitles of other films")
     parser.add_argument("--heard", action="store_true", help="only the other-language cases on espeak-ng speech")
+    parser.add_argument("--heard-trials", action="store_true", help="only another recording's subtitles, heard")
     args = parser.parse_args(argv)
+    if args.heard_trials:
+        heard_trials()
+        return
     if args.heard:
         with tempfile.TemporaryDirectory() as tmp:
             heard_table(Path(tmp))

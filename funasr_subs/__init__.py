@@ -83,23 +83,36 @@ def build_cues(
     settings: Settings | None = None,
     *,
     offset_ms: int = 0,
+    speech: Mapping[str, Any] | None = None,
 ) -> list[Cue]:
     """Cues from a raw FunASR reply (the JSON text or the decoded dict), using ``settings.cue_settings()``.
 
     Re-times a transcript without contacting the server: feed it a reply saved earlier (e.g. a sidecar's ``reply``,
     which may also be a 2pass server's ``session`` of replies) and different cue settings. ``offset_ms`` shifts every
-    token first, for audio that started late in its container. Raises ProtocolError when the reply cannot be
-    understood and NoTimestampsError when it has no times.
+    token first, for audio that started late in its container. ``speech``: the sidecar's ``speech`` (where speech
+    was heard, on the media's timeline): cue edges are moved onto it, as ``transcribe`` and ``retime`` do. Raises
+    ProtocolError when the reply cannot be understood, NoTimestampsError when it has no times and BadInputError
+    when ``speech`` is damaged.
     """
     from funasr_subs.config import Settings
     from funasr_subs.cues import build_cues as _build_cues
+    from funasr_subs.errors import BadInputError
+    from funasr_subs.media.activity import speech_from_json
     from funasr_subs.protocol import decode_reply, parse_reply, parse_session
+
+    heard: tuple[tuple[int, int], ...] = ()
+    if speech is not None:
+        try:
+            found = speech_from_json(speech)
+        except ValueError as exc:
+            raise BadInputError(f"speech activity: {exc}") from None
+        heard = found.intervals if found is not None else ()
 
     data = decode_reply(reply) if isinstance(reply, str) else reply
     session = data.get("session")  # a 2pass server's replies, as the sidecar keeps them
     transcript = parse_session(session) if isinstance(session, list) else parse_reply(data)
     transcript = transcript.shifted(offset_ms)
-    return list(_build_cues(transcript.tokens, (settings or Settings()).cue_settings()))
+    return list(_build_cues(transcript.tokens, (settings or Settings()).cue_settings(), speech=heard))
 
 
 __all__ = [

@@ -103,7 +103,7 @@ class Settings:
     hotwords_file: Path | None = None
     hotwords: Mapping[str, int] = field(default_factory=dict)
     itn: bool = True
-    speech_activity: bool = True  # listen to the PCM as it is sent: speech intervals in the sidecar
+    speech_activity: bool = True  # listen to the audio (the PCM sent, or decoded beside an mp4): speech intervals
     resend_lost: bool = True  # speech the reply has no words for (recognition/lost.py) is sent again on its own
     #: SenseVoice's language (None: not sent, the server's own "auto"); yue/en/ja/ko also choose the profile
     #: (when it is zh, the default), the file tag and the skip rules' language; yue writes Traditional Chinese.

@@ -25,7 +25,7 @@ from funasr_subs.errors import (
     OutputExistsError,
 )
 from funasr_subs.media.activity import Speech
-from funasr_subs.media.audio import Vet, open_audio
+from funasr_subs.media.audio import Vet, open_audio, pcm_beside
 from funasr_subs.media.ffmpeg import FfmpegStream, expected_bytes
 from funasr_subs.media.info import MediaInfo
 from funasr_subs.media.mp4head import Priming, strip_priming
@@ -169,6 +169,8 @@ async def _recognise(
     audio: dict[str, Any]
     priming = [Priming()]  # --send mp4: the encoder delay the server will decode as audio (see mp4head)
     first: list[FfmpegStream | None] = [None]  # an ffmpeg started to report the facts, until an attempt takes it
+    listen: Callable[[], Any] | None = None  # --send mp4: the PCM decode heard beside the upload
+    listen_offset = 0  # where that PCM starts on the media's timeline
     if raw_pcm:
         size = media.stat().st_size
         duration_ms = size * 1000 // BYTES_PER_SECOND
@@ -225,6 +227,13 @@ async def _recognise(
         def stretch(start_ms: int, end_ms: int) -> AudioSource:  # of the media's timeline
             return stretch_source(media, stream, start_ms, end_ms)
 
+        beside = pcm_beside(media, opened) if send == "mp4" and settings.speech_activity else None
+        if beside is not None:
+            listen_offset = beside.offset_ms
+
+            def listen(argv: list[str] = beside.argv) -> Any:
+                return FfmpegStream(argv, media, chunk_bytes=FRAME_BYTES)
+
         audio = {"stream": stream.position, "codec": stream.codec, "language": stream.language}
         if opened.probed:
             audio |= {"start_ms": stream.start_ms, "container_start_ms": info.start_ms}
@@ -243,6 +252,8 @@ async def _recognise(
             pool,
             priming,
             stretch,
+            listen=listen,
+            listen_offset=listen_offset,
         )
     finally:
         if first[0] is not None:  # no attempt took the ffmpeg that reported the facts (cancelled, no server)
@@ -263,7 +274,12 @@ async def _send(
     pool: Pool | None,
     priming: list[Priming],
     stretch: Callable[[int, int], AudioSource],
+    *,
+    listen: Callable[[], Any] | None = None,
+    listen_offset: int = 0,
 ) -> Recognition:
+    """``listen``: --send mp4's PCM decode heard beside the upload, whose audio starts at ``listen_offset`` of the
+    media's timeline."""
     progress("probe", 1.0)
     _check_cancel(cancel, media)
     sent = 0
@@ -287,7 +303,7 @@ async def _send(
     wav_name = shown(media.stem) or "media"
     try:
         result = await recognise(
-            AudioSource(open_stream, wav_format, sent_ms),
+            AudioSource(open_stream, wav_format, sent_ms, listen),
             settings,
             servers,
             wav_name=wav_name,
@@ -314,6 +330,8 @@ async def _send(
     if priming[0].delay_ms:  # only read when the stream facts came without ffprobe (see audio.open_audio)
         audio["delay_ms"] = priming[0].delay_ms
         offset += priming[0].delay_ms
+    if listen is not None and result.speech is not None:  # heard in the decode beside: on the sent audio's timeline
+        result = dataclasses.replace(result, speech=result.speech.shifted(listen_offset - offset))
     try:  # speech the reply has no words for, sent again (times of the audio sent: on the media's, + offset)
         result, recovery = await recover(
             result,
@@ -589,7 +607,8 @@ def _generate(
         raise NoSpeechError("no speech recognised; no subtitle written", path=media)
     with gc_paused():  # long transcripts: many objects, no cycles (see gc_paused)
         karaoke = "ass-karaoke" in settings.formats  # the words' times are kept only for karaoke
-        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke))
+        heard = recognition.speech.intervals if recognition.speech is not None else ()  # cue edges on the speech
+        cues = tuple(build_cues(recognition.transcript.tokens, settings.cue_settings(), words=karaoke, speech=heard))
     _check_cancel(cancel, media)
     progress("write", 0.0)
     texts = {fmt: render(cues, fmt, settings.script) for fmt in settings.formats}

@@ -25,7 +25,7 @@ from funasr_subs.cues.segment import (
     segment,
 )
 from funasr_subs.cues.text import is_cjk, text_width
-from funasr_subs.cues.words import give_back_pauses, to_words, words_and_bonds
+from funasr_subs.cues.words import give_back_pauses, words_and_bonds
 from funasr_subs.model import Cue, Token
 
 CJK = "我你他的了是在有这个们来到说要就会和对也大家欢迎体验语音识别模型锄禾日当午汗滴下土谁知盘中餐但因为所以然后"
@@ -146,7 +146,7 @@ def test_lines_and_cues_break_only_between_words(stream: Stream) -> None:
     """Every line and cue boundary falls between two of the engine's words (a word wider than a line was already
     cut into line-sized pieces by to_words): counted in letters, as shown."""
     cs = stream.cue_settings
-    words = to_words(stream.tokens, cs)
+    words, _ = words_and_bonds(stream.tokens, cs)  # the words build_cues shows
     bounds = set()
     pos = 0
     for w in words:
@@ -175,7 +175,7 @@ def test_timing_never_overlaps_and_keeps_the_gap(stream: Stream) -> None:
 def test_lines_widths_and_durations_within_limits(stream: Stream) -> None:
     cs = stream.cue_settings
     cues = build_cues(stream.tokens, cs)
-    words = to_words(stream.tokens, cs)
+    words, _ = words_and_bonds(stream.tokens, cs)
     forms = _display_forms(words)
     long_tokens = {t.text + p for t in words if t.end_ms - t.start_ms > cs.max_duration for p in ("", t.punct)}
     for cue in cues:
@@ -196,7 +196,8 @@ def test_lines_widths_and_durations_within_limits(stream: Stream) -> None:
 def test_cue_starts_near_its_first_token(stream: Stream) -> None:
     """A cue never shows before its speech, and (without frame snapping or squeezing) starts right at it."""
     cs = stream.cue_settings
-    prep = prepare(to_words(stream.tokens, cs), cs)
+    words, bonds = words_and_bonds(stream.tokens, cs)  # as build_cues makes them (phrase costs too)
+    prep = prepare(words, cs, bonds)
     spans = segment(prep, cs)
     cues = build_cues(stream.tokens, cs)
     half_frame = 500 / cs.fps if cs.fps else 0

@@ -249,7 +249,7 @@ def add_request_options(parser: argparse.ArgumentParser, *, jobs: bool = True) -
         dest="speech_activity",
         action="store_false",
         default=None,
-        help="do not listen for speech in the audio sent (no speech intervals in the sidecar)",
+        help="do not listen for speech in the audio (no speech intervals in the sidecar; cues timed by tokens alone)",
     )
     r.add_argument(
         "--no-resend-lost",

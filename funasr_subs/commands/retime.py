@@ -334,7 +334,9 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     if not transcript.tokens:
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
     targets = targets_for(source, settings, args.output)
-    cues = build_cues(transcript.tokens, settings.cue_settings(), words="ass-karaoke" in targets)
+    listened = source.sidecar.speech if source.sidecar is not None else None  # cue edges on the speech heard
+    heard = listened.shifted(shift).intervals if listened is not None else ()
+    cues = build_cues(transcript.tokens, settings.cue_settings(), words="ass-karaoke" in targets, speech=heard)
     if shift:
         _check_fits(cues, targets, shift)
     for target in targets.values():

@@ -25,6 +25,7 @@ from funasr_subs.commands.common import (
 )
 from funasr_subs.commands.retime import read_source
 from funasr_subs.errors import BadInputError, ConfigError, NoSpeechError, OutputError
+from funasr_subs.media.activity import Level
 from funasr_subs.media.hear import hear
 from funasr_subs.media.probe import MEDIA_SUFFIXES
 from funasr_subs.model import Cue, Transcript
@@ -126,6 +127,8 @@ class Speech:
     transcript: Transcript
     heard: tuple[tuple[int, int], ...] | None = None
     end_ms: int = 0
+    #: the speech band's level kept beside them (None: an older sidecar, or not listened)
+    level: Level | None = None
     #: heard in the media just now (no sidecar, nothing recognised)
     listened: bool = False
 
@@ -143,13 +146,13 @@ def speech_of(source: Path, args: argparse.Namespace) -> Speech:
         side = try_read_sidecar(sidecar_path_for(source, None))
         if args.method == "pattern" and (side is None or side.speech is None or not side.matches(source)):
             heard = asyncio.run(hear(source, settings.audio_track))
-            return Speech(Transcript("", ()), heard.speech.intervals, heard.end_ms, listened=True)
+            return Speech(Transcript("", ()), heard.speech.intervals, heard.end_ms, heard.speech.level, listened=True)
         current_sidecar(source, settings.replace(output_dir=None))
     read = read_source(source, None)
     side = read.sidecar
     if side is None or side.speech is None:
         return Speech(read.transcript)
-    return Speech(read.transcript, side.speech.intervals, side.offset_ms + side.duration_ms)
+    return Speech(read.transcript, side.speech.intervals, side.offset_ms + side.duration_ms, side.speech.level)
 
 
 def output_for(subtitle: Path, args: argparse.Namespace) -> Path:
@@ -268,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
         raise NoSpeechError("no speech was heard in its audio: nothing to sync to", path=source)
     if not speech.transcript.tokens and not (speech.heard and args.method == "pattern"):
         raise NoSpeechError("no speech was recognised: nothing to sync to", path=source)
-    result = sync(cues, speech.transcript, args.method, speech.heard, speech.end_ms)
+    result = sync(cues, speech.transcript, args.method, speech.heard, speech.end_ms, speech.level)
     if not result.trusted:
         log.error("error: %s: no alignment it can trust (%s); nothing written", subtitle, result.reason)
         if result.pattern_from == "tokens":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from funasr_subs.cues.edges import Spoken, on_speech
 from funasr_subs.cues.karaoke import line_words
 from funasr_subs.cues.layout import break_lines, prepare
 from funasr_subs.cues.script import SCRIPTS
@@ -41,7 +42,13 @@ def validate(settings: CueSettings) -> None:
             raise ConfigError(f"{flag} {what}")
 
 
-def build_cues(tokens: Sequence[Token], settings: CueSettings, *, words: bool = False) -> list[Cue]:
+def build_cues(
+    tokens: Sequence[Token],
+    settings: CueSettings,
+    *,
+    words: bool = False,
+    speech: Sequence[tuple[int, int]] = (),
+) -> list[Cue]:
     """Group tokens into timed cues of at most ``settings.max_lines`` lines of ``settings.max_width``.
 
     Tokens are first grouped into display words (:func:`.words.to_words`: Chinese word segmentation, numbers,
@@ -50,7 +57,9 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings, *, words: bool = 
     boundary; lines are balanced (bottom-heavy).
     Times start at the first token, linger into free time, are extended for reading, keep ``min_gap`` between
     cues and never overlap. Linear in the number of tokens. ``words``: each cue also keeps the words of its lines
-    with their speech times (``Cue.words``, for karaoke).
+    with their speech times (``Cue.words``, for karaoke). ``speech``: where speech was heard in the audio (sorted
+    (start_ms, end_ms) intervals in the tokens' timeline); each cue's speech then starts at the onset and ends at
+    the offset where its tokens say otherwise (:mod:`.edges`), before the display rules time it.
     """
     validate(settings)
     tokens, bonds = words_and_bonds([t for t in tokens if t.text.strip()], settings)
@@ -59,10 +68,11 @@ def build_cues(tokens: Sequence[Token], settings: CueSettings, *, words: bool = 
     prep = prepare(tokens, settings, bonds)
     spans = segment(prep, settings)
     lines = [break_lines(prep, i, j, settings.max_lines) for i, j in spans]
-    speech = [(prep.starts[i], prep.ends[j]) for i, j in spans]
+    spoken = [Spoken(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in spans]
+    heard = on_speech(spoken, speech, longest_ms=settings.max_duration)
     reading = [reading_length("".join(ls), settings.profile) for ls in lines]
     lone = [i == j for i, j in spans]
-    times = assign_times(speech, reading, lone, settings)
+    times = assign_times(heard, reading, lone, settings)
     if words:
         return [
             Cue(start, end, ls, line_words(prep, i, j, ls))

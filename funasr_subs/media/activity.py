@@ -7,11 +7,16 @@ than ``merge_gap_ms`` are one interval, and an interval shorter than ``min_speec
 
 In the sidecar the intervals are a compact list, ``{"format": 1, "detector": ..., "frame_ms": 30, "intervals":
 [[start_ms, end_ms], ...]}``, read back by :func:`speech_from_json` as hostile input (types, order, ranges, size).
+The speech band's level per frame (:mod:`funasr_subs.media.level`), when kept, rides along as ``"level":
+{"at_ms": ..., "zlib": base64}`` (one byte a frame, compressed; a reader that does not know it ignores it).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -37,17 +42,31 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class Level:
+    """The speech band's level (:func:`funasr_subs.media.level.band_levels`): one byte per ``frame_ms``, the first
+    frame starting at ``at_ms``."""
+
+    values: bytes
+    frame_ms: int
+    at_ms: int = 0
+
+
+@dataclass(frozen=True)
 class Speech:
     """Where speech was heard, in ms of the audio's own timeline (the sidecar stores it in the media's)."""
 
     intervals: tuple[Interval, ...]
     detector: str
     frame_ms: int
+    level: Level | None = None
 
     def shifted(self, offset_ms: int) -> Speech:
         """The same intervals ``offset_ms`` later (negative: earlier; a start before 0 becomes 0)."""
         moved = ((max(0, s + offset_ms), e + offset_ms) for s, e in self.intervals)
-        return Speech(tuple((s, e) for s, e in moved if e > s), self.detector, self.frame_ms)
+        level = self.level
+        if level is not None:
+            level = Level(level.values, level.frame_ms, level.at_ms + offset_ms)
+        return Speech(tuple((s, e) for s, e in moved if e > s), self.detector, self.frame_ms, level)
 
     @property
     def speech_ms(self) -> int:
@@ -152,12 +171,16 @@ def without_words(
 
 def speech_to_json(speech: Speech) -> dict[str, Any]:
     """The sidecar form (compact: a list of [start_ms, end_ms] integer pairs)."""
-    return {
+    out: dict[str, Any] = {
         "format": SPEECH_FORMAT,
         "detector": speech.detector,
         "frame_ms": speech.frame_ms,
         "intervals": [[s, e] for s, e in speech.intervals],
     }
+    if speech.level is not None:
+        packed = base64.b64encode(zlib.compress(speech.level.values, 9)).decode("ascii")
+        out["level"] = {"at_ms": speech.level.at_ms, "zlib": packed}
+    return out
 
 
 def speech_from_json(value: Any) -> Speech | None:
@@ -186,7 +209,26 @@ def speech_from_json(value: Any) -> Speech | None:
             raise ValueError(f"speech interval {_short(pair)} is out of order or out of range")
         intervals.append((start, end))
         previous_end = end
-    return Speech(tuple(intervals), detector, frame_ms)
+    level = _level_from_json(value["level"], frame_ms) if value.get("level") is not None else None
+    return Speech(tuple(intervals), detector, frame_ms, level)
+
+
+def _level_from_json(value: Any, frame_ms: int) -> Level:
+    """The level recorded beside the intervals, checked as hostile input (at most a week of frames unpacked)."""
+    if not isinstance(value, Mapping) or not _is_int(value.get("at_ms")) or not isinstance(value.get("zlib"), str):
+        raise ValueError("speech level is not an object with at_ms and zlib")
+    at_ms, packed = value["at_ms"], value["zlib"]
+    most = MAX_MS // frame_ms
+    if not -MAX_MS <= at_ms <= MAX_MS or len(packed) > 2 * most:
+        raise ValueError("speech level is out of range or too long")
+    try:
+        unpacker = zlib.decompressobj()
+        values = unpacker.decompress(base64.b64decode(packed, validate=True), most + 1)
+    except (binascii.Error, zlib.error) as e:
+        raise ValueError(f"speech level is not base64 of zlib data: {e}") from None
+    if len(values) > most or unpacker.unconsumed_tail or not unpacker.eof:
+        raise ValueError("speech level is longer than a week of frames, or cut short")
+    return Level(values, frame_ms, at_ms)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -137,3 +137,26 @@ async def _probed(media: Path, send: str, track: str | None, prefer: Prefer, vet
         running=None,
         probed=True,
     )
+
+
+@dataclass(frozen=True)
+class Decode:
+    """A PCM decode of the chosen stream beside an upload in another form (``--send mp4``: the speech activity)."""
+
+    argv: list[str]
+    offset_ms: int  # where its first sample is on the media's timeline
+
+
+def pcm_beside(media: Path, opened: Opened) -> Decode | None:
+    """The PCM the ``--send pcm`` path would send for ``opened`` (same stream, same padding to the container's
+    timeline, same one-media-file input options), to be heard beside an mp4 upload; None where that path would ask
+    ffprobe for the start of the audio first (several streams in a container that does not start at 0)."""
+    info, stream = opened.info, opened.stream
+    if opened.probed:
+        return Decode(pcm_args(media, stream), opened.offset_ms)
+    if info.start_ms == 0:
+        return Decode(pcm_args(media, stream, pad_start=True), 0)
+    if len(info.audio) == 1 and info.streams == 1:  # its audio starts where the file does
+        return Decode(pcm_args(media, stream), 0)
+    log.debug("%s: %s from %d ms: speech activity is not heard beside the mp4", media, info.format_name, info.start_ms)
+    return None

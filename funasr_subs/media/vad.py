@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from funasr_subs.media.activity import Rules, Smoother, Speech
+from funasr_subs.media.activity import Level, Rules, Smoother, Speech
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,17 @@ def webrtc_decisions(pcm: bytes, *, mode: int = MODE, frame_ms: int = FRAME_MS) 
 
 
 class Listener:
-    """PCM chunks in (``feed``, any sizes), :class:`Speech` out (``finish``)."""
+    """PCM chunks in (``feed``, any sizes), :class:`Speech` out (``finish``): the detector's intervals and the speech
+    band's level of every frame (:mod:`funasr_subs.media.level`; one byte a frame)."""
 
     def __init__(self, rules: Rules = RULES) -> None:
         import webrtcvad  # here, not at start-up: it reads its version with importlib.metadata (25 ms)
 
+        from funasr_subs.media.level import band_levels  # numpy: here too
+
         self._vad = webrtcvad.Vad(MODE)
+        self._levels = band_levels
+        self._level = bytearray()
         self._step = RATE * 2 * rules.frame_ms // 1000
         self._rest = b""
         self._smoother = Smoother(rules)
@@ -65,15 +70,18 @@ class Listener:
             if len(self._rest) < step:
                 return
             push(vad.is_speech(self._rest, RATE))
+            self._level += self._levels(self._rest, self._frame_ms)
             self._rest = b""
         end = len(view) - len(view) % step
         for at in range(0, end, step):
             push(vad.is_speech(view[at : at + step], RATE))
+        self._level += self._levels(view[:end], self._frame_ms)
         self._rest = bytes(view[end:])
 
     def finish(self) -> Speech:
         """The speech heard in everything fed (a last partial frame is left out)."""
-        return Speech(self._smoother.finish(), DETECTOR, self._frame_ms)
+        level = Level(bytes(self._level), self._frame_ms)
+        return Speech(self._smoother.finish(), DETECTOR, self._frame_ms, level)
 
 
 class Beside:

@@ -73,6 +73,8 @@ class AudioSource:
     open: StreamOpener
     wav_format: str  # "pcm" (s16le 16 kHz mono: can be split) or a container the server decodes ("mp4")
     duration_ms: int
+    #: A container upload: the same audio as PCM, decoded beside the upload for the speech activity (None: not heard)
+    listen: StreamOpener | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Recognised:
     reply: dict[str, Any]  # one reply, shaped as one server sends it (merged when split)
     transcript: Transcript  # times relative to the audio sent
     pieces: tuple[PieceInfo, ...]
-    speech: Speech | None = None  # heard in the PCM as it was sent (times relative to it); None: not listened
+    speech: Speech | None = None  # heard in the PCM sent, or decoded beside (times relative to it); None: not heard
 
 
 class FileChunks:
@@ -228,7 +230,8 @@ async def recognise(
     """Recognise ``audio`` on the pool's servers. ``on_bytes(n)``: n bytes sent (negative: an attempt's bytes that
     will be sent again). ``on_uploaded()``: all the audio is sent (a split file: every piece is handed out); it
     may be called again by a retry. With ``settings.speech_activity``, PCM is listened to on its way (the first
-    whole pass) for :attr:`Recognised.speech`. Raises the FunasrSubsError of the last failure, or CancelledError."""
+    whole pass), or a container upload's ``audio.listen`` beside it, for :attr:`Recognised.speech`. Raises the
+    FunasrSubsError of the last failure, or CancelledError."""
     job = _Job(settings, pool, wav_name, on_bytes or (lambda n: None), on_uploaded or (lambda: None))
     work = asyncio.ensure_future(job.run(audio))
     if cancelled is None:
@@ -341,8 +344,40 @@ class _Job:
         target = split_ms(self.settings, len(self.pool))
         if target and audio.wav_format == "pcm" and audio.duration_ms > target + window_ms(target) // 2:
             return await self._split(audio, even_target(audio.duration_ms, target, self.pool.capacity))
-        reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms, whole=True)
+        beside = self._beside(audio)
+        try:
+            reply, transcript, info = await self._piece(audio.open, audio.wav_format, 0, audio.duration_ms, whole=True)
+            if beside is not None:
+                await self._heard_beside(beside)
+        finally:
+            if beside is not None:
+                await _stopped(beside)
         return Recognised(reply, transcript, (info,), self.speech)
+
+    def _beside(self, audio: AudioSource) -> asyncio.Task[None] | None:
+        """A container upload: its PCM decoded and heard beside it (started now; one decode for every attempt)."""
+        if audio.listen is None or audio.wav_format == "pcm" or not self.listen or self.speech is not None:
+            return None
+        return asyncio.ensure_future(self._hear(audio.listen))
+
+    async def _hear(self, open_pcm: StreamOpener) -> None:
+        listener = Beside(Listener())
+        try:
+            async with open_pcm() as stream:
+                async for chunk in stream.chunks():
+                    await listener.feed(chunk)
+            self.heard(await listener.finish())
+        finally:
+            listener.close()
+
+    async def _heard_beside(self, beside: asyncio.Task[None]) -> None:
+        """The reply is in: the decode beside it finishes (bounded by ffmpeg's stall timeout); its failure is a
+        warning, never the job's."""
+        try:
+            await beside
+        except Exception as exc:  # a CancelledError (the job's) goes on
+            why = exc.message if isinstance(exc, FunasrSubsError) else f"{type(exc).__name__}: {exc}"
+            log.warning("warning: %s: no speech activity (%s); cue edges follow the token times", self.wav_name, why)
 
     async def _split(self, audio: AudioSource, target_ms: int) -> Recognised:
         splitter = PcmSplitter(target_ms)
@@ -434,7 +469,6 @@ class _Job:
 
             began = time.monotonic()
             meter = SoundMeter(SOUND_MS) if wav_format == "pcm" else None
-            # TODO(issue 21): --send mp4 is not heard: that needs a PCM decode beside the upload
             listener = self.listener() if whole and wav_format == "pcm" else None
             try:
                 done = self.on_uploaded if whole else None
@@ -547,6 +581,15 @@ async def _then(
         heard(await listener.finish())
     if done is not None:
         done()
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """``task`` ended (cancelled when it still runs: its ffmpeg is killed), and what it raised collected."""
+    if not task.done():
+        task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio does not log it as lost; _heard_beside has reported it
 
 
 def _clock(ms: int) -> str:

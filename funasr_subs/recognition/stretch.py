@@ -8,9 +8,8 @@ from the media file alone: ffmpeg seeks to the stretch (no decode of what comes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,6 +21,7 @@ from funasr_subs.media.info import AudioStream
 from funasr_subs.protocol import FRAME_BYTES
 from funasr_subs.recognition.lost import Recovery, in_pieces, lost_stretches, spans_text, with_margin
 from funasr_subs.recognition.merge import insert_replies, shift_reply
+from funasr_subs.recognition.pcmspool import send_all
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, PieceInfo, Recognised, recognise, transcript_of
 from funasr_subs.recognition.split import BYTES_PER_MS
@@ -111,7 +111,7 @@ async def recover(
 
     speech = result.speech.intervals
     sends = [(stretch, piece) for stretch in found for piece in in_pieces(stretch, speech)]
-    again = await _all([one(piece) for _, piece in sends])
+    again = await send_all([piece for _, piece in sends], one, pool.capacity)
     back = [(stretch, got) for (stretch, _), got in zip(sends, again, strict=True) if got and got.transcript.tokens]
     if not back:
         return result, Recovery(lost=tuple(found))
@@ -140,15 +140,3 @@ def _minus(spans: Sequence[Interval], holes: Sequence[Interval]) -> list[Interva
         if cursor < end:
             out.append((cursor, end))
     return out
-
-
-async def _all(jobs: Sequence[Awaitable[T]]) -> list[T]:
-    """Every job's result, in order; when one raises, the others are cancelled and awaited first."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from funasr_subs.media.activity import Level
 from funasr_subs.model import Cue, Transcript
-from funasr_subs.sync.heard import HeardFit, fit_heard
+from funasr_subs.sync.heard import MIN_LEVEL_Z, HeardFit, fit_heard
 from funasr_subs.sync.normalise import TimedUnits, normalise
 from funasr_subs.sync.pattern import PatternFit, fit_pattern, speech_intervals
 from funasr_subs.sync.textalign import MIN_MATCHED, MIN_SHARE, CueMatch, match_cues, recognised_units, shared_units
@@ -83,15 +84,17 @@ def sync(
     method: MethodChoice = "auto",
     heard: Sequence[Interval] | None = None,
     heard_end_ms: int = 0,
+    heard_level: Level | None = None,
 ) -> SyncResult:
     """Re-time ``cues`` to the speech in ``transcript``: by their text when it matches, else by the timing pattern.
 
     ``heard``: the speech intervals a detector heard in the audio (the sidecar's speech activity, in the transcript's
     timeline; the audio ``heard_end_ms`` long): the timing pattern compares the cues with them. Without them (None:
     nothing was listened to) it falls back to the gaps between the reply's tokens, which FunASR mostly closes.
+    ``heard_level``: the speech band's level kept beside them (same timeline), which decides whether that is trusted.
     The cues may come in any order (ASS files are often sorted by style); placements come back in the given order."""
     order = sorted(range(len(cues)), key=lambda i: (cues[i].start_ms, i))
-    heard_at = _Heard(tuple(heard), heard_end_ms) if heard is not None else None
+    heard_at = _Heard(tuple(heard), heard_end_ms, heard_level) if heard is not None else None
     if order == list(range(len(cues))):
         return _sync_sorted(cues, transcript, method, heard_at)
     result = _sync_sorted([cues[i] for i in order], transcript, method, heard_at)
@@ -107,6 +110,7 @@ def sync(
 class _Heard:
     intervals: tuple[Interval, ...]
     end_ms: int
+    level: Level | None = None
 
 
 def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoice, heard: _Heard | None) -> SyncResult:
@@ -120,7 +124,7 @@ def _sync_sorted(cues: Sequence[Cue], transcript: Transcript, method: MethodChoi
         if text_result.trusted or method == "text":
             return text_result
     if heard is not None:
-        pattern_result = sync_by_heard(cues, heard.intervals, heard.end_ms)
+        pattern_result = sync_by_heard(cues, heard.intervals, heard.end_ms, heard.level)
     else:
         pattern_result = sync_by_pattern(cues, transcript)
     if pattern_result.trusted or text_result is None:
@@ -318,12 +322,21 @@ def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
     return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "tokens")
 
 
-def sync_by_heard(cues: Sequence[Cue], heard: Sequence[Interval], end_ms: int = 0) -> SyncResult:
+def sync_by_heard(
+    cues: Sequence[Cue], heard: Sequence[Interval], end_ms: int = 0, level: Level | None = None
+) -> SyncResult:
     """By the timing pattern against the speech heard in the audio (:mod:`funasr_subs.sync.heard`)."""
-    fit: HeardFit | None = fit_heard([(c.start_ms, c.end_ms) for c in cues], heard, end_ms)
+    fit: HeardFit | None = fit_heard([(c.start_ms, c.end_ms) for c in cues], heard, end_ms, level)
     if fit is None:
         reason = "too few cues or too little speech heard to compare"
         return SyncResult("pattern", (), None, 1.0, 0.0, False, reason, "heard")
+    if not fit.trusted and fit.level_z is not None:
+        reason = (
+            f"the cues stand out from the speech heard only {fit.level_z:.1f} times as far as chance lets them (the "
+            f"same cues anywhere else in the audio; {MIN_LEVEL_Z:g} needed): "
+            "is this the right media?"
+        )
+        return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "heard")
     if not fit.trusted:
         reason = (
             f"the cues agree with the speech heard in the audio for {fit.agreement:.0%} of their time, and as well "

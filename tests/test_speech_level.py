@@ -1,0 +1,103 @@
+"""The speech band's level kept beside the speech heard: measured per frame, carried through the sidecar (and
+refused there when it cannot be ours), and what sync judges a map by when the detector's pauses are too few."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from funasr_subs.media.activity import MAX_MS, Level, Speech, speech_from_json, speech_to_json
+from funasr_subs.media.level import LEVEL_ZERO, band_levels
+from funasr_subs.sync.loudness import contrast_z
+
+RATE = 16_000
+
+
+def _tone(hz: float, ms: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(RATE * ms // 1000) / RATE
+    return amplitude * np.sin(2 * np.pi * hz * t)
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def test_the_level_is_the_speech_band_only() -> None:
+    """A 1 kHz tone is loud in the band; a 100 Hz hum and a 6 kHz whistle as loud are 30 dB and more below it;
+    digital silence is the floor byte. One byte per whole frame (a partial last frame left out)."""
+    levels = band_levels(_pcm(np.concatenate([_tone(1000, 300), _tone(100, 300), _tone(6000, 300)])), 30)
+    assert len(levels) == 30
+    band, hum, whistle = levels[2:8], levels[12:18], levels[22:28]
+    assert min(band) - LEVEL_ZERO > 30  # about +36 dB
+    assert max(hum) < min(band) - 30 and max(whistle) < min(band) - 30
+    assert band_levels(bytes(2 * 480 * 3 + 100), 30) == bytes(3)  # silence: 0 (clipped), 3 frames, the rest dropped
+
+
+def test_the_level_survives_the_sidecar_and_the_timeline_shift() -> None:
+    level = Level(bytes(range(256)) * 40, 30, 0)
+    speech = Speech(((0, 900),), "webrtcvad mode 3, 30 ms", 30, level)
+    data = json.loads(json.dumps(speech_to_json(speech)))
+    assert speech_from_json(data) == speech
+    assert len(data["level"]["zlib"]) < len(level.values)  # compressed
+    moved = speech.shifted(1500)
+    assert moved.level == Level(level.values, 30, 1500)
+    assert speech_from_json(json.loads(json.dumps(speech_to_json(moved)))) == moved
+    without = {k: v for k, v in data.items() if k != "level"}  # a sidecar written before the level was kept
+    assert speech_from_json(without) == Speech(((0, 900),), "webrtcvad mode 3, 30 ms", 30)
+
+
+@pytest.mark.parametrize(
+    "level",
+    [
+        "AAAA",  # not an object
+        {"at_ms": 0},
+        {"at_ms": 1.5, "zlib": ""},
+        {"at_ms": 0, "zlib": "not base64!"},
+        {"at_ms": 0, "zlib": base64.b64encode(b"not zlib").decode()},
+        {"at_ms": 0, "zlib": base64.b64encode(zlib.compress(bytes(1000))[:-4]).decode()},  # cut short
+        {"at_ms": 0, "zlib": base64.b64encode(zlib.compress(bytes(MAX_MS // 30 + 1), 9)).decode()},  # a bomb
+        {"at_ms": 10 * MAX_MS, "zlib": base64.b64encode(zlib.compress(bytes(10))).decode()},
+    ],
+)
+def test_a_level_that_cannot_be_ours_is_refused(level: object) -> None:
+    """Hostile input: a clear ValueError (the sidecar reader turns it into one line), never a decompression of
+    more than a week of frames."""
+    with pytest.raises(ValueError, match="speech level"):
+        speech_from_json({"format": 1, "detector": "x", "frame_ms": 30, "intervals": [[0, 900]], "level": level})
+
+
+def test_a_map_stands_out_only_where_the_cues_are_spoken() -> None:
+    """Speech-band bursts under noise at 0 dB, of seeded lengths and pauses: the cues on the bursts stand far out
+    from their rotations; the same cues 1.3 s off, or on bursts of another seed, do not."""
+    rng = np.random.default_rng(7)
+
+    def bursts(seed: int) -> tuple[bytes, list[tuple[int, int]]]:
+        r = np.random.default_rng(seed)
+        at, parts, spans = 1000, [np.zeros(RATE)], []
+        while at < 170_000:
+            length, pause = int(r.integers(1200, 3500)), int(r.choice([200, 300, 600, 1200]))
+            parts += [_tone(700 + 400 * r.random(), length, 0.3), np.zeros(RATE * pause // 1000)]
+            spans.append((at, at + length))
+            at += length + pause
+        signal = np.concatenate(parts)
+        return _pcm(signal + 0.3 / np.sqrt(2) * rng.standard_normal(signal.size)), spans
+
+    pcm, spans = bursts(1)
+    level = Level(band_levels(pcm, 30), 30)
+
+    def z(cues: list[tuple[int, int]], shift: float = 0.0) -> float:
+        starts = np.asarray([s for s, _ in cues], dtype=np.float64) + shift
+        ends = np.asarray([e for _, e in cues], dtype=np.float64) + shift
+        around = np.full(starts.size, 600.0)
+        result = contrast_z(level, starts, ends, around, around)
+        assert result is not None
+        return result
+
+    assert z(spans) > 10
+    assert z(spans, 1300.0) < 5
+    assert z(bursts(2)[1]) < 5
+    assert contrast_z(Level(band_levels(pcm[:64000], 30), 30), np.zeros(1), np.ones(1), np.ones(1), np.ones(1)) is None
