@@ -12,6 +12,7 @@ import pytest
 
 from funasr_subs.media.activity import MAX_MS, Level, Speech, speech_from_json, speech_to_json
 from funasr_subs.media.level import LEVEL_ZERO, band_levels
+from funasr_subs.sync.heard import fit_heard
 from funasr_subs.sync.loudness import contrast_z
 
 RATE = 16_000
@@ -101,3 +102,32 @@ def test_a_map_stands_out_only_where_the_cues_are_spoken() -> None:
     assert z(spans, 1300.0) < 5
     assert z(bursts(2)[1]) < 5
     assert contrast_z(Level(band_levels(pcm[:64000], 30), 30), np.zeros(1), np.ones(1), np.ones(1), np.ones(1)) is None
+
+
+@pytest.mark.parametrize("frame_ms", [1, 5, 29, 1000])
+def test_a_level_in_frames_no_detector_makes_is_refused(frame_ms: int) -> None:
+    """A level's frames are the detector's (10, 20 or 30 ms): "1 ms frames" let a 0.8 MB sidecar hold 600 MB of
+    level (a week of them), which sync turned into 17 GB and a MemoryError traceback."""
+    level = {"at_ms": 0, "zlib": base64.b64encode(zlib.compress(bytes(3000))).decode()}
+    with pytest.raises(ValueError, match="speech level frames"):
+        speech_from_json({"format": 1, "detector": "x", "frame_ms": frame_ms, "intervals": [[0, 900]], "level": level})
+
+
+def test_a_day_of_level_is_judged_in_bounded_memory() -> None:
+    """The level of a day in 10 ms frames (a few hundred KB in a sidecar): the floor of every frame was computed from
+    a copy of all their windows at once (80 bytes a frame; a week took 11.6 GB and 31 s). It is worked out in blocks
+    now, on at most loudness.MAX_FRAMES frames (longer audio in coarser frames)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    level = Level(bytes(rng.integers(0, 60, 8_640_000, dtype=np.uint8)), 10, 0)
+    cues = [(start, start + 2000) for start in range(60_000, 600_000, 4000)]
+    speech = [(start + 100, start + 1900) for start, _ in cues]
+    tracemalloc.start()
+    try:
+        fit = fit_heard(cues, speech, 86_400_000, level)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fit is not None and fit.level_z is not None
+    assert peak < 400 << 20, f"{peak >> 20} MB"

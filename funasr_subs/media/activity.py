@@ -30,6 +30,8 @@ SPEECH_FORMAT = 1
 #: Bounds for intervals read from a sidecar: a week of audio, a speech change every 100 ms of it at most.
 MAX_MS = 7 * 86_400_000
 MAX_INTERVALS = MAX_MS // 100
+#: The frames a level may be kept in (ms): WebRTC's detector's (the level is measured on its frames).
+LEVEL_FRAME_MS = (10, 20, 30)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,8 @@ def _level_from_json(value: Any, frame_ms: int) -> Level:
     if not isinstance(value, Mapping) or not _is_int(value.get("at_ms")) or not isinstance(value.get("zlib"), str):
         raise ValueError("speech level is not an object with at_ms and zlib")
     at_ms, packed = value["at_ms"], value["zlib"]
+    if frame_ms not in LEVEL_FRAME_MS:  # (a 1 ms "frame" let 0.8 MB of zlib unpack to 600 MB, and sync take 17 GB)
+        raise ValueError(f"speech level frames of {frame_ms} ms, not a detector's ({LEVEL_FRAME_MS})")
     most = MAX_MS // frame_ms
     if not -MAX_MS <= at_ms <= MAX_MS or len(packed) > 2 * most:
         raise ValueError("speech level is out of range or too long")

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from funasr_subs.media.activity import Level
-from funasr_subs.sync.loudness import contrast_z, cue_contrast
+from funasr_subs.sync.loudness import bounded, contrast_z, cue_contrast
 from funasr_subs.sync.pattern import log10_binomial_tail
 from funasr_subs.sync.timemap import COMMON_RATIOS, FloatArray, Piece, TimeMap, viterbi_blocks
 
@@ -251,6 +251,7 @@ def fit_heard(
     c = _Cues(cues)
     heard = _Heard(speech)
     end = max(float(end_ms), float(heard.ends[-1]))
+    level = bounded(level) if level is not None else None
     time_map, ratio, found = _search(c, speech, end)
     if level is not None and len(time_map.pieces) > 1 and len(level.values) > 0:
         time_map = _splits_by_level(c, time_map, level)

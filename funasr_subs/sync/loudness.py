@@ -27,6 +27,20 @@ CAP_DB = 30.0
 NEAR_MS = 2000.0
 #: Too short a level to judge by (frames): a minute.
 MIN_FRAMES = 2000
+#: The most frames looked at (35 hours of 30 ms frames; a longer level is taken in coarser frames: :func:`bounded`).
+MAX_FRAMES = 1 << 22
+
+
+def bounded(level: Level) -> Level:
+    """``level`` in frames coarse enough that there are at most :data:`MAX_FRAMES` of them (each the mean of the
+    frames it joins): memory and time stay bounded for days of audio (or a sidecar that claims them)."""
+    frames = len(level.values)
+    if frames <= MAX_FRAMES:
+        return level
+    join = -(-frames // MAX_FRAMES)
+    raw = np.frombuffer(level.values, dtype=np.uint8)[: frames // join * join].reshape(-1, join)
+    means = np.concatenate([raw[k : k + 4096].mean(axis=1) for k in range(0, raw.shape[0], 4096)])
+    return Level(bytes(np.round(means).astype(np.uint8)), level.frame_ms * join, level.at_ms)
 
 
 def above_floor(values: bytes) -> FloatArray:
@@ -35,8 +49,12 @@ def above_floor(values: bytes) -> FloatArray:
     half = FLOOR_FRAMES // 2
     padded = np.pad(level, (half, FLOOR_FRAMES - half), mode="edge")
     at = np.arange(0, level.size, FLOOR_STEP)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, FLOOR_FRAMES)[at]
-    floor = np.repeat(np.partition(windows, FLOOR_RANK, axis=1)[:, FLOOR_RANK], FLOOR_STEP)[: level.size]
+    view = np.lib.stride_tricks.sliding_window_view(padded, FLOOR_FRAMES)
+    # (a block of windows at a time: all of them copied at once were 80 bytes a frame, 670 MB for 35 hours)
+    floors = np.zeros(at.size)
+    for k in range(0, at.size, 8192):
+        floors[k : k + 8192] = np.partition(view[at[k : k + 8192]], FLOOR_RANK, axis=1)[:, FLOOR_RANK]
+    floor = np.repeat(floors, FLOOR_STEP)[: level.size]
     return np.asarray(np.clip(level - floor, 0.0, CAP_DB), dtype=np.float64)
 
 
