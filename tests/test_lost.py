@@ -249,3 +249,13 @@ def test_a_long_loss_is_sent_again_in_pieces_cut_at_pauses() -> None:
     assert all(s % 4000 == 3500 for s, _ in pieces[1:])  # in the middle of a pause
     assert in_pieces((0, 1_000_000), []) == [(0, 300_000), (300_000, 600_000), (600_000, 900_000), (900_000, 1_000_000)]
     assert in_pieces((5, 9), speech) == [(5, 9)]
+
+
+def test_a_message_names_five_stretches_at_most() -> None:
+    """A server that loses nearly everything of a day of audio: the line that says what goes again (and the note of
+    what stays lost) named thousands of stretches; it names five and counts the rest."""
+    from funasr_subs.recognition.lost import spans_text
+
+    assert spans_text([(0, 6000), (10_000, 16_000)]) == "0:00-0:06, 0:10-0:16"
+    many = spans_text([(k * 10_000, k * 10_000 + 6000) for k in range(3000)])
+    assert many.endswith(", 0:40-0:46 and 2995 more") and len(many) < 100, many

@@ -142,9 +142,12 @@ def clock(ms: int) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def spans_text(spans: Iterable[Interval]) -> str:
-    """``4:00-4:40, 7:10-7:31`` for a message."""
-    return ", ".join(f"{clock(s)}-{clock(e)}" for s, e in spans)
+def spans_text(spans: Iterable[Interval], most: int = 5) -> str:
+    """``4:00-4:40, 7:10-7:31`` for a message; past ``most`` of them, how many more (a server that loses nearly
+    everything of a day of audio gave a line of thousands)."""
+    listed = list(spans)
+    text = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in listed[:most])
+    return text + (f" and {len(listed) - most} more" if len(listed) > most else "")
 
 
 def recovery_to_json(recovery: Recovery) -> dict[str, Any]:
