@@ -282,7 +282,7 @@ def pack_speech(intervals: Sequence[tuple[int, int]]) -> bytes:
 
 def recognise_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> Recognised:
     """Send an uploaded file to the FunASR server (the pipeline's FunasrSubsError types raise). Speech the reply
-    has no words for is sent again as ``transcribe`` does (``--no-resend-lost`` not)."""
+    has no words for is sent again on its own, as ``transcribe`` does (unless ``--no-resend-lost``)."""
     try:
         recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel, pool=shared_pool(settings))
     except NoSpeechError:
