@@ -285,3 +285,27 @@ def test_a_shift_before_the_start_drops_the_words_it_moves_there(tmp_path: Path)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1 and "moves every word before the start" in done.stderr, done.stderr
     assert events(tmp_path / "talk.zh.srt") == shifted  # nothing written
+
+
+@pytest.mark.parametrize("fps", ["0.5", "0.001", "9.99"])
+def test_frames_no_video_has_are_refused(tmp_path: Path, fps: str) -> None:
+    """Frames of seconds pushed every cue further from its speech (a cue and a gap take two frames at least): at
+    ``--fps 0.5`` a 270 s film's last cue came at 6:46, at ``0.001`` the cues ran over 56 hours. One line, nothing
+    written; the slowest rate allowed keeps every cue within a frame of where it is without frames."""
+    import subprocess
+
+    from benchmarks.bench_cues import funasr_like_tokens, reply_for
+    from tests.test_hook import COMMAND
+
+    reply = tmp_path / "talk.json"
+    reply.write_text(json.dumps(reply_for(funasr_like_tokens(600)), ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([*COMMAND, "retime", str(reply), "--fps", fps], capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and len(lines) == 1 and "fps" in lines[0] and "10" in lines[0], done.stderr
+    assert not (tmp_path / "talk.zh.srt").exists()
+    assert main(["retime", str(reply)]) == 0
+    plain = events(tmp_path / "talk.zh.srt")
+    assert main(["retime", str(reply), "--fps", "10", "--overwrite"]) == 0
+    framed = events(tmp_path / "talk.zh.srt")
+    assert len(framed) == len(plain)
+    assert max(abs(a[0] - b[0]) for a, b in zip(framed, plain, strict=True)) <= 100
