@@ -69,7 +69,8 @@ def build_cues(
     spans = segment(prep, settings)
     lines = [break_lines(prep, i, j, settings.max_lines) for i, j in spans]
     spoken = [Spoken(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in spans]
-    heard = on_speech(spoken, speech, longest_ms=settings.max_duration)
+    room = max(settings.min_duration, 0) + max(settings.min_gap, 0)
+    heard = on_speech(spoken, speech, longest_ms=settings.max_duration, room_ms=room)
     reading = [reading_length("".join(ls), settings.profile) for ls in lines]
     lone = [i == j for i, j in spans]
     times = assign_times(heard, reading, lone, settings)
