@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,11 @@ import pytest
 
 from funasr_subs import speedbook
 from tests.funasr_server import FunasrTestServer, make_expired_cert, make_self_signed_cert, server_ssl_context
+
+# A suite started as a background job of a script (`pytest &`, as CI runners may) has SIGINT ignored, and every
+# command the tests start would inherit that: the Ctrl-C tests would then test nothing. Run as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

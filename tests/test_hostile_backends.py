@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.cli import main
-from tests.faults import clean_env, descendants, finish, popen_cli
+from tests.faults import clean_env, command, descendants, finish, popen_cli
 from tests.other_servers import FunasrHttpServer
 from tests.speech import ZH_SENTENCES, build_speech, espeak_available, write_speech
 
@@ -76,10 +76,15 @@ def test_an_error_in_a_200_answer_names_the_server_and_what_it_said(
     assert http_api.url in error and "'CUDA out of memory'" in error, error
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "sigint_ignored"), [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)]
+)
+def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(
+    tmp_path: Path, sig: signal.Signals, sigint_ignored: bool
+) -> None:
     """``sync --method pattern`` on media alone decodes it with ffmpeg: SIGTERM killed the process by the signal
-    (exit -15) and left ffmpeg decoding; it is Ctrl-C's exit 130 now, ffmpeg stopped, nothing written."""
+    (exit -15) and left ffmpeg decoding; it is Ctrl-C's exit 130 now, ffmpeg stopped, nothing written. Also in a
+    background job of a script, which inherits SIGINT ignored: SIGTERM was passed on as a SIGINT, and did nothing."""
     media = tmp_path / "silence.flac"  # an hour: ffmpeg is still decoding when the signal comes
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3600", "-c:a",
@@ -87,8 +92,14 @@ def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(tmp_path
     )  # fmt: skip
     subtitle = tmp_path / "film.srt"
     subtitle.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n", encoding="utf-8")
-    proc = popen_cli("sync", "--method", "pattern", str(subtitle), str(media), "-o", str(tmp_path / "out.srt"),
-                     env=clean_env(tmp_path))  # fmt: skip
+    argv = ["sync", "--method", "pattern", str(subtitle), str(media), "-o", str(tmp_path / "out.srt")]
+    if sigint_ignored:
+        proc = subprocess.Popen(
+            [*command(), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )  # fmt: skip
+    else:
+        proc = popen_cli(*argv, env=clean_env(tmp_path))
     try:
         deadline = time.monotonic() + 30
         while not [pid for pid in descendants(proc.pid) if _named(pid) == "ffmpeg"]:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from funasr_subs.commands import stdout
@@ -356,18 +357,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
     130, the work started (ffmpeg, a server's request) stopped, instead of a death by the signal that left ffmpeg
     running.
 
-    SIGTERM raises SIGINT rather than KeyboardInterrupt itself: inside ``asyncio.run`` SIGINT cancels the main task,
-    whose ``finally`` clauses stop ffmpeg; a KeyboardInterrupt raised at whatever point the loop was left the task
-    unfinished and ffmpeg running on after the exit."""
+    SIGTERM runs SIGINT's handler rather than raising KeyboardInterrupt itself: inside ``asyncio.run`` that handler
+    cancels the main task, whose ``finally`` clauses stop ffmpeg; a KeyboardInterrupt raised at whatever point the
+    loop was left the task unfinished and ffmpeg running on after the exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # a background job of a script inherits SIGINT ignored: asyncio then leaves it alone, and SIGTERM would have no
+    # Ctrl-C to act as (it did nothing at all); for the command's run, SIGINT is Python's own again
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, sigint)
 
 
-def _as_ctrl_c(signum: int, frame: object) -> None:
-    signal.raise_signal(signal.SIGINT)
+def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # (changed since: a plugin's doing)
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)  # asyncio's (cancels the main task) or Python's own (KeyboardInterrupt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,22 +253,46 @@ def refusal(settings: Settings, language: str) -> str:
     )
 
 
+#: One speech interval packed in the cache: start and end, signed 32-bit ms (24 days either way).
+_PACKED = "i"
+
+
 @dataclass(frozen=True)
 class Recognised:
-    """What the server recognised in one upload (what the result cache keeps)."""
+    """What the server recognised in one upload (what the result cache keeps): the tokens, the audio's length and
+    where speech was heard (``heard``: the intervals packed, 8 bytes each; empty when the detector heard none or
+    did not listen, ``--no-speech-activity``), for cue edges on the speech as ``transcribe`` makes them."""
 
     tokens: tuple[Token, ...]
     duration_ms: int
+    heard: bytes = b""
+
+    @property
+    def speech(self) -> list[tuple[int, int]]:
+        """The speech intervals (start_ms, end_ms) in the tokens' timeline, sorted."""
+        flat = array(_PACKED)
+        flat.frombytes(self.heard)
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def pack_speech(intervals: Sequence[tuple[int, int]]) -> bytes:
+    """Speech intervals as :attr:`Recognised.heard` keeps them."""
+    return array(_PACKED, [ms for interval in intervals for ms in interval]).tobytes()
 
 
 def recognise_upload(path: Path, settings: Settings, *, raw_pcm: bool, cancel: CancelToken | None = None) -> Recognised:
-    """Send an uploaded file to the FunASR server (the pipeline's FunasrSubsError types raise)."""
+    """Send an uploaded file to the FunASR server (the pipeline's FunasrSubsError types raise). Speech the reply
+    has no words for is sent again on its own, as ``transcribe`` does (unless ``--no-resend-lost``)."""
     try:
         recognition = recognise_file(path, settings, raw_pcm=raw_pcm, cancel=cancel, pool=shared_pool(settings))
     except NoSpeechError:
         return Recognised((), 0)
-    return Recognised(recognition.transcript.tokens, recognition.duration_ms)
+    speech = recognition.speech.intervals if recognition.speech is not None else ()
+    return Recognised(recognition.transcript.tokens, recognition.duration_ms, pack_speech(speech))
 
 
-def cues_of(tokens: Sequence[Token], settings: Settings) -> list[Cue]:
-    return build_cues(tuple(tokens), settings.cue_settings()) if tokens else []
+def cues_of(result: Recognised, settings: Settings) -> list[Cue]:
+    """The cues of a recognition, their edges on the speech heard (as ``transcribe`` times them)."""
+    if not result.tokens:
+        return []
+    return build_cues(result.tokens, settings.cue_settings(), speech=result.speech)

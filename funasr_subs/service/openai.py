@@ -10,6 +10,7 @@ at once, so the deltas are the cues' texts, sent together).
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -145,5 +146,34 @@ def render_transcription(
             for i, cue in enumerate(cues)
         ]
     if "word" in request.granularities:
-        data["words"] = [{"word": t.text, "start": t.start_ms / 1000, "end": t.end_ms / 1000} for t in tokens]
+        timed = words_in_cues(tokens, cues)
+        data["words"] = [{"word": text, "start": a / 1000, "end": b / 1000} for text, a, b in timed]
     return json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json"
+
+
+def words_in_cues(tokens: Sequence[Token], cues: Sequence[Cue]) -> list[tuple[str, int, int]]:
+    """Each token (text, start_ms, end_ms) inside the segment (cue) it is spoken in: a segment's edges are moved to
+    the speech heard (a first token that ran on from the pause before starts where the speech does), and its words
+    follow, so no word starts before its segment or ends after it. A token belongs to the cue it overlaps most
+    (the nearest when it overlaps none). Tokens of whitespace are left out, as the cues leave them out."""
+    starts = [c.start_ms for c in cues]
+    words: list[tuple[str, int, int]] = []
+    for token in tokens:
+        if not token.text.strip():
+            continue
+        start, end = token.start_ms, token.end_ms
+        if cues:
+            cue = _cue_of(start, end, cues, starts)
+            start = min(max(start, cue.start_ms), cue.end_ms)
+            end = max(min(end, cue.end_ms), start)
+        words.append((token.text, start, end))
+    return words
+
+
+def _cue_of(start: int, end: int, cues: Sequence[Cue], starts: list[int]) -> Cue:
+    k = max(0, bisect_right(starts, start) - 1)  # the last cue that starts at or before the token; or the first
+
+    def closeness(cue: Cue) -> int:  # overlap when positive, minus the distance otherwise
+        return min(end, cue.end_ms) - max(start, cue.start_ms)
+
+    return max(cues[k : k + 2], key=closeness)  # the first of equals: the cue before

@@ -248,7 +248,7 @@ async def asr_endpoint(request: web.Request) -> web.StreamResponse:
         except ClientGone:
             log.warning("/asr: the client closed the connection (its read timeout?): the job was stopped")
             raise RequestError(499, "the client closed the connection") from None
-        cues = asr.cues_of(result.tokens, settings)
+        cues = asr.cues_of(result, settings)
         body, content_type = asr.render_output(cues, parsed.output, settings)
         log.info("/asr: %d bytes (encode=%s) -> %d cues as %s", upload.size, parsed.encode, len(cues), parsed.output)
         disposition = content_disposition(upload.filename or "audio", parsed.output)
@@ -298,7 +298,7 @@ async def openai_transcriptions(request: web.Request) -> web.StreamResponse:
             result = await _recognise(request, upload, settings, raw_pcm=False)
         except ClientGone:
             raise RequestError(499, "the client closed the connection") from None
-    cues = asr.cues_of(result.tokens, settings)
+    cues = asr.cues_of(result, settings)
     if parsed.stream:  # the whole transcript is known at once: every event goes in one body
         headers = {"Cache-Control": "no-cache"}
         body = openai.render_stream(cues, settings)  # UTF-8, said in the header for clients that are not SSE-aware
