@@ -44,7 +44,8 @@ def speech_spans(tokens: Sequence[Token], heard: Sequence[Interval]) -> tuple[li
     words, bonds = words_and_bonds([t for t in tokens if t.text.strip()], cs)
     prep = prepare(words, cs, bonds)
     spoken = [Spoken(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in segment(prep, cs)]
-    return [(s.start, s.end) for s in spoken], on_speech(spoken, heard, longest_ms=cs.max_duration)
+    room = cs.min_duration + cs.min_gap  # as build_cues moves them
+    return [(s.start, s.end) for s in spoken], on_speech(spoken, heard, longest_ms=cs.max_duration, room_ms=room)
 
 
 def _percentile(values: Sequence[int], q: float) -> int:

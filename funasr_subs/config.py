@@ -52,7 +52,9 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_cps": (0, 1000, True),  # 0: the reading-speed rule off (docs/configuration.md)
     "pause": (0, 600_000, True),
     "linger": (0, 600_000, True),
-    "fps": (0, 1000, False),
+    # no video runs slower than 10 frames a second; frames of seconds pushed every cue further from its speech (a gap
+    # and a cue take two frames at least: at --fps 0.5 a 270 s film's last cue came at 6:46, at 0.001 at 56 h)
+    "fps": (10, 1000, True),
 }
 SUBTITLE_FORMATS = ("srt", "ass", "vtt", "lrc", "ass-karaoke")
 #: The file suffix of each format that is not its own name (``ass-karaoke`` is an ``.ass`` file with ``\k`` tags).

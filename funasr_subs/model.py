@@ -37,14 +37,17 @@ class Transcript:
         return not self.text.strip() and not self.tokens
 
     def shifted(self, offset_ms: int) -> Transcript:
-        """The same transcript with every time moved by ``offset_ms`` (clamped at 0)."""
+        """The same transcript with every time moved by ``offset_ms``: a token that ends before 0 then is left out
+        (clamped, every one of them was a token at 0 ms, and the cues of a film's first minutes were piled into a
+        1 ms cue there), one that runs over 0 starts at 0."""
         if offset_ms == 0:
             return self
         return Transcript(
             text=self.text,
             tokens=tuple(
-                Token(t.text, max(0, t.start_ms + offset_ms), max(0, t.end_ms + offset_ms), t.punct)
+                Token(t.text, max(0, t.start_ms + offset_ms), t.end_ms + offset_ms, t.punct)
                 for t in self.tokens
+                if t.end_ms + offset_ms > 0
             ),
             wav_name=self.wav_name,
         )

@@ -297,6 +297,8 @@ SENSEVOICE_WORDS = {
     "ja": list("こんにちはありがとうございます"),
     "ko": ["안녕하세요", "감사합니다", "오늘", "날씨가", "좋네요"],
     "en": ["hello", "world", "this", "is", "a", "test"],
+    # not SenseVoice's: a newer or other model's language funasr-subs does not know (heard=("zh", "fr"))
+    "fr": ["bonjour", "le", "monde", "ceci", "est", "un", "essai"],
 }
 
 
@@ -323,7 +325,7 @@ def sensevoice_reply(
             parts.append("<|nospeech|><|EMO_UNKNOWN|><|Event_UNK|> ")
             continue
         words = SENSEVOICE_WORDS[lang]
-        spaced = lang in ("en", "ko")
+        spaced = lang in ("en", "ko", "fr")
         n = max(1, (end - start) // TOKEN_MS)
         said = [words[(counter + k) % len(words)] for k in range(n)]
         counter += n

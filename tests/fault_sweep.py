@@ -9,7 +9,8 @@ a damaged job row never gives a traceback (test_media_references, test_output_ta
 each). The "attack" groups try this session's work from outside: odd replies through ``retime`` in every layout and
 format, and request bodies cut mid-way (test_cues_attacks and test_service_uploads pin one of each); the second
 round's, funasr-server's hostile answers, pools with one server down, hostile sidecar intervals and media-only
-syncs (test_hostile_backends pins one of each).
+syncs (test_hostile_backends pins one of each); the third round's, shifts before the start, frame rates no video
+has, hostile speech levels to sync and odd language tags (test_retime and test_detect_language pin one of each).
 """
 
 # ruff: noqa
@@ -1232,6 +1233,117 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):  # a signal while ff
         err = proc.communicate()[1] + "timed out"
     reaped = not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
     tally("attack signal in a media-only sync", proc.returncode == 130 and "Traceback" not in err and reaped)
+# --- attack (third round): shifts and frames, hostile levels beside the speech heard, odd language tags ----------
+import base64 as _b64, zlib as _zlib
+from funasr_subs.check import check_cues as _check_cues
+from funasr_subs.cues.settings import CueSettings as _CueSettings
+from funasr_subs.recognition.language import spoken_language as _spoken
+
+a3 = HOME / "attack3"
+a3.mkdir()
+dense3 = a3 / "dense.json"
+dense3.write_text(json.dumps(reply_for(funasr_like_tokens(2400)), ensure_ascii=False), encoding="utf-8")
+
+
+def _within_rules(path):
+    events = pysubs2.load(str(path), encoding="utf-8").events
+    cues = [Cue(e.start, e.end, tuple(e.plaintext.split("\n"))) for e in events]
+    rules = {v.rule for v in _check_cues(cues, _CueSettings.for_profile("zh", None), tolerance_ms=10).violations}
+    return bool(cues) and not rules & {"short", "long", "overlap"}
+
+
+run("retime", str(dense3), "-o", str(a3 / "whole.srt"))
+film_end = pysubs2.load(str(a3 / "whole.srt"), encoding="utf-8").events[-1].end
+for share in (0.01, 0.25, 0.5, 0.9, 0.999):  # a negative shift moves words before the start: left out, rules kept
+    for suffix in (".srt", ".vtt", ".ass"):
+        out = a3 / f"shift{suffix}"
+        out.unlink(missing_ok=True)
+        d = run("retime", str(dense3), "-o", str(out), "--shift", str(-int(film_end * share)))
+        tally("attack3 shifts before the start", no_trace(d) and d.returncode == 0 and _within_rules(out))
+for shift in (-film_end - 1, -86_400_000):  # past every word: one line, nothing written
+    out = a3 / "past.srt"
+    d = run("retime", str(dense3), "-o", str(out), "--shift", str(shift))
+    lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+    tally("attack3 shifts before the start", no_trace(d) and d.returncode == 1 and len(lines) == 1 and not out.exists())
+for fps in ("0.001", "0.5", "1", "5", "9.99", "1000.5", "1e300"):  # frames no video has: one line, nothing written
+    out = a3 / "fps.srt"
+    d = run("retime", str(dense3), "-o", str(out), "--fps", fps)
+    lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+    tally("attack3 frame rates", no_trace(d) and d.returncode != 0 and len(lines) == 1 and not out.exists())
+for fps in ("10", "12", "23.976", "29.97", "120", "1000"):  # the rest: the rules kept
+    out = a3 / "fps.srt"
+    out.unlink(missing_ok=True)
+    d = run("retime", str(dense3), "-o", str(out), "--fps", fps)
+    tally("attack3 frame rates", no_trace(d) and d.returncode == 0 and _within_rules(out))
+
+if espeak_available():  # the level kept beside the intervals, lying in every way a sidecar can
+    film3 = write_speech(a3 / "talk.mkv", build_speech(ZH_SENTENCES * 3, pauses_ms=(700, 900, 1300)))
+    with FunasrTestServer(habits=True) as server:
+        run("transcribe", "--server", server.url, str(film3), timeout=120)
+    side3 = json.loads((a3 / "talk.funasr.json").read_text(encoding="utf-8"))
+    heard3 = side3["speech"]
+    values3 = _zlib.decompress(_b64.b64decode(heard3["level"]["zlib"]))
+
+    def _packed(raw, at=0):
+        return {"at_ms": at, "zlib": _b64.b64encode(_zlib.compress(raw, 9)).decode()}
+
+    levels = {
+        "no intervals": dict(heard3, intervals=[]),
+        "no level": {k: v for k, v in heard3.items() if k != "level"},
+        "a tenth": dict(heard3, level=_packed(values3[: len(values3) // 10])),
+        "ten times": dict(heard3, level=_packed(values3 * 10)),
+        "a week before": dict(heard3, level=_packed(values3, -7 * 86_400_000)),
+        "a week after": dict(heard3, level=_packed(values3, 7 * 86_400_000)),
+        "flat": dict(heard3, level=_packed(b"\x50" * len(values3))),
+        "loudest": dict(heard3, level=_packed(b"\xff" * len(values3))),
+        "empty": dict(heard3, level=_packed(b"")),
+        "a week of silence": dict(heard3, level=_packed(bytes(7 * 86_400_000 // 30))),
+        "10 ms frames": dict(heard3, frame_ms=10),
+        "speech all week": dict(heard3, intervals=[[0, 7 * 86_400_000]]),
+        "speech days later": dict(heard3, intervals=heard3["intervals"] + [[6 * 86_400_000, 6 * 86_400_000 + 900]]),
+    }
+    cue_times = re.findall(r"(\S+) --> (\S+)", (a3 / "talk.zh.srt").read_text(encoding="utf-8"))
+    other3 = "".join(f"{i + 1}\n{a} --> {b}\nThe line {i}.\n\n" for i, (a, b) in enumerate(cue_times))
+    two3 = "".join(f"{i + 1}\n{a} --> {b}\nThe line {i}.\n\n" for i, (a, b) in enumerate(cue_times[:2]))
+    for name, speech in levels.items():
+        data = dict(side3, speech=speech)
+        (a3 / "talk.funasr.json").write_text(json.dumps(data), encoding="utf-8")
+        for sub in (other3, two3):
+            (a3 / "dl.srt").write_text(sub, encoding="utf-8")
+            out = a3 / "synced.srt"
+            out.unlink(missing_ok=True)
+            began = time.monotonic()
+            d = run("sync", str(a3 / "dl.srt"), str(a3 / "talk.funasr.json"), "-o", str(out), timeout=60)
+            lines = [l for l in (d.stderr if d else "").splitlines() if l.strip()]
+            ok = no_trace(d) and time.monotonic() - began < 30
+            ok = ok and (
+                (d.returncode == 0 and out.exists()) or (d.returncode == 1 and len(lines) == 1 and not out.exists())
+            )
+            tally("attack3 sync by hostile levels", ok)
+        out = a3 / "re.srt"
+        d = run("retime", str(a3 / "talk.funasr.json"), "-o", str(out), "--overwrite")
+        tally("attack3 sync by hostile levels", no_trace(d) and d.returncode == 0 and _within_rules(out))
+
+tag_texts = [  # what a SenseVoice-like server might answer: a language or None, at once, never an exception
+    "<|fr|> bonjour le monde",
+    "<|zh|>你好<|fr|> bonjour le monde",
+    "<|nospeech|><|EMO_UNKNOWN|><|Event_UNK|> " * 50_000,
+    "<|zh|>" * 170_000,
+    "<|" * 500_000,
+    "<|zh|><|NEUTRAL|><|Speech|>" + "你" * 1_000_000,
+    "<|xx|><|yy|><|zzz|>" * 50_000,
+    "<|ZH|>你好",
+    "",
+]
+for text in tag_texts:
+    for language in (None, "zh", "fr", ["zh"], {"zh": 1}, 1, True, "x" * 100_000):
+        began = time.monotonic()
+        try:
+            got = _spoken({"text": text, "language": language})
+            ok = got is None or got.code in ("zh", "yue", "en", "ja", "ko") and 0 < got.confidence <= 1
+        except Exception:
+            ok = False
+        tally("attack3 language tags", ok and time.monotonic() - began < 2)
 import shutil
 
 shutil.rmtree(HOME, ignore_errors=True)

@@ -124,6 +124,54 @@ def test_every_move_is_bounded_by_the_window_and_the_cues_tokens(stream: Stream,
         floor = end
 
 
+def test_a_moved_start_never_cuts_a_cue_below_the_shortest_duration() -> None:
+    """A start moved later to the onset, or the next cue's moved earlier, left the next cue's start to cut a cue
+    the tokens gave its shortest duration: 767 and 617 ms of 833 (found by the property test below)."""
+    cs = CueSettings.for_profile("zh", None, max_lines=1)
+    tokens = [Token("甲", 0, 150), Token("乙", 150, 300, "。"), Token("丙", 1000, 1150), Token("丁", 1150, 1300, "。")]
+    assert [c.end_ms - c.start_ms for c in build_cues(tokens, cs)] == [917, 833]
+    for speech in ([(150, 300), (1000, 1300)], [(0, 300), (700, 1300)]):
+        first, second = build_cues(tokens, cs, speech=speech)
+        assert first.end_ms - first.start_ms >= cs.min_duration and second.start_ms - first.end_ms >= cs.min_gap
+
+
+@st.composite
+def streams_and_speech_near_them(draw: st.DrawFn) -> tuple[Stream, list[tuple[int, int]]]:
+    """Speech heard near the tokens (a detector that is roughly right: onsets within a token's run-on of them)."""
+    stream = draw(streams())
+    spans = sorted(
+        (max(0, t.start_ms + draw(st.integers(-700, 700))), draw(st.integers(1, 3000)))
+        for t in stream.tokens
+        if draw(st.booleans())
+    )
+    merged: list[tuple[int, int]] = []
+    for start, length in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], start + length))
+        else:
+            merged.append((start, start + length))
+    return stream, merged
+
+
+@PROPERTY_SETTINGS
+@given(streams_and_speech_near_them())
+def test_speech_near_the_tokens_never_makes_a_cue_shorter_than_the_rules(
+    case: tuple[Stream, list[tuple[int, int]]],
+) -> None:
+    """Where the tokens' cue is long enough, the cue on the speech heard is too (within a frame when snapped; a
+    shortest duration over the 1.5 s a cue may stay after its speech is that rule's, with or without the audio)."""
+    stream, speech = case
+    cs = stream.cue_settings
+    plain = build_cues(stream.tokens, cs)
+    cues = build_cues(stream.tokens, cs, speech=speech)
+    frame = 1000 / cs.fps if cs.fps else 0
+    for cue, before in zip(cues, plain, strict=True):
+        if before.end_ms - before.start_ms >= cs.min_duration and cs.min_duration <= 1500:
+            assert cue.end_ms - cue.start_ms >= cs.min_duration - frame, (cue, before)
+    for a, b in pairwise(cues):
+        assert b.start_ms - a.end_ms >= cs.min_gap, (a, b)
+
+
 # --- real speech, the stand-in timed like FunASR --------------------------------------------------------------
 def _starts_and_ends(srt: Path) -> list[tuple[int, int]]:
     return [(e.start, e.end) for e in pysubs2.load(str(srt), encoding="utf-8")]

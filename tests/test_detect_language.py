@@ -219,3 +219,14 @@ def test_a_paraformer_service_answers_its_language_and_asks_the_server_nothing(
     assert answer.status_code == 200
     assert answer.json() == {"detected_language": "chinese", "language_code": "zh", "confidence": 1.0}
     assert funasr_server.connections == [] and funasr_server.requests == []
+
+
+def test_words_in_a_language_we_do_not_know_count_for_none_of_ours(film: Path, spool: Path) -> None:
+    """A server whose model tags a language SenseVoice does not (``<|fr|>``): its words counted for the language
+    tagged before them, so 8 Chinese characters and 6 French words were Chinese with confidence 1.0. They are part
+    of what was heard, never the answer: Chinese, 8 of 14."""
+    server = FunasrTestServer(model="sensevoice", language=("zh", "fr"))
+    with server, service(_sensevoice(server.url, spool)) as svc:
+        answer = bazarr_detect(svc.url, decode_pcm(film))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"detected_language": "chinese", "language_code": "zh", "confidence": round(8 / 14, 3)}

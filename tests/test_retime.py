@@ -256,3 +256,56 @@ def test_a_shift_past_what_the_format_holds_writes_nothing(tmp_path: Path) -> No
     assert not (tmp_path / "film.zh.srt").exists() and not (tmp_path / "film.zh.ass").exists()
     assert main(["retime", str(side), "--format", "srt", "--shift", "86400000"]) == 0  # a day is within .srt's
     assert events(tmp_path / "film.zh.srt")[0][0] == 880 + 86_400_000
+
+
+def test_a_shift_before_the_start_drops_the_words_it_moves_there(tmp_path: Path) -> None:
+    """A negative shift clamped every token it moved before 0 to a token at 0 ms: the first minutes' words were
+    piled into cues of 1 ms at 00:00:00 (``--shift -260000`` on a 270 s film: 48 such cues, two lines each). The
+    words before the start are left out; the rest keep the rules; a shift past every word is one line."""
+    import subprocess
+
+    from benchmarks.bench_cues import funasr_like_tokens, reply_for
+    from funasr_subs.check import check_cues
+    from funasr_subs.cues.settings import CueSettings
+    from tests.test_hook import COMMAND
+
+    reply = tmp_path / "talk.json"
+    reply.write_text(json.dumps(reply_for(funasr_like_tokens(600)), ensure_ascii=False), encoding="utf-8")
+    assert main(["retime", str(reply)]) == 0
+    whole = events(tmp_path / "talk.zh.srt")
+    half = whole[-1][1] // 2
+    assert main(["retime", str(reply), "--shift", str(-half), "--overwrite"]) == 0
+    shifted = events(tmp_path / "talk.zh.srt")
+    assert 0 < len(shifted) < len(whole) * 3 // 4, len(shifted)
+    cues = [Cue(start, end, tuple(text.split("\n"))) for start, end, text in shifted]
+    assert not check_cues(cues, CueSettings.for_profile("zh", None), tolerance_ms=10).violations
+    shown = "".join(text for _, _, text in shifted).replace(" ", "").replace("\n", "")
+    assert "".join(text for _, _, text in whole).replace(" ", "").replace("\n", "").endswith(shown[-200:])
+    argv = [*COMMAND, "retime", str(reply), "--overwrite", "--shift", str(-whole[-1][1] - 1000)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and "moves every word before the start" in done.stderr, done.stderr
+    assert events(tmp_path / "talk.zh.srt") == shifted  # nothing written
+
+
+@pytest.mark.parametrize("fps", ["0.5", "0.001", "9.99"])
+def test_frames_no_video_has_are_refused(tmp_path: Path, fps: str) -> None:
+    """Frames of seconds pushed every cue further from its speech (a cue and a gap take two frames at least): at
+    ``--fps 0.5`` a 270 s film's last cue came at 6:46, at ``0.001`` the cues ran over 56 hours. One line, nothing
+    written; the slowest rate allowed keeps every cue within a frame of where it is without frames."""
+    import subprocess
+
+    from benchmarks.bench_cues import funasr_like_tokens, reply_for
+    from tests.test_hook import COMMAND
+
+    reply = tmp_path / "talk.json"
+    reply.write_text(json.dumps(reply_for(funasr_like_tokens(600)), ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([*COMMAND, "retime", str(reply), "--fps", fps], capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and len(lines) == 1 and "fps" in lines[0] and "10" in lines[0], done.stderr
+    assert not (tmp_path / "talk.zh.srt").exists()
+    assert main(["retime", str(reply)]) == 0
+    plain = events(tmp_path / "talk.zh.srt")
+    assert main(["retime", str(reply), "--fps", "10", "--overwrite"]) == 0
+    framed = events(tmp_path / "talk.zh.srt")
+    assert len(framed) == len(plain)
+    assert max(abs(a[0] - b[0]) for a, b in zip(framed, plain, strict=True)) <= 100

@@ -94,6 +94,21 @@ def test_in_place_twice_keeps_the_first_original(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.zh.orig.srt", "film.zh.srt", "reply.json"]
 
 
+@pytest.mark.parametrize("flags", [["--check", "--fps", "0"], ["--check", "--max-width", "0"], ["--max-lines", "0"]])
+def test_a_bad_cue_setting_is_refused_before_anything_is_written(tmp_path: Path, flags: list[str]) -> None:
+    """``--check`` read its cue settings after the synced subtitle was written: ``--fps 0`` gave exit 2 and an error,
+    with the file (or, ``--in-place``, the replaced subtitle) already there. Without --check a bad one went unseen."""
+    sub = late_copy(tmp_path / "film.zh.srt")
+    original = sub.read_bytes()
+    reply = reply_file(tmp_path / "reply.json")
+    for target in (["-o", str(tmp_path / "out.srt")], ["--in-place"]):
+        done = cli("sync", str(sub), str(reply), *target, *flags)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1 and flags[-2] in lines[0], done.stderr
+        assert sub.read_bytes() == original
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["film.zh.srt", "reply.json"]
+
+
 def test_bad_subtitle_and_untrusted_alignment_write_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "broken.srt"
     bad.write_bytes(b"\x00\x01\x02 not a subtitle \xff\xfe\x00")

@@ -331,6 +331,8 @@ def retime_one(path: Path, args: argparse.Namespace) -> tuple[list[Cue], dict[st
     settings = settings_for(source, args)
     shift = args.shift if args.shift is not None else recorded_shift(source)
     transcript = source.transcript.shifted(shift)
+    if source.transcript.tokens and not transcript.tokens:
+        raise ConfigError(f"--shift {shift} moves every word before the start: give a smaller shift")
     if not transcript.tokens:
         raise NoSpeechError("the reply holds no speech (empty text): nothing to write", path=path)
     targets = targets_for(source, settings, args.output)

@@ -256,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     subtitle: Path = args.subtitle
+    # the settings, checked before any work (a bad --fps with --check was refused after the subtitle was written)
+    rules = cue_settings_from_args(args, *_OWN_DESTS)
     original = read_subtitle(subtitle)
     cues = cues_from_events(original.subs.events)
     if not cues:
@@ -292,9 +294,7 @@ def _run(args: argparse.Namespace) -> int:
     if speech.listened:
         report.insert(1, f"  speech heard in {source} itself (no sidecar; nothing recognised, no server)")
     if args.check:
-        check = check_cues(
-            synced, cue_settings_from_args(args, *_OWN_DESTS), tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0
-        )
+        check = check_cues(synced, rules, tolerance_ms=10 if out_fmt in ("ass", "ssa") else 0)
         report.append(format_report(check, str(target), limit=10))
     kept = f"{original.encoding.name}, as it came"
     report.append(f"wrote {target} ({kept}" + (f"; the original is {backup_for(subtitle)})" if args.in_place else ")"))

@@ -30,7 +30,7 @@ def validate(settings: CueSettings) -> None:
         ("--max-cps", settings.max_cps >= 0, "must not be negative (0 turns the reading-speed rule off)"),
         ("--pause", settings.pause >= 0, "must not be negative"),
         ("--linger", settings.linger >= 0, "must not be negative"),
-        ("--fps", settings.fps is None or 0 < settings.fps <= 1000, "must be a frame rate such as 23.976 or 25"),
+        ("--fps", settings.fps is None or 10 <= settings.fps <= 1000, "must be a frame rate of 10-1000 (23.976, 25)"),
         ("--punctuation", settings.punctuation in ("keep", "space"), "must be keep or space"),
         ("--verbatim", isinstance(settings.verbatim, bool), "must be true or false"),
         ("--profile", settings.profile in PROFILES, f"must be one of {', '.join(PROFILES)}"),
@@ -69,7 +69,8 @@ def build_cues(
     spans = segment(prep, settings)
     lines = [break_lines(prep, i, j, settings.max_lines) for i, j in spans]
     spoken = [Spoken(prep.starts[i], prep.ends[i], prep.starts[j], prep.ends[j]) for i, j in spans]
-    heard = on_speech(spoken, speech, longest_ms=settings.max_duration)
+    room = max(settings.min_duration, 0) + max(settings.min_gap, 0)
+    heard = on_speech(spoken, speech, longest_ms=settings.max_duration, room_ms=room)
     reading = [reading_length("".join(ls), settings.profile) for ls in lines]
     lone = [i == j for i, j in spans]
     times = assign_times(heard, reading, lone, settings)

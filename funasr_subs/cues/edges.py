@@ -16,7 +16,10 @@ Bounded, so that a detector's mistake (a pause it bridged in music, a word it mi
 - an **end** in silence moves earlier to the last offset, but not before the cue's last token starts (its sound
   ends after that: the halfway-into-silence run-on is undone however long it is); an end inside speech stays;
 - a move of :data:`TOLERANCE_MS` or less is not made (it is within the detector's own resolution);
-- a cue's speech is not made longer than the longest cue (``max_duration``) unless its tokens' span is already.
+- a cue's speech is not made longer than the longest cue (``max_duration``) unless its tokens' span is already;
+- a start moved later leaves the cue the room its tokens gave it before the next cue's tokens, one moved earlier
+  the room the cue before it had (``room_ms``: the shortest cue and the gap after it): no cue is cut below the
+  shortest duration because a start moved.
 """
 
 from __future__ import annotations
@@ -51,20 +54,27 @@ def on_speech(
     longest_ms: int = 7000,
     window_ms: int = WINDOW_MS,
     tolerance_ms: int = TOLERANCE_MS,
+    room_ms: int = 0,
 ) -> list[Interval]:
     """Each cue's (start, end) of speech, moved to the heard speech where the tokens say otherwise (see the module
     docstring). ``spans`` in order; the result keeps that order, and every end stays after its start. A span is
-    never made longer than ``longest_ms`` (the cues' ``max_duration``) unless its tokens' span is already. With no
+    never made longer than ``longest_ms`` (the cues' ``max_duration``) unless its tokens' span is already; a start
+    moved later keeps ``room_ms`` before the next span's start, one moved earlier after the previous span's, where
+    the tokens' start had it. With no
     ``speech`` the spans' own times come back. Linear in the two lengths (with a binary search per cue)."""
     if not speech:
         return [(s.start, s.end) for s in spans]
     onsets = [a for a, _ in speech]
     out: list[Interval] = []
     floor = -1  # the previous cue's speech end: a start never moves before it
-    for span in spans:
+    for k, span in enumerate(spans):
         start = _start(span, speech, onsets, floor, window_ms)
         if abs(start - span.start) <= tolerance_ms:
             start = span.start
+        if start > span.start and k + 1 < len(spans):  # (a cue after it: its room before that one is kept)
+            start = max(span.start, min(start, spans[k + 1].start - room_ms))
+        elif start < span.start and out:  # (a cue before it: the room that one had is kept)
+            start = min(span.start, max(start, out[-1][0] + room_ms))
         end = _end(span, speech, onsets, start)
         if abs(end - span.end) <= tolerance_ms:
             end = span.end

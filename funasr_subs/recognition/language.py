@@ -26,7 +26,9 @@ from funasr_subs.protocol import SENSEVOICE_TAG, split_tokens
 
 #: The languages SenseVoice tells (its ``<|...|>`` language tags; funasr_subs.protocol.SVS_LANGS without "auto").
 LANGUAGES = ("zh", "yue", "en", "ja", "ko")
-_LANGUAGE_TAG = re.compile(r"<\|(zh|yue|en|ja|ko|nospeech)\|>")
+#: A speech segment's first tag: one of those, ``nospeech``, or a language we do not know (``<|fr|>`` from another
+#: model): its words count for none of ours (they once counted for the language tagged before them).
+_LANGUAGE_TAG = re.compile(r"<\|([a-z]{2,3}|nospeech)\|>")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class Spoken:
 
 
 def _weights(text: str) -> dict[str, int]:
-    """Tokens after each language tag, per language (a ``<|nospeech|>`` segment counts for none)."""
+    """Tokens after each language tag, per language (a ``<|nospeech|>`` segment counts for none; a language not in
+    :data:`LANGUAGES` is kept, to be part of the total, never the answer)."""
     weights: dict[str, int] = {}
     marks = list(_LANGUAGE_TAG.finditer(text))
     for i, mark in enumerate(marks):
@@ -58,10 +61,11 @@ def spoken_language(reply: Mapping[str, Any]) -> Spoken | None:
     text = reply.get("text")
     text = text if isinstance(text, str) else ""
     weights = _weights(text)
-    if weights:
+    ours = {code: said for code, said in weights.items() if code in LANGUAGES}
+    if ours:
         total = sum(weights.values())
-        code = max(weights, key=lambda c: weights[c])  # (a tie: the language heard first)
-        return Spoken(code, weights[code] / total, total)
+        code = max(ours, key=lambda c: ours[c])  # (a tie: the language heard first)
+        return Spoken(code, ours[code] / total, total)
     named = reply.get("language")
     words = len(split_tokens(SENSEVOICE_TAG.sub(" ", text)))
     if isinstance(named, str) and named in LANGUAGES and words:
