@@ -40,16 +40,7 @@ from tests.faults import (
 )
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_media
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    """Poll a condition the OS offers no event for (a process state in /proc); fail after ``timeout``."""
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+from tests.watch_support import wait_for as wait_until  # (a process state in /proc: no event to await)
 
 
 def leftovers(*folders: Path) -> list[str]:

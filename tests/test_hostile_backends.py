@@ -18,6 +18,7 @@ from funasr_subs.cli import main
 from tests.faults import clean_env, command, descendants, finish, popen_cli
 from tests.other_servers import FunasrHttpServer
 from tests.speech import ZH_SENTENCES, build_speech, espeak_available, write_speech
+from tests.watch_support import wait_for
 
 
 @pytest.fixture
@@ -101,9 +102,8 @@ def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(
     else:
         proc = popen_cli(*argv, env=clean_env(tmp_path))
     try:
-        deadline = time.monotonic() + 30
-        while not [pid for pid in descendants(proc.pid) if _named(pid) == "ffmpeg"]:
-            assert time.monotonic() < deadline and proc.poll() is None, "ffmpeg never started"
+        wait_for(lambda: proc.poll() is not None or "ffmpeg" in map(_named, descendants(proc.pid)), 30, "ffmpeg")
+        assert proc.poll() is None, "it ended before ffmpeg was seen"
         os.kill(proc.pid, signal.SIGSTOP)  # (held still, its ffmpeg blocks on the full pipe: it cannot finish first)
         children = descendants(proc.pid)
         proc.send_signal(sig)
