@@ -241,6 +241,13 @@ def _nearer(at: int, near: int, far: int) -> int:
     return -1 if to_near < to_far else 1
 
 
+def _by_map(cues: Sequence[Cue], time_map: TimeMap, distances: Sequence[int]) -> tuple[Placement, ...]:
+    """Every cue moved by ``time_map`` (none by its own text), with how far each is from the evidence (ms)."""
+    starts = [max(time_map.apply(c.start_ms), 0) for c in cues]
+    ends = _place(cues, time_map, starts)
+    return tuple(Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, distances, strict=True))
+
+
 def _place(cues: Sequence[Cue], time_map: TimeMap, starts: list[int]) -> list[int]:
     """Ends for new starts: each cue keeps its duration, scaled by the frame-rate ratio of its piece."""
     durations = [round(time_map.piece_at(c.start_ms).ratio * (c.end_ms - c.start_ms)) for c in cues]
@@ -314,12 +321,9 @@ def sync_by_pattern(cues: Sequence[Cue], transcript: Transcript) -> SyncResult:
         return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "tokens")
     # (no squeezing at cuts here: a cue that lands on speech may do so by chance, so which cues lost their speech is
     # not known well enough; they keep the times of the nearest piece and may overlap their neighbours)
-    starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
-    ends = _place(cues, fit.time_map, starts)
-    placements = tuple(
-        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.distance, strict=True)
+    return SyncResult(
+        "pattern", _by_map(cues, fit.time_map, fit.distance), fit.time_map, fit.ratio, 0.0, True, "", "tokens"
     )
-    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "tokens")
 
 
 def sync_by_heard(
@@ -343,9 +347,6 @@ def sync_by_heard(
             f"as {fit.best_chance:.0%} with the same speech shuffled: is this the right media?"
         )
         return SyncResult("pattern", (), fit.time_map, fit.ratio, 0.0, False, reason, "heard")
-    starts = [max(fit.time_map.apply(c.start_ms), 0) for c in cues]
-    ends = _place(cues, fit.time_map, starts)
-    placements = tuple(
-        Placement(s, max(e, s), False, max(d, 1)) for s, e, d in zip(starts, ends, fit.disagreement, strict=True)
+    return SyncResult(
+        "pattern", _by_map(cues, fit.time_map, fit.disagreement), fit.time_map, fit.ratio, 0.0, True, "", "heard"
     )
-    return SyncResult("pattern", placements, fit.time_map, fit.ratio, 0.0, True, "", "heard")
