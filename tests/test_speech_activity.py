@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from funasr_subs.cli import main
-from funasr_subs.media.activity import Rules, Speech, intervals_of, speech_from_json, speech_to_json, without_words
-from funasr_subs.media.vad import Listener
+from funasr_subs.media.activity import (
+    Rules,
+    Smoother,
+    Speech,
+    intervals_of,
+    speech_from_json,
+    speech_to_json,
+    without_words,
+)
+from funasr_subs.media.vad import Detector, Listener
 from funasr_subs.sidecar import read_sidecar
 from tests.funasr_server import FunasrTestServer
 from tests.speech import EN_SENTENCES, ZH_SENTENCES, build_speech, espeak_available, frame_f1, write_speech
@@ -27,6 +40,41 @@ def test_short_gaps_are_bridged_and_short_runs_dropped() -> None:
     assert intervals_of(frames, rules) == ((50, 440), (1170, 1270), (1370, 1430))
     assert intervals_of([], rules) == ()
     assert intervals_of([True] * 7, rules) == ((0, 70),)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.booleans(), max_size=200), st.lists(st.integers(0, 40), max_size=30))
+def test_many_decisions_at_once_are_smoothed_as_one_at_a_time(frames: list[bool], cuts: list[int]) -> None:
+    """``push_frames`` (the listener's: runs found by a regex) against ``push`` frame by frame, the decisions cut
+    anywhere into batches (empty ones too), runs crossing the cuts."""
+    rules = Rules(frame_ms=10, min_speech_ms=40, merge_gap_ms=30)
+    one, many = Smoother(rules), Smoother(rules)
+    for speech in frames:
+        one.push(speech)
+    at = 0
+    for size in cuts:
+        many.push_frames(bytes(frames[at : at + size]))
+        at += size
+    many.push_frames(bytes(frames[at:]))
+    assert many.finish() == one.finish()
+
+
+def test_the_detector_module_and_its_public_wrapper_decide_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener calls WebRTC's C module as ``webrtcvad.Vad.is_speech`` does; should that module change (here:
+    one without its functions), it falls back to the wrapper, with the same decisions (on noise bursts and silence)."""
+    rng = random.Random(7)
+    bursts = b"".join(
+        bytes(rng.getrandbits(8) for _ in range(9600)) if k % 3 else bytes(9600) for k in range(30)
+    )  # 0.3 s pieces: noise, noise, silence, ...
+    direct = Detector().decide(memoryview(bursts))
+    import webrtcvad  # noqa: F401  (bound to the real C module before the stand-in below)
+
+    monkeypatch.setitem(sys.modules, "_webrtcvad", types.ModuleType("_webrtcvad"))
+    fallback = Detector()
+    assert fallback._args == ()  # it calls webrtcvad.Vad.is_speech
+    wrapped = fallback.decide(memoryview(bursts))
+    assert len(direct) == len(bursts) // 960 and set(direct) == {0, 1}
+    assert wrapped == direct
 
 
 def test_the_listener_does_not_care_how_the_stream_is_cut() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ MAX_MS = 7 * 86_400_000
 MAX_INTERVALS = MAX_MS // 100
 #: The frames a level may be kept in (ms): WebRTC's detector's (the level is measured on its frames).
 LEVEL_FRAME_MS = (10, 20, 30)
+_SPEECH_RUN = re.compile(rb"[^\x00]+")  # a run of frames heard as speech, in a string of one byte per decision
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,29 @@ class Smoother:
     def extend(self, decisions: Iterable[bool]) -> None:
         for speech in decisions:
             self.push(speech)
+
+    def push_frames(self, decisions: bytes) -> None:
+        """Many frames' decisions at once, a byte each (0: no speech): the same as ``push`` for each, but the runs
+        are found by the regex engine, not a Python loop (120,000 frames an hour)."""
+        base, count = self._frame, len(decisions)
+        if count == 0:
+            return
+        left_open, self._run_start = self._run_start, None
+        for run in _SPEECH_RUN.finditer(decisions):
+            start = base + run.start()
+            if left_open is not None:  # the run the last call left open: continued here, or ended at its first frame
+                if run.start() == 0:
+                    start = left_open
+                else:
+                    self._close(left_open, base)
+                left_open = None
+            if run.end() == count:
+                self._run_start = start  # still open: the next call may continue it
+            else:
+                self._close(start, base + run.end())
+        if left_open is not None:  # no speech at all in this call
+            self._close(left_open, base)
+        self._frame += count
 
     def _close(self, start: int, end: int) -> None:
         pending = self._pending

@@ -20,6 +20,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: How deep ffmpeg's output pipe is made (64 kB by default, under a millisecond of its decoding): 1 MB (Linux's
+#: most for a user) lets ffmpeg decode on for 13 ms while the loop is busy with the chunk before (speech activity).
+PIPE_BYTES = 1 << 20
+
 _Key = tuple[str, int, int, tuple[str, ...]]
 _started: dict[_Key, subprocess.Popen[bytes]] = {}
 _lock = threading.Lock()
@@ -45,12 +49,18 @@ def start(path: Path, argv: list[str]) -> None:
         if key in _started:
             return
         try:
-            _started[key] = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            _started[key] = _popen(argv)
         except OSError:
             return
     log.debug("%s: ffmpeg started early", path)
+
+
+def _popen(argv: list[str]) -> subprocess.Popen[bytes]:
+    out = subprocess.PIPE
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pipesize=PIPE_BYTES)
+    except PermissionError:  # a pipe that deep is over this user's allowance (/proc/sys/fs/pipe-*)
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
 
 
 def take(path: Path, argv: list[str]) -> subprocess.Popen[bytes] | None:

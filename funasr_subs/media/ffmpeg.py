@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,6 +131,16 @@ def expected_bytes(info: MediaInfo, stream: AudioStream, send: str) -> int:
     return int(seconds * 16000)  # ~128 kb/s
 
 
+async def _spawn(argv: list[str], limit: int) -> asyncio.subprocess.Process:
+    """``argv`` with its output in a pipe of ``early.PIPE_BYTES`` where the system allows it (else the default)."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=DEVNULL, stdout=PIPE, stderr=PIPE, limit=limit, pipesize=early.PIPE_BYTES
+        )
+    except PermissionError:  # a pipe that deep is over this user's allowance (/proc/sys/fs/pipe-*)
+        return await asyncio.create_subprocess_exec(*argv, stdin=DEVNULL, stdout=PIPE, stderr=PIPE, limit=limit)
+
+
 class FfmpegStream:
     """ffmpeg as an async iterator of large chunks; its stderr kept (last lines only) for error messages."""
 
@@ -169,13 +180,7 @@ class FfmpegStream:
             self._stderr_task = asyncio.create_task(self._drain_stderr())
             return self
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                limit=self.chunk_bytes,
-            )
+            self._proc = await _spawn(self.argv, self.chunk_bytes)
         except FileNotFoundError:
             raise ToolMissingError(f"ffmpeg was not found: {INSTALL_HINT}") from None
         self._stderr_task = asyncio.create_task(self._drain_stderr())

@@ -10,7 +10,7 @@ from pathlib import Path
 from funasr_subs.media.activity import Speech
 from funasr_subs.media.ffmpeg import FfmpegStream, expected_bytes, pcm_args
 from funasr_subs.media.probe import BYTES_PER_SECOND, audio_offset_ms, probe_async, select_audio
-from funasr_subs.media.vad import Beside, Listener
+from funasr_subs.media.vad import Listener
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +28,20 @@ class Heard:
 
 async def hear(media: Path, track: str | None = None) -> Heard:
     """Decode ``media``'s audio (``track`` as ``--audio-track`` takes it) and hear the speech in it. Every wait is
-    bounded (ffprobe's timeout, ffmpeg's stall timeout); ffmpeg and the detector's thread end on any exit."""
+    bounded (ffprobe's timeout, ffmpeg's stall timeout); ffmpeg ends on any exit."""
     info = await probe_async(media)
     stream = select_audio(info, track)
     offset = audio_offset_ms(info, stream)
-    listener = Beside(Listener())
-    try:
-        async with FfmpegStream(
-            pcm_args(media, stream),
-            media,
-            chunk_bytes=CHUNK_BYTES,
-            expect_bytes=expected_bytes(info, stream, "pcm"),
-        ) as decoded:
-            async for chunk in decoded.chunks():
-                await listener.feed(chunk)
-            heard_ms = decoded.bytes_read * 1000 // BYTES_PER_SECOND
-        speech = await listener.finish()
-    finally:
-        listener.close()
+    listener = Listener()
+    async with FfmpegStream(
+        pcm_args(media, stream),
+        media,
+        chunk_bytes=CHUNK_BYTES,
+        expect_bytes=expected_bytes(info, stream, "pcm"),
+    ) as decoded:
+        async for chunk in decoded.chunks():
+            listener.feed(chunk)
+        heard_ms = decoded.bytes_read * 1000 // BYTES_PER_SECOND
+    speech = listener.finish()
     log.debug("%s: %d stretches of speech heard in %d ms of audio", media, len(speech.intervals), heard_ms)
     return Heard(speech.shifted(offset), offset + heard_ms)

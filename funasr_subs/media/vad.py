@@ -2,22 +2,25 @@
 
 No second decode: :class:`Listener` is given every chunk of s16le 16 kHz mono PCM on its way to the server (see
 ``recognition/run.py``), cuts it into 30 ms frames, asks the detector about each and hands the decisions to the pure
-smoothing of :mod:`funasr_subs.media.activity`. Memory stays flat (one partial frame and the intervals found).
+smoothing of :mod:`funasr_subs.media.activity`. Memory stays flat (at most a batch of frames and the intervals found).
+
+It runs in the event loop that sends the audio, between two chunks, not in a thread: a chunk of 1 MB (32 s) is
+heard in about 4 ms, while ffmpeg takes 13 ms to decode the next into its pipe (which ``media.ffmpeg`` makes 1 MB
+deep), so ffmpeg never waits. A thread of its own cost more: the detector holds the GIL, and the loop, which lets go
+of it at every read and send, waited for it each time (measured: 1.09 x the run without speech activity; in the
+loop: under 1 % over the chunks; docs/speech-activity.md).
 
 Why WebRTC's detector (``webrtcvad-wheels``): measured on speech with music and noise (docs/speech-activity.md),
 the neural detectors place speech edges better in music and noise but cost 25-45 times the CPU — more than the
-whole ``--send pcm`` run — and tens of MB more to install (or a system library); this one costs 0.3 s of CPU an hour
-of audio and 200 kB.
+whole ``--send pcm`` run — and tens of MB more to install (or a system library); this one costs 0.25 s of CPU an
+hour of audio and 200 kB.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from itertools import repeat
 
 from funasr_subs.media.activity import Level, Rules, Smoother, Speech
 
@@ -29,18 +32,49 @@ MODE = 3
 FRAME_MS = 30
 DETECTOR = f"webrtcvad mode {MODE}, {FRAME_MS} ms"
 RULES = Rules(frame_ms=FRAME_MS)
-_SLICE = 32 * RATE * 2 * FRAME_MS // 1000  # bytes the thread hears between two chances for the loop to run
+_LEVEL_BATCH = 256  # frames whose level is measured at once (240 kB): numpy's cost is mostly per call
+
+
+class Detector:
+    """WebRTC's decisions for whole frames, many at a time (no Python loop around the C calls).
+
+    The package's own C module is called the way its ``webrtcvad.Vad.is_speech`` calls it: importing ``webrtcvad``
+    reads the package's version from the installed metadata (25 ms a run) and wraps every frame's call in Python
+    (0.06 s an hour). Should a later release change that module, its public wrapper is used instead."""
+
+    def __init__(self, mode: int = MODE, frame_ms: int = FRAME_MS) -> None:
+        self.step = RATE * 2 * frame_ms // 1000  # bytes a frame
+        self._decide: Callable[..., bool]
+        self._args: tuple[object, ...]
+        try:
+            import _webrtcvad  # type: ignore[import-not-found]
+
+            handle = _webrtcvad.create()
+            _webrtcvad.init(handle)
+            _webrtcvad.set_mode(handle, mode)
+            _webrtcvad.process(handle, RATE, bytes(self.step), self.step // 2)  # a trial: the call is as we know it
+            self._decide, self._args = _webrtcvad.process, (handle, RATE)
+        except (AttributeError, TypeError, ValueError):  # a webrtcvad-wheels whose inside differs: its public API
+            import webrtcvad
+
+            self._decide, self._args = webrtcvad.Vad(mode).is_speech, ()
+
+    def decide(self, frames: memoryview) -> bytes:
+        """One byte per whole frame of ``frames`` (1: speech, 0: none); a partial frame at the end is left out."""
+        step = self.step
+        count = len(frames) // step
+        pieces = [frames[at : at + step] for at in range(0, count * step, step)]
+        if self._args:  # _webrtcvad.process(handle, rate, frame, samples)
+            handle, rate = self._args
+            decisions = map(self._decide, repeat(handle, count), repeat(rate, count), pieces, repeat(step // 2, count))
+        else:  # webrtcvad.Vad.is_speech(frame, rate)
+            decisions = map(self._decide, pieces, repeat(RATE, count))
+        return bytes(decisions)
 
 
 def webrtc_decisions(pcm: bytes, *, mode: int = MODE, frame_ms: int = FRAME_MS) -> Iterator[bool]:
     """One decision per whole frame of ``pcm`` (s16le 16 kHz mono)."""
-    import webrtcvad  # here, not at start-up: it reads its version with importlib.metadata (25 ms)
-
-    vad = webrtcvad.Vad(mode)
-    step = RATE * 2 * frame_ms // 1000
-    view = memoryview(pcm)
-    for at in range(0, len(view) - step + 1, step):
-        yield vad.is_speech(view[at : at + step], RATE)
+    return (byte == 1 for byte in Detector(mode, frame_ms).decide(memoryview(pcm)))
 
 
 class Listener:
@@ -48,20 +82,19 @@ class Listener:
     band's level of every frame (:mod:`funasr_subs.media.level`; one byte a frame)."""
 
     def __init__(self, rules: Rules = RULES) -> None:
-        import webrtcvad  # here, not at start-up: it reads its version with importlib.metadata (25 ms)
+        from funasr_subs.media.level import band_levels  # numpy: here, not at start-up
 
-        from funasr_subs.media.level import band_levels  # numpy: here too
-
-        self._vad = webrtcvad.Vad(MODE)
+        self._detector = Detector(MODE, rules.frame_ms)
         self._levels = band_levels
         self._level = bytearray()
-        self._step = RATE * 2 * rules.frame_ms // 1000
+        self._unmeasured = bytearray()  # whole frames heard but not yet measured (under _LEVEL_BATCH of them)
+        self._step = self._detector.step
         self._rest = b""
         self._smoother = Smoother(rules)
         self._frame_ms = rules.frame_ms
 
     def feed(self, chunk: bytes | memoryview) -> None:
-        step, vad, push = self._step, self._vad, self._smoother.push
+        step = self._step
         view = memoryview(chunk)
         if self._rest:  # complete the frame left over from the last chunk (no copy of the whole chunk)
             need = step - len(self._rest)
@@ -69,53 +102,27 @@ class Listener:
             view = view[need:]
             if len(self._rest) < step:
                 return
-            push(vad.is_speech(self._rest, RATE))
-            self._level += self._levels(self._rest, self._frame_ms)
+            self._hear(memoryview(self._rest))
             self._rest = b""
         end = len(view) - len(view) % step
-        for at in range(0, end, step):
-            push(vad.is_speech(view[at : at + step], RATE))
-        self._level += self._levels(view[:end], self._frame_ms)
+        self._hear(view[:end])
         self._rest = bytes(view[end:])
+
+    def _hear(self, frames: memoryview) -> None:
+        """Whole frames: the detector's decisions smoothed, the frames queued for the level."""
+        if not frames:
+            return
+        self._smoother.push_frames(self._detector.decide(frames))
+        self._unmeasured += frames
+        if len(self._unmeasured) >= _LEVEL_BATCH * self._step:
+            self._measure()
+
+    def _measure(self) -> None:
+        self._level += self._levels(self._unmeasured, self._frame_ms)
+        self._unmeasured.clear()
 
     def finish(self) -> Speech:
         """The speech heard in everything fed (a last partial frame is left out)."""
+        self._measure()
         level = Level(bytes(self._level), self._frame_ms)
         return Speech(self._smoother.finish(), DETECTOR, self._frame_ms, level)
-
-
-class Beside:
-    """A :class:`Listener` fed from a thread of its own, beside the event loop that sends the audio: the detector's
-    work (about 2 us a frame) runs while the loop waits for ffmpeg and the server, not in their way. At most
-    ``ahead`` chunks wait for it (memory stays flat); ``close()`` always ends the thread."""
-
-    def __init__(self, listener: Listener, ahead: int = 4) -> None:
-        self.listener = listener
-        self._ahead = ahead
-        self._pending: deque[asyncio.Future[None]] = deque()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech-activity")
-
-    async def feed(self, chunk: bytes) -> None:
-        """Hand ``chunk`` over (in order: one thread); waits only while ``ahead`` chunks are still unheard."""
-        loop = asyncio.get_running_loop()
-        self._pending.append(loop.run_in_executor(self._worker, self._hear, chunk))
-        while len(self._pending) > self._ahead:
-            await self._pending.popleft()
-
-    def _hear(self, chunk: bytes) -> None:
-        """In the thread: ``chunk`` heard in slices of 32 frames, the GIL let go between them, so that the loop
-        (reading ffmpeg's pipe) never waits the 5 ms of Python's switch interval for it: ffmpeg would stall."""
-        view = memoryview(chunk)
-        for at in range(0, len(view), _SLICE):
-            self.listener.feed(view[at : at + _SLICE])
-            time.sleep(0)
-
-    async def finish(self) -> Speech:
-        """Every chunk heard: the speech found."""
-        while self._pending:
-            await self._pending.popleft()
-        return self.listener.finish()
-
-    def close(self) -> None:
-        """End the thread (a chunk being heard is finished first: a millisecond or two)."""
-        self._worker.shutdown(wait=True, cancel_futures=True)

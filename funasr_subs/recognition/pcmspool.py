@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from funasr_subs.media.activity import Speech
-from funasr_subs.media.vad import Beside, Listener
+from funasr_subs.media.vad import Listener
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -23,16 +23,13 @@ class _Chunks(Protocol):
 
 async def decode_to_file(open_stream: Callable[[], AbstractAsyncContextManager[_Chunks]], path: Path) -> Speech:
     """The whole PCM stream written to ``path`` (nothing held in memory) and the speech heard in it."""
-    listener = Beside(Listener())
-    try:
-        with open(path, "wb") as out:
-            async with open_stream() as stream:
-                async for chunk in stream.chunks():
-                    await listener.feed(chunk)
-                    await asyncio.to_thread(out.write, chunk)
-        return await listener.finish()
-    finally:
-        listener.close()
+    listener = Listener()
+    with open(path, "wb") as out:
+        async with open_stream() as stream:
+            async for chunk in stream.chunks():
+                listener.feed(chunk)
+                await asyncio.to_thread(out.write, chunk)
+    return listener.finish()
 
 
 async def send_all(pieces: Sequence[P], send: Callable[[P], Awaitable[T]], capacity: int) -> list[T]:

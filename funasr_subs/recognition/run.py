@@ -34,7 +34,7 @@ from funasr_subs.errors import (
     ServerError,
 )
 from funasr_subs.media.activity import Speech
-from funasr_subs.media.vad import Beside, Listener
+from funasr_subs.media.vad import Listener
 from funasr_subs.model import Transcript
 from funasr_subs.protocol import (
     FRAME_BYTES,
@@ -265,10 +265,9 @@ class _Job:
         self.listen = settings.speech_activity
         self.speech: Speech | None = None  # from the first pass that sent the whole audio
 
-    def listener(self) -> Beside | None:
-        """A listener for a pass over the whole PCM, when speech activity is wanted and not heard yet (the caller
-        closes it)."""
-        return Beside(Listener()) if self.listen and self.speech is None else None
+    def listener(self) -> Listener | None:
+        """A listener for a pass over the whole PCM, when speech activity is wanted and not heard yet."""
+        return Listener() if self.listen and self.speech is None else None
 
     def heard(self, speech: Speech) -> None:
         """A pass over the whole audio is complete: its speech activity stands (the first one only)."""
@@ -361,14 +360,11 @@ class _Job:
         return asyncio.ensure_future(self._hear(audio.listen))
 
     async def _hear(self, open_pcm: StreamOpener) -> None:
-        listener = Beside(Listener())
-        try:
-            async with open_pcm() as stream:
-                async for chunk in stream.chunks():
-                    await listener.feed(chunk)
-            self.heard(await listener.finish())
-        finally:
-            listener.close()
+        listener = Listener()
+        async with open_pcm() as stream:
+            async for chunk in stream.chunks():
+                listener.feed(chunk)
+        self.heard(listener.finish())
 
     async def _heard_beside(self, beside: asyncio.Task[None]) -> None:
         """The reply is in: the decode beside it finishes (bounded by ffmpeg's stall timeout); its failure is a
@@ -404,10 +400,10 @@ class _Job:
             async with audio.open() as stream:
                 async for data in stream.chunks():
                     if listener is not None:
-                        await listener.feed(data)
+                        listener.feed(data)
                     await launch(splitter.feed(data))
             if listener is not None:
-                self.heard(await listener.finish())
+                self.heard(listener.finish())
             await launch(splitter.finish())
             self.on_uploaded()
             results = await asyncio.gather(*tasks)
@@ -416,9 +412,6 @@ class _Job:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        finally:
-            if listener is not None:
-                listener.close()
         reply = merge_replies([r for r, _, _ in results], [i.offset_ms for _, _, i in results])
         pieces = tuple(i for _, _, i in results)
         log.debug("%s: %d pieces on %s", self.wav_name, len(pieces), sorted({p.server for p in pieces}))
@@ -519,9 +512,6 @@ class _Job:
             except BaseException:
                 pool.release(server)
                 raise
-            finally:
-                if listener is not None:
-                    listener.close()
             pool.succeeded(server, audio_ms=duration_ms, seconds=time.monotonic() - began)
             info = PieceInfo(offset_ms, duration_ms, server.url, failures + 1)
             if empty is None and len(pool) > 1 and suspiciously_empty(transcript, facts):
@@ -551,7 +541,7 @@ class _Job:
         on_bytes: Callable[[int], None],
         uploaded: Callable[[], None] | None,
         meter: SoundMeter | None,
-        listener: Beside | None,
+        listener: Listener | None,
     ) -> dict[str, Any]:
         s = self.settings
         send_timeout = s.reply_timeout if s.reply_timeout > 0 else reply_timeout
@@ -566,7 +556,7 @@ async def _then(
     chunks: AsyncIterator[bytes],
     done: Callable[[], None] | None,
     meter: SoundMeter | None = None,
-    listener: Beside | None = None,
+    listener: Listener | None = None,
     heard: Callable[[Speech], None] = lambda speech: None,
 ) -> AsyncIterator[bytes]:
     """``chunks`` (each fed to ``meter`` and ``listener`` too), then ``heard(speech)`` and ``done()`` once the last
@@ -575,10 +565,10 @@ async def _then(
         if meter is not None:
             meter.feed(chunk)
         if listener is not None:
-            await listener.feed(chunk)
+            listener.feed(chunk)
         yield chunk
     if listener is not None:
-        heard(await listener.finish())
+        heard(listener.finish())
     if done is not None:
         done()
 
