@@ -194,7 +194,7 @@ async def _recognise(
             return skiprules.preferred_track(info, _audio_code(settings))
 
         def warm() -> None:  # what the cues will need, loaded while ffmpeg starts and the server works
-            warmup.warm_up(chinese=settings.profile == "zh")
+            warmup.warm_up(chinese=settings.profile == "zh", listen=settings.speech_activity)
 
         opened = await open_audio(media, send, settings.audio_track, prefer, vet or _no_vet, FRAME_BYTES, warm)
         info, stream = opened.info, opened.stream

@@ -1,7 +1,9 @@
-"""Work done ahead in a background thread while the server recognises: what building and writing the cues will
-need once the reply is in (the word segmenter's dictionary, ~0.1 s; the plugins, found among the installed
-distributions). A real server takes seconds to minutes per file, so by the reply this is done; an answer that comes
-sooner simply finds it half done and waits for it, as it would have without warming up."""
+"""Work done ahead in a background thread while ffmpeg starts and the server recognises: numpy for the speech
+band's level (its import, ~0.06 s, is then done while the job waits for ffmpeg's first words, not after them), and
+what building and writing the cues will need once the reply is in (the word segmenter's dictionary, ~0.1 s; the
+plugins, found among the installed distributions). A real server takes seconds to minutes per file, so by the reply
+this is done; an answer that comes sooner simply finds it half done and waits for it, as it would have without
+warming up."""
 
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ _lock = threading.Lock()
 _started: set[bool] = set()  # the ``chinese`` values a warm-up was started for
 
 
-def _warm(chinese: bool) -> None:
+def _warm(chinese: bool, listen: bool) -> None:
     # a signal must reach the main thread: one delivered to this thread would not wake a main thread blocked in a
     # wait (the watch daemon's), whose handler would then run late
     if hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no such delivery (nor the problem)
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
+        if listen:
+            import funasr_subs.media.level  # noqa: F401  (numpy)
         if chinese:
             lexicon.load()
         plugins.load_plugins()
@@ -31,10 +35,10 @@ def _warm(chinese: bool) -> None:
         log.debug("warming up failed", exc_info=True)
 
 
-def warm_up(*, chinese: bool) -> None:
+def warm_up(*, chinese: bool, listen: bool = False) -> None:
     """Start the background loading (once per process for each kind of job; later calls do nothing)."""
     with _lock:
         if chinese in _started or (not chinese and _started):
             return
         _started.add(chinese)
-    threading.Thread(target=_warm, args=(chinese,), name="funasr-subs-warmup", daemon=True).start()
+    threading.Thread(target=_warm, args=(chinese, listen), name="funasr-subs-warmup", daemon=True).start()
