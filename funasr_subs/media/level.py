@@ -23,7 +23,7 @@ RATE = 16_000
 BAND_HZ = (300.0, 3400.0)
 #: The byte for 0 dB (a frame's band energy of a full-scale signal is about +42 dB; silence is clipped to 0).
 LEVEL_ZERO = 100
-_BLOCK = 16  # frames an FFT call
+_BLOCK = 32  # frames an FFT call
 
 
 def band_levels(pcm: bytes | bytearray | memoryview, frame_ms: int) -> bytes:
@@ -33,11 +33,12 @@ def band_levels(pcm: bytes | bytearray | memoryview, frame_ms: int) -> bytes:
     count = samples.size // step
     if count == 0:
         return b""
-    window, low, high = _plan(step)
-    frames = samples[: count * step].reshape(count, step)
+    window, skip, low, high = _plan(step)
+    size = window.size
+    frames = samples[: count * step].reshape(count, step)[:, skip : skip + size]
     energy = np.empty(count, np.float32)
-    scaled = np.empty((_BLOCK, step), np.float32)
-    spectrum = np.empty((_BLOCK, step // 2 + 1), np.complex64)
+    scaled = np.empty((_BLOCK, size), np.float32)
+    spectrum = np.empty((_BLOCK, size // 2 + 1), np.complex64)
     for at in range(0, count, _BLOCK):
         n = min(_BLOCK, count - at)
         np.multiply(frames[at : at + n], window, out=scaled[:n])
@@ -52,9 +53,14 @@ def _power(part: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]
 
 
 @lru_cache(maxsize=4)
-def _plan(step: int) -> tuple[npt.NDArray[np.float32], int, int]:
-    """The Hann window (scaled from s16 to ±1) and the FFT bins of the speech band, for frames of ``step``."""
-    window = (np.hanning(step) / 32768.0).astype(np.float32)
-    freqs = np.fft.rfftfreq(step, 1.0 / RATE)
+def _plan(step: int) -> tuple[npt.NDArray[np.float32], int, int, int]:
+    """For frames of ``step`` samples: the Hann window of the power of two at most ``step`` (256 for 30 ms), scaled
+    from s16 to ±1 and so that its band energy reads as a whole frame's would; the samples it skips at the frame's
+    start (it sits in the middle); and the FFT bins of the speech band."""
+    size = 1 << (step.bit_length() - 1)
+    whole, part = np.hanning(step), np.hanning(size)
+    gain = np.sqrt(step * np.sum(whole**2) / (size * np.sum(part**2)))
+    window = (part * gain / 32768.0).astype(np.float32)
+    freqs = np.fft.rfftfreq(size, 1.0 / RATE)
     inside = np.nonzero((freqs >= BAND_HZ[0]) & (freqs <= BAND_HZ[1]))[0]
-    return window, int(inside[0]), int(inside[-1]) + 1
+    return window, (step - size) // 2, int(inside[0]), int(inside[-1]) + 1
