@@ -1,5 +1,6 @@
 """Work done ahead in a background thread while ffmpeg starts and the server recognises: numpy for the speech
-band's level (its import, ~0.06 s, is then done while the job waits for ffmpeg's first words, not after them), and
+band's level (its import, ~0.05 s, then fills the moments the job waits for ffmpeg: :func:`~funasr_subs.media.vad.
+load_level`), and
 what building and writing the cues will need once the reply is in (the word segmenter's dictionary, ~0.1 s; the
 plugins, found among the installed distributions). A real server takes seconds to minutes per file, so by the reply
 this is done; an answer that comes sooner simply finds it half done and waits for it, as it would have without
@@ -13,6 +14,7 @@ import threading
 
 from funasr_subs import plugins
 from funasr_subs.cues import lexicon
+from funasr_subs.media import vad
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def _warm(chinese: bool, listen: bool) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         if listen:
-            import funasr_subs.media.level  # noqa: F401  (numpy)
+            vad.load_level()  # numpy
         if chinese:
             lexicon.load()
         plugins.load_plugins()

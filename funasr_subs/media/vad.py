@@ -19,6 +19,7 @@ hour of audio and 200 kB.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from itertools import repeat
 
@@ -33,6 +34,19 @@ FRAME_MS = 30
 DETECTOR = f"webrtcvad mode {MODE}, {FRAME_MS} ms"
 RULES = Rules(frame_ms=FRAME_MS)
 _LEVEL_BATCH = 256  # frames whose level is measured at once (240 kB): numpy's cost is mostly per call
+_LEVEL_WAIT = 8 << 20  # the most PCM kept unmeasured while numpy loads in the warm-up thread (4 minutes)
+_loading, _loaded = threading.Event(), threading.Event()
+
+
+def load_level() -> None:
+    """Import the level's module (numpy: ~0.05 s) now, in a thread of its own (the warm-up's): a listener that finds it
+    still loading keeps its frames meanwhile (up to ``_LEVEL_WAIT``) instead of waiting for it, so the loop goes on
+    sending while the import takes the moments it would have waited for ffmpeg anyway."""
+    _loading.set()
+    try:
+        import funasr_subs.media.level  # noqa: F401
+    finally:
+        _loaded.set()
 
 
 class Detector:
@@ -82,10 +96,10 @@ class Listener:
     band's level of every frame (:mod:`funasr_subs.media.level`; one byte a frame)."""
 
     def __init__(self, rules: Rules = RULES) -> None:
-        from funasr_subs.media.level import band_levels  # numpy: here, not at start-up
-
         self._detector = Detector(MODE, rules.frame_ms)
-        self._levels = band_levels
+        self._levels: Callable[[bytes | bytearray | memoryview, int], bytes] | None = (
+            None  # numpy's: imported when first needed
+        )
         self._level = bytearray()
         self._unmeasured = bytearray()  # whole frames heard but not yet measured (under _LEVEL_BATCH of them)
         self._step = self._detector.step
@@ -109,20 +123,34 @@ class Listener:
         self._rest = bytes(view[end:])
 
     def _hear(self, frames: memoryview) -> None:
-        """Whole frames: the detector's decisions smoothed, the frames queued for the level."""
+        """Whole frames: the detector's decisions smoothed, the frames' level measured (in batches)."""
         if not frames:
             return
         self._smoother.push_frames(self._detector.decide(frames))
-        self._unmeasured += frames
-        if len(self._unmeasured) >= _LEVEL_BATCH * self._step:
-            self._measure()
+        batch = _LEVEL_BATCH * self._step
+        if _loading.is_set() and not _loaded.is_set() and len(self._unmeasured) + len(frames) < _LEVEL_WAIT:
+            self._unmeasured += frames  # numpy is being loaded by the warm-up: the frames wait, not the loop
+        elif not self._unmeasured and len(frames) >= batch:
+            self._measure(frames)  # a whole chunk (the usual case): measured where it is, not copied
+        else:
+            self._unmeasured += frames
+            if len(self._unmeasured) >= batch:
+                self._measure_waiting()
 
-    def _measure(self) -> None:
-        self._level += self._levels(self._unmeasured, self._frame_ms)
-        self._unmeasured.clear()
+    def _measure(self, frames: bytes | bytearray | memoryview) -> None:
+        if self._levels is None:
+            from funasr_subs.media.level import band_levels  # numpy: here, not at start-up (see load_level)
+
+            self._levels = band_levels
+        self._level += self._levels(frames, self._frame_ms)
+
+    def _measure_waiting(self) -> None:
+        if self._unmeasured:
+            self._measure(self._unmeasured)
+            self._unmeasured.clear()
 
     def finish(self) -> Speech:
         """The speech heard in everything fed (a last partial frame is left out)."""
-        self._measure()
+        self._measure_waiting()
         level = Level(bytes(self._level), self._frame_ms)
         return Speech(self._smoother.finish(), DETECTOR, self._frame_ms, level)
