@@ -1,6 +1,5 @@
 """Work done ahead in a background thread while ffmpeg starts and the server recognises: numpy for the speech
-band's level (its import, ~0.05 s, then fills the moments the job waits for ffmpeg: :func:`~funasr_subs.media.vad.
-load_level`), and
+band's level (its import, ~0.05 s, then overlaps ffmpeg's start, not the audio's first chunk), and
 what building and writing the cues will need once the reply is in (the word segmenter's dictionary, ~0.1 s; the
 plugins, found among the installed distributions). A real server takes seconds to minutes per file, so by the reply
 this is done; an answer that comes sooner simply finds it half done and waits for it, as it would have without
@@ -14,7 +13,6 @@ import threading
 
 from funasr_subs import plugins
 from funasr_subs.cues import lexicon
-from funasr_subs.media import vad
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +27,7 @@ def _warm(chinese: bool, listen: bool) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         if listen:
-            vad.load_level()  # numpy
+            import funasr_subs.media.level  # noqa: F401  (numpy)
         if chinese:
             lexicon.load()
         plugins.load_plugins()

@@ -6,7 +6,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import types
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funasr_subs.cli import main
-from funasr_subs.media import vad
 from funasr_subs.media.activity import (
     Rules,
     Smoother,
@@ -87,30 +85,6 @@ def test_the_listener_does_not_care_how_the_stream_is_cut() -> None:
     for at in range(0, len(pcm), 1777):  # odd sizes: frames cross chunk boundaries, an odd byte included
         pieces.feed(pcm[at : at + 1777])
     assert pieces.finish() == whole.finish()
-
-
-def test_frames_kept_while_numpy_loads_are_measured_in_order_and_within_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """While the warm-up thread imports numpy (vad.load_level) the listener keeps frames instead of waiting for it,
-    at most _LEVEL_WAIT of them; what it hears is the same as a listener that never waited."""
-    pcm = bytes(random.Random(5).getrandbits(8) for _ in range(960 * 3000))  # 90 s of noise
-    whole = Listener()
-    whole.feed(pcm)
-    loading, loaded = threading.Event(), threading.Event()
-    monkeypatch.setattr(vad, "_loading", loading)
-    monkeypatch.setattr(vad, "_loaded", loaded)
-    monkeypatch.setattr(vad, "_LEVEL_WAIT", 960 * 1000)
-    loading.set()
-    waiting = Listener()
-    most = 0
-    for at in range(0, len(pcm), 100_000):
-        if at >= len(pcm) // 2:
-            loaded.set()  # numpy is in: the frames kept are measured before the next ones
-        waiting.feed(pcm[at : at + 100_000])
-        most = max(most, len(waiting._unmeasured))
-    assert 0 < most <= 960 * 1000
-    assert waiting.finish() == whole.finish()
 
 
 def test_the_sidecar_form_reads_back_and_refuses_what_cannot_be_ours() -> None:

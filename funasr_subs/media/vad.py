@@ -19,7 +19,6 @@ hour of audio and 200 kB.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from itertools import repeat
 
@@ -34,19 +33,6 @@ FRAME_MS = 30
 DETECTOR = f"webrtcvad mode {MODE}, {FRAME_MS} ms"
 RULES = Rules(frame_ms=FRAME_MS)
 _LEVEL_BATCH = 256  # frames whose level is measured at once (240 kB): numpy's cost is mostly per call
-_LEVEL_WAIT = 8 << 20  # the most PCM kept unmeasured while numpy loads in the warm-up thread (4 minutes)
-_loading, _loaded = threading.Event(), threading.Event()
-
-
-def load_level() -> None:
-    """Import the level's module (numpy: ~0.05 s) now, in a thread of its own (the warm-up's): a listener that finds it
-    still loading keeps its frames meanwhile (up to ``_LEVEL_WAIT``) instead of waiting for it, so the loop goes on
-    sending while the import takes the moments it would have waited for ffmpeg anyway."""
-    _loading.set()
-    try:
-        import funasr_subs.media.level  # noqa: F401
-    finally:
-        _loaded.set()
 
 
 class Detector:
@@ -128,9 +114,7 @@ class Listener:
             return
         self._smoother.push_frames(self._detector.decide(frames))
         batch = _LEVEL_BATCH * self._step
-        if _loading.is_set() and not _loaded.is_set() and len(self._unmeasured) + len(frames) < _LEVEL_WAIT:
-            self._unmeasured += frames  # numpy is being loaded by the warm-up: the frames wait, not the loop
-        elif not self._unmeasured and len(frames) >= batch:
+        if not self._unmeasured and len(frames) >= batch:
             self._measure(frames)  # a whole chunk (the usual case): measured where it is, not copied
         else:
             self._unmeasured += frames
@@ -139,7 +123,7 @@ class Listener:
 
     def _measure(self, frames: bytes | bytearray | memoryview) -> None:
         if self._levels is None:
-            from funasr_subs.media.level import band_levels  # numpy: here, not at start-up (see load_level)
+            from funasr_subs.media.level import band_levels  # numpy: here, not at start-up (and see warmup)
 
             self._levels = band_levels
         self._level += self._levels(frames, self._frame_ms)
