@@ -77,6 +77,18 @@ def test_the_detector_module_and_its_public_wrapper_decide_alike(monkeypatch: py
     assert wrapped == direct
 
 
+def test_a_detector_module_moved_elsewhere_falls_back_to_the_public_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webrtcvad-wheels whose C module is no longer the top-level ``_webrtcvad`` (moved into its package, say):
+    the import itself fails, and the listener still hears through ``webrtcvad.Vad.is_speech``."""
+    pcm = bytes(960) * 10
+    import webrtcvad  # noqa: F401  (bound to the real C module before it is hidden below)
+
+    monkeypatch.setitem(sys.modules, "_webrtcvad", None)  # ``import _webrtcvad`` raises ImportError
+    detector = Detector()
+    assert detector._args == ()  # it calls webrtcvad.Vad.is_speech
+    assert detector.decide(memoryview(pcm)) == bytes(10)
+
+
 def test_the_listener_does_not_care_how_the_stream_is_cut() -> None:
     audio = build_speech(EN_SENTENCES[:3], voice="en", snr_db=10) if espeak_available() else None
     pcm = audio.pcm if audio else bytes(range(256)) * 4000

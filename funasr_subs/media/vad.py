@@ -54,7 +54,7 @@ class Detector:
             _webrtcvad.set_mode(handle, mode)
             _webrtcvad.process(handle, RATE, bytes(self.step), self.step // 2)  # a trial: the call is as we know it
             self._decide, self._args = _webrtcvad.process, (handle, RATE)
-        except (AttributeError, TypeError, ValueError):  # a webrtcvad-wheels whose inside differs: its public API
+        except Exception:  # a webrtcvad-wheels whose inside differs (moved, renamed, called otherwise): its public API
             import webrtcvad
 
             self._decide, self._args = webrtcvad.Vad(mode).is_speech, ()
