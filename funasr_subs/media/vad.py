@@ -113,12 +113,12 @@ class Listener:
         if not frames:
             return
         self._smoother.push_frames(self._detector.decide(frames))
-        batch = _LEVEL_BATCH * self._step
-        if not self._unmeasured and len(frames) >= batch:
-            self._measure(frames)  # a whole chunk (the usual case): measured where it is, not copied
+        if len(frames) >= _LEVEL_BATCH * self._step:  # a whole chunk (the usual case): measured where it is
+            self._measure_waiting()  # after the frames before it (one completed across two chunks)
+            self._measure(frames)
         else:
             self._unmeasured += frames
-            if len(self._unmeasured) >= batch:
+            if len(self._unmeasured) >= _LEVEL_BATCH * self._step:
                 self._measure_waiting()
 
     def _measure(self, frames: bytes | bytearray | memoryview) -> None:
