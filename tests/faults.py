@@ -247,6 +247,37 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def ffmpeg_on(path: Path, *marks: str) -> list[str]:
+    """The ffmpeg processes running on ``path`` (whose command lines also hold ``marks``), read from /proc."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = argv and argv[0].endswith(b"ffmpeg") and any(str(path).encode() in a for a in argv)
+        if ours and all(mark.encode() in argv for mark in marks):
+            found.append(pid)
+    return found
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``proc``, killed and collected on the way out if it is still running (a test that failed half-way)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def assert_interrupted(proc: subprocess.Popen[str], err: str) -> None:
+    """``proc`` ended as an interrupted command should: exit 130, says so, no traceback."""
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+
+
 def blocked_writing_a_pipe(pid: int) -> bool:
     """True when a child of ``pid`` (our ffmpeg) sleeps in a pipe write: nobody reads its output any more."""
     for child in descendants(pid):

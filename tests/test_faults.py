@@ -23,6 +23,7 @@ from tests.faults import (
     HOSTILE_NAMES,
     StallingServer,
     StderrLines,
+    assert_interrupted,
     blocked_writing_a_pipe,
     clean_env,
     command,
@@ -33,6 +34,7 @@ from tests.faults import (
     make_long_audio,
     make_symlink_loop,
     popen_cli,
+    reaped,
     run_cli,
     run_on_terminal,
     small_tmpfs,
@@ -86,7 +88,7 @@ def test_fault1_a_signal_gets_through_while_the_upload_is_stalled(
     env = clean_env(tmp_path, TMPDIR=str(spool), PYTHONFAULTHANDLER="1")
     with StallingServer() as server:
         proc = popen_cli("transcribe", "--server", server.url, "--reply-timeout", "600", str(media), env=env)
-        try:
+        with reaped(proc):
             assert server.accepted.wait(30)
             # the job's connection, after the check of the server before the batch (an ffmpeg started early may
             # sleep on its full pipe before that: the job has not taken it yet)
@@ -95,12 +97,7 @@ def test_fault1_a_signal_gets_through_while_the_upload_is_stalled(
             wait_until(lambda: blocked_writing_a_pipe(proc.pid), 30, "ffmpeg to block on its full pipe")
             proc.send_signal(sig)
             err = finish(proc, 60)  # each step of the stop is bounded (a few seconds); the machine may be loaded
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err, err
+    assert_interrupted(proc, err)
     assert leftovers(media.parent, spool) == [] and list(spool.iterdir()) == []
 
 
@@ -121,19 +118,14 @@ def test_a_signal_during_the_check_of_the_servers_before_the_batch_is_exit_130(
         url = f"ws://127.0.0.1:{silent.getsockname()[1]}"
         env = clean_env(tmp_path, PYTHONFAULTHANDLER="1")
         proc = popen_cli("transcribe", "--server", url, "--connect-timeout", "60", str(lib), env=env)
-        try:
+        with reaped(proc):
             conn, _ = silent.accept()  # the probe before the batch is waiting for the server
             with conn:
                 wait_until(lambda: descendants(proc.pid), 30, "the ffmpeg started ahead of the batch")
                 children = descendants(proc.pid)
                 proc.send_signal(sig)
                 err = finish(proc, 30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err, err
+    assert_interrupted(proc, err)
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the ffmpeg started ahead must be reaped"
     assert sorted(p.name for p in lib.iterdir()) == ["a.m4a", "b.m4a"]
 
@@ -159,15 +151,11 @@ def test_fault1_watch_stops_on_sigterm_while_a_worker_is_stalled(tmp_path: Path,
     with StallingServer() as server:
         proc = popen_cli("watch", "--settle", "0", "--grace", "1", "--state-dir", str(state), "--server",
                          server.url, "--reply-timeout", "600", str(root), env=env)  # fmt: skip
-        try:
+        with reaped(proc):
             assert server.accepted.wait(30)
             wait_until(lambda: blocked_writing_a_pipe(proc.pid), 30, "ffmpeg to block on its full pipe")
             proc.send_signal(signal.SIGTERM)
             err = finish(proc, 60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
     assert proc.returncode == 0, err
     assert "queued again" in err and "did not stop in time" not in err, err
     assert leftovers(root) == []
@@ -536,15 +524,11 @@ def test_fault5_a_subtitle_saved_during_the_job_is_kept(funasr_server: FunasrTes
     media = make_media(root / "a.m4a", [(500, 800)], 2000)
     funasr_server.fault, funasr_server.slow_seconds = "slow", 3.0  # the reply comes 3 s after the upload
     proc = popen_cli("transcribe", "--server", funasr_server.url, str(media), env=clean_env(tmp_path))
-    try:
+    with reaped(proc):
         assert funasr_server.wait_for_requests(1, timeout=30)
         users = root / "a.zh.srt"
         users.write_text("1\n00:00:00,500 --> 00:00:01,300\nmy own careful subtitle\n", encoding="utf-8")
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert funasr_server.wait_for_replies(1)
     assert "my own careful subtitle" in users.read_text(encoding="utf-8")
     assert proc.returncode == 1 and "appeared while the job ran" in err and "Traceback" not in err, err

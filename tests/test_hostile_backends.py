@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.cli import main
-from tests.faults import clean_env, command, descendants, finish, popen_cli
+from tests.faults import assert_interrupted, clean_env, command, descendants, finish, popen_cli, reaped
 from tests.other_servers import FunasrHttpServer
 from tests.speech import ZH_SENTENCES, build_speech, espeak_available, write_speech
 from tests.watch_support import wait_for
@@ -101,7 +101,7 @@ def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(
         )  # fmt: skip
     else:
         proc = popen_cli(*argv, env=clean_env(tmp_path))
-    try:
+    with reaped(proc):
         wait_for(lambda: proc.poll() is not None or "ffmpeg" in map(_named, descendants(proc.pid)), 30, "ffmpeg")
         assert proc.poll() is None, "it ended before ffmpeg was seen"
         os.kill(proc.pid, signal.SIGSTOP)  # (held still, its ffmpeg blocks on the full pipe: it cannot finish first)
@@ -109,12 +109,7 @@ def test_a_signal_during_a_media_only_sync_is_exit_130_and_stops_ffmpeg(
         proc.send_signal(sig)
         os.kill(proc.pid, signal.SIGCONT)
         err = finish(proc, 30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err, err
+    assert_interrupted(proc, err)
     left = {pid: Path(f"/proc/{pid}/stat").read_text() for pid in children if Path(f"/proc/{pid}").exists()}
     assert not left, left
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".srt") == ["film.srt"]

@@ -21,25 +21,12 @@ from funasr_subs.protocol import FRAME_BYTES
 from funasr_subs.recognition.pool import Pool
 from funasr_subs.recognition.run import AudioSource, FileChunks, recognise
 from funasr_subs.sidecar import read_sidecar
+from tests.faults import ffmpeg_on
 from tests.funasr_server import FunasrTestServer
 from tests.media import make_corrupt_media, make_media
 from tests.speech import ZH_SENTENCES, build_speech, espeak_available, write_speech
 
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (.ci/run installs it)")
-
-
-def _ffmpeg_on(path: Path, *marks: str) -> list[str]:
-    """The ffmpeg processes running on ``path`` (whose command lines also hold ``marks``), read from /proc."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ours = argv and argv[0].endswith(b"ffmpeg") and any(str(path).encode() in a for a in argv)
-        if ours and all(mark.encode() in argv for mark in marks):
-            found.append(pid)
-    return found
 
 
 @needs_espeak
@@ -75,14 +62,14 @@ def test_a_cancelled_mp4_job_leaves_no_ffmpeg_behind(funasr_server: FunasrTestSe
     cancel = threading.Event()
 
     def on_progress(stage: str, fraction: float) -> None:
-        if stage == "upload" and _ffmpeg_on(media, "s16le"):  # the PCM decode beside the upload runs
+        if stage == "upload" and ffmpeg_on(media, "s16le"):  # the PCM decode beside the upload runs
             cancel.set()
 
     settings = Settings(server=funasr_server.url, send="mp4", retries=0, reply_timeout=5, reply_timeout_ratio=0)
     with pytest.raises(CancelledError):
         generate_subtitles(media, settings, progress=on_progress, cancel=cancel)
     assert cancel.is_set()
-    assert _ffmpeg_on(media) == []
+    assert ffmpeg_on(media) == []
     assert sorted(os.listdir(tmp_media_dir)) == ["long.m4a", "tone.m4a"]
 
 
@@ -107,7 +94,7 @@ def test_a_decode_beside_that_fails_leaves_the_transcription_whole(
     assert result.transcript.tokens and result.speech is None  # type: ignore[attr-defined]
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.startswith("warning: a: no speech activity (") and "\n" not in warning, warning
-    assert _ffmpeg_on(broken) == []
+    assert ffmpeg_on(broken) == []
 
 
 @needs_espeak

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from funasr_subs.cli import COMMANDS, build_parser
+from tests.faults import ffmpeg_on
 from tests.funasr_server import FunasrTestServer
 from tests.test_cli_transcribe import cli
 
@@ -168,19 +169,6 @@ def test_one_ffmpeg_and_no_ffprobe_per_file_even_with_the_skip_rules(
         assert len([ln for ln in lines if "running ['" in ln and f"{name}'" in ln]) == runs, done.stderr
 
 
-def _ffmpeg_children_of(path: Path) -> list[str]:
-    """ffmpeg processes still running on ``path`` (read from /proc)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"ffmpeg") and str(path).encode() in argv:
-            found.append(pid)
-    return found
-
-
 def test_the_first_files_ffmpeg_starts_during_start_up_and_a_skipped_ones_is_stopped(
     funasr_server: FunasrTestServer, tmp_path: Path
 ) -> None:
@@ -200,4 +188,4 @@ def test_the_first_files_ffmpeg_starts_during_start_up_and_a_skipped_ones_is_sto
     assert not any(f"{other}: ffmpeg started early taken over" in ln for ln in lines), done.stderr
     assert (tmp_path / "a.zh.srt").exists() and "mine" in (tmp_path / "b.zh.srt").read_text(encoding="utf-8")
     assert len(funasr_server.files) == 1
-    assert _ffmpeg_children_of(other) == [] and _ffmpeg_children_of(media) == []
+    assert ffmpeg_on(other) == [] and ffmpeg_on(media) == []
