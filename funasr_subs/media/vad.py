@@ -5,7 +5,7 @@ No second decode: :class:`Listener` is given every chunk of s16le 16 kHz mono PC
 smoothing of :mod:`funasr_subs.media.activity`. Memory stays flat (at most a batch of frames and the intervals found).
 
 It runs in the event loop that sends the audio, between two chunks, not in a thread: a chunk of 1 MB (32 s) is
-heard in about 4 ms, while ffmpeg takes 13 ms to decode the next into its pipe (which ``media.ffmpeg`` makes 1 MB
+heard in about 3.5 ms, while ffmpeg takes 13 ms to decode the next into its pipe (which ``media.ffmpeg`` makes 1 MB
 deep), so ffmpeg never waits. A thread of its own cost more: the detector holds the GIL, and the loop, which lets go
 of it at every read and send, waited for it each time (measured: 1.09 x the run without speech activity; in the
 loop: under 1 % over the chunks; docs/speech-activity.md).
@@ -83,9 +83,6 @@ class Listener:
 
     def __init__(self, rules: Rules = RULES) -> None:
         self._detector = Detector(MODE, rules.frame_ms)
-        self._levels: Callable[[bytes | bytearray | memoryview, int], bytes] | None = (
-            None  # numpy's: imported when first needed
-        )
         self._level = bytearray()
         self._unmeasured = bytearray()  # whole frames heard but not yet measured (under _LEVEL_BATCH of them)
         self._step = self._detector.step
@@ -122,11 +119,9 @@ class Listener:
                 self._measure_waiting()
 
     def _measure(self, frames: bytes | bytearray | memoryview) -> None:
-        if self._levels is None:
-            from funasr_subs.media.level import band_levels  # numpy: here, not at start-up (and see warmup)
+        from funasr_subs.media.level import band_levels  # numpy: not at start-up (the warm-up imports it ahead)
 
-            self._levels = band_levels
-        self._level += self._levels(frames, self._frame_ms)
+        self._level += band_levels(frames, self._frame_ms)
 
     def _measure_waiting(self) -> None:
         if self._unmeasured:
